@@ -1,0 +1,130 @@
+package domain
+
+import (
+	"context"
+	"time"
+)
+
+// Page asks for one page of a list. Cursor is opaque: it comes from the
+// previous page's next cursor; "" starts at the beginning.
+type Page struct {
+	Limit  int
+	Cursor string
+}
+
+// DefaultPageLimit and MaxPageLimit bound list pages.
+const (
+	DefaultPageLimit = 50
+	MaxPageLimit     = 200
+)
+
+// Normalize fills in the default limit and caps it.
+func (p Page) Normalize() Page {
+	if p.Limit <= 0 {
+		p.Limit = DefaultPageLimit
+	}
+	if p.Limit > MaxPageLimit {
+		p.Limit = MaxPageLimit
+	}
+	return p
+}
+
+// FlagFilter narrows a flag list. A nil Archived lists both.
+type FlagFilter struct {
+	Tag      string
+	Archived *bool
+}
+
+// Matches reports whether f passes the filter.
+func (ff FlagFilter) Matches(f *Flag) bool {
+	if ff.Tag != "" && !f.HasTag(ff.Tag) {
+		return false
+	}
+	if ff.Archived != nil && f.Archived != *ff.Archived {
+		return false
+	}
+	return true
+}
+
+// Update functions change the entity they are given in place. Stores call them
+// inside their read-modify-write and commit only if nothing changed the
+// entity meanwhile; then they set Version to the read version plus one. A
+// store may call an update function more than once (it retries when it loses a
+// race), so update functions must not have side effects. An error from the
+// update function aborts the write and is returned as is.
+
+// ProjectRepository stores projects and their environments.
+type ProjectRepository interface {
+	// CreateProject writes the project and its environments together, or
+	// nothing; conflict if the key is taken.
+	CreateProject(ctx context.Context, p *Project, envs []Environment) error
+	GetProject(ctx context.Context, key string) (*Project, error)
+	ListProjects(ctx context.Context, page Page) ([]Project, string, error)
+	UpdateProject(ctx context.Context, key string, fn func(*Project) error) (*Project, error)
+	// DeleteProject removes the project and its environments; conflict while
+	// the project still has flags (archived ones included).
+	DeleteProject(ctx context.Context, key string) error
+
+	// CreateEnvironment: not_found without the project, conflict if the key is
+	// taken or the project has MaxEnvironmentsPerProject already.
+	CreateEnvironment(ctx context.Context, e *Environment) error
+	GetEnvironment(ctx context.Context, project, key string) (*Environment, error)
+	ListEnvironments(ctx context.Context, project string, page Page) ([]Environment, string, error)
+	UpdateEnvironment(ctx context.Context, project, key string, fn func(*Environment) error) (*Environment, error)
+}
+
+// FlagRepository stores flags and their per-environment configs.
+type FlagRepository interface {
+	// CreateFlag: not_found without the project, conflict if the key is taken.
+	CreateFlag(ctx context.Context, f *Flag) error
+	GetFlag(ctx context.Context, project, key string) (*Flag, error)
+	ListFlags(ctx context.Context, project string, filter FlagFilter, page Page) ([]Flag, string, error)
+	// UpdateFlag gives fn the flag and every stored config of it, so that fn
+	// can refuse to drop a variant in use; no config changes until the write
+	// commits.
+	UpdateFlag(ctx context.Context, project, key string, fn func(f *Flag, configs []FlagConfig) error) (*Flag, error)
+	// DeleteFlag removes the flag and all its configs if check (given the
+	// current flag) returns nil.
+	DeleteFlag(ctx context.Context, project, key string, check func(*Flag) error) error
+
+	// GetFlagConfig returns the flag and its config in env; a config never
+	// written is DefaultFlagConfig with version 0. not_found if the flag or
+	// the environment does not exist.
+	GetFlagConfig(ctx context.Context, project, flag, env string) (*Flag, *FlagConfig, error)
+	// UpdateFlagConfig gives fn the current flag (read only) and config; the
+	// write commits only if neither changed meanwhile.
+	UpdateFlagConfig(ctx context.Context, project, flag, env string, fn func(f *Flag, c *FlagConfig) error) (*FlagConfig, error)
+}
+
+// MemberRepository stores members. E-mail addresses are unique.
+type MemberRepository interface {
+	CreateMember(ctx context.Context, m *Member) error
+	GetMember(ctx context.Context, id string) (*Member, error)
+	ListMembers(ctx context.Context, page Page) ([]Member, string, error)
+	UpdateMember(ctx context.Context, id string, fn func(*Member) error) (*Member, error)
+	DeleteMember(ctx context.Context, id string) error
+}
+
+// TokenRepository stores API tokens by id and by hash.
+type TokenRepository interface {
+	// CreateToken: conflict if the id or hash exists.
+	CreateToken(ctx context.Context, t *Token) error
+	GetToken(ctx context.Context, id string) (*Token, error)
+	// GetTokenByHash finds a live (not revoked) token; not_found otherwise.
+	GetTokenByHash(ctx context.Context, hash string) (*Token, error)
+	// ListTokens lists all tokens, or only memberID's when it is not "".
+	ListTokens(ctx context.Context, memberID string, page Page) ([]Token, string, error)
+	// RevokeToken marks the token revoked and forgets its hash; revoking a
+	// revoked token changes nothing.
+	RevokeToken(ctx context.Context, id string, at time.Time) (*Token, error)
+	// TouchToken records a use at time at.
+	TouchToken(ctx context.Context, id string, at time.Time) error
+}
+
+// Store is every repository; each store implementation provides all of them.
+type Store interface {
+	ProjectRepository
+	FlagRepository
+	MemberRepository
+	TokenRepository
+}

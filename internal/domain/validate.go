@@ -1,0 +1,309 @@
+package domain
+
+import (
+	"fmt"
+	"math"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"encoding/json"
+)
+
+// Operator is a condition's comparison.
+type Operator string
+
+// Operators, as a user of Amplitude or LaunchDarkly would expect them.
+const (
+	OpIs          Operator = "is"
+	OpIsNot       Operator = "is_not"
+	OpContains    Operator = "contains"
+	OpNotContains Operator = "not_contains"
+	OpStartsWith  Operator = "starts_with"
+	OpEndsWith    Operator = "ends_with"
+	OpIn          Operator = "in"
+	OpNotIn       Operator = "not_in"
+	OpGT          Operator = "gt"
+	OpGTE         Operator = "gte"
+	OpLT          Operator = "lt"
+	OpLTE         Operator = "lte"
+	OpSemverEq    Operator = "semver_eq"
+	OpSemverGT    Operator = "semver_gt"
+	OpSemverLT    Operator = "semver_lt"
+	OpBefore      Operator = "before"
+	OpAfter       Operator = "after"
+	OpExists      Operator = "exists"
+)
+
+// valueKind says what a condition's values must parse as.
+type valueKind int
+
+const (
+	kindString valueKind = iota
+	kindNumber
+	kindSemver
+	kindDate
+	kindNone
+)
+
+var operators = map[Operator]valueKind{
+	OpIs: kindString, OpIsNot: kindString, OpContains: kindString, OpNotContains: kindString,
+	OpStartsWith: kindString, OpEndsWith: kindString, OpIn: kindString, OpNotIn: kindString,
+	OpGT: kindNumber, OpGTE: kindNumber, OpLT: kindNumber, OpLTE: kindNumber,
+	OpSemverEq: kindSemver, OpSemverGT: kindSemver, OpSemverLT: kindSemver,
+	OpBefore: kindDate, OpAfter: kindDate, OpExists: kindNone,
+}
+
+// Operators lists every supported operator, for documentation and errors.
+func Operators() []Operator {
+	return []Operator{OpIs, OpIsNot, OpContains, OpNotContains, OpStartsWith, OpEndsWith, OpIn, OpNotIn,
+		OpGT, OpGTE, OpLT, OpLTE, OpSemverEq, OpSemverGT, OpSemverLT, OpBefore, OpAfter, OpExists}
+}
+
+var (
+	slugRe      = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	flagKeyRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+	variantRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	attributeRe = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_.$-]{0,127}$`)
+	semverRe    = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$`)
+)
+
+// Limits keep single items well under DynamoDB's 400 KB and transactions
+// under 100 items.
+const (
+	MaxEnvironmentsPerProject = 50
+	MaxVariants               = 50
+	MaxRules                  = 100
+	MaxConditionsPerRule      = 50
+	MaxValuesPerCondition     = 500
+	MaxTags                   = 20
+	maxName                   = 200
+	maxDescription            = 2000
+)
+
+// Slugify makes a key from a human name: "New Checkout Flow" → "new-checkout-flow".
+func Slugify(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+			b.WriteRune(r)
+			dash = false
+		case b.Len() > 0 && !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	s := strings.TrimRight(b.String(), "-")
+	if len(s) > 63 {
+		s = strings.TrimRight(s[:63], "-")
+	}
+	return s
+}
+
+func checkName(v *Validation, ptr, name string, required bool) {
+	switch {
+	case required && strings.TrimSpace(name) == "":
+		v.Add(ptr, "is required")
+	case len(name) > maxName:
+		v.Add(ptr, "must be at most %d characters", maxName)
+	}
+}
+
+func checkDescription(v *Validation, ptr, d string) {
+	if len(d) > maxDescription {
+		v.Add(ptr, "must be at most %d characters", maxDescription)
+	}
+}
+
+// ValidKey reports whether s can be a project or environment key.
+func ValidKey(s string) bool { return slugRe.MatchString(s) }
+
+// Validate checks a project.
+func (p *Project) Validate() error {
+	var v Validation
+	if !slugRe.MatchString(p.Key) {
+		v.Add("/key", "must be lower-case letters, digits and dashes, starting with a letter or digit, at most 63 characters")
+	}
+	checkName(&v, "/name", p.Name, true)
+	checkDescription(&v, "/description", p.Description)
+	return v.Err()
+}
+
+// Validate checks an environment.
+func (e *Environment) Validate() error {
+	var v Validation
+	if !slugRe.MatchString(e.Key) {
+		v.Add("/key", "must be lower-case letters, digits and dashes, starting with a letter or digit, at most 63 characters")
+	}
+	checkName(&v, "/name", e.Name, true)
+	return v.Err()
+}
+
+// Validate checks a flag on its own (not against its configs).
+func (f *Flag) Validate() error {
+	var v Validation
+	if !flagKeyRe.MatchString(f.Key) {
+		v.Add("/key", "must be letters, digits, '_', '.' or '-', starting with a letter or digit, at most 128 characters")
+	}
+	checkName(&v, "/name", f.Name, true)
+	checkDescription(&v, "/description", f.Description)
+	if len(f.Tags) > MaxTags {
+		v.Add("/tags", "at most %d tags", MaxTags)
+	}
+	seenTag := map[string]bool{}
+	for i, t := range f.Tags {
+		switch {
+		case !slugRe.MatchString(t):
+			v.Add(fmt.Sprintf("/tags/%d", i), "a tag must be lower-case letters, digits and dashes")
+		case seenTag[t]:
+			v.Add(fmt.Sprintf("/tags/%d", i), "duplicate tag %q", t)
+		}
+		seenTag[t] = true
+	}
+	if !attributeRe.MatchString(f.BucketingUnit) {
+		v.Add("/bucketing_unit", "must be an attribute name such as user_id")
+	}
+	if len(f.BucketingSalt) < 4 || len(f.BucketingSalt) > 64 {
+		v.Add("/bucketing_salt", "must be 4 to 64 characters")
+	}
+	if f.EvaluationMode != EvaluationRemote && f.EvaluationMode != EvaluationLocal {
+		v.Add("/evaluation_mode", "must be %q or %q", EvaluationRemote, EvaluationLocal)
+	}
+	if len(f.Variants) == 0 {
+		v.Add("/variants", "a flag needs at least one variant")
+	}
+	if len(f.Variants) > MaxVariants {
+		v.Add("/variants", "at most %d variants", MaxVariants)
+	}
+	seen := map[string]bool{}
+	for i, vr := range f.Variants {
+		ptr := fmt.Sprintf("/variants/%d", i)
+		switch {
+		case strings.EqualFold(vr.Key, OffVariantKey):
+			v.Add(ptr+"/key", "%q is reserved: it names the fallback served to users outside the rollout", OffVariantKey)
+		case !variantRe.MatchString(vr.Key):
+			v.Add(ptr+"/key", "must be letters, digits, '_', '.' or '-', at most 64 characters")
+		case seen[vr.Key]:
+			v.Add(ptr+"/key", "duplicate variant key %q", vr.Key)
+		}
+		seen[vr.Key] = true
+		if len(vr.Value) == 0 || !json.Valid(vr.Value) {
+			v.Add(ptr+"/value", "is required and must be JSON")
+		}
+		checkName(&v, ptr+"/name", vr.Name, false)
+		checkDescription(&v, ptr+"/description", vr.Description)
+	}
+	return v.Err()
+}
+
+// Validate checks a config against the flag it configures.
+func (c *FlagConfig) Validate(f *Flag) error {
+	var v Validation
+	if c.OffVariant != OffVariantKey && !f.HasVariant(c.OffVariant) {
+		v.Add("/off_variant", "must be %q (the fallback) or one of the flag's variants", OffVariantKey)
+	}
+	if len(c.ExposureEvent) > maxName {
+		v.Add("/exposure_event", "must be at most %d characters", maxName)
+	}
+	if len(c.Rules) > MaxRules {
+		v.Add("/rules", "at most %d rules", MaxRules)
+	}
+	for i, r := range c.Rules {
+		ptr := fmt.Sprintf("/rules/%d", i)
+		checkName(&v, ptr+"/name", r.Name, false)
+		if len(r.Conditions) > MaxConditionsPerRule {
+			v.Add(ptr+"/conditions", "at most %d conditions", MaxConditionsPerRule)
+		}
+		for j, cond := range r.Conditions {
+			cond.validate(&v, fmt.Sprintf("%s/conditions/%d", ptr, j))
+		}
+		r.Allocation.validate(&v, ptr, f)
+	}
+	c.DefaultRule.validate(&v, "/default_rule", f)
+	return v.Err()
+}
+
+func (a Allocation) validate(v *Validation, ptr string, f *Flag) {
+	if a.Rollout < 0 || a.Rollout > 100 || math.IsNaN(a.Rollout) {
+		v.Add(ptr+"/rollout", "must be a percentage from 0 to 100")
+	} else if hundredths := a.Rollout * 100; math.Abs(hundredths-math.Round(hundredths)) > 1e-6 {
+		v.Add(ptr+"/rollout", "at most two decimals (0.01 %% steps)")
+	}
+	total := 0
+	seen := map[string]bool{}
+	for i, w := range a.Weights {
+		wp := fmt.Sprintf("%s/weights/%d", ptr, i)
+		switch {
+		case !f.HasVariant(w.Variant):
+			v.Add(wp+"/variant", "%q is not a variant of flag %q", w.Variant, f.Key)
+		case seen[w.Variant]:
+			v.Add(wp+"/variant", "variant %q appears twice", w.Variant)
+		}
+		seen[w.Variant] = true
+		if w.Weight < 0 || w.Weight > 1_000_000 {
+			v.Add(wp+"/weight", "must be an integer from 0 to 1000000")
+		}
+		total += w.Weight
+	}
+	if a.Rollout > 0 && total == 0 {
+		v.Add(ptr+"/weights", "a rollout above 0 %% needs at least one variant with a positive weight")
+	}
+}
+
+func (c Condition) validate(v *Validation, ptr string) {
+	if !attributeRe.MatchString(c.Attribute) {
+		v.Add(ptr+"/attribute", "must be an attribute name such as country or app_version")
+	}
+	kind, ok := operators[c.Operator]
+	if !ok {
+		v.Add(ptr+"/operator", "unknown operator %q; one of %v", c.Operator, Operators())
+		return
+	}
+	if kind == kindNone {
+		if len(c.Values) != 0 {
+			v.Add(ptr+"/values", "operator %q takes no values", c.Operator)
+		}
+		return
+	}
+	if len(c.Values) == 0 {
+		v.Add(ptr+"/values", "operator %q needs at least one value", c.Operator)
+	}
+	if len(c.Values) > MaxValuesPerCondition {
+		v.Add(ptr+"/values", "at most %d values", MaxValuesPerCondition)
+	}
+	for i, val := range c.Values {
+		vp := fmt.Sprintf("%s/values/%d", ptr, i)
+		switch kind {
+		case kindNumber:
+			if _, err := strconv.ParseFloat(val, 64); err != nil {
+				v.Add(vp, "operator %q compares numbers: %q is not a number", c.Operator, val)
+			}
+		case kindSemver:
+			if !semverRe.MatchString(val) {
+				v.Add(vp, "operator %q compares versions: %q is not a semantic version like 1.2.3", c.Operator, val)
+			}
+		case kindDate:
+			if _, err := time.Parse(time.RFC3339, val); err != nil {
+				v.Add(vp, "operator %q compares dates: %q is not an RFC 3339 date-time like 2026-01-02T15:04:05Z", c.Operator, val)
+			}
+		}
+	}
+}
+
+// Validate checks a member.
+func (m *Member) Validate() error {
+	var v Validation
+	if a, err := mail.ParseAddress(m.Email); err != nil || a.Address != m.Email {
+		v.Add("/email", "must be a plain e-mail address like ada@example.com")
+	}
+	checkName(&v, "/name", m.Name, true)
+	if !m.Role.Valid() {
+		v.Add("/role", "must be one of admin, manager, editor, viewer")
+	}
+	return v.Err()
+}

@@ -1,0 +1,615 @@
+// Package boltstore is the embedded store: every repository on one bbolt
+// file. bbolt serialises writers, so each read-modify-write runs in one
+// read-write transaction and cannot lose an update.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+var (
+	bProjects     = []byte("projects")     // project → Project
+	bEnvironments = []byte("environments") // project/env → Environment
+	bFlags        = []byte("flags")        // project/flag → Flag
+	bConfigs      = []byte("configs")      // project/flag/env → FlagConfig
+	bMembers      = []byte("members")      // id → Member
+	bMemberEmails = []byte("member_emails")
+	bTokens       = []byte("tokens")       // id → Token
+	bTokenHashes  = []byte("token_hashes") // hash → id
+	allBuckets    = [][]byte{bProjects, bEnvironments, bFlags, bConfigs, bMembers, bMemberEmails, bTokens, bTokenHashes}
+)
+
+// Store implements domain.Store on bbolt.
+type Store struct {
+	db *bolt.DB
+}
+
+var _ domain.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, "countersign.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open %s (is another countersign running on it?): %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return fmt.Errorf("create bucket %s: %w", b, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+func key(parts ...string) []byte { return []byte(strings.Join(parts, "/")) }
+
+func get[T any](tx *bolt.Tx, bucket, k []byte) (*T, bool, error) {
+	raw := tx.Bucket(bucket).Get(k)
+	if raw == nil {
+		return nil, false, nil
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, false, fmt.Errorf("decode %s/%s: %w", bucket, k, err)
+	}
+	return &v, true, nil
+}
+
+func put(tx *bolt.Tx, bucket, k []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s/%s: %w", bucket, k, err)
+	}
+	return tx.Bucket(bucket).Put(k, raw)
+}
+
+func encodeCursor(k []byte) string { return base64.RawURLEncoding.EncodeToString(k) }
+
+func decodeCursor(c string) ([]byte, error) {
+	k, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return nil, domain.Errorf(domain.CodeInvalid, "the cursor is not one this service gave out")
+	}
+	return k, nil
+}
+
+// list reads one page of bucket entries under prefix that pass keep.
+func list[T any](tx *bolt.Tx, bucket, prefix []byte, page domain.Page, keep func(*T) bool) ([]T, string, error) {
+	page = page.Normalize()
+	c := tx.Bucket(bucket).Cursor()
+	var k, raw []byte
+	if page.Cursor != "" {
+		after, err := decodeCursor(page.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		if !bytes.HasPrefix(after, prefix) {
+			return nil, "", domain.Errorf(domain.CodeInvalid, "the cursor belongs to another list")
+		}
+		k, raw = c.Seek(after)
+		if bytes.Equal(k, after) {
+			k, raw = c.Next()
+		}
+	} else {
+		k, raw = c.Seek(prefix)
+	}
+	out := []T{}
+	var last []byte
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, raw = c.Next() {
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, "", fmt.Errorf("decode %s/%s: %w", bucket, k, err)
+		}
+		if keep != nil && !keep(&v) {
+			continue
+		}
+		if len(out) == page.Limit {
+			return out, encodeCursor(last), nil
+		}
+		out = append(out, v)
+		last = append(last[:0], k...)
+	}
+	return out, "", nil
+}
+
+func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(fn)
+}
+
+// ---- projects and environments ----
+
+func (s *Store) CreateProject(ctx context.Context, p *domain.Project, envs []domain.Environment) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bProjects).Get(key(p.Key)) != nil {
+			return domain.Errorf(domain.CodeConflict, "project %q already exists", p.Key)
+		}
+		p.Version = 1
+		if err := put(tx, bProjects, key(p.Key), p); err != nil {
+			return err
+		}
+		for i := range envs {
+			envs[i].Project = p.Key
+			envs[i].Version = 1
+			if err := put(tx, bEnvironments, key(p.Key, envs[i].Key), &envs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) GetProject(ctx context.Context, k string) (*domain.Project, error) {
+	var p *domain.Project
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var ok bool
+		var err error
+		p, ok, err = get[domain.Project](tx, bProjects, key(k))
+		if err == nil && !ok {
+			err = domain.NotFound("project", k)
+		}
+		return err
+	})
+	return p, err
+}
+
+func (s *Store) ListProjects(ctx context.Context, page domain.Page) (out []domain.Project, next string, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		out, next, err = list[domain.Project](tx, bProjects, nil, page, nil)
+		return err
+	})
+	return out, next, err
+}
+
+// modify is the read-modify-write every Update* method shares.
+func modify[T any](tx *bolt.Tx, bucket, k []byte, notFound error, version func(*T) *int64, fn func(*T) error) (*T, error) {
+	v, ok, err := get[T](tx, bucket, k)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, notFound
+	}
+	read := *version(v)
+	if err := fn(v); err != nil {
+		return nil, err
+	}
+	*version(v) = read + 1
+	return v, put(tx, bucket, k, v)
+}
+
+func (s *Store) UpdateProject(ctx context.Context, k string, fn func(*domain.Project) error) (p *domain.Project, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		p, err = modify(tx, bProjects, key(k), domain.NotFound("project", k), func(p *domain.Project) *int64 { return &p.Version }, fn)
+		return err
+	})
+	return p, err
+}
+
+func (s *Store) DeleteProject(ctx context.Context, k string) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bProjects).Get(key(k)) == nil {
+			return domain.NotFound("project", k)
+		}
+		prefix := key(k, "")
+		if fk, _ := tx.Bucket(bFlags).Cursor().Seek(prefix); fk != nil && bytes.HasPrefix(fk, prefix) {
+			return domain.Errorf(domain.CodeConflict, "project %q still has flags; delete them first (archive, then delete with ?hard=true)", k)
+		}
+		envs := tx.Bucket(bEnvironments)
+		var doomed [][]byte
+		c := envs.Cursor()
+		for ek, _ := c.Seek(prefix); ek != nil && bytes.HasPrefix(ek, prefix); ek, _ = c.Next() {
+			doomed = append(doomed, bytes.Clone(ek))
+		}
+		for _, ek := range doomed {
+			if err := envs.Delete(ek); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bProjects).Delete(key(k))
+	})
+}
+
+func (s *Store) CreateEnvironment(ctx context.Context, e *domain.Environment) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bProjects).Get(key(e.Project)) == nil {
+			return domain.NotFound("project", e.Project)
+		}
+		if tx.Bucket(bEnvironments).Get(key(e.Project, e.Key)) != nil {
+			return domain.Errorf(domain.CodeConflict, "environment %q already exists in project %q", e.Key, e.Project)
+		}
+		n := 0
+		prefix := key(e.Project, "")
+		c := tx.Bucket(bEnvironments).Cursor()
+		for ek, _ := c.Seek(prefix); ek != nil && bytes.HasPrefix(ek, prefix); ek, _ = c.Next() {
+			n++
+		}
+		if n >= domain.MaxEnvironmentsPerProject {
+			return domain.Errorf(domain.CodeConflict, "project %q has %d environments, the most a project may have", e.Project, n)
+		}
+		e.Version = 1
+		return put(tx, bEnvironments, key(e.Project, e.Key), e)
+	})
+}
+
+func (s *Store) GetEnvironment(ctx context.Context, project, k string) (*domain.Environment, error) {
+	var e *domain.Environment
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		e, err = getEnvironment(tx, project, k)
+		return err
+	})
+	return e, err
+}
+
+func getEnvironment(tx *bolt.Tx, project, k string) (*domain.Environment, error) {
+	if tx.Bucket(bProjects).Get(key(project)) == nil {
+		return nil, domain.NotFound("project", project)
+	}
+	e, ok, err := get[domain.Environment](tx, bEnvironments, key(project, k))
+	if err == nil && !ok {
+		err = domain.NotFound("environment", k)
+	}
+	return e, err
+}
+
+func (s *Store) ListEnvironments(ctx context.Context, project string, page domain.Page) (out []domain.Environment, next string, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bProjects).Get(key(project)) == nil {
+			return domain.NotFound("project", project)
+		}
+		out, next, err = list[domain.Environment](tx, bEnvironments, key(project, ""), page, nil)
+		return err
+	})
+	return out, next, err
+}
+
+func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn func(*domain.Environment) error) (e *domain.Environment, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		if _, err := getEnvironment(tx, project, k); err != nil {
+			return err
+		}
+		e, err = modify(tx, bEnvironments, key(project, k), domain.NotFound("environment", k), func(e *domain.Environment) *int64 { return &e.Version }, fn)
+		return err
+	})
+	return e, err
+}
+
+// ---- flags ----
+
+func (s *Store) CreateFlag(ctx context.Context, f *domain.Flag) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bProjects).Get(key(f.Project)) == nil {
+			return domain.NotFound("project", f.Project)
+		}
+		if tx.Bucket(bFlags).Get(key(f.Project, f.Key)) != nil {
+			return domain.Errorf(domain.CodeConflict, "flag %q already exists in project %q", f.Key, f.Project)
+		}
+		f.Version = 1
+		return put(tx, bFlags, key(f.Project, f.Key), f)
+	})
+}
+
+func getFlag(tx *bolt.Tx, project, k string) (*domain.Flag, error) {
+	if tx.Bucket(bProjects).Get(key(project)) == nil {
+		return nil, domain.NotFound("project", project)
+	}
+	f, ok, err := get[domain.Flag](tx, bFlags, key(project, k))
+	if err == nil && !ok {
+		err = domain.NotFound("flag", k)
+	}
+	return f, err
+}
+
+func (s *Store) GetFlag(ctx context.Context, project, k string) (f *domain.Flag, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		f, err = getFlag(tx, project, k)
+		return err
+	})
+	return f, err
+}
+
+func (s *Store) ListFlags(ctx context.Context, project string, filter domain.FlagFilter, page domain.Page) (out []domain.Flag, next string, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bProjects).Get(key(project)) == nil {
+			return domain.NotFound("project", project)
+		}
+		out, next, err = list(tx, bFlags, key(project, ""), page, filter.Matches)
+		return err
+	})
+	return out, next, err
+}
+
+func flagConfigs(tx *bolt.Tx, project, flag string) ([]domain.FlagConfig, error) {
+	out, _, err := list[domain.FlagConfig](tx, bConfigs, key(project, flag, ""), domain.Page{Limit: domain.MaxPageLimit}, nil)
+	return out, err
+}
+
+func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*domain.Flag, []domain.FlagConfig) error) (f *domain.Flag, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		if _, err := getFlag(tx, project, k); err != nil {
+			return err
+		}
+		configs, err := flagConfigs(tx, project, k)
+		if err != nil {
+			return err
+		}
+		f, err = modify(tx, bFlags, key(project, k), domain.NotFound("flag", k), func(f *domain.Flag) *int64 { return &f.Version },
+			func(f *domain.Flag) error { return fn(f, configs) })
+		return err
+	})
+	return f, err
+}
+
+func (s *Store) DeleteFlag(ctx context.Context, project, k string, check func(*domain.Flag) error) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		f, err := getFlag(tx, project, k)
+		if err != nil {
+			return err
+		}
+		if err := check(f); err != nil {
+			return err
+		}
+		configs := tx.Bucket(bConfigs)
+		prefix := key(project, k, "")
+		var doomed [][]byte
+		c := configs.Cursor()
+		for ck, _ := c.Seek(prefix); ck != nil && bytes.HasPrefix(ck, prefix); ck, _ = c.Next() {
+			doomed = append(doomed, bytes.Clone(ck))
+		}
+		for _, ck := range doomed {
+			if err := configs.Delete(ck); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bFlags).Delete(key(project, k))
+	})
+}
+
+func getFlagConfig(tx *bolt.Tx, project, flag, env string) (*domain.Flag, *domain.FlagConfig, error) {
+	f, err := getFlag(tx, project, flag)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := getEnvironment(tx, project, env); err != nil {
+		return nil, nil, err
+	}
+	c, ok, err := get[domain.FlagConfig](tx, bConfigs, key(project, flag, env))
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok {
+		c = domain.DefaultFlagConfig(f, env)
+	}
+	return f, c, nil
+}
+
+func (s *Store) GetFlagConfig(ctx context.Context, project, flag, env string) (f *domain.Flag, c *domain.FlagConfig, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		f, c, err = getFlagConfig(tx, project, flag, env)
+		return err
+	})
+	return f, c, err
+}
+
+func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string, fn func(*domain.Flag, *domain.FlagConfig) error) (c *domain.FlagConfig, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		var f *domain.Flag
+		f, c, err = getFlagConfig(tx, project, flag, env)
+		if err != nil {
+			return err
+		}
+		read := c.Version
+		if err := fn(f, c); err != nil {
+			return err
+		}
+		c.Version = read + 1
+		return put(tx, bConfigs, key(project, flag, env), c)
+	})
+	return c, err
+}
+
+// ---- members ----
+
+func emailKey(email string) []byte { return []byte(strings.ToLower(email)) }
+
+func (s *Store) CreateMember(ctx context.Context, m *domain.Member) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bMembers).Get(key(m.ID)) != nil {
+			return domain.Errorf(domain.CodeConflict, "member %q already exists", m.ID)
+		}
+		if tx.Bucket(bMemberEmails).Get(emailKey(m.Email)) != nil {
+			return domain.Errorf(domain.CodeConflict, "a member with e-mail %s already exists", m.Email)
+		}
+		m.Version = 1
+		if err := tx.Bucket(bMemberEmails).Put(emailKey(m.Email), []byte(m.ID)); err != nil {
+			return err
+		}
+		return put(tx, bMembers, key(m.ID), m)
+	})
+}
+
+func (s *Store) GetMember(ctx context.Context, id string) (m *domain.Member, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		var ok bool
+		m, ok, err = get[domain.Member](tx, bMembers, key(id))
+		if err == nil && !ok {
+			err = domain.NotFound("member", id)
+		}
+		return err
+	})
+	return m, err
+}
+
+func (s *Store) ListMembers(ctx context.Context, page domain.Page) (out []domain.Member, next string, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		out, next, err = list[domain.Member](tx, bMembers, nil, page, nil)
+		return err
+	})
+	return out, next, err
+}
+
+func (s *Store) UpdateMember(ctx context.Context, id string, fn func(*domain.Member) error) (m *domain.Member, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		var oldEmail string
+		m, err = modify(tx, bMembers, key(id), domain.NotFound("member", id), func(m *domain.Member) *int64 { return &m.Version },
+			func(m *domain.Member) error { oldEmail = m.Email; return fn(m) })
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(emailKey(oldEmail), emailKey(m.Email)) {
+			emails := tx.Bucket(bMemberEmails)
+			if emails.Get(emailKey(m.Email)) != nil {
+				return domain.Errorf(domain.CodeConflict, "a member with e-mail %s already exists", m.Email)
+			}
+			if err := emails.Delete(emailKey(oldEmail)); err != nil {
+				return err
+			}
+			return emails.Put(emailKey(m.Email), []byte(m.ID))
+		}
+		return nil
+	})
+	return m, err
+}
+
+func (s *Store) DeleteMember(ctx context.Context, id string) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		m, ok, err := get[domain.Member](tx, bMembers, key(id))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return domain.NotFound("member", id)
+		}
+		if err := tx.Bucket(bMemberEmails).Delete(emailKey(m.Email)); err != nil {
+			return err
+		}
+		return tx.Bucket(bMembers).Delete(key(id))
+	})
+}
+
+// ---- tokens ----
+
+func (s *Store) CreateToken(ctx context.Context, t *domain.Token) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bTokens).Get(key(t.ID)) != nil || tx.Bucket(bTokenHashes).Get([]byte(t.Hash)) != nil {
+			return domain.Errorf(domain.CodeConflict, "token %q already exists", t.ID)
+		}
+		if err := tx.Bucket(bTokenHashes).Put([]byte(t.Hash), []byte(t.ID)); err != nil {
+			return err
+		}
+		return put(tx, bTokens, key(t.ID), t)
+	})
+}
+
+func (s *Store) GetToken(ctx context.Context, id string) (t *domain.Token, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		var ok bool
+		t, ok, err = get[domain.Token](tx, bTokens, key(id))
+		if err == nil && !ok {
+			err = domain.NotFound("token", id)
+		}
+		return err
+	})
+	return t, err
+}
+
+func (s *Store) GetTokenByHash(ctx context.Context, hash string) (t *domain.Token, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		id := tx.Bucket(bTokenHashes).Get([]byte(hash))
+		if id == nil {
+			return domain.Errorf(domain.CodeNotFound, "token not found")
+		}
+		var ok bool
+		t, ok, err = get[domain.Token](tx, bTokens, id)
+		if err == nil && (!ok || t.RevokedAt != nil) {
+			err = domain.Errorf(domain.CodeNotFound, "token not found")
+		}
+		return err
+	})
+	return t, err
+}
+
+func (s *Store) ListTokens(ctx context.Context, memberID string, page domain.Page) (out []domain.Token, next string, err error) {
+	keep := func(t *domain.Token) bool { return memberID == "" || t.MemberID == memberID }
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		out, next, err = list(tx, bTokens, nil, page, keep)
+		return err
+	})
+	return out, next, err
+}
+
+func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time) (t *domain.Token, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		var ok bool
+		t, ok, err = get[domain.Token](tx, bTokens, key(id))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return domain.NotFound("token", id)
+		}
+		if t.RevokedAt != nil {
+			return nil
+		}
+		at := at.UTC()
+		t.RevokedAt = &at
+		if err := tx.Bucket(bTokenHashes).Delete([]byte(t.Hash)); err != nil {
+			return err
+		}
+		return put(tx, bTokens, key(id), t)
+	})
+	return t, err
+}
+
+func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		t, ok, err := get[domain.Token](tx, bTokens, key(id))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return domain.NotFound("token", id)
+		}
+		if t.LastUsedAt != nil && !at.After(*t.LastUsedAt) {
+			return nil
+		}
+		at := at.UTC()
+		t.LastUsedAt = &at
+		return put(tx, bTokens, key(id), t)
+	})
+}
