@@ -11,21 +11,24 @@ import (
 type Code string
 
 const (
-	CodeInvalid         Code = "invalid"          // the request is well formed but its content is not acceptable
-	CodeMalformed       Code = "malformed"        // the body is not valid JSON (or not the expected shape)
-	CodeNotFound        Code = "not_found"        // the resource does not exist
-	CodeConflict        Code = "conflict"         // the resource changed (stale version) or already exists
-	CodeUnauthenticated Code = "unauthenticated"  // missing or wrong credentials
-	CodeForbidden       Code = "forbidden"        // authenticated, but not allowed
-	CodeTooLarge        Code = "too_large"        // body over the limit
-	CodeUnsupportedType Code = "unsupported_type" // content type not accepted
-	CodeInternal        Code = "internal"         // anything else; its detail never reaches a client
+	CodeInvalid         Code = "invalid"               // the request is well formed but its content is not acceptable
+	CodeMalformed       Code = "malformed"             // the body is not valid JSON (or not the expected shape)
+	CodeNotFound        Code = "not_found"             // the resource does not exist
+	CodeConflict        Code = "conflict"              // the resource changed (stale version) or already exists
+	CodeUnauthenticated Code = "unauthenticated"       // missing or wrong credentials
+	CodeForbidden       Code = "forbidden"             // authenticated, but not allowed
+	CodeTooLarge        Code = "too_large"             // body over the limit
+	CodeUnsupportedType Code = "unsupported_type"      // content type not accepted
+	CodePrecondition    Code = "precondition_required" // a replacing write must say which version it replaces
+	CodeInternal        Code = "internal"              // anything else; its detail never reaches a client
 )
 
-// FieldError names one bad field by its JSON pointer (RFC 6901).
+// FieldError names one bad field: a body field by its JSON pointer (RFC
+// 6901), or a query parameter or header by its name.
 type FieldError struct {
-	Pointer string `json:"pointer"`
-	Detail  string `json:"detail"`
+	Pointer   string `json:"pointer,omitempty"`
+	Parameter string `json:"parameter,omitempty"`
+	Detail    string `json:"detail"`
 }
 
 // Error is an error the service means to tell a client about. Message is
@@ -94,6 +97,11 @@ type Validation struct {
 // Add records a problem with the field at pointer.
 func (v *Validation) Add(pointer, format string, args ...any) {
 	v.Fields = append(v.Fields, FieldError{Pointer: pointer, Detail: fmt.Sprintf(format, args...)})
+}
+
+// AddParameter records a problem with a query parameter or header.
+func (v *Validation) AddParameter(name, format string, args ...any) {
+	v.Fields = append(v.Fields, FieldError{Parameter: name, Detail: fmt.Sprintf(format, args...)})
 }
 
 // Err returns an invalid *Error listing every field, or nil.

@@ -1,0 +1,46 @@
+# Countersign. `make run` starts the whole system locally; `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+FUNCTIONS := api
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
+ARTIFACTS_DIR ?= bin
+
+.PHONY: run test test-unit build deploy lint fmt clean seed $(addprefix build-,$(FUNCTIONS))
+
+## run: the whole system in one process on 127.0.0.1:8080, data in ./.data
+run:
+	$(GO) run ./functions/local
+
+## test: everything — vet, gofmt, unit and handler tests with -race, the store
+## conformance suite on bbolt and on DynamoDB Local (started and stopped here)
+test:
+	@./scripts/test.sh
+
+## build: every Lambda function as bin/<function>/bootstrap (linux/arm64)
+build:
+	@for f in $(FUNCTIONS); do \
+		echo "building $$f"; \
+		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/$$f/bootstrap ./functions/$$f || exit 1; \
+	done
+
+# `sam build` calls build-<LogicalId> with ARTIFACTS_DIR set (BuildMethod: makefile).
+build-ApiFunction:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/api
+
+## deploy: needs the AWS SAM CLI; STAGE=dev|staging|prod
+STAGE ?= dev
+deploy:
+	sam build && sam deploy --guided --config-file infra/samconfig.toml --config-env $(STAGE)
+
+seed:
+	./scripts/seed.sh
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin .aws-sam

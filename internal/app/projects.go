@@ -1,0 +1,164 @@
+package app
+
+import (
+	"context"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// ProjectInput is what a client sends to create a project.
+type ProjectInput struct {
+	Key         string `json:"key"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// CreateProject creates a project with the default environments.
+func (s *Service) CreateProject(ctx context.Context, p *Principal, in ProjectInput) (*domain.Project, error) {
+	if err := p.require(domain.RoleManager, "creating a project"); err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	proj := &domain.Project{Key: in.Key, Name: in.Name, Description: in.Description, CreatedAt: now, UpdatedAt: now}
+	if proj.Key == "" {
+		proj.Key = domain.Slugify(in.Name)
+	}
+	if err := proj.Validate(); err != nil {
+		return nil, err
+	}
+	envs := domain.DefaultEnvironments()
+	for i := range envs {
+		envs[i].CreatedAt, envs[i].UpdatedAt = now, now
+	}
+	if err := s.store.CreateProject(ctx, proj, envs); err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "project created", "project", proj.Key, "actor", p.Actor())
+	return proj, nil
+}
+
+// GetProject reads a project.
+func (s *Service) GetProject(ctx context.Context, p *Principal, key string) (*domain.Project, error) {
+	if err := p.require(domain.RoleViewer, "reading projects"); err != nil {
+		return nil, err
+	}
+	return s.store.GetProject(ctx, key)
+}
+
+// ListProjects lists projects.
+func (s *Service) ListProjects(ctx context.Context, p *Principal, page domain.Page) ([]domain.Project, string, error) {
+	if err := p.require(domain.RoleViewer, "reading projects"); err != nil {
+		return nil, "", err
+	}
+	return s.store.ListProjects(ctx, page)
+}
+
+// UpdateProject applies change to a project if the caller read the current
+// version (expected nil means no precondition).
+func (s *Service) UpdateProject(ctx context.Context, p *Principal, key string, expected *int64, change func(*domain.Project) error) (*domain.Project, error) {
+	if err := p.require(domain.RoleManager, "changing a project"); err != nil {
+		return nil, err
+	}
+	return s.store.UpdateProject(ctx, key, func(proj *domain.Project) error {
+		if err := checkVersion("project", expected, proj.Version); err != nil {
+			return err
+		}
+		orig := *proj
+		if err := change(proj); err != nil {
+			return err
+		}
+		if proj.Key != orig.Key {
+			return immutable("/key", "a project's key")
+		}
+		proj.UpdatedAt = s.clock.Now()
+		return proj.Validate()
+	})
+}
+
+// DeleteProject deletes a project that has no flags.
+func (s *Service) DeleteProject(ctx context.Context, p *Principal, key string) error {
+	if err := p.require(domain.RoleAdmin, "deleting a project"); err != nil {
+		return err
+	}
+	if err := s.store.DeleteProject(ctx, key); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "project deleted", "project", key, "actor", p.Actor())
+	return nil
+}
+
+// EnvironmentInput is what a client sends to create an environment.
+type EnvironmentInput struct {
+	Key       string `json:"key"`
+	Name      string `json:"name"`
+	Protected bool   `json:"protected"`
+}
+
+// CreateEnvironment adds an environment to a project.
+func (s *Service) CreateEnvironment(ctx context.Context, p *Principal, project string, in EnvironmentInput) (*domain.Environment, error) {
+	if err := p.require(domain.RoleManager, "creating an environment"); err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	e := &domain.Environment{Project: project, Key: in.Key, Name: in.Name, Protected: in.Protected, CreatedAt: now, UpdatedAt: now}
+	if e.Key == "" {
+		e.Key = domain.Slugify(in.Name)
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateEnvironment(ctx, e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// GetEnvironment reads an environment.
+func (s *Service) GetEnvironment(ctx context.Context, p *Principal, project, key string) (*domain.Environment, error) {
+	if err := p.require(domain.RoleViewer, "reading environments"); err != nil {
+		return nil, err
+	}
+	return s.store.GetEnvironment(ctx, project, key)
+}
+
+// ListEnvironments lists a project's environments.
+func (s *Service) ListEnvironments(ctx context.Context, p *Principal, project string, page domain.Page) ([]domain.Environment, string, error) {
+	if err := p.require(domain.RoleViewer, "reading environments"); err != nil {
+		return nil, "", err
+	}
+	return s.store.ListEnvironments(ctx, project, page)
+}
+
+// UpdateEnvironment changes an environment's name or protection.
+func (s *Service) UpdateEnvironment(ctx context.Context, p *Principal, project, key string, expected *int64, change func(*domain.Environment) error) (*domain.Environment, error) {
+	if err := p.require(domain.RoleManager, "changing an environment"); err != nil {
+		return nil, err
+	}
+	return s.store.UpdateEnvironment(ctx, project, key, func(e *domain.Environment) error {
+		if err := checkVersion("environment", expected, e.Version); err != nil {
+			return err
+		}
+		orig := *e
+		if err := change(e); err != nil {
+			return err
+		}
+		if e.Key != orig.Key || e.Project != orig.Project {
+			return immutable("/key", "an environment's key and project")
+		}
+		e.UpdatedAt = s.clock.Now()
+		return e.Validate()
+	})
+}
+
+func checkVersion(kind string, expected *int64, current int64) error {
+	if expected != nil && *expected != current {
+		return domain.StaleVersion(kind, *expected, current)
+	}
+	return nil
+}
+
+func immutable(pointer, what string) error {
+	var v domain.Validation
+	v.Add(pointer, "%s cannot be changed", what)
+	return v.Err()
+}

@@ -1,0 +1,199 @@
+// Package app is Countersign's application layer: the use cases the HTTP API
+// (and later the timers and the notifier) call. It enforces who may do what
+// and the rules that span entities; entities enforce their own.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/hex"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// Service holds the use cases.
+type Service struct {
+	store domain.Store
+	clock clock.Clock
+	log   *slog.Logger
+}
+
+// New builds a Service.
+func New(store domain.Store, clk clock.Clock, log *slog.Logger) *Service {
+	return &Service{store: store, clock: clk, log: log}
+}
+
+// Now is the service's time.
+func (s *Service) Now() time.Time { return s.clock.Now() }
+
+// Principal is who is calling: a member's token or a service token.
+type Principal struct {
+	TokenID  string
+	MemberID string // "" for service tokens
+	Role     domain.Role
+}
+
+// Actor names the principal in audit records.
+func (p *Principal) Actor() string {
+	if p.MemberID != "" {
+		return "member:" + p.MemberID
+	}
+	return "token:" + p.TokenID
+}
+
+func (p *Principal) require(min domain.Role, action string) error {
+	if p == nil || !p.Role.AtLeast(min) {
+		return domain.Errorf(domain.CodeForbidden, "%s needs the %s role or higher", action, min)
+	}
+	return nil
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return idEncoding.EncodeToString(b)
+}
+
+// newID returns prefix_ plus 16 random base32 characters (80 bits).
+func newID(prefix string) string { return prefix + "_" + randomString(10) }
+
+// HashToken is how token secrets are stored: hex SHA-256. Tokens carry 256
+// bits of randomness, so a fast hash is the right one (no password stretching
+// needed).
+func HashToken(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// MinTokenLength bounds bootstrap tokens chosen by operators.
+const MinTokenLength = 24
+
+// tokenTouchInterval bounds writes of last-used times to one per minute per token.
+const tokenTouchInterval = time.Minute
+
+var errUnauthenticated = domain.Errorf(domain.CodeUnauthenticated, "a valid API token is required: send Authorization: Bearer <token>")
+
+// Authenticate resolves a bearer token to a principal. A member token acts
+// with its member's current role, capped by the token's own role.
+func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, error) {
+	if len(secret) < MinTokenLength || len(secret) > 512 {
+		return nil, errUnauthenticated
+	}
+	hash := HashToken(secret)
+	t, err := s.store.GetTokenByHash(ctx, hash)
+	if domain.ErrorCode(err) == domain.CodeNotFound {
+		return nil, errUnauthenticated
+	}
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(hash)) != 1 {
+		return nil, errUnauthenticated
+	}
+	p := &Principal{TokenID: t.ID, MemberID: t.MemberID, Role: t.Role}
+	if !t.Service() {
+		m, err := s.store.GetMember(ctx, t.MemberID)
+		if domain.ErrorCode(err) == domain.CodeNotFound {
+			return nil, errUnauthenticated
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.Role = lowerRole(m.Role, t.Role)
+	}
+	now := s.clock.Now()
+	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= tokenTouchInterval {
+		if err := s.store.TouchToken(ctx, t.ID, now); err != nil {
+			s.log.WarnContext(ctx, "recording token use failed", "token", t.ID, "err", err)
+		}
+	}
+	return p, nil
+}
+
+func lowerRole(a, b domain.Role) domain.Role {
+	if !b.Valid() {
+		return a
+	}
+	if a.AtLeast(b) {
+		return b
+	}
+	return a
+}
+
+// Bootstrap makes sure the organisation has an admin. On an empty store it
+// creates an admin member and a token for it, and returns the token's secret
+// (secret is used when not empty, else one is generated). On a store with
+// members it does nothing and returns "".
+func (s *Service) Bootstrap(ctx context.Context, secret string) (string, error) {
+	members, _, err := s.store.ListMembers(ctx, domain.Page{Limit: 1})
+	if err != nil {
+		return "", err
+	}
+	if len(members) > 0 {
+		if secret != "" {
+			// Make a configured bootstrap token work on an existing store too,
+			// as scripts expect; it is tied to the first admin.
+			return "", s.ensureToken(ctx, secret)
+		}
+		return "", nil
+	}
+	now := s.clock.Now()
+	m := &domain.Member{ID: newID("m"), Email: "admin@localhost.localdomain", Name: "Administrator", Role: domain.RoleAdmin, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateMember(ctx, m); err != nil {
+		return "", err
+	}
+	if secret == "" {
+		secret = newTokenSecret()
+	} else if len(secret) < MinTokenLength {
+		return "", domain.Errorf(domain.CodeInvalid, "the bootstrap token must be at least %d characters", MinTokenLength)
+	}
+	t := &domain.Token{ID: newID("t"), Name: "bootstrap", MemberID: m.ID, Role: domain.RoleAdmin, Hash: HashToken(secret), CreatedBy: "system:bootstrap", CreatedAt: now}
+	if err := s.store.CreateToken(ctx, t); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+func (s *Service) ensureToken(ctx context.Context, secret string) error {
+	if len(secret) < MinTokenLength {
+		return domain.Errorf(domain.CodeInvalid, "the bootstrap token must be at least %d characters", MinTokenLength)
+	}
+	if _, err := s.store.GetTokenByHash(ctx, HashToken(secret)); err == nil {
+		return nil
+	}
+	var admin *domain.Member
+	cursor := ""
+	for admin == nil {
+		ms, next, err := s.store.ListMembers(ctx, domain.Page{Limit: domain.MaxPageLimit, Cursor: cursor})
+		if err != nil {
+			return err
+		}
+		for i := range ms {
+			if ms[i].Role == domain.RoleAdmin {
+				admin = &ms[i]
+				break
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if admin == nil {
+		return domain.Errorf(domain.CodeConflict, "no admin member to attach the bootstrap token to")
+	}
+	t := &domain.Token{ID: newID("t"), Name: "bootstrap", MemberID: admin.ID, Role: domain.RoleAdmin, Hash: HashToken(secret), CreatedBy: "system:bootstrap", CreatedAt: s.clock.Now()}
+	return s.store.CreateToken(ctx, t)
+}
+
+// newTokenSecret returns "cs_" and 52 base32 characters: 256 bits.
+func newTokenSecret() string { return "cs_" + strings.ToLower(randomString(32)) }

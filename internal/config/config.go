@@ -1,0 +1,70 @@
+// Package config reads Countersign's configuration from the environment.
+// Every variable is listed in the README's configuration table.
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// Config is the whole configuration of a process.
+type Config struct {
+	Addr           string // COUNTERSIGN_ADDR: local listen address
+	DataDir        string // COUNTERSIGN_DATA_DIR: embedded store directory
+	AdminToken     string // COUNTERSIGN_ADMIN_TOKEN: bootstrap token to use instead of a generated one
+	Store          string // COUNTERSIGN_STORE: bolt | dynamodb
+	Table          string // COUNTERSIGN_TABLE: DynamoDB table name
+	DynamoEndpoint string // COUNTERSIGN_DYNAMODB_ENDPOINT: e.g. DynamoDB Local
+	LogLevel       string // COUNTERSIGN_LOG_LEVEL: debug | info | warn | error
+	Stage          string // COUNTERSIGN_STAGE: deployment stage name, for logs
+}
+
+// Store kinds.
+const (
+	StoreBolt     = "bolt"
+	StoreDynamoDB = "dynamodb"
+)
+
+// FromEnv reads the configuration; defaults suit a local run, and
+// defaultStore is the store used when COUNTERSIGN_STORE is unset.
+func FromEnv(getenv func(string) string, defaultStore string) (Config, error) {
+	get := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		Addr:           get("COUNTERSIGN_ADDR", "127.0.0.1:8080"),
+		DataDir:        get("COUNTERSIGN_DATA_DIR", ".data"),
+		AdminToken:     get("COUNTERSIGN_ADMIN_TOKEN", ""),
+		Store:          get("COUNTERSIGN_STORE", defaultStore),
+		Table:          get("COUNTERSIGN_TABLE", "countersign"),
+		DynamoEndpoint: get("COUNTERSIGN_DYNAMODB_ENDPOINT", ""),
+		LogLevel:       get("COUNTERSIGN_LOG_LEVEL", "info"),
+		Stage:          get("COUNTERSIGN_STAGE", "local"),
+	}
+	if c.Store != StoreBolt && c.Store != StoreDynamoDB {
+		return c, fmt.Errorf("COUNTERSIGN_STORE must be %q or %q, not %q", StoreBolt, StoreDynamoDB, c.Store)
+	}
+	if _, err := c.level(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func (c Config) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return l, fmt.Errorf("COUNTERSIGN_LOG_LEVEL must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	return l, nil
+}
+
+// Logger returns the structured JSON logger the configuration asks for.
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	l, _ := c.level()
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("stage", c.Stage)
+}

@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// PATCH accepts both standard formats, chosen by Content-Type:
+// application/merge-patch+json (RFC 7396; plain application/json is read as
+// a merge patch) and application/json-patch+json (RFC 6902, every operation
+// including test, which makes a patch conditional).
+const (
+	mediaMergePatch = "application/merge-patch+json"
+	mediaJSONPatch  = "application/json-patch+json"
+	mediaJSON       = "application/json"
+)
+
+// patchRequest is a read PATCH body, applied later to the current resource
+// inside the store's read-modify-write.
+type patchRequest struct {
+	body  []byte
+	media string
+}
+
+func readPatch(w http.ResponseWriter, r *http.Request) (*patchRequest, error) {
+	body, mt, err := readBody(w, r, mediaMergePatch, mediaJSONPatch, mediaJSON)
+	if err != nil {
+		return nil, err
+	}
+	var probe any
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return nil, malformed(err)
+	}
+	if mt == mediaJSONPatch {
+		if _, ok := probe.([]any); !ok {
+			return nil, domain.Errorf(domain.CodeMalformed, "a JSON Patch (RFC 6902) is an array of operations")
+		}
+		if _, err := jsonpatch.DecodePatch(body); err != nil {
+			return nil, domain.Wrap(domain.CodeMalformed, err, "the JSON Patch is not a valid RFC 6902 document")
+		}
+	} else if _, ok := probe.(map[string]any); !ok {
+		return nil, domain.Errorf(domain.CodeMalformed, "a JSON Merge Patch (RFC 7396) for this resource is a JSON object")
+	}
+	return &patchRequest{body: body, media: mt}, nil
+}
+
+// applyPatch patches cur in place. Fields named in
+// readOnly must come out unchanged; "version" may be sent as a precondition
+// (a merge patch's "version", or a JSON Patch "test" of /version) and a
+// different value is a stale-version conflict.
+func applyPatch[T any](p *patchRequest, kind string, cur *T, readOnly ...string) error {
+	doc, err := json.Marshal(cur)
+	if err != nil {
+		return err
+	}
+	var patched []byte
+	if p.media == mediaJSONPatch {
+		patch, _ := jsonpatch.DecodePatch(p.body) // checked in readPatch
+		opts := jsonpatch.NewApplyOptions()
+		opts.SupportNegativeIndices = false // not part of RFC 6902
+		patched, err = patch.ApplyWithOptions(doc, opts)
+		if errors.Is(err, jsonpatch.ErrTestFailed) {
+			return domain.Errorf(domain.CodeConflict, "a test operation of the JSON Patch failed: the %s is not in the state the patch expects; read it again", kind)
+		}
+		if err != nil {
+			return domain.Wrap(domain.CodeInvalid, err, "the JSON Patch cannot be applied to the current "+kind+": a path does not exist or an operation is not possible")
+		}
+	} else {
+		patched, err = jsonpatch.MergePatch(doc, p.body)
+		if err != nil {
+			return domain.Wrap(domain.CodeInvalid, err, "the merge patch cannot be applied")
+		}
+	}
+
+	var before, after map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &before); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(patched, &after); err != nil {
+		return domain.Errorf(domain.CodeInvalid, "the patch must leave the %s a JSON object", kind)
+	}
+	current, _ := strconv.ParseInt(string(before["version"]), 10, 64)
+	if raw, ok := after["version"]; ok && !bytes.Equal(raw, before["version"]) {
+		sent, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			var v domain.Validation
+			v.Add("/version", "must be the integer version you read")
+			return v.Err()
+		}
+		return domain.StaleVersion(kind, sent, current)
+	}
+	after["version"] = before["version"]
+	var v domain.Validation
+	for _, name := range readOnly {
+		if !jsonpatch.Equal(before[name], after[name]) {
+			v.Add("/"+name, "is read-only")
+		}
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	patched, err = json.Marshal(after)
+	if err != nil {
+		return err
+	}
+	// Decode into a fresh value so that nothing of the old one lingers
+	// (json.Unmarshal merges into maps and existing structs).
+	var fresh T
+	if err := strictUnmarshal(patched, &fresh); err != nil {
+		return err
+	}
+	*cur = fresh
+	return nil
+}

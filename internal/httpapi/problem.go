@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// statusFor is the one place an error code becomes an HTTP status.
+func statusFor(code domain.Code) int {
+	switch code {
+	case domain.CodeInvalid:
+		return http.StatusUnprocessableEntity
+	case domain.CodeMalformed:
+		return http.StatusBadRequest
+	case domain.CodeNotFound:
+		return http.StatusNotFound
+	case domain.CodeConflict:
+		return http.StatusConflict
+	case domain.CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case domain.CodeForbidden:
+		return http.StatusForbidden
+	case domain.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case domain.CodeUnsupportedType:
+		return http.StatusUnsupportedMediaType
+	case domain.CodePrecondition:
+		return http.StatusPreconditionRequired
+	case codeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+const codeMethodNotAllowed domain.Code = "method_not_allowed"
+
+// Problem is an RFC 9457 problem document with Countersign's extensions.
+type Problem struct {
+	Type           string              `json:"type"`
+	Title          string              `json:"title"`
+	Status         int                 `json:"status"`
+	Detail         string              `json:"detail"`
+	Code           domain.Code         `json:"code"`
+	Instance       string              `json:"instance,omitempty"`
+	Errors         []domain.FieldError `json:"errors,omitempty"`
+	CurrentVersion *int64              `json:"current_version,omitempty"`
+	RequestID      string              `json:"request_id,omitempty"`
+}
+
+// ProblemTypeBase prefixes problem type URIs; each code has its own.
+const ProblemTypeBase = "https://countersign.dev/problems/"
+
+// writeError turns any error into a problem response. Only *domain.Error
+// messages reach the client; anything else is logged and reported as an
+// internal error with the request id to quote.
+func writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var de *domain.Error
+	if !errors.As(err, &de) {
+		if errors.Is(err, context.Canceled) {
+			log.InfoContext(ctx, "request cancelled", "err", err)
+		} else {
+			log.ErrorContext(ctx, "request failed", "err", err)
+		}
+		de = &domain.Error{Code: domain.CodeInternal, Message: "something went wrong on our side; quote the request id when you report it"}
+	} else if de.Code == domain.CodeInternal || de.Unwrap() != nil {
+		log.WarnContext(ctx, "request refused", "code", de.Code, "err", err)
+	}
+	status := statusFor(de.Code)
+	p := Problem{
+		Type:      ProblemTypeBase + string(de.Code),
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    de.Message,
+		Code:      de.Code,
+		Instance:  r.URL.Path,
+		Errors:    de.Fields,
+		RequestID: requestID(ctx),
+	}
+	if de.Code == domain.CodeConflict && de.CurrentVersion > 0 {
+		v := de.CurrentVersion
+		p.CurrentVersion = &v
+		w.Header().Set("ETag", etag(v))
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(p)
+}

@@ -1,0 +1,271 @@
+// Package httpapi is Countersign's HTTP API: one http.Handler that serves
+// API Gateway (through lambdahttp) and the local runtime alike.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// Route is one entry of the route table: the router is built from it, and a
+// test compares it with the OpenAPI document.
+type Route struct {
+	Method  string
+	Pattern string
+	// Public routes need no API token.
+	Public  bool
+	handler func(w http.ResponseWriter, r *http.Request, p *app.Principal) error
+}
+
+// Server is the API.
+type Server struct {
+	svc    *app.Service
+	log    *slog.Logger
+	routes []Route
+	mux    *http.ServeMux
+}
+
+// New builds the API over svc.
+func New(svc *app.Service, log *slog.Logger) *Server {
+	s := &Server{svc: svc, log: log, mux: http.NewServeMux()}
+	s.routes = s.routeTable()
+	allowed := map[string][]string{}
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
+		allowed[rt.Pattern] = append(allowed[rt.Pattern], rt.Method)
+	}
+	for pattern, methods := range allowed {
+		if slices.Contains(methods, http.MethodGet) {
+			methods = append(methods, http.MethodHead)
+		}
+		sort.Strings(methods)
+		allow := strings.Join(methods, ", ")
+		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(r.Context(), w, r, s.log, domain.Errorf(codeMethodNotAllowed, "%s is not allowed here; allowed: %s", r.Method, allow))
+		})
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(r.Context(), w, r, s.log, domain.Errorf(domain.CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// Routes returns the route table.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+
+func (s *Server) routeTable() []Route {
+	return []Route{
+		{Method: "GET", Pattern: "/healthz", Public: true, handler: s.health},
+
+		{Method: "GET", Pattern: "/v1/projects", handler: s.listProjects},
+		{Method: "POST", Pattern: "/v1/projects", handler: s.createProject},
+		{Method: "GET", Pattern: "/v1/projects/{project}", handler: s.getProject},
+		{Method: "PATCH", Pattern: "/v1/projects/{project}", handler: s.patchProject},
+		{Method: "DELETE", Pattern: "/v1/projects/{project}", handler: s.deleteProject},
+
+		{Method: "GET", Pattern: "/v1/projects/{project}/environments", handler: s.listEnvironments},
+		{Method: "POST", Pattern: "/v1/projects/{project}/environments", handler: s.createEnvironment},
+		{Method: "GET", Pattern: "/v1/projects/{project}/environments/{environment}", handler: s.getEnvironment},
+		{Method: "PATCH", Pattern: "/v1/projects/{project}/environments/{environment}", handler: s.patchEnvironment},
+
+		{Method: "GET", Pattern: "/v1/projects/{project}/flags", handler: s.listFlags},
+		{Method: "POST", Pattern: "/v1/projects/{project}/flags", handler: s.createFlag},
+		{Method: "GET", Pattern: "/v1/projects/{project}/flags/{flag}", handler: s.getFlag},
+		{Method: "PATCH", Pattern: "/v1/projects/{project}/flags/{flag}", handler: s.patchFlag},
+		{Method: "DELETE", Pattern: "/v1/projects/{project}/flags/{flag}", handler: s.deleteFlag},
+
+		{Method: "GET", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", handler: s.getFlagConfig},
+		{Method: "PUT", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", handler: s.putFlagConfig},
+		{Method: "PATCH", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", handler: s.patchFlagConfig},
+
+		{Method: "GET", Pattern: "/v1/members", handler: s.listMembers},
+		{Method: "POST", Pattern: "/v1/members", handler: s.createMember},
+		{Method: "GET", Pattern: "/v1/members/{member}", handler: s.getMember},
+		{Method: "PATCH", Pattern: "/v1/members/{member}", handler: s.patchMember},
+		{Method: "DELETE", Pattern: "/v1/members/{member}", handler: s.deleteMember},
+
+		{Method: "GET", Pattern: "/v1/tokens", handler: s.listTokens},
+		{Method: "POST", Pattern: "/v1/tokens", handler: s.createToken},
+		{Method: "DELETE", Pattern: "/v1/tokens/{token}", handler: s.deleteToken},
+	}
+}
+
+// ServeHTTP serves the API with request ids, access logs and panic recovery.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.Header.Get("X-Request-Id")
+	if id == "" || len(id) > 128 {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+	r = r.WithContext(ctx)
+	w.Header().Set("X-Request-Id", id)
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.ErrorContext(ctx, "panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if !sw.wrote {
+				writeError(ctx, sw, r, s.log, fmt.Errorf("panic: %v", v))
+			}
+		}
+		s.log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"duration_ms", time.Since(start).Milliseconds(), "request_id", id)
+	}()
+	s.mux.ServeHTTP(sw, r)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+type requestIDKey struct{}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+func (s *Server) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		var p *app.Principal
+		if !rt.Public {
+			var err error
+			p, err = s.authenticate(r)
+			if err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="countersign"`)
+				writeError(ctx, w, r, s.log, err)
+				return
+			}
+		}
+		if err := rt.handler(w, r, p); err != nil {
+			writeError(ctx, w, r, s.log, err)
+		}
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (*app.Principal, error) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return nil, domain.Errorf(domain.CodeUnauthenticated, "send Authorization: Bearer <token>")
+	}
+	return s.svc.Authenticate(r.Context(), strings.TrimSpace(token))
+}
+
+// ---- response helpers ----
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// writeVersioned writes a resource with its version as ETag.
+func writeVersioned(w http.ResponseWriter, status int, version int64, v any) error {
+	w.Header().Set("ETag", etag(version))
+	return writeJSON(w, status, v)
+}
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// List is the shape of every list response.
+type List[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func writeList[T any](w http.ResponseWriter, items []T, next string) error {
+	if items == nil {
+		items = []T{}
+	}
+	return writeJSON(w, http.StatusOK, List[T]{Items: items, NextCursor: next})
+}
+
+// page reads limit and cursor query parameters.
+func page(r *http.Request) (domain.Page, error) {
+	q := r.URL.Query()
+	p := domain.Page{Cursor: q.Get("cursor")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > domain.MaxPageLimit {
+			var v domain.Validation
+			v.AddParameter("limit", "must be an integer from 1 to %d", domain.MaxPageLimit)
+			return p, v.Err()
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+// expectedVersion reads the version the client read, from If-Match (an ETag
+// from this API, or *) and/or a version in the body; both must agree.
+func expectedVersion(r *http.Request, body *int64) (*int64, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" || h == "*" {
+		return body, nil
+	}
+	raw := strings.Trim(strings.TrimPrefix(h, "W/"), `"`)
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < 0 {
+		var v domain.Validation
+		v.AddParameter("If-Match", "must be an ETag this API sent, like \"3\"")
+		return nil, v.Err()
+	}
+	if body != nil && *body != n {
+		var v domain.Validation
+		v.Add("/version", "says %d but If-Match says %d", *body, n)
+		return nil, v.Err()
+	}
+	return &n, nil
+}
+
+func boolParam(r *http.Request, name string) (*bool, error) {
+	raw := r.URL.Query().Get(name)
+	if raw == "" {
+		return nil, nil
+	}
+	b, err := strconv.ParseBool(raw)
+	if err != nil {
+		var v domain.Validation
+		v.AddParameter(name, "must be true or false")
+		return nil, v.Err()
+	}
+	return &b, nil
+}
