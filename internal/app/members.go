@@ -155,7 +155,7 @@ func forEach[T any](ctx context.Context, list func(context.Context, domain.Page)
 }
 
 // TokenInput asks for a token. Without Service it is the caller's own token,
-// optionally capped at Role. With Service it is a service token with Role
+// following the caller's role, or capped at Role when given. With Service it is a service token with Role
 // (admins only).
 type TokenInput struct {
 	Name    string      `json:"name"`
@@ -196,11 +196,10 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, in TokenInput) 
 		if p.MemberID == "" {
 			return nil, domain.Errorf(domain.CodeForbidden, "a service token cannot create member tokens; send \"service\": true")
 		}
+		// Without a role the token follows its member's role as it changes;
+		// with one it is capped there.
 		t.MemberID = p.MemberID
-		if t.Role == "" {
-			t.Role = p.Role
-		}
-		if !p.Role.AtLeast(t.Role) {
+		if t.Role != "" && !p.Role.AtLeast(t.Role) {
 			return nil, domain.Errorf(domain.CodeForbidden, "a token cannot have more rights (%s) than its member (%s)", t.Role, p.Role)
 		}
 	}

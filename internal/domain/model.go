@@ -216,13 +216,13 @@ type Member struct {
 }
 
 // Token is an API token. Only the SHA-256 hash of its secret is stored.
-// A member token acts with its member's current role; a service token (no
-// member) with its own role.
+// A member token acts with its member's current role, capped by Role when
+// set; a service token (no member) with its own Role.
 type Token struct {
 	ID         string     `json:"id"`
 	Name       string     `json:"name"`
 	MemberID   string     `json:"member_id,omitempty"`
-	Role       Role       `json:"role"`
+	Role       Role       `json:"role,omitempty"`
 	Hash       string     `json:"hash"`
 	CreatedBy  string     `json:"created_by"`
 	CreatedAt  time.Time  `json:"created_at"`

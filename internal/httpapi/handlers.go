@@ -351,11 +351,13 @@ func (s *Server) deleteMember(w http.ResponseWriter, r *http.Request, p *app.Pri
 
 // TokenView is a token as clients see it: never its hash.
 type TokenView struct {
-	ID         string      `json:"id"`
-	Name       string      `json:"name"`
-	MemberID   string      `json:"member_id,omitempty"`
-	Service    bool        `json:"service"`
-	Role       domain.Role `json:"role"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	MemberID string `json:"member_id,omitempty"`
+	Service  bool   `json:"service"`
+	// Role is a service token's role, or the cap on a member token's role
+	// (absent: the token follows its member's role).
+	Role       domain.Role `json:"role,omitempty"`
 	CreatedBy  string      `json:"created_by"`
 	CreatedAt  time.Time   `json:"created_at"`
 	LastUsedAt *time.Time  `json:"last_used_at,omitempty"`

@@ -71,6 +71,7 @@ func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 func (s *Server) routeTable() []Route {
 	return []Route{
 		{Method: "GET", Pattern: "/healthz", Public: true, handler: s.health},
+		{Method: "GET", Pattern: "/openapi.yaml", Public: true, handler: s.openAPI},
 
 		{Method: "GET", Pattern: "/v1/projects", handler: s.listProjects},
 		{Method: "POST", Pattern: "/v1/projects", handler: s.createProject},
