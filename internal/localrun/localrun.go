@@ -11,10 +11,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock"
 	"github.com/countersign/countersign/internal/config"
-	"github.com/countersign/countersign/internal/httpapi"
 	"github.com/countersign/countersign/internal/setup"
 )
 
@@ -28,7 +26,7 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 	}
 	defer closeStore()
 
-	svc := app.New(store, clock.System{}, log)
+	svc, handler := setup.API(store, clock.System{}, log)
 	secret, err := svc.Bootstrap(ctx, cfg.AdminToken)
 	if err != nil {
 		return fmt.Errorf("bootstrap the first admin: %w", err)
@@ -42,7 +40,7 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		return fmt.Errorf("listen on %s (set COUNTERSIGN_ADDR to use another address): %w", cfg.Addr, err)
 	}
 	srv := &http.Server{
-		Handler:           httpapi.New(svc, log),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

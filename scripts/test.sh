@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `make test`: every test, on a fresh machine. Installs what the tests need
+# (Go modules; DynamoDB Local from npm into .tools/, reused when present),
+# starts DynamoDB Local, runs vet, gofmt and all Go tests with -race (the
+# store conformance suite on bbolt AND on DynamoDB Local), and stops it.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Go modules"
+go mod download
+go mod verify
+
+step "gofmt and go vet"
+unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*'))"
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+
+step "DynamoDB Local"
+./scripts/dynamodb-local.sh start
+trap './scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true' EXIT
+COUNTERSIGN_DYNAMODB_ENDPOINT="$(./scripts/dynamodb-local.sh endpoint)"
+export COUNTERSIGN_DYNAMODB_ENDPOINT
+export COUNTERSIGN_REQUIRE_DYNAMODB=1
+
+step "go test -race ./... (DynamoDB Local at $COUNTERSIGN_DYNAMODB_ENDPOINT)"
+# -v so the log shows which suites ran where; the filter keeps the summary
+# lines, every failure, and the conformance suite's results per store.
+mkdir -p .tools
+set +e
+go test -race -count=1 -v ./... 2>&1 | tee .tools/go-test.log | grep -E --line-buffered \
+  '^(ok|FAIL|---|panic)|^\s+--- FAIL|_test\.go:[0-9]+:|conformance|DynamoDB Local|^\s+--- (PASS|SKIP): TestConformance/[A-Za-z]+ '
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  echo; echo "FAILED: go test exited $status; the full log is .tools/go-test.log"; exit "$status"
+fi
+if grep -q -- '--- SKIP' .tools/go-test.log; then
+  echo; echo "FAILED: a test was skipped under make test:"; grep -- '--- SKIP' .tools/go-test.log; exit 1
+fi
+step "smoke run of the local runtime (make run's binary, restart keeps data)"
+./scripts/smoke.sh
+
+step "all tests passed"
