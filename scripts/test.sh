@@ -20,6 +20,13 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
+step "template.yaml"
+if command -v cfn-lint >/dev/null; then
+  cfn-lint template.yaml && echo "cfn-lint: template.yaml is valid (SAM transform and resource schemas)"
+else
+  echo "cfn-lint is not installed here: template.yaml is checked by infra/template_test.go only"
+fi
+
 step "DynamoDB Local"
 ./scripts/dynamodb-local.sh start
 trap './scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true' EXIT
