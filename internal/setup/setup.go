@@ -5,6 +5,12 @@ package setup
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/httpapi"
 
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/domain"
@@ -25,4 +31,10 @@ func OpenStore(ctx context.Context, cfg config.Config) (domain.Store, func() err
 		return openDynamo(ctx, cfg)
 	}
 	return nil, nil, fmt.Errorf("unknown store %q", cfg.Store)
+}
+
+// API builds the application service and the HTTP API over a store.
+func API(store domain.Store, clk clock.Clock, log *slog.Logger) (*app.Service, http.Handler) {
+	svc := app.New(store, clk, log)
+	return svc, httpapi.New(svc, log)
 }
