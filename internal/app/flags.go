@@ -216,6 +216,11 @@ func (s *Service) UpdateFlagConfig(ctx context.Context, p *Principal, project, f
 			if c.Rules[i].Conditions == nil {
 				c.Rules[i].Conditions = []domain.Condition{}
 			}
+			for j := range c.Rules[i].Conditions {
+				if c.Rules[i].Conditions[j].Values == nil {
+					c.Rules[i].Conditions[j].Values = []string{}
+				}
+			}
 			if c.Rules[i].Weights == nil {
 				c.Rules[i].Weights = []domain.Weight{}
 			}

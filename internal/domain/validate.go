@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"encoding/json"
 )
@@ -109,13 +110,13 @@ func checkName(v *Validation, ptr, name string, required bool) {
 	switch {
 	case required && strings.TrimSpace(name) == "":
 		v.Add(ptr, "is required")
-	case len(name) > maxName:
+	case utf8.RuneCountInString(name) > maxName:
 		v.Add(ptr, "must be at most %d characters", maxName)
 	}
 }
 
 func checkDescription(v *Validation, ptr, d string) {
-	if len(d) > maxDescription {
+	if utf8.RuneCountInString(d) > maxDescription {
 		v.Add(ptr, "must be at most %d characters", maxDescription)
 	}
 }
@@ -168,7 +169,7 @@ func (f *Flag) Validate() error {
 	if !attributeRe.MatchString(f.BucketingUnit) {
 		v.Add("/bucketing_unit", "must be an attribute name such as user_id")
 	}
-	if len(f.BucketingSalt) < 4 || len(f.BucketingSalt) > 64 {
+	if n := utf8.RuneCountInString(f.BucketingSalt); n < 4 || n > 64 {
 		v.Add("/bucketing_salt", "must be 4 to 64 characters")
 	}
 	if f.EvaluationMode != EvaluationRemote && f.EvaluationMode != EvaluationLocal {
@@ -207,7 +208,7 @@ func (c *FlagConfig) Validate(f *Flag) error {
 	if c.OffVariant != OffVariantKey && !f.HasVariant(c.OffVariant) {
 		v.Add("/off_variant", "must be %q (the fallback) or one of the flag's variants", OffVariantKey)
 	}
-	if len(c.ExposureEvent) > maxName {
+	if utf8.RuneCountInString(c.ExposureEvent) > maxName {
 		v.Add("/exposure_event", "must be at most %d characters", maxName)
 	}
 	if len(c.Rules) > MaxRules {

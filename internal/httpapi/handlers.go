@@ -398,7 +398,6 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *app.Prin
 	}
 	v := tokenView(t.Token)
 	v.Token = t.Secret
-	w.Header().Set("Location", "/v1/tokens/"+esc(t.ID))
 	return writeJSON(w, http.StatusCreated, v)
 }
 
