@@ -1,0 +1,441 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Actor is who acts on a change request: a member (through their token or
+// an e-mail link), a service token, or the system (timers).
+type Actor struct {
+	MemberID string `json:"member_id,omitempty"`
+	TokenID  string `json:"token_id,omitempty"`
+	Role     Role   `json:"role,omitempty"`
+	System   string `json:"system,omitempty"` // e.g. "auto-approval"
+}
+
+// String names the actor in timelines and audit entries.
+func (a Actor) String() string {
+	switch {
+	case a.System != "":
+		return "system:" + a.System
+	case a.MemberID != "":
+		return "member:" + a.MemberID
+	default:
+		return "token:" + a.TokenID
+	}
+}
+
+// CRStatus is a change request's state.
+type CRStatus string
+
+const (
+	StatusPending   CRStatus = "pending"
+	StatusApproved  CRStatus = "approved"
+	StatusRejected  CRStatus = "rejected"
+	StatusWithdrawn CRStatus = "withdrawn"
+	StatusExpired   CRStatus = "expired"
+	StatusApplied   CRStatus = "applied"
+)
+
+// Final reports whether nothing can happen to a request in this state.
+func (s CRStatus) Final() bool {
+	return s == StatusWithdrawn || s == StatusExpired || s == StatusApplied
+}
+
+// CRKind is what a request changes.
+type CRKind string
+
+const (
+	KindTargeting CRKind = "targeting" // a flag's config in one environment
+	KindFlag      CRKind = "flag"      // flag-level fields that affect serving (variants, salt, tags)
+)
+
+// Decision is a review's verdict.
+type Decision string
+
+const (
+	DecisionApprove Decision = "approve"
+	DecisionReject  Decision = "reject"
+)
+
+// Review is one reviewer's decision on one revision.
+type Review struct {
+	Reviewer string    `json:"reviewer"` // member id
+	Decision Decision  `json:"decision"`
+	Comment  string    `json:"comment"`
+	Revision int       `json:"revision"`
+	Channel  string    `json:"channel"` // api, email, system
+	At       time.Time `json:"at"`
+}
+
+// TimelineEvent is one thing that happened to a request.
+type TimelineEvent struct {
+	Type     string    `json:"type"` // created, edited, commented, approved, rejected, applied, withdrawn, expired, auto_approved, apply_conflict
+	Actor    string    `json:"actor"`
+	Revision int       `json:"revision"`
+	Comment  string    `json:"comment,omitempty"`
+	Mentions []string  `json:"mentions,omitempty"`
+	Channel  string    `json:"channel,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// Limits on what a request accumulates (it is one DynamoDB item).
+const (
+	MaxCommentLength  = 2000
+	MaxTimelineEvents = 150
+)
+
+// ChangeRequest is a proposed change to what users see, waiting for review.
+type ChangeRequest struct {
+	ID          string `json:"id"`
+	Project     string `json:"project"`
+	Flag        string `json:"flag"`
+	Environment string `json:"environment,omitempty"` // "" for flag-level changes
+	Kind        CRKind `json:"kind"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	// The proposal: the whole new config (targeting) or flag (flag-level).
+	ProposedConfig *FlagConfig `json:"proposed_config,omitempty"`
+	ProposedFlag   *Flag       `json:"proposed_flag,omitempty"`
+	// BaseVersion is the version of the config (or flag) the proposal was made
+	// against; apply refuses if the live one moved on.
+	BaseVersion     int64           `json:"base_version"`
+	Requester       string          `json:"requester"` // actor string
+	RequesterMember string          `json:"requester_member,omitempty"`
+	NotifyReviewers []string        `json:"notify_reviewers"`
+	Status          CRStatus        `json:"status"`
+	Revision        int             `json:"revision"`
+	Policy          Policy          `json:"policy"`
+	Reviews         []Review        `json:"reviews"`
+	Timeline        []TimelineEvent `json:"timeline"`
+	AutoApproveAt   *time.Time      `json:"auto_approve_at,omitempty"`
+	ExpiresAt       *time.Time      `json:"expires_at,omitempty"`
+	ApplyAt         *time.Time      `json:"apply_at,omitempty"`
+	AppliedBy       string          `json:"applied_by,omitempty"`
+	AppliedAt       *time.Time      `json:"applied_at,omitempty"`
+	AppliedVersion  int64           `json:"applied_version,omitempty"`
+	Version         int64           `json:"version"`
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
+}
+
+// Named refusals of the state machine.
+var (
+	ErrNotReviewable   = &Error{Code: CodeConflict, Message: "the request is not open for review"}
+	ErrAlreadyDecided  = &Error{Code: CodeConflict, Message: "the request was already decided by the first review (one approval needed)"}
+	ErrAlreadyReviewed = &Error{Code: CodeConflict, Message: "you already reviewed this revision; each reviewer counts once"}
+	ErrSelfReview      = &Error{Code: CodeForbidden, Message: "the requester cannot review their own request in this environment"}
+	ErrNotDesignated   = &Error{Code: CodeForbidden, Message: "only designated reviewers (and admins) review requests in this environment"}
+	ErrReviewerRole    = &Error{Code: CodeForbidden, Message: "reviewing needs the editor role or higher"}
+	ErrNotAPerson      = &Error{Code: CodeForbidden, Message: "reviews are given by members, not by service tokens"}
+	ErrNotRequester    = &Error{Code: CodeForbidden, Message: "only the requester (or an admin) may do that"}
+	ErrNotEditable     = &Error{Code: CodeConflict, Message: "the request can no longer be edited"}
+	ErrNotWithdrawable = &Error{Code: CodeConflict, Message: "the request can no longer be withdrawn"}
+	ErrNotApproved     = &Error{Code: CodeConflict, Message: "the request is not approved"}
+	ErrRejectionBlocks = &Error{Code: CodeConflict, Message: "a reviewer rejected this revision; it cannot be applied until it is edited"}
+	ErrApplyRole       = &Error{Code: CodeForbidden, Message: "applying needs the editor role or higher"}
+	ErrTimelineFull    = &Error{Code: CodeConflict, Message: fmt.Sprintf("the request has %d timeline events, the most it can hold; open a new request", MaxTimelineEvents)}
+)
+
+// ErrBaseChanged says the live state moved on since the request was made.
+func ErrBaseChanged(base, live int64) *Error {
+	return &Error{Code: CodeConflict, CurrentVersion: live, Message: fmt.Sprintf(
+		"the live state changed since this request was made (request base version %d, live version %d); edit the request onto the current state, then it needs approval again", base, live)}
+}
+
+// Approvals are the approving reviews of the current revision.
+func (cr *ChangeRequest) Approvals() []Review { return cr.reviewsOf(DecisionApprove) }
+
+// Rejections are the rejecting reviews of the current revision.
+func (cr *ChangeRequest) Rejections() []Review { return cr.reviewsOf(DecisionReject) }
+
+func (cr *ChangeRequest) reviewsOf(d Decision) []Review {
+	var out []Review
+	for _, r := range cr.Reviews {
+		if r.Revision == cr.Revision && r.Decision == d {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (cr *ChangeRequest) event(e TimelineEvent) error {
+	if len(cr.Timeline) >= MaxTimelineEvents {
+		return ErrTimelineFull
+	}
+	e.Revision = cr.Revision
+	cr.Timeline = append(cr.Timeline, e)
+	cr.UpdatedAt = e.At
+	return nil
+}
+
+// Open reports whether the request still waits for something.
+func (cr *ChangeRequest) Open() bool { return !cr.Status.Final() }
+
+// isRequester reports whether a is the one who asked.
+func (cr *ChangeRequest) isRequester(a Actor) bool {
+	return a.String() == cr.Requester || (a.MemberID != "" && a.MemberID == cr.RequesterMember)
+}
+
+// CanReview says whether a may review, without changing anything.
+func (cr *ChangeRequest) CanReview(a Actor) error {
+	if a.MemberID == "" {
+		return ErrNotAPerson
+	}
+	if !a.Role.AtLeast(RoleEditor) {
+		return ErrReviewerRole
+	}
+	if cr.isRequester(a) && !cr.Policy.AllowSelfApproval {
+		return ErrSelfReview
+	}
+	if cr.Policy.Reviewers == ReviewersDesignated && a.Role != RoleAdmin && !slices.Contains(cr.Policy.DesignatedReviewers, a.MemberID) {
+		return ErrNotDesignated
+	}
+	return nil
+}
+
+// Review records a's decision. With one approval needed, the first review
+// decides; otherwise approvals accumulate to the quorum, and a rejection
+// moves the request to rejected when the policy says rejections block (a
+// rejection arriving after the quorum still blocks). It returns whether the
+// request became approved by this review.
+func (cr *ChangeRequest) Review(a Actor, d Decision, comment, channel string, now time.Time) (approvedNow bool, err error) {
+	if d != DecisionApprove && d != DecisionReject {
+		var v Validation
+		v.Add("/decision", "must be approve or reject")
+		return false, v.Err()
+	}
+	if err := checkComment(comment, true); err != nil {
+		return false, err
+	}
+	switch cr.Status {
+	case StatusPending:
+	case StatusApproved:
+		if cr.Policy.MinApprovals <= 1 {
+			return false, ErrAlreadyDecided
+		}
+	default:
+		return false, ErrNotReviewable
+	}
+	if err := cr.CanReview(a); err != nil {
+		return false, err
+	}
+	for _, r := range cr.Reviews {
+		if r.Revision == cr.Revision && r.Reviewer == a.MemberID {
+			return false, ErrAlreadyReviewed
+		}
+	}
+	cr.Reviews = append(cr.Reviews, Review{Reviewer: a.MemberID, Decision: d, Comment: comment, Revision: cr.Revision, Channel: channel, At: now})
+	typ := "approved"
+	if d == DecisionReject {
+		typ = "rejected"
+	}
+	if err := cr.event(TimelineEvent{Type: typ, Actor: a.String(), Comment: comment, Channel: channel, At: now}); err != nil {
+		return false, err
+	}
+	if d == DecisionReject {
+		if cr.Policy.RejectionBlocksApply || cr.Policy.MinApprovals <= 1 {
+			cr.Status = StatusRejected
+		}
+		return false, nil
+	}
+	if cr.Status == StatusPending && len(cr.Approvals()) >= cr.Policy.MinApprovals &&
+		(!cr.Policy.RejectionBlocksApply || len(cr.Rejections()) == 0) {
+		cr.Status = StatusApproved
+		return true, nil
+	}
+	return false, nil
+}
+
+// AutoApprove approves a pending request whose auto-approval time passed,
+// counting as every missing approval. Rejected, withdrawn or re-edited
+// requests are not auto-approved (an edit restarts the timer).
+func (cr *ChangeRequest) AutoApprove(now time.Time) error {
+	if cr.Status != StatusPending || cr.AutoApproveAt == nil || now.Before(*cr.AutoApproveAt) || len(cr.Rejections()) > 0 {
+		return ErrNotReviewable
+	}
+	missing := cr.Policy.MinApprovals - len(cr.Approvals())
+	cr.Status = StatusApproved
+	cr.AutoApproveAt = nil
+	return cr.event(TimelineEvent{Type: "auto_approved", Actor: Actor{System: "auto-approval"}.String(), Channel: "system", At: now,
+		Comment: fmt.Sprintf("no objection within %s: auto-approval stands in for the %d missing approval(s)", cr.Policy.AutoApproveAfter, max(missing, 0))})
+}
+
+// Expire ends a request not applied by its deadline.
+func (cr *ChangeRequest) Expire(now time.Time) error {
+	if cr.Status.Final() || cr.ExpiresAt == nil || now.Before(*cr.ExpiresAt) {
+		return ErrNotWithdrawable
+	}
+	cr.Status = StatusExpired
+	return cr.event(TimelineEvent{Type: "expired", Actor: Actor{System: "expiry"}.String(), Channel: "system", At: now})
+}
+
+// Edit replaces the proposal with a new revision: every approval and
+// rejection of earlier revisions stops counting, the request is pending
+// again, and its base moves to the live version the edit was made against.
+func (cr *ChangeRequest) Edit(a Actor, title, description *string, cfg *FlagConfig, flag *Flag, base int64, now time.Time) error {
+	if !cr.isRequester(a) && a.Role != RoleAdmin {
+		return ErrNotRequester
+	}
+	if cr.Status != StatusPending && cr.Status != StatusApproved && cr.Status != StatusRejected {
+		return ErrNotEditable
+	}
+	if title != nil {
+		cr.Title = *title
+	}
+	if description != nil {
+		cr.Description = *description
+	}
+	if cfg != nil {
+		cr.ProposedConfig = cfg
+	}
+	if flag != nil {
+		cr.ProposedFlag = flag
+	}
+	cr.BaseVersion = base
+	cr.Revision++
+	cr.Status = StatusPending
+	cr.restartTimers(now)
+	return cr.event(TimelineEvent{Type: "edited", Actor: a.String(), At: now})
+}
+
+// restartTimers sets the auto-approval time from now, per the policy.
+func (cr *ChangeRequest) restartTimers(now time.Time) {
+	cr.AutoApproveAt = nil
+	if d, err := time.ParseDuration(cr.Policy.AutoApproveAfter); err == nil && cr.Policy.AutoApproveAfter != AutoApproveNever {
+		t := now.Add(d)
+		cr.AutoApproveAt = &t
+	}
+}
+
+// StartTimers sets the deadlines of a new request.
+func (cr *ChangeRequest) StartTimers(now time.Time) {
+	cr.restartTimers(now)
+	if d, err := time.ParseDuration(cr.Policy.ExpireAfter); err == nil && cr.Policy.ExpireAfter != "" {
+		t := now.Add(d)
+		cr.ExpiresAt = &t
+	}
+}
+
+// Withdraw ends the request at the requester's (or an admin's) wish.
+func (cr *ChangeRequest) Withdraw(a Actor, now time.Time) error {
+	if !cr.isRequester(a) && a.Role != RoleAdmin {
+		return ErrNotRequester
+	}
+	if cr.Status.Final() {
+		return ErrNotWithdrawable
+	}
+	cr.Status = StatusWithdrawn
+	cr.AutoApproveAt = nil
+	return cr.event(TimelineEvent{Type: "withdrawn", Actor: a.String(), At: now})
+}
+
+// CheckApply says whether a may apply the request onto live version live.
+func (cr *ChangeRequest) CheckApply(a Actor, live int64) error {
+	if a.System == "" && !a.Role.AtLeast(RoleEditor) {
+		return ErrApplyRole
+	}
+	if cr.Status != StatusApproved {
+		if cr.Status == StatusRejected {
+			return ErrRejectionBlocks
+		}
+		return ErrNotApproved
+	}
+	if cr.Policy.RejectionBlocksApply && len(cr.Rejections()) > 0 {
+		return ErrRejectionBlocks
+	}
+	if live != cr.BaseVersion {
+		return ErrBaseChanged(cr.BaseVersion, live)
+	}
+	return nil
+}
+
+// MarkApplied records the apply that produced live version version.
+func (cr *ChangeRequest) MarkApplied(a Actor, version int64, channel string, now time.Time) error {
+	cr.Status = StatusApplied
+	cr.AppliedBy = a.String()
+	cr.AppliedAt = &now
+	cr.AppliedVersion = version
+	cr.AutoApproveAt = nil
+	return cr.event(TimelineEvent{Type: "applied", Actor: a.String(), Channel: channel, At: now})
+}
+
+// AddComment adds a comment, with the members it @mentions.
+func (cr *ChangeRequest) AddComment(a Actor, text string, mentions []string, now time.Time) error {
+	if err := checkComment(text, true); err != nil {
+		return err
+	}
+	return cr.event(TimelineEvent{Type: "commented", Actor: a.String(), Comment: text, Mentions: mentions, At: now})
+}
+
+func checkComment(c string, required bool) error {
+	var v Validation
+	switch {
+	case required && strings.TrimSpace(c) == "":
+		v.Add("/comment", "a comment is required")
+	case len([]rune(c)) > MaxCommentLength:
+		v.Add("/comment", "at most %d characters", MaxCommentLength)
+	}
+	return v.Err()
+}
+
+// AuditEntry is one line of the append-only audit log.
+type AuditEntry struct {
+	ID            string    `json:"id"`
+	At            time.Time `json:"at"`
+	Actor         string    `json:"actor"`
+	Action        string    `json:"action"` // flag.created, targeting.updated, change_request.applied, settings.updated, bypass, …
+	Channel       string    `json:"channel"`
+	Project       string    `json:"project,omitempty"`
+	Flag          string    `json:"flag,omitempty"`
+	Environment   string    `json:"environment,omitempty"`
+	ChangeRequest string    `json:"change_request,omitempty"`
+	Requester     string    `json:"requester,omitempty"`
+	Approvers     []string  `json:"approvers,omitempty"`
+	Reason        string    `json:"reason,omitempty"`
+	Diff          *Diff     `json:"diff,omitempty"`
+	Version       int64     `json:"version,omitempty"` // the resulting version of what changed
+}
+
+// AuditFilter narrows the audit log.
+type AuditFilter struct {
+	Project, Flag, Environment, Actor string
+	From, To                          *time.Time
+}
+
+// Matches reports whether e passes the filter.
+func (f AuditFilter) Matches(e *AuditEntry) bool {
+	return (f.Project == "" || e.Project == f.Project) && (f.Flag == "" || e.Flag == f.Flag) &&
+		(f.Environment == "" || e.Environment == f.Environment) && (f.Actor == "" || e.Actor == f.Actor) &&
+		(f.From == nil || !e.At.Before(*f.From)) && (f.To == nil || e.At.Before(*f.To))
+}
+
+// CRFilter narrows a change request list.
+type CRFilter struct {
+	Status                                CRStatus
+	Project, Flag, Environment, Requester string
+	Reviewer                              string // member id: requests they reviewed or were asked to
+}
+
+// Matches reports whether cr passes the filter.
+func (f CRFilter) Matches(cr *ChangeRequest) bool {
+	if (f.Status != "" && cr.Status != f.Status) || (f.Project != "" && cr.Project != f.Project) || (f.Flag != "" && cr.Flag != f.Flag) ||
+		(f.Environment != "" && cr.Environment != f.Environment) || (f.Requester != "" && cr.Requester != f.Requester && cr.RequesterMember != f.Requester) {
+		return false
+	}
+	if f.Reviewer != "" {
+		if slices.Contains(cr.NotifyReviewers, f.Reviewer) {
+			return true
+		}
+		for _, r := range cr.Reviews {
+			if r.Reviewer == f.Reviewer {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
