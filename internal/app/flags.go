@@ -67,7 +67,9 @@ func (s *Service) CreateFlag(ctx context.Context, p *Principal, project string, 
 	if err := s.checkMaintainer(ctx, f.Maintainer); err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateFlag(ctx, f); err != nil {
+	e := s.audit(p.Actor(), "flag.created", ChannelAPI)
+	e.Project, e.Flag, e.Version = project, f.Key, 1
+	if err := s.store.CreateFlag(ctx, f, []domain.AuditEntry{e}); err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "flag created", "project", project, "flag", f.Key, "actor", p.Actor())
@@ -103,64 +105,177 @@ func (s *Service) ListFlags(ctx context.Context, p *Principal, project string, f
 	return s.store.ListFlags(ctx, project, filter, page)
 }
 
-// UpdateFlag applies change to a flag. The key is immutable, and a variant
-// that any environment serves cannot be removed.
-func (s *Service) UpdateFlag(ctx context.Context, p *Principal, project, key string, expected *int64, change func(*domain.Flag) error) (*domain.Flag, error) {
+// ChangeFlag applies change to a flag, or, when the change touches what
+// users see in an environment that requires approval (a served variant's
+// value, the bucketing salt or unit, tags that would take the flag out of an
+// approval scope), opens a flag-level change request under the strictest
+// policy of those environments. Renaming, describing, the maintainer and
+// archiving apply directly, audited. The key is immutable, and a variant that
+// any environment serves cannot be removed or renamed.
+func (s *Service) ChangeFlag(ctx context.Context, p *Principal, project, key string, expected *int64, opts ChangeOptions, change func(*domain.Flag) error) (Outcome[domain.Flag], error) {
+	var out Outcome[domain.Flag]
 	if err := p.require(domain.RoleEditor, "changing a flag"); err != nil {
-		return nil, err
+		return out, err
 	}
-	// A new maintainer must be a member. The store's update function must not
-	// read other entities, so try the change on a copy first to learn it.
-	if cur, err := s.store.GetFlag(ctx, project, key); err == nil {
-		probe := cloneFlag(cur)
-		if change(probe) == nil && probe.Maintainer != cur.Maintainer {
-			if err := s.checkMaintainer(ctx, probe.Maintainer); err != nil {
-				return nil, err
-			}
+	cur, err := s.store.GetFlag(ctx, project, key)
+	if err != nil {
+		return out, err
+	}
+	probe := cloneFlag(cur)
+	if err := checkVersion("flag", expected, cur.Version); err != nil {
+		return out, err
+	}
+	if err := change(probe); err != nil {
+		return out, err
+	}
+	if probe.Maintainer != cur.Maintainer {
+		if err := s.checkMaintainer(ctx, probe.Maintainer); err != nil {
+			return out, err
 		}
 	}
-	f, err := s.store.UpdateFlag(ctx, project, key, func(f *domain.Flag, configs []domain.FlagConfig) error {
+	org, err := s.store.GetOrgSettings(ctx)
+	if err != nil {
+		return out, err
+	}
+	critical, err := s.criticalEnvironments(ctx, org, cur, probe)
+	if err != nil {
+		return out, err
+	}
+	how := ""
+	if len(critical) > 0 {
+		for i, g := range critical {
+			h, err := bypass(p, g, opts.BypassReason)
+			if err != nil {
+				return out, err
+			}
+			if h == "" || (i > 0 && h != how) {
+				how = ""
+				break
+			}
+			how = h
+		}
+		if how == "" {
+			if err := s.checkFlagChange(cur, probe, nil); err != nil {
+				return out, err
+			}
+			keepFlagIdentity(probe, cur)
+			if err := probe.Validate(); err != nil {
+				return out, err
+			}
+			v, err := s.openRequest(ctx, p, domain.KindFlag, cur, cur.Version, nil, probe, policyOver(critical), false, opts, "", nil)
+			if err != nil {
+				return out, err
+			}
+			out.Request = v
+			return out, nil
+		}
+	}
+	f, err := s.store.UpdateFlag(ctx, project, key, func(f *domain.Flag, configs []domain.FlagConfig, audit *domain.Audit) error {
 		if err := checkVersion("flag", expected, f.Version); err != nil {
 			return err
 		}
-		orig := *f
-		orig.Variants = slices.Clone(f.Variants)
+		before := cloneFlag(f)
 		if err := change(f); err != nil {
 			return err
 		}
-		if f.Key != orig.Key || f.Project != orig.Project {
-			return immutable("/key", "a flag's key")
-		}
-		if f.Tags == nil {
-			f.Tags = []string{}
-		}
-		if err := f.Validate(); err != nil {
+		if err := s.checkFlagChange(before, f, configs); err != nil {
 			return err
 		}
-		for _, c := range configs {
-			for _, v := range orig.Variants {
-				if !f.HasVariant(v.Key) && c.UsesVariant(v.Key) {
-					return domain.Errorf(domain.CodeConflict,
-						"variant %q is served in environment %q; change that environment's targeting before removing or renaming it", v.Key, c.Environment)
-				}
-			}
-		}
 		f.UpdatedAt = s.clock.Now()
+		e := s.audit(p.Actor(), "flag.updated", ChannelAPI)
+		if how != "" {
+			e.Action, e.Reason = how, opts.BypassReason
+		}
+		e.Project, e.Flag = project, key
+		if d, err := domain.FlagDiff(before, f); err == nil {
+			e.Diff = d
+		}
+		e.Version = f.Version + 1
+		audit.Record(e)
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	s.log.InfoContext(ctx, "flag updated", "project", project, "flag", key, "version", f.Version, "actor", p.Actor())
-	return f, nil
+	out.Applied = f
+	return out, nil
 }
 
-// ArchiveFlag archives a flag (DELETE without hard).
+// checkFlagChange enforces what no flag change may do.
+func (s *Service) checkFlagChange(before, after *domain.Flag, configs []domain.FlagConfig) error {
+	if after.Key != before.Key || after.Project != before.Project {
+		return immutable("/key", "a flag's key")
+	}
+	if after.Tags == nil {
+		after.Tags = []string{}
+	}
+	if err := after.Validate(); err != nil {
+		return err
+	}
+	for _, c := range configs {
+		for _, v := range before.Variants {
+			if !after.HasVariant(v.Key) && c.UsesVariant(v.Key) {
+				return domain.Errorf(domain.CodeConflict,
+					"variant %q is served in environment %q; change that environment's targeting before removing or renaming it", v.Key, c.Environment)
+			}
+		}
+	}
+	return nil
+}
+
+// criticalEnvironments are the environments that require approval for the
+// change from cur to next.
+func (s *Service) criticalEnvironments(ctx context.Context, org *domain.OrgSettings, cur, next *domain.Flag) ([]gate, error) {
+	var out []gate
+	if !org.Approvals {
+		return nil, nil
+	}
+	err := forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.Environment, string, error) {
+		return s.store.ListEnvironments(ctx, cur.Project, pg)
+	}, func(env domain.Environment) error {
+		g, err := s.gateFor(ctx, org, cur, cur.Project, env.Key)
+		if err != nil || !g.gated {
+			return err
+		}
+		_, c, err := s.store.GetFlagConfig(ctx, cur.Project, cur.Key, env.Key)
+		if err != nil {
+			return err
+		}
+		if flagChangeIsCritical(cur, next, c, g.settings, org) {
+			out = append(out, g)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func flagChangeIsCritical(cur, next *domain.Flag, c *domain.FlagConfig, a *domain.ApprovalSettings, org *domain.OrgSettings) bool {
+	if cur.BucketingSalt != next.BucketingSalt || cur.BucketingUnit != next.BucketingUnit {
+		return true
+	}
+	if !a.Gates(org, next) {
+		return true // re-tagging must not be a way around approval
+	}
+	for _, v := range cur.Variants {
+		if !c.UsesVariant(v.Key) {
+			continue
+		}
+		i := slices.IndexFunc(next.Variants, func(n domain.Variant) bool { return n.Key == v.Key })
+		if i < 0 || !jsonSame(v.Value, next.Variants[i].Value) {
+			return true
+		}
+	}
+	return false
+}
+
+// ArchiveFlag archives a flag (DELETE without hard). Archiving is not gated.
 func (s *Service) ArchiveFlag(ctx context.Context, p *Principal, project, key string) (*domain.Flag, error) {
-	return s.UpdateFlag(ctx, p, project, key, nil, func(f *domain.Flag) error {
+	out, err := s.ChangeFlag(ctx, p, project, key, nil, ChangeOptions{}, func(f *domain.Flag) error {
 		f.Archived = true
 		return nil
 	})
+	return out.Applied, err
 }
 
 // DeleteFlag deletes an archived flag and its configs for good.
@@ -168,10 +283,13 @@ func (s *Service) DeleteFlag(ctx context.Context, p *Principal, project, key str
 	if err := p.require(domain.RoleManager, "deleting a flag for good"); err != nil {
 		return err
 	}
-	err := s.store.DeleteFlag(ctx, project, key, func(f *domain.Flag) error {
+	err := s.store.DeleteFlag(ctx, project, key, func(f *domain.Flag, audit *domain.Audit) error {
 		if !f.Archived {
 			return domain.Errorf(domain.CodeConflict, "flag %q is not archived; archive it first (DELETE without hard=true)", key)
 		}
+		e := s.audit(p.Actor(), "flag.deleted", ChannelAPI)
+		e.Project, e.Flag = project, key
+		audit.Record(e)
 		return nil
 	})
 	if err != nil {
@@ -190,58 +308,146 @@ func (s *Service) GetFlagConfig(ctx context.Context, p *Principal, project, flag
 	return c, err
 }
 
-// UpdateFlagConfig applies change to a flag's targeting in one environment.
-func (s *Service) UpdateFlagConfig(ctx context.Context, p *Principal, project, flag, env string, expected *int64, change func(*domain.FlagConfig) error) (*domain.FlagConfig, error) {
-	if err := p.require(domain.RoleEditor, "changing targeting"); err != nil {
-		return nil, err
+// prepareConfig fills a config's defaults and validates it against its flag;
+// pointers of errors go under prefix.
+func prepareConfig(c *domain.FlagConfig, f *domain.Flag, prefix string) error {
+	if c.OffVariant == "" {
+		c.OffVariant = domain.OffVariantKey
 	}
-	c, err := s.store.UpdateFlagConfig(ctx, project, flag, env, func(f *domain.Flag, c *domain.FlagConfig) error {
+	if c.Rules == nil {
+		c.Rules = []domain.Rule{}
+	}
+	for i := range c.Rules {
+		if c.Rules[i].Conditions == nil {
+			c.Rules[i].Conditions = []domain.Condition{}
+		}
+		for j := range c.Rules[i].Conditions {
+			if c.Rules[i].Conditions[j].Values == nil {
+				c.Rules[i].Conditions[j].Values = []string{}
+			}
+		}
+		if c.Rules[i].Weights == nil {
+			c.Rules[i].Weights = []domain.Weight{}
+		}
+	}
+	if c.DefaultRule.Weights == nil {
+		c.DefaultRule.Weights = []domain.Weight{}
+	}
+	if err := c.Validate(f); err != nil {
+		return prefixed(err, prefix)
+	}
+	return nil
+}
+
+// ChangeFlagConfig applies change to a flag's targeting in one environment
+// or, where the environment requires approval, opens a change request with
+// the proposal (the caller answers 202). A member holding a bypass grant who
+// gives a reason, or a service token where api_token_bypass is on, applies
+// directly; the audit entry says so.
+func (s *Service) ChangeFlagConfig(ctx context.Context, p *Principal, project, flag, env string, expected *int64, opts ChangeOptions, change func(*domain.FlagConfig) error) (Outcome[domain.FlagConfig], error) {
+	var out Outcome[domain.FlagConfig]
+	if err := p.require(domain.RoleEditor, "changing targeting"); err != nil {
+		return out, err
+	}
+	org, err := s.store.GetOrgSettings(ctx)
+	if err != nil {
+		return out, err
+	}
+	f, cur, err := s.store.GetFlagConfig(ctx, project, flag, env)
+	if err != nil {
+		return out, err
+	}
+	g, err := s.gateFor(ctx, org, f, project, env)
+	if err != nil {
+		return out, err
+	}
+	how, err := bypass(p, g, opts.BypassReason)
+	if err != nil {
+		return out, err
+	}
+	if g.gated && how == "" {
+		if err := checkVersion("targeting", expected, cur.Version); err != nil {
+			return out, err
+		}
+		next := *cur
+		if err := change(&next); err != nil {
+			return out, err
+		}
+		if err := checkConfigIdentity(cur, &next); err != nil {
+			return out, err
+		}
+		keepIdentity(&next, cur)
+		if err := prepareConfig(&next, f, ""); err != nil {
+			return out, err
+		}
+		if f.Archived {
+			return out, domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before changing its targeting", f.Key)
+		}
+		v, err := s.openRequest(ctx, p, domain.KindTargeting, f, cur.Version, &next, nil, domain.PolicyOf(g.settings), g.settings.LockWhilePending, opts, "", nil)
+		if err != nil {
+			return out, err
+		}
+		out.Request = v
+		return out, nil
+	}
+	c, err := s.store.UpdateFlagConfig(ctx, project, flag, env, func(f *domain.Flag, c *domain.FlagConfig, w *domain.ConfigWrite) error {
 		if err := checkVersion("targeting", expected, c.Version); err != nil {
 			return err
 		}
-		orig := *c
+		if w.LockedBy != "" && how != "bypass" {
+			return domain.Errorf(domain.CodeConflict, "change request %s is pending for this flag in %s and locks it; wait for it or withdraw it", w.LockedBy, env)
+		}
+		if g.gated != g.settings.Gates(org, f) {
+			return domain.ErrContention // the flag's tags changed since the decision
+		}
+		before := *c
 		if err := change(c); err != nil {
 			return err
 		}
-		if c.Project != orig.Project || c.Flag != orig.Flag || c.Environment != orig.Environment {
-			return immutable("/environment", "the project, flag and environment of targeting")
-		}
-		if c.OffVariant == "" {
-			c.OffVariant = domain.OffVariantKey
-		}
-		if c.Rules == nil {
-			c.Rules = []domain.Rule{}
-		}
-		for i := range c.Rules {
-			if c.Rules[i].Conditions == nil {
-				c.Rules[i].Conditions = []domain.Condition{}
-			}
-			for j := range c.Rules[i].Conditions {
-				if c.Rules[i].Conditions[j].Values == nil {
-					c.Rules[i].Conditions[j].Values = []string{}
-				}
-			}
-			if c.Rules[i].Weights == nil {
-				c.Rules[i].Weights = []domain.Weight{}
-			}
-		}
-		if c.DefaultRule.Weights == nil {
-			c.DefaultRule.Weights = []domain.Weight{}
+		if err := checkConfigIdentity(&before, c); err != nil {
+			return err
 		}
 		c.UpdatedAt = s.clock.Now()
-		if err := c.Validate(f); err != nil {
+		if err := prepareConfig(c, f, ""); err != nil {
 			return err
 		}
 		if f.Archived {
 			return domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before changing its targeting", f.Key)
 		}
+		e := s.audit(p.Actor(), "targeting.updated", ChannelAPI)
+		if how != "" {
+			e.Action, e.Reason = how, opts.BypassReason
+		}
+		e.Project, e.Flag, e.Environment, e.Version = project, flag, env, before.Version+1
+		if d, err := domain.ConfigDiff(&before, c); err == nil {
+			e.Diff = d
+		}
+		w.Record(e)
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	s.log.InfoContext(ctx, "targeting updated", "project", project, "flag", flag, "environment", env, "version", c.Version, "actor", p.Actor())
-	return c, nil
+	out.Applied = c
+	return out, nil
+}
+
+func checkConfigIdentity(before, after *domain.FlagConfig) error {
+	if after.Project != before.Project || after.Flag != before.Flag || after.Environment != before.Environment {
+		return immutable("/environment", "the project, flag and environment of targeting")
+	}
+	return nil
+}
+
+func jsonSame(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return string(a) == string(b)
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return string(xa) == string(ya)
 }
 
 func cloneFlag(f *domain.Flag) *domain.Flag {

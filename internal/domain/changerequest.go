@@ -162,6 +162,9 @@ func (cr *ChangeRequest) reviewsOf(d Decision) []Review {
 	return out
 }
 
+// AddEvent appends a timeline event at the current revision.
+func (cr *ChangeRequest) AddEvent(e TimelineEvent) error { return cr.event(e) }
+
 func (cr *ChangeRequest) event(e TimelineEvent) error {
 	if len(cr.Timeline) >= MaxTimelineEvents {
 		return ErrTimelineFull
@@ -438,4 +441,16 @@ func (f CRFilter) Matches(cr *ChangeRequest) bool {
 		return false
 	}
 	return true
+}
+
+// RevokeApprovals sends an open request back to review: a new revision of the
+// same proposal, so earlier approvals stop counting.
+func (cr *ChangeRequest) RevokeApprovals(a Actor, reason string, now time.Time) error {
+	if cr.Status != StatusPending && cr.Status != StatusApproved {
+		return ErrNotReviewable
+	}
+	cr.Revision++
+	cr.Status = StatusPending
+	cr.restartTimers(now)
+	return cr.event(TimelineEvent{Type: "approvals_revoked", Actor: a.String(), Comment: reason, At: now})
 }

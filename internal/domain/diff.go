@@ -229,3 +229,22 @@ func jsonEqual(a, b json.RawMessage) bool {
 	ya, _ := json.Marshal(y)
 	return bytes.Equal(xa, ya)
 }
+
+// AnyDiff compares two values of any kind: operations, and a summary line
+// per changed field.
+func AnyDiff(from, to any) (*Diff, error) {
+	ops, err := operations(from, to)
+	if err != nil {
+		return nil, err
+	}
+	var list []struct {
+		Op   string `json:"op"`
+		Path string `json:"path"`
+	}
+	_ = json.Unmarshal(ops, &list)
+	summary := make([]string, 0, len(list))
+	for _, o := range list {
+		summary = append(summary, o.Op+" "+o.Path)
+	}
+	return &Diff{Operations: ops, Summary: summary}, nil
+}

@@ -76,24 +76,26 @@ type ProjectRepository interface {
 // FlagRepository stores flags and their per-environment configs.
 type FlagRepository interface {
 	// CreateFlag: not_found without the project, conflict if the key is taken.
-	CreateFlag(ctx context.Context, f *Flag) error
+	CreateFlag(ctx context.Context, f *Flag, audit []AuditEntry) error
 	GetFlag(ctx context.Context, project, key string) (*Flag, error)
 	ListFlags(ctx context.Context, project string, filter FlagFilter, page Page) ([]Flag, string, error)
 	// UpdateFlag gives fn the flag and every stored config of it, so that fn
 	// can refuse to drop a variant in use; no config changes until the write
 	// commits.
-	UpdateFlag(ctx context.Context, project, key string, fn func(f *Flag, configs []FlagConfig) error) (*Flag, error)
+	UpdateFlag(ctx context.Context, project, key string, fn func(f *Flag, configs []FlagConfig, audit *Audit) error) (*Flag, error)
 	// DeleteFlag removes the flag and all its configs if check (given the
 	// current flag) returns nil.
-	DeleteFlag(ctx context.Context, project, key string, check func(*Flag) error) error
+	DeleteFlag(ctx context.Context, project, key string, check func(*Flag, *Audit) error) error
 
 	// GetFlagConfig returns the flag and its config in env; a config never
 	// written is DefaultFlagConfig with version 0. not_found if the flag or
 	// the environment does not exist.
 	GetFlagConfig(ctx context.Context, project, flag, env string) (*Flag, *FlagConfig, error)
-	// UpdateFlagConfig gives fn the current flag (read only) and config; the
-	// write commits only if neither changed meanwhile.
-	UpdateFlagConfig(ctx context.Context, project, flag, env string, fn func(f *Flag, c *FlagConfig) error) (*FlagConfig, error)
+	// UpdateFlagConfig gives fn the current flag (read only) and config, and
+	// the open change request holding the pending lock (w.LockedBy); the
+	// write (with w's audit entries) commits only if none of them changed
+	// meanwhile.
+	UpdateFlagConfig(ctx context.Context, project, flag, env string, fn func(f *Flag, c *FlagConfig, w *ConfigWrite) error) (*FlagConfig, error)
 }
 
 // MemberRepository stores members. E-mail addresses are unique.
@@ -127,4 +129,64 @@ type Store interface {
 	FlagRepository
 	MemberRepository
 	TokenRepository
+	ApprovalRepository
+	ChangeRequestRepository
+}
+
+// Audit collects the audit entries an update function wants written in the
+// same atomic write as its change. Stores give each attempt a fresh one.
+type Audit struct {
+	Entries []AuditEntry
+}
+
+// Record adds an entry.
+func (a *Audit) Record(e AuditEntry) { a.Entries = append(a.Entries, e) }
+
+// ConfigWrite is what a config update function learns besides the flag and
+// config (LockedBy, read only) and what it adds (audit entries).
+type ConfigWrite struct {
+	Audit
+	LockedBy string
+}
+
+// ApprovalRepository stores organisation and environment approval settings.
+type ApprovalRepository interface {
+	// GetOrgSettings returns the settings, zero-valued (version 0) if never written.
+	GetOrgSettings(ctx context.Context) (*OrgSettings, error)
+	UpdateOrgSettings(ctx context.Context, fn func(*OrgSettings, *Audit) error) (*OrgSettings, error)
+	// GetApprovalSettings returns an environment's settings, or
+	// DefaultApprovalSettings (version 0) if never written; not_found without
+	// the environment.
+	GetApprovalSettings(ctx context.Context, project, env string) (*ApprovalSettings, error)
+	UpdateApprovalSettings(ctx context.Context, project, env string, fn func(*ApprovalSettings, *Audit) error) (*ApprovalSettings, error)
+}
+
+// ChangeRequestRepository stores change requests and the audit log.
+type ChangeRequestRepository interface {
+	// CreateChangeRequest writes a new request and its audit entries. With
+	// lock, it also takes the pending lock of the request's flag and
+	// environment (conflict if another open request holds it); the lock is
+	// released when the request reaches a final state.
+	CreateChangeRequest(ctx context.Context, cr *ChangeRequest, lock bool, audit []AuditEntry) error
+	GetChangeRequest(ctx context.Context, id string) (*ChangeRequest, error)
+	// ListChangeRequests lists newest first.
+	ListChangeRequests(ctx context.Context, filter CRFilter, page Page) ([]ChangeRequest, string, error)
+	// UpdateChangeRequest is the read-modify-write of a request (reviews,
+	// edits, comments, withdrawal, timers).
+	UpdateChangeRequest(ctx context.Context, id string, fn func(*ChangeRequest, *Audit) error) (*ChangeRequest, error)
+	// ApplyChangeRequest is apply as one atomic write. fn gets the request,
+	// the live flag and, for targeting requests, the live config; it checks
+	// the request may apply, puts the proposal into the config (or flag),
+	// marks the request applied with the read version + 1 and records audit
+	// entries. If the request comes out newly applied, the store writes the
+	// request, the config (or flag) with its version + 1 and the audit entries
+	// together, only if none of them changed since they were read (a race
+	// retries). Otherwise it writes nothing and returns the request as it is,
+	// so a retried apply gets the same answer and no second version.
+	ApplyChangeRequest(ctx context.Context, id string, fn func(cr *ChangeRequest, f *Flag, c *FlagConfig, audit *Audit) error) (*ChangeRequest, error)
+	// PendingLock returns the id of the open request that locks the flag in
+	// env, or "".
+	PendingLock(ctx context.Context, project, flag, env string) (string, error)
+	// ListAudit lists audit entries newest first.
+	ListAudit(ctx context.Context, filter AuditFilter, page Page) ([]AuditEntry, string, error)
 }

@@ -188,13 +188,16 @@ func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p *app.Princi
 	if err != nil {
 		return err
 	}
-	f, err := s.svc.UpdateFlag(r.Context(), p, r.PathValue("project"), r.PathValue("flag"), expected, func(f *domain.Flag) error {
+	out, err := s.svc.ChangeFlag(r.Context(), p, r.PathValue("project"), r.PathValue("flag"), expected, changeOptions(r), func(f *domain.Flag) error {
 		return applyPatch(patch, "flag", f, flagReadOnly...)
 	})
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, f.Version, f)
+	if out.Request != nil {
+		return writeProposed(w, out.Request)
+	}
+	return writeVersioned(w, http.StatusOK, out.Applied.Version, out.Applied)
 }
 
 func (s *Server) deleteFlag(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -257,16 +260,13 @@ func (s *Server) putFlagConfig(w http.ResponseWriter, r *http.Request, p *app.Pr
 	if err := v.Err(); err != nil {
 		return err
 	}
-	c, err := s.svc.UpdateFlagConfig(r.Context(), p, project, flag, env, expected, func(c *domain.FlagConfig) error {
+	out, err := s.svc.ChangeFlagConfig(r.Context(), p, project, flag, env, expected, changeOptions(r), func(c *domain.FlagConfig) error {
 		next := in.FlagConfig
 		next.Project, next.Flag, next.Environment, next.Version, next.UpdatedAt = c.Project, c.Flag, c.Environment, c.Version, c.UpdatedAt
 		*c = next
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return writeVersioned(w, http.StatusOK, c.Version, c)
+	return writeConfigOutcome(w, out, err)
 }
 
 func (s *Server) patchFlagConfig(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -278,13 +278,20 @@ func (s *Server) patchFlagConfig(w http.ResponseWriter, r *http.Request, p *app.
 	if err != nil {
 		return err
 	}
-	c, err := s.svc.UpdateFlagConfig(r.Context(), p, r.PathValue("project"), r.PathValue("flag"), r.PathValue("environment"), expected, func(c *domain.FlagConfig) error {
+	out, err := s.svc.ChangeFlagConfig(r.Context(), p, r.PathValue("project"), r.PathValue("flag"), r.PathValue("environment"), expected, changeOptions(r), func(c *domain.FlagConfig) error {
 		return applyPatch(patch, "targeting", c, configReadOnly...)
 	})
+	return writeConfigOutcome(w, out, err)
+}
+
+func writeConfigOutcome(w http.ResponseWriter, out app.Outcome[domain.FlagConfig], err error) error {
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, c.Version, c)
+	if out.Request != nil {
+		return writeProposed(w, out.Request)
+	}
+	return writeVersioned(w, http.StatusOK, out.Applied.Version, out.Applied)
 }
 
 // ---- members ----

@@ -103,6 +103,22 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/v1/tokens", handler: s.listTokens},
 		{Method: "POST", Pattern: "/v1/tokens", handler: s.createToken},
 		{Method: "DELETE", Pattern: "/v1/tokens/{token}", handler: s.deleteToken},
+
+		{Method: "GET", Pattern: "/v1/settings", handler: s.getSettings},
+		{Method: "PUT", Pattern: "/v1/settings", handler: s.putSettings},
+		{Method: "GET", Pattern: "/v1/projects/{project}/environments/{environment}/approval-settings", handler: s.getApprovalSettings},
+		{Method: "PUT", Pattern: "/v1/projects/{project}/environments/{environment}/approval-settings", handler: s.putApprovalSettings},
+
+		{Method: "GET", Pattern: "/v1/change-requests", handler: s.listChangeRequests},
+		{Method: "POST", Pattern: "/v1/change-requests", handler: s.createChangeRequest},
+		{Method: "GET", Pattern: "/v1/change-requests/{id}", handler: s.getChangeRequest},
+		{Method: "PATCH", Pattern: "/v1/change-requests/{id}", handler: s.patchChangeRequest},
+		{Method: "POST", Pattern: "/v1/change-requests/{id}/reviews", handler: s.reviewChangeRequest},
+		{Method: "GET", Pattern: "/v1/change-requests/{id}/comments", handler: s.listComments},
+		{Method: "POST", Pattern: "/v1/change-requests/{id}/comments", handler: s.addComment},
+		{Method: "POST", Pattern: "/v1/change-requests/{id}/apply", handler: s.applyChangeRequest},
+		{Method: "POST", Pattern: "/v1/change-requests/{id}/withdraw", handler: s.withdrawChangeRequest},
+		{Method: "GET", Pattern: "/v1/audit", handler: s.listAudit},
 	}
 }
 

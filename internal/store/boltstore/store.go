@@ -311,8 +311,11 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 
 // ---- flags ----
 
-func (s *Store) CreateFlag(ctx context.Context, f *domain.Flag) error {
+func (s *Store) CreateFlag(ctx context.Context, f *domain.Flag, audit []domain.AuditEntry) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
+		if err := writeAudit(tx, audit); err != nil {
+			return err
+		}
 		if tx.Bucket(bProjects).Get(key(f.Project)) == nil {
 			return domain.NotFound("project", f.Project)
 		}
@@ -359,7 +362,7 @@ func flagConfigs(tx *bolt.Tx, project, flag string) ([]domain.FlagConfig, error)
 	return out, err
 }
 
-func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*domain.Flag, []domain.FlagConfig) error) (f *domain.Flag, err error) {
+func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*domain.Flag, []domain.FlagConfig, *domain.Audit) error) (f *domain.Flag, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		if _, err := getFlag(tx, project, k); err != nil {
 			return err
@@ -368,20 +371,28 @@ func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*doma
 		if err != nil {
 			return err
 		}
+		var audit domain.Audit
 		f, err = modify(tx, bFlags, key(project, k), domain.NotFound("flag", k), func(f *domain.Flag) *int64 { return &f.Version },
-			func(f *domain.Flag) error { return fn(f, configs) })
-		return err
+			func(f *domain.Flag) error { return fn(f, configs, &audit) })
+		if err != nil {
+			return err
+		}
+		return writeAudit(tx, audit.Entries)
 	})
 	return f, err
 }
 
-func (s *Store) DeleteFlag(ctx context.Context, project, k string, check func(*domain.Flag) error) error {
+func (s *Store) DeleteFlag(ctx context.Context, project, k string, check func(*domain.Flag, *domain.Audit) error) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		f, err := getFlag(tx, project, k)
 		if err != nil {
 			return err
 		}
-		if err := check(f); err != nil {
+		var audit domain.Audit
+		if err := check(f, &audit); err != nil {
+			return err
+		}
+		if err := writeAudit(tx, audit.Entries); err != nil {
 			return err
 		}
 		configs := tx.Bucket(bConfigs)
@@ -426,7 +437,7 @@ func (s *Store) GetFlagConfig(ctx context.Context, project, flag, env string) (f
 	return f, c, err
 }
 
-func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string, fn func(*domain.Flag, *domain.FlagConfig) error) (c *domain.FlagConfig, err error) {
+func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string, fn func(*domain.Flag, *domain.FlagConfig, *domain.ConfigWrite) error) (c *domain.FlagConfig, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var f *domain.Flag
 		f, c, err = getFlagConfig(tx, project, flag, env)
@@ -434,7 +445,11 @@ func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string,
 			return err
 		}
 		read := c.Version
-		if err := fn(f, c); err != nil {
+		w := domain.ConfigWrite{LockedBy: string(tx.Bucket(bLocks).Get(key(project, flag, env)))}
+		if err := fn(f, c, &w); err != nil {
+			return err
+		}
+		if err := writeAudit(tx, w.Entries); err != nil {
 			return err
 		}
 		c.Version = read + 1

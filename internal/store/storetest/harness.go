@@ -35,6 +35,9 @@ func Run(t *testing.T, newStore NewStore) {
 		"Members":                   testMembers,
 		"Tokens":                    testTokens,
 	}
+	for n, fn := range approvalTests() {
+		tests[n] = fn
+	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
 		names = append(names, n)
@@ -110,9 +113,9 @@ func testProjectLifecycle(t *testing.T, s domain.Store) {
 	_, err = s.UpdateProject(ctx, "nope", func(*domain.Project) error { return nil })
 	wantCode(t, err, domain.CodeNotFound)
 
-	must(t, s.CreateFlag(ctx, newFlag("f")))
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
 	wantCode(t, s.DeleteProject(ctx, "p"), domain.CodeConflict)
-	must(t, s.DeleteFlag(ctx, "p", "f", func(*domain.Flag) error { return nil }))
+	must(t, s.DeleteFlag(ctx, "p", "f", func(*domain.Flag, *domain.Audit) error { return nil }))
 	must(t, s.DeleteProject(ctx, "p"))
 	_, err = s.GetProject(ctx, "p")
 	wantCode(t, err, domain.CodeNotFound)
@@ -207,10 +210,10 @@ func testEnvironments(t *testing.T, s domain.Store) {
 
 func testFlagLifecycle(t *testing.T, s domain.Store) {
 	ctx := context.Background()
-	wantCode(t, s.CreateFlag(ctx, newFlag("f")), domain.CodeNotFound)
+	wantCode(t, s.CreateFlag(ctx, newFlag("f"), nil), domain.CodeNotFound)
 	newProject(t, s, "p")
-	must(t, s.CreateFlag(ctx, newFlag("f", "checkout")))
-	wantCode(t, s.CreateFlag(ctx, newFlag("f")), domain.CodeConflict)
+	must(t, s.CreateFlag(ctx, newFlag("f", "checkout"), nil))
+	wantCode(t, s.CreateFlag(ctx, newFlag("f"), nil), domain.CodeConflict)
 
 	f, err := s.GetFlag(ctx, "p", "f")
 	must(t, err)
@@ -222,7 +225,7 @@ func testFlagLifecycle(t *testing.T, s domain.Store) {
 	_, err = s.GetFlag(ctx, "nope", "f")
 	wantCode(t, err, domain.CodeNotFound)
 
-	_, err = s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig) error {
+	_, err = s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
 		c.Enabled = true
 		c.DefaultRule = domain.Allocation{Rollout: 100, Weights: []domain.Weight{{Variant: "control", Weight: 1}}}
 		return nil
@@ -230,7 +233,7 @@ func testFlagLifecycle(t *testing.T, s domain.Store) {
 	must(t, err)
 
 	var seen []domain.FlagConfig
-	f, err = s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, configs []domain.FlagConfig) error {
+	f, err = s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, configs []domain.FlagConfig, _ *domain.Audit) error {
 		seen = configs
 		f.Archived = true
 		return nil
@@ -244,10 +247,10 @@ func testFlagLifecycle(t *testing.T, s domain.Store) {
 	}
 
 	refuse := errors.New("refused")
-	if err := s.DeleteFlag(ctx, "p", "f", func(*domain.Flag) error { return refuse }); !errors.Is(err, refuse) {
+	if err := s.DeleteFlag(ctx, "p", "f", func(*domain.Flag, *domain.Audit) error { return refuse }); !errors.Is(err, refuse) {
 		t.Fatalf("delete check error should come back, got %v", err)
 	}
-	must(t, s.DeleteFlag(ctx, "p", "f", func(f *domain.Flag) error {
+	must(t, s.DeleteFlag(ctx, "p", "f", func(f *domain.Flag, _ *domain.Audit) error {
 		if !f.Archived {
 			t.Error("delete check got a stale flag")
 		}
@@ -255,10 +258,10 @@ func testFlagLifecycle(t *testing.T, s domain.Store) {
 	}))
 	_, err = s.GetFlag(ctx, "p", "f")
 	wantCode(t, err, domain.CodeNotFound)
-	wantCode(t, s.DeleteFlag(ctx, "p", "f", func(*domain.Flag) error { return nil }), domain.CodeNotFound)
+	wantCode(t, s.DeleteFlag(ctx, "p", "f", func(*domain.Flag, *domain.Audit) error { return nil }), domain.CodeNotFound)
 
 	// Its configs went with it: a new flag of the same key starts from the default.
-	must(t, s.CreateFlag(ctx, newFlag("f")))
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
 	_, c, err := s.GetFlagConfig(ctx, "p", "f", "production")
 	must(t, err)
 	if c.Version != 0 || c.Enabled {
@@ -275,12 +278,12 @@ func testFlagListFilterAndPages(t *testing.T, s domain.Store) {
 		if i%3 == 0 {
 			tags = append(tags, "checkout")
 		}
-		must(t, s.CreateFlag(ctx, newFlag(fmt.Sprintf("f%d", i), tags...)))
+		must(t, s.CreateFlag(ctx, newFlag(fmt.Sprintf("f%d", i), tags...), nil))
 	}
 	of := newFlag("in-other")
 	of.Project = "other"
-	must(t, s.CreateFlag(ctx, of))
-	_, err := s.UpdateFlag(ctx, "p", "f3", func(f *domain.Flag, _ []domain.FlagConfig) error { f.Archived = true; return nil })
+	must(t, s.CreateFlag(ctx, of, nil))
+	_, err := s.UpdateFlag(ctx, "p", "f3", func(f *domain.Flag, _ []domain.FlagConfig, _ *domain.Audit) error { f.Archived = true; return nil })
 	must(t, err)
 
 	collect := func(filter domain.FlagFilter, limit int) []string {
@@ -320,7 +323,7 @@ func testFlagListFilterAndPages(t *testing.T, s domain.Store) {
 func testFlagConfigs(t *testing.T, s domain.Store) {
 	ctx := context.Background()
 	newProject(t, s, "p")
-	must(t, s.CreateFlag(ctx, newFlag("f")))
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
 
 	f, c, err := s.GetFlagConfig(ctx, "p", "f", "staging")
 	must(t, err)
@@ -331,7 +334,7 @@ func testFlagConfigs(t *testing.T, s domain.Store) {
 	wantCode(t, err, domain.CodeNotFound)
 	_, _, err = s.GetFlagConfig(ctx, "p", "nope", "staging")
 	wantCode(t, err, domain.CodeNotFound)
-	_, err = s.UpdateFlagConfig(ctx, "p", "f", "nope", func(*domain.Flag, *domain.FlagConfig) error { return nil })
+	_, err = s.UpdateFlagConfig(ctx, "p", "f", "nope", func(*domain.Flag, *domain.FlagConfig, *domain.ConfigWrite) error { return nil })
 	wantCode(t, err, domain.CodeNotFound)
 
 	rule := domain.Rule{
@@ -339,7 +342,7 @@ func testFlagConfigs(t *testing.T, s domain.Store) {
 		Conditions: []domain.Condition{{Attribute: "country", Operator: domain.OpIn, Values: []string{"DE", "FR"}}},
 		Allocation: domain.Allocation{Rollout: 12.5, Weights: []domain.Weight{{Variant: "on", Weight: 1}, {Variant: "control", Weight: 4}}},
 	}
-	c, err = s.UpdateFlagConfig(ctx, "p", "f", "staging", func(f *domain.Flag, c *domain.FlagConfig) error {
+	c, err = s.UpdateFlagConfig(ctx, "p", "f", "staging", func(f *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
 		if f.Key != "f" {
 			t.Error("update function got the wrong flag")
 		}
@@ -359,7 +362,7 @@ func testFlagConfigs(t *testing.T, s domain.Store) {
 		c.Rules[0].Rollout != 12.5 || c.Rules[0].Weights[1].Weight != 4 || c.Rules[0].Conditions[0].Values[1] != "FR" {
 		t.Fatalf("read back %+v", c)
 	}
-	c, err = s.UpdateFlagConfig(ctx, "p", "f", "staging", func(_ *domain.Flag, c *domain.FlagConfig) error { c.Enabled = false; return nil })
+	c, err = s.UpdateFlagConfig(ctx, "p", "f", "staging", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error { c.Enabled = false; return nil })
 	must(t, err)
 	if c.Version != 2 || c.Enabled {
 		t.Fatalf("second write: %+v", c)
@@ -375,11 +378,11 @@ func testFlagConfigs(t *testing.T, s domain.Store) {
 func testUpdateFunctionErrorAborts(t *testing.T, s domain.Store) {
 	ctx := context.Background()
 	newProject(t, s, "p")
-	must(t, s.CreateFlag(ctx, newFlag("f")))
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
 	refuse := domain.Errorf(domain.CodeInvalid, "no")
-	_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig) error { f.Name = "changed"; return refuse })
+	_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig, _ *domain.Audit) error { f.Name = "changed"; return refuse })
 	wantCode(t, err, domain.CodeInvalid)
-	_, err = s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig) error { c.Enabled = true; return refuse })
+	_, err = s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error { c.Enabled = true; return refuse })
 	wantCode(t, err, domain.CodeInvalid)
 	_, err = s.UpdateProject(ctx, "p", func(p *domain.Project) error { p.Name = "changed"; return refuse })
 	wantCode(t, err, domain.CodeInvalid)
@@ -399,13 +402,13 @@ func testUpdateFunctionErrorAborts(t *testing.T, s domain.Store) {
 func testConcurrentFlagUpdates(t *testing.T, s domain.Store) {
 	ctx := context.Background()
 	newProject(t, s, "p")
-	must(t, s.CreateFlag(ctx, newFlag("f")))
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
 	const n = 16
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig) error {
+			_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig, _ *domain.Audit) error {
 				f.Variants = append(f.Variants, domain.Variant{Key: fmt.Sprintf("v%d", i), Value: json.RawMessage(`1`)})
 				return nil
 			})
@@ -427,13 +430,13 @@ func testConcurrentFlagUpdates(t *testing.T, s domain.Store) {
 func testConcurrentConfigUpdates(t *testing.T, s domain.Store) {
 	ctx := context.Background()
 	newProject(t, s, "p")
-	must(t, s.CreateFlag(ctx, newFlag("f")))
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
 	const n = 16
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*n)
 	for i := range n {
 		wg.Go(func() {
-			_, err := s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig) error {
+			_, err := s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
 				c.Rules = append(c.Rules, domain.Rule{Name: fmt.Sprintf("r%d", i), Allocation: domain.Allocation{Weights: []domain.Weight{}}})
 				return nil
 			})
@@ -441,7 +444,7 @@ func testConcurrentConfigUpdates(t *testing.T, s domain.Store) {
 		})
 		// Flag writers at the same time must not lose config writes nor the reverse.
 		wg.Go(func() {
-			_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig) error {
+			_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig, _ *domain.Audit) error {
 				f.Description += "x"
 				return nil
 			})
@@ -467,13 +470,13 @@ func testConcurrentConfigUpdates(t *testing.T, s domain.Store) {
 func testStaleVersionOneWinner(t *testing.T, s domain.Store) {
 	ctx := context.Background()
 	newProject(t, s, "p")
-	must(t, s.CreateFlag(ctx, newFlag("f")))
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
 	const n = 8
 	var wg sync.WaitGroup
 	results := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig) error {
+			_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig, _ *domain.Audit) error {
 				if f.Version != 1 {
 					return domain.StaleVersion("flag", 1, f.Version)
 				}

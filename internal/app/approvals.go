@@ -1,0 +1,212 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// Channels a change arrives through, recorded in timelines and the audit log.
+const (
+	ChannelAPI    = "api"
+	ChannelEmail  = "email"
+	ChannelSystem = "system"
+)
+
+func (p *Principal) actor() domain.Actor {
+	return domain.Actor{MemberID: p.MemberID, TokenID: p.TokenID, Role: p.Role}
+}
+
+func (s *Service) audit(actor, action, channel string) domain.AuditEntry {
+	return domain.AuditEntry{ID: newID("a"), At: s.clock.Now(), Actor: actor, Action: action, Channel: channel}
+}
+
+// ---- settings ----
+
+// GetOrgSettings reads the organisation switches.
+func (s *Service) GetOrgSettings(ctx context.Context, p *Principal) (*domain.OrgSettings, error) {
+	if err := p.require(domain.RoleViewer, "reading settings"); err != nil {
+		return nil, err
+	}
+	return s.store.GetOrgSettings(ctx)
+}
+
+// OrgSettingsInput is the body of PUT /v1/settings.
+type OrgSettingsInput struct {
+	Approvals bool   `json:"approvals"`
+	Version   *int64 `json:"version"`
+}
+
+// UpdateOrgSettings changes the organisation switches (managers and admins).
+func (s *Service) UpdateOrgSettings(ctx context.Context, p *Principal, expected *int64, in OrgSettingsInput) (*domain.OrgSettings, error) {
+	if err := p.require(domain.RoleManager, "changing settings"); err != nil {
+		return nil, err
+	}
+	return s.store.UpdateOrgSettings(ctx, func(o *domain.OrgSettings, audit *domain.Audit) error {
+		if err := checkVersion("settings", expected, o.Version); err != nil {
+			return err
+		}
+		e := s.audit(p.Actor(), "settings.updated", ChannelAPI)
+		e.Diff = &domain.Diff{Summary: []string{fmt.Sprintf("approvals %t → %t", o.Approvals, in.Approvals)}}
+		audit.Record(e)
+		o.Approvals = in.Approvals
+		o.UpdatedAt = s.clock.Now()
+		return nil
+	})
+}
+
+// GetApprovalSettings reads an environment's approval settings.
+func (s *Service) GetApprovalSettings(ctx context.Context, p *Principal, project, env string) (*domain.ApprovalSettings, error) {
+	if err := p.require(domain.RoleViewer, "reading approval settings"); err != nil {
+		return nil, err
+	}
+	return s.store.GetApprovalSettings(ctx, project, env)
+}
+
+// UpdateApprovalSettings replaces an environment's approval settings
+// (managers and admins). Turning api_token_bypass on revokes the approvals
+// of every open request in the environment, as VWO documents.
+func (s *Service) UpdateApprovalSettings(ctx context.Context, p *Principal, project, env string, expected *int64, in *domain.ApprovalSettings) (*domain.ApprovalSettings, error) {
+	if err := p.require(domain.RoleManager, "changing approval settings"); err != nil {
+		return nil, err
+	}
+	if in.Tags == nil {
+		in.Tags = []string{}
+	}
+	if in.DesignatedReviewers == nil {
+		in.DesignatedReviewers = []string{}
+	}
+	if in.Bypass == nil {
+		in.Bypass = []domain.BypassGrant{}
+	}
+	if in.AutoApproveAfter == "" {
+		in.AutoApproveAfter = domain.AutoApproveNever
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	var v domain.Validation
+	for i, id := range in.DesignatedReviewers {
+		m, err := s.store.GetMember(ctx, id)
+		switch {
+		case domain.ErrorCode(err) == domain.CodeNotFound:
+			v.Add(fmt.Sprintf("/designated_reviewers/%d", i), "no member has id %q", id)
+		case err != nil:
+			return nil, err
+		case !m.Role.AtLeast(domain.RoleEditor):
+			v.Add(fmt.Sprintf("/designated_reviewers/%d", i), "%s is a %s; reviewers must be at least editors", m.Email, m.Role)
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	var bypassTurnedOn bool
+	out, err := s.store.UpdateApprovalSettings(ctx, project, env, func(a *domain.ApprovalSettings, audit *domain.Audit) error {
+		if err := checkVersion("approval settings", expected, a.Version); err != nil {
+			return err
+		}
+		bypassTurnedOn = in.APITokenBypass && !a.APITokenBypass
+		before := *a
+		next := *in
+		next.Project, next.Environment, next.Version, next.UpdatedAt = a.Project, a.Environment, a.Version, s.clock.Now()
+		*a = next
+		e := s.audit(p.Actor(), "approval_settings.updated", ChannelAPI)
+		e.Project, e.Environment = project, env
+		if d, err := domain.AnyDiff(&before, a); err == nil {
+			e.Diff = d
+		}
+		audit.Record(e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if bypassTurnedOn {
+		s.revokeApprovals(ctx, p, project, env)
+	}
+	return out, nil
+}
+
+// revokeApprovals sends every open request of an environment back to review.
+func (s *Service) revokeApprovals(ctx context.Context, p *Principal, project, env string) {
+	err := forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.ChangeRequest, string, error) {
+		return s.store.ListChangeRequests(ctx, domain.CRFilter{Project: project, Environment: env}, pg)
+	}, func(cr domain.ChangeRequest) error {
+		if cr.Status != domain.StatusPending && cr.Status != domain.StatusApproved {
+			return nil
+		}
+		_, err := s.store.UpdateChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+			return cr.RevokeApprovals(p.actor(), "api_token_bypass was turned on for the environment", s.clock.Now())
+		})
+		return err
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "revoking approvals after api_token_bypass failed", "project", project, "environment", env, "err", err)
+	}
+}
+
+// ---- gating ----
+
+// gate is the approval decision for a change to a flag in an environment.
+type gate struct {
+	gated    bool
+	settings *domain.ApprovalSettings
+}
+
+func (s *Service) gateFor(ctx context.Context, org *domain.OrgSettings, f *domain.Flag, project, env string) (gate, error) {
+	a, err := s.store.GetApprovalSettings(ctx, project, env)
+	if err != nil {
+		return gate{}, err
+	}
+	return gate{gated: a.Gates(org, f), settings: a}, nil
+}
+
+// bypass says whether p may skip approval in env, and audits why.
+func bypass(p *Principal, g gate, reason string) (string, error) {
+	if reason != "" {
+		if !g.settings.CanBypass(p.MemberID, p.TokenID) {
+			return "", domain.Errorf(domain.CodeForbidden, "you hold no bypass grant for this environment")
+		}
+		return "bypass", nil
+	}
+	if p.MemberID == "" && g.settings.APITokenBypass {
+		return "api_token_bypass", nil
+	}
+	return "", nil
+}
+
+// Outcome is what a write to a gated resource did: applied it, or opened a
+// change request (Request set).
+type Outcome[T any] struct {
+	Applied *T
+	Request *RequestView
+}
+
+// ChangeOptions are the optional parts of a direct write that may become a
+// request: who to notify, a title, a bypass reason.
+type ChangeOptions struct {
+	Title           string
+	NotifyReviewers []string
+	BypassReason    string
+}
+
+var mentionRe = regexp.MustCompile(`@([A-Za-z0-9_.+-]+(?:@[A-Za-z0-9.-]+)?)`)
+
+// mentions finds the members a comment @mentions, by id or e-mail.
+func (s *Service) mentions(ctx context.Context, text string) []string {
+	var out []string
+	for _, m := range mentionRe.FindAllStringSubmatch(text, -1) {
+		ref := strings.TrimRight(m[1], ".")
+		_ = forEach(ctx, s.store.ListMembers, func(mem domain.Member) error {
+			if (mem.ID == ref || strings.EqualFold(mem.Email, ref)) && !slices.Contains(out, mem.ID) {
+				out = append(out, mem.ID)
+			}
+			return nil
+		})
+	}
+	return out
+}

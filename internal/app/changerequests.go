@@ -1,0 +1,526 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// RequestView is a change request as clients see it: the stored request,
+// the diff against the live state (computed, never typed by a client), and
+// where it stands.
+type RequestView struct {
+	*domain.ChangeRequest
+	Diff        *domain.Diff `json:"diff"`
+	LiveVersion int64        `json:"live_version"`
+	Approvals   int          `json:"approvals"`
+	Rejections  int          `json:"rejections"`
+	// Applicable: approved, no blocking rejection, and the live state is
+	// still the one the request was made against.
+	Applicable bool `json:"applicable"`
+}
+
+func (s *Service) view(ctx context.Context, cr *domain.ChangeRequest) (*RequestView, error) {
+	v := &RequestView{ChangeRequest: cr, Approvals: len(cr.Approvals()), Rejections: len(cr.Rejections())}
+	var err error
+	switch cr.Kind {
+	case domain.KindTargeting:
+		var live *domain.FlagConfig
+		if _, live, err = s.store.GetFlagConfig(ctx, cr.Project, cr.Flag, cr.Environment); err != nil {
+			return nil, err
+		}
+		v.LiveVersion = live.Version
+		if v.Diff, err = domain.ConfigDiff(live, cr.ProposedConfig); err != nil {
+			return nil, err
+		}
+	case domain.KindFlag:
+		var live *domain.Flag
+		if live, err = s.store.GetFlag(ctx, cr.Project, cr.Flag); err != nil {
+			return nil, err
+		}
+		v.LiveVersion = live.Version
+		if v.Diff, err = domain.FlagDiff(live, cr.ProposedFlag); err != nil {
+			return nil, err
+		}
+	}
+	if cr.Status == domain.StatusApplied {
+		// the live state now is the proposal (or later); show what was applied
+		v.Diff = &domain.Diff{Operations: json.RawMessage("[]"), Summary: []string{}}
+	}
+	v.Applicable = cr.CheckApply(domain.Actor{System: "check"}, v.LiveVersion) == nil
+	return v, nil
+}
+
+// ---- creating requests ----
+
+// RequestInput is the body of POST /v1/change-requests: a proposal for a
+// flag's targeting in one environment (proposed_config) or for the flag
+// itself (proposed_flag).
+type RequestInput struct {
+	Project         string             `json:"project"`
+	Flag            string             `json:"flag"`
+	Environment     string             `json:"environment"`
+	Title           string             `json:"title"`
+	Description     string             `json:"description"`
+	ProposedConfig  *domain.FlagConfig `json:"proposed_config"`
+	ProposedFlag    *domain.Flag       `json:"proposed_flag"`
+	NotifyReviewers []string           `json:"notify_reviewers"`
+	ApplyAt         *time.Time         `json:"apply_at"`
+}
+
+// CreateRequest opens a change request explicitly. In an environment whose
+// settings do not require approval it is a voluntary review under that
+// environment's policy.
+func (s *Service) CreateRequest(ctx context.Context, p *Principal, in RequestInput) (*RequestView, error) {
+	if err := p.require(domain.RoleEditor, "proposing changes"); err != nil {
+		return nil, err
+	}
+	var v domain.Validation
+	if (in.ProposedConfig == nil) == (in.ProposedFlag == nil) {
+		v.Add("/proposed_config", "give exactly one of proposed_config (targeting in an environment) or proposed_flag (the flag itself)")
+	}
+	if in.ProposedConfig != nil && in.Environment == "" {
+		v.Add("/environment", "a targeting proposal names its environment")
+	}
+	if in.ProposedFlag != nil && in.Environment != "" {
+		v.Add("/environment", "a flag-level proposal has no environment")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	org, err := s.store.GetOrgSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts := ChangeOptions{Title: in.Title, NotifyReviewers: in.NotifyReviewers}
+	if in.ProposedConfig != nil {
+		f, live, err := s.store.GetFlagConfig(ctx, in.Project, in.Flag, in.Environment)
+		if err != nil {
+			return nil, err
+		}
+		proposed := *in.ProposedConfig
+		keepIdentity(&proposed, live)
+		if err := prepareConfig(&proposed, f, "/proposed_config"); err != nil {
+			return nil, err
+		}
+		g, err := s.gateFor(ctx, org, f, in.Project, in.Environment)
+		if err != nil {
+			return nil, err
+		}
+		return s.openRequest(ctx, p, domain.KindTargeting, f, live.Version, &proposed, nil, domain.PolicyOf(g.settings), g.settings.LockWhilePending, opts, in.Description, in.ApplyAt)
+	}
+	live, err := s.store.GetFlag(ctx, in.Project, in.Flag)
+	if err != nil {
+		return nil, err
+	}
+	proposed := *in.ProposedFlag
+	keepFlagIdentity(&proposed, live)
+	if err := proposed.Validate(); err != nil {
+		return nil, prefixed(err, "/proposed_flag")
+	}
+	critical, err := s.criticalEnvironments(ctx, org, live, &proposed)
+	if err != nil {
+		return nil, err
+	}
+	return s.openRequest(ctx, p, domain.KindFlag, live, live.Version, nil, &proposed, policyOver(critical), false, opts, in.Description, in.ApplyAt)
+}
+
+func policyOver(gs []gate) domain.Policy {
+	ps := make([]domain.Policy, len(gs))
+	for i, g := range gs {
+		ps[i] = domain.PolicyOf(g.settings)
+	}
+	return domain.Strictest(ps)
+}
+
+func keepIdentity(c, live *domain.FlagConfig) {
+	c.Project, c.Flag, c.Environment, c.Version, c.UpdatedAt = live.Project, live.Flag, live.Environment, live.Version, live.UpdatedAt
+}
+
+func keepFlagIdentity(f, live *domain.Flag) {
+	f.Project, f.Key, f.Version, f.CreatedAt, f.UpdatedAt = live.Project, live.Key, live.Version, live.CreatedAt, live.UpdatedAt
+	if f.Tags == nil {
+		f.Tags = []string{}
+	}
+}
+
+// prefixed moves validation pointers under prefix.
+func prefixed(err error, prefix string) error {
+	de, ok := err.(*domain.Error)
+	if !ok || de.Code != domain.CodeInvalid {
+		return err
+	}
+	out := *de
+	out.Fields = slices.Clone(de.Fields)
+	for i := range out.Fields {
+		if out.Fields[i].Pointer != "" {
+			out.Fields[i].Pointer = prefix + out.Fields[i].Pointer
+		}
+	}
+	return &out
+}
+
+func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRKind, f *domain.Flag, base int64,
+	cfg *domain.FlagConfig, flag *domain.Flag, policy domain.Policy, lock bool, opts ChangeOptions, description string, applyAt *time.Time) (*RequestView, error) {
+	now := s.clock.Now()
+	cr := &domain.ChangeRequest{
+		ID: newID("cr"), Project: f.Project, Flag: f.Key, Kind: kind, Title: opts.Title, Description: description,
+		ProposedConfig: cfg, ProposedFlag: flag, BaseVersion: base, Requester: p.Actor(), RequesterMember: p.MemberID,
+		NotifyReviewers: []string{}, Status: domain.StatusPending, Revision: 1, Policy: policy,
+		Reviews: []domain.Review{}, Timeline: []domain.TimelineEvent{}, CreatedAt: now, UpdatedAt: now, ApplyAt: applyAt,
+	}
+	if cfg != nil {
+		cr.Environment = cfg.Environment
+	}
+	if cr.Title == "" {
+		where := "the flag"
+		if cr.Environment != "" {
+			where = cr.Environment
+		}
+		cr.Title = fmt.Sprintf("Change %s in %s", f.Key, where)
+	}
+	if err := s.checkNotify(ctx, cr, opts.NotifyReviewers); err != nil {
+		return nil, err
+	}
+	cr.NotifyReviewers = append(cr.NotifyReviewers, opts.NotifyReviewers...)
+	cr.StartTimers(now)
+	if err := cr.AddEvent(domain.TimelineEvent{Type: "created", Actor: p.Actor(), Channel: ChannelAPI, At: now}); err != nil {
+		return nil, err
+	}
+	v, err := s.view(ctx, cr)
+	if err != nil {
+		return nil, err
+	}
+	if v.Diff.Empty() {
+		var val domain.Validation
+		val.Add("/proposed_config", "the proposal changes nothing")
+		return nil, val.Err()
+	}
+	e := s.audit(p.Actor(), "change_request.created", ChannelAPI)
+	e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Requester, e.Diff = cr.Project, cr.Flag, cr.Environment, cr.ID, cr.Requester, v.Diff
+	if err := s.store.CreateChangeRequest(ctx, cr, lock, []domain.AuditEntry{e}); err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "change request created", "id", cr.ID, "project", cr.Project, "flag", cr.Flag, "environment", cr.Environment, "actor", p.Actor())
+	return v, nil
+}
+
+// checkNotify refuses reviewers who could not review the request.
+func (s *Service) checkNotify(ctx context.Context, cr *domain.ChangeRequest, ids []string) error {
+	var v domain.Validation
+	for i, id := range ids {
+		m, err := s.store.GetMember(ctx, id)
+		if domain.ErrorCode(err) == domain.CodeNotFound {
+			v.Add(fmt.Sprintf("/notify_reviewers/%d", i), "no member has id %q", id)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := cr.CanReview(domain.Actor{MemberID: m.ID, Role: m.Role}); err != nil {
+			v.Add(fmt.Sprintf("/notify_reviewers/%d", i), "%s cannot review this request: %s", m.Email, err.(*domain.Error).Message)
+		}
+	}
+	return v.Err()
+}
+
+// ---- reading ----
+
+// GetRequest reads a request with its diff.
+func (s *Service) GetRequest(ctx context.Context, p *Principal, id string) (*RequestView, error) {
+	if err := p.require(domain.RoleViewer, "reading change requests"); err != nil {
+		return nil, err
+	}
+	cr, err := s.store.GetChangeRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.view(ctx, cr)
+}
+
+// ListRequests lists requests, newest first.
+func (s *Service) ListRequests(ctx context.Context, p *Principal, f domain.CRFilter, page domain.Page) ([]domain.ChangeRequest, string, error) {
+	if err := p.require(domain.RoleViewer, "reading change requests"); err != nil {
+		return nil, "", err
+	}
+	return s.store.ListChangeRequests(ctx, f, page)
+}
+
+// ListAudit lists the audit log, newest first.
+func (s *Service) ListAudit(ctx context.Context, p *Principal, f domain.AuditFilter, page domain.Page) ([]domain.AuditEntry, string, error) {
+	if err := p.require(domain.RoleViewer, "reading the audit log"); err != nil {
+		return nil, "", err
+	}
+	return s.store.ListAudit(ctx, f, page)
+}
+
+// ---- acting on requests ----
+
+// EditInput is the body of PATCH /v1/change-requests/{id}.
+type EditInput struct {
+	Title           *string            `json:"title"`
+	Description     *string            `json:"description"`
+	ProposedConfig  *domain.FlagConfig `json:"proposed_config"`
+	ProposedFlag    *domain.Flag       `json:"proposed_flag"`
+	NotifyReviewers []string           `json:"notify_reviewers"`
+}
+
+// EditRequest makes a new revision: approvals are cleared and the base moves
+// to the current live state.
+func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expected *int64, in EditInput) (*RequestView, error) {
+	if err := p.require(domain.RoleEditor, "editing change requests"); err != nil {
+		return nil, err
+	}
+	cur, err := s.store.GetChangeRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var v domain.Validation
+	if in.ProposedConfig != nil && cur.Kind != domain.KindTargeting {
+		v.Add("/proposed_config", "this request proposes a flag-level change; send proposed_flag")
+	}
+	if in.ProposedFlag != nil && cur.Kind != domain.KindFlag {
+		v.Add("/proposed_flag", "this request proposes targeting; send proposed_config")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	f, live, err := s.liveOf(ctx, cur)
+	if err != nil {
+		return nil, err
+	}
+	var cfg *domain.FlagConfig
+	var flag *domain.Flag
+	base := f.Version
+	if cur.Kind == domain.KindTargeting {
+		base = live.Version
+		next := *cur.ProposedConfig
+		if in.ProposedConfig != nil {
+			next = *in.ProposedConfig
+		}
+		keepIdentity(&next, live)
+		if err := prepareConfig(&next, f, "/proposed_config"); err != nil {
+			return nil, err
+		}
+		cfg = &next
+	} else {
+		next := *cur.ProposedFlag
+		if in.ProposedFlag != nil {
+			next = *in.ProposedFlag
+		}
+		keepFlagIdentity(&next, f)
+		if err := next.Validate(); err != nil {
+			return nil, prefixed(err, "/proposed_flag")
+		}
+		flag = &next
+	}
+	if in.NotifyReviewers != nil {
+		if err := s.checkNotify(ctx, cur, in.NotifyReviewers); err != nil {
+			return nil, err
+		}
+	}
+	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+		if err := checkVersion("change request", expected, cr.Version); err != nil {
+			return err
+		}
+		if err := cr.Edit(p.actor(), in.Title, in.Description, cfg, flag, base, s.clock.Now()); err != nil {
+			return err
+		}
+		if in.NotifyReviewers != nil {
+			cr.NotifyReviewers = slices.Clone(in.NotifyReviewers)
+		}
+		e := s.audit(p.Actor(), "change_request.edited", ChannelAPI)
+		e.Project, e.Flag, e.Environment, e.ChangeRequest = cr.Project, cr.Flag, cr.Environment, cr.ID
+		audit.Record(e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.view(ctx, cr)
+}
+
+func (s *Service) liveOf(ctx context.Context, cr *domain.ChangeRequest) (*domain.Flag, *domain.FlagConfig, error) {
+	if cr.Kind == domain.KindTargeting {
+		return s.store.GetFlagConfig(ctx, cr.Project, cr.Flag, cr.Environment)
+	}
+	f, err := s.store.GetFlag(ctx, cr.Project, cr.Flag)
+	return f, nil, err
+}
+
+// Review records an approval or rejection. When it completes the quorum and
+// the policy applies on approval, the request applies at once (unless it is
+// scheduled for later).
+func (s *Service) Review(ctx context.Context, p *Principal, id string, d domain.Decision, comment, channel string) (*RequestView, error) {
+	var approvedNow bool
+	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+		var err error
+		if approvedNow, err = cr.Review(p.actor(), d, comment, channel, s.clock.Now()); err != nil {
+			return err
+		}
+		e := s.audit(p.Actor(), "change_request."+string(d)+"d", channel)
+		if d == domain.DecisionReject {
+			e.Action = "change_request.rejected"
+		}
+		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason = cr.Project, cr.Flag, cr.Environment, cr.ID, comment
+		audit.Record(e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if approvedNow && cr.Policy.Apply == domain.ApplyOnApproval && (cr.ApplyAt == nil || !cr.ApplyAt.After(s.clock.Now())) {
+		return s.applyAs(ctx, p.actor(), id, channel)
+	}
+	return s.view(ctx, cr)
+}
+
+// Apply applies an approved request.
+func (s *Service) Apply(ctx context.Context, p *Principal, id string) (*RequestView, error) {
+	return s.applyAs(ctx, p.actor(), id, ChannelAPI)
+}
+
+// applyAs is the one way a request applies: one atomic write of the
+// request, the live config (or flag) and the audit entry. A retry of an
+// applied request answers the same, without a second version.
+func (s *Service) applyAs(ctx context.Context, a domain.Actor, id, channel string) (*RequestView, error) {
+	cr, err := s.store.ApplyChangeRequest(ctx, id, func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, audit *domain.Audit) error {
+		if cr.Status == domain.StatusApplied {
+			return nil
+		}
+		now := s.clock.Now()
+		e := s.audit(a.String(), "change_request.applied", channel)
+		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Requester = cr.Project, cr.Flag, cr.Environment, cr.ID, cr.Requester
+		for _, r := range cr.Approvals() {
+			e.Approvers = append(e.Approvers, "member:"+r.Reviewer)
+		}
+		if len(e.Approvers) == 0 && cr.Status == domain.StatusApproved {
+			e.Approvers = []string{"system:auto-approval"}
+		}
+		switch cr.Kind {
+		case domain.KindTargeting:
+			if err := cr.CheckApply(a, c.Version); err != nil {
+				return err
+			}
+			next := *cr.ProposedConfig
+			keepIdentity(&next, c)
+			next.UpdatedAt = now
+			if err := prepareConfig(&next, f, "/proposed_config"); err != nil {
+				return domain.Errorf(domain.CodeConflict, "the proposal no longer fits the flag (its variants changed); edit the request")
+			}
+			if f.Archived {
+				return domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it before applying", f.Key)
+			}
+			d, err := domain.ConfigDiff(c, &next)
+			if err != nil {
+				return err
+			}
+			e.Diff, e.Version = d, c.Version+1
+			*c = next
+			if err := cr.MarkApplied(a, c.Version+1, channel, now); err != nil {
+				return err
+			}
+		case domain.KindFlag:
+			if err := cr.CheckApply(a, f.Version); err != nil {
+				return err
+			}
+			next := *cr.ProposedFlag
+			keepFlagIdentity(&next, f)
+			next.UpdatedAt = now
+			if err := next.Validate(); err != nil {
+				return domain.Errorf(domain.CodeConflict, "the proposal is no longer a valid flag; edit the request")
+			}
+			d, err := domain.FlagDiff(f, &next)
+			if err != nil {
+				return err
+			}
+			e.Diff, e.Version = d, f.Version+1
+			*f = next
+			if err := cr.MarkApplied(a, f.Version+1, channel, now); err != nil {
+				return err
+			}
+		}
+		audit.Record(e)
+		return nil
+	})
+	if err != nil {
+		if de, ok := err.(*domain.Error); ok && de.CurrentVersion > 0 {
+			s.noteApplyConflict(ctx, a, id, de)
+		}
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "change request applied", "id", id, "actor", a.String(), "version", cr.AppliedVersion)
+	return s.view(ctx, cr)
+}
+
+// noteApplyConflict puts a refused apply into the timeline and the audit log.
+func (s *Service) noteApplyConflict(ctx context.Context, a domain.Actor, id string, cause *domain.Error) {
+	_, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+		e := s.audit(a.String(), "change_request.apply_conflict", ChannelAPI)
+		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason = cr.Project, cr.Flag, cr.Environment, cr.ID, cause.Message
+		audit.Record(e)
+		return cr.AddEvent(domain.TimelineEvent{Type: "apply_conflict", Actor: a.String(), Comment: cause.Message, At: s.clock.Now()})
+	})
+	if err != nil {
+		s.log.WarnContext(ctx, "recording an apply conflict failed", "id", id, "err", err)
+	}
+}
+
+// Withdraw withdraws a request (its requester, or an admin).
+func (s *Service) Withdraw(ctx context.Context, p *Principal, id string) (*RequestView, error) {
+	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+		if err := cr.Withdraw(p.actor(), s.clock.Now()); err != nil {
+			return err
+		}
+		e := s.audit(p.Actor(), "change_request.withdrawn", ChannelAPI)
+		e.Project, e.Flag, e.Environment, e.ChangeRequest = cr.Project, cr.Flag, cr.Environment, cr.ID
+		audit.Record(e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.view(ctx, cr)
+}
+
+// Comment adds a comment; @id or @e-mail mentions are resolved to members.
+func (s *Service) Comment(ctx context.Context, p *Principal, id, text string) (*domain.TimelineEvent, error) {
+	if err := p.require(domain.RoleViewer, "commenting"); err != nil {
+		return nil, err
+	}
+	mentions := s.mentions(ctx, text)
+	var added domain.TimelineEvent
+	_, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+		if err := cr.AddComment(p.actor(), text, mentions, s.clock.Now()); err != nil {
+			return err
+		}
+		added = cr.Timeline[len(cr.Timeline)-1]
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &added, nil
+}
+
+// Comments lists a request's comments, oldest first.
+func (s *Service) Comments(ctx context.Context, p *Principal, id string) ([]domain.TimelineEvent, error) {
+	if err := p.require(domain.RoleViewer, "reading change requests"); err != nil {
+		return nil, err
+	}
+	cr, err := s.store.GetChangeRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := []domain.TimelineEvent{}
+	for _, e := range cr.Timeline {
+		if e.Type == "commented" {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,257 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// Headers that shape a write which may become a change request.
+const (
+	headerBypassReason    = "Countersign-Bypass-Reason"    // apply directly with a bypass grant; the reason is audited
+	headerChangeTitle     = "Countersign-Change-Title"     // title of the request a gated write opens
+	headerNotifyReviewers = "Countersign-Notify-Reviewers" // comma-separated member ids to ask
+)
+
+func changeOptions(r *http.Request) app.ChangeOptions {
+	o := app.ChangeOptions{
+		Title:        strings.TrimSpace(r.Header.Get(headerChangeTitle)),
+		BypassReason: strings.TrimSpace(r.Header.Get(headerBypassReason)),
+	}
+	for _, id := range strings.Split(r.Header.Get(headerNotifyReviewers), ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			o.NotifyReviewers = append(o.NotifyReviewers, id)
+		}
+	}
+	return o
+}
+
+// writeProposed answers a gated write: 202 with the change request it opened.
+func writeProposed(w http.ResponseWriter, v *app.RequestView) error {
+	w.Header().Set("Location", "/v1/change-requests/"+esc(v.ID))
+	return writeVersioned(w, http.StatusAccepted, v.Version, v)
+}
+
+// ---- settings ----
+
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	o, err := s.svc.GetOrgSettings(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return writeVersioned(w, http.StatusOK, o.Version, o)
+}
+
+func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	var in struct {
+		app.OrgSettingsInput
+		UpdatedAt *time.Time `json:"updated_at"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	expected, err := expectedVersion(r, in.Version)
+	if err != nil {
+		return err
+	}
+	o, err := s.svc.UpdateOrgSettings(r.Context(), p, expected, in.OrgSettingsInput)
+	if err != nil {
+		return err
+	}
+	return writeVersioned(w, http.StatusOK, o.Version, o)
+}
+
+func (s *Server) getApprovalSettings(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	a, err := s.svc.GetApprovalSettings(r.Context(), p, r.PathValue("project"), r.PathValue("environment"))
+	if err != nil {
+		return err
+	}
+	return writeVersioned(w, http.StatusOK, a.Version, a)
+}
+
+// approvalSettingsPut is a whole settings document; like targeting, a GET
+// response sent back is accepted.
+type approvalSettingsPut struct {
+	domain.ApprovalSettings
+	Version *int64 `json:"version"`
+}
+
+func (s *Server) putApprovalSettings(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	var in approvalSettingsPut
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	expected, err := expectedVersion(r, in.Version)
+	if err != nil {
+		return err
+	}
+	project, env := r.PathValue("project"), r.PathValue("environment")
+	var v domain.Validation
+	if in.Project != "" && in.Project != project {
+		v.Add("/project", "is %q in the URL", project)
+	}
+	if in.Environment != "" && in.Environment != env {
+		v.Add("/environment", "is %q in the URL", env)
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	a, err := s.svc.UpdateApprovalSettings(r.Context(), p, project, env, expected, &in.ApprovalSettings)
+	if err != nil {
+		return err
+	}
+	return writeVersioned(w, http.StatusOK, a.Version, a)
+}
+
+// ---- change requests ----
+
+func (s *Server) listChangeRequests(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := domain.CRFilter{
+		Status: domain.CRStatus(q.Get("status")), Project: q.Get("project"), Flag: q.Get("flag"),
+		Environment: q.Get("environment"), Requester: q.Get("requester"), Reviewer: q.Get("reviewer"),
+	}
+	switch f.Status {
+	case "", domain.StatusPending, domain.StatusApproved, domain.StatusRejected, domain.StatusWithdrawn, domain.StatusExpired, domain.StatusApplied:
+	default:
+		var v domain.Validation
+		v.AddParameter("status", "must be one of pending, approved, rejected, withdrawn, expired, applied")
+		return v.Err()
+	}
+	items, next, err := s.svc.ListRequests(r.Context(), p, f, pg)
+	if err != nil {
+		return err
+	}
+	return writeList(w, items, next)
+}
+
+func (s *Server) createChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	var in app.RequestInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	v, err := s.svc.CreateRequest(r.Context(), p, in)
+	if err != nil {
+		return err
+	}
+	return created(w, "/v1/change-requests/"+esc(v.ID), v.Version, v)
+}
+
+func (s *Server) getChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	v, err := s.svc.GetRequest(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeVersioned(w, http.StatusOK, v.Version, v)
+}
+
+func (s *Server) patchChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	body, _, err := readBody(w, r, mediaJSON, mediaMergePatch)
+	if err != nil {
+		return err
+	}
+	var in app.EditInput
+	if err := strictUnmarshal(body, &in); err != nil {
+		return err
+	}
+	expected, err := expectedVersion(r, nil)
+	if err != nil {
+		return err
+	}
+	v, err := s.svc.EditRequest(r.Context(), p, r.PathValue("id"), expected, in)
+	if err != nil {
+		return err
+	}
+	return writeVersioned(w, http.StatusOK, v.Version, v)
+}
+
+// ReviewInput is the body of POST /v1/change-requests/{id}/reviews.
+type ReviewInput struct {
+	Decision domain.Decision `json:"decision"`
+	Comment  string          `json:"comment"`
+}
+
+func (s *Server) reviewChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	var in ReviewInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	v, err := s.svc.Review(r.Context(), p, r.PathValue("id"), in.Decision, in.Comment, app.ChannelAPI)
+	if err != nil {
+		return err
+	}
+	return writeVersioned(w, http.StatusOK, v.Version, v)
+}
+
+func (s *Server) listComments(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	items, err := s.svc.Comments(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeList(w, items, "")
+}
+
+func (s *Server) addComment(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	var in struct {
+		Comment string `json:"comment"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	e, err := s.svc.Comment(r.Context(), p, r.PathValue("id"), in.Comment)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, e)
+}
+
+func (s *Server) applyChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	v, err := s.svc.Apply(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeVersioned(w, http.StatusOK, v.Version, v)
+}
+
+func (s *Server) withdrawChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	v, err := s.svc.Withdraw(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeVersioned(w, http.StatusOK, v.Version, v)
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := domain.AuditFilter{Project: q.Get("project"), Flag: q.Get("flag"), Environment: q.Get("environment"), Actor: q.Get("actor")}
+	var v domain.Validation
+	for name, dst := range map[string]**time.Time{"from": &f.From, "to": &f.To} {
+		if raw := q.Get(name); raw != "" {
+			t, err := time.Parse(time.RFC3339, raw)
+			if err != nil {
+				v.AddParameter(name, "must be an RFC 3339 date-time like 2026-01-02T15:04:05Z")
+				continue
+			}
+			*dst = &t
+		}
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	items, next, err := s.svc.ListAudit(r.Context(), p, f, pg)
+	if err != nil {
+		return err
+	}
+	return writeList(w, items, next)
+}

@@ -1,0 +1,329 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+var (
+	bSettings                                        = []byte("settings")          // "org" → OrgSettings
+	bApproval                                        = []byte("approval_settings") // project/env → ApprovalSettings
+	bChangeRequests                                  = []byte("change_requests")   // id → ChangeRequest
+	bChangeReqByTime                                 = []byte("change_requests_by_time")
+	bLocks                                           = []byte("pending_locks") // project/flag/env → request id
+	bAudit                                           = []byte("audit")         // time#id → AuditEntry
+	changeReqBuckets                                 = [][]byte{bSettings, bApproval, bChangeRequests, bChangeReqByTime, bLocks, bAudit}
+	orgSettingsKey                                   = []byte("org")
+	_                                                = bChangeReqByTime
+	_                 domain.ApprovalRepository      = (*Store)(nil)
+	_                 domain.ChangeRequestRepository = (*Store)(nil)
+	errLockedByOthers                                = func(id string) error {
+		return domain.Errorf(domain.CodeConflict, "change request %s is pending for this flag and environment, and the environment allows one at a time; wait for it, or withdraw it", id)
+	}
+)
+
+func init() { allBuckets = append(allBuckets, changeReqBuckets...) }
+
+// timeKey orders entries by time, newest last; ids break ties.
+func timeKey(t interface{ UnixNano() int64 }, id string) []byte {
+	return []byte(fmt.Sprintf("%020d#%s", t.UnixNano(), id))
+}
+
+func writeAudit(tx *bolt.Tx, entries []domain.AuditEntry) error {
+	for i := range entries {
+		e := &entries[i]
+		if err := put(tx, bAudit, timeKey(e.At, e.ID), e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) GetOrgSettings(ctx context.Context) (o *domain.OrgSettings, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		var ok bool
+		o, ok, err = get[domain.OrgSettings](tx, bSettings, orgSettingsKey)
+		if err == nil && !ok {
+			o = &domain.OrgSettings{}
+		}
+		return err
+	})
+	return o, err
+}
+
+func (s *Store) UpdateOrgSettings(ctx context.Context, fn func(*domain.OrgSettings, *domain.Audit) error) (o *domain.OrgSettings, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		var ok bool
+		o, ok, err = get[domain.OrgSettings](tx, bSettings, orgSettingsKey)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			o = &domain.OrgSettings{}
+		}
+		read := o.Version
+		var audit domain.Audit
+		if err := fn(o, &audit); err != nil {
+			return err
+		}
+		o.Version = read + 1
+		if err := writeAudit(tx, audit.Entries); err != nil {
+			return err
+		}
+		return put(tx, bSettings, orgSettingsKey, o)
+	})
+	return o, err
+}
+
+func getApprovalSettings(tx *bolt.Tx, project, env string) (*domain.ApprovalSettings, error) {
+	e, err := getEnvironment(tx, project, env)
+	if err != nil {
+		return nil, err
+	}
+	a, ok, err := get[domain.ApprovalSettings](tx, bApproval, key(project, env))
+	if err == nil && !ok {
+		a = domain.DefaultApprovalSettings(e)
+	}
+	return a, err
+}
+
+func (s *Store) GetApprovalSettings(ctx context.Context, project, env string) (a *domain.ApprovalSettings, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		a, err = getApprovalSettings(tx, project, env)
+		return err
+	})
+	return a, err
+}
+
+func (s *Store) UpdateApprovalSettings(ctx context.Context, project, env string, fn func(*domain.ApprovalSettings, *domain.Audit) error) (a *domain.ApprovalSettings, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		a, err = getApprovalSettings(tx, project, env)
+		if err != nil {
+			return err
+		}
+		read := a.Version
+		var audit domain.Audit
+		if err := fn(a, &audit); err != nil {
+			return err
+		}
+		a.Version = read + 1
+		if err := writeAudit(tx, audit.Entries); err != nil {
+			return err
+		}
+		return put(tx, bApproval, key(project, env), a)
+	})
+	return a, err
+}
+
+func lockKey(cr *domain.ChangeRequest) []byte { return key(cr.Project, cr.Flag, cr.Environment) }
+
+func (s *Store) CreateChangeRequest(ctx context.Context, cr *domain.ChangeRequest, lock bool, audit []domain.AuditEntry) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bChangeRequests).Get(key(cr.ID)) != nil {
+			return domain.Errorf(domain.CodeConflict, "change request %s already exists", cr.ID)
+		}
+		if holder := tx.Bucket(bLocks).Get(lockKey(cr)); holder != nil {
+			return errLockedByOthers(string(holder))
+		}
+		if lock {
+			if err := tx.Bucket(bLocks).Put(lockKey(cr), []byte(cr.ID)); err != nil {
+				return err
+			}
+		}
+		cr.Version = 1
+		if err := writeAudit(tx, audit); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bChangeReqByTime).Put(timeKey(cr.CreatedAt, cr.ID), []byte(cr.ID)); err != nil {
+			return err
+		}
+		return put(tx, bChangeRequests, key(cr.ID), cr)
+	})
+}
+
+func (s *Store) GetChangeRequest(ctx context.Context, id string) (cr *domain.ChangeRequest, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		var ok bool
+		cr, ok, err = get[domain.ChangeRequest](tx, bChangeRequests, key(id))
+		if err == nil && !ok {
+			err = domain.NotFound("change request", id)
+		}
+		return err
+	})
+	return cr, err
+}
+
+// listNewestFirst pages through an index bucket (time-ordered keys whose
+// values are ids or entries) from the newest end.
+func listNewestFirst[T any](tx *bolt.Tx, index []byte, page domain.Page, load func(k, v []byte) (*T, error), keep func(*T) bool) ([]T, string, error) {
+	page = page.Normalize()
+	c := tx.Bucket(index).Cursor()
+	var k, v []byte
+	if page.Cursor != "" {
+		before, err := decodeCursor(page.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		k, v = c.Seek(before)
+		if k == nil {
+			k, v = c.Last()
+		}
+		for k != nil && bytes.Compare(k, before) >= 0 {
+			k, v = c.Prev()
+		}
+	} else {
+		k, v = c.Last()
+	}
+	out := []T{}
+	var last []byte
+	for ; k != nil; k, v = c.Prev() {
+		item, err := load(k, v)
+		if err != nil {
+			return nil, "", err
+		}
+		if item == nil || !keep(item) {
+			continue
+		}
+		if len(out) == page.Limit {
+			return out, encodeCursor(last), nil
+		}
+		out = append(out, *item)
+		last = append(last[:0], k...)
+	}
+	return out, "", nil
+}
+
+func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, page domain.Page) (out []domain.ChangeRequest, next string, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		out, next, err = listNewestFirst(tx, bChangeReqByTime, page, func(_, id []byte) (*domain.ChangeRequest, error) {
+			cr, _, err := get[domain.ChangeRequest](tx, bChangeRequests, id)
+			return cr, err
+		}, filter.Matches)
+		return err
+	})
+	return out, next, err
+}
+
+// releaseIfFinal drops the pending lock a request holds once it is final.
+func releaseIfFinal(tx *bolt.Tx, cr *domain.ChangeRequest) error {
+	if !cr.Status.Final() {
+		return nil
+	}
+	locks := tx.Bucket(bLocks)
+	if holder := locks.Get(lockKey(cr)); holder != nil && string(holder) == cr.ID {
+		return locks.Delete(lockKey(cr))
+	}
+	return nil
+}
+
+func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Audit) error) (cr *domain.ChangeRequest, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		var ok bool
+		cr, ok, err = get[domain.ChangeRequest](tx, bChangeRequests, key(id))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return domain.NotFound("change request", id)
+		}
+		read := cr.Version
+		var audit domain.Audit
+		if err := fn(cr, &audit); err != nil {
+			return err
+		}
+		cr.Version = read + 1
+		if err := writeAudit(tx, audit.Entries); err != nil {
+			return err
+		}
+		if err := releaseIfFinal(tx, cr); err != nil {
+			return err
+		}
+		return put(tx, bChangeRequests, key(id), cr)
+	})
+	return cr, err
+}
+
+func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.Audit) error) (cr *domain.ChangeRequest, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		var ok bool
+		cr, ok, err = get[domain.ChangeRequest](tx, bChangeRequests, key(id))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return domain.NotFound("change request", id)
+		}
+		f, err := getFlag(tx, cr.Project, cr.Flag)
+		if err != nil {
+			return err
+		}
+		var c *domain.FlagConfig
+		if cr.Kind == domain.KindTargeting {
+			if _, c, err = getFlagConfig(tx, cr.Project, cr.Flag, cr.Environment); err != nil {
+				return err
+			}
+		}
+		readCR, wasApplied := cr.Version, cr.Status == domain.StatusApplied
+		readFlag := f.Version
+		var readConfig int64
+		if c != nil {
+			readConfig = c.Version
+		}
+		var audit domain.Audit
+		if err := fn(cr, f, c, &audit); err != nil {
+			return err
+		}
+		if wasApplied || cr.Status != domain.StatusApplied {
+			// nothing to apply (a retried apply answers with the request as it is)
+			return nil
+		}
+		cr.Version = readCR + 1
+		if c != nil {
+			c.Version = readConfig + 1
+			if err := put(tx, bConfigs, key(cr.Project, cr.Flag, cr.Environment), c); err != nil {
+				return err
+			}
+		} else {
+			f.Version = readFlag + 1
+			if err := put(tx, bFlags, key(cr.Project, cr.Flag), f); err != nil {
+				return err
+			}
+		}
+		if err := writeAudit(tx, audit.Entries); err != nil {
+			return err
+		}
+		if err := releaseIfFinal(tx, cr); err != nil {
+			return err
+		}
+		return put(tx, bChangeRequests, key(id), cr)
+	})
+	return cr, err
+}
+
+func (s *Store) PendingLock(ctx context.Context, project, flag, env string) (id string, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		id = string(tx.Bucket(bLocks).Get(key(project, flag, env)))
+		return nil
+	})
+	return id, err
+}
+
+func (s *Store) ListAudit(ctx context.Context, filter domain.AuditFilter, page domain.Page) (out []domain.AuditEntry, next string, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		out, next, err = listNewestFirst(tx, bAudit, page, func(_, raw []byte) (*domain.AuditEntry, error) {
+			var e domain.AuditEntry
+			if err := json.Unmarshal(raw, &e); err != nil {
+				return nil, fmt.Errorf("decode audit entry: %w", err)
+			}
+			return &e, nil
+		}, filter.Matches)
+		return err
+	})
+	return out, next, err
+}

@@ -1,0 +1,401 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+func approvalTests() map[string]func(*testing.T, domain.Store) {
+	return map[string]func(*testing.T, domain.Store){
+		"Settings":                   testSettings,
+		"ChangeRequestLifecycle":     testChangeRequestLifecycle,
+		"ChangeRequestListAndFilter": testChangeRequestList,
+		"PendingLock":                testPendingLock,
+		"ApplyIsAtomic":              testApplyIsAtomic,
+		"ConcurrentApplies":          testConcurrentApplies,
+		"AuditWithDirectChanges":     testAuditWithDirectChanges,
+	}
+}
+
+func auditEntry(id, action string, at time.Time) domain.AuditEntry {
+	return domain.AuditEntry{ID: id, At: at, Actor: "member:m1", Action: action, Channel: "api", Project: "p", Flag: "f"}
+}
+
+func testSettings(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	o, err := s.GetOrgSettings(ctx)
+	must(t, err)
+	if o.Approvals || o.Version != 0 {
+		t.Fatalf("default org settings: %+v", o)
+	}
+	o, err = s.UpdateOrgSettings(ctx, func(o *domain.OrgSettings, a *domain.Audit) error {
+		o.Approvals = true
+		a.Record(auditEntry("a1", "settings.updated", t0))
+		return nil
+	})
+	must(t, err)
+	if !o.Approvals || o.Version != 1 {
+		t.Fatalf("org settings after update: %+v", o)
+	}
+	_, err = s.GetApprovalSettings(ctx, "p", "production")
+	wantCode(t, err, domain.CodeNotFound)
+	newProject(t, s, "p")
+	a, err := s.GetApprovalSettings(ctx, "p", "production")
+	must(t, err)
+	if a.Version != 0 || a.Required != domain.RequiredAll || a.MinApprovals != 1 {
+		t.Fatalf("default settings of a protected environment: %+v", a)
+	}
+	a, err = s.GetApprovalSettings(ctx, "p", "staging")
+	must(t, err)
+	if a.Required != domain.RequiredOff {
+		t.Fatalf("default settings of an unprotected environment: %+v", a)
+	}
+	a, err = s.UpdateApprovalSettings(ctx, "p", "staging", func(a *domain.ApprovalSettings, au *domain.Audit) error {
+		a.Required, a.MinApprovals = domain.RequiredTags, 3
+		a.Tags = []string{"checkout"}
+		au.Record(auditEntry("a2", "approval_settings.updated", t0.Add(time.Second)))
+		return nil
+	})
+	must(t, err)
+	if a.Version != 1 || a.MinApprovals != 3 {
+		t.Fatalf("after update: %+v", a)
+	}
+	a, err = s.GetApprovalSettings(ctx, "p", "staging")
+	must(t, err)
+	if a.Version != 1 || a.Required != domain.RequiredTags || a.Tags[0] != "checkout" {
+		t.Fatalf("read back: %+v", a)
+	}
+	_, err = s.UpdateApprovalSettings(ctx, "p", "nope", func(*domain.ApprovalSettings, *domain.Audit) error { return nil })
+	wantCode(t, err, domain.CodeNotFound)
+	entries, _, err := s.ListAudit(ctx, domain.AuditFilter{}, domain.Page{})
+	must(t, err)
+	if len(entries) != 2 || entries[0].ID != "a2" || entries[1].ID != "a1" {
+		t.Fatalf("settings changes must be audited, newest first: %+v", entries)
+	}
+}
+
+func newRequest(id, env string, at time.Time) *domain.ChangeRequest {
+	cfg := &domain.FlagConfig{Project: "p", Flag: "f", Environment: env, Enabled: true, OffVariant: "off",
+		Rules: []domain.Rule{}, DefaultRule: domain.Allocation{Rollout: 50, Weights: []domain.Weight{{Variant: "on", Weight: 1}}}}
+	return &domain.ChangeRequest{
+		ID: id, Project: "p", Flag: "f", Environment: env, Kind: domain.KindTargeting, Title: "t", ProposedConfig: cfg,
+		Requester: "member:m1", RequesterMember: "m1", NotifyReviewers: []string{"m2"}, Status: domain.StatusPending, Revision: 1,
+		Policy: domain.Policy{MinApprovals: 1, Reviewers: domain.ReviewersPeer, Apply: domain.ApplyManual},
+		Reviews: []domain.Review{}, Timeline: []domain.TimelineEvent{}, CreatedAt: at, UpdatedAt: at,
+	}
+}
+
+var reviewer = domain.Actor{MemberID: "m2", Role: domain.RoleEditor}
+
+func testChangeRequestLifecycle(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
+	cr := newRequest("cr1", "production", t0)
+	must(t, s.CreateChangeRequest(ctx, cr, false, []domain.AuditEntry{auditEntry("a1", "change_request.created", t0)}))
+	wantCode(t, s.CreateChangeRequest(ctx, newRequest("cr1", "production", t0), false, nil), domain.CodeConflict)
+
+	got, err := s.GetChangeRequest(ctx, "cr1")
+	must(t, err)
+	if got.Version != 1 || got.Status != domain.StatusPending || got.ProposedConfig.DefaultRule.Rollout != 50 || got.NotifyReviewers[0] != "m2" {
+		t.Fatalf("read back %+v", got)
+	}
+	_, err = s.GetChangeRequest(ctx, "nope")
+	wantCode(t, err, domain.CodeNotFound)
+
+	got, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, a *domain.Audit) error {
+		_, err := cr.Review(reviewer, domain.DecisionApprove, "lgtm", "api", t0.Add(time.Minute))
+		a.Record(auditEntry("a2", "change_request.approved", t0.Add(time.Minute)))
+		return err
+	})
+	must(t, err)
+	if got.Version != 2 || got.Status != domain.StatusApproved || len(got.Reviews) != 1 || got.Reviews[0].Comment != "lgtm" {
+		t.Fatalf("after review: %+v", got)
+	}
+	// a refused transition writes nothing
+	_, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, a *domain.Audit) error {
+		a.Record(auditEntry("a3", "never", t0))
+		_, err := cr.Review(reviewer, domain.DecisionApprove, "again", "api", t0.Add(2*time.Minute))
+		return err
+	})
+	wantCode(t, err, domain.CodeConflict)
+	got, err = s.GetChangeRequest(ctx, "cr1")
+	must(t, err)
+	if got.Version != 2 || len(got.Timeline) != 1 {
+		t.Fatalf("a refused update must change nothing: %+v", got)
+	}
+	entries, _, err := s.ListAudit(ctx, domain.AuditFilter{}, domain.Page{})
+	must(t, err)
+	if len(entries) != 2 {
+		t.Fatalf("want the two audit entries that were committed, got %+v", entries)
+	}
+}
+
+func testChangeRequestList(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
+	for i := range 7 {
+		env := "production"
+		if i%2 == 1 {
+			env = "staging"
+		}
+		must(t, s.CreateChangeRequest(ctx, newRequest(fmt.Sprintf("cr%d", i), env, t0.Add(time.Duration(i)*time.Minute)), false, nil))
+	}
+	_, err := s.UpdateChangeRequest(ctx, "cr4", func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+		return cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, t0.Add(time.Hour))
+	})
+	must(t, err)
+
+	collect := func(f domain.CRFilter, limit int) []string {
+		var ids []string
+		cursor := ""
+		for range 20 {
+			crs, next, err := s.ListChangeRequests(ctx, f, domain.Page{Limit: limit, Cursor: cursor})
+			must(t, err)
+			for _, cr := range crs {
+				ids = append(ids, cr.ID)
+			}
+			if next == "" {
+				return ids
+			}
+			cursor = next
+		}
+		t.Fatal("pagination does not end")
+		return nil
+	}
+	if got := fmt.Sprint(collect(domain.CRFilter{}, 3)); got != "[cr6 cr5 cr4 cr3 cr2 cr1 cr0]" {
+		t.Fatalf("all, newest first: %s", got)
+	}
+	if got := fmt.Sprint(collect(domain.CRFilter{Environment: "production", Status: domain.StatusPending}, 1)); got != "[cr6 cr2 cr0]" {
+		t.Fatalf("pending in production: %s", got)
+	}
+	if got := fmt.Sprint(collect(domain.CRFilter{Reviewer: "m2", Flag: "f", Project: "p", Requester: "m1"}, 50)); got != "[cr6 cr5 cr4 cr3 cr2 cr1 cr0]" {
+		t.Fatalf("by reviewer and requester: %s", got)
+	}
+	if got := collect(domain.CRFilter{Reviewer: "m9"}, 50); len(got) != 0 {
+		t.Fatalf("nobody asked m9: %v", got)
+	}
+}
+
+func testPendingLock(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
+	must(t, s.CreateChangeRequest(ctx, newRequest("cr1", "production", t0), true, nil))
+	holder, err := s.PendingLock(ctx, "p", "f", "production")
+	must(t, err)
+	if holder != "cr1" {
+		t.Fatalf("lock holder: %q", holder)
+	}
+	// another request in the same place is refused; elsewhere it is fine
+	wantCode(t, s.CreateChangeRequest(ctx, newRequest("cr2", "production", t0), false, nil), domain.CodeConflict)
+	must(t, s.CreateChangeRequest(ctx, newRequest("cr3", "staging", t0), true, nil))
+	// config writers learn who holds the lock
+	var seen string
+	_, err = s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, _ *domain.FlagConfig, w *domain.ConfigWrite) error {
+		seen = w.LockedBy
+		return nil
+	})
+	must(t, err)
+	if seen != "cr1" {
+		t.Fatalf("UpdateFlagConfig should see the lock holder, saw %q", seen)
+	}
+	// a final state releases it
+	_, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+		return cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, t0)
+	})
+	must(t, err)
+	holder, err = s.PendingLock(ctx, "p", "f", "production")
+	must(t, err)
+	if holder != "" {
+		t.Fatalf("lock not released: %q", holder)
+	}
+	must(t, s.CreateChangeRequest(ctx, newRequest("cr2", "production", t0), false, nil))
+	// a request that did not take the lock does not release another's
+	holder, _ = s.PendingLock(ctx, "p", "f", "staging")
+	if holder != "cr3" {
+		t.Fatalf("staging lock: %q", holder)
+	}
+}
+
+func applyFn(a domain.Actor, applied *int) func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.Audit) error {
+	return func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, au *domain.Audit) error {
+		if cr.Status == domain.StatusApplied {
+			return nil
+		}
+		if err := cr.CheckApply(a, c.Version); err != nil {
+			return err
+		}
+		next := *cr.ProposedConfig
+		next.Version = c.Version
+		*c = next
+		if applied != nil {
+			*applied++
+		}
+		au.Record(auditEntry("apply-"+cr.ID+fmt.Sprint(c.Version), "change_request.applied", t0))
+		return cr.MarkApplied(a, c.Version+1, "api", t0)
+	}
+}
+
+func approve(t *testing.T, s domain.Store, id string) {
+	t.Helper()
+	_, err := s.UpdateChangeRequest(context.Background(), id, func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+		_, err := cr.Review(reviewer, domain.DecisionApprove, "ok", "api", t0)
+		return err
+	})
+	must(t, err)
+}
+
+func testApplyIsAtomic(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
+	must(t, s.CreateChangeRequest(ctx, newRequest("cr1", "production", t0), true, nil))
+	applier := domain.Actor{MemberID: "m3", Role: domain.RoleEditor}
+
+	// not approved: refused, nothing written
+	_, err := s.ApplyChangeRequest(ctx, "cr1", applyFn(applier, nil))
+	wantCode(t, err, domain.CodeConflict)
+	approve(t, s, "cr1")
+	cr, err := s.ApplyChangeRequest(ctx, "cr1", applyFn(applier, nil))
+	must(t, err)
+	if cr.Status != domain.StatusApplied || cr.AppliedVersion != 1 || cr.AppliedBy != "member:m3" {
+		t.Fatalf("applied request: %+v", cr)
+	}
+	_, c, err := s.GetFlagConfig(ctx, "p", "f", "production")
+	must(t, err)
+	if c.Version != 1 || !c.Enabled || c.DefaultRule.Rollout != 50 {
+		t.Fatalf("live config after apply: %+v", c)
+	}
+	entries, _, err := s.ListAudit(ctx, domain.AuditFilter{Flag: "f"}, domain.Page{})
+	must(t, err)
+	if len(entries) != 1 || entries[0].Action != "change_request.applied" {
+		t.Fatalf("apply must write its audit entry: %+v", entries)
+	}
+	if holder, _ := s.PendingLock(ctx, "p", "f", "production"); holder != "" {
+		t.Fatalf("apply must release the lock, holder %q", holder)
+	}
+	// a retry answers the same and writes nothing
+	again, err := s.ApplyChangeRequest(ctx, "cr1", applyFn(applier, nil))
+	must(t, err)
+	_, c, _ = s.GetFlagConfig(ctx, "p", "f", "production")
+	entries, _, _ = s.ListAudit(ctx, domain.AuditFilter{}, domain.Page{})
+	if again.Version != cr.Version || c.Version != 1 || len(entries) != 1 {
+		t.Fatalf("a retried apply must change nothing: request v%d→v%d, config v%d, %d audit entries", cr.Version, again.Version, c.Version, len(entries))
+	}
+
+	// a request made against an older base does not apply, and writes nothing
+	must(t, s.CreateChangeRequest(ctx, newRequest("cr2", "production", t0), false, nil))
+	approve(t, s, "cr2")
+	_, err = s.ApplyChangeRequest(ctx, "cr2", applyFn(applier, nil))
+	wantCode(t, err, domain.CodeConflict)
+	got, _ := s.GetChangeRequest(ctx, "cr2")
+	_, c, _ = s.GetFlagConfig(ctx, "p", "f", "production")
+	if got.Status != domain.StatusApproved || c.Version != 1 {
+		t.Fatalf("a conflicting apply must write nothing: request %s, config v%d", got.Status, c.Version)
+	}
+}
+
+func testConcurrentApplies(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
+	must(t, s.CreateChangeRequest(ctx, newRequest("cr1", "production", t0), false, nil))
+	approve(t, s, "cr1")
+	const n = 10
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	applied := 0
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			count := 0
+			_, err := s.ApplyChangeRequest(ctx, "cr1", applyFn(domain.Actor{MemberID: "m3", Role: domain.RoleEditor}, &count))
+			errs <- err
+			mu.Lock()
+			applied += count // counts attempts, committed or not
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	_, c, err := s.GetFlagConfig(ctx, "p", "f", "production")
+	must(t, err)
+	entries, _, err := s.ListAudit(ctx, domain.AuditFilter{}, domain.Page{})
+	must(t, err)
+	if c.Version != 1 || len(entries) != 1 {
+		t.Fatalf("ten applies must apply once: config v%d, %d audit entries (%d attempts ran the apply function)", c.Version, len(entries), applied)
+	}
+}
+
+func testAuditWithDirectChanges(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	must(t, s.CreateFlag(ctx, newFlag("f"), []domain.AuditEntry{auditEntry("a1", "flag.created", t0)}))
+	_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig, a *domain.Audit) error {
+		f.Name = "x"
+		a.Record(auditEntry("a2", "flag.updated", t0.Add(time.Second)))
+		return nil
+	})
+	must(t, err)
+	_, err = s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig, w *domain.ConfigWrite) error {
+		c.Enabled = true
+		e := auditEntry("a3", "targeting.updated", t0.Add(2*time.Second))
+		e.Environment = "production"
+		e.Actor = "member:m9"
+		w.Record(e)
+		return nil
+	})
+	must(t, err)
+	_, err = s.UpdateFlagConfig(ctx, "p", "f", "staging", func(_ *domain.Flag, _ *domain.FlagConfig, w *domain.ConfigWrite) error {
+		w.Record(auditEntry("never", "x", t0))
+		return domain.Errorf(domain.CodeInvalid, "no")
+	})
+	wantCode(t, err, domain.CodeInvalid)
+	_, err = s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig, a *domain.Audit) error {
+		f.Archived = true
+		return nil
+	})
+	must(t, err)
+	must(t, s.DeleteFlag(ctx, "p", "f", func(_ *domain.Flag, a *domain.Audit) error {
+		a.Record(auditEntry("a4", "flag.deleted", t0.Add(3*time.Second)))
+		return nil
+	}))
+
+	var ids []string
+	cursor := ""
+	for range 10 {
+		entries, next, err := s.ListAudit(ctx, domain.AuditFilter{Project: "p"}, domain.Page{Limit: 3, Cursor: cursor})
+		must(t, err)
+		for _, e := range entries {
+			ids = append(ids, e.ID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if fmt.Sprint(ids) != "[a4 a3 a2 a1]" {
+		t.Fatalf("audit log, newest first: %v", ids)
+	}
+	from, to := t0.Add(time.Second), t0.Add(3*time.Second)
+	entries, _, err := s.ListAudit(ctx, domain.AuditFilter{From: &from, To: &to}, domain.Page{})
+	must(t, err)
+	if len(entries) != 2 || entries[0].ID != "a3" {
+		t.Fatalf("from/to: %+v", entries)
+	}
+	entries, _, err = s.ListAudit(ctx, domain.AuditFilter{Actor: "member:m9", Environment: "production"}, domain.Page{})
+	must(t, err)
+	if len(entries) != 1 || entries[0].ID != "a3" {
+		t.Fatalf("by actor: %+v", entries)
+	}
+}
