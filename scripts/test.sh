@@ -49,6 +49,14 @@ fi
 if grep -q -- '--- SKIP' .tools/go-test.log; then
   echo; echo "FAILED: a test was skipped under make test:"; grep -- '--- SKIP' .tools/go-test.log; exit 1
 fi
+step "store conformance suite"
+for pkg in boltstore dynamostore; do
+  # subtests of TestConformance in that package's section of the log
+  count=$(awk -v pkg="$pkg" 'BEGIN{c=0} /--- PASS: TestConformance\// {c++} $0 ~ "^ok .*internal/store/" pkg {print c; exit} /^ok / {c=0}' .tools/go-test.log)
+  echo "  $pkg: ${count:-0} conformance tests passed"
+  [ "${count:-0}" -gt 0 ] || { echo "FAILED: the conformance suite did not run on $pkg"; exit 1; }
+done
+
 step "smoke run of the local runtime (make run's binary, restart keeps data)"
 ./scripts/smoke.sh
 

@@ -1,0 +1,305 @@
+package dynamostore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// ---- members ----
+
+// Each member has an EMAIL#<lower-case e-mail> item beside it, written and
+// deleted in the same transactions, which makes e-mail addresses unique.
+
+func emailItem(m *domain.Member) item {
+	return item{
+		attrPK:       str(emailKey(m.Email).pk),
+		attrSK:       str(emailKey(m.Email).sk),
+		attrMemberID: str(m.ID),
+	}
+}
+
+func (s *Store) CreateMember(ctx context.Context, m *domain.Member) error {
+	m.Version = 1
+	return retry(ctx, func() error {
+		it, err := encode(memberKey(m.ID), m, nil)
+		if err != nil {
+			return err
+		}
+		var b txBuilder
+		b.add(s.txPut(it, &itemMissing))
+		b.add(s.txPut(emailItem(m), &itemMissing))
+		err = s.transact(ctx, &b)
+		reasons := cancelled(err)
+		switch {
+		case err == nil:
+			return nil
+		case failedCondition(reasons, 0):
+			return domain.Errorf(domain.CodeConflict, "member %q already exists", m.ID)
+		case failedCondition(reasons, 1):
+			return domain.Errorf(domain.CodeConflict, "a member with e-mail %s already exists", m.Email)
+		case onlyConflicts(err):
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb create member %s: %w", m.ID, err)
+	})
+}
+
+func (s *Store) GetMember(ctx context.Context, id string) (*domain.Member, error) {
+	it, err := s.get(ctx, memberKey(id))
+	if err != nil {
+		return nil, err
+	}
+	if it == nil {
+		return nil, domain.NotFound("member", id)
+	}
+	return decode[domain.Member](it)
+}
+
+func (s *Store) ListMembers(ctx context.Context, page domain.Page) ([]domain.Member, string, error) {
+	return list[domain.Member](ctx, s, listing{pk: pkOrg, prefix: prefixMember, what: "members"}, page)
+}
+
+func (s *Store) UpdateMember(ctx context.Context, id string, fn func(*domain.Member) error) (m *domain.Member, err error) {
+	err = retry(ctx, func() error {
+		read, err := s.get(ctx, memberKey(id))
+		if err != nil {
+			return err
+		}
+		if read == nil {
+			return domain.NotFound("member", id)
+		}
+		if m, err = decode[domain.Member](read); err != nil {
+			return err
+		}
+		v, oldEmail := m.Version, m.Email
+		if err := fn(m); err != nil {
+			return err
+		}
+		m.Version = v + 1
+		it, err := encode(memberKey(id), m, nil)
+		if err != nil {
+			return err
+		}
+		if strings.EqualFold(oldEmail, m.Email) {
+			err = s.putIf(ctx, it, versionIs(v))
+		} else {
+			var b txBuilder
+			cond := versionIs(v)
+			b.add(s.txPut(it, &cond))
+			b.add(s.txDelete(emailKey(oldEmail), nil))
+			b.add(s.txPut(emailItem(m), &itemMissing))
+			err = s.transact(ctx, &b)
+			reasons := cancelled(err)
+			if !failedCondition(reasons, 0) && failedCondition(reasons, 2) {
+				return domain.Errorf(domain.CodeConflict, "a member with e-mail %s already exists", m.Email)
+			}
+		}
+		switch {
+		case err == nil:
+			return nil
+		case lostRace(err):
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb put member %s: %w", id, err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (s *Store) DeleteMember(ctx context.Context, id string) error {
+	return retry(ctx, func() error {
+		read, err := s.get(ctx, memberKey(id))
+		if err != nil {
+			return err
+		}
+		if read == nil {
+			return domain.NotFound("member", id)
+		}
+		m, err := decode[domain.Member](read)
+		if err != nil {
+			return err
+		}
+		var b txBuilder
+		cond := versionIs(m.Version)
+		b.add(s.txDelete(memberKey(id), &cond))
+		b.add(s.txDelete(emailKey(m.Email), nil))
+		err = s.transact(ctx, &b)
+		switch {
+		case err == nil:
+			return nil
+		case lostRace(err):
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb delete member %s: %w", id, err)
+	})
+}
+
+// ---- tokens ----
+
+// A token has a TOKENHASH#<hash> item beside it while it is live. Tokens have
+// no version: their two changes (last use, revocation) are updates of one
+// attribute each, conditioned on what was read.
+
+func (s *Store) CreateToken(ctx context.Context, t *domain.Token) error {
+	return retry(ctx, func() error {
+		it, err := encode(tokenKey(t.ID), t, nil)
+		if err != nil {
+			return err
+		}
+		hk := tokenHashKey(t.Hash)
+		var b txBuilder
+		b.add(s.txPut(it, &itemMissing))
+		b.add(s.txPut(item{attrPK: str(hk.pk), attrSK: str(hk.sk), attrTokenID: str(t.ID)}, &itemMissing))
+		err = s.transact(ctx, &b)
+		reasons := cancelled(err)
+		switch {
+		case err == nil:
+			return nil
+		case failedCondition(reasons, 0), failedCondition(reasons, 1):
+			return domain.Errorf(domain.CodeConflict, "token %q already exists", t.ID)
+		case onlyConflicts(err):
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb create token %s: %w", t.ID, err)
+	})
+}
+
+func (s *Store) GetToken(ctx context.Context, id string) (*domain.Token, error) {
+	it, err := s.get(ctx, tokenKey(id))
+	if err != nil {
+		return nil, err
+	}
+	if it == nil {
+		return nil, domain.NotFound("token", id)
+	}
+	return decode[domain.Token](it)
+}
+
+func (s *Store) GetTokenByHash(ctx context.Context, hash string) (*domain.Token, error) {
+	h, err := s.get(ctx, tokenHashKey(hash))
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, domain.Errorf(domain.CodeNotFound, "token not found")
+	}
+	it, err := s.get(ctx, tokenKey(stringAttr(h, attrTokenID)))
+	if err != nil {
+		return nil, err
+	}
+	if it == nil {
+		return nil, domain.Errorf(domain.CodeNotFound, "token not found")
+	}
+	t, err := decode[domain.Token](it)
+	if err != nil {
+		return nil, err
+	}
+	if t.RevokedAt != nil {
+		return nil, domain.Errorf(domain.CodeNotFound, "token not found")
+	}
+	return t, nil
+}
+
+func (s *Store) ListTokens(ctx context.Context, memberID string, page domain.Page) ([]domain.Token, string, error) {
+	l := listing{pk: pkOrg, prefix: prefixToken, what: "tokens"}
+	if memberID != "" {
+		c := expression.Name(attrMemberID).Equal(expression.Value(memberID))
+		l.filter = &c
+		l.what = "tokens of " + memberID
+	}
+	return list[domain.Token](ctx, s, l, page)
+}
+
+func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time) (t *domain.Token, err error) {
+	err = retry(ctx, func() error {
+		read, err := s.get(ctx, tokenKey(id))
+		if err != nil {
+			return err
+		}
+		if read == nil {
+			return domain.NotFound("token", id)
+		}
+		if t, err = decode[domain.Token](read); err != nil {
+			return err
+		}
+		if t.RevokedAt != nil {
+			return nil
+		}
+		at := at.UTC()
+		av, err := encodeValue(at)
+		if err != nil {
+			return err
+		}
+		var b txBuilder
+		b.add(s.txUpdate(tokenKey(id), expression.Set(expression.Name(attrRevokedAt), expression.Value(av)),
+			itemExists.And(expression.AttributeNotExists(expression.Name(attrRevokedAt)))))
+		b.add(s.txDelete(tokenHashKey(t.Hash), nil))
+		err = s.transact(ctx, &b)
+		switch {
+		case err == nil:
+			t.RevokedAt = &at
+			return nil
+		case lostRace(err):
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb revoke token %s: %w", id, err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
+	return retry(ctx, func() error {
+		read, err := s.get(ctx, tokenKey(id))
+		if err != nil {
+			return err
+		}
+		if read == nil {
+			return domain.NotFound("token", id)
+		}
+		t, err := decode[domain.Token](read)
+		if err != nil {
+			return err
+		}
+		if t.LastUsedAt != nil && !at.After(*t.LastUsedAt) {
+			return nil
+		}
+		av, err := encodeValue(at.UTC())
+		if err != nil {
+			return err
+		}
+		e, err := expression.NewBuilder().
+			WithUpdate(expression.Set(expression.Name(attrLastUsed), expression.Value(av))).
+			WithCondition(itemExists.And(unchanged(read, attrLastUsed))).
+			Build()
+		if err != nil {
+			return fmt.Errorf("dynamodb build update: %w", err)
+		}
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 &s.table,
+			Key:                       tokenKey(id).av(),
+			UpdateExpression:          e.Update(),
+			ConditionExpression:       e.Condition(),
+			ExpressionAttributeNames:  e.Names(),
+			ExpressionAttributeValues: e.Values(),
+		})
+		switch {
+		case err == nil:
+			return nil
+		case lostRace(err):
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb touch token %s: %w", id, err)
+	})
+}

@@ -1,0 +1,260 @@
+package dynamostore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// A project item carries env_count (its environments, bounded by
+// domain.MaxEnvironmentsPerProject) and flag_seq (bumped by every flag
+// creation), so that deleting a project can be conditioned on neither having
+// changed since the store saw it had no flags.
+
+func (s *Store) CreateProject(ctx context.Context, p *domain.Project, envs []domain.Environment) error {
+	if len(envs) > domain.MaxEnvironmentsPerProject {
+		return domain.Errorf(domain.CodeConflict, "a project may have at most %d environments", domain.MaxEnvironmentsPerProject)
+	}
+	p.Version = 1
+	for i := range envs {
+		envs[i].Project = p.Key
+		envs[i].Version = 1
+	}
+	return retry(ctx, func() error {
+		var b txBuilder
+		it, err := encode(projectKey(p.Key), p, item{attrEnvCount: num(int64(len(envs))), attrFlagSeq: num(0)})
+		if err != nil {
+			return err
+		}
+		b.add(s.txPut(it, &itemMissing))
+		for i := range envs {
+			it, err := encode(envKey(p.Key, envs[i].Key), &envs[i], nil)
+			if err != nil {
+				return err
+			}
+			b.add(s.txPut(it, nil))
+		}
+		err = s.transact(ctx, &b)
+		switch {
+		case err == nil:
+			return nil
+		case failedCondition(cancelled(err), 0):
+			return domain.Errorf(domain.CodeConflict, "project %q already exists", p.Key)
+		case onlyConflicts(err):
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb create project %s: %w", p.Key, err)
+	})
+}
+
+func (s *Store) GetProject(ctx context.Context, k string) (*domain.Project, error) {
+	it, err := s.get(ctx, projectKey(k))
+	if err != nil {
+		return nil, err
+	}
+	if it == nil {
+		return nil, domain.NotFound("project", k)
+	}
+	return decode[domain.Project](it)
+}
+
+func (s *Store) ListProjects(ctx context.Context, page domain.Page) ([]domain.Project, string, error) {
+	return list[domain.Project](ctx, s, listing{pk: pkOrg, prefix: prefixProject, what: "projects"}, page)
+}
+
+func (s *Store) UpdateProject(ctx context.Context, k string, fn func(*domain.Project) error) (p *domain.Project, err error) {
+	err = retry(ctx, func() error {
+		read, err := s.get(ctx, projectKey(k))
+		if err != nil {
+			return err
+		}
+		if read == nil {
+			return domain.NotFound("project", k)
+		}
+		if p, err = decode[domain.Project](read); err != nil {
+			return err
+		}
+		v := p.Version
+		if err := fn(p); err != nil {
+			return err
+		}
+		p.Version = v + 1
+		it, err := encode(projectKey(k), p, keep(read, attrEnvCount, attrFlagSeq))
+		if err != nil {
+			return err
+		}
+		// The counters are conditioned too: a put that kept old counters
+		// must not undo an environment or flag created meanwhile.
+		err = s.putIf(ctx, it, versionIs(v).And(unchanged(read, attrEnvCount, attrFlagSeq)))
+		switch {
+		case err == nil:
+			return nil
+		case lostRace(err):
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb put project %s: %w", k, err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (s *Store) DeleteProject(ctx context.Context, k string) error {
+	return retry(ctx, func() error {
+		read, err := s.get(ctx, projectKey(k))
+		if err != nil {
+			return err
+		}
+		if read == nil {
+			return domain.NotFound("project", k)
+		}
+		flags, err := s.sortKeys(ctx, prefixProject+k, prefixFlag, 0)
+		if err != nil {
+			return err
+		}
+		if len(flags) > 0 {
+			return domain.Errorf(domain.CodeConflict, "project %q still has flags; delete them first (archive, then delete with ?hard=true)", k)
+		}
+		envs, err := s.sortKeys(ctx, prefixProject+k, prefixEnv, 98)
+		if err != nil {
+			return err
+		}
+		if len(envs) > 98 {
+			return fmt.Errorf("dynamodb delete project %s: %d environments are more than one transaction can delete", k, len(envs))
+		}
+		var b txBuilder
+		// flag_seq unchanged: no flag was created since the store saw none;
+		// env_count unchanged: no environment was created that it would miss.
+		cond := itemExists.And(unchanged(read, attrFlagSeq, attrEnvCount))
+		b.add(s.txDelete(projectKey(k), &cond))
+		for _, sk := range envs {
+			b.add(s.txDelete(key{prefixProject + k, sk}, nil))
+		}
+		err = s.transact(ctx, &b)
+		switch {
+		case err == nil:
+			return nil
+		case lostRace(err):
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb delete project %s: %w", k, err)
+	})
+}
+
+func (s *Store) CreateEnvironment(ctx context.Context, e *domain.Environment) error {
+	e.Version = 1
+	return retry(ctx, func() error {
+		var b txBuilder
+		roomLeft := expression.AttributeNotExists(expression.Name(attrEnvCount)).
+			Or(expression.Name(attrEnvCount).LessThan(expression.Value(domain.MaxEnvironmentsPerProject)))
+		b.add(s.txUpdate(projectKey(e.Project),
+			expression.Add(expression.Name(attrEnvCount), expression.Value(1)),
+			itemExists.And(roomLeft)))
+		it, err := encode(envKey(e.Project, e.Key), e, nil)
+		if err != nil {
+			return err
+		}
+		b.add(s.txPut(it, &itemMissing))
+		err = s.transact(ctx, &b)
+		if err == nil {
+			return nil
+		}
+		reasons := cancelled(err)
+		switch {
+		case failedCondition(reasons, 0) && len(reasons[0].Item) == 0:
+			return domain.NotFound("project", e.Project)
+		case failedCondition(reasons, 1):
+			return domain.Errorf(domain.CodeConflict, "environment %q already exists in project %q", e.Key, e.Project)
+		case failedCondition(reasons, 0):
+			return domain.Errorf(domain.CodeConflict, "project %q has %s environments, the most a project may have",
+				e.Project, numberAttr(reasons[0].Item, attrEnvCount))
+		case onlyConflicts(err):
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb create environment %s/%s: %w", e.Project, e.Key, err)
+	})
+}
+
+func numberAttr(it item, name string) string {
+	if n, ok := it[name].(*types.AttributeValueMemberN); ok {
+		return n.Value
+	}
+	return strconv.Itoa(domain.MaxEnvironmentsPerProject)
+}
+
+// notFoundIn tells which of a missing item's parents is missing: the project
+// (when it is) or else the item itself.
+func (s *Store) notFoundIn(ctx context.Context, project, kind, k string) error {
+	ok, err := s.exists(ctx, projectKey(project))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return domain.NotFound("project", project)
+	}
+	return domain.NotFound(kind, k)
+}
+
+func (s *Store) GetEnvironment(ctx context.Context, project, k string) (*domain.Environment, error) {
+	it, err := s.get(ctx, envKey(project, k))
+	if err != nil {
+		return nil, err
+	}
+	if it == nil {
+		return nil, s.notFoundIn(ctx, project, "environment", k)
+	}
+	return decode[domain.Environment](it)
+}
+
+func (s *Store) ListEnvironments(ctx context.Context, project string, page domain.Page) ([]domain.Environment, string, error) {
+	ok, err := s.exists(ctx, projectKey(project))
+	if err != nil {
+		return nil, "", err
+	}
+	if !ok {
+		return nil, "", domain.NotFound("project", project)
+	}
+	return list[domain.Environment](ctx, s, listing{pk: prefixProject + project, prefix: prefixEnv, what: "environments of " + project}, page)
+}
+
+func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn func(*domain.Environment) error) (e *domain.Environment, err error) {
+	err = retry(ctx, func() error {
+		read, err := s.get(ctx, envKey(project, k))
+		if err != nil {
+			return err
+		}
+		if read == nil {
+			return s.notFoundIn(ctx, project, "environment", k)
+		}
+		if e, err = decode[domain.Environment](read); err != nil {
+			return err
+		}
+		v := e.Version
+		if err := fn(e); err != nil {
+			return err
+		}
+		e.Version = v + 1
+		it, err := encode(envKey(project, k), e, nil)
+		if err != nil {
+			return err
+		}
+		err = s.putIf(ctx, it, versionIs(v))
+		switch {
+		case err == nil:
+			return nil
+		case lostRace(err):
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb put environment %s/%s: %w", project, k, err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
