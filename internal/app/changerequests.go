@@ -177,11 +177,10 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRK
 		cr.Environment = cfg.Environment
 	}
 	if cr.Title == "" {
-		where := "the flag"
+		cr.Title = fmt.Sprintf("Change flag %s", f.Key)
 		if cr.Environment != "" {
-			where = cr.Environment
+			cr.Title = fmt.Sprintf("Change %s in %s", f.Key, cr.Environment)
 		}
-		cr.Title = fmt.Sprintf("Change %s in %s", f.Key, where)
 	}
 	if err := s.checkNotify(ctx, cr, opts.NotifyReviewers); err != nil {
 		return nil, err

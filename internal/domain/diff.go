@@ -67,6 +67,9 @@ func onOff(b bool) string {
 func pct(p float64) string { return strconv.FormatFloat(p, 'f', -1, 64) + " %" }
 
 func weights(ws []Weight) string {
+	if len(ws) == 0 {
+		return "none"
+	}
 	parts := make([]string, 0, len(ws))
 	for _, w := range ws {
 		parts = append(parts, fmt.Sprintf("%s:%d", w.Variant, w.Weight))

@@ -173,3 +173,23 @@ func principalFor(m domain.Member) *app.Principal {
 }
 
 func tokenInput(name string) app.TokenInput { return app.TokenInput{Name: name} }
+
+// newMemberTokenNamed is newMemberToken for a member of a given name.
+func (a *testAPI) newMemberTokenNamed(name string, role domain.Role) (memberID, token string) {
+	a.t.Helper()
+	var m domain.Member
+	a.do("POST", "/v1/members", map[string]any{"email": name + "@example.com", "name": name, "role": role}).want(a.t, 201).json(&m)
+	tok, err := a.svc.CreateToken(a.t.Context(), principalFor(m), tokenInput("t-"+name))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return m.ID, tok.Secret
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
