@@ -50,11 +50,17 @@ func (s *Service) UpdateOrgSettings(ctx context.Context, p *Principal, expected 
 		if err := checkVersion("settings", expected, o.Version); err != nil {
 			return err
 		}
-		e := s.audit(p.Actor(), "settings.updated", ChannelAPI)
-		e.Diff = &domain.Diff{Summary: []string{fmt.Sprintf("approvals %t → %t", o.Approvals, in.Approvals)}}
-		audit.Record(e)
+		before := *o
 		o.Approvals = in.Approvals
 		o.UpdatedAt = s.clock.Now()
+		e := s.audit(p.Actor(), "settings.updated", ChannelAPI)
+		d, err := domain.AnyDiff(&before, o)
+		if err != nil {
+			return err
+		}
+		d.Summary = []string{fmt.Sprintf("approvals %t → %t", before.Approvals, o.Approvals)}
+		e.Diff = d
+		audit.Record(e)
 		return nil
 	})
 }

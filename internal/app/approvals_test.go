@@ -374,7 +374,10 @@ func TestApplyConflictAndRebase(t *testing.T) {
 
 func TestLockWhilePending(t *testing.T) {
 	onEveryStore(t, func(t *testing.T, w *world) {
-		w.settings(func(a *domain.ApprovalSettings) { a.LockWhilePending = true; a.Bypass = []domain.BypassGrant{{MemberID: "m_carol"}} })
+		w.settings(func(a *domain.ApprovalSettings) {
+			a.LockWhilePending = true
+			a.Bypass = []domain.BypassGrant{{MemberID: "m_carol"}}
+		})
 		cr := w.propose(w.requester, 50)
 		_, err := w.svc.ChangeFlagConfig(w.ctx, w.alice, "shop", "checkout", "production", nil, app.ChangeOptions{}, rollout(70))
 		wantCode(t, err, domain.CodeConflict)
@@ -458,7 +461,11 @@ func TestFlagLevelChanges(t *testing.T) {
 			t.Fatal("the bucketing salt must be gated")
 		}
 		// and re-tagging out of a tag scope
-		w.settings(func(a *domain.ApprovalSettings) { a.Required = domain.RequiredTags; a.Tags = []string{"payments"}; a.MinApprovals = 2 })
+		w.settings(func(a *domain.ApprovalSettings) {
+			a.Required = domain.RequiredTags
+			a.Tags = []string{"payments"}
+			a.MinApprovals = 2
+		})
 		retag := change(w.requester, func(f *domain.Flag) { f.Tags = []string{} })
 		if retag.Request == nil || retag.Request.Policy.MinApprovals != 2 {
 			t.Fatalf("leaving the approval scope must be gated under that policy: %+v", retag)
@@ -640,7 +647,9 @@ func TestApproveRacingWithdraw(t *testing.T) {
 			cr := w.propose(w.requester, float64(20+round))
 			var wg sync.WaitGroup
 			var approveErr, withdrawErr error
-			wg.Go(func() { _, approveErr = w.svc.Review(w.ctx, w.alice, cr.ID, domain.DecisionApprove, "ok", app.ChannelAPI) })
+			wg.Go(func() {
+				_, approveErr = w.svc.Review(w.ctx, w.alice, cr.ID, domain.DecisionApprove, "ok", app.ChannelAPI)
+			})
 			wg.Go(func() { _, withdrawErr = w.svc.Withdraw(w.ctx, w.requester, cr.ID) })
 			wg.Wait()
 			got, _ := w.svc.GetRequest(w.ctx, w.admin, cr.ID)

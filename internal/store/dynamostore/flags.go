@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -14,7 +15,7 @@ import (
 // config_seq, a config write on the flag's version: so a flag update and a
 // config write never interleave, whichever reads first.
 
-func (s *Store) CreateFlag(ctx context.Context, f *domain.Flag) error {
+func (s *Store) CreateFlag(ctx context.Context, f *domain.Flag, audit []domain.AuditEntry) error {
 	f.Version = 1
 	return retry(ctx, func() error {
 		var b txBuilder
@@ -24,19 +25,17 @@ func (s *Store) CreateFlag(ctx context.Context, f *domain.Flag) error {
 			return err
 		}
 		b.add(s.txPut(it, &itemMissing))
+		from := s.addAudit(&b, audit)
 		err = s.transact(ctx, &b)
-		reasons := cancelled(err)
 		switch {
 		case err == nil:
 			return nil
-		case failedCondition(reasons, 0):
+		case failedCondition(err, 0):
 			return domain.NotFound("project", f.Project)
-		case failedCondition(reasons, 1):
+		case failedCondition(err, 1):
 			return domain.Errorf(domain.CodeConflict, "flag %q already exists in project %q", f.Key, f.Project)
-		case onlyConflicts(err):
-			return errRetry
 		}
-		return fmt.Errorf("dynamodb create flag %s/%s: %w", f.Project, f.Key, err)
+		return outcome(err, audit, from, "create flag "+f.Project+"/"+f.Key)
 	})
 }
 
@@ -98,7 +97,7 @@ func (s *Store) flagConfigs(ctx context.Context, project, flag string) ([]domain
 	return configs, err
 }
 
-func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*domain.Flag, []domain.FlagConfig) error) (*domain.Flag, error) {
+func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*domain.Flag, []domain.FlagConfig, *domain.Audit) error) (*domain.Flag, error) {
 	var f *domain.Flag
 	err := retry(ctx, func() error {
 		read, flag, err := s.readFlag(ctx, project, k)
@@ -112,7 +111,8 @@ func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*doma
 			return err
 		}
 		v := flag.Version
-		if err := fn(flag, configs); err != nil {
+		var audit domain.Audit
+		if err := fn(flag, configs, &audit); err != nil {
 			return err
 		}
 		flag.Version = v + 1
@@ -120,15 +120,15 @@ func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*doma
 		if err != nil {
 			return err
 		}
-		err = s.putIf(ctx, it, versionIs(v).And(unchanged(read, attrConfigSeq)))
-		switch {
-		case err == nil:
-			f = flag
-			return nil
-		case lostRace(err):
-			return errRetry
+		var b txBuilder
+		cond := versionIs(v).And(unchanged(read, attrConfigSeq))
+		b.add(s.txPut(it, &cond))
+		from := s.addAudit(&b, audit.Entries)
+		if err := outcome(s.transact(ctx, &b), audit.Entries, from, "put flag "+project+"/"+k); err != nil {
+			return err
 		}
-		return fmt.Errorf("dynamodb put flag %s/%s: %w", project, k, err)
+		f = flag
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -136,21 +136,23 @@ func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*doma
 	return f, nil
 }
 
-func (s *Store) DeleteFlag(ctx context.Context, project, k string, check func(*domain.Flag) error) error {
+func (s *Store) DeleteFlag(ctx context.Context, project, k string, check func(*domain.Flag, *domain.Audit) error) error {
 	return retry(ctx, func() error {
 		read, f, err := s.readFlag(ctx, project, k)
 		if err != nil {
 			return err
 		}
-		if err := check(f); err != nil {
+		var audit domain.Audit
+		if err := check(f, &audit); err != nil {
 			return err
 		}
-		configs, err := s.sortKeys(ctx, prefixProject+project, prefixConfig+k+"#", 98)
+		room := maxTxItems - 1 - len(audit.Entries)
+		configs, err := s.sortKeys(ctx, prefixProject+project, prefixConfig+k+"#", max(room, 0))
 		if err != nil {
 			return err
 		}
-		if len(configs) > 98 {
-			return fmt.Errorf("dynamodb delete flag %s/%s: %d configs are more than one transaction can delete", project, k, len(configs))
+		if len(configs) > room {
+			return fmt.Errorf("dynamodb delete flag %s/%s: %d configs and %d audit entries are more than one transaction can write", project, k, len(configs), len(audit.Entries))
 		}
 		var b txBuilder
 		// config_seq unchanged: no config was written that the delete misses.
@@ -159,89 +161,102 @@ func (s *Store) DeleteFlag(ctx context.Context, project, k string, check func(*d
 		for _, sk := range configs {
 			b.add(s.txDelete(key{prefixProject + project, sk}, nil))
 		}
-		err = s.transact(ctx, &b)
-		switch {
-		case err == nil:
-			return nil
-		case lostRace(err):
-			return errRetry
-		}
-		return fmt.Errorf("dynamodb delete flag %s/%s: %w", project, k, err)
+		from := s.addAudit(&b, audit.Entries)
+		return outcome(s.transact(ctx, &b), audit.Entries, from, "delete flag "+project+"/"+k)
 	})
 }
 
-// readFlagConfig reads a flag, the environment and the config in one batch.
-// A config never written is the default, version 0.
-func (s *Store) readFlagConfig(ctx context.Context, project, flag, env string) (*domain.Flag, *domain.FlagConfig, error) {
-	items, err := s.getMany(ctx, projectKey(project), flagKey(project, flag), envKey(project, env), configKey(project, flag, env))
-	if err != nil {
-		return nil, nil, err
+// readFlagConfig reads a flag, the environment and the config (and, with
+// lock, the pending lock of the flag in the environment) in one strongly
+// consistent batch. A config never written is the default, version 0. It
+// returns the flag item as read (for its config_seq) and the lock holder.
+func (s *Store) readFlagConfig(ctx context.Context, project, flag, env string, lock bool) (item, *domain.Flag, *domain.FlagConfig, string, error) {
+	keys := []key{flagKey(project, flag), envKey(project, env), configKey(project, flag, env)}
+	if lock {
+		keys = append(keys, lockKey(project, flag, env))
 	}
-	proj, fl, en, co := items[0], items[1], items[2], items[3]
+	items, err := s.getMany(ctx, keys...)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	// A flag or an environment exists only in an existing project (a
+	// project is deleted with its environments, and only without flags), so
+	// the project is read only to tell which is missing.
+	fl, en, co := items[0], items[1], items[2]
 	switch {
-	case proj == nil:
-		return nil, nil, domain.NotFound("project", project)
 	case fl == nil:
-		return nil, nil, domain.NotFound("flag", flag)
+		return nil, nil, nil, "", s.notFoundIn(ctx, project, "flag", flag)
 	case en == nil:
-		return nil, nil, domain.NotFound("environment", env)
+		return nil, nil, nil, "", s.notFoundIn(ctx, project, "environment", env)
 	}
 	f, err := decode[domain.Flag](fl)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, "", err
+	}
+	var holder string
+	if lock {
+		holder = stringAttr(items[3], attrLockedBy)
 	}
 	if co == nil {
-		return f, domain.DefaultFlagConfig(f, env), nil
+		return fl, f, domain.DefaultFlagConfig(f, env), holder, nil
 	}
 	c, err := decode[domain.FlagConfig](co)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, "", err
 	}
-	return f, c, nil
+	return fl, f, c, holder, nil
 }
 
 func (s *Store) GetFlagConfig(ctx context.Context, project, flag, env string) (*domain.Flag, *domain.FlagConfig, error) {
-	return s.readFlagConfig(ctx, project, flag, env)
+	_, f, c, _, err := s.readFlagConfig(ctx, project, flag, env, false)
+	return f, c, err
 }
 
-func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string, fn func(*domain.Flag, *domain.FlagConfig) error) (*domain.FlagConfig, error) {
+// addConfigWrite adds a config write to a transaction: the config put
+// (conditioned on the version read, or on being the first), the increment
+// of the flag's config_seq conditioned on the flag version read, and a check
+// that the environment exists. c carries its new version already.
+func (s *Store) addConfigWrite(b *txBuilder, project, flag, env string, c *domain.FlagConfig, readVersion, flagVersion int64) {
+	it, err := encode(configKey(project, flag, env), c, item{
+		attrGSI1PK: str(prefixEnvConf + project + "#" + env),
+		attrGSI1SK: str(flag),
+	})
+	if err != nil {
+		b.add(types.TransactWriteItem{}, err)
+		return
+	}
+	cond := versionOrNew(readVersion)
+	b.add(s.txPut(it, &cond))
+	b.add(s.txUpdate(flagKey(project, flag), expression.Add(expression.Name(attrConfigSeq), expression.Value(1)), versionIs(flagVersion)))
+	b.add(s.txCheck(envKey(project, env), itemExists))
+}
+
+func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string, fn func(*domain.Flag, *domain.FlagConfig, *domain.ConfigWrite) error) (*domain.FlagConfig, error) {
 	var c *domain.FlagConfig
 	err := retry(ctx, func() error {
-		f, config, err := s.readFlagConfig(ctx, project, flag, env)
+		_, f, config, holder, err := s.readFlagConfig(ctx, project, flag, env, true)
 		if err != nil {
 			return err
 		}
 		flagVersion, v := f.Version, config.Version
-		if err := fn(f, config); err != nil {
+		w := domain.ConfigWrite{LockedBy: holder}
+		if err := fn(f, config, &w); err != nil {
 			return err
 		}
 		config.Version = v + 1
-		it, err := encode(configKey(project, flag, env), config, item{
-			attrGSI1PK: str(prefixEnvConf + project + "#" + env),
-			attrGSI1SK: str(flag),
-		})
-		if err != nil {
+		var b txBuilder
+		s.addConfigWrite(&b, project, flag, env, config, v, flagVersion)
+		// The lock is as fn saw it: still held by the same request, or
+		// still free.
+		b.add(s.txCheck(lockKey(project, flag, env), lockHeldBy(holder)))
+		from := s.addAudit(&b, w.Entries)
+		// A failed condition means something changed, or the flag or the
+		// environment is gone: the next read tells which.
+		if err := outcome(s.transact(ctx, &b), w.Entries, from, "put flag config "+project+"/"+flag+"/"+env); err != nil {
 			return err
 		}
-		var b txBuilder
-		configCond := versionIs(v)
-		if v == 0 {
-			configCond = itemMissing
-		}
-		b.add(s.txPut(it, &configCond))
-		b.add(s.txUpdate(flagKey(project, flag), expression.Add(expression.Name(attrConfigSeq), expression.Value(1)), versionIs(flagVersion)))
-		b.add(s.txCheck(envKey(project, env), itemExists))
-		err = s.transact(ctx, &b)
-		switch {
-		case err == nil:
-			c = config
-			return nil
-		case lostRace(err):
-			// Something changed, or the flag or environment is gone: the
-			// next read tells which.
-			return errRetry
-		}
-		return fmt.Errorf("dynamodb put flag config %s/%s/%s: %w", project, flag, env, err)
+		c = config
+		return nil
 	})
 	if err != nil {
 		return nil, err

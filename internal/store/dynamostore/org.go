@@ -36,13 +36,12 @@ func (s *Store) CreateMember(ctx context.Context, m *domain.Member) error {
 		b.add(s.txPut(it, &itemMissing))
 		b.add(s.txPut(emailItem(m), &itemMissing))
 		err = s.transact(ctx, &b)
-		reasons := cancelled(err)
 		switch {
 		case err == nil:
 			return nil
-		case failedCondition(reasons, 0):
+		case failedCondition(err, 0):
 			return domain.Errorf(domain.CodeConflict, "member %q already exists", m.ID)
-		case failedCondition(reasons, 1):
+		case failedCondition(err, 1):
 			return domain.Errorf(domain.CodeConflict, "a member with e-mail %s already exists", m.Email)
 		case onlyConflicts(err):
 			return errRetry
@@ -96,8 +95,7 @@ func (s *Store) UpdateMember(ctx context.Context, id string, fn func(*domain.Mem
 			b.add(s.txDelete(emailKey(oldEmail), nil))
 			b.add(s.txPut(emailItem(m), &itemMissing))
 			err = s.transact(ctx, &b)
-			reasons := cancelled(err)
-			if !failedCondition(reasons, 0) && failedCondition(reasons, 2) {
+			if !failedCondition(err, 0) && failedCondition(err, 2) {
 				return domain.Errorf(domain.CodeConflict, "a member with e-mail %s already exists", m.Email)
 			}
 		}
@@ -160,11 +158,10 @@ func (s *Store) CreateToken(ctx context.Context, t *domain.Token) error {
 		b.add(s.txPut(it, &itemMissing))
 		b.add(s.txPut(item{attrPK: str(hk.pk), attrSK: str(hk.sk), attrTokenID: str(t.ID)}, &itemMissing))
 		err = s.transact(ctx, &b)
-		reasons := cancelled(err)
 		switch {
 		case err == nil:
 			return nil
-		case failedCondition(reasons, 0), failedCondition(reasons, 1):
+		case failedCondition(err, 0), failedCondition(err, 1):
 			return domain.Errorf(domain.CodeConflict, "token %q already exists", t.ID)
 		case onlyConflicts(err):
 			return errRetry

@@ -43,7 +43,7 @@ func (s *Store) CreateProject(ctx context.Context, p *domain.Project, envs []dom
 		switch {
 		case err == nil:
 			return nil
-		case failedCondition(cancelled(err), 0):
+		case failedCondition(err, 0):
 			return domain.Errorf(domain.CodeConflict, "project %q already exists", p.Key)
 		case onlyConflicts(err):
 			return errRetry
@@ -167,11 +167,11 @@ func (s *Store) CreateEnvironment(ctx context.Context, e *domain.Environment) er
 		}
 		reasons := cancelled(err)
 		switch {
-		case failedCondition(reasons, 0) && len(reasons[0].Item) == 0:
+		case failedCondition(err, 0) && len(reasons[0].Item) == 0:
 			return domain.NotFound("project", e.Project)
-		case failedCondition(reasons, 1):
+		case failedCondition(err, 1):
 			return domain.Errorf(domain.CodeConflict, "environment %q already exists in project %q", e.Key, e.Project)
-		case failedCondition(reasons, 0):
+		case failedCondition(err, 0):
 			return domain.Errorf(domain.CodeConflict, "project %q has %s environments, the most a project may have",
 				e.Project, numberAttr(reasons[0].Item, attrEnvCount))
 		case onlyConflicts(err):

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -30,6 +31,8 @@ const (
 	attrSK        = "SK"
 	attrGSI1PK    = "GSI1PK"
 	attrGSI1SK    = "GSI1SK"
+	attrGSI2PK    = "GSI2PK"
+	attrGSI2SK    = "GSI2SK"
 	attrVersion   = "version"    // the entities' own version, named as in their JSON
 	attrEnvCount  = "env_count"  // project: how many environments it has
 	attrFlagSeq   = "flag_seq"   // project: bumped by every flag creation
@@ -38,6 +41,8 @@ const (
 	attrTokenID   = "token_id"   // token hash lookup item → token
 	attrRevokedAt = "revoked_at" // token, named as in its JSON
 	attrLastUsed  = "last_used_at"
+	attrLockedBy  = "change_request" // pending lock item → the request holding it
+	attrReviewed  = "reviewed_by"    // change request: every member who reviewed it (for the reviewer filter)
 )
 
 // Key prefixes. Keys never contain '#', so '#' separates safely.
@@ -52,6 +57,20 @@ const (
 	prefixEmail   = "EMAIL#"
 	prefixToken   = "TOKEN#"
 	prefixHash    = "TOKENHASH#"
+	skSettings    = "SETTINGS"
+	prefixApprove = "APPROVAL#"
+	prefixLock    = "LOCK#"
+	prefixCR      = "CR#"
+	skCR          = "CR"
+	gsiCR         = "CR" // GSI1PK of every change request
+	prefixAudit   = "AUDIT#"
+	gsiAudit      = "AUDIT" // GSI2PK of every audit entry
+)
+
+// Index names (see table.go).
+const (
+	indexGSI1 = "GSI1"
+	indexGSI2 = "GSI2"
 )
 
 // Retry policy of read-modify-writes that lost a race: at most maxAttempts
@@ -68,7 +87,7 @@ const (
 
 // Store implements domain.Store on one DynamoDB table.
 type Store struct {
-	db    *dynamodb.Client
+	db    *metered
 	table string
 }
 
@@ -76,7 +95,7 @@ var _ domain.Store = (*Store)(nil)
 
 // New returns a store on table, which must exist (see CreateTable).
 func New(client *dynamodb.Client, table string) *Store {
-	return &Store{db: client, table: table}
+	return &Store{db: &metered{c: client}, table: table}
 }
 
 // ---- keys ----
@@ -99,6 +118,35 @@ func memberKey(id string) key   { return key{pkOrg, prefixMember + id} }
 func emailKey(email string) key { return key{pkOrg, prefixEmail + strings.ToLower(email)} }
 func tokenKey(id string) key    { return key{pkOrg, prefixToken + id} }
 func tokenHashKey(h string) key { return key{pkOrg, prefixHash + h} }
+func orgSettingsKey() key       { return key{pkOrg, skSettings} }
+func approvalKey(p, e string) key {
+	return key{prefixProject + p, prefixApprove + e}
+}
+func lockKey(p, f, e string) key { return key{prefixProject + p, prefixLock + f + "#" + e} }
+func crKey(id string) key        { return key{prefixCR + id, skCR} }
+
+// timeFormat is a fixed-width UTC time, so that sort keys starting with it
+// sort by time (nanoseconds included). Times keep their order for the years
+// 0000 to 9999.
+const timeFormat = "2006-01-02T15:04:05.000000000Z"
+
+func sortableTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+// timeID is the sort key of entries listed by time: "<time>#<id>". Ties of
+// time sort by id, as in the embedded store.
+func timeID(t time.Time, id string) string { return sortableTime(t) + "#" + id }
+
+// parseTimeID checks that s is a timeID and returns its id.
+func parseTimeID(s string) (string, bool) {
+	n := len(timeFormat)
+	if len(s) < n+2 || s[n] != '#' {
+		return "", false
+	}
+	if _, err := time.Parse(timeFormat, s[:n]); err != nil {
+		return "", false
+	}
+	return s[n+1:], true
+}
 
 // ---- attribute values ----
 
@@ -333,6 +381,23 @@ func (s *Store) txCheck(k key, cond expression.ConditionBuilder) (types.Transact
 	}}, nil
 }
 
+// withOld asks a transaction item to report the item as it was when its
+// condition fails (CancellationReason.Item).
+func withOld(it types.TransactWriteItem, err error) (types.TransactWriteItem, error) {
+	all := types.ReturnValuesOnConditionCheckFailureAllOld
+	switch {
+	case it.Put != nil:
+		it.Put.ReturnValuesOnConditionCheckFailure = all
+	case it.Delete != nil:
+		it.Delete.ReturnValuesOnConditionCheckFailure = all
+	case it.ConditionCheck != nil:
+		it.ConditionCheck.ReturnValuesOnConditionCheckFailure = all
+	case it.Update != nil:
+		it.Update.ReturnValuesOnConditionCheckFailure = all
+	}
+	return it, err
+}
+
 // txBuilder collects transaction items and the first error building one.
 type txBuilder struct {
 	items []types.TransactWriteItem
@@ -346,13 +411,29 @@ func (b *txBuilder) add(it types.TransactWriteItem, err error) {
 	b.items = append(b.items, it)
 }
 
-// transact runs the collected items as one TransactWriteItems.
+// maxTxItems is the most items one TransactWriteItems may hold.
+const maxTxItems = 100
+
+// transact runs the collected items as one TransactWriteItems; a single Put
+// without return values runs as a PutItem, which costs half as much and
+// fails the same way (lostRace and failedCondition understand both).
 func (s *Store) transact(ctx context.Context, b *txBuilder) error {
 	if b.err != nil {
 		return b.err
 	}
-	if len(b.items) > 100 {
-		return fmt.Errorf("dynamodb transaction of %d items is over the limit of 100", len(b.items))
+	if len(b.items) > maxTxItems {
+		return fmt.Errorf("dynamodb transaction of %d items is over the limit of %d", len(b.items), maxTxItems)
+	}
+	if len(b.items) == 1 && b.items[0].Put != nil && b.items[0].Put.ReturnValuesOnConditionCheckFailure == "" {
+		p := b.items[0].Put
+		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                 p.TableName,
+			Item:                      p.Item,
+			ConditionExpression:       p.ConditionExpression,
+			ExpressionAttributeNames:  p.ExpressionAttributeNames,
+			ExpressionAttributeValues: p.ExpressionAttributeValues,
+		})
+		return err
 	}
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: b.items})
 	return err
@@ -377,8 +458,35 @@ func cancelled(err error) []types.CancellationReason {
 	return nil
 }
 
-func failedCondition(reasons []types.CancellationReason, i int) bool {
+// failedCondition reports whether the condition of transaction item i
+// failed. A transaction of one Put runs as a PutItem (see transact): its
+// failed condition is a ConditionalCheckFailedException, item 0's.
+func failedCondition(err error, i int) bool {
+	var ccf *types.ConditionalCheckFailedException
+	if i == 0 && errors.As(err, &ccf) {
+		return true
+	}
+	reasons := cancelled(err)
 	return i < len(reasons) && aws.ToString(reasons[i].Code) == reasonCondition
+}
+
+// anyFailedCondition reports whether the condition of one of the items from
+// index i on failed, and which.
+func anyFailedCondition(err error, from, to int) (int, bool) {
+	for i := from; i < to; i++ {
+		if failedCondition(err, i) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// tooLarge reports whether DynamoDB refused a write because an item is over
+// its 400 KB limit.
+func tooLarge(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "ValidationException" &&
+		strings.Contains(strings.ToLower(apiErr.ErrorMessage()), "item size")
 }
 
 // lostRace reports whether err says a write lost to another writer (or was
@@ -485,69 +593,112 @@ func decodeCursor(c, prefix string) (string, error) {
 	return sk, nil
 }
 
-// listing is one list: the items under pk whose sort key starts with prefix
-// and that pass filter (when set).
+// listing is one list of the table: the items under pk whose sort key starts
+// with prefix and that pass filter (when set).
 type listing struct {
 	pk, prefix string
 	filter     *expression.ConditionBuilder
 	what       string // for errors: "projects", "flags of p", …
 }
 
-// list reads one page of a listing, strongly consistent. It keeps querying
-// until the page is full or the items end; it reads one item past the page
-// to know whether another page follows, so a page with a next cursor is full
-// and the last page has none.
+// list reads one page of a listing, strongly consistent, in sort key order.
+// Its cursors are the base64url of the last returned item's sort key.
 func list[T any](ctx context.Context, s *Store, l listing, page domain.Page) ([]T, string, error) {
+	return queryPage[T](ctx, s, query{
+		key:    expression.Key(attrPK).Equal(expression.Value(l.pk)).And(expression.Key(attrSK).BeginsWith(l.prefix)),
+		filter: l.filter,
+		what:   l.what,
+		cursorOf: func(it item) string {
+			return encodeCursor(stringAttr(it, attrSK))
+		},
+		startKey: func(c string) (item, error) {
+			sk, err := decodeCursor(c, l.prefix)
+			if err != nil {
+				return nil, err
+			}
+			return key{l.pk, sk}.av(), nil
+		},
+	}, page, nil)
+}
+
+// query is one list read by Query, from the table (strongly consistent) or
+// from an index (eventually consistent: DynamoDB cannot read an index
+// otherwise).
+type query struct {
+	index       string // "" for the table
+	key         expression.KeyConditionBuilder
+	filter      *expression.ConditionBuilder
+	newestFirst bool // descending sort key order
+	what        string
+	// cursorOf makes the cursor that continues after an item; startKey
+	// turns a cursor back into the ExclusiveStartKey (every key attribute of
+	// the table and of the index), refusing cursors of other lists.
+	cursorOf func(item) string
+	startKey func(string) (item, error)
+}
+
+// queryPage reads one page of a query: the items that pass the filter
+// expression and keep (when set). It keeps querying until the page is full
+// or the items end; it reads one passing item past the page to know whether
+// another page follows, so a page with a next cursor is full and the last
+// page has none. The cursor names the last returned item, so a page that
+// stopped in the middle of a DynamoDB page loses nothing.
+func queryPage[T any](ctx context.Context, s *Store, q query, page domain.Page, keep func(*T) bool) ([]T, string, error) {
 	page = page.Normalize()
-	b := expression.NewBuilder().WithKeyCondition(
-		expression.Key(attrPK).Equal(expression.Value(l.pk)).And(expression.Key(attrSK).BeginsWith(l.prefix)))
-	if l.filter != nil {
-		b = b.WithFilter(*l.filter)
+	b := expression.NewBuilder().WithKeyCondition(q.key)
+	if q.filter != nil {
+		b = b.WithFilter(*q.filter)
 	}
 	e, err := b.Build()
 	if err != nil {
-		return nil, "", fmt.Errorf("dynamodb build query of %s: %w", l.what, err)
+		return nil, "", fmt.Errorf("dynamodb build query of %s: %w", q.what, err)
 	}
 	var start item
 	if page.Cursor != "" {
-		sk, err := decodeCursor(page.Cursor, l.prefix)
-		if err != nil {
+		if start, err = q.startKey(page.Cursor); err != nil {
 			return nil, "", err
 		}
-		start = key{l.pk, sk}.av()
+	}
+	in := dynamodb.QueryInput{
+		TableName:                 &s.table,
+		KeyConditionExpression:    e.KeyCondition(),
+		FilterExpression:          e.Filter(),
+		ExpressionAttributeNames:  e.Names(),
+		ExpressionAttributeValues: e.Values(),
+		ConsistentRead:            aws.Bool(q.index == ""),
+		ScanIndexForward:          aws.Bool(!q.newestFirst),
+	}
+	if q.index != "" {
+		in.IndexName = aws.String(q.index)
 	}
 	out := []T{}
-	var sks []string
+	var last item
 	for {
 		limit := int32(page.Limit + 1 - len(out))
-		if l.filter != nil {
+		if q.filter != nil || keep != nil {
 			// The limit counts items read before the filter; read more of
 			// them per request so a selective filter needs fewer requests.
 			limit = max(limit, 100)
 		}
-		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
-			TableName:                 &s.table,
-			KeyConditionExpression:    e.KeyCondition(),
-			FilterExpression:          e.Filter(),
-			ExpressionAttributeNames:  e.Names(),
-			ExpressionAttributeValues: e.Values(),
-			ExclusiveStartKey:         start,
-			ConsistentRead:            aws.Bool(true),
-			Limit:                     aws.Int32(limit),
-		})
+		req := in
+		req.ExclusiveStartKey, req.Limit = start, aws.Int32(limit)
+		res, err := s.db.Query(ctx, &req)
 		if err != nil {
-			return nil, "", fmt.Errorf("dynamodb query %s: %w", l.what, err)
+			return nil, "", fmt.Errorf("dynamodb query %s: %w", q.what, err)
 		}
 		for _, it := range res.Items {
 			v, err := decode[T](it)
 			if err != nil {
 				return nil, "", err
 			}
+			if keep != nil && !keep(v) {
+				continue
+			}
 			if len(out) == page.Limit {
-				return out, encodeCursor(sks[len(sks)-1]), nil
+				return out, q.cursorOf(last), nil
 			}
 			out = append(out, *v)
-			sks = append(sks, stringAttr(it, attrSK))
+			last = it
 		}
 		if len(res.LastEvaluatedKey) == 0 {
 			return out, "", nil

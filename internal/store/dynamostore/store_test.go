@@ -166,8 +166,8 @@ func must(t *testing.T, err error) {
 }
 
 // serve makes fn's config serve variant to everyone, if the flag has it.
-func serve(variant string) func(*domain.Flag, *domain.FlagConfig) error {
-	return func(f *domain.Flag, c *domain.FlagConfig) error {
+func serve(variant string) func(*domain.Flag, *domain.FlagConfig, *domain.ConfigWrite) error {
+	return func(f *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
 		if !f.HasVariant(variant) {
 			return domain.Errorf(domain.CodeInvalid, "flag has no variant %q", variant)
 		}
@@ -178,8 +178,8 @@ func serve(variant string) func(*domain.Flag, *domain.FlagConfig) error {
 }
 
 // dropVariant removes variant from the flag, unless a config serves it.
-func dropVariant(variant string) func(*domain.Flag, []domain.FlagConfig) error {
-	return func(f *domain.Flag, configs []domain.FlagConfig) error {
+func dropVariant(variant string) func(*domain.Flag, []domain.FlagConfig, *domain.Audit) error {
+	return func(f *domain.Flag, configs []domain.FlagConfig, _ *domain.Audit) error {
 		for _, c := range configs {
 			if c.UsesVariant(variant) {
 				return domain.Errorf(domain.CodeConflict, "variant %q is served in %s", variant, c.Environment)
@@ -194,7 +194,7 @@ func setupFlag(t *testing.T, s *dynamostore.Store) {
 	t.Helper()
 	ctx := context.Background()
 	must(t, s.CreateProject(ctx, &domain.Project{Key: "p", Name: "P"}, domain.DefaultEnvironments()))
-	must(t, s.CreateFlag(ctx, newFlag("f", "on", "control", "extra")))
+	must(t, s.CreateFlag(ctx, newFlag("f", "on", "control", "extra"), nil))
 }
 
 // A config write that commits while a flag update is deciding (after it read
@@ -205,7 +205,7 @@ func TestConfigWriteBetweenFlagReadAndWrite(t *testing.T) {
 	setupFlag(t, s)
 	ctx := context.Background()
 	calls := 0
-	_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, configs []domain.FlagConfig) error {
+	_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, configs []domain.FlagConfig, a *domain.Audit) error {
 		calls++
 		if calls == 1 {
 			// The race, made certain: the config write lands between this
@@ -214,7 +214,7 @@ func TestConfigWriteBetweenFlagReadAndWrite(t *testing.T) {
 				t.Errorf("config write inside the race: %v", err)
 			}
 		}
-		return dropVariant("extra")(f, configs)
+		return dropVariant("extra")(f, configs, a)
 	})
 	if domain.ErrorCode(err) != domain.CodeConflict || calls != 2 {
 		t.Fatalf("the flag update should have been retried once and refused, got %v after %d calls", err, calls)
@@ -234,14 +234,14 @@ func TestFlagUpdateBetweenConfigReadAndWrite(t *testing.T) {
 	setupFlag(t, s)
 	ctx := context.Background()
 	calls := 0
-	_, err := s.UpdateFlagConfig(ctx, "p", "f", "production", func(f *domain.Flag, c *domain.FlagConfig) error {
+	_, err := s.UpdateFlagConfig(ctx, "p", "f", "production", func(f *domain.Flag, c *domain.FlagConfig, w *domain.ConfigWrite) error {
 		calls++
 		if calls == 1 {
 			if _, err := s.UpdateFlag(ctx, "p", "f", dropVariant("extra")); err != nil {
 				t.Errorf("flag update inside the race: %v", err)
 			}
 		}
-		return serve("extra")(f, c)
+		return serve("extra")(f, c, w)
 	})
 	if domain.ErrorCode(err) != domain.CodeInvalid || calls != 2 {
 		t.Fatalf("the config write should have been retried once and refused, got %v after %d calls", err, calls)
@@ -263,7 +263,7 @@ func TestFlagAndConfigWritersNeverInterleave(t *testing.T) {
 	for round := range 6 {
 		key := fmt.Sprintf("f%d", round)
 		f := newFlag(key, "on", "extra")
-		must(t, s.CreateFlag(ctx, f))
+		must(t, s.CreateFlag(ctx, f, nil))
 		done := make(chan error, 4)
 		for _, env := range []string{"development", "staging", "production"} {
 			go func() {

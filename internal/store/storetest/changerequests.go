@@ -85,7 +85,7 @@ func newRequest(id, env string, at time.Time) *domain.ChangeRequest {
 	return &domain.ChangeRequest{
 		ID: id, Project: "p", Flag: "f", Environment: env, Kind: domain.KindTargeting, Title: "t", ProposedConfig: cfg,
 		Requester: "member:m1", RequesterMember: "m1", NotifyReviewers: []string{"m2"}, Status: domain.StatusPending, Revision: 1,
-		Policy: domain.Policy{MinApprovals: 1, Reviewers: domain.ReviewersPeer, Apply: domain.ApplyManual},
+		Policy:  domain.Policy{MinApprovals: 1, Reviewers: domain.ReviewersPeer, Apply: domain.ApplyManual},
 		Reviews: []domain.Review{}, Timeline: []domain.TimelineEvent{}, CreatedAt: at, UpdatedAt: at,
 	}
 }

@@ -382,7 +382,10 @@ func testUpdateFunctionErrorAborts(t *testing.T, s domain.Store) {
 	refuse := domain.Errorf(domain.CodeInvalid, "no")
 	_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig, _ *domain.Audit) error { f.Name = "changed"; return refuse })
 	wantCode(t, err, domain.CodeInvalid)
-	_, err = s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error { c.Enabled = true; return refuse })
+	_, err = s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
+		c.Enabled = true
+		return refuse
+	})
 	wantCode(t, err, domain.CodeInvalid)
 	_, err = s.UpdateProject(ctx, "p", func(p *domain.Project) error { p.Name = "changed"; return refuse })
 	wantCode(t, err, domain.CodeInvalid)

@@ -1,0 +1,166 @@
+package dynamostore
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// An audit entry is an item of its own, PK AUDIT#<project> (AUDIT#- without
+// a project), SK <time>#<id>, and in GSI2 under AUDIT with the same sort
+// key. Entries are only ever added, each in the same transaction as the
+// change it describes, conditioned on not existing (the log is append-only).
+
+// auditPK is the partition of a project's audit entries.
+func auditPK(project string) string {
+	if project == "" {
+		project = "-"
+	}
+	return prefixAudit + project
+}
+
+// addAudit adds the entries' puts to a transaction and returns the index of
+// the first (see outcome).
+func (s *Store) addAudit(b *txBuilder, entries []domain.AuditEntry) int {
+	from := len(b.items)
+	for i := range entries {
+		e := &entries[i]
+		sk := timeID(e.At, e.ID)
+		it, err := encode(key{auditPK(e.Project), sk}, e, item{attrGSI2PK: str(gsiAudit), attrGSI2SK: str(sk)})
+		if err != nil {
+			b.add(types.TransactWriteItem{}, err)
+			continue
+		}
+		b.add(s.txPut(it, &itemMissing))
+	}
+	return from
+}
+
+// outcome sorts the error of a write that carried audit entries (from index
+// from on): nil when it committed; errRetry when it lost a race (a condition
+// of its own failed, or a concurrent transaction got in the way); an error
+// when only an audit entry's condition failed, because an entry of the same
+// time and id exists (ids are meant to be unique, so that is a bug, not a
+// race: a writer that lost a race may fail on the entry the winner wrote
+// too, but then its own condition failed as well); or the error wrapped.
+func outcome(err error, audit []domain.AuditEntry, from int, what string) error {
+	if err == nil {
+		return nil
+	}
+	if i, ok := anyFailedCondition(err, from, from+len(audit)); ok {
+		_, before := anyFailedCondition(err, 0, from)
+		_, after := anyFailedCondition(err, from+len(audit), len(cancelled(err)))
+		if !before && !after {
+			e := audit[i-from]
+			return fmt.Errorf("dynamodb %s: audit entry %q at %s exists already", what, e.ID, sortableTime(e.At))
+		}
+	}
+	if lostRace(err) {
+		return errRetry
+	}
+	return fmt.Errorf("dynamodb %s: %w", what, err)
+}
+
+// Audit cursors are the base64url of "<PK>|<SK>" of the last entry
+// returned: the time-ordered index needs the table key besides its own, and
+// a PK (AUDIT#<project key>) never contains '|'.
+
+func auditCursor(it item) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(stringAttr(it, attrPK) + "|" + stringAttr(it, attrSK)))
+}
+
+func decodeAuditCursor(c string) (pk, sk string, err error) {
+	raw, derr := base64.RawURLEncoding.DecodeString(c)
+	pk, sk, ok := strings.Cut(string(raw), "|")
+	if derr != nil || !utf8.Valid(raw) || !ok {
+		return "", "", domain.Errorf(domain.CodeInvalid, "the cursor is not one this service gave out")
+	}
+	if _, isTimeID := parseTimeID(sk); !isTimeID || !strings.HasPrefix(pk, prefixAudit) || len(pk) == len(prefixAudit) {
+		return "", "", domain.Errorf(domain.CodeInvalid, "the cursor belongs to another list")
+	}
+	return pk, sk, nil
+}
+
+// ListAudit reads newest first. With a project, it reads the project's
+// partition of the table (strongly consistent); without, the
+// organisation-wide time index GSI2 (eventually consistent). From and To
+// narrow the sort key range; flag, environment and actor are a filter
+// expression; and the domain filter decides last, so the result is exactly
+// what AuditFilter.Matches says.
+func (s *Store) ListAudit(ctx context.Context, filter domain.AuditFilter, page domain.Page) ([]domain.AuditEntry, string, error) {
+	q := query{index: indexGSI2, newestFirst: true, what: "audit log", cursorOf: auditCursor}
+	pkName, skName, pk := attrGSI2PK, attrGSI2SK, gsiAudit
+	if filter.Project != "" {
+		q.index, q.what = "", "audit log of "+filter.Project
+		pkName, skName, pk = attrPK, attrSK, auditPK(filter.Project)
+	}
+	q.startKey = func(c string) (item, error) {
+		cpk, csk, err := decodeAuditCursor(c)
+		if err != nil {
+			return nil, err
+		}
+		k := key{cpk, csk}.av()
+		if q.index == "" {
+			if cpk != pk {
+				return nil, domain.Errorf(domain.CodeInvalid, "the cursor belongs to another list")
+			}
+			return k, nil
+		}
+		k[attrGSI2PK], k[attrGSI2SK] = str(gsiAudit), str(csk)
+		return k, nil
+	}
+
+	// Sort keys are "<time>#<id>": one at time t sorts after the bare
+	// sortableTime(t) and before that of any later time, so ≥ from keeps
+	// entries at from, and ≤ to (or < to) drops those at to.
+	q.key = expression.Key(pkName).Equal(expression.Value(pk))
+	sk := expression.Key(skName)
+	switch from, to := filter.From, filter.To; {
+	case from != nil && to != nil:
+		if !from.Before(*to) {
+			if page.Cursor != "" {
+				if _, err := q.startKey(page.Cursor); err != nil {
+					return nil, "", err
+				}
+			}
+			return []domain.AuditEntry{}, "", nil
+		}
+		q.key = q.key.And(sk.Between(expression.Value(sortableTime(*from)), expression.Value(sortableTime(*to))))
+	case from != nil:
+		q.key = q.key.And(sk.GreaterThanEqual(expression.Value(sortableTime(*from))))
+	case to != nil:
+		q.key = q.key.And(sk.LessThan(expression.Value(sortableTime(*to))))
+	}
+
+	var conds []expression.ConditionBuilder
+	for _, f := range []struct{ name, value string }{{"flag", filter.Flag}, {"environment", filter.Environment}, {"actor", filter.Actor}} {
+		if f.value != "" {
+			conds = append(conds, expression.Name(f.name).Equal(expression.Value(f.value)))
+		}
+	}
+	q.filter = all(conds)
+	var keep func(*domain.AuditEntry) bool
+	if filter != (domain.AuditFilter{}) {
+		keep = filter.Matches
+	}
+	return queryPage(ctx, s, q, page, keep)
+}
+
+// all joins conditions with AND; nil when there are none.
+func all(conds []expression.ConditionBuilder) *expression.ConditionBuilder {
+	if len(conds) == 0 {
+		return nil
+	}
+	c := conds[0]
+	if len(conds) > 1 {
+		c = expression.And(conds[0], conds[1], conds[2:]...)
+	}
+	return &c
+}

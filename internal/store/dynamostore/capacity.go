@@ -1,0 +1,113 @@
+package dynamostore
+
+import (
+	"context"
+	"math"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// metered is the store's only way to DynamoDB: it offers the operations the
+// store uses, asks each of them for its consumed capacity (TOTAL) and adds
+// the capacity units DynamoDB reports to a counter. Having no other path to
+// the client, the store cannot make an unmetered call.
+//
+// DynamoDB reports consumed capacity only on calls that succeed: a
+// conditional write whose condition fails and a cancelled transaction consume
+// capacity too, but their errors do not say how much. The counter is
+// therefore exact without contention and a lower bound with it.
+type metered struct {
+	c     *dynamodb.Client
+	units atomic.Uint64 // float64 bits
+}
+
+func (m *metered) add(ccs ...types.ConsumedCapacity) {
+	var sum float64
+	for _, cc := range ccs {
+		if cc.CapacityUnits != nil {
+			sum += *cc.CapacityUnits
+		}
+	}
+	if sum == 0 {
+		return
+	}
+	for {
+		old := m.units.Load()
+		if m.units.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+sum)) {
+			return
+		}
+	}
+}
+
+func (m *metered) addOne(cc *types.ConsumedCapacity) {
+	if cc != nil {
+		m.add(*cc)
+	}
+}
+
+const total = types.ReturnConsumedCapacityTotal
+
+func (m *metered) GetItem(ctx context.Context, in *dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
+	in.ReturnConsumedCapacity = total
+	out, err := m.c.GetItem(ctx, in)
+	if out != nil {
+		m.addOne(out.ConsumedCapacity)
+	}
+	return out, err
+}
+
+func (m *metered) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput) (*dynamodb.BatchGetItemOutput, error) {
+	in.ReturnConsumedCapacity = total
+	out, err := m.c.BatchGetItem(ctx, in)
+	if out != nil {
+		m.add(out.ConsumedCapacity...)
+	}
+	return out, err
+}
+
+func (m *metered) PutItem(ctx context.Context, in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
+	in.ReturnConsumedCapacity = total
+	out, err := m.c.PutItem(ctx, in)
+	if out != nil {
+		m.addOne(out.ConsumedCapacity)
+	}
+	return out, err
+}
+
+func (m *metered) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+	in.ReturnConsumedCapacity = total
+	out, err := m.c.UpdateItem(ctx, in)
+	if out != nil {
+		m.addOne(out.ConsumedCapacity)
+	}
+	return out, err
+}
+
+func (m *metered) Query(ctx context.Context, in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
+	in.ReturnConsumedCapacity = total
+	out, err := m.c.Query(ctx, in)
+	if out != nil {
+		m.addOne(out.ConsumedCapacity)
+	}
+	return out, err
+}
+
+func (m *metered) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+	in.ReturnConsumedCapacity = total
+	out, err := m.c.TransactWriteItems(ctx, in)
+	if out != nil {
+		m.add(out.ConsumedCapacity...)
+	}
+	return out, err
+}
+
+// ConsumedCapacity is the sum of the capacity units (read and write) that
+// DynamoDB reported for the store's calls since it was made or last reset.
+// Failed conditional writes and cancelled transactions are not in it:
+// DynamoDB does not report theirs.
+func (s *Store) ConsumedCapacity() float64 { return math.Float64frombits(s.db.units.Load()) }
+
+// ResetConsumedCapacity sets the counter back to zero.
+func (s *Store) ResetConsumedCapacity() { s.db.units.Store(0) }
