@@ -41,7 +41,7 @@ func onEveryStore(t *testing.T, fn func(t *testing.T, w *world)) {
 
 // world is a service on a store with a project, a flag and members.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	svc   *app.Service
 	store domain.Store
 	clock *clock.Manual
@@ -53,7 +53,7 @@ type world struct {
 
 var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 
-func newWorld(t *testing.T, store domain.Store) *world {
+func newWorld(t testing.TB, store domain.Store) *world {
 	w := &world{t: t, store: store, clock: clock.NewFixed(t0), ctx: context.Background()}
 	w.svc = app.New(store, w.clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	w.admin = w.member("admin", domain.RoleAdmin)
