@@ -51,7 +51,7 @@ func (s *Service) view(ctx context.Context, cr *domain.ChangeRequest) (*RequestV
 		// the live state now is the proposal (or later); show what was applied
 		v.Diff = &domain.Diff{Operations: json.RawMessage("[]"), Summary: []string{}}
 	}
-	v.Applicable = cr.CheckApply(domain.Actor{System: "check"}, v.LiveVersion) == nil
+	v.Applicable = cr.CheckApply(domain.Actor{System: "check"}, v.LiveVersion, s.clock.Now()) == nil
 	return v, nil
 }
 
@@ -266,6 +266,7 @@ type EditInput struct {
 	ProposedConfig  *domain.FlagConfig `json:"proposed_config"`
 	ProposedFlag    *domain.Flag       `json:"proposed_flag"`
 	NotifyReviewers []string           `json:"notify_reviewers"`
+	ApplyAt         *time.Time         `json:"apply_at"`
 }
 
 // EditRequest makes a new revision: approvals are cleared and the base moves
@@ -332,6 +333,10 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 		if in.NotifyReviewers != nil {
 			cr.NotifyReviewers = slices.Clone(in.NotifyReviewers)
 		}
+		if in.ApplyAt != nil {
+			at := in.ApplyAt.UTC()
+			cr.ApplyAt = &at
+		}
 		e := s.audit(p.Actor(), "change_request.edited", ChannelAPI)
 		e.Project, e.Flag, e.Environment, e.ChangeRequest = cr.Project, cr.Flag, cr.Environment, cr.ID
 		audit.Record(e)
@@ -372,10 +377,21 @@ func (s *Service) Review(ctx context.Context, p *Principal, id string, d domain.
 	if err != nil {
 		return nil, err
 	}
-	if approvedNow && cr.Policy.Apply == domain.ApplyOnApproval && (cr.ApplyAt == nil || !cr.ApplyAt.After(s.clock.Now())) {
+	if approvedNow && appliesOnApproval(cr, s.clock.Now()) {
 		return s.applyAs(ctx, p.actor(), id, channel)
 	}
 	return s.view(ctx, cr)
+}
+
+// appliesOnApproval says whether a request that just became approved applies
+// at once: its scheduled time has come (a request still pending at its
+// apply_at waits for approval, then applies as soon as it is approved), or,
+// unscheduled, its policy applies on approval.
+func appliesOnApproval(cr *domain.ChangeRequest, now time.Time) bool {
+	if cr.ApplyAt != nil {
+		return !cr.ApplyAt.After(now)
+	}
+	return cr.Policy.Apply == domain.ApplyOnApproval
 }
 
 // Apply applies an approved request.
@@ -387,7 +403,18 @@ func (s *Service) Apply(ctx context.Context, p *Principal, id string) (*RequestV
 // request, the live config (or flag) and the audit entry. A retry of an
 // applied request answers the same, without a second version.
 func (s *Service) applyAs(ctx context.Context, a domain.Actor, id, channel string) (*RequestView, error) {
-	cr, err := s.store.ApplyChangeRequest(ctx, id, func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, audit *domain.Audit) error {
+	cr, _, err := s.apply(ctx, a, id, channel)
+	if err != nil {
+		return nil, err
+	}
+	return s.view(ctx, cr)
+}
+
+// apply is applyAs without the view; applied says whether this call applied
+// the request (false: it already was).
+func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string) (cr *domain.ChangeRequest, applied bool, err error) {
+	cr, err = s.store.ApplyChangeRequest(ctx, id, func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, audit *domain.Audit) error {
+		applied = false
 		if cr.Status == domain.StatusApplied {
 			return nil
 		}
@@ -402,7 +429,7 @@ func (s *Service) applyAs(ctx context.Context, a domain.Actor, id, channel strin
 		}
 		switch cr.Kind {
 		case domain.KindTargeting:
-			if err := cr.CheckApply(a, c.Version); err != nil {
+			if err := cr.CheckApply(a, c.Version, now); err != nil {
 				return err
 			}
 			next := *cr.ProposedConfig
@@ -424,7 +451,7 @@ func (s *Service) applyAs(ctx context.Context, a domain.Actor, id, channel strin
 				return err
 			}
 		case domain.KindFlag:
-			if err := cr.CheckApply(a, f.Version); err != nil {
+			if err := cr.CheckApply(a, f.Version, now); err != nil {
 				return err
 			}
 			next := *cr.ProposedFlag
@@ -444,16 +471,19 @@ func (s *Service) applyAs(ctx context.Context, a domain.Actor, id, channel strin
 			}
 		}
 		audit.Record(e)
+		applied = true
 		return nil
 	})
 	if err != nil {
 		if de, ok := err.(*domain.Error); ok && de.CurrentVersion > 0 {
 			s.noteApplyConflict(ctx, a, id, de)
 		}
-		return nil, err
+		return nil, false, err
 	}
-	s.log.InfoContext(ctx, "change request applied", "id", id, "actor", a.String(), "version", cr.AppliedVersion)
-	return s.view(ctx, cr)
+	if applied {
+		s.log.InfoContext(ctx, "change request applied", "id", id, "actor", a.String(), "version", cr.AppliedVersion)
+	}
+	return cr, applied, nil
 }
 
 // noteApplyConflict puts a refused apply into the timeline and the audit log.

@@ -183,6 +183,9 @@ type Policy struct {
 	Apply                ApplyMode    `json:"apply"`
 	AutoApproveAfter     string       `json:"auto_approve_after"`
 	ExpireAfter          string       `json:"expire_after"`
+	// AllowUnapprovedScheduleDeletion lets the requester alone delete an
+	// approved scheduled change.
+	AllowUnapprovedScheduleDeletion bool `json:"allow_unapproved_schedule_deletion"`
 	// Environments the policy was drawn from (several for a flag-level
 	// change: the strictest of all that serve the variant).
 	Environments []string `json:"environments"`
@@ -194,6 +197,7 @@ func PolicyOf(s *ApprovalSettings) Policy {
 		MinApprovals: s.MinApprovals, AllowSelfApproval: s.AllowSelfApproval, RejectionBlocksApply: s.RejectionBlocksApply,
 		Reviewers: s.Reviewers, DesignatedReviewers: slices.Clone(s.DesignatedReviewers), Apply: s.Apply,
 		AutoApproveAfter: s.AutoApproveAfter, ExpireAfter: s.ExpireAfter, Environments: []string{s.Environment},
+		AllowUnapprovedScheduleDeletion: s.AllowUnapprovedScheduleDeletion,
 	}
 }
 
@@ -229,6 +233,7 @@ func Strictest(ps []Policy) Policy {
 		}
 		out.AutoApproveAfter = laterAutoApproval(out.AutoApproveAfter, p.AutoApproveAfter)
 		out.ExpireAfter = shorterExpiry(out.ExpireAfter, p.ExpireAfter)
+		out.AllowUnapprovedScheduleDeletion = out.AllowUnapprovedScheduleDeletion && p.AllowUnapprovedScheduleDeletion
 		out.Environments = append(out.Environments, p.Environments...)
 	}
 	return out

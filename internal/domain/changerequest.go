@@ -124,20 +124,22 @@ type ChangeRequest struct {
 
 // Named refusals of the state machine.
 var (
-	ErrNotReviewable   = &Error{Code: CodeConflict, Message: "the request is not open for review"}
-	ErrAlreadyDecided  = &Error{Code: CodeConflict, Message: "the request was already decided by the first review (one approval needed)"}
-	ErrAlreadyReviewed = &Error{Code: CodeConflict, Message: "you already reviewed this revision; each reviewer counts once"}
-	ErrSelfReview      = &Error{Code: CodeForbidden, Message: "the requester cannot review their own request in this environment"}
-	ErrNotDesignated   = &Error{Code: CodeForbidden, Message: "only designated reviewers (and admins) review requests in this environment"}
-	ErrReviewerRole    = &Error{Code: CodeForbidden, Message: "reviewing needs the editor role or higher"}
-	ErrNotAPerson      = &Error{Code: CodeForbidden, Message: "reviews are given by members, not by service tokens"}
-	ErrNotRequester    = &Error{Code: CodeForbidden, Message: "only the requester (or an admin) may do that"}
-	ErrNotEditable     = &Error{Code: CodeConflict, Message: "the request can no longer be edited"}
-	ErrNotWithdrawable = &Error{Code: CodeConflict, Message: "the request can no longer be withdrawn"}
-	ErrNotApproved     = &Error{Code: CodeConflict, Message: "the request is not approved"}
-	ErrRejectionBlocks = &Error{Code: CodeConflict, Message: "a reviewer rejected this revision; it cannot be applied until it is edited"}
-	ErrApplyRole       = &Error{Code: CodeForbidden, Message: "applying needs the editor role or higher"}
-	ErrTimelineFull    = &Error{Code: CodeConflict, Message: fmt.Sprintf("the request has %d timeline events, the most it can hold; open a new request", MaxTimelineEvents)}
+	ErrNotReviewable    = &Error{Code: CodeConflict, Message: "the request is not open for review"}
+	ErrAlreadyDecided   = &Error{Code: CodeConflict, Message: "the request was already decided by the first review (one approval needed)"}
+	ErrAlreadyReviewed  = &Error{Code: CodeConflict, Message: "you already reviewed this revision; each reviewer counts once"}
+	ErrSelfReview       = &Error{Code: CodeForbidden, Message: "the requester cannot review their own request in this environment"}
+	ErrNotDesignated    = &Error{Code: CodeForbidden, Message: "only designated reviewers (and admins) review requests in this environment"}
+	ErrReviewerRole     = &Error{Code: CodeForbidden, Message: "reviewing needs the editor role or higher"}
+	ErrNotAPerson       = &Error{Code: CodeForbidden, Message: "reviews are given by members, not by service tokens"}
+	ErrNotRequester     = &Error{Code: CodeForbidden, Message: "only the requester (or an admin) may do that"}
+	ErrNotEditable      = &Error{Code: CodeConflict, Message: "the request can no longer be edited"}
+	ErrNotWithdrawable  = &Error{Code: CodeConflict, Message: "the request can no longer be withdrawn"}
+	ErrNotApproved      = &Error{Code: CodeConflict, Message: "the request is not approved"}
+	ErrRejectionBlocks  = &Error{Code: CodeConflict, Message: "a reviewer rejected this revision; it cannot be applied until it is edited"}
+	ErrApplyRole        = &Error{Code: CodeForbidden, Message: "applying needs the editor role or higher"}
+	ErrPastDeadline     = &Error{Code: CodeConflict, Message: "the request passed its expiry deadline; it can no longer be reviewed, edited or applied"}
+	ErrScheduleDeletion = &Error{Code: CodeForbidden, Message: "deleting an approved scheduled change needs approval here: a reviewer (not the requester) or an admin must withdraw it"}
+	ErrTimelineFull     = &Error{Code: CodeConflict, Message: fmt.Sprintf("the request has %d timeline events, the most it can hold; open a new request", MaxTimelineEvents)}
 )
 
 // ErrBaseChanged says the live state moved on since the request was made.
@@ -214,6 +216,9 @@ func (cr *ChangeRequest) Review(a Actor, d Decision, comment, channel string, no
 	if err := checkComment(comment, true); err != nil {
 		return false, err
 	}
+	if cr.pastDeadline(now) {
+		return false, ErrPastDeadline
+	}
 	switch cr.Status {
 	case StatusPending:
 	case StatusApproved:
@@ -286,6 +291,9 @@ func (cr *ChangeRequest) Edit(a Actor, title, description *string, cfg *FlagConf
 	if cr.Status != StatusPending && cr.Status != StatusApproved && cr.Status != StatusRejected {
 		return ErrNotEditable
 	}
+	if cr.pastDeadline(now) {
+		return ErrPastDeadline
+	}
 	if title != nil {
 		cr.Title = *title
 	}
@@ -314,6 +322,14 @@ func (cr *ChangeRequest) restartTimers(now time.Time) {
 	}
 }
 
+// ScheduleFailed records that a scheduled apply could not happen (the live
+// state moved on): the schedule is dropped, so timers stop retrying, and the
+// request waits to be edited onto the new base (an edit may schedule it again).
+func (cr *ChangeRequest) ScheduleFailed(reason string, now time.Time) error {
+	cr.ApplyAt = nil
+	return cr.event(TimelineEvent{Type: "schedule_failed", Actor: Actor{System: "scheduler"}.String(), Comment: reason, Channel: "system", At: now})
+}
+
 // StartTimers sets the deadlines of a new request.
 func (cr *ChangeRequest) StartTimers(now time.Time) {
 	cr.restartTimers(now)
@@ -323,21 +339,31 @@ func (cr *ChangeRequest) StartTimers(now time.Time) {
 	}
 }
 
-// Withdraw ends the request at the requester's (or an admin's) wish.
+// Withdraw ends the request at the requester's (or an admin's) wish. An
+// approved change scheduled for later is different: deleting it needs a
+// second person (someone who may review it, or an admin), unless the policy
+// allows unapproved schedule deletion (LaunchDarkly).
 func (cr *ChangeRequest) Withdraw(a Actor, now time.Time) error {
-	if !cr.isRequester(a) && a.Role != RoleAdmin {
-		return ErrNotRequester
-	}
 	if cr.Status.Final() {
 		return ErrNotWithdrawable
+	}
+	scheduled := cr.Status == StatusApproved && cr.ApplyAt != nil && cr.ApplyAt.After(now)
+	switch {
+	case scheduled && !cr.Policy.AllowUnapprovedScheduleDeletion:
+		if a.Role != RoleAdmin && (cr.isRequester(a) || cr.CanReview(a) != nil) {
+			return ErrScheduleDeletion
+		}
+	case !cr.isRequester(a) && a.Role != RoleAdmin:
+		return ErrNotRequester
 	}
 	cr.Status = StatusWithdrawn
 	cr.AutoApproveAt = nil
 	return cr.event(TimelineEvent{Type: "withdrawn", Actor: a.String(), At: now})
 }
 
-// CheckApply says whether a may apply the request onto live version live.
-func (cr *ChangeRequest) CheckApply(a Actor, live int64) error {
+// CheckApply says whether a may apply the request onto live version live at
+// time now.
+func (cr *ChangeRequest) CheckApply(a Actor, live int64, now time.Time) error {
 	if a.System == "" && !a.Role.AtLeast(RoleEditor) {
 		return ErrApplyRole
 	}
@@ -350,10 +376,51 @@ func (cr *ChangeRequest) CheckApply(a Actor, live int64) error {
 	if cr.Policy.RejectionBlocksApply && len(cr.Rejections()) > 0 {
 		return ErrRejectionBlocks
 	}
+	if cr.pastDeadline(now) {
+		return ErrPastDeadline
+	}
+	if cr.ApplyAt != nil && now.Before(*cr.ApplyAt) {
+		return &Error{Code: CodeConflict, Message: fmt.Sprintf("the change is scheduled for %s and applies then, not before", cr.ApplyAt.UTC().Format(time.RFC3339))}
+	}
 	if live != cr.BaseVersion {
 		return ErrBaseChanged(cr.BaseVersion, live)
 	}
 	return nil
+}
+
+// pastDeadline reports whether the request's expiry deadline has come: from
+// then on it is as good as expired, whether or not a timer has marked it yet.
+func (cr *ChangeRequest) pastDeadline(now time.Time) bool {
+	return cr.ExpiresAt != nil && !now.Before(*cr.ExpiresAt) && !cr.Status.Final()
+}
+
+// NextDue is when a timer must next look at the request: its auto-approval
+// (pending), its scheduled apply (approved), or its expiry (not final),
+// whichever comes first; nil when no timer concerns it.
+func (cr *ChangeRequest) NextDue() *time.Time {
+	var due *time.Time
+	consider := func(t *time.Time) {
+		if t != nil && (due == nil || t.Before(*due)) {
+			due = t
+		}
+	}
+	switch cr.Status {
+	case StatusPending:
+		if len(cr.Rejections()) == 0 {
+			consider(cr.AutoApproveAt)
+		}
+		consider(cr.ExpiresAt)
+	case StatusApproved:
+		consider(cr.ApplyAt)
+		consider(cr.ExpiresAt)
+	case StatusRejected:
+		consider(cr.ExpiresAt)
+	}
+	if due == nil {
+		return nil
+	}
+	d := due.UTC()
+	return &d
 }
 
 // MarkApplied records the apply that produced live version version.

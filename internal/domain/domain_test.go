@@ -97,7 +97,7 @@ func TestStateMachineRefusals(t *testing.T) {
 	if err := cr.Withdraw(alice, now); !errors.Is(err, domain.ErrNotRequester) {
 		t.Fatalf("withdraw by another: %v", err)
 	}
-	if err := cr.CheckApply(alice, 0); !errors.Is(err, domain.ErrNotApproved) {
+	if err := cr.CheckApply(alice, 0, now); !errors.Is(err, domain.ErrNotApproved) {
 		t.Fatalf("apply before approval: %v", err)
 	}
 	ok, err := cr.Review(alice, domain.DecisionApprove, "fine", "api", now)
@@ -108,10 +108,10 @@ func TestStateMachineRefusals(t *testing.T) {
 		t.Fatalf("after the decision: %v", err)
 	}
 	var conflict *domain.Error
-	if err := cr.CheckApply(alice, 7); !errors.As(err, &conflict) || conflict.CurrentVersion != 7 {
+	if err := cr.CheckApply(alice, 7, now); !errors.As(err, &conflict) || conflict.CurrentVersion != 7 {
 		t.Fatalf("base moved: %v", err)
 	}
-	if err := cr.CheckApply(domain.Actor{MemberID: "v", Role: domain.RoleViewer}, 0); !errors.Is(err, domain.ErrApplyRole) {
+	if err := cr.CheckApply(domain.Actor{MemberID: "v", Role: domain.RoleViewer}, 0, now); !errors.Is(err, domain.ErrApplyRole) {
 		t.Fatalf("viewer apply: %v", err)
 	}
 	if err := cr.MarkApplied(bob, 1, "api", now); err != nil {

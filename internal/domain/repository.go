@@ -142,6 +142,12 @@ type Audit struct {
 // Record adds an entry.
 func (a *Audit) Record(e AuditEntry) { a.Entries = append(a.Entries, e) }
 
+// DueRequest is a change request a timer must look at, and when.
+type DueRequest struct {
+	ID  string
+	Due time.Time
+}
+
 // ConfigWrite is what a config update function learns besides the flag and
 // config (LockedBy, read only) and what it adds (audit entries).
 type ConfigWrite struct {
@@ -184,6 +190,12 @@ type ChangeRequestRepository interface {
 	// retries). Otherwise it writes nothing and returns the request as it is,
 	// so a retried apply gets the same answer and no second version.
 	ApplyChangeRequest(ctx context.Context, id string, fn func(cr *ChangeRequest, f *Flag, c *FlagConfig, audit *Audit) error) (*ChangeRequest, error)
+	// ListDue returns the requests whose NextDue is at or before before,
+	// earliest first, at most limit. It reads only the due index (requests no
+	// timer concerns are not in it), so its cost follows the number of due
+	// requests, not of all requests. Every write of a request keeps the
+	// index in step with its NextDue.
+	ListDue(ctx context.Context, before time.Time, limit int) ([]DueRequest, error)
 	// PendingLock returns the id of the open request that locks the flag in
 	// env, or "".
 	PendingLock(ctx context.Context, project, flag, env string) (string, error)

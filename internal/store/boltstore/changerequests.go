@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -12,21 +15,25 @@ import (
 )
 
 var (
-	bSettings                                        = []byte("settings")          // "org" → OrgSettings
-	bApproval                                        = []byte("approval_settings") // project/env → ApprovalSettings
-	bChangeRequests                                  = []byte("change_requests")   // id → ChangeRequest
-	bChangeReqByTime                                 = []byte("change_requests_by_time")
-	bLocks                                           = []byte("pending_locks") // project/flag/env → request id
-	bAudit                                           = []byte("audit")         // time#id → AuditEntry
-	changeReqBuckets                                 = [][]byte{bSettings, bApproval, bChangeRequests, bChangeReqByTime, bLocks, bAudit}
-	orgSettingsKey                                   = []byte("org")
-	_                                                = bChangeReqByTime
-	_                 domain.ApprovalRepository      = (*Store)(nil)
-	_                 domain.ChangeRequestRepository = (*Store)(nil)
-	errLockedByOthers                                = func(id string) error {
-		return domain.Errorf(domain.CodeConflict, "change request %s is pending for this flag and environment, and the environment allows one at a time; wait for it, or withdraw it", id)
-	}
+	bSettings        = []byte("settings")          // "org" → OrgSettings
+	bApproval        = []byte("approval_settings") // project/env → ApprovalSettings
+	bChangeRequests  = []byte("change_requests")   // id → ChangeRequest
+	bChangeReqByTime = []byte("change_requests_by_time")
+	bLocks           = []byte("pending_locks") // project/flag/env → request id
+	bAudit           = []byte("audit")         // time#id → AuditEntry
+	bDue             = []byte("due")           // due time#id → id: the timer index
+	changeReqBuckets = [][]byte{bSettings, bApproval, bChangeRequests, bChangeReqByTime, bLocks, bAudit, bDue}
+	orgSettingsKey   = []byte("org")
 )
+
+var (
+	_ domain.ApprovalRepository      = (*Store)(nil)
+	_ domain.ChangeRequestRepository = (*Store)(nil)
+)
+
+func errLockedByOthers(id string) error {
+	return domain.Errorf(domain.CodeConflict, "change request %s is pending for this flag and environment, and the environment allows one at a time; wait for it, or withdraw it", id)
+}
 
 func init() { allBuckets = append(allBuckets, changeReqBuckets...) }
 
@@ -121,6 +128,42 @@ func (s *Store) UpdateApprovalSettings(ctx context.Context, project, env string,
 	return a, err
 }
 
+// putRequest writes a request and moves its entry in the due index from
+// where the read version had it (before, nil for a new request).
+func putRequest(tx *bolt.Tx, before, cr *domain.ChangeRequest) error {
+	due := tx.Bucket(bDue)
+	if before != nil {
+		if t := before.NextDue(); t != nil {
+			if err := due.Delete(timeKey(*t, cr.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	if t := cr.NextDue(); t != nil {
+		if err := due.Put(timeKey(*t, cr.ID), []byte(cr.ID)); err != nil {
+			return err
+		}
+	}
+	return put(tx, bChangeRequests, key(cr.ID), cr)
+}
+
+func (s *Store) ListDue(ctx context.Context, before time.Time, limit int) (out []domain.DueRequest, err error) {
+	end := timeKey(before, "~")
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bDue).Cursor()
+		for k, v := c.First(); k != nil && bytes.Compare(k, end) <= 0 && len(out) < limit; k, v = c.Next() {
+			ns, _, _ := strings.Cut(string(k), "#")
+			n, err := strconv.ParseInt(ns, 10, 64)
+			if err != nil {
+				return fmt.Errorf("decode due key %q: %w", k, err)
+			}
+			out = append(out, domain.DueRequest{ID: string(v), Due: time.Unix(0, n).UTC()})
+		}
+		return nil
+	})
+	return out, err
+}
+
 func lockKey(cr *domain.ChangeRequest) []byte { return key(cr.Project, cr.Flag, cr.Environment) }
 
 func (s *Store) CreateChangeRequest(ctx context.Context, cr *domain.ChangeRequest, lock bool, audit []domain.AuditEntry) error {
@@ -143,7 +186,7 @@ func (s *Store) CreateChangeRequest(ctx context.Context, cr *domain.ChangeReques
 		if err := tx.Bucket(bChangeReqByTime).Put(timeKey(cr.CreatedAt, cr.ID), []byte(cr.ID)); err != nil {
 			return err
 		}
-		return put(tx, bChangeRequests, key(cr.ID), cr)
+		return putRequest(tx, nil, cr)
 	})
 }
 
@@ -233,6 +276,7 @@ func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*dom
 			return domain.NotFound("change request", id)
 		}
 		read := cr.Version
+		before := *cr
 		var audit domain.Audit
 		if err := fn(cr, &audit); err != nil {
 			return err
@@ -244,7 +288,7 @@ func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*dom
 		if err := releaseIfFinal(tx, cr); err != nil {
 			return err
 		}
-		return put(tx, bChangeRequests, key(id), cr)
+		return putRequest(tx, &before, cr)
 	})
 	return cr, err
 }
@@ -270,6 +314,7 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 			}
 		}
 		readCR, wasApplied := cr.Version, cr.Status == domain.StatusApplied
+		before := *cr
 		readFlag := f.Version
 		var readConfig int64
 		if c != nil {
@@ -301,7 +346,7 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 		if err := releaseIfFinal(tx, cr); err != nil {
 			return err
 		}
-		return put(tx, bChangeRequests, key(id), cr)
+		return putRequest(tx, &before, cr)
 	})
 	return cr, err
 }

@@ -19,6 +19,7 @@ func approvalTests() map[string]func(*testing.T, domain.Store) {
 		"ApplyIsAtomic":              testApplyIsAtomic,
 		"ConcurrentApplies":          testConcurrentApplies,
 		"AuditWithDirectChanges":     testAuditWithDirectChanges,
+		"DueIndex":                   testDueIndex,
 	}
 }
 
@@ -229,7 +230,7 @@ func applyFn(a domain.Actor, applied *int) func(*domain.ChangeRequest, *domain.F
 		if cr.Status == domain.StatusApplied {
 			return nil
 		}
-		if err := cr.CheckApply(a, c.Version); err != nil {
+		if err := cr.CheckApply(a, c.Version, t0); err != nil {
 			return err
 		}
 		next := *cr.ProposedConfig
@@ -397,5 +398,82 @@ func testAuditWithDirectChanges(t *testing.T, s domain.Store) {
 	must(t, err)
 	if len(entries) != 1 || entries[0].ID != "a3" {
 		t.Fatalf("by actor: %+v", entries)
+	}
+}
+
+// The due index follows every write of a request: only requests a timer
+// concerns are in it, at their next due time.
+func testDueIndex(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
+	at := func(h int) *time.Time { x := t0.Add(time.Duration(h) * time.Hour); return &x }
+
+	noTimer := newRequest("cr-none", "production", t0)
+	must(t, s.CreateChangeRequest(ctx, noTimer, false, nil))
+	auto := newRequest("cr-auto", "production", t0)
+	auto.AutoApproveAt, auto.ExpiresAt = at(48), at(72)
+	must(t, s.CreateChangeRequest(ctx, auto, false, nil))
+	exp := newRequest("cr-exp", "staging", t0)
+	exp.ExpiresAt = at(24)
+	must(t, s.CreateChangeRequest(ctx, exp, false, nil))
+
+	ids := func(before time.Time, limit int) string {
+		due, err := s.ListDue(ctx, before, limit)
+		must(t, err)
+		out := []string{}
+		for _, d := range due {
+			out = append(out, fmt.Sprintf("%s@%d", d.ID, int(d.Due.Sub(t0).Hours())))
+		}
+		return fmt.Sprint(out)
+	}
+	if got := ids(*at(100), 10); got != "[cr-exp@24 cr-auto@48]" {
+		t.Fatalf("due index: %s", got)
+	}
+	if got := ids(*at(24), 10); got != "[cr-exp@24]" {
+		t.Fatalf("due at or before 24h: %s", got)
+	}
+	if got := ids(*at(100), 1); got != "[cr-exp@24]" {
+		t.Fatalf("limit: %s", got)
+	}
+	// a rejection stops auto-approval: the next due time becomes the expiry
+	_, err := s.UpdateChangeRequest(ctx, "cr-auto", func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+		cr.Policy.MinApprovals = 2
+		_, err := cr.Review(reviewer, domain.DecisionReject, "no", "api", t0)
+		return err
+	})
+	must(t, err)
+	if got := ids(*at(100), 10); got != "[cr-exp@24 cr-auto@72]" {
+		t.Fatalf("after a rejection: %s", got)
+	}
+	// a final state leaves the index
+	_, err = s.UpdateChangeRequest(ctx, "cr-exp", func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+		return cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, t0)
+	})
+	must(t, err)
+	if got := ids(*at(100), 10); got != "[cr-auto@72]" {
+		t.Fatalf("after withdrawal: %s", got)
+	}
+	// an approved request scheduled for later is due at its apply time, and
+	// leaves the index when applied
+	sched := newRequest("cr-sched", "development", t0)
+	sched.ApplyAt = at(5)
+	must(t, s.CreateChangeRequest(ctx, sched, false, nil))
+	if got := ids(*at(100), 10); got != "[cr-auto@72]" {
+		t.Fatalf("a pending scheduled request waits for approval, no timer: %s", got)
+	}
+	approve(t, s, "cr-sched")
+	if got := ids(*at(100), 10); got != "[cr-sched@5 cr-auto@72]" {
+		t.Fatalf("approved scheduled request: %s", got)
+	}
+	_, err = s.ApplyChangeRequest(ctx, "cr-sched", func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, au *domain.Audit) error {
+		next := *cr.ProposedConfig
+		next.Version = c.Version
+		*c = next
+		return cr.MarkApplied(domain.Actor{System: "scheduler"}, c.Version+1, "system", *at(5))
+	})
+	must(t, err)
+	if got := ids(*at(100), 10); got != "[cr-auto@72]" {
+		t.Fatalf("after the scheduled apply: %s", got)
 	}
 }

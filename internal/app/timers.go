@@ -1,0 +1,193 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// Timer actors, as they appear in timelines and the audit log.
+var (
+	actorAutoApproval = domain.Actor{System: "auto-approval"}
+	actorExpiry       = domain.Actor{System: "expiry"}
+	actorScheduler    = domain.Actor{System: "scheduler"}
+)
+
+// SweepReport says what one sweep did, request by request.
+type SweepReport struct {
+	At           time.Time         `json:"at"`
+	Examined     int               `json:"examined"`
+	AutoApproved []string          `json:"auto_approved"`
+	Expired      []string          `json:"expired"`
+	Applied      []string          `json:"applied"`
+	Conflicts    []string          `json:"conflicts"` // a scheduled or automatic apply refused: the live state moved on
+	NoOps        []string          `json:"no_ops"`    // someone (a person or another sweep) got there first
+	Failed       map[string]string `json:"failed"`    // id → error; the sweep went on with the rest
+}
+
+func newReport(now time.Time) *SweepReport {
+	return &SweepReport{At: now, AutoApproved: []string{}, Expired: []string{}, Applied: []string{}, Conflicts: []string{}, NoOps: []string{}, Failed: map[string]string{}}
+}
+
+// errNoop says a timer found the request already moved on.
+var errNoop = errors.New("nothing to do")
+
+// SweepBatch is how many due requests a sweep takes per read.
+const SweepBatch = 100
+
+// Sweep processes every request whose timer is due: expiry first, then
+// auto-approval (which applies where the policy or the schedule says so),
+// then scheduled applies. Every change is a version-conditioned write
+// through the same state machine as a person's action, so two sweeps at once,
+// or a sweep racing a person, end in one final state; the loser is a no-op.
+// A failure on one request does not stop the rest.
+func (s *Service) Sweep(ctx context.Context) (*SweepReport, error) {
+	now := s.clock.Now()
+	r := newReport(now)
+	seen := map[string]bool{}
+	for {
+		due, err := s.store.ListDue(ctx, now, SweepBatch)
+		if err != nil {
+			return r, fmt.Errorf("list due requests: %w", err)
+		}
+		fresh := 0
+		for _, d := range due {
+			if seen[d.ID] {
+				continue
+			}
+			seen[d.ID] = true
+			fresh++
+			r.Examined++
+			if err := ctx.Err(); err != nil {
+				return r, err
+			}
+			s.sweepOne(ctx, d.ID, now, r)
+		}
+		if len(due) < SweepBatch || fresh == 0 {
+			break
+		}
+	}
+	if r.Examined > 0 {
+		s.log.InfoContext(ctx, "timer sweep", "examined", r.Examined, "auto_approved", len(r.AutoApproved), "expired", len(r.Expired),
+			"applied", len(r.Applied), "conflicts", len(r.Conflicts), "no_ops", len(r.NoOps), "failed", len(r.Failed))
+	}
+	return r, nil
+}
+
+func (s *Service) sweepOne(ctx context.Context, id string, now time.Time, r *SweepReport) {
+	outcome, err := s.fire(ctx, id, now)
+	switch {
+	case errors.Is(err, errNoop):
+		r.NoOps = append(r.NoOps, id)
+	case err != nil:
+		r.Failed[id] = err.Error()
+		s.log.ErrorContext(ctx, "timer failed on a request; the sweep goes on", "id", id, "err", err)
+	default:
+		for _, o := range outcome {
+			switch o {
+			case "auto_approved":
+				r.AutoApproved = append(r.AutoApproved, id)
+			case "expired":
+				r.Expired = append(r.Expired, id)
+			case "applied":
+				r.Applied = append(r.Applied, id)
+			case "conflict":
+				r.Conflicts = append(r.Conflicts, id)
+			}
+		}
+	}
+}
+
+// fire does what is due for one request and says what happened.
+func (s *Service) fire(ctx context.Context, id string, now time.Time) ([]string, error) {
+	cr, err := s.store.GetChangeRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cr.ExpiresAt != nil && !now.Before(*cr.ExpiresAt) && !cr.Status.Final():
+		return s.expire(ctx, id, now)
+	case cr.Status == domain.StatusPending && cr.AutoApproveAt != nil && !now.Before(*cr.AutoApproveAt):
+		return s.autoApprove(ctx, id, now)
+	case cr.Status == domain.StatusApproved && cr.ApplyAt != nil && !now.Before(*cr.ApplyAt):
+		return s.timedApply(ctx, actorScheduler, id, nil)
+	}
+	return nil, errNoop
+}
+
+func (s *Service) expire(ctx context.Context, id string, now time.Time) ([]string, error) {
+	_, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+		if err := cr.Expire(now); err != nil {
+			return errNoop
+		}
+		e := s.audit(actorExpiry.String(), "change_request.expired", ChannelSystem)
+		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Requester = cr.Project, cr.Flag, cr.Environment, cr.ID, cr.Requester
+		e.Reason = fmt.Sprintf("not applied by its deadline %s (expire_after %s)", cr.ExpiresAt.UTC().Format(time.RFC3339), cr.Policy.ExpireAfter)
+		audit.Record(e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []string{"expired"}, nil
+}
+
+func (s *Service) autoApprove(ctx context.Context, id string, now time.Time) ([]string, error) {
+	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+		missing := max(cr.Policy.MinApprovals-len(cr.Approvals()), 0)
+		if err := cr.AutoApprove(now); err != nil {
+			return errNoop
+		}
+		e := s.audit(actorAutoApproval.String(), "change_request.auto_approved", ChannelSystem)
+		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Requester = cr.Project, cr.Flag, cr.Environment, cr.ID, cr.Requester
+		e.Reason = fmt.Sprintf("no objection within %s: auto-approval counts as the %d missing approval(s) of %d", cr.Policy.AutoApproveAfter, missing, cr.Policy.MinApprovals)
+		audit.Record(e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []string{"auto_approved"}
+	if appliesOnApproval(cr, now) {
+		return s.timedApply(ctx, actorAutoApproval, id, out)
+	}
+	return out, nil
+}
+
+// timedApply applies on a timer's behalf. A refused apply (the live state
+// moved on) drops the schedule so the timers stop retrying; the request waits
+// to be edited.
+func (s *Service) timedApply(ctx context.Context, a domain.Actor, id string, out []string) ([]string, error) {
+	_, applied, err := s.apply(ctx, a, id, ChannelSystem)
+	var de *domain.Error
+	switch {
+	case err == nil && applied:
+		return append(out, "applied"), nil
+	case err == nil:
+		if len(out) > 0 {
+			return out, nil
+		}
+		return nil, errNoop
+	case errors.As(err, &de) && de.CurrentVersion > 0:
+		_, uerr := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+			if cr.ApplyAt == nil {
+				return errNoop
+			}
+			return cr.ScheduleFailed(de.Message, s.clock.Now())
+		})
+		if uerr != nil && !errors.Is(uerr, errNoop) {
+			return out, uerr
+		}
+		return append(out, "conflict"), nil
+	case errors.As(err, &de) && de.Code == domain.CodeConflict:
+		// the request moved on (withdrawn, expired, not approved any more)
+		if len(out) > 0 {
+			return out, nil
+		}
+		return nil, errNoop
+	}
+	return out, err
+}
