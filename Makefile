@@ -1,11 +1,11 @@
 # Countersign. `make run` starts the whole system locally; `make test` runs every test.
 SHELL := /bin/bash
 GO ?= go
-FUNCTIONS := api
+FUNCTIONS := api timers
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 ARTIFACTS_DIR ?= bin
 
-.PHONY: run test test-unit build deploy lint fmt clean seed $(addprefix build-,$(FUNCTIONS))
+.PHONY: run test build deploy lint fmt clean seed build-ApiFunction build-TimersFunction
 
 ## run: the whole system in one process on 127.0.0.1:8080, data in ./.data
 run:
@@ -26,6 +26,9 @@ build:
 # `sam build` calls build-<LogicalId> with ARTIFACTS_DIR set (BuildMethod: makefile).
 build-ApiFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/api
+
+build-TimersFunction:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/timers
 
 ## deploy: needs the AWS SAM CLI; STAGE=dev|staging|prod
 STAGE ?= dev

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 )
 
 // Config is the whole configuration of a process.
@@ -19,6 +20,8 @@ type Config struct {
 	DynamoEndpoint string // COUNTERSIGN_DYNAMODB_ENDPOINT: e.g. DynamoDB Local
 	LogLevel       string // COUNTERSIGN_LOG_LEVEL: debug | info | warn | error
 	Stage          string // COUNTERSIGN_STAGE: deployment stage name, for logs
+	Dev            bool          // COUNTERSIGN_DEV: development routes (/dev/clock) and a movable clock
+	TimerInterval  time.Duration // COUNTERSIGN_TIMER_INTERVAL: how often the local runtime sweeps timers
 }
 
 // Store kinds.
@@ -46,6 +49,18 @@ func FromEnv(getenv func(string) string, defaultStore string) (Config, error) {
 		LogLevel:       get("COUNTERSIGN_LOG_LEVEL", "info"),
 		Stage:          get("COUNTERSIGN_STAGE", "local"),
 	}
+	switch v := get("COUNTERSIGN_DEV", "0"); v {
+	case "1", "true":
+		c.Dev = true
+	case "0", "false":
+	default:
+		return c, fmt.Errorf("COUNTERSIGN_DEV must be 1 or 0, not %q", v)
+	}
+	iv, err := time.ParseDuration(get("COUNTERSIGN_TIMER_INTERVAL", "1s"))
+	if err != nil || iv < 10*time.Millisecond {
+		return c, fmt.Errorf("COUNTERSIGN_TIMER_INTERVAL must be a duration of at least 10ms, like 1s")
+	}
+	c.TimerInterval = iv
 	if c.Store != StoreBolt && c.Store != StoreDynamoDB {
 		return c, fmt.Errorf("COUNTERSIGN_STORE must be %q or %q, not %q", StoreBolt, StoreDynamoDB, c.Store)
 	}

@@ -1,5 +1,6 @@
 // Package localrun is the one-process runtime behind `make run`: the same
-// HTTP handler the Lambda functions serve, on a local listener.
+// HTTP handler the Lambda functions serve, on a local listener, with the
+// timer sweep on an in-process ticker.
 package localrun
 
 import (
@@ -7,12 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock"
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/devtools"
 	"github.com/countersign/countersign/internal/setup"
 )
 
@@ -26,13 +31,31 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 	}
 	defer closeStore()
 
-	svc, handler := setup.API(store, clock.System{}, log)
+	// The whole service reads time from this one clock; in development runs
+	// it can be moved through /dev/clock.
+	var clk clock.Clock = clock.System{}
+	var devClock *clock.Manual
+	if cfg.Dev {
+		devClock = clock.NewOffset()
+		clk = devClock
+	}
+	svc, api := setup.API(store, clk, log)
 	secret, err := svc.Bootstrap(ctx, cfg.AdminToken)
 	if err != nil {
 		return fmt.Errorf("bootstrap the first admin: %w", err)
 	}
 	if secret != "" && cfg.AdminToken == "" {
 		fmt.Fprintf(console, "\n  Countersign created the first admin. Its API token, shown only this once:\n\n    %s\n\n  Use it as: curl -H 'Authorization: Bearer %s' http://%s/v1/projects\n\n", secret, secret, cfg.Addr)
+	}
+
+	sweeper := newSweeper(svc, log)
+	handler := http.Handler(api)
+	if cfg.Dev {
+		mux := http.NewServeMux()
+		mux.Handle("/dev/clock", devtools.ClockHandler(devClock, sweeper.now))
+		mux.Handle("/", api)
+		handler = mux
+		log.Warn("development mode: /dev/clock moves the service's clock; never use COUNTERSIGN_DEV=1 in production")
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -45,7 +68,13 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 	}
-	log.Info("countersign listening", "addr", ln.Addr().String(), "store", cfg.Store, "data_dir", cfg.DataDir)
+	log.Info("countersign listening", "addr", ln.Addr().String(), "store", cfg.Store, "data_dir", cfg.DataDir, "timer_interval", cfg.TimerInterval.String(), "dev", cfg.Dev)
+
+	runCtx, stopTimers := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { sweeper.run(runCtx, cfg.TimerInterval) })
+	defer func() { stopTimers(); wg.Wait() }()
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -60,4 +89,39 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		return err
 	}
 	return nil
+}
+
+// sweeper runs the timer sweep on a ticker, and at once when asked.
+type sweeper struct {
+	svc  *app.Service
+	log  *slog.Logger
+	kick chan struct{}
+}
+
+func newSweeper(svc *app.Service, log *slog.Logger) *sweeper {
+	return &sweeper{svc: svc, log: log, kick: make(chan struct{}, 1)}
+}
+
+// now asks for a sweep without waiting for the next tick.
+func (s *sweeper) now() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *sweeper) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+		if _, err := s.svc.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("timer sweep failed", "err", err)
+		}
+	}
 }

@@ -1,0 +1,34 @@
+// Package timers is the Lambda entry of the timer sweep, fired by an
+// EventBridge schedule (template.yaml: TimersFunction, rate(1 minute)).
+package timers
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/countersign/countersign/internal/app"
+)
+
+// Sweeper runs one sweep of due timers.
+type Sweeper interface {
+	Sweep(ctx context.Context) (*app.SweepReport, error)
+}
+
+// Handler returns the Lambda handler. EventBridge delivers at least once, so
+// the same event may arrive twice, or two invocations may overlap: the sweep
+// is safe either way (every change is a conditional write). It returns an
+// error only when it could not read what is due, so that Lambda retries;
+// failures on single requests are in the report and the logs.
+func Handler(s Sweeper, log *slog.Logger) func(context.Context, events.EventBridgeEvent) (*app.SweepReport, error) {
+	return func(ctx context.Context, ev events.EventBridgeEvent) (*app.SweepReport, error) {
+		log.InfoContext(ctx, "timer sweep fired", "event_id", ev.ID, "source", ev.Source, "detail_type", ev.DetailType, "time", ev.Time)
+		r, err := s.Sweep(ctx)
+		if err != nil {
+			log.ErrorContext(ctx, "timer sweep failed", "err", err)
+			return r, err
+		}
+		return r, nil
+	}
+}
