@@ -122,6 +122,11 @@ func (s *Service) CreateRequest(ctx context.Context, p *Principal, in RequestInp
 	if err := proposed.Validate(); err != nil {
 		return nil, prefixed(err, "/proposed_flag")
 	}
+	if proposed.Maintainer != live.Maintainer {
+		if err := s.checkMaintainer(ctx, proposed.Maintainer); err != nil {
+			return nil, prefixed(err, "/proposed_flag")
+		}
+	}
 	critical, err := s.criticalEnvironments(ctx, org, live, &proposed)
 	if err != nil {
 		return nil, err
@@ -181,6 +186,23 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRK
 		if cr.Environment != "" {
 			cr.Title = fmt.Sprintf("Change %s in %s", f.Key, cr.Environment)
 		}
+	}
+	var v0 domain.Validation
+	if len([]rune(cr.Title)) > 200 {
+		v0.Add("/title", "at most 200 characters")
+	}
+	if len([]rune(cr.Description)) > domain.MaxCommentLength {
+		v0.Add("/description", "at most %d characters", domain.MaxCommentLength)
+	}
+	if err := v0.Err(); err != nil {
+		return nil, err
+	}
+	if cr.ApplyAt != nil {
+		at := cr.ApplyAt.UTC()
+		cr.ApplyAt = &at
+	}
+	if f.Archived {
+		return nil, domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before proposing changes", f.Key)
 	}
 	if err := s.checkNotify(ctx, cr, opts.NotifyReviewers); err != nil {
 		return nil, err
@@ -378,7 +400,18 @@ func (s *Service) Review(ctx context.Context, p *Principal, id string, d domain.
 		return nil, err
 	}
 	if approvedNow && appliesOnApproval(cr, s.clock.Now()) {
-		return s.applyAs(ctx, p.actor(), id, channel)
+		v, err := s.applyAs(ctx, p.actor(), id, channel)
+		if domain.ErrorCode(err) != domain.CodeConflict {
+			return v, err
+		}
+		// The review stands; the apply did not (the live state moved on, or
+		// the request moved on meanwhile): answer with the request as it is,
+		// its timeline says why.
+		cur, gerr := s.store.GetChangeRequest(ctx, id)
+		if gerr != nil {
+			return nil, gerr
+		}
+		return s.view(ctx, cur)
 	}
 	return s.view(ctx, cr)
 }
@@ -415,6 +448,9 @@ func (s *Service) applyAs(ctx context.Context, a domain.Actor, id, channel strin
 func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string) (cr *domain.ChangeRequest, applied bool, err error) {
 	cr, err = s.store.ApplyChangeRequest(ctx, id, func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, audit *domain.Audit) error {
 		applied = false
+		if a.System == "" && !a.Role.AtLeast(domain.RoleEditor) {
+			return domain.ErrApplyRole
+		}
 		if cr.Status == domain.StatusApplied {
 			return nil
 		}
@@ -476,7 +512,7 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string)
 	})
 	if err != nil {
 		if de, ok := err.(*domain.Error); ok && de.CurrentVersion > 0 {
-			s.noteApplyConflict(ctx, a, id, de)
+			s.noteApplyConflict(ctx, a, id, channel, de)
 		}
 		return nil, false, err
 	}
@@ -487,12 +523,12 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string)
 }
 
 // noteApplyConflict puts a refused apply into the timeline and the audit log.
-func (s *Service) noteApplyConflict(ctx context.Context, a domain.Actor, id string, cause *domain.Error) {
+func (s *Service) noteApplyConflict(ctx context.Context, a domain.Actor, id, channel string, cause *domain.Error) {
 	_, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
-		e := s.audit(a.String(), "change_request.apply_conflict", ChannelAPI)
+		e := s.audit(a.String(), "change_request.apply_conflict", channel)
 		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason = cr.Project, cr.Flag, cr.Environment, cr.ID, cause.Message
 		audit.Record(e)
-		return cr.AddEvent(domain.TimelineEvent{Type: "apply_conflict", Actor: a.String(), Comment: cause.Message, At: s.clock.Now()})
+		return cr.AddEvent(domain.TimelineEvent{Type: "apply_conflict", Actor: a.String(), Comment: cause.Message, Channel: channel, At: s.clock.Now()})
 	})
 	if err != nil {
 		s.log.WarnContext(ctx, "recording an apply conflict failed", "id", id, "err", err)

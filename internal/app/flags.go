@@ -361,9 +361,11 @@ func (s *Service) ChangeFlagConfig(ctx context.Context, p *Principal, project, f
 	if err != nil {
 		return out, err
 	}
-	how, err := bypass(p, g, opts.BypassReason)
-	if err != nil {
-		return out, err
+	how := ""
+	if g.gated {
+		if how, err = bypass(p, g, opts.BypassReason); err != nil {
+			return out, err
+		}
 	}
 	if g.gated && how == "" {
 		if err := checkVersion("targeting", expected, cur.Version); err != nil {

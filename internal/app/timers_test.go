@@ -79,7 +79,10 @@ func TestAutoApproval(t *testing.T) {
 
 func TestAutoApprovalAppliesOnApproval(t *testing.T) {
 	onEveryStore(t, func(t *testing.T, w *world) {
-		w.settings(func(a *domain.ApprovalSettings) { a.AutoApproveAfter = domain.AutoApprove24h; a.Apply = domain.ApplyOnApproval })
+		w.settings(func(a *domain.ApprovalSettings) {
+			a.AutoApproveAfter = domain.AutoApprove24h
+			a.Apply = domain.ApplyOnApproval
+		})
 		cr := w.propose(w.requester, 50)
 		w.clock.Advance(24 * time.Hour)
 		r := w.sweep()
@@ -236,7 +239,10 @@ func TestScheduleDeletion(t *testing.T) {
 // Two sweeps at once over the same due requests: one approval, one apply.
 func TestConcurrentSweeps(t *testing.T) {
 	onEveryStore(t, func(t *testing.T, w *world) {
-		w.settings(func(a *domain.ApprovalSettings) { a.AutoApproveAfter = domain.AutoApprove24h; a.Apply = domain.ApplyOnApproval })
+		w.settings(func(a *domain.ApprovalSettings) {
+			a.AutoApproveAfter = domain.AutoApprove24h
+			a.Apply = domain.ApplyOnApproval
+		})
 		var ids []string
 		flags := []string{"checkout"}
 		for i := range 4 {
@@ -298,7 +304,9 @@ func TestPeopleRacingTimers(t *testing.T) {
 			w.clock.Advance(24 * time.Hour) // both timers are due: expiry wins, as the deadline is authoritative
 			var wg sync.WaitGroup
 			var reviewErr error
-			wg.Go(func() { _, reviewErr = w.svc.Review(w.ctx, w.alice, cr.ID, domain.DecisionApprove, "just in time?", app.ChannelAPI) })
+			wg.Go(func() {
+				_, reviewErr = w.svc.Review(w.ctx, w.alice, cr.ID, domain.DecisionApprove, "just in time?", app.ChannelAPI)
+			})
 			wg.Go(func() { w.sweep() })
 			wg.Wait()
 			if w.status(cr.ID) != domain.StatusExpired || domain.ErrorCode(reviewErr) != domain.CodeConflict {
@@ -312,7 +320,9 @@ func TestPeopleRacingTimers(t *testing.T) {
 			var wg sync.WaitGroup
 			var rejectErr error
 			var rep *app.SweepReport
-			wg.Go(func() { _, rejectErr = w.svc.Review(w.ctx, w.alice, cr.ID, domain.DecisionReject, "no!", app.ChannelAPI) })
+			wg.Go(func() {
+				_, rejectErr = w.svc.Review(w.ctx, w.alice, cr.ID, domain.DecisionReject, "no!", app.ChannelAPI)
+			})
 			wg.Go(func() { rep = w.sweep() })
 			wg.Wait()
 			switch w.status(cr.ID) {

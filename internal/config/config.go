@@ -12,14 +12,14 @@ import (
 
 // Config is the whole configuration of a process.
 type Config struct {
-	Addr           string // COUNTERSIGN_ADDR: local listen address
-	DataDir        string // COUNTERSIGN_DATA_DIR: embedded store directory
-	AdminToken     string // COUNTERSIGN_ADMIN_TOKEN: bootstrap token to use instead of a generated one
-	Store          string // COUNTERSIGN_STORE: bolt | dynamodb
-	Table          string // COUNTERSIGN_TABLE: DynamoDB table name
-	DynamoEndpoint string // COUNTERSIGN_DYNAMODB_ENDPOINT: e.g. DynamoDB Local
-	LogLevel       string // COUNTERSIGN_LOG_LEVEL: debug | info | warn | error
-	Stage          string // COUNTERSIGN_STAGE: deployment stage name, for logs
+	Addr           string        // COUNTERSIGN_ADDR: local listen address
+	DataDir        string        // COUNTERSIGN_DATA_DIR: embedded store directory
+	AdminToken     string        // COUNTERSIGN_ADMIN_TOKEN: bootstrap token to use instead of a generated one
+	Store          string        // COUNTERSIGN_STORE: bolt | dynamodb
+	Table          string        // COUNTERSIGN_TABLE: DynamoDB table name
+	DynamoEndpoint string        // COUNTERSIGN_DYNAMODB_ENDPOINT: e.g. DynamoDB Local
+	LogLevel       string        // COUNTERSIGN_LOG_LEVEL: debug | info | warn | error
+	Stage          string        // COUNTERSIGN_STAGE: deployment stage name, for logs
 	Dev            bool          // COUNTERSIGN_DEV: development routes (/dev/clock) and a movable clock
 	TimerInterval  time.Duration // COUNTERSIGN_TIMER_INTERVAL: how often the local runtime sweeps timers
 }

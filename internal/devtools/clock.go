@@ -67,4 +67,3 @@ func problem(w http.ResponseWriter, status int, code, detail, pointer string) {
 	}
 	_ = json.NewEncoder(w).Encode(p)
 }
-

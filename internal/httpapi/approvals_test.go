@@ -17,7 +17,7 @@ func approvalsOn(t *testing.T, a *testAPI) {
 	a.do("PUT", "/v1/projects/shop/flags/new-checkout/environments/production", map[string]any{
 		"enabled": true, "default_rule": map[string]any{"rollout": 10, "weights": []map[string]any{{"variant": "on", "weight": 1}}},
 	}, ifMatch("0")).want(t, 200)
-	a.do("PUT", "/v1/settings", map[string]any{"approvals": true}).want(t, 200)
+	a.do("PUT", "/v1/settings", map[string]any{"approvals": true, "version": 0}).want(t, 200)
 }
 
 const prodPath = "/v1/projects/shop/flags/new-checkout/environments/production"
@@ -115,9 +115,10 @@ func TestSettingsRoutes(t *testing.T) {
 	a := newTestAPI(t)
 	a.project("shop")
 	_, editor := a.newMemberToken(domain.RoleEditor)
-	a.do("PUT", "/v1/settings", map[string]any{"approvals": true}, withToken(editor)).wantProblem(t, 403, domain.CodeForbidden)
+	a.do("PUT", "/v1/settings", map[string]any{"approvals": true}, ifMatch("0"), withToken(editor)).wantProblem(t, 403, domain.CodeForbidden)
+	a.do("PUT", "/v1/settings", map[string]any{"approvals": true}).wantProblem(t, 428, domain.CodePrecondition)
 	var o domain.OrgSettings
-	a.do("PUT", "/v1/settings", map[string]any{"approvals": true}).want(t, 200).json(&o)
+	a.do("PUT", "/v1/settings", map[string]any{"approvals": true}, ifMatch("0")).want(t, 200).json(&o)
 	a.do("GET", "/v1/settings", nil).want(t, 200).json(&o)
 	if !o.Approvals || o.Version != 1 {
 		t.Fatalf("org settings: %+v", o)

@@ -192,7 +192,7 @@ func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p *app.Princi
 		return applyPatch(patch, "flag", f, flagReadOnly...)
 	})
 	if err != nil {
-		return err
+		return notifyHeaderErrors(err)
 	}
 	if out.Request != nil {
 		return writeProposed(w, out.Request)
@@ -243,13 +243,11 @@ func (s *Server) putFlagConfig(w http.ResponseWriter, r *http.Request, p *app.Pr
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	expected, err := expectedVersion(r, in.Version)
+	expected, err := requiredVersion(r, in.Version, "targeting")
 	if err != nil {
 		return err
 	}
-	if expected == nil {
-		return domain.Errorf(domain.CodePrecondition, "a PUT replaces the whole targeting: send the version you read, as If-Match: \"<version>\" or \"version\" in the body (0 for an environment never configured)")
-	}
+
 	project, flag, env := r.PathValue("project"), r.PathValue("flag"), r.PathValue("environment")
 	var v domain.Validation
 	for _, f := range []struct{ name, sent, want string }{{"project", in.Project, project}, {"flag", in.Flag, flag}, {"environment", in.Environment, env}} {
@@ -266,7 +264,7 @@ func (s *Server) putFlagConfig(w http.ResponseWriter, r *http.Request, p *app.Pr
 		*c = next
 		return nil
 	})
-	return writeConfigOutcome(w, out, err)
+	return writeConfigOutcome(w, out, notifyHeaderErrors(err))
 }
 
 func (s *Server) patchFlagConfig(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -281,7 +279,7 @@ func (s *Server) patchFlagConfig(w http.ResponseWriter, r *http.Request, p *app.
 	out, err := s.svc.ChangeFlagConfig(r.Context(), p, r.PathValue("project"), r.PathValue("flag"), r.PathValue("environment"), expected, changeOptions(r), func(c *domain.FlagConfig) error {
 		return applyPatch(patch, "targeting", c, configReadOnly...)
 	})
-	return writeConfigOutcome(w, out, err)
+	return writeConfigOutcome(w, out, notifyHeaderErrors(err))
 }
 
 func writeConfigOutcome(w http.ResponseWriter, out app.Outcome[domain.FlagConfig], err error) error {

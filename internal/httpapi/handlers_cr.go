@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,24 @@ func changeOptions(r *http.Request) app.ChangeOptions {
 	return o
 }
 
+// notifyHeaderErrors names the header for reviewer errors of a gated write
+// (the app reports them as body fields, as POST /v1/change-requests has them).
+func notifyHeaderErrors(err error) error {
+	de, ok := err.(*domain.Error)
+	if !ok || de.Code != domain.CodeInvalid {
+		return err
+	}
+	out := *de
+	out.Fields = make([]domain.FieldError, len(de.Fields))
+	for i, f := range de.Fields {
+		if strings.HasPrefix(f.Pointer, "/notify_reviewers/") {
+			f = domain.FieldError{Parameter: headerNotifyReviewers, Detail: f.Detail}
+		}
+		out.Fields[i] = f
+	}
+	return &out
+}
+
 // writeProposed answers a gated write: 202 with the change request it opened.
 func writeProposed(w http.ResponseWriter, v *app.RequestView) error {
 	w.Header().Set("Location", "/v1/change-requests/"+esc(v.ID))
@@ -53,7 +72,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *app.Prin
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	expected, err := expectedVersion(r, in.Version)
+	expected, err := requiredVersion(r, in.Version, "settings")
 	if err != nil {
 		return err
 	}
@@ -84,7 +103,7 @@ func (s *Server) putApprovalSettings(w http.ResponseWriter, r *http.Request, p *
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	expected, err := expectedVersion(r, in.Version)
+	expected, err := requiredVersion(r, in.Version, "approval settings")
 	if err != nil {
 		return err
 	}
@@ -152,20 +171,51 @@ func (s *Server) getChangeRequest(w http.ResponseWriter, r *http.Request, p *app
 	return writeVersioned(w, http.StatusOK, v.Version, v)
 }
 
+// crEditable is the part of a change request a PATCH may change; merge
+// patches and JSON patches apply to it (version: the precondition).
+type crEditable struct {
+	Title           string             `json:"title"`
+	Description     string             `json:"description"`
+	ProposedConfig  *domain.FlagConfig `json:"proposed_config,omitempty"`
+	ProposedFlag    *domain.Flag       `json:"proposed_flag,omitempty"`
+	NotifyReviewers []string           `json:"notify_reviewers"`
+	ApplyAt         *time.Time         `json:"apply_at"`
+	Version         int64              `json:"version"`
+}
+
 func (s *Server) patchChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	body, _, err := readBody(w, r, mediaJSON, mediaMergePatch)
+	patch, err := readPatch(w, r)
 	if err != nil {
-		return err
-	}
-	var in app.EditInput
-	if err := strictUnmarshal(body, &in); err != nil {
 		return err
 	}
 	expected, err := expectedVersion(r, nil)
 	if err != nil {
 		return err
 	}
-	v, err := s.svc.EditRequest(r.Context(), p, r.PathValue("id"), expected, in)
+	id := r.PathValue("id")
+	cur, err := s.svc.GetRequest(r.Context(), p, id)
+	if err != nil {
+		return err
+	}
+	if expected != nil && *expected != cur.Version {
+		return domain.StaleVersion("change request", *expected, cur.Version)
+	}
+	doc := crEditable{Title: cur.Title, Description: cur.Description, ProposedConfig: cur.ProposedConfig, ProposedFlag: cur.ProposedFlag,
+		NotifyReviewers: cur.NotifyReviewers, ApplyAt: cur.ApplyAt, Version: cur.Version}
+	if err := applyPatch(patch, "change request", &doc); err != nil {
+		return err
+	}
+	if doc.ApplyAt == nil && cur.ApplyAt != nil {
+		var v domain.Validation
+		v.Add("/apply_at", "a schedule cannot be removed by an edit; withdraw the request instead")
+		return v.Err()
+	}
+	in := app.EditInput{Title: &doc.Title, Description: &doc.Description, ProposedConfig: doc.ProposedConfig, ProposedFlag: doc.ProposedFlag,
+		NotifyReviewers: doc.NotifyReviewers, ApplyAt: doc.ApplyAt}
+	if in.NotifyReviewers == nil {
+		in.NotifyReviewers = []string{}
+	}
+	v, err := s.svc.EditRequest(r.Context(), p, id, &cur.Version, in)
 	if err != nil {
 		return err
 	}
@@ -191,11 +241,33 @@ func (s *Server) reviewChangeRequest(w http.ResponseWriter, r *http.Request, p *
 }
 
 func (s *Server) listComments(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
 	items, err := s.svc.Comments(r.Context(), p, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	return writeList(w, items, "")
+	// Comments live in the request (at most a few hundred): the cursor is
+	// the position of the next one.
+	pg = pg.Normalize()
+	start := 0
+	if pg.Cursor != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(pg.Cursor, "c"))
+		if err != nil || n < 0 || n > len(items) || !strings.HasPrefix(pg.Cursor, "c") {
+			var v domain.Validation
+			v.AddParameter("cursor", "the cursor is not one this service gave out")
+			return v.Err()
+		}
+		start = n
+	}
+	end := min(start+pg.Limit, len(items))
+	next := ""
+	if end < len(items) {
+		next = "c" + strconv.Itoa(end)
+	}
+	return writeList(w, items[start:end], next)
 }
 
 func (s *Server) addComment(w http.ResponseWriter, r *http.Request, p *app.Principal) error {

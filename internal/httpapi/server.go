@@ -273,6 +273,16 @@ func expectedVersion(r *http.Request, body *int64) (*int64, error) {
 	return &n, nil
 }
 
+// requiredVersion is expectedVersion for writes that replace a whole
+// document: without a version they would overwrite blindly, so 428.
+func requiredVersion(r *http.Request, body *int64, what string) (*int64, error) {
+	v, err := expectedVersion(r, body)
+	if err == nil && v == nil {
+		return nil, domain.Errorf(domain.CodePrecondition, "a PUT replaces the whole %s: send the version you read, as If-Match: \"<version>\" or \"version\" in the body (0 if never written)", what)
+	}
+	return v, err
+}
+
 func boolParam(r *http.Request, name string) (*bool, error) {
 	raw := r.URL.Query().Get(name)
 	if raw == "" {

@@ -193,7 +193,7 @@ func TestDevClockAutoApprovalEndToEnd(t *testing.T) {
 	}
 	step("POST", "/v1/projects", `{"key":"shop","name":"Shop"}`, 201)
 	step("POST", "/v1/projects/shop/flags", `{"key":"f","name":"F","variants":[{"key":"on","value":true}]}`, 201)
-	step("PUT", "/v1/settings", `{"approvals":true}`, 200)
+	step("PUT", "/v1/settings", `{"approvals":true,"version":0}`, 200)
 	s := step("GET", "/v1/projects/shop/environments/production/approval-settings", "", 200)
 	s["auto_approve_after"] = "48h"
 	s["allow_self_approval"] = true
