@@ -137,21 +137,37 @@ func (s *Service) UpdateApprovalSettings(ctx context.Context, p *Principal, proj
 	return out, nil
 }
 
-// revokeApprovals sends every open request of an environment back to review.
+// revokeApprovals sends every open request that the environment's policy
+// covers (its targeting requests, and flag-level requests whose policy drew
+// on it) back to review, each with an audit entry. It runs after the
+// settings change committed; a failure is logged and leaves the rest going.
 func (s *Service) revokeApprovals(ctx context.Context, p *Principal, project, env string) {
+	var failed int
 	err := forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.ChangeRequest, string, error) {
-		return s.store.ListChangeRequests(ctx, domain.CRFilter{Project: project, Environment: env}, pg)
+		return s.store.ListChangeRequests(ctx, domain.CRFilter{Project: project}, pg)
 	}, func(cr domain.ChangeRequest) error {
-		if cr.Status != domain.StatusPending && cr.Status != domain.StatusApproved {
+		covered := cr.Environment == env || (cr.Kind == domain.KindFlag && slices.Contains(cr.Policy.Environments, env))
+		if !covered || (cr.Status != domain.StatusPending && cr.Status != domain.StatusApproved) {
 			return nil
 		}
 		_, err := s.store.UpdateChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
-			return cr.RevokeApprovals(p.actor(), "api_token_bypass was turned on for the environment", s.clock.Now())
+			reason := "api_token_bypass was turned on for " + env
+			if err := cr.RevokeApprovals(p.actor(), reason, s.clock.Now()); err != nil {
+				return err
+			}
+			e := s.audit(p.Actor(), "change_request.approvals_revoked", ChannelAPI)
+			e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason = cr.Project, cr.Flag, cr.Environment, cr.ID, reason
+			audit.Record(e)
+			return nil
 		})
-		return err
+		if err != nil && domain.ErrorCode(err) != domain.CodeConflict {
+			failed++
+			s.log.ErrorContext(ctx, "revoking approvals of a request failed", "id", cr.ID, "err", err)
+		}
+		return nil
 	})
-	if err != nil {
-		s.log.ErrorContext(ctx, "revoking approvals after api_token_bypass failed", "project", project, "environment", env, "err", err)
+	if err != nil || failed > 0 {
+		s.log.ErrorContext(ctx, "revoking approvals after api_token_bypass did not finish", "project", project, "environment", env, "failed", failed, "err", err)
 	}
 }
 

@@ -30,7 +30,12 @@ func (s *Service) view(ctx context.Context, cr *domain.ChangeRequest) (*RequestV
 	switch cr.Kind {
 	case domain.KindTargeting:
 		var live *domain.FlagConfig
-		if _, live, err = s.store.GetFlagConfig(ctx, cr.Project, cr.Flag, cr.Environment); err != nil {
+		_, live, err = s.store.GetFlagConfig(ctx, cr.Project, cr.Flag, cr.Environment)
+		if domain.ErrorCode(err) == domain.CodeNotFound {
+			// the flag (or environment) is gone; the request is history
+			return v, nil
+		}
+		if err != nil {
 			return nil, err
 		}
 		v.LiveVersion = live.Version
@@ -39,7 +44,11 @@ func (s *Service) view(ctx context.Context, cr *domain.ChangeRequest) (*RequestV
 		}
 	case domain.KindFlag:
 		var live *domain.Flag
-		if live, err = s.store.GetFlag(ctx, cr.Project, cr.Flag); err != nil {
+		live, err = s.store.GetFlag(ctx, cr.Project, cr.Flag)
+		if domain.ErrorCode(err) == domain.CodeNotFound {
+			return v, nil
+		}
+		if err != nil {
 			return nil, err
 		}
 		v.LiveVersion = live.Version
@@ -111,7 +120,7 @@ func (s *Service) CreateRequest(ctx context.Context, p *Principal, in RequestInp
 		if err != nil {
 			return nil, err
 		}
-		return s.openRequest(ctx, p, domain.KindTargeting, f, live.Version, &proposed, nil, domain.PolicyOf(g.settings), g.settings.LockWhilePending, opts, in.Description, in.ApplyAt)
+		return s.openRequest(ctx, p, domain.KindTargeting, f, live.Version, live, &proposed, nil, domain.PolicyOf(g.settings), g.settings.LockWhilePending, opts, in.Description, in.ApplyAt)
 	}
 	live, err := s.store.GetFlag(ctx, in.Project, in.Flag)
 	if err != nil {
@@ -131,7 +140,10 @@ func (s *Service) CreateRequest(ctx context.Context, p *Principal, in RequestInp
 	if err != nil {
 		return nil, err
 	}
-	return s.openRequest(ctx, p, domain.KindFlag, live, live.Version, nil, &proposed, policyOver(critical), false, opts, in.Description, in.ApplyAt)
+	if err := s.checkServedVariants(ctx, live, &proposed); err != nil {
+		return nil, err
+	}
+	return s.openRequest(ctx, p, domain.KindFlag, live, live.Version, nil, nil, &proposed, policyOver(critical), false, opts, in.Description, in.ApplyAt)
 }
 
 func policyOver(gs []gate) domain.Policy {
@@ -169,7 +181,7 @@ func prefixed(err error, prefix string) error {
 	return &out
 }
 
-func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRKind, f *domain.Flag, base int64,
+func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRKind, f *domain.Flag, base int64, baseCfg *domain.FlagConfig,
 	cfg *domain.FlagConfig, flag *domain.Flag, policy domain.Policy, lock bool, opts ChangeOptions, description string, applyAt *time.Time) (*RequestView, error) {
 	now := s.clock.Now()
 	cr := &domain.ChangeRequest{
@@ -177,6 +189,10 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRK
 		ProposedConfig: cfg, ProposedFlag: flag, BaseVersion: base, Requester: p.Actor(), RequesterMember: p.MemberID,
 		NotifyReviewers: []string{}, Status: domain.StatusPending, Revision: 1, Policy: policy,
 		Reviews: []domain.Review{}, Timeline: []domain.TimelineEvent{}, CreatedAt: now, UpdatedAt: now, ApplyAt: applyAt,
+		RevisionBy: p.MemberID, BaseConfig: baseCfg,
+	}
+	if kind == domain.KindFlag {
+		cr.BaseFlag = cloneFlag(f)
 	}
 	if cfg != nil {
 		cr.Environment = cfg.Environment
@@ -201,6 +217,12 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRK
 		at := cr.ApplyAt.UTC()
 		cr.ApplyAt = &at
 	}
+	cr.StartTimers(now)
+	if cr.ApplyAt != nil && cr.ExpiresAt != nil && !cr.ApplyAt.Before(*cr.ExpiresAt) {
+		var v domain.Validation
+		v.Add("/apply_at", "is at or after the request's expiry (%s): it could never apply", cr.ExpiresAt.Format(time.RFC3339))
+		return nil, v.Err()
+	}
 	if f.Archived {
 		return nil, domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before proposing changes", f.Key)
 	}
@@ -208,7 +230,6 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRK
 		return nil, err
 	}
 	cr.NotifyReviewers = append(cr.NotifyReviewers, opts.NotifyReviewers...)
-	cr.StartTimers(now)
 	if err := cr.AddEvent(domain.TimelineEvent{Type: "created", Actor: p.Actor(), Channel: ChannelAPI, At: now}); err != nil {
 		return nil, err
 	}
@@ -228,6 +249,26 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRK
 	}
 	s.log.InfoContext(ctx, "change request created", "id", cr.ID, "project", cr.Project, "flag", cr.Flag, "environment", cr.Environment, "actor", p.Actor())
 	return v, nil
+}
+
+// checkServedVariants refuses a flag proposal that drops or renames a
+// variant some environment serves.
+func (s *Service) checkServedVariants(ctx context.Context, live, next *domain.Flag) error {
+	return forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.Environment, string, error) {
+		return s.store.ListEnvironments(ctx, live.Project, pg)
+	}, func(env domain.Environment) error {
+		_, c, err := s.store.GetFlagConfig(ctx, live.Project, live.Key, env.Key)
+		if err != nil {
+			return err
+		}
+		for _, v := range live.Variants {
+			if !next.HasVariant(v.Key) && c.UsesVariant(v.Key) {
+				return domain.Errorf(domain.CodeConflict,
+					"variant %q is served in environment %q; change that environment's targeting before removing or renaming it", v.Key, env.Key)
+			}
+		}
+		return nil
+	})
 }
 
 // checkNotify refuses reviewers who could not review the request.
@@ -317,6 +358,7 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 	}
 	var cfg *domain.FlagConfig
 	var flag *domain.Flag
+	var tightened *domain.Policy
 	base := f.Version
 	if cur.Kind == domain.KindTargeting {
 		base = live.Version
@@ -338,7 +380,24 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 		if err := next.Validate(); err != nil {
 			return nil, prefixed(err, "/proposed_flag")
 		}
+		if err := s.checkServedVariants(ctx, f, &next); err != nil {
+			return nil, err
+		}
 		flag = &next
+		// The edit may reach environments the request did not: its policy
+		// becomes the strictest of what it had and what the new proposal needs.
+		org, err := s.store.GetOrgSettings(ctx)
+		if err != nil {
+			return nil, err
+		}
+		critical, err := s.criticalEnvironments(ctx, org, f, &next)
+		if err != nil {
+			return nil, err
+		}
+		if len(critical) > 0 {
+			strict := domain.Strictest([]domain.Policy{cur.Policy, policyOver(critical)})
+			tightened = &strict
+		}
 	}
 	if in.NotifyReviewers != nil {
 		if err := s.checkNotify(ctx, cur, in.NotifyReviewers); err != nil {
@@ -351,6 +410,14 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 		}
 		if err := cr.Edit(p.actor(), in.Title, in.Description, cfg, flag, base, s.clock.Now()); err != nil {
 			return err
+		}
+		if cr.Kind == domain.KindTargeting {
+			cr.BaseConfig = live
+		} else {
+			cr.BaseFlag = cloneFlag(f)
+		}
+		if tightened != nil {
+			cr.Policy = *tightened
 		}
 		if in.NotifyReviewers != nil {
 			cr.NotifyReviewers = slices.Clone(in.NotifyReviewers)
@@ -399,7 +466,7 @@ func (s *Service) Review(ctx context.Context, p *Principal, id string, d domain.
 	if err != nil {
 		return nil, err
 	}
-	if approvedNow && appliesOnApproval(cr, s.clock.Now()) {
+	if approvedNow && cr.ApplyPending {
 		v, err := s.applyAs(ctx, p.actor(), id, channel)
 		if domain.ErrorCode(err) != domain.CodeConflict {
 			return v, err
@@ -414,17 +481,6 @@ func (s *Service) Review(ctx context.Context, p *Principal, id string, d domain.
 		return s.view(ctx, cur)
 	}
 	return s.view(ctx, cr)
-}
-
-// appliesOnApproval says whether a request that just became approved applies
-// at once: its scheduled time has come (a request still pending at its
-// apply_at waits for approval, then applies as soon as it is approved), or,
-// unscheduled, its policy applies on approval.
-func appliesOnApproval(cr *domain.ChangeRequest, now time.Time) bool {
-	if cr.ApplyAt != nil {
-		return !cr.ApplyAt.After(now)
-	}
-	return cr.Policy.Apply == domain.ApplyOnApproval
 }
 
 // Apply applies an approved request.
@@ -446,6 +502,15 @@ func (s *Service) applyAs(ctx context.Context, a domain.Actor, id, channel strin
 // apply is applyAs without the view; applied says whether this call applied
 // the request (false: it already was).
 func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string) (cr *domain.ChangeRequest, applied bool, err error) {
+	// A flag-level proposal must not drop a variant some environment serves.
+	// Checked here on a read: the store's apply function sees no configs.
+	if pre, err := s.store.GetChangeRequest(ctx, id); err == nil && pre.Kind == domain.KindFlag && pre.Status == domain.StatusApproved {
+		if live, err := s.store.GetFlag(ctx, pre.Project, pre.Flag); err == nil {
+			if err := s.checkServedVariants(ctx, live, pre.ProposedFlag); err != nil {
+				return nil, false, err
+			}
+		}
+	}
 	cr, err = s.store.ApplyChangeRequest(ctx, id, func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, audit *domain.Audit) error {
 		applied = false
 		if a.System == "" && !a.Role.AtLeast(domain.RoleEditor) {
@@ -460,12 +525,19 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string)
 		for _, r := range cr.Approvals() {
 			e.Approvers = append(e.Approvers, "member:"+r.Reviewer)
 		}
-		if len(e.Approvers) == 0 && cr.Status == domain.StatusApproved {
-			e.Approvers = []string{"system:auto-approval"}
+		for _, ev := range cr.Timeline {
+			if ev.Type == "auto_approved" && ev.Revision == cr.Revision {
+				e.Approvers = append(e.Approvers, ev.Actor)
+			}
 		}
 		switch cr.Kind {
 		case domain.KindTargeting:
 			if err := cr.CheckApply(a, c.Version, now); err != nil {
+				if de, ok := err.(*domain.Error); ok && de.CurrentVersion > 0 && cr.BaseConfig != nil {
+					if d, derr := domain.ConfigDiff(cr.BaseConfig, c); derr == nil {
+						return domain.WithChanges(de, d.Summary)
+					}
+				}
 				return err
 			}
 			next := *cr.ProposedConfig
@@ -488,6 +560,11 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string)
 			}
 		case domain.KindFlag:
 			if err := cr.CheckApply(a, f.Version, now); err != nil {
+				if de, ok := err.(*domain.Error); ok && de.CurrentVersion > 0 && cr.BaseFlag != nil {
+					if d, derr := domain.FlagDiff(cr.BaseFlag, f); derr == nil {
+						return domain.WithChanges(de, d.Summary)
+					}
+				}
 				return err
 			}
 			next := *cr.ProposedFlag

@@ -141,6 +141,14 @@ func (s *Service) ChangeFlag(ctx context.Context, p *Principal, project, key str
 	if err != nil {
 		return out, err
 	}
+	gated, err := s.gatedEnvironments(ctx, org, cur)
+	if err != nil {
+		return out, err
+	}
+	decided := map[string]bool{}
+	for _, g := range critical {
+		decided[g.settings.Environment] = true
+	}
 	how := ""
 	if len(critical) > 0 {
 		for i, g := range critical {
@@ -162,7 +170,10 @@ func (s *Service) ChangeFlag(ctx context.Context, p *Principal, project, key str
 			if err := probe.Validate(); err != nil {
 				return out, err
 			}
-			v, err := s.openRequest(ctx, p, domain.KindFlag, cur, cur.Version, nil, probe, policyOver(critical), false, opts, "", nil)
+			if err := s.checkServedVariants(ctx, cur, probe); err != nil {
+				return out, err
+			}
+			v, err := s.openRequest(ctx, p, domain.KindFlag, cur, cur.Version, nil, nil, probe, policyOver(critical), false, opts, "", nil)
 			if err != nil {
 				return out, err
 			}
@@ -180,6 +191,17 @@ func (s *Service) ChangeFlag(ctx context.Context, p *Principal, project, key str
 		}
 		if err := s.checkFlagChange(before, f, configs); err != nil {
 			return err
+		}
+		// The gating decision was made on a read; if, in an environment that
+		// requires approval, a config now serves a variant whose value this
+		// changes, the decision is stale: give up rather than apply directly.
+		if how == "" {
+			for i := range configs {
+				g, ok := gated[configs[i].Environment]
+				if ok && !decided[configs[i].Environment] && flagChangeIsCritical(before, f, &configs[i], g.settings, org) {
+					return domain.Errorf(domain.CodeConflict, "targeting in %s changed while this change was decided; retry", configs[i].Environment)
+				}
+			}
 		}
 		f.UpdatedAt = s.clock.Now()
 		e := s.audit(p.Actor(), "flag.updated", ChannelAPI)
@@ -246,6 +268,24 @@ func (s *Service) criticalEnvironments(ctx context.Context, org *domain.OrgSetti
 			out = append(out, g)
 		}
 		return nil
+	})
+	return out, err
+}
+
+// gatedEnvironments are the environments that require approval for f.
+func (s *Service) gatedEnvironments(ctx context.Context, org *domain.OrgSettings, f *domain.Flag) (map[string]gate, error) {
+	out := map[string]gate{}
+	if !org.Approvals {
+		return out, nil
+	}
+	err := forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.Environment, string, error) {
+		return s.store.ListEnvironments(ctx, f.Project, pg)
+	}, func(env domain.Environment) error {
+		g, err := s.gateFor(ctx, org, f, f.Project, env.Key)
+		if err == nil && g.gated {
+			out[env.Key] = g
+		}
+		return err
 	})
 	return out, err
 }
@@ -385,7 +425,7 @@ func (s *Service) ChangeFlagConfig(ctx context.Context, p *Principal, project, f
 		if f.Archived {
 			return out, domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before changing its targeting", f.Key)
 		}
-		v, err := s.openRequest(ctx, p, domain.KindTargeting, f, cur.Version, &next, nil, domain.PolicyOf(g.settings), g.settings.LockWhilePending, opts, "", nil)
+		v, err := s.openRequest(ctx, p, domain.KindTargeting, f, cur.Version, cur, &next, nil, domain.PolicyOf(g.settings), g.settings.LockWhilePending, opts, "", nil)
 		if err != nil {
 			return out, err
 		}

@@ -114,6 +114,9 @@ func (s *Service) fire(ctx context.Context, id string, now time.Time) ([]string,
 		return s.autoApprove(ctx, id, now)
 	case cr.Status == domain.StatusApproved && cr.ApplyAt != nil && !now.Before(*cr.ApplyAt):
 		return s.timedApply(ctx, actorScheduler, id, nil)
+	case cr.Status == domain.StatusApproved && cr.ApplyPending:
+		// approved to apply by itself, but the apply never ran: finish it
+		return s.timedApply(ctx, actorScheduler, id, nil)
 	}
 	return nil, errNoop
 }
@@ -151,7 +154,7 @@ func (s *Service) autoApprove(ctx context.Context, id string, now time.Time) ([]
 		return nil, err
 	}
 	out := []string{"auto_approved"}
-	if appliesOnApproval(cr, now) {
+	if cr.ApplyPending {
 		return s.timedApply(ctx, actorAutoApproval, id, out)
 	}
 	return out, nil
@@ -171,19 +174,28 @@ func (s *Service) timedApply(ctx context.Context, a domain.Actor, id string, out
 			return out, nil
 		}
 		return nil, errNoop
-	case errors.As(err, &de) && de.CurrentVersion > 0:
-		_, uerr := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, _ *domain.Audit) error {
-			if cr.ApplyAt == nil {
+	case errors.As(err, &de) && de.Code != domain.CodeInternal:
+		// Refused for good (the live state moved on, the flag was archived or
+		// deleted, the proposal no longer fits) or the request moved on. Drop
+		// the schedule so the timers stop retrying; the request waits to be
+		// edited, or has reached its end anyway.
+		dropped := false
+		_, uerr := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+			if cr.Status != domain.StatusApproved || (cr.ApplyAt == nil && !cr.ApplyPending) {
 				return errNoop
 			}
+			dropped = true
+			e := s.audit(a.String(), "change_request.schedule_failed", ChannelSystem)
+			e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason = cr.Project, cr.Flag, cr.Environment, cr.ID, de.Message
+			audit.Record(e)
 			return cr.ScheduleFailed(de.Message, s.clock.Now())
 		})
 		if uerr != nil && !errors.Is(uerr, errNoop) {
 			return out, uerr
 		}
-		return append(out, "conflict"), nil
-	case errors.As(err, &de) && de.Code == domain.CodeConflict:
-		// the request moved on (withdrawn, expired, not approved any more)
+		if dropped {
+			return append(out, "conflict"), nil
+		}
 		if len(out) > 0 {
 			return out, nil
 		}

@@ -114,12 +114,25 @@ type ChangeRequest struct {
 	AutoApproveAt   *time.Time      `json:"auto_approve_at,omitempty"`
 	ExpiresAt       *time.Time      `json:"expires_at,omitempty"`
 	ApplyAt         *time.Time      `json:"apply_at,omitempty"`
-	AppliedBy       string          `json:"applied_by,omitempty"`
-	AppliedAt       *time.Time      `json:"applied_at,omitempty"`
-	AppliedVersion  int64           `json:"applied_version,omitempty"`
-	Version         int64           `json:"version"`
-	CreatedAt       time.Time       `json:"created_at"`
-	UpdatedAt       time.Time       `json:"updated_at"`
+	// ApplyPending marks an approved request that applies by itself (its
+	// policy applies on approval, or its schedule has come) and has not yet:
+	// if the apply that should follow the approval never ran (a crash between
+	// the two writes), the timers find it due and finish the job.
+	ApplyPending bool `json:"apply_pending,omitempty"`
+	// RevisionBy is the member who made the current revision (the requester,
+	// or whoever edited it last); they cannot review it unless self-approval
+	// is allowed.
+	RevisionBy string `json:"revision_by,omitempty"`
+	// BaseConfig / BaseFlag are the live state the proposal was made against,
+	// so that a refused apply can say what changed since.
+	BaseConfig     *FlagConfig `json:"base_config,omitempty"`
+	BaseFlag       *Flag       `json:"base_flag,omitempty"`
+	AppliedBy      string      `json:"applied_by,omitempty"`
+	AppliedAt      *time.Time  `json:"applied_at,omitempty"`
+	AppliedVersion int64       `json:"applied_version,omitempty"`
+	Version        int64       `json:"version"`
+	CreatedAt      time.Time   `json:"created_at"`
+	UpdatedAt      time.Time   `json:"updated_at"`
 }
 
 // Named refusals of the state machine.
@@ -146,6 +159,16 @@ var (
 func ErrBaseChanged(base, live int64) *Error {
 	return &Error{Code: CodeConflict, CurrentVersion: live, Message: fmt.Sprintf(
 		"the live state changed since this request was made (request base version %d, live version %d); edit the request onto the current state, then it needs approval again", base, live)}
+}
+
+// WithChanges adds what changed since the base to a base-changed error.
+func WithChanges(e *Error, changes []string) *Error {
+	if len(changes) == 0 {
+		return e
+	}
+	out := *e
+	out.Message = e.Message + ". Changed since: " + strings.Join(changes, "; ")
+	return &out
 }
 
 // Approvals are the approving reviews of the current revision.
@@ -193,7 +216,7 @@ func (cr *ChangeRequest) CanReview(a Actor) error {
 	if !a.Role.AtLeast(RoleEditor) {
 		return ErrReviewerRole
 	}
-	if cr.isRequester(a) && !cr.Policy.AllowSelfApproval {
+	if (cr.isRequester(a) || (cr.RevisionBy != "" && a.MemberID == cr.RevisionBy)) && !cr.Policy.AllowSelfApproval {
 		return ErrSelfReview
 	}
 	if cr.Policy.Reviewers == ReviewersDesignated && a.Role != RoleAdmin && !slices.Contains(cr.Policy.DesignatedReviewers, a.MemberID) {
@@ -253,6 +276,7 @@ func (cr *ChangeRequest) Review(a Actor, d Decision, comment, channel string, no
 	if cr.Status == StatusPending && len(cr.Approvals()) >= cr.Policy.MinApprovals &&
 		(!cr.Policy.RejectionBlocksApply || len(cr.Rejections()) == 0) {
 		cr.Status = StatusApproved
+		cr.ApplyPending = cr.AppliesOnApproval(now)
 		return true, nil
 	}
 	return false, nil
@@ -268,6 +292,7 @@ func (cr *ChangeRequest) AutoApprove(now time.Time) error {
 	missing := cr.Policy.MinApprovals - len(cr.Approvals())
 	cr.Status = StatusApproved
 	cr.AutoApproveAt = nil
+	cr.ApplyPending = cr.AppliesOnApproval(now)
 	return cr.event(TimelineEvent{Type: "auto_approved", Actor: Actor{System: "auto-approval"}.String(), Channel: "system", At: now,
 		Comment: fmt.Sprintf("no objection within %s: auto-approval stands in for the %d missing approval(s)", cr.Policy.AutoApproveAfter, max(missing, 0))})
 }
@@ -308,7 +333,9 @@ func (cr *ChangeRequest) Edit(a Actor, title, description *string, cfg *FlagConf
 	}
 	cr.BaseVersion = base
 	cr.Revision++
+	cr.RevisionBy = a.MemberID
 	cr.Status = StatusPending
+	cr.ApplyPending = false
 	cr.restartTimers(now)
 	return cr.event(TimelineEvent{Type: "edited", Actor: a.String(), At: now})
 }
@@ -327,6 +354,7 @@ func (cr *ChangeRequest) restartTimers(now time.Time) {
 // request waits to be edited onto the new base (an edit may schedule it again).
 func (cr *ChangeRequest) ScheduleFailed(reason string, now time.Time) error {
 	cr.ApplyAt = nil
+	cr.ApplyPending = false
 	return cr.event(TimelineEvent{Type: "schedule_failed", Actor: Actor{System: "scheduler"}.String(), Comment: reason, Channel: "system", At: now})
 }
 
@@ -388,6 +416,17 @@ func (cr *ChangeRequest) CheckApply(a Actor, live int64, now time.Time) error {
 	return nil
 }
 
+// AppliesOnApproval says whether the request, once approved at now, applies
+// by itself: its schedule has come (a request still pending at its apply_at
+// applies as soon as it is approved), or, unscheduled, its policy applies on
+// approval. A schedule still ahead waits for its time.
+func (cr *ChangeRequest) AppliesOnApproval(now time.Time) bool {
+	if cr.ApplyAt != nil {
+		return !cr.ApplyAt.After(now)
+	}
+	return cr.Policy.Apply == ApplyOnApproval
+}
+
 // pastDeadline reports whether the request's expiry deadline has come: from
 // then on it is as good as expired, whether or not a timer has marked it yet.
 func (cr *ChangeRequest) pastDeadline(now time.Time) bool {
@@ -413,6 +452,9 @@ func (cr *ChangeRequest) NextDue() *time.Time {
 	case StatusApproved:
 		consider(cr.ApplyAt)
 		consider(cr.ExpiresAt)
+		if cr.ApplyPending {
+			consider(&cr.UpdatedAt)
+		}
 	case StatusRejected:
 		consider(cr.ExpiresAt)
 	}
@@ -430,6 +472,7 @@ func (cr *ChangeRequest) MarkApplied(a Actor, version int64, channel string, now
 	cr.AppliedAt = &now
 	cr.AppliedVersion = version
 	cr.AutoApproveAt = nil
+	cr.ApplyPending = false
 	return cr.event(TimelineEvent{Type: "applied", Actor: a.String(), Channel: channel, At: now})
 }
 
@@ -518,6 +561,7 @@ func (cr *ChangeRequest) RevokeApprovals(a Actor, reason string, now time.Time) 
 	}
 	cr.Revision++
 	cr.Status = StatusPending
+	cr.ApplyPending = false
 	cr.restartTimers(now)
 	return cr.event(TimelineEvent{Type: "approvals_revoked", Actor: a.String(), Comment: reason, At: now})
 }
