@@ -134,7 +134,7 @@ func (s *Service) UpdateEnvironment(ctx context.Context, p *Principal, project, 
 	if err := p.require(domain.RoleManager, "changing an environment"); err != nil {
 		return nil, err
 	}
-	return s.store.UpdateEnvironment(ctx, project, key, func(e *domain.Environment) error {
+	return s.store.UpdateEnvironment(ctx, project, key, func(e *domain.Environment, audit *domain.Audit) error {
 		if err := checkVersion("environment", expected, e.Version); err != nil {
 			return err
 		}
@@ -146,7 +146,17 @@ func (s *Service) UpdateEnvironment(ctx context.Context, p *Principal, project, 
 			return immutable("/key", "an environment's key and project")
 		}
 		e.UpdatedAt = s.clock.Now()
-		return e.Validate()
+		if err := e.Validate(); err != nil {
+			return err
+		}
+		// Protection decides the default approval settings: audited like them.
+		entry := s.audit(p.Actor(), "environment.updated", ChannelAPI)
+		entry.Project, entry.Environment, entry.Version = project, key, orig.Version+1
+		if d, err := domain.AnyDiff(&orig, e); err == nil {
+			entry.Diff = d
+		}
+		audit.Record(entry)
+		return nil
 	})
 }
 

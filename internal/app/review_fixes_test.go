@@ -198,3 +198,19 @@ func TestWithdrawRacingScheduledApply(t *testing.T) {
 		}
 	})
 }
+
+// Un-protecting an environment changes its default approval settings: it is
+// audited like a settings change.
+func TestEnvironmentChangesAreAudited(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, w *world) {
+		w.must(w.svc.UpdateEnvironment(w.ctx, w.carol, "shop", "production", nil, func(e *domain.Environment) error {
+			e.Protected = false
+			return nil
+		}))
+		entries, _, err := w.svc.ListAudit(w.ctx, w.admin, domain.AuditFilter{Environment: "production", Actor: "member:m_carol"}, domain.Page{})
+		if err != nil || len(entries) != 1 || entries[0].Action != "environment.updated" || entries[0].Diff == nil ||
+			!strings.Contains(strings.Join(entries[0].Diff.Summary, " "), "/protected") {
+			t.Fatalf("audit of un-protecting production: %+v %v", entries, err)
+		}
+	})
+}

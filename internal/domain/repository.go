@@ -70,7 +70,9 @@ type ProjectRepository interface {
 	CreateEnvironment(ctx context.Context, e *Environment) error
 	GetEnvironment(ctx context.Context, project, key string) (*Environment, error)
 	ListEnvironments(ctx context.Context, project string, page Page) ([]Environment, string, error)
-	UpdateEnvironment(ctx context.Context, project, key string, fn func(*Environment) error) (*Environment, error)
+	// UpdateEnvironment writes fn's audit entries with the change (an
+	// environment's protection decides its default approval settings).
+	UpdateEnvironment(ctx context.Context, project, key string, fn func(*Environment, *Audit) error) (*Environment, error)
 }
 
 // FlagRepository stores flags and their per-environment configs.

@@ -298,13 +298,18 @@ func (s *Store) ListEnvironments(ctx context.Context, project string, page domai
 	return out, next, err
 }
 
-func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn func(*domain.Environment) error) (e *domain.Environment, err error) {
+func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn func(*domain.Environment, *domain.Audit) error) (e *domain.Environment, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		if _, err := getEnvironment(tx, project, k); err != nil {
 			return err
 		}
-		e, err = modify(tx, bEnvironments, key(project, k), domain.NotFound("environment", k), func(e *domain.Environment) *int64 { return &e.Version }, fn)
-		return err
+		var audit domain.Audit
+		e, err = modify(tx, bEnvironments, key(project, k), domain.NotFound("environment", k), func(e *domain.Environment) *int64 { return &e.Version },
+			func(e *domain.Environment) error { return fn(e, &audit) })
+		if err != nil {
+			return err
+		}
+		return writeAudit(tx, audit.Entries)
 	})
 	return e, err
 }

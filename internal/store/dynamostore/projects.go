@@ -223,7 +223,7 @@ func (s *Store) ListEnvironments(ctx context.Context, project string, page domai
 	return list[domain.Environment](ctx, s, listing{pk: prefixProject + project, prefix: prefixEnv, what: "environments of " + project}, page)
 }
 
-func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn func(*domain.Environment) error) (e *domain.Environment, err error) {
+func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn func(*domain.Environment, *domain.Audit) error) (e *domain.Environment, err error) {
 	err = retry(ctx, func() error {
 		read, err := s.get(ctx, envKey(project, k))
 		if err != nil {
@@ -236,7 +236,8 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 			return err
 		}
 		v := e.Version
-		if err := fn(e); err != nil {
+		var audit domain.Audit
+		if err := fn(e, &audit); err != nil {
 			return err
 		}
 		e.Version = v + 1
@@ -244,14 +245,11 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 		if err != nil {
 			return err
 		}
-		err = s.putIf(ctx, it, versionIs(v))
-		switch {
-		case err == nil:
-			return nil
-		case lostRace(err):
-			return errRetry
-		}
-		return fmt.Errorf("dynamodb put environment %s/%s: %w", project, k, err)
+		var b txBuilder
+		cond := versionIs(v)
+		b.add(s.txPut(it, &cond))
+		from := s.addAudit(&b, audit.Entries)
+		return outcome(s.transact(ctx, &b), audit.Entries, from, "put environment "+project+"/"+k)
 	})
 	if err != nil {
 		return nil, err

@@ -179,14 +179,14 @@ func testEnvironments(t *testing.T, s domain.Store) {
 	if !e.Protected || e.Version != 1 || e.Project != "p" {
 		t.Fatalf("production: %+v", e)
 	}
-	e, err = s.UpdateEnvironment(ctx, "p", "qa", func(e *domain.Environment) error { e.Protected = true; return nil })
+	e, err = s.UpdateEnvironment(ctx, "p", "qa", func(e *domain.Environment, _ *domain.Audit) error { e.Protected = true; return nil })
 	must(t, err)
 	if !e.Protected || e.Version != 2 {
 		t.Fatalf("after update: %+v", e)
 	}
 	_, err = s.GetEnvironment(ctx, "p", "nope")
 	wantCode(t, err, domain.CodeNotFound)
-	_, err = s.UpdateEnvironment(ctx, "p", "nope", func(*domain.Environment) error { return nil })
+	_, err = s.UpdateEnvironment(ctx, "p", "nope", func(*domain.Environment, *domain.Audit) error { return nil })
 	wantCode(t, err, domain.CodeNotFound)
 	_, _, err = s.ListEnvironments(ctx, "nope", domain.Page{})
 	wantCode(t, err, domain.CodeNotFound)
