@@ -29,12 +29,18 @@ fi
 
 step "DynamoDB Local"
 ./scripts/dynamodb-local.sh start
-trap './scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true' EXIT
+trap './scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true; ./scripts/ses-local.sh stop >/dev/null 2>&1 || true' EXIT
 COUNTERSIGN_DYNAMODB_ENDPOINT="$(./scripts/dynamodb-local.sh endpoint)"
 export COUNTERSIGN_DYNAMODB_ENDPOINT
 export COUNTERSIGN_REQUIRE_DYNAMODB=1
 
-step "go test -race ./... (DynamoDB Local at $COUNTERSIGN_DYNAMODB_ENDPOINT)"
+step "SES v2 emulator (aws-ses-v2-local)"
+./scripts/ses-local.sh start
+COUNTERSIGN_SES_ENDPOINT="$(./scripts/ses-local.sh endpoint)"
+export COUNTERSIGN_SES_ENDPOINT
+export COUNTERSIGN_REQUIRE_SES=1
+
+step "go test -race ./... (DynamoDB Local at $COUNTERSIGN_DYNAMODB_ENDPOINT, SES at $COUNTERSIGN_SES_ENDPOINT)"
 # -v so the log shows which suites ran where; the filter keeps the summary
 # lines, every failure, and the conformance suite's results per store.
 mkdir -p .tools
