@@ -196,7 +196,9 @@ type ChangeRequestRepository interface {
 	// earliest first, at most limit. It reads only the due index (requests no
 	// timer concerns are not in it), so its cost follows the number of due
 	// requests, not of all requests. Every write of a request keeps the
-	// index in step with its NextDue.
+	// index in step with its NextDue. On DynamoDB the index is eventually
+	// consistent: a just-written request may be missing or stale, so callers
+	// re-read each request and treat "nothing due" as a no-op.
 	ListDue(ctx context.Context, before time.Time, limit int) ([]DueRequest, error)
 	// PendingLock returns the id of the open request that locks the flag in
 	// env, or "".

@@ -11,8 +11,9 @@ import (
 
 // metered is the store's only way to DynamoDB: it offers the operations the
 // store uses, asks each of them for its consumed capacity (TOTAL) and adds
-// the capacity units DynamoDB reports to a counter. Having no other path to
-// the client, the store cannot make an unmetered call.
+// the capacity units DynamoDB reports to a counter; it also counts the items
+// its reads read. Having no other path to the client, the store cannot make
+// an unmetered call.
 //
 // DynamoDB reports consumed capacity only on calls that succeed: a
 // conditional write whose condition fails and a cancelled transaction consume
@@ -21,6 +22,7 @@ import (
 type metered struct {
 	c     *dynamodb.Client
 	units atomic.Uint64 // float64 bits
+	items atomic.Int64  // items read: see ItemsRead
 }
 
 func (m *metered) add(ccs ...types.ConsumedCapacity) {
@@ -54,6 +56,9 @@ func (m *metered) GetItem(ctx context.Context, in *dynamodb.GetItemInput) (*dyna
 	out, err := m.c.GetItem(ctx, in)
 	if out != nil {
 		m.addOne(out.ConsumedCapacity)
+		if len(out.Item) > 0 {
+			m.items.Add(1)
+		}
 	}
 	return out, err
 }
@@ -63,6 +68,9 @@ func (m *metered) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInp
 	out, err := m.c.BatchGetItem(ctx, in)
 	if out != nil {
 		m.add(out.ConsumedCapacity...)
+		for _, items := range out.Responses {
+			m.items.Add(int64(len(items)))
+		}
 	}
 	return out, err
 }
@@ -90,6 +98,9 @@ func (m *metered) Query(ctx context.Context, in *dynamodb.QueryInput) (*dynamodb
 	out, err := m.c.Query(ctx, in)
 	if out != nil {
 		m.addOne(out.ConsumedCapacity)
+		// ScannedCount: the items the key condition matched and DynamoDB
+		// read (and charged), before any filter expression dropped some.
+		m.items.Add(int64(out.ScannedCount))
 	}
 	return out, err
 }
@@ -111,3 +122,13 @@ func (s *Store) ConsumedCapacity() float64 { return math.Float64frombits(s.db.un
 
 // ResetConsumedCapacity sets the counter back to zero.
 func (s *Store) ResetConsumedCapacity() { s.db.units.Store(0) }
+
+// ItemsRead is the number of items the store's reads read since it was made
+// or last reset: the items GetItem and BatchGetItem returned, and the items
+// each Query read (its ScannedCount, which counts the items a filter
+// expression dropped too). Writes, and the items conditions of writes look
+// at, are not in it.
+func (s *Store) ItemsRead() int64 { return s.db.items.Load() }
+
+// ResetItemsRead sets the items-read counter back to zero.
+func (s *Store) ResetItemsRead() { s.db.items.Store(0) }

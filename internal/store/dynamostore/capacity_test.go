@@ -105,7 +105,7 @@ func TestLifecycleCapacity(t *testing.T) {
 			if cr.Status == domain.StatusApplied {
 				return nil
 			}
-			if err := cr.CheckApply(applier, c.Version); err != nil {
+			if err := cr.CheckApply(applier, c.Version, time.Now()); err != nil {
 				return err
 			}
 			next := *cr.ProposedConfig

@@ -151,8 +151,10 @@ func (s *Store) UpdateApprovalSettings(ctx context.Context, project, env string,
 // ---- change requests ----
 
 // A change request is one item, PK CR#<id>, SK CR, in GSI1 under CR by
-// "<created>#<id>". Beside its JSON it carries reviewed_by, the members who
-// reviewed it, so that the reviewer filter is a filter expression.
+// "<created>#<id>", and, while a timer concerns it, in GSI3 under
+// DUE#<shard> by "<next due>#<id>" (due.go). Beside its JSON it carries
+// reviewed_by, the members who reviewed it, so that the reviewer filter is a
+// filter expression.
 //
 // The pending lock of a flag in an environment is the item PROJECT#<p> /
 // LOCK#<flag>#<env>, whose change_request names the open request holding
@@ -170,11 +172,19 @@ func crItem(id string, cr *domain.ChangeRequest) (item, error) {
 			reviewed = append(reviewed, str(r.Reviewer))
 		}
 	}
-	return encode(crKey(id), cr, item{
+	extra := item{
 		attrGSI1PK:   str(gsiCR),
 		attrGSI1SK:   str(timeID(cr.CreatedAt, id)),
 		attrReviewed: &types.AttributeValueMemberL{Value: reviewed},
-	})
+	}
+	// The timer index (GSI3, see due.go). Every write of a request puts the
+	// whole item, so a request no timer concerns is written without GSI3PK
+	// and GSI3SK: the put removes them, and the request leaves the index.
+	if due := cr.NextDue(); due != nil {
+		extra[attrGSI3PK] = str(dueShardKey(id))
+		extra[attrGSI3SK] = str(timeID(*due, id))
+	}
+	return encode(crKey(id), cr, extra)
 }
 
 func crLockKey(cr *domain.ChangeRequest) key { return lockKey(cr.Project, cr.Flag, cr.Environment) }

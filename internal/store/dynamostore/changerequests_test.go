@@ -342,7 +342,7 @@ func applyFlag(calls *int, during func()) func(*domain.ChangeRequest, *domain.Fl
 		if cr.Status == domain.StatusApplied {
 			return nil
 		}
-		if err := cr.CheckApply(a, f.Version); err != nil {
+		if err := cr.CheckApply(a, f.Version, at0); err != nil {
 			return err
 		}
 		next := *cr.ProposedFlag

@@ -33,6 +33,8 @@ const (
 	attrGSI1SK    = "GSI1SK"
 	attrGSI2PK    = "GSI2PK"
 	attrGSI2SK    = "GSI2SK"
+	attrGSI3PK    = "GSI3PK"
+	attrGSI3SK    = "GSI3SK"
 	attrVersion   = "version"    // the entities' own version, named as in their JSON
 	attrEnvCount  = "env_count"  // project: how many environments it has
 	attrFlagSeq   = "flag_seq"   // project: bumped by every flag creation
@@ -65,12 +67,14 @@ const (
 	gsiCR         = "CR" // GSI1PK of every change request
 	prefixAudit   = "AUDIT#"
 	gsiAudit      = "AUDIT" // GSI2PK of every audit entry
+	prefixDue     = "DUE#"  // GSI3PK of a request a timer concerns: DUE#<shard>
 )
 
 // Index names (see table.go).
 const (
 	indexGSI1 = "GSI1"
 	indexGSI2 = "GSI2"
+	indexGSI3 = "GSI3"
 )
 
 // Retry policy of read-modify-writes that lost a race: at most maxAttempts

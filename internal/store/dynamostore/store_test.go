@@ -29,7 +29,7 @@ const (
 
 // endpoint returns DynamoDB Local's endpoint, or skips (fails, when it is
 // required) the test without one.
-func endpoint(t *testing.T) string {
+func endpoint(t testing.TB) string {
 	t.Helper()
 	ep := os.Getenv(endpointEnv)
 	if ep == "" {
@@ -44,7 +44,7 @@ func endpoint(t *testing.T) string {
 	return ep
 }
 
-func client(t *testing.T) *dynamodb.Client {
+func client(t testing.TB) *dynamodb.Client {
 	t.Helper()
 	ep := endpoint(t)
 	cfg := aws.Config{
@@ -58,7 +58,7 @@ var tables atomic.Int64
 
 // newTable creates a fresh, uniquely named table and deletes it when the test
 // ends.
-func newTable(t *testing.T, c *dynamodb.Client) string {
+func newTable(t testing.TB, c *dynamodb.Client) string {
 	t.Helper()
 	name := fmt.Sprintf("countersign-test-%d-%d", time.Now().UnixNano(), tables.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -158,7 +158,7 @@ func newFlag(key string, variants ...string) *domain.Flag {
 	return f
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
