@@ -1,11 +1,11 @@
 # Countersign. `make run` starts the whole system locally; `make test` runs every test.
 SHELL := /bin/bash
 GO ?= go
-FUNCTIONS := api timers
+FUNCTIONS := api timers notifier
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 ARTIFACTS_DIR ?= bin
 
-.PHONY: run test build deploy lint fmt clean seed build-ApiFunction build-TimersFunction
+.PHONY: run test build deploy lint fmt clean seed build-ApiFunction build-TimersFunction build-NotifierFunction
 
 ## run: the whole system in one process on 127.0.0.1:8080, data in ./.data
 run:
@@ -29,6 +29,9 @@ build-ApiFunction:
 
 build-TimersFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/timers
+
+build-NotifierFunction:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/notifier
 
 ## deploy: needs the AWS SAM CLI; STAGE=dev|staging|prod
 STAGE ?= dev

@@ -66,4 +66,15 @@ done
 step "smoke run of the local runtime (make run's binary, restart keeps data)"
 ./scripts/smoke.sh
 
+step "browser walk of an e-mail approval (Debian chromium, playwright-core)"
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's chromium (apt-get)"
+    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  else
+    echo "FAILED: the browser test needs Debian's chromium at /usr/bin/chromium (apt-get install chromium, as root)"; exit 1
+  fi
+fi
+./scripts/browser-test.sh
+
 step "all tests passed"

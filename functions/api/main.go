@@ -35,6 +35,9 @@ func run() error {
 	}
 	defer closeStore()
 	svc, handler := setup.API(store, clock.System{}, log)
+	if err := setup.Links(cfg, svc); err != nil {
+		return err
+	}
 	if cfg.AdminToken != "" {
 		// The operator's bootstrap token (see infra/README.md); idempotent.
 		if _, err := svc.Bootstrap(ctx, cfg.AdminToken); err != nil {

@@ -35,6 +35,13 @@ func run() error {
 	}
 	defer closeStore()
 	svc, _ := setup.API(store, clock.System{}, log)
-	lambda.Start(timers.Handler(svc, log))
+	if err := setup.Links(cfg, svc); err != nil {
+		return err
+	}
+	n, err := setup.Notifier(ctx, cfg, store, svc, log)
+	if err != nil {
+		return err
+	}
+	lambda.Start(timers.Handler(svc, n, log))
 	return nil
 }

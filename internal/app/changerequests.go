@@ -449,8 +449,19 @@ func (s *Service) liveOf(ctx context.Context, cr *domain.ChangeRequest) (*domain
 // the policy applies on approval, the request applies at once (unless it is
 // scheduled for later).
 func (s *Service) Review(ctx context.Context, p *Principal, id string, d domain.Decision, comment, channel string) (*RequestView, error) {
+	return s.review(ctx, p, id, d, comment, channel, nil)
+}
+
+// review is Review with a check run inside the write (an e-mail link's:
+// still valid, not used yet; it records its use there too).
+func (s *Service) review(ctx context.Context, p *Principal, id string, d domain.Decision, comment, channel string, check func(*domain.ChangeRequest) error) (*RequestView, error) {
 	var approvedNow bool
 	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+		if check != nil {
+			if err := check(cr); err != nil {
+				return err
+			}
+		}
 		var err error
 		if approvedNow, err = cr.Review(p.actor(), d, comment, channel, s.clock.Now()); err != nil {
 			return err
@@ -492,7 +503,7 @@ func (s *Service) Apply(ctx context.Context, p *Principal, id string) (*RequestV
 // request, the live config (or flag) and the audit entry. A retry of an
 // applied request answers the same, without a second version.
 func (s *Service) applyAs(ctx context.Context, a domain.Actor, id, channel string) (*RequestView, error) {
-	cr, _, err := s.apply(ctx, a, id, channel)
+	cr, _, err := s.apply(ctx, a, id, channel, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -501,7 +512,7 @@ func (s *Service) applyAs(ctx context.Context, a domain.Actor, id, channel strin
 
 // apply is applyAs without the view; applied says whether this call applied
 // the request (false: it already was).
-func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string) (cr *domain.ChangeRequest, applied bool, err error) {
+func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string, check func(*domain.ChangeRequest) error) (cr *domain.ChangeRequest, applied bool, err error) {
 	// A flag-level proposal must not drop a variant some environment serves.
 	// Checked here on a read: the store's apply function sees no configs.
 	if pre, err := s.store.GetChangeRequest(ctx, id); err == nil && pre.Kind == domain.KindFlag && pre.Status == domain.StatusApproved {
@@ -515,6 +526,11 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string)
 		applied = false
 		if a.System == "" && !a.Role.AtLeast(domain.RoleEditor) {
 			return domain.ErrApplyRole
+		}
+		if check != nil {
+			if err := check(cr); err != nil {
+				return err
+			}
 		}
 		if cr.Status == domain.StatusApplied {
 			return nil
@@ -636,11 +652,14 @@ func (s *Service) Comment(ctx context.Context, p *Principal, id, text string) (*
 	}
 	mentions := s.mentions(ctx, text)
 	var added domain.TimelineEvent
-	_, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+	_, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
 		if err := cr.AddComment(p.actor(), text, mentions, s.clock.Now()); err != nil {
 			return err
 		}
 		added = cr.Timeline[len(cr.Timeline)-1]
+		e := s.audit(p.Actor(), "change_request.commented", ChannelAPI)
+		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason, e.Mentions = cr.Project, cr.Flag, cr.Environment, cr.ID, text, mentions
+		audit.Record(e)
 		return nil
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/countersign/countersign/internal/actionlink"
 	"github.com/countersign/countersign/internal/clock"
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -23,6 +24,7 @@ type Service struct {
 	store domain.Store
 	clock clock.Clock
 	log   *slog.Logger
+	links *actionlink.Signer // e-mail action links; nil: none issued or accepted
 }
 
 // New builds a Service.

@@ -164,7 +164,7 @@ func (s *Service) autoApprove(ctx context.Context, id string, now time.Time) ([]
 // moved on) drops the schedule so the timers stop retrying; the request waits
 // to be edited.
 func (s *Service) timedApply(ctx context.Context, a domain.Actor, id string, out []string) ([]string, error) {
-	_, applied, err := s.apply(ctx, a, id, ChannelSystem)
+	_, applied, err := s.apply(ctx, a, id, ChannelSystem, nil)
 	var de *domain.Error
 	switch {
 	case err == nil && applied:

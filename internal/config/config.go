@@ -22,6 +22,12 @@ type Config struct {
 	Stage          string        // COUNTERSIGN_STAGE: deployment stage name, for logs
 	Dev            bool          // COUNTERSIGN_DEV: development routes (/dev/clock) and a movable clock
 	TimerInterval  time.Duration // COUNTERSIGN_TIMER_INTERVAL: how often the local runtime sweeps timers
+	BaseURL        string        // COUNTERSIGN_BASE_URL: public address e-mail links point to
+	MailFrom       string        // COUNTERSIGN_MAIL_FROM: sender of e-mail
+	SESEndpoint    string        // COUNTERSIGN_SES_ENDPOINT: send e-mail through this SES endpoint (local runs: instead of the catcher)
+	SESConfigSet   string        // COUNTERSIGN_SES_CONFIGURATION_SET
+	EventBus       string        // COUNTERSIGN_EVENT_BUS: EventBridge bus of domain events (AWS)
+	LinkKey        string        // COUNTERSIGN_LINK_KEY: hex HMAC key of e-mail action links (local runs: a generated file)
 }
 
 // Store kinds.
@@ -61,6 +67,12 @@ func FromEnv(getenv func(string) string, defaultStore string) (Config, error) {
 		return c, fmt.Errorf("COUNTERSIGN_TIMER_INTERVAL must be a duration of at least 10ms, like 1s")
 	}
 	c.TimerInterval = iv
+	c.BaseURL = get("COUNTERSIGN_BASE_URL", "http://"+c.Addr)
+	c.MailFrom = get("COUNTERSIGN_MAIL_FROM", "countersign@localhost.localdomain")
+	c.SESEndpoint = get("COUNTERSIGN_SES_ENDPOINT", "")
+	c.SESConfigSet = get("COUNTERSIGN_SES_CONFIGURATION_SET", "")
+	c.EventBus = get("COUNTERSIGN_EVENT_BUS", "")
+	c.LinkKey = get("COUNTERSIGN_LINK_KEY", "")
 	if c.Store != StoreBolt && c.Store != StoreDynamoDB {
 		return c, fmt.Errorf("COUNTERSIGN_STORE must be %q or %q, not %q", StoreBolt, StoreDynamoDB, c.Store)
 	}

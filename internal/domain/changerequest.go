@@ -125,14 +125,17 @@ type ChangeRequest struct {
 	RevisionBy string `json:"revision_by,omitempty"`
 	// BaseConfig / BaseFlag are the live state the proposal was made against,
 	// so that a refused apply can say what changed since.
-	BaseConfig     *FlagConfig `json:"base_config,omitempty"`
-	BaseFlag       *Flag       `json:"base_flag,omitempty"`
-	AppliedBy      string      `json:"applied_by,omitempty"`
-	AppliedAt      *time.Time  `json:"applied_at,omitempty"`
-	AppliedVersion int64       `json:"applied_version,omitempty"`
-	Version        int64       `json:"version"`
-	CreatedAt      time.Time   `json:"created_at"`
-	UpdatedAt      time.Time   `json:"updated_at"`
+	BaseConfig *FlagConfig `json:"base_config,omitempty"`
+	BaseFlag   *Flag       `json:"base_flag,omitempty"`
+	// UsedLinks are the nonces of e-mail action links already used: a link
+	// acts once, recorded in the same write as its action.
+	UsedLinks      []string   `json:"used_links,omitempty"`
+	AppliedBy      string     `json:"applied_by,omitempty"`
+	AppliedAt      *time.Time `json:"applied_at,omitempty"`
+	AppliedVersion int64      `json:"applied_version,omitempty"`
+	Version        int64      `json:"version"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
 }
 
 // Named refusals of the state machine.
@@ -509,6 +512,7 @@ type AuditEntry struct {
 	Requester     string    `json:"requester,omitempty"`
 	Approvers     []string  `json:"approvers,omitempty"`
 	Reason        string    `json:"reason,omitempty"`
+	Mentions      []string  `json:"mentions,omitempty"` // members a comment @mentions
 	Diff          *Diff     `json:"diff,omitempty"`
 	Version       int64     `json:"version,omitempty"` // the resulting version of what changed
 }

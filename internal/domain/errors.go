@@ -15,6 +15,7 @@ const (
 	CodeMalformed       Code = "malformed"             // the body is not valid JSON (or not the expected shape)
 	CodeNotFound        Code = "not_found"             // the resource does not exist
 	CodeConflict        Code = "conflict"              // the resource changed (stale version) or already exists
+	CodeGone            Code = "gone"                  // it existed but can no longer be used (an expired or revoked link)
 	CodeUnauthenticated Code = "unauthenticated"       // missing or wrong credentials
 	CodeForbidden       Code = "forbidden"             // authenticated, but not allowed
 	CodeTooLarge        Code = "too_large"             // body over the limit

@@ -206,13 +206,15 @@ func (r Role) AtLeast(min Role) bool { return roleRank[r] >= roleRank[min] && ro
 
 // Member is a person with a role in the organisation.
 type Member struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name"`
-	Role      Role      `json:"role"`
-	Version   int64     `json:"version"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	Name  string `json:"name"`
+	Role  Role   `json:"role"`
+	// EmailOptOut turns off e-mail, except for requests that wait on them.
+	EmailOptOut bool      `json:"email_opt_out"`
+	Version     int64     `json:"version"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // Token is an API token. Only the SHA-256 hash of its secret is stored.

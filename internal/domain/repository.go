@@ -133,6 +133,7 @@ type Store interface {
 	TokenRepository
 	ApprovalRepository
 	ChangeRequestRepository
+	OutboxRepository
 }
 
 // Audit collects the audit entries an update function wants written in the
@@ -205,4 +206,40 @@ type ChangeRequestRepository interface {
 	PendingLock(ctx context.Context, project, flag, env string) (string, error)
 	// ListAudit lists audit entries newest first.
 	ListAudit(ctx context.Context, filter AuditFilter, page Page) ([]AuditEntry, string, error)
+}
+
+// Outbox states.
+const (
+	OutboxPending   = "pending"
+	OutboxDelivered = "delivered"
+	OutboxDead      = "dead"
+)
+
+// OutboxItem is an audit entry waiting for its notifications: e-mails to
+// the people it concerns and a domain event. Every store method that writes
+// audit entries also writes one outbox item per entry, pending, in the same
+// atomic write: a change that happened is never without its notifications.
+type OutboxItem struct {
+	ID            string     `json:"id"` // the audit entry's id
+	Entry         AuditEntry `json:"entry"`
+	State         string     `json:"state"`
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt time.Time  `json:"next_attempt_at"`
+	LastError     string     `json:"last_error,omitempty"`
+	// Done lists the deliveries (e-mail recipients, "event") already made, so
+	// a retry sends only what is missing.
+	Done    []string `json:"done"`
+	Version int64    `json:"version"`
+}
+
+// OutboxRepository is the delivery side of the outbox.
+type OutboxRepository interface {
+	// ListOutbox returns pending items whose next attempt is at or before
+	// before, oldest first, at most limit (reads only pending items).
+	ListOutbox(ctx context.Context, before time.Time, limit int) ([]OutboxItem, error)
+	GetOutbox(ctx context.Context, id string) (*OutboxItem, error)
+	// UpdateOutbox is a version-conditioned read-modify-write of an item.
+	UpdateOutbox(ctx context.Context, id string, fn func(*OutboxItem) error) (*OutboxItem, error)
+	// ListDeadLetters lists items that ran out of attempts, newest first.
+	ListDeadLetters(ctx context.Context, page Page) ([]OutboxItem, string, error)
 }

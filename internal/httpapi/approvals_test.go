@@ -202,12 +202,15 @@ func TestNoRouteBypassesApproval(t *testing.T) {
 			a.do("POST", "/v1/change-requests", map[string]any{"project": "shop", "flag": "new-checkout", "environment": "production",
 				"proposed_config": map[string]any{"enabled": false, "default_rule": map[string]any{"rollout": 0, "weights": []any{}}}}, withToken(editor)).want(t, 201)
 		},
-		"PATCH /v1/change-requests/{id}":                                          func() {}, // edits a proposal only (TestChangeRequestEndToEnd)
-		"POST /v1/change-requests/{id}/reviews":                                   func() {}, // approval alone applies only with apply on_approval (app tests)
-		"POST /v1/change-requests/{id}/comments":                                  func() {},
-		"POST /v1/change-requests/{id}/withdraw":                                  func() {},
-		"POST /v1/change-requests/{id}/apply":                                     func() {}, // the one way in: checked by every apply test
-		"PUT /v1/settings":                                                        func() {}, // turning approvals off is a manager's settings change, audited
+		"PATCH /v1/change-requests/{id}":         func() {}, // edits a proposal only (TestChangeRequestEndToEnd)
+		"POST /v1/change-requests/{id}/reviews":  func() {}, // approval alone applies only with apply on_approval (app tests)
+		"POST /v1/change-requests/{id}/comments": func() {},
+		"POST /v1/change-requests/{id}/withdraw": func() {},
+		"POST /v1/change-requests/{id}/apply":    func() {}, // the one way in: checked by every apply test
+		"POST /a/{token}": func() { // an e-mail link acts through the same review and apply rules (localrun's e-mail test)
+			a.do("POST", "/a/not-a-token", "csrf=x&comment=y", contentType("application/x-www-form-urlencoded"), noAuth()).want(t, 403)
+		},
+		"PUT /v1/settings": func() {}, // turning approvals off is a manager's settings change, audited
 		"PUT /v1/projects/{project}/environments/{environment}/approval-settings": func() {},
 		"PATCH /v1/projects/{project}/environments/{environment}": func() {
 			// unprotecting production is a settings change, like PUT

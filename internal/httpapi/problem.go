@@ -21,6 +21,8 @@ func statusFor(code domain.Code) int {
 		return http.StatusNotFound
 	case domain.CodeConflict:
 		return http.StatusConflict
+	case domain.CodeGone:
+		return http.StatusGone
 	case domain.CodeUnauthenticated:
 		return http.StatusUnauthorized
 	case domain.CodeForbidden:

@@ -72,6 +72,9 @@ func (s *Server) routeTable() []Route {
 	return []Route{
 		{Method: "GET", Pattern: "/healthz", Public: true, handler: s.health},
 		{Method: "GET", Pattern: "/openapi.yaml", Public: true, handler: s.openAPI},
+		// e-mail action links: the token is the credential
+		{Method: "GET", Pattern: "/a/{token}", Public: true, handler: s.showLink},
+		{Method: "POST", Pattern: "/a/{token}", Public: true, handler: s.actOnLink},
 
 		{Method: "GET", Pattern: "/v1/projects", handler: s.listProjects},
 		{Method: "POST", Pattern: "/v1/projects", handler: s.createProject},

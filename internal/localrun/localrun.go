@@ -5,19 +5,26 @@ package localrun
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/countersign/countersign/internal/actionlink"
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/devtools"
+	"github.com/countersign/countersign/internal/notify"
+	"github.com/countersign/countersign/internal/notify/catcher"
+	"github.com/countersign/countersign/internal/notify/eventbus"
+	"github.com/countersign/countersign/internal/notify/sesmail"
 	"github.com/countersign/countersign/internal/setup"
 )
 
@@ -40,6 +47,30 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		clk = devClock
 	}
 	svc, api := setup.API(store, clk, log)
+	key, err := linkKey(cfg)
+	if err != nil {
+		return err
+	}
+	signer, err := actionlink.NewSigner(key)
+	if err != nil {
+		return err
+	}
+	svc.WithLinks(signer)
+
+	// E-mail goes to the built-in catcher (/dev/mail), or through SES when
+	// COUNTERSIGN_SES_ENDPOINT is set; domain events are logged and listed
+	// at /dev/events.
+	mailbox := catcher.New(cfg.MailFrom, clk.Now)
+	var mailer notify.Mailer = mailbox
+	if cfg.SESEndpoint != "" {
+		client, err := sesmail.NewClient(ctx, cfg.SESEndpoint, "")
+		if err != nil {
+			return err
+		}
+		mailer = sesmail.New(client, cfg.MailFrom, cfg.SESConfigSet)
+	}
+	events := eventbus.NewLogPublisher(log, 500)
+	notifier := notify.New(store, svc, mailer, events, clk, log, cfg.MailFrom, cfg.BaseURL)
 	secret, err := svc.Bootstrap(ctx, cfg.AdminToken)
 	if err != nil {
 		return fmt.Errorf("bootstrap the first admin: %w", err)
@@ -48,15 +79,18 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		fmt.Fprintf(console, "\n  Countersign created the first admin. Its API token, shown only this once:\n\n    %s\n\n  Use it as: curl -H 'Authorization: Bearer %s' http://%s/v1/projects\n\n", secret, secret, cfg.Addr)
 	}
 
-	sweeper := newSweeper(svc, log)
-	handler := http.Handler(api)
+	sweeper := newSweeper(svc, notifier, log)
+	mux := http.NewServeMux()
+	mux.Handle("/dev/mail", mailbox.Handler())
+	mux.Handle("/dev/mail/", mailbox.Handler())
+	mux.Handle("/dev/mail.json", mailbox.Handler())
+	mux.Handle("GET /dev/events", devtools.EventsHandler(events))
 	if cfg.Dev {
-		mux := http.NewServeMux()
 		mux.Handle("/dev/clock", devtools.ClockHandler(devClock, sweeper.now))
-		mux.Handle("/", api)
-		handler = mux
 		log.Warn("development mode: /dev/clock moves the service's clock; never use COUNTERSIGN_DEV=1 in production")
 	}
+	mux.Handle("/", api)
+	handler := http.Handler(mux)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -91,15 +125,30 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 	return nil
 }
 
-// sweeper runs the timer sweep on a ticker, and at once when asked.
-type sweeper struct {
-	svc  *app.Service
-	log  *slog.Logger
-	kick chan struct{}
+// linkKey is the action link key: configured, or a file in the data
+// directory created on first start.
+func linkKey(cfg config.Config) ([]byte, error) {
+	if cfg.LinkKey != "" {
+		k, err := hex.DecodeString(cfg.LinkKey)
+		if err != nil {
+			return nil, fmt.Errorf("COUNTERSIGN_LINK_KEY must be hex: %w", err)
+		}
+		return k, nil
+	}
+	return actionlink.LoadOrCreateKey(filepath.Join(cfg.DataDir, "link.key"))
 }
 
-func newSweeper(svc *app.Service, log *slog.Logger) *sweeper {
-	return &sweeper{svc: svc, log: log, kick: make(chan struct{}, 1)}
+// sweeper runs the timer sweep and the outbox dispatcher on a ticker, and
+// at once when asked.
+type sweeper struct {
+	svc      *app.Service
+	notifier *notify.Notifier
+	log      *slog.Logger
+	kick     chan struct{}
+}
+
+func newSweeper(svc *app.Service, n *notify.Notifier, log *slog.Logger) *sweeper {
+	return &sweeper{svc: svc, notifier: n, log: log, kick: make(chan struct{}, 1)}
 }
 
 // now asks for a sweep without waiting for the next tick.
@@ -122,6 +171,9 @@ func (s *sweeper) run(ctx context.Context, every time.Duration) {
 		}
 		if _, err := s.svc.Sweep(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("timer sweep failed", "err", err)
+		}
+		if _, _, err := s.notifier.Drain(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("outbox delivery failed", "err", err)
 		}
 	}
 }

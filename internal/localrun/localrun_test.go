@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -247,6 +248,204 @@ func TestNoDevRoutesWithoutFlag(t *testing.T) {
 	for _, m := range []string{"GET", "POST"} {
 		if got, _ := jsonCall(t, m, "http://"+cfg.Addr+"/dev/clock", tok, `{"advance":"1h"}`); got != 404 {
 			t.Fatalf("%s /dev/clock without COUNTERSIGN_DEV: %d", m, got)
+		}
+	}
+}
+
+type caughtMail struct {
+	ID      int      `json:"id"`
+	To      []string `json:"to"`
+	Subject string   `json:"subject"`
+	Text    string   `json:"text"`
+	HTML    string   `json:"html"`
+}
+
+func mails(t *testing.T, base string) []caughtMail {
+	t.Helper()
+	res, err := http.Get(base + "/dev/mail.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out []caughtMail
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// waitMail waits for a message to addr whose subject contains subject.
+func waitMail(t *testing.T, base, addr, subject string, skip int) caughtMail {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		n := 0
+		for _, m := range mails(t, base) {
+			if len(m.To) == 1 && m.To[0] == addr && strings.Contains(m.Subject, subject) {
+				if n == skip {
+					return m
+				}
+				n++
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no mail %q to %s (have %+v)", subject, addr, mails(t, base))
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+}
+
+var linkRe = regexp.MustCompile(`(?m)^(Approve|Reject \(need changes\)|Apply now): (\S+)$`)
+
+func linkOf(t *testing.T, m caughtMail, label string) string {
+	for _, x := range linkRe.FindAllStringSubmatch(m.Text, -1) {
+		if x[1] == label {
+			return x[2]
+		}
+	}
+	t.Fatalf("no %s link in %q", label, m.Text)
+	return ""
+}
+
+func page(t *testing.T, method, url string, form url.Values) (int, string) {
+	t.Helper()
+	var res *http.Response
+	var err error
+	if method == "GET" {
+		res, err = http.Get(url)
+	} else {
+		res, err = http.PostForm(url, form)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// The issue's walk of an e-mail approval on the local runtime, through the
+// mail catcher.
+func TestEmailApprovalEndToEnd(t *testing.T) {
+	const tok = "mail-admin-token-0123456789abcdef"
+	env := map[string]string{"COUNTERSIGN_ADMIN_TOKEN": tok, "COUNTERSIGN_DATA_DIR": t.TempDir(), "COUNTERSIGN_ADDR": freeAddr(t),
+		"COUNTERSIGN_DEV": "1", "COUNTERSIGN_TIMER_INTERVAL": "50ms"}
+	cfg, err := config.FromEnv(func(k string) string { return env[k] }, config.StoreBolt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := start(t, cfg)
+	defer stop()
+	base := "http://" + cfg.Addr
+	step := func(method, path, body string, want int, headers ...string) map[string]any {
+		t.Helper()
+		got, out := jsonCall(t, method, base+path, tok, body, headers...)
+		if got != want {
+			t.Fatalf("%s %s: want %d, got %d: %v", method, path, want, got, out)
+		}
+		return out
+	}
+	step("POST", "/v1/members", `{"email":"rev@example.com","name":"Rev","role":"editor"}`, 201)
+	step("POST", "/v1/projects", `{"key":"shop","name":"Shop"}`, 201)
+	step("POST", "/v1/projects/shop/flags", `{"key":"f","name":"F","variants":[{"key":"on","value":true}]}`, 201)
+	step("PUT", "/v1/settings", `{"approvals":true,"version":0}`, 200)
+	cr := step("PUT", "/v1/projects/shop/flags/f/environments/production", `{"enabled":true}`, 202, "If-Match", `"0"`)
+	id := cr["id"].(string)
+
+	m := waitMail(t, base, "rev@example.com", "Review requested", 0)
+	if !strings.Contains(m.Text, "targeting off → on") || !strings.Contains(m.HTML, "<li>targeting off → on</li>") {
+		t.Fatalf("the mail shows the diff: %s", m.Text)
+	}
+	approve := linkOf(t, m, "Approve")
+
+	// ten GETs (a mail scanner): nothing changes, the link stays valid
+	var body string
+	for range 10 {
+		var code int
+		code, body = page(t, "GET", approve, nil)
+		if code != 200 || !strings.Contains(body, `<button type="submit" id="confirm">Approve</button>`) || strings.Contains(body, "<script") {
+			t.Fatalf("confirmation page: %d %s", code, body)
+		}
+	}
+	if got := step("GET", "/v1/change-requests/"+id, "", 200)["status"]; got != "pending" {
+		t.Fatalf("GETs changed the request: %v", got)
+	}
+	csrf := csrfRe.FindStringSubmatch(body)[1]
+	if code, _ := page(t, "POST", approve, url.Values{"csrf": {"wrong"}, "comment": {"ok"}}); code != 403 {
+		t.Fatalf("a wrong CSRF token: %d", code)
+	}
+	if code, _ := page(t, "POST", approve, url.Values{"csrf": {csrf}, "comment": {""}}); code != 422 {
+		t.Fatalf("a comment is required: %d", code)
+	}
+	code, body := page(t, "POST", approve, url.Values{"csrf": {csrf}, "comment": {"looks good from my inbox"}})
+	if code != 200 || !strings.Contains(body, "approved") {
+		t.Fatalf("approve: %d %s", code, body)
+	}
+	got := step("GET", "/v1/change-requests/"+id, "", 200)
+	if got["status"] != "approved" {
+		t.Fatalf("after the e-mail approval: %v", got["status"])
+	}
+	code, body = page(t, "POST", approve, url.Values{"csrf": {csrf}, "comment": {"again"}})
+	if code != 409 || !strings.Contains(body, "already used") {
+		t.Fatalf("a used link: %d %s", code, body)
+	}
+	// the audit says it came by e-mail
+	audit := step("GET", "/v1/audit?project=shop", "", 200)
+	found := false
+	for _, e := range audit["items"].([]any) {
+		e := e.(map[string]any)
+		found = found || (e["action"] == "change_request.approved" && e["channel"] == "email")
+	}
+	if !found {
+		t.Fatalf("the approval is audited with channel email: %v", audit)
+	}
+	// the requester hears of it, with an Apply now link
+	admin := waitMail(t, base, "admin@localhost.localdomain", "Approved", 0)
+	_ = linkOf(t, admin, "Apply now")
+
+	// tampered
+	if code, _ := page(t, "GET", approve[:len(approve)-3]+"xyz", nil); code != 403 {
+		t.Fatalf("a tampered link: %d", code)
+	}
+	// an edit revokes the links of revision 1; the new revision's mail works
+	cr2 := step("PUT", "/v1/projects/shop/flags/f/environments/staging", `{"enabled":true}`, 200, "If-Match", `"0"`)
+	_ = cr2
+	req2 := step("PATCH", "/v1/projects/shop/flags/f/environments/production", `{"sticky_bucketing":true}`, 202,
+		"Content-Type", "application/merge-patch+json")
+	id2 := req2["id"].(string)
+	old := linkOf(t, waitMail(t, base, "rev@example.com", "Review requested", 1), "Approve")
+	step("PATCH", "/v1/change-requests/"+id2, `{"title":"renamed"}`, 200, "Content-Type", "application/merge-patch+json")
+	if code, body := page(t, "GET", old, nil); code != 410 || !strings.Contains(body, "edited") {
+		t.Fatalf("a link of an edited request: %d %s", code, body)
+	}
+	fresh := linkOf(t, waitMail(t, base, "rev@example.com", "Review requested", 2), "Approve")
+	if code, _ := page(t, "GET", fresh, nil); code != 200 {
+		t.Fatalf("the new revision's link: %d", code)
+	}
+	// links expire (seven days)
+	step("POST", "/dev/clock", `{"advance":"169h"}`, 200)
+	if code, body := page(t, "GET", fresh, nil); code != 410 || !strings.Contains(body, "expired") {
+		t.Fatalf("an expired link: %d %s", code, body)
+	}
+	// domain events were published
+	res, err := http.Get(base + "/dev/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var evs struct {
+		Items []map[string]any `json:"items"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&evs)
+	types := map[string]bool{}
+	for _, e := range evs.Items {
+		types[e["type"].(string)] = true
+	}
+	for _, want := range []string{"change_request.created", "change_request.approved", "flag.changed", "settings.changed", "change_request.edited"} {
+		if !types[want] {
+			t.Errorf("no %s event among %v", want, types)
 		}
 	}
 }

@@ -21,7 +21,7 @@ type Sweeper interface {
 // is safe either way (every change is a conditional write). It returns an
 // error only when it could not read what is due, so that Lambda retries;
 // failures on single requests are in the report and the logs.
-func Handler(s Sweeper, log *slog.Logger) func(context.Context, events.EventBridgeEvent) (*app.SweepReport, error) {
+func Handler(s Sweeper, d Drainer, log *slog.Logger) func(context.Context, events.EventBridgeEvent) (*app.SweepReport, error) {
 	return func(ctx context.Context, ev events.EventBridgeEvent) (*app.SweepReport, error) {
 		log.InfoContext(ctx, "timer sweep fired", "event_id", ev.ID, "source", ev.Source, "detail_type", ev.DetailType, "time", ev.Time)
 		r, err := s.Sweep(ctx)
@@ -29,6 +29,17 @@ func Handler(s Sweeper, log *slog.Logger) func(context.Context, events.EventBrid
 			log.ErrorContext(ctx, "timer sweep failed", "err", err)
 			return r, err
 		}
+		if d != nil {
+			// the outbox's safety net: deliveries that failed on the stream
+			// are retried here, with backoff
+			delivered, failed, err := d.Drain(ctx)
+			log.InfoContext(ctx, "outbox retried", "delivered", delivered, "failed", failed, "err", err)
+		}
 		return r, nil
 	}
+}
+
+// Drainer retries due outbox deliveries.
+type Drainer interface {
+	Drain(ctx context.Context) (delivered, failed int, err error)
 }

@@ -42,6 +42,8 @@ func timeKey(t interface{ UnixNano() int64 }, id string) []byte {
 	return []byte(fmt.Sprintf("%020d#%s", t.UnixNano(), id))
 }
 
+// writeAudit appends audit entries and puts each in the outbox, in the
+// caller's transaction.
 func writeAudit(tx *bolt.Tx, entries []domain.AuditEntry) error {
 	for i := range entries {
 		e := &entries[i]
@@ -49,7 +51,7 @@ func writeAudit(tx *bolt.Tx, entries []domain.AuditEntry) error {
 			return err
 		}
 	}
-	return nil
+	return enqueue(tx, entries)
 }
 
 func (s *Store) GetOrgSettings(ctx context.Context) (o *domain.OrgSettings, err error) {

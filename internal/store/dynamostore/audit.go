@@ -17,6 +17,9 @@ import (
 // a project), SK <time>#<id>, and in GSI2 under AUDIT with the same sort
 // key. Entries are only ever added, each in the same transaction as the
 // change it describes, conditioned on not existing (the log is append-only).
+// With each entry goes its outbox item (outbox.go), pending, in the same
+// transaction and on the same condition: a change that committed always has
+// its notifications waiting.
 
 // auditPK is the partition of a project's audit entries.
 func auditPK(project string) string {
@@ -26,39 +29,62 @@ func auditPK(project string) string {
 	return prefixAudit + project
 }
 
-// addAudit adds the entries' puts to a transaction and returns the index of
-// the first (see outcome).
+// auditItem encodes an audit entry.
+func auditItem(e *domain.AuditEntry) (item, error) {
+	sk := timeID(e.At, e.ID)
+	return encode(key{auditPK(e.Project), sk}, e, item{attrGSI2PK: str(gsiAudit), attrGSI2SK: str(sk)})
+}
+
+// itemsPerAuditEntry is what one audit entry adds to a transaction: the
+// entry and its outbox item. Writers that fill a transaction up to
+// maxTxItems count with it.
+const itemsPerAuditEntry = 2
+
+// addAudit adds, for every entry, the entry's put and its outbox item's put
+// (itemsPerAuditEntry items, in that order) to a transaction and returns the
+// index of the first (see outcome).
 func (s *Store) addAudit(b *txBuilder, entries []domain.AuditEntry) int {
 	from := len(b.items)
 	for i := range entries {
 		e := &entries[i]
-		sk := timeID(e.At, e.ID)
-		it, err := encode(key{auditPK(e.Project), sk}, e, item{attrGSI2PK: str(gsiAudit), attrGSI2SK: str(sk)})
+		it, err := auditItem(e)
 		if err != nil {
 			b.add(types.TransactWriteItem{}, err)
 			continue
 		}
 		b.add(s.txPut(it, &itemMissing))
+		ob, err := outboxItem(e.ID, newOutboxItem(e))
+		if err != nil {
+			b.add(types.TransactWriteItem{}, err)
+			continue
+		}
+		b.add(s.txPut(ob, &itemMissing))
 	}
 	return from
 }
 
-// outcome sorts the error of a write that carried audit entries (from index
-// from on): nil when it committed; errRetry when it lost a race (a condition
-// of its own failed, or a concurrent transaction got in the way); an error
-// when only an audit entry's condition failed, because an entry of the same
-// time and id exists (ids are meant to be unique, so that is a bug, not a
-// race: a writer that lost a race may fail on the entry the winner wrote
-// too, but then its own condition failed as well); or the error wrapped.
+// outcome sorts the error of a write that carried audit entries (their
+// items from index from on, itemsPerAuditEntry each): nil when it
+// committed; errRetry when it lost a race (a condition of its own failed, or
+// a concurrent transaction got in the way); an error when only the
+// condition of an audit entry or of its outbox item failed, because an entry
+// of the same time and id, or an outbox item of the same id, exists (ids are
+// meant to be unique, so that is a bug, not a race: a writer that lost a
+// race may fail on the entry the winner wrote too, but then its own
+// condition failed as well); or the error wrapped.
 func outcome(err error, audit []domain.AuditEntry, from int, what string) error {
 	if err == nil {
 		return nil
 	}
-	if i, ok := anyFailedCondition(err, from, from+len(audit)); ok {
+	to := from + itemsPerAuditEntry*len(audit)
+	if i, ok := anyFailedCondition(err, from, to); ok {
 		_, before := anyFailedCondition(err, 0, from)
-		_, after := anyFailedCondition(err, from+len(audit), len(cancelled(err)))
+		_, after := anyFailedCondition(err, to, len(cancelled(err)))
 		if !before && !after {
-			e := audit[i-from]
+			e := audit[(i-from)/itemsPerAuditEntry]
+			if (i-from)%itemsPerAuditEntry == 1 {
+				return fmt.Errorf("dynamodb %s: outbox item %q exists already", what, e.ID)
+			}
 			return fmt.Errorf("dynamodb %s: audit entry %q at %s exists already", what, e.ID, sortableTime(e.At))
 		}
 	}

@@ -19,9 +19,10 @@ import (
 
 // The timer index is GSI3, sparse: a change request whose NextDue is set
 // carries GSI3PK "DUE#<shard>" and GSI3SK "<next due>#<id>" (crItem writes
-// them, or leaves them out, on every write of the request); every other item
-// of the table has neither and is not in the index. "Due before T" is then a
-// key range of each shard, and reads only due requests.
+// them, or leaves them out, on every write of the request); the only other
+// items in the index are pending outbox items, under partition keys of their
+// own (OUTBOX#<shard>, outbox.go). "Due before T" is then a key range of
+// each shard, and reads only due requests.
 //
 // The shard spreads the index's writes over dueShards partition keys, so
 // that many timers coming and going at once do not all land on one index
@@ -32,10 +33,13 @@ const dueShards = 10
 // depends on the id alone, so a request keeps its shard in every write and
 // in every process (the index entry would follow the item anyway: an index
 // holds one entry per item, wherever its keys put it).
-func dueShard(id string) int {
+func dueShard(id string) int { return shardOf(id, dueShards) }
+
+// shardOf is FNV-1a of id mod n (the due and outbox indexes' shards).
+func shardOf(id string, n uint32) int {
 	h := fnv.New32a()
 	h.Write([]byte(id))
-	return int(h.Sum32() % dueShards)
+	return int(h.Sum32() % n)
 }
 
 func dueShardKey(id string) string { return prefixDue + strconv.Itoa(dueShard(id)) }
@@ -60,24 +64,10 @@ func (s *Store) ListDue(ctx context.Context, before time.Time, limit int) ([]dom
 	if limit <= 0 {
 		return nil, nil
 	}
-	if before.After(maxSortableTime) {
-		before = maxSortableTime
-	}
-	end := sortableTime(before.Add(time.Nanosecond))
-	shards := make([][]string, dueShards)
-	errs := make([]error, dueShards)
-	var wg sync.WaitGroup
-	for shard := range dueShards {
-		wg.Go(func() { shards[shard], errs[shard] = s.dueInShard(ctx, shard, end, limit) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	sks, err := s.gsi3Before(ctx, prefixDue, dueShards, before, limit)
+	if err != nil {
 		return nil, err
 	}
-	// GSI3SK is "<fixed-width due>#<id>": its order is due, then id.
-	sks := slices.Concat(shards...)
-	slices.Sort(sks)
-	sks = sks[:min(len(sks), limit)]
 	out := make([]domain.DueRequest, 0, len(sks))
 	for _, sk := range sks {
 		id, ok := parseTimeID(sk)
@@ -90,16 +80,40 @@ func (s *Store) ListDue(ctx context.Context, before time.Time, limit int) ([]dom
 	return out, nil
 }
 
-// dueInShard returns the GSI3 sort keys of one shard below end, in order, at
-// most limit of them.
-func (s *Store) dueInShard(ctx context.Context, shard int, end string, limit int) ([]string, error) {
+// gsi3Before reads the sort keys "<time>#<id>" with time at or before
+// before of the GSI3 shards prefix0 to prefix<shards-1>, in parallel, and
+// returns the first limit of them in order (time, then id).
+func (s *Store) gsi3Before(ctx context.Context, prefix string, shards int, before time.Time, limit int) ([]string, error) {
+	if before.After(maxSortableTime) {
+		before = maxSortableTime
+	}
+	end := sortableTime(before.Add(time.Nanosecond))
+	found := make([][]string, shards)
+	errs := make([]error, shards)
+	var wg sync.WaitGroup
+	for shard := range shards {
+		wg.Go(func() { found[shard], errs[shard] = s.gsi3SortKeys(ctx, prefix+strconv.Itoa(shard), end, limit) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// GSI3SK is "<fixed-width time>#<id>": its order is time, then id.
+	sks := slices.Concat(found...)
+	slices.Sort(sks)
+	return sks[:min(len(sks), limit)], nil
+}
+
+// gsi3SortKeys returns the GSI3 sort keys of one shard (GSI3PK pk: a due
+// or an outbox shard) below end, in order, at most limit of them.
+func (s *Store) gsi3SortKeys(ctx context.Context, pk, end string, limit int) ([]string, error) {
 	e, err := expression.NewBuilder().
-		WithKeyCondition(expression.Key(attrGSI3PK).Equal(expression.Value(prefixDue + strconv.Itoa(shard))).
+		WithKeyCondition(expression.Key(attrGSI3PK).Equal(expression.Value(pk)).
 			And(expression.Key(attrGSI3SK).LessThan(expression.Value(end)))).
 		WithProjection(expression.NamesList(expression.Name(attrGSI3SK))).
 		Build()
 	if err != nil {
-		return nil, fmt.Errorf("dynamodb build query of due shard %d: %w", shard, err)
+		return nil, fmt.Errorf("dynamodb build query of GSI3 %s: %w", pk, err)
 	}
 	var sks []string
 	var start item
@@ -116,7 +130,7 @@ func (s *Store) dueInShard(ctx context.Context, shard int, end string, limit int
 			Limit:                     aws.Int32(int32(min(limit-len(sks), 1<<30))),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("dynamodb query due shard %d: %w", shard, err)
+			return nil, fmt.Errorf("dynamodb query GSI3 %s: %w", pk, err)
 		}
 		for _, it := range res.Items {
 			sks = append(sks, stringAttr(it, attrGSI3SK))

@@ -13,3 +13,14 @@ import (
 func RequestItem(cr *domain.ChangeRequest) (map[string]types.AttributeValue, error) {
 	return crItem(cr.ID, cr)
 }
+
+// OutboxItemAttributes is the item the store writes for an outbox item
+// (outboxItem: its JSON, its keys and the index attributes of its state).
+func OutboxItemAttributes(it *domain.OutboxItem) (map[string]types.AttributeValue, error) {
+	return outboxItem(it.ID, it)
+}
+
+// AuditEntryAttributes is the item the store writes for an audit entry.
+func AuditEntryAttributes(e *domain.AuditEntry) (map[string]types.AttributeValue, error) {
+	return auditItem(e)
+}

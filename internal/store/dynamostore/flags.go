@@ -146,13 +146,15 @@ func (s *Store) DeleteFlag(ctx context.Context, project, k string, check func(*d
 		if err := check(f, &audit); err != nil {
 			return err
 		}
-		room := maxTxItems - 1 - len(audit.Entries)
+		room := maxTxItems - 1 - itemsPerAuditEntry*len(audit.Entries)
 		configs, err := s.sortKeys(ctx, prefixProject+project, prefixConfig+k+"#", max(room, 0))
 		if err != nil {
 			return err
 		}
 		if len(configs) > room {
-			return fmt.Errorf("dynamodb delete flag %s/%s: %d configs and %d audit entries are more than one transaction can write", project, k, len(configs), len(audit.Entries))
+			// configs holds at most room+1 keys: enough to know.
+			return fmt.Errorf("dynamodb delete flag %s/%s: the flag, its configs (%d or more) and %d audit entries (with their outbox items) are more than one transaction can write",
+				project, k, len(configs), len(audit.Entries))
 		}
 		var b txBuilder
 		// config_seq unchanged: no config was written that the delete misses.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -66,8 +67,11 @@ const (
 	skCR          = "CR"
 	gsiCR         = "CR" // GSI1PK of every change request
 	prefixAudit   = "AUDIT#"
-	gsiAudit      = "AUDIT" // GSI2PK of every audit entry
-	prefixDue     = "DUE#"  // GSI3PK of a request a timer concerns: DUE#<shard>
+	gsiAudit      = "AUDIT"   // GSI2PK of every audit entry
+	prefixDue     = "DUE#"    // GSI3PK of a request a timer concerns: DUE#<shard>
+	prefixOutbox  = "OUTBOX#" // PK of an outbox item, OUTBOX#<id>; GSI3PK of a pending one, OUTBOX#<shard>
+	skOutbox      = "OUTBOX"
+	gsiOutboxDead = "OUTBOXDEAD" // GSI1PK of every dead outbox item
 )
 
 // Index names (see table.go).
@@ -280,29 +284,34 @@ func (s *Store) exists(ctx context.Context, k key) (bool, error) {
 	return len(out.Item) > 0, nil
 }
 
-// getMany reads items by key in one strongly consistent batch; the result
-// has one entry per key, nil for a missing item.
+// maxBatchGet is the most keys one BatchGetItem may ask for.
+const maxBatchGet = 100
+
+// getMany reads items by key in strongly consistent batches (one per 100
+// keys); the result has one entry per key, nil for a missing item.
 func (s *Store) getMany(ctx context.Context, keys ...key) ([]item, error) {
-	want := make([]map[string]types.AttributeValue, len(keys))
-	for i, k := range keys {
-		want[i] = k.av()
-	}
 	found := map[key]item{}
-	req := map[string]types.KeysAndAttributes{s.table: {Keys: want, ConsistentRead: aws.Bool(true)}}
-	for attempt := 0; len(req) > 0; attempt++ {
-		if attempt > 0 {
-			if err := sleep(ctx, backoff(backoffBase, attempt-1)); err != nil {
-				return nil, err
+	for chunk := range slices.Chunk(keys, maxBatchGet) {
+		want := make([]map[string]types.AttributeValue, len(chunk))
+		for i, k := range chunk {
+			want[i] = k.av()
+		}
+		req := map[string]types.KeysAndAttributes{s.table: {Keys: want, ConsistentRead: aws.Bool(true)}}
+		for attempt := 0; len(req) > 0; attempt++ {
+			if attempt > 0 {
+				if err := sleep(ctx, backoff(backoffBase, attempt-1)); err != nil {
+					return nil, err
+				}
 			}
+			out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, fmt.Errorf("dynamodb batch get %v: %w", chunk, err)
+			}
+			for _, it := range out.Responses[s.table] {
+				found[key{stringAttr(it, attrPK), stringAttr(it, attrSK)}] = it
+			}
+			req = out.UnprocessedKeys
 		}
-		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-		if err != nil {
-			return nil, fmt.Errorf("dynamodb batch get %v: %w", keys, err)
-		}
-		for _, it := range out.Responses[s.table] {
-			found[key{stringAttr(it, attrPK), stringAttr(it, attrSK)}] = it
-		}
-		req = out.UnprocessedKeys
 	}
 	items := make([]item, len(keys))
 	for i, k := range keys {

@@ -13,7 +13,7 @@ import (
 )
 
 // Indexes of the table (docs/dynamodb.md): three generic GSIs projecting
-// every attribute; GSI3 is sparse (the timer index).
+// every attribute; GSI3 is sparse (the timer index and the pending outbox).
 var indexes = []struct{ name, pk, sk string }{
 	{"GSI1", "GSI1PK", "GSI1SK"},
 	{"GSI2", "GSI2PK", "GSI2SK"},

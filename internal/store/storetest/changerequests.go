@@ -20,6 +20,7 @@ func approvalTests() map[string]func(*testing.T, domain.Store) {
 		"ConcurrentApplies":          testConcurrentApplies,
 		"AuditWithDirectChanges":     testAuditWithDirectChanges,
 		"DueIndex":                   testDueIndex,
+		"Outbox":                     testOutbox,
 	}
 }
 

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/countersign/countersign/internal/actionlink"
+	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/notify"
+	"github.com/countersign/countersign/internal/notify/catcher"
+	"github.com/countersign/countersign/internal/notify/eventbus"
+	"github.com/countersign/countersign/internal/setup"
+	"github.com/countersign/countersign/internal/store/boltstore"
+)
+
+// The sample stream event goes through the notifier's Lambda handler as the
+// runtime hands it over; its outbox item is delivered once, even when the
+// stream delivers the record twice.
+func TestStreamEventDeliversOutboxItem(t *testing.T) {
+	store, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	clk := clock.NewFixed(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, _ := setup.API(store, clk, log)
+	signer, _ := actionlink.NewSigner([]byte(strings.Repeat("k", 32)))
+	svc.WithLinks(signer)
+	// the outbox item the sample event names, written as every audited change writes one
+	_, err = store.UpdateOrgSettings(ctx, func(o *domain.OrgSettings, a *domain.Audit) error {
+		o.Approvals = true
+		a.Record(domain.AuditEntry{ID: "a_sampleoutbox0001", At: clk.Now(), Actor: "member:m_1", Action: "settings.updated", Channel: "api"})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := eventbus.NewLogPublisher(log, 10)
+	n := notify.New(store, svc, catcher.New("cs@example.com", clk.Now), published, clk, log, "cs@example.com", "http://localhost")
+	payload, err := os.ReadFile(filepath.Join("..", "..", "events", "dynamodb-stream-outbox.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := lambda.NewHandler(notify.StreamHandler(n, log))
+	for range 2 {
+		out, err := h.Invoke(ctx, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res events.DynamoDBEventResponse
+		if err := json.Unmarshal(out, &res); err != nil || len(res.BatchItemFailures) != 0 {
+			t.Fatalf("response %s %v", out, err)
+		}
+	}
+	it, err := store.GetOutbox(ctx, "a_sampleoutbox0001")
+	if err != nil || it.State != domain.OutboxDelivered {
+		t.Fatalf("outbox item: %+v %v", it, err)
+	}
+	evs := published.Events()
+	if len(evs) != 1 || evs[0].Type != eventbus.TypeSettingsChanged || evs[0].ID != "a_sampleoutbox0001" {
+		t.Fatalf("one domain event, not two: %+v", evs)
+	}
+}

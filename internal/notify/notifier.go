@@ -1,0 +1,399 @@
+// Package notify delivers the outbox: for each audit entry, the e-mails to
+// the people it concerns and one domain event. Delivery is at least once:
+// what was delivered is recorded per recipient, so a retry sends only what
+// is missing, but a crash between a send and its record sends that one
+// message twice. Failures are retried with backoff and end in a dead-letter
+// state that can be listed.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/countersign/countersign/internal/actionlink"
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/notify/eventbus"
+	"github.com/countersign/countersign/internal/notify/sesmail"
+)
+
+// Mailer sends one e-mail.
+type Mailer interface {
+	Send(ctx context.Context, m sesmail.Message) (string, error)
+}
+
+// Publisher publishes domain events.
+type Publisher interface {
+	Publish(ctx context.Context, events ...eventbus.Event) error
+}
+
+// Store is what the notifier reads and writes.
+type Store interface {
+	domain.OutboxRepository
+	GetChangeRequest(ctx context.Context, id string) (*domain.ChangeRequest, error)
+	GetMember(ctx context.Context, id string) (*domain.Member, error)
+	ListMembers(ctx context.Context, page domain.Page) ([]domain.Member, string, error)
+}
+
+// MaxAttempts is how often an outbox item is tried before it is dead.
+const MaxAttempts = 8
+
+// Notifier delivers outbox items.
+type Notifier struct {
+	store   Store
+	svc     *app.Service // issues action links
+	mail    Mailer
+	events  Publisher
+	clock   clock.Clock
+	log     *slog.Logger
+	from    string
+	baseURL string
+}
+
+// New builds a notifier. baseURL is where action links point (the API's
+// public address); from is the sender address.
+func New(store Store, svc *app.Service, mail Mailer, events Publisher, clk clock.Clock, log *slog.Logger, from, baseURL string) *Notifier {
+	return &Notifier{store: store, svc: svc, mail: mail, events: events, clock: clk, log: log, from: from, baseURL: strings.TrimRight(baseURL, "/")}
+}
+
+// Drain delivers every pending item that is due: the local dispatcher.
+func (n *Notifier) Drain(ctx context.Context) (delivered, failed int, err error) {
+	items, err := n.store.ListOutbox(ctx, n.clock.Now(), 100)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, it := range items {
+		if err := n.Deliver(ctx, it.ID); err != nil {
+			failed++
+			continue
+		}
+		delivered++
+	}
+	return delivered, failed, nil
+}
+
+// delivery is one message or event an item owes.
+type delivery struct {
+	key  string // "event" or "email:<member>"
+	send func(ctx context.Context) error
+}
+
+// Deliver delivers one outbox item: what is missing of it, once. A failure
+// is recorded with the next attempt time (or the dead-letter state) and
+// returned.
+func (n *Notifier) Deliver(ctx context.Context, id string) error {
+	it, err := n.store.GetOutbox(ctx, id)
+	if err != nil {
+		return err
+	}
+	if it.State != domain.OutboxPending {
+		return nil // delivered already (a duplicate stream record), or dead
+	}
+	ds, err := n.deliveries(ctx, it.Entry)
+	var sendErr error
+	if err == nil {
+		for _, d := range ds {
+			if slices.Contains(it.Done, d.key) {
+				continue
+			}
+			if sendErr = d.send(ctx); sendErr != nil {
+				break
+			}
+			// record each delivery as it happens, so a retry skips it
+			if it, err = n.store.UpdateOutbox(ctx, id, func(o *domain.OutboxItem) error {
+				o.Done = append(o.Done, d.key)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+	} else {
+		sendErr = err
+	}
+	now := n.clock.Now()
+	_, uerr := n.store.UpdateOutbox(ctx, id, func(o *domain.OutboxItem) error {
+		if o.State != domain.OutboxPending {
+			return nil
+		}
+		if sendErr == nil {
+			o.State = domain.OutboxDelivered
+			o.LastError = ""
+			return nil
+		}
+		o.Attempts++
+		o.LastError = sendErr.Error()
+		if o.Attempts >= MaxAttempts || !retryable(sendErr) {
+			o.State = domain.OutboxDead
+			o.NextAttemptAt = now
+			return nil
+		}
+		o.NextAttemptAt = now.Add(backoff(o.Attempts))
+		return nil
+	})
+	if uerr != nil {
+		return uerr
+	}
+	if sendErr != nil {
+		n.log.WarnContext(ctx, "notification delivery failed", "outbox", id, "err", sendErr)
+		return sendErr
+	}
+	return nil
+}
+
+func retryable(err error) bool {
+	var permanent *permanentError
+	if errors.As(err, &permanent) {
+		return false
+	}
+	if errors.Is(err, sesmail.ErrInvalidMessage) {
+		return false
+	}
+	return true
+}
+
+type permanentError struct{ error }
+
+// backoff is 30s, 1m, 2m, … capped at 1h.
+func backoff(attempt int) time.Duration {
+	d := 30 * time.Second << (attempt - 1)
+	return min(d, time.Hour)
+}
+
+var eventTypes = map[string]string{
+	"change_request.created":        eventbus.TypeChangeRequestCreated,
+	"change_request.edited":         eventbus.TypeChangeRequestEdited,
+	"change_request.approved":       eventbus.TypeChangeRequestApproved,
+	"change_request.rejected":       eventbus.TypeChangeRequestRejected,
+	"change_request.auto_approved":  eventbus.TypeChangeRequestAutoApproved,
+	"change_request.applied":        eventbus.TypeChangeRequestApplied,
+	"change_request.apply_conflict": eventbus.TypeChangeRequestApplyConflict,
+	"change_request.withdrawn":      eventbus.TypeChangeRequestWithdrawn,
+	"change_request.expired":        eventbus.TypeChangeRequestExpired,
+}
+
+// eventType names the domain event of an audit action.
+func eventType(action string) string {
+	if t, ok := eventTypes[action]; ok {
+		return t
+	}
+	switch {
+	case strings.HasPrefix(action, "flag.") || strings.HasPrefix(action, "targeting.") || action == "bypass" || action == "api_token_bypass":
+		return eventbus.TypeFlagChanged
+	case strings.Contains(action, "settings") || strings.HasPrefix(action, "environment."):
+		return eventbus.TypeSettingsChanged
+	}
+	return action
+}
+
+func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) ([]delivery, error) {
+	out := []delivery{{key: "event", send: func(ctx context.Context) error {
+		ev := eventbus.Event{ID: e.ID, Type: eventType(e.Action), Time: e.At, Project: e.Project, Flag: e.Flag, Environment: e.Environment,
+			ChangeRequest: e.ChangeRequest, Actor: e.Actor, Detail: map[string]any{"action": e.Action}}
+		if e.Diff != nil {
+			ev.Summary = e.Diff.Summary
+		}
+		if e.Reason != "" {
+			ev.Detail["reason"] = e.Reason
+		}
+		if len(e.Approvers) > 0 {
+			ev.Detail["approvers"] = e.Approvers
+		}
+		return n.events.Publish(ctx, ev)
+	}}}
+	if e.ChangeRequest == "" || n.mail == nil {
+		return out, nil
+	}
+	cr, err := n.store.GetChangeRequest(ctx, e.ChangeRequest)
+	if err != nil {
+		return nil, err
+	}
+	mails, err := n.emails(ctx, e, cr)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range mails {
+		out = append(out, delivery{key: "email:" + m.member.ID, send: func(ctx context.Context) error {
+			_, err := n.mail.Send(ctx, m.msg)
+			return err
+		}})
+	}
+	return out, nil
+}
+
+type mail struct {
+	member *domain.Member
+	msg    sesmail.Message
+}
+
+// emails decides who hears of an entry, and what they read.
+func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.ChangeRequest) ([]mail, error) {
+	var out []mail
+	add := func(memberID string, waitsOnThem bool, subject, intro string, actions []string) error {
+		m, err := n.store.GetMember(ctx, memberID)
+		if domain.ErrorCode(err) == domain.CodeNotFound {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if m.EmailOptOut && !waitsOnThem {
+			return nil
+		}
+		msg, err := n.render(m, cr, e, subject, intro, actions)
+		if err != nil {
+			return err
+		}
+		out = append(out, mail{member: m, msg: msg})
+		return nil
+	}
+	title := fmt.Sprintf("%q (%s in %s)", cr.Title, cr.Flag, envName(cr))
+	switch e.Action {
+	case "change_request.created", "change_request.edited", "change_request.approvals_revoked":
+		if cr.Status != domain.StatusPending {
+			return nil, nil
+		}
+		reviewers, err := n.reviewers(ctx, cr)
+		if err != nil {
+			return nil, err
+		}
+		verb := map[string]string{"change_request.created": "asks for your review", "change_request.edited": "was edited and needs your review again",
+			"change_request.approvals_revoked": "needs your review again"}[e.Action]
+		for _, r := range reviewers {
+			if err := add(r, true, "Review requested: "+title, "Change request "+title+" "+verb+".", []string{actionlink.Approve, actionlink.Reject}); err != nil {
+				return nil, err
+			}
+		}
+	case "change_request.approved", "change_request.rejected", "change_request.auto_approved", "change_request.applied",
+		"change_request.apply_conflict", "change_request.expired", "change_request.schedule_failed":
+		if cr.RequesterMember == "" {
+			return nil, nil
+		}
+		what := strings.ReplaceAll(strings.TrimPrefix(e.Action, "change_request."), "_", " ")
+		intro := fmt.Sprintf("Your change request %s: %s by %s.", title, what, e.Actor)
+		if e.Reason != "" {
+			intro += " " + e.Reason
+		}
+		var actions []string
+		if cr.Status == domain.StatusApproved && cr.Policy.Apply == domain.ApplyManual && cr.ApplyAt == nil &&
+			(e.Action == "change_request.approved" || e.Action == "change_request.auto_approved") {
+			actions = []string{actionlink.Apply}
+		}
+		if err := add(cr.RequesterMember, false, strings.ToUpper(what[:1])+what[1:]+": "+title, intro, actions); err != nil {
+			return nil, err
+		}
+	case "change_request.commented":
+		for _, m := range e.Mentions {
+			if err := add(m, false, "You were mentioned: "+title, fmt.Sprintf("%s mentioned you on %s: %q", e.Actor, title, e.Reason), nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func envName(cr *domain.ChangeRequest) string {
+	if cr.Environment == "" {
+		return "every environment it serves"
+	}
+	return cr.Environment
+}
+
+// reviewers are the members the requester asked, or else everyone who may
+// review the request.
+func (n *Notifier) reviewers(ctx context.Context, cr *domain.ChangeRequest) ([]string, error) {
+	if len(cr.NotifyReviewers) > 0 {
+		return cr.NotifyReviewers, nil
+	}
+	var out []string
+	cursor := ""
+	for {
+		ms, next, err := n.store.ListMembers(ctx, domain.Page{Limit: domain.MaxPageLimit, Cursor: cursor})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			if cr.CanReview(domain.Actor{MemberID: m.ID, Role: m.Role}) == nil {
+				out = append(out, m.ID)
+			}
+		}
+		if next == "" {
+			return out, nil
+		}
+		cursor = next
+	}
+}
+
+var htmlMail = template.Must(template.New("mail").Parse(`<!doctype html>
+<html><body style="font-family: sans-serif; max-width: 40em">
+<p>{{.Intro}}</p>
+<table>
+<tr><td>Flag</td><td><b>{{.CR.Flag}}</b> in project {{.CR.Project}}</td></tr>
+<tr><td>Environment</td><td>{{.Env}}</td></tr>
+<tr><td>Requester</td><td>{{.CR.Requester}}</td></tr>
+<tr><td>Status</td><td>{{.CR.Status}} (revision {{.CR.Revision}})</td></tr>
+{{range .Due}}<tr><td>{{.Name}}</td><td>{{.At}}</td></tr>{{end}}
+</table>
+{{if .Summary}}<p>What it changes:</p><ul>{{range .Summary}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{range .Links}}<p><a href="{{.URL}}">{{.Label}}</a> (you confirm on the next page; the link expires {{.Expires}})</p>{{end}}
+</body></html>`))
+
+type link struct{ Label, URL, Expires string }
+type due struct{ Name, At string }
+
+func (n *Notifier) render(m *domain.Member, cr *domain.ChangeRequest, e domain.AuditEntry, subject, intro string, actions []string) (sesmail.Message, error) {
+	var summary []string
+	if cr.Kind == domain.KindTargeting && cr.BaseConfig != nil && cr.ProposedConfig != nil {
+		if d, err := domain.ConfigDiff(cr.BaseConfig, cr.ProposedConfig); err == nil {
+			summary = d.Summary
+		}
+	} else if cr.BaseFlag != nil && cr.ProposedFlag != nil {
+		if d, err := domain.FlagDiff(cr.BaseFlag, cr.ProposedFlag); err == nil {
+			summary = d.Summary
+		}
+	}
+	var dues []due
+	for _, d := range []struct {
+		name string
+		at   *time.Time
+	}{{"Auto-approves at", cr.AutoApproveAt}, {"Expires at", cr.ExpiresAt}, {"Scheduled for", cr.ApplyAt}} {
+		if d.at != nil {
+			dues = append(dues, due{d.name, d.at.UTC().Format(time.RFC1123)})
+		}
+	}
+	var links []link
+	for _, a := range actions {
+		tok, exp, err := n.svc.IssueLink(cr, m.ID, a)
+		if err != nil {
+			return sesmail.Message{}, &permanentError{err}
+		}
+		label := map[string]string{actionlink.Approve: "Approve", actionlink.Reject: "Reject (need changes)", actionlink.Apply: "Apply now"}[a]
+		links = append(links, link{Label: label, URL: n.baseURL + "/a/" + tok, Expires: exp.UTC().Format(time.RFC1123)})
+	}
+	var text strings.Builder
+	fmt.Fprintf(&text, "%s\n\nFlag: %s (project %s)\nEnvironment: %s\nRequester: %s\nStatus: %s (revision %d)\n", intro, cr.Flag, cr.Project, envName(cr), cr.Requester, cr.Status, cr.Revision)
+	for _, d := range dues {
+		fmt.Fprintf(&text, "%s: %s\n", d.Name, d.At)
+	}
+	if len(summary) > 0 {
+		text.WriteString("\nWhat it changes:\n")
+		for _, s := range summary {
+			fmt.Fprintf(&text, "  - %s\n", s)
+		}
+	}
+	for _, l := range links {
+		fmt.Fprintf(&text, "\n%s: %s\n(you confirm on the next page; the link expires %s)\n", l.Label, l.URL, l.Expires)
+	}
+	var html strings.Builder
+	if err := htmlMail.Execute(&html, map[string]any{"Intro": intro, "CR": cr, "Env": envName(cr), "Due": dues, "Summary": summary, "Links": links}); err != nil {
+		return sesmail.Message{}, &permanentError{err}
+	}
+	return sesmail.Message{From: n.from, To: []string{m.Email}, Subject: subject, Text: text.String(), HTML: html.String(),
+		Tags: map[string]string{"action": strings.ReplaceAll(e.Action, ".", "_")}}, nil
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# A real browser walks an e-mail approval on the local runtime.
+#
+# Starts the local runtime (free port, temporary data, COUNTERSIGN_DEV=1),
+# seeds what TestEmailApprovalEndToEnd seeds (a reviewer, a project, a flag,
+# approvals on, a production change that becomes a change request), waits for
+# the reviewer's "Review requested" mail, then has Debian's chromium (driven
+# by playwright-core, scripts/browser/walk.mjs) open /dev/mail, the message,
+# its Approve link, confirm with a comment and see the outcome. Afterwards the
+# API must say the request is approved and the audit must hold the approval
+# with channel "email". Screenshots: .tools/artifacts/browser/.
+#
+# Needs node (with npm, once, to install playwright-core into .tools/browser),
+# /usr/bin/chromium (apt-get install chromium), Go and curl.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+die() { echo "browser-test: $*" >&2; exit 1; }
+
+command -v node >/dev/null || die "node is not installed (Node.js 18 or later is needed to drive the browser)"
+command -v curl >/dev/null || die "curl is not installed"
+command -v go >/dev/null || die "go is not installed"
+chromium="${CHROMIUM:-/usr/bin/chromium}"
+[ -x "$chromium" ] || die "$chromium does not exist; install Debian's chromium: apt-get install -y chromium"
+
+# json EXPR: evaluates EXPR on the JSON read from stdin (bound to v) and prints it
+json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s||"null");const r=eval(process.argv[1]);console.log(typeof r==="string"?r:JSON.stringify(r))})' "$1"; }
+
+# playwright-core, pinned in scripts/browser/package.json, into .tools/browser
+tools="$root/.tools/browser"
+pw_version="$(json 'v.dependencies["playwright-core"]' <scripts/browser/package.json)"
+have=""
+[ -f "$tools/node_modules/playwright-core/package.json" ] &&
+  have="$(json 'v.version' <"$tools/node_modules/playwright-core/package.json")"
+if [ "$have" != "$pw_version" ]; then
+  command -v npm >/dev/null || die "npm is not installed (needed once to install playwright-core into .tools/browser)"
+  echo "installing playwright-core@$pw_version into .tools/browser"
+  mkdir -p "$tools"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$tools" --no-audit --no-fund --loglevel=error \
+    "playwright-core@$pw_version" >"$tools/npm-install.log" 2>&1 ||
+    { tail -20 "$tools/npm-install.log" >&2; die "npm install playwright-core@$pw_version failed (log: $tools/npm-install.log)"; }
+fi
+
+work="$(mktemp -d)"
+pid=""
+ok=""
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  if [ -z "$ok" ] && [ -f "$work/runtime.log" ]; then
+    echo "browser-test: the runtime's last log lines:" >&2
+    tail -20 "$work/runtime.log" >&2
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "building the local runtime"
+go build -o "$work/countersign" ./functions/local
+
+port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+base="http://127.0.0.1:$port"
+token="browser-admin-token-0123456789abcdef"
+echo "starting it on $base"
+COUNTERSIGN_ADDR="127.0.0.1:$port" COUNTERSIGN_DATA_DIR="$work/data" COUNTERSIGN_ADMIN_TOKEN="$token" \
+  env -u COUNTERSIGN_SES_ENDPOINT COUNTERSIGN_DEV=1 COUNTERSIGN_TIMER_INTERVAL=200ms "$work/countersign" >"$work/runtime.log" 2>&1 &
+pid=$!
+for i in $(seq 1 100); do
+  curl -sf "$base/healthz" >/dev/null 2>&1 && break
+  kill -0 "$pid" 2>/dev/null || { pid=""; die "the runtime exited at start"; }
+  [ "$i" = 100 ] && die "the runtime did not answer /healthz within 10 s"
+  sleep 0.1
+done
+
+# call METHOD PATH WANT [BODY] [HEADER]: prints the answer's body; fails on another status
+call() {
+  local method=$1 path=$2 want=$3 body=${4:-} extra=${5:-}
+  local args=(-s -o "$work/body" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $token")
+  [ -n "$body" ] && args+=(-H 'Content-Type: application/json' -d "$body")
+  [ -n "$extra" ] && args+=(-H "$extra")
+  local got
+  got="$(curl "${args[@]}" "$base$path")" || die "$method $path: curl failed"
+  [ "$got" = "$want" ] || die "$method $path: want $want, got $got: $(cat "$work/body")"
+  echo "  $method $path -> $got" >&2
+  cat "$work/body"
+}
+
+echo "seeding (as TestEmailApprovalEndToEnd)"
+call POST /v1/members 201 '{"email":"rev@example.com","name":"Rev","role":"editor"}' >/dev/null
+call POST /v1/projects 201 '{"key":"shop","name":"Shop"}' >/dev/null
+call POST /v1/projects/shop/flags 201 '{"key":"f","name":"F","variants":[{"key":"on","value":true}]}' >/dev/null
+call PUT /v1/settings 200 '{"approvals":true,"version":0}' >/dev/null
+cr_id="$(call PUT /v1/projects/shop/flags/f/environments/production 202 '{"enabled":true}' 'If-Match: "0"' | json 'v.id')"
+[ -n "$cr_id" ] && [ "$cr_id" != "undefined" ] || die "the 202 answer has no change request id"
+echo "  change request $cr_id"
+
+echo "waiting for the reviewer's mail"
+for i in $(seq 1 100); do
+  n="$(curl -sf "$base/dev/mail.json" | json 'v.filter(m => (m.to||[]).includes("rev@example.com") && m.subject.includes("Review requested")).length')" || n=0
+  [ "$n" -ge 1 ] && break
+  [ "$i" = 100 ] && die "no \"Review requested\" mail to rev@example.com within 10 s: $(curl -s "$base/dev/mail.json")"
+  sleep 0.1
+done
+echo "  it is at $base/dev/mail"
+
+artifacts="$root/.tools/artifacts/browser"
+mkdir -p "$artifacts"
+rm -f "$artifacts"/*.png
+echo "walking it in chromium"
+BASE="$base" ARTIFACTS="$artifacts" CHROMIUM="$chromium" PLAYWRIGHT_CORE_FROM="$tools" \
+  timeout 180 node scripts/browser/walk.mjs || die "the browser walk failed (screenshots so far: $artifacts)"
+
+echo "checking through the API"
+status="$(call GET "/v1/change-requests/$cr_id" 200 | json 'v.status')"
+[ "$status" = "approved" ] || die "change request $cr_id is $status after the walk, want approved"
+echo "  change request $cr_id is approved"
+found="$(call GET "/v1/audit?project=shop" 200 |
+  json '(v.items||[]).some(e => e.action === "change_request.approved" && e.channel === "email")')"
+[ "$found" = "true" ] || die "the audit has no change_request.approved entry with channel email"
+echo "  the audit has change_request.approved with channel email"
+
+ok=1
+echo "browser test passed; screenshots:"
+ls -1 "$artifacts"/*.png | sed 's/^/  /'
