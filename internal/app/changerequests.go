@@ -685,3 +685,11 @@ func (s *Service) Comments(ctx context.Context, p *Principal, id string) ([]doma
 	}
 	return out, nil
 }
+
+// ListDeadLetters lists notifications that ran out of attempts (admins).
+func (s *Service) ListDeadLetters(ctx context.Context, p *Principal, page domain.Page) ([]domain.OutboxItem, string, error) {
+	if err := p.require(domain.RoleAdmin, "reading undelivered notifications"); err != nil {
+		return nil, "", err
+	}
+	return s.store.ListDeadLetters(ctx, page)
+}

@@ -252,3 +252,14 @@ func boolStr(b bool) string {
 	}
 	return "false"
 }
+
+func TestDeadLettersRoute(t *testing.T) {
+	a := newTestAPI(t)
+	_, editor := a.newMemberToken(domain.RoleEditor)
+	a.do("GET", "/v1/notifications/dead-letters", nil, withToken(editor)).wantProblem(t, 403, domain.CodeForbidden)
+	var l httpapi.List[domain.OutboxItem]
+	a.do("GET", "/v1/notifications/dead-letters?limit=10", nil).want(t, 200).json(&l)
+	if len(l.Items) != 0 {
+		t.Fatalf("no dead letters yet: %+v", l.Items)
+	}
+}

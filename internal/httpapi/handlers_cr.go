@@ -327,3 +327,15 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p *app.Princi
 	}
 	return writeList(w, items, next)
 }
+
+func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	items, next, err := s.svc.ListDeadLetters(r.Context(), p, pg)
+	if err != nil {
+		return err
+	}
+	return writeList(w, items, next)
+}

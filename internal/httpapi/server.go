@@ -122,6 +122,7 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Pattern: "/v1/change-requests/{id}/apply", handler: s.applyChangeRequest},
 		{Method: "POST", Pattern: "/v1/change-requests/{id}/withdraw", handler: s.withdrawChangeRequest},
 		{Method: "GET", Pattern: "/v1/audit", handler: s.listAudit},
+		{Method: "GET", Pattern: "/v1/notifications/dead-letters", handler: s.listDeadLetters},
 	}
 }
 

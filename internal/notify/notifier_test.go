@@ -1,0 +1,212 @@
+package notify_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/countersign/countersign/internal/actionlink"
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/notify"
+	"github.com/countersign/countersign/internal/notify/catcher"
+	"github.com/countersign/countersign/internal/notify/eventbus"
+	"github.com/countersign/countersign/internal/notify/sesmail"
+	"github.com/countersign/countersign/internal/store/boltstore"
+)
+
+// outage fails the first n sends (retryable, like SES throttling), then
+// hands messages to the catcher.
+type outage struct {
+	mu     sync.Mutex
+	n      int
+	err    error
+	inner  *catcher.Catcher
+	called int
+}
+
+func (o *outage) Send(ctx context.Context, m sesmail.Message) (string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.called++
+	if o.n != 0 {
+		if o.n > 0 {
+			o.n--
+		}
+		return "", o.err
+	}
+	return o.inner.Send(ctx, m)
+}
+
+type fixture struct {
+	store   *boltstore.Store
+	svc     *app.Service
+	clock   *clock.Manual
+	mail    *outage
+	box     *catcher.Catcher
+	events  *eventbus.LogPublisher
+	n       *notify.Notifier
+	request string
+}
+
+// newFixture opens a request in production that two reviewers are asked to review.
+func newFixture(t *testing.T, failures int, err error) *fixture {
+	store, e := boltstore.Open(t.TempDir())
+	if e != nil {
+		t.Fatal(e)
+	}
+	t.Cleanup(func() { store.Close() })
+	f := &fixture{store: store, clock: clock.NewFixed(time.Date(2026, 11, 3, 8, 0, 0, 0, time.UTC))}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f.svc = app.New(store, f.clock, log)
+	signer, _ := actionlink.NewSigner([]byte(strings.Repeat("s", 32)))
+	f.svc.WithLinks(signer)
+	f.box = catcher.New("cs@example.com", f.clock.Now)
+	f.mail = &outage{n: failures, err: err, inner: f.box}
+	f.events = eventbus.NewLogPublisher(log, 100)
+	f.n = notify.New(store, f.svc, f.mail, f.events, f.clock, log, "cs@example.com", "http://cs.test")
+	ctx := context.Background()
+	for _, m := range []domain.Member{{ID: "m_admin", Email: "admin@example.com", Name: "Admin", Role: domain.RoleAdmin}, {ID: "m_req", Email: "req@example.com", Name: "Req", Role: domain.RoleEditor},
+		{ID: "m_a", Email: "a@example.com", Name: "A", Role: domain.RoleEditor}, {ID: "m_b", Email: "b@example.com", Name: "B", Role: domain.RoleEditor}} {
+		if e := store.CreateMember(ctx, &m); e != nil {
+			t.Fatal(e)
+		}
+	}
+	admin := &app.Principal{MemberID: "m_admin", TokenID: "t", Role: domain.RoleAdmin}
+	req := &app.Principal{MemberID: "m_req", TokenID: "t2", Role: domain.RoleEditor}
+	must := func(_ any, e error) {
+		if e != nil {
+			t.Fatal(e)
+		}
+	}
+	must(f.svc.CreateProject(ctx, admin, app.ProjectInput{Key: "shop", Name: "Shop"}))
+	must(f.svc.CreateFlag(ctx, admin, "shop", app.FlagInput{Key: "f", Name: "F", Variants: []domain.Variant{{Key: "on", Value: json.RawMessage(`true`)}}}))
+	must(f.svc.UpdateOrgSettings(ctx, admin, nil, app.OrgSettingsInput{Approvals: true}))
+	out, e := f.svc.ChangeFlagConfig(ctx, req, "shop", "f", "production", nil, app.ChangeOptions{NotifyReviewers: []string{"m_a", "m_b"}},
+		func(c *domain.FlagConfig) error { c.Enabled = true; return nil })
+	if e != nil || out.Request == nil {
+		t.Fatalf("propose: %v", e)
+	}
+	f.request = out.Request.ID
+	return f
+}
+
+func (f *fixture) createdItem(t *testing.T) *domain.OutboxItem {
+	items, err := f.store.ListOutbox(context.Background(), f.clock.Now().Add(365*24*time.Hour), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if it.Entry.Action == "change_request.created" {
+			return &it
+		}
+	}
+	all, _, _ := f.store.ListDeadLetters(context.Background(), domain.Page{})
+	for _, it := range all {
+		if it.Entry.Action == "change_request.created" {
+			return &it
+		}
+	}
+	return nil
+}
+
+// SES failing for the first attempts still ends with exactly one e-mail per
+// recipient: what was sent is recorded, retries send only what is missing.
+func TestOutageEndsWithOneMailEach(t *testing.T) {
+	f := newFixture(t, 3, errors.New("throttled"))
+	ctx := context.Background()
+	for round := range 20 {
+		if _, _, err := f.n.Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(time.Hour) // past any backoff
+		if round > 10 && f.createdItem(t) == nil {
+			break
+		}
+	}
+	per := map[string]int{}
+	for _, m := range f.box.Mails() {
+		if strings.HasPrefix(m.Subject, "Review requested") {
+			per[m.To[0]]++
+		}
+	}
+	if per["a@example.com"] != 1 || per["b@example.com"] != 1 || len(per) != 2 {
+		t.Fatalf("want exactly one review mail each, got %v", per)
+	}
+	it, _ := f.store.GetOutbox(ctx, f.createdItemID(t))
+	if it.State != domain.OutboxDelivered || it.Attempts == 0 || !strings.Contains(strings.Join(it.Done, " "), "email:m_a") {
+		t.Fatalf("outbox item after the outage: %+v", it)
+	}
+	// the event went out once too
+	n := 0
+	for _, e := range f.events.Events() {
+		if e.Type == eventbus.TypeChangeRequestCreated {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("created events: %d", n)
+	}
+}
+
+func (f *fixture) createdItemID(t *testing.T) string {
+	entries, _, err := f.store.ListAudit(context.Background(), domain.AuditFilter{}, domain.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Action == "change_request.created" {
+			return e.ID
+		}
+	}
+	t.Fatal("no created entry")
+	return ""
+}
+
+// Delivering the same item twice (a stream record redelivered) sends once.
+func TestRedeliveryIsDeduplicated(t *testing.T) {
+	f := newFixture(t, 0, nil)
+	id := f.createdItemID(t)
+	for range 3 {
+		if err := f.n.Deliver(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(f.box.Mails()) != 2 {
+		t.Fatalf("want the two review mails once, got %d", len(f.box.Mails()))
+	}
+}
+
+// A permanent refusal, or too many failures, ends in the dead letters.
+func TestDeadLetters(t *testing.T) {
+	f := newFixture(t, -1, sesmail.ErrInvalidMessage)
+	id := f.createdItemID(t)
+	if err := f.n.Deliver(context.Background(), id); err == nil {
+		t.Fatal("want the failure back")
+	}
+	dead, _, err := f.store.ListDeadLetters(context.Background(), domain.Page{})
+	if err != nil || len(dead) != 1 || dead[0].ID != id || dead[0].Attempts != 1 {
+		t.Fatalf("a permanent failure is dead at once: %+v %v", dead, err)
+	}
+
+	g := newFixture(t, -1, errors.New("SES is down"))
+	for range notify.MaxAttempts + 2 {
+		_, _, _ = g.n.Drain(context.Background())
+		g.clock.Advance(2 * time.Hour)
+	}
+	dead, _, _ = g.store.ListDeadLetters(context.Background(), domain.Page{})
+	found := false
+	for _, it := range dead {
+		found = found || (it.Entry.Action == "change_request.created" && it.Attempts == notify.MaxAttempts && it.LastError != "")
+	}
+	if !found {
+		t.Fatalf("after %d retryable failures the item is dead: %+v", notify.MaxAttempts, dead)
+	}
+}
