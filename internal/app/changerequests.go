@@ -466,11 +466,17 @@ func (s *Service) review(ctx context.Context, p *Principal, id string, d domain.
 		if approvedNow, err = cr.Review(p.actor(), d, comment, channel, s.clock.Now()); err != nil {
 			return err
 		}
-		e := s.audit(p.Actor(), "change_request."+string(d)+"d", channel)
-		if d == domain.DecisionReject {
+		// A review that decides the request is recorded as the decision
+		// (approved, rejected); one that does not, as a review. Either way one
+		// entry, so the requester hears of each review once, with its comment.
+		e := s.audit(p.Actor(), "change_request.reviewed", channel)
+		switch {
+		case approvedNow:
+			e.Action = "change_request.approved"
+		case d == domain.DecisionReject && cr.Status == domain.StatusRejected:
 			e.Action = "change_request.rejected"
 		}
-		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason = cr.Project, cr.Flag, cr.Environment, cr.ID, comment
+		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason, e.Decision = cr.Project, cr.Flag, cr.Environment, cr.ID, comment, string(d)
 		audit.Record(e)
 		return nil
 	})

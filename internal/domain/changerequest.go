@@ -513,6 +513,7 @@ type AuditEntry struct {
 	Approvers     []string  `json:"approvers,omitempty"`
 	Reason        string    `json:"reason,omitempty"`
 	Mentions      []string  `json:"mentions,omitempty"` // members a comment @mentions
+	Decision      string    `json:"decision,omitempty"` // a review's: approve or reject
 	Diff          *Diff     `json:"diff,omitempty"`
 	Version       int64     `json:"version,omitempty"` // the resulting version of what changed
 }

@@ -169,6 +169,7 @@ func backoff(attempt int) time.Duration {
 var eventTypes = map[string]string{
 	"change_request.created":        eventbus.TypeChangeRequestCreated,
 	"change_request.edited":         eventbus.TypeChangeRequestEdited,
+	"change_request.reviewed":       eventbus.TypeChangeRequestReviewed,
 	"change_request.approved":       eventbus.TypeChangeRequestApproved,
 	"change_request.rejected":       eventbus.TypeChangeRequestRejected,
 	"change_request.auto_approved":  eventbus.TypeChangeRequestAutoApproved,
@@ -204,6 +205,9 @@ func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) ([]deliv
 		}
 		if len(e.Approvers) > 0 {
 			ev.Detail["approvers"] = e.Approvers
+		}
+		if e.Decision != "" {
+			ev.Detail["decision"] = e.Decision
 		}
 		return n.events.Publish(ctx, ev)
 	}}}
@@ -270,14 +274,20 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 				return nil, err
 			}
 		}
-	case "change_request.approved", "change_request.rejected", "change_request.auto_approved", "change_request.applied",
+	case "change_request.reviewed", "change_request.approved", "change_request.rejected", "change_request.auto_approved", "change_request.applied",
 		"change_request.apply_conflict", "change_request.expired", "change_request.schedule_failed":
 		if cr.RequesterMember == "" {
 			return nil, nil
 		}
 		what := strings.ReplaceAll(strings.TrimPrefix(e.Action, "change_request."), "_", " ")
 		intro := fmt.Sprintf("Your change request %s: %s by %s.", title, what, e.Actor)
-		if e.Reason != "" {
+		if e.Decision != "" {
+			what = map[string]string{"approve": "approved", "reject": "rejected"}[e.Decision]
+			if e.Action == "change_request.reviewed" {
+				what = "reviewed (" + e.Decision + ")"
+			}
+			intro = fmt.Sprintf("Your change request %s: %s by %s, who wrote: %q", title, what, e.Actor, e.Reason)
+		} else if e.Reason != "" {
 			intro += " " + e.Reason
 		}
 		var actions []string

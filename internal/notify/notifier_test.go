@@ -210,3 +210,37 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatalf("after %d retryable failures the item is dead: %+v", notify.MaxAttempts, dead)
 	}
 }
+
+// The requester hears of each review, with its comment, and an approval of a
+// manually applied request brings an Apply now link; a mention reaches the
+// member mentioned.
+func TestRequesterHearsOfReviewsAndMentions(t *testing.T) {
+	f := newFixture(t, 0, nil)
+	ctx := context.Background()
+	a := &app.Principal{MemberID: "m_a", TokenID: "ta", Role: domain.RoleEditor}
+	if _, err := f.svc.Comment(ctx, a, f.request, "@b@example.com can you double-check?"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Review(ctx, a, f.request, domain.DecisionApprove, "ship it on Monday", app.ChannelAPI); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.n.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var approved, mention bool
+	for _, m := range f.box.Mails() {
+		if m.To[0] == "req@example.com" && strings.HasPrefix(m.Subject, "Approved") &&
+			strings.Contains(m.Text, `"ship it on Monday"`) && strings.Contains(m.Text, "Apply now: http://cs.test/a/") {
+			approved = true
+		}
+		if m.To[0] == "b@example.com" && strings.HasPrefix(m.Subject, "You were mentioned") && strings.Contains(m.Text, "double-check") {
+			mention = true
+		}
+	}
+	if !approved || !mention {
+		for _, m := range f.box.Mails() {
+			t.Logf("%v %q\n%s", m.To, m.Subject, m.Text)
+		}
+		t.Fatalf("approved mail to the requester %v, mention mail %v", approved, mention)
+	}
+}
