@@ -22,17 +22,27 @@ import (
 	"github.com/countersign/countersign/internal/notify/eventbus"
 	"github.com/countersign/countersign/internal/setup"
 	"github.com/countersign/countersign/internal/store/boltstore"
+	"github.com/countersign/countersign/internal/store/dynamotest"
 )
 
 // The sample stream event goes through the notifier's Lambda handler as the
 // runtime hands it over; its outbox item is delivered once, even when the
 // stream delivers the record twice.
 func TestStreamEventDeliversOutboxItem(t *testing.T) {
-	store, err := boltstore.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	t.Run("bolt", func(t *testing.T) {
+		store, err := boltstore.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		streamEventDelivers(t, store)
+	})
+	// on AWS the notifier reads the DynamoDB store: the same walk on DynamoDB Local
+	t.Run("dynamodb", func(t *testing.T) { streamEventDelivers(t, dynamotest.NewStore(t)) })
+}
+
+func streamEventDelivers(t *testing.T, store domain.Store) {
+	var err error
 	ctx := context.Background()
 	clk := clock.NewFixed(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
