@@ -9,8 +9,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/countersign/countersign/internal/clock"
-	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/lambdahttp"
 	"github.com/countersign/countersign/internal/setup"
 )
@@ -24,26 +22,17 @@ func main() {
 
 func run() error {
 	ctx := context.Background()
-	cfg, err := config.FromEnv(os.Getenv, config.StoreDynamoDB)
+	l, err := setup.ForLambda(ctx)
 	if err != nil {
 		return err
 	}
-	log := cfg.Logger(os.Stdout)
-	store, closeStore, err := setup.OpenStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	svc, handler := setup.API(store, clock.System{}, log)
-	if err := setup.Links(cfg, svc); err != nil {
-		return err
-	}
-	if cfg.AdminToken != "" {
+	defer l.Close()
+	if l.Config.AdminToken != "" {
 		// The operator's bootstrap token (see infra/README.md); idempotent.
-		if _, err := svc.Bootstrap(ctx, cfg.AdminToken); err != nil {
+		if _, err := l.Service.Bootstrap(ctx, l.Config.AdminToken); err != nil {
 			return fmt.Errorf("bootstrap admin: %w", err)
 		}
 	}
-	lambda.Start(lambdahttp.Handler(handler))
+	lambda.Start(lambdahttp.Handler(l.Handler))
 	return nil
 }

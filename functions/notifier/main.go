@@ -10,8 +10,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/countersign/countersign/internal/clock"
-	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/notify"
 	"github.com/countersign/countersign/internal/setup"
 )
@@ -25,24 +23,15 @@ func main() {
 
 func run() error {
 	ctx := context.Background()
-	cfg, err := config.FromEnv(os.Getenv, config.StoreDynamoDB)
+	l, err := setup.ForLambda(ctx)
 	if err != nil {
 		return err
 	}
-	log := cfg.Logger(os.Stdout)
-	store, closeStore, err := setup.OpenStore(ctx, cfg)
+	defer l.Close()
+	n, err := setup.Notifier(ctx, l.Config, l.Store, l.Service, l.Log)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
-	svc, _ := setup.API(store, clock.System{}, log)
-	if err := setup.Links(cfg, svc); err != nil {
-		return err
-	}
-	n, err := setup.Notifier(ctx, cfg, store, svc, log)
-	if err != nil {
-		return err
-	}
-	lambda.Start(notify.StreamHandler(n, log))
+	lambda.Start(notify.StreamHandler(n, l.Log))
 	return nil
 }

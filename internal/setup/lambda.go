@@ -1,0 +1,44 @@
+package setup
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// Lambda is what every Lambda function starts from: its configuration (from
+// the environment, DynamoDB by default), logger, store, and the service with
+// its action link key.
+type Lambda struct {
+	Config  config.Config
+	Log     *slog.Logger
+	Store   domain.Store
+	Service *app.Service
+	Handler http.Handler // the HTTP API over Service
+	Close   func() error
+}
+
+// ForLambda builds it.
+func ForLambda(ctx context.Context) (*Lambda, error) {
+	cfg, err := config.FromEnv(os.Getenv, config.StoreDynamoDB)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger(os.Stdout)
+	store, closeStore, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	svc, handler := API(store, clock.System{}, log)
+	if err := Links(cfg, svc); err != nil {
+		closeStore()
+		return nil, err
+	}
+	return &Lambda{Config: cfg, Log: log, Store: store, Service: svc, Handler: handler, Close: closeStore}, nil
+}
