@@ -244,3 +244,103 @@ func TestRequesterHearsOfReviewsAndMentions(t *testing.T) {
 		t.Fatalf("approved mail to the requester %v, mention mail %v", approved, mention)
 	}
 }
+
+func linkToken(t *testing.T, text, label string) string {
+	t.Helper()
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, label+": http://cs.test/a/"); ok {
+			return rest
+		}
+	}
+	t.Fatalf("no %s link in %s", label, text)
+	return ""
+}
+
+func (f *fixture) reviewLink(t *testing.T, to string) string {
+	t.Helper()
+	if _, _, err := f.n.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range f.box.Mails() {
+		if m.To[0] == to && strings.HasPrefix(m.Subject, "Review requested") {
+			return linkToken(t, m.Text, "Approve")
+		}
+	}
+	t.Fatalf("no review mail to %s", to)
+	return ""
+}
+
+// Each refusal of a link has its own status and says why.
+func TestLinkRefusals(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 0, nil)
+	toA, toB := f.reviewLink(t, "a@example.com"), f.reviewLink(t, "b@example.com")
+	// decided: b's link after a approved (one approval needed) → 409, saying by whom
+	st, err := f.svc.InspectLink(ctx, toA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ActOnLink(ctx, toA, st.CSRF, "fine"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.InspectLink(ctx, toB)
+	if de, ok := err.(*domain.Error); !ok || de.Code != domain.CodeConflict || !strings.Contains(de.Message, "approved by member:m_a") {
+		t.Fatalf("a decided request: %v", err)
+	}
+
+	// withdrawn → 410
+	g := newFixture(t, 0, nil)
+	link := g.reviewLink(t, "a@example.com")
+	if _, err := g.svc.Withdraw(ctx, &app.Principal{MemberID: "m_req", TokenID: "t", Role: domain.RoleEditor}, g.request); err != nil {
+		t.Fatal(err)
+	}
+	_, err = g.svc.InspectLink(ctx, link)
+	if de, ok := err.(*domain.Error); !ok || de.Code != domain.CodeGone || !strings.Contains(de.Message, "withdrawn") {
+		t.Fatalf("a withdrawn request: %v", err)
+	}
+
+	// not allowed: the recipient became a viewer since → 403
+	h := newFixture(t, 0, nil)
+	link = h.reviewLink(t, "b@example.com")
+	if _, err := h.store.UpdateMember(ctx, "m_b", func(m *domain.Member) error { m.Role = domain.RoleViewer; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.svc.InspectLink(ctx, link)
+	if de, ok := err.(*domain.Error); !ok || de.Code != domain.CodeForbidden {
+		t.Fatalf("a recipient who may no longer review: %v", err)
+	}
+}
+
+// A member who turned e-mail off still gets what waits on them, nothing else.
+func TestEmailOptOut(t *testing.T) {
+	f := newFixture(t, 0, nil)
+	ctx := context.Background()
+	for _, id := range []string{"m_b", "m_req"} {
+		if _, err := f.store.UpdateMember(ctx, id, func(m *domain.Member) error { m.EmailOptOut = true; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := f.n.Drain(ctx); err != nil { // the review requests
+		t.Fatal(err)
+	}
+	a := &app.Principal{MemberID: "m_a", TokenID: "ta", Role: domain.RoleEditor}
+	if _, err := f.svc.Comment(ctx, a, f.request, "@m_b look"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Review(ctx, a, f.request, domain.DecisionApprove, "ok", app.ChannelAPI); err != nil {
+		t.Fatal(err)
+	}
+	if d, failed, err := f.n.Drain(ctx); err != nil || failed > 0 {
+		dead, _, _ := f.store.ListDeadLetters(ctx, domain.Page{})
+		t.Fatalf("drain: %d delivered, %d failed, %v %+v", d, failed, err, dead)
+	}
+	var subjects []string
+	for _, m := range f.box.Mails() {
+		subjects = append(subjects, m.To[0]+": "+m.Subject)
+	}
+	got := strings.Join(subjects, "\n")
+	if !strings.Contains(got, "b@example.com: Review requested") || strings.Contains(got, "b@example.com: You were mentioned") ||
+		strings.Contains(got, "req@example.com") {
+		t.Fatalf("with e-mail off, only the review request reaches b, nothing reaches the requester:\n%s", got)
+	}
+}
