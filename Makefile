@@ -1,11 +1,11 @@
 # Countersign. `make run` starts the whole system locally; `make test` runs every test.
 SHELL := /bin/bash
 GO ?= go
-FUNCTIONS := api timers notifier
+FUNCTIONS := api timers notifier evaluate
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 ARTIFACTS_DIR ?= bin
 
-.PHONY: run test build deploy lint fmt clean seed build-ApiFunction build-TimersFunction build-NotifierFunction
+.PHONY: run test build deploy lint fmt clean seed build-ApiFunction build-TimersFunction build-NotifierFunction build-EvaluateFunction
 
 ## run: the whole system in one process on 127.0.0.1:8080, data in ./.data
 run:
@@ -32,6 +32,9 @@ build-TimersFunction:
 
 build-NotifierFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/notifier
+
+build-EvaluateFunction:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/evaluate
 
 ## deploy: needs the AWS SAM CLI; STAGE=dev|staging|prod
 STAGE ?= dev

@@ -66,6 +66,9 @@ done
 step "smoke run of the local runtime (make run's binary, restart keeps data)"
 ./scripts/smoke.sh
 
+step "OpenFeature JS server SDK with its OFREP provider against the local runtime"
+./scripts/ofrep-compat.sh
+
 step "browser walk of an e-mail approval (Debian chromium, playwright-core)"
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

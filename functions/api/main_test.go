@@ -89,6 +89,9 @@ func TestSampleEventsThroughLambdaHandler(t *testing.T) {
 	}
 	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "apigw-*.json"))
 	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), "apigw-ofrep-") {
+			continue // the evaluate function's events (functions/evaluate)
+		}
 		if !seen[filepath.Base(f)] {
 			t.Errorf("sample event %s is not exercised by this test", filepath.Base(f))
 		}

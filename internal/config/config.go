@@ -28,6 +28,7 @@ type Config struct {
 	SESConfigSet   string        // COUNTERSIGN_SES_CONFIGURATION_SET
 	EventBus       string        // COUNTERSIGN_EVENT_BUS: EventBridge bus of domain events (AWS)
 	LinkKey        string        // COUNTERSIGN_LINK_KEY: hex HMAC key of e-mail action links (local runs: a generated file)
+	RulesetRefresh time.Duration // COUNTERSIGN_RULESET_REFRESH: how stale an evaluator's cached ruleset may be
 }
 
 // Store kinds.
@@ -73,6 +74,11 @@ func FromEnv(getenv func(string) string, defaultStore string) (Config, error) {
 	c.SESConfigSet = get("COUNTERSIGN_SES_CONFIGURATION_SET", "")
 	c.EventBus = get("COUNTERSIGN_EVENT_BUS", "")
 	c.LinkKey = get("COUNTERSIGN_LINK_KEY", "")
+	rr, err := time.ParseDuration(get("COUNTERSIGN_RULESET_REFRESH", "5s"))
+	if err != nil || rr < 0 {
+		return c, fmt.Errorf("COUNTERSIGN_RULESET_REFRESH must be a duration like 5s")
+	}
+	c.RulesetRefresh = rr
 	if c.Store != StoreBolt && c.Store != StoreDynamoDB {
 		return c, fmt.Errorf("COUNTERSIGN_STORE must be %q or %q, not %q", StoreBolt, StoreDynamoDB, c.Store)
 	}

@@ -134,6 +134,7 @@ type Store interface {
 	ApprovalRepository
 	ChangeRequestRepository
 	OutboxRepository
+	EvaluationRepository
 }
 
 // Audit collects the audit entries an update function wants written in the
@@ -242,4 +243,44 @@ type OutboxRepository interface {
 	UpdateOutbox(ctx context.Context, id string, fn func(*OutboxItem) error) (*OutboxItem, error)
 	// ListDeadLetters lists items that ran out of attempts, newest first.
 	ListDeadLetters(ctx context.Context, page Page) ([]OutboxItem, string, error)
+}
+
+// SDKKey lets an SDK (or an OFREP client) read one environment of one
+// project, nothing else. Only the SHA-256 hash of its secret is stored.
+type SDKKey struct {
+	ID          string     `json:"id"`
+	Project     string     `json:"project"`
+	Environment string     `json:"environment"`
+	Name        string     `json:"name"`
+	Hash        string     `json:"hash"`
+	CreatedBy   string     `json:"created_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+}
+
+// Ruleset is what evaluation needs of one environment: every flag of the
+// project, the stored configs of the environment (a flag without one serves
+// its default, DefaultFlagConfig), and the project's ruleset version.
+type Ruleset struct {
+	Version int64
+	Flags   []Flag
+	Configs []FlagConfig
+}
+
+// EvaluationRepository serves evaluation: SDK keys and rulesets.
+type EvaluationRepository interface {
+	// CreateSDKKey: not_found without the environment; conflict if the id or
+	// hash exists.
+	CreateSDKKey(ctx context.Context, k *SDKKey) error
+	// GetSDKKeyByHash finds a live key; not_found otherwise.
+	GetSDKKeyByHash(ctx context.Context, hash string) (*SDKKey, error)
+	ListSDKKeys(ctx context.Context, project, env string, page Page) ([]SDKKey, string, error)
+	// RevokeSDKKey marks the key revoked and forgets its hash; revoking
+	// twice keeps the first time.
+	RevokeSDKKey(ctx context.Context, project, env, id string, at time.Time) (*SDKKey, error)
+	// RulesetVersion is a number that changes with every write of a flag or
+	// a config of the project (one small read: evaluators poll it).
+	RulesetVersion(ctx context.Context, project string) (int64, error)
+	// Ruleset reads a whole environment; not_found without it.
+	Ruleset(ctx context.Context, project, env string) (*Ruleset, error)
 }

@@ -218,16 +218,18 @@ func TestNoRouteBypassesApproval(t *testing.T) {
 			a.do("PATCH", "/v1/projects/shop/environments/production", map[string]any{"protected": false}, mergePatch(), withToken(editor)).
 				wantProblem(t, 403, domain.CodeForbidden)
 		},
-		"POST /v1/projects":                        func() {},
-		"PATCH /v1/projects/{project}":             func() {},
-		"DELETE /v1/projects/{project}":            func() { a.do("DELETE", "/v1/projects/shop", nil).want(t, 409) },
-		"POST /v1/projects/{project}/environments": func() {},
-		"POST /v1/projects/{project}/flags":        func() {},
-		"POST /v1/members":                         func() {},
-		"PATCH /v1/members/{member}":               func() {},
-		"DELETE /v1/members/{member}":              func() {},
-		"POST /v1/tokens":                          func() {},
-		"DELETE /v1/tokens/{token}":                func() {},
+		"POST /v1/projects":                                               func() {},
+		"PATCH /v1/projects/{project}":                                    func() {},
+		"DELETE /v1/projects/{project}":                                   func() { a.do("DELETE", "/v1/projects/shop", nil).want(t, 409) },
+		"POST /v1/projects/{project}/environments":                        func() {},
+		"POST /v1/projects/{project}/flags":                               func() {},
+		"POST /v1/members":                                                func() {},
+		"PATCH /v1/members/{member}":                                      func() {},
+		"DELETE /v1/members/{member}":                                     func() {},
+		"POST /v1/tokens":                                                 func() {},
+		"DELETE /v1/tokens/{token}":                                       func() {},
+		"POST /v1/projects/{project}/environments/{environment}/sdk-keys": func() {}, // keys read, they do not write
+		"DELETE /v1/projects/{project}/environments/{environment}/sdk-keys/{key}": func() {},
 	}
 	for _, rt := range httpapi.New(nil, nil).Routes() {
 		if rt.Method == "GET" {

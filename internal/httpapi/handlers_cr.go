@@ -339,3 +339,58 @@ func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request, p *app.
 	}
 	return writeList(w, items, next)
 }
+
+// SDKKeyView is an SDK key as clients see it: never its hash; the secret
+// only in the response that created it.
+type SDKKeyView struct {
+	ID          string     `json:"id"`
+	Project     string     `json:"project"`
+	Environment string     `json:"environment"`
+	Name        string     `json:"name"`
+	CreatedBy   string     `json:"created_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	Key         string     `json:"key,omitempty"`
+}
+
+func sdkKeyView(k *domain.SDKKey) SDKKeyView {
+	return SDKKeyView{ID: k.ID, Project: k.Project, Environment: k.Environment, Name: k.Name, CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt, RevokedAt: k.RevokedAt}
+}
+
+func (s *Server) listSDKKeys(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	items, next, err := s.svc.ListSDKKeys(r.Context(), p, r.PathValue("project"), r.PathValue("environment"), pg)
+	if err != nil {
+		return err
+	}
+	views := make([]SDKKeyView, len(items))
+	for i := range items {
+		views[i] = sdkKeyView(&items[i])
+	}
+	return writeList(w, views, next)
+}
+
+func (s *Server) createSDKKey(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	var in app.SDKKeyInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	k, err := s.svc.CreateSDKKey(r.Context(), p, r.PathValue("project"), r.PathValue("environment"), in)
+	if err != nil {
+		return err
+	}
+	v := sdkKeyView(k.SDKKey)
+	v.Key = k.Secret
+	return writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) deleteSDKKey(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	if err := s.svc.RevokeSDKKey(r.Context(), p, r.PathValue("project"), r.PathValue("environment"), r.PathValue("key")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -123,6 +123,10 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Pattern: "/v1/change-requests/{id}/withdraw", handler: s.withdrawChangeRequest},
 		{Method: "GET", Pattern: "/v1/audit", handler: s.listAudit},
 		{Method: "GET", Pattern: "/v1/notifications/dead-letters", handler: s.listDeadLetters},
+
+		{Method: "GET", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys", handler: s.listSDKKeys},
+		{Method: "POST", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys", handler: s.createSDKKey},
+		{Method: "DELETE", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys/{key}", handler: s.deleteSDKKey},
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/countersign/countersign/internal/clock"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/devtools"
+	"github.com/countersign/countersign/internal/evaluate"
 	"github.com/countersign/countersign/internal/notify"
 	"github.com/countersign/countersign/internal/notify/catcher"
 	"github.com/countersign/countersign/internal/notify/eventbus"
@@ -89,6 +90,11 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		mux.Handle("/dev/clock", devtools.ClockHandler(devClock, sweeper.now))
 		log.Warn("development mode: /dev/clock moves the service's clock; never use COUNTERSIGN_DEV=1 in production")
 	}
+	// evaluation (OFREP and the ruleset route) is its own handler, as it is
+	// its own Lambda on AWS
+	evh := evaluate.NewHandler(evaluate.New(store, clk, cfg.RulesetRefresh), log)
+	mux.Handle("/ofrep/", evh)
+	mux.Handle("GET /v1/projects/{project}/environments/{environment}/ruleset", evh)
 	mux.Handle("/", api)
 	handler := http.Handler(mux)
 

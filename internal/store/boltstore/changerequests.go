@@ -331,6 +331,9 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 			return nil
 		}
 		cr.Version = readCR + 1
+		if err := bumpRuleset(tx, cr.Project); err != nil {
+			return err
+		}
 		if c != nil {
 			c.Version = readConfig + 1
 			if err := put(tx, bConfigs, key(cr.Project, cr.Flag, cr.Environment), c); err != nil {

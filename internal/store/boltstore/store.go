@@ -328,6 +328,9 @@ func (s *Store) CreateFlag(ctx context.Context, f *domain.Flag, audit []domain.A
 			return domain.Errorf(domain.CodeConflict, "flag %q already exists in project %q", f.Key, f.Project)
 		}
 		f.Version = 1
+		if err := bumpRuleset(tx, f.Project); err != nil {
+			return err
+		}
 		return put(tx, bFlags, key(f.Project, f.Key), f)
 	})
 }
@@ -382,6 +385,9 @@ func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*doma
 		if err != nil {
 			return err
 		}
+		if err := bumpRuleset(tx, project); err != nil {
+			return err
+		}
 		return writeAudit(tx, audit.Entries)
 	})
 	return f, err
@@ -411,6 +417,9 @@ func (s *Store) DeleteFlag(ctx context.Context, project, k string, check func(*d
 			if err := configs.Delete(ck); err != nil {
 				return err
 			}
+		}
+		if err := bumpRuleset(tx, project); err != nil {
+			return err
 		}
 		return tx.Bucket(bFlags).Delete(key(project, k))
 	})
@@ -458,6 +467,9 @@ func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string,
 			return err
 		}
 		c.Version = read + 1
+		if err := bumpRuleset(tx, project); err != nil {
+			return err
+		}
 		return put(tx, bConfigs, key(project, flag, env), c)
 	})
 	return c, err
@@ -632,4 +644,14 @@ func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
 		t.LastUsedAt = &at
 		return put(tx, bTokens, key(id), t)
 	})
+}
+
+func hasPrefix(k, prefix []byte) bool { return bytes.HasPrefix(k, prefix) }
+
+func decodeAs[T any](raw []byte) (*T, error) {
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return &v, nil
 }

@@ -470,6 +470,7 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 			}
 			fcond := versionIs(flagVersion).And(unchanged(flagItem, attrConfigSeq))
 			b.add(s.txPut(fit, &fcond))
+			s.addRulesetBump(&b, project)
 		}
 		if holder == id {
 			cond := lockHeldBy(id)

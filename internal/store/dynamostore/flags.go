@@ -25,6 +25,7 @@ func (s *Store) CreateFlag(ctx context.Context, f *domain.Flag, audit []domain.A
 			return err
 		}
 		b.add(s.txPut(it, &itemMissing))
+		s.addRulesetBump(&b, f.Project)
 		from := s.addAudit(&b, audit)
 		err = s.transact(ctx, &b)
 		switch {
@@ -123,6 +124,7 @@ func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*doma
 		var b txBuilder
 		cond := versionIs(v).And(unchanged(read, attrConfigSeq))
 		b.add(s.txPut(it, &cond))
+		s.addRulesetBump(&b, project)
 		from := s.addAudit(&b, audit.Entries)
 		if err := outcome(s.transact(ctx, &b), audit.Entries, from, "put flag "+project+"/"+k); err != nil {
 			return err
@@ -146,14 +148,16 @@ func (s *Store) DeleteFlag(ctx context.Context, project, k string, check func(*d
 		if err := check(f, &audit); err != nil {
 			return err
 		}
-		room := maxTxItems - 1 - itemsPerAuditEntry*len(audit.Entries)
+		// The flag's delete and the ruleset version's increment, the
+		// configs, and the audit entries: one transaction.
+		room := maxTxItems - 2 - itemsPerAuditEntry*len(audit.Entries)
 		configs, err := s.sortKeys(ctx, prefixProject+project, prefixConfig+k+"#", max(room, 0))
 		if err != nil {
 			return err
 		}
 		if len(configs) > room {
 			// configs holds at most room+1 keys: enough to know.
-			return fmt.Errorf("dynamodb delete flag %s/%s: the flag, its configs (%d or more) and %d audit entries (with their outbox items) are more than one transaction can write",
+			return fmt.Errorf("dynamodb delete flag %s/%s: the flag, the ruleset version, its configs (%d or more) and %d audit entries (with their outbox items) are more than one transaction can write",
 				project, k, len(configs), len(audit.Entries))
 		}
 		var b txBuilder
@@ -163,6 +167,7 @@ func (s *Store) DeleteFlag(ctx context.Context, project, k string, check func(*d
 		for _, sk := range configs {
 			b.add(s.txDelete(key{prefixProject + project, sk}, nil))
 		}
+		s.addRulesetBump(&b, project)
 		from := s.addAudit(&b, audit.Entries)
 		return outcome(s.transact(ctx, &b), audit.Entries, from, "delete flag "+project+"/"+k)
 	})
@@ -216,8 +221,9 @@ func (s *Store) GetFlagConfig(ctx context.Context, project, flag, env string) (*
 
 // addConfigWrite adds a config write to a transaction: the config put
 // (conditioned on the version read, or on being the first), the increment
-// of the flag's config_seq conditioned on the flag version read, and a check
-// that the environment exists. c carries its new version already.
+// of the flag's config_seq conditioned on the flag version read, a check
+// that the environment exists, and the increment of the project's ruleset
+// version. c carries its new version already.
 func (s *Store) addConfigWrite(b *txBuilder, project, flag, env string, c *domain.FlagConfig, readVersion, flagVersion int64) {
 	it, err := encode(configKey(project, flag, env), c, item{
 		attrGSI1PK: str(prefixEnvConf + project + "#" + env),
@@ -231,6 +237,7 @@ func (s *Store) addConfigWrite(b *txBuilder, project, flag, env string, c *domai
 	b.add(s.txPut(it, &cond))
 	b.add(s.txUpdate(flagKey(project, flag), expression.Add(expression.Name(attrConfigSeq), expression.Value(1)), versionIs(flagVersion)))
 	b.add(s.txCheck(envKey(project, env), itemExists))
+	s.addRulesetBump(b, project)
 }
 
 func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string, fn func(*domain.Flag, *domain.FlagConfig, *domain.ConfigWrite) error) (*domain.FlagConfig, error) {

@@ -114,13 +114,13 @@ func TestAuditEntriesAndTheTransactionLimit(t *testing.T) {
 	}
 }
 
-// Deleting a flag leaves room for two items per audit entry beside the flag
-// and its configs.
+// Deleting a flag leaves room for two items per audit entry beside the flag,
+// the ruleset version's increment and the flag's configs.
 func TestDeleteFlagRoomForOutboxItems(t *testing.T) {
 	s, _, _ := newStore(t)
 	setupFlag(t, s) // three environments
 	ctx := context.Background()
-	for _, env := range []string{"development", "staging", "production"} {
+	for _, env := range []string{"staging", "production"} {
 		_, err := s.UpdateFlagConfig(ctx, "p", "f", env, serve("on"))
 		must(t, err)
 	}
@@ -132,12 +132,12 @@ func TestDeleteFlagRoomForOutboxItems(t *testing.T) {
 			return nil
 		}
 	}
-	// 1 flag + 3 configs + 2×49 = 102 items
+	// 1 flag + 1 ruleset version + 2 configs + 2×49 = 102 items
 	err := s.DeleteFlag(ctx, "p", "f", record(49))
 	if err == nil || !strings.Contains(err.Error(), "49 audit entries (with their outbox items) are more than one transaction can write") {
 		t.Fatalf("want the delete refused before writing, got %v", err)
 	}
-	// 1 + 3 + 2×48 = 100 items
+	// 1 + 1 + 2 + 2×48 = 100 items
 	must(t, s.DeleteFlag(ctx, "p", "f", record(48)))
 	items, err := s.ListOutbox(ctx, at0.Add(time.Hour), 100)
 	must(t, err)

@@ -28,24 +28,28 @@ import (
 
 // Attribute names the store adds beside an entity's own (JSON-named) ones.
 const (
-	attrPK        = "PK"
-	attrSK        = "SK"
-	attrGSI1PK    = "GSI1PK"
-	attrGSI1SK    = "GSI1SK"
-	attrGSI2PK    = "GSI2PK"
-	attrGSI2SK    = "GSI2SK"
-	attrGSI3PK    = "GSI3PK"
-	attrGSI3SK    = "GSI3SK"
-	attrVersion   = "version"    // the entities' own version, named as in their JSON
-	attrEnvCount  = "env_count"  // project: how many environments it has
-	attrFlagSeq   = "flag_seq"   // project: bumped by every flag creation
-	attrConfigSeq = "config_seq" // flag: bumped by every config write
-	attrMemberID  = "member_id"  // e-mail lookup item → member
-	attrTokenID   = "token_id"   // token hash lookup item → token
-	attrRevokedAt = "revoked_at" // token, named as in its JSON
-	attrLastUsed  = "last_used_at"
-	attrLockedBy  = "change_request" // pending lock item → the request holding it
-	attrReviewed  = "reviewed_by"    // change request: every member who reviewed it (for the reviewer filter)
+	attrPK          = "PK"
+	attrSK          = "SK"
+	attrGSI1PK      = "GSI1PK"
+	attrGSI1SK      = "GSI1SK"
+	attrGSI2PK      = "GSI2PK"
+	attrGSI2SK      = "GSI2SK"
+	attrGSI3PK      = "GSI3PK"
+	attrGSI3SK      = "GSI3SK"
+	attrVersion     = "version"    // the entities' own version, named as in their JSON
+	attrEnvCount    = "env_count"  // project: how many environments it has
+	attrFlagSeq     = "flag_seq"   // project: bumped by every flag creation
+	attrConfigSeq   = "config_seq" // flag: bumped by every config write
+	attrMemberID    = "member_id"  // e-mail lookup item → member
+	attrTokenID     = "token_id"   // token hash lookup item → token
+	attrRevokedAt   = "revoked_at" // token and SDK key, named as in their JSON
+	attrLastUsed    = "last_used_at"
+	attrLockedBy    = "change_request"  // pending lock item → the request holding it
+	attrReviewed    = "reviewed_by"     // change request: every member who reviewed it (for the reviewer filter)
+	attrRuleset     = "ruleset_version" // ruleset item: bumped by every write of a flag or config of the project
+	attrProject     = "project"         // SDK key hash lookup item → the key's project,
+	attrEnvironment = "environment"     // … environment
+	attrSDKKeyID    = "sdk_key_id"      // … and id
 )
 
 // Key prefixes. Keys never contain '#', so '#' separates safely.
@@ -72,6 +76,9 @@ const (
 	prefixOutbox  = "OUTBOX#" // PK of an outbox item, OUTBOX#<id>; GSI3PK of a pending one, OUTBOX#<shard>
 	skOutbox      = "OUTBOX"
 	gsiOutboxDead = "OUTBOXDEAD" // GSI1PK of every dead outbox item
+	skRuleset     = "RULESET"    // under PROJECT#<p>: the project's ruleset version
+	prefixSDKKey  = "SDKKEY#"    // under PROJECT#<p>: SDKKEY#<env>#<id>
+	prefixSDKHash = "SDKKEYHASH#"
 )
 
 // Index names (see table.go).

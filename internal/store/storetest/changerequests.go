@@ -21,6 +21,8 @@ func approvalTests() map[string]func(*testing.T, domain.Store) {
 		"AuditWithDirectChanges":     testAuditWithDirectChanges,
 		"DueIndex":                   testDueIndex,
 		"Outbox":                     testOutbox,
+		"SDKKeys":                    testSDKKeys,
+		"Ruleset":                    testRuleset,
 	}
 }
 

@@ -1,0 +1,174 @@
+package evaluate_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/evaluate"
+	"github.com/countersign/countersign/internal/store/boltstore"
+)
+
+const key = "cs_sdk_test_key_0123456789abcdef"
+
+type env struct {
+	t     *testing.T
+	store *boltstore.Store
+	clock *clock.Manual
+	srv   *httptest.Server
+}
+
+func setup(t *testing.T) *env {
+	store, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctx := context.Background()
+	clk := clock.NewFixed(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	if err := store.CreateProject(ctx, &domain.Project{Key: "shop", Name: "Shop"}, domain.DefaultEnvironments()); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "archived"} {
+		f := &domain.Flag{Project: "shop", Key: k, Name: k, Tags: []string{}, BucketingUnit: "user_id", BucketingSalt: "salt1234", EvaluationMode: "remote",
+			Variants: []domain.Variant{{Key: "on", Value: json.RawMessage(`"ON"`)}, {Key: "off-ish", Value: json.RawMessage(`"OFF"`)}}, Archived: k == "archived"}
+		if err := store.CreateFlag(ctx, f, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.CreateSDKKey(ctx, &domain.SDKKey{ID: "k", Project: "shop", Environment: "production", Name: "k", Hash: evaluate.HashSDKKey(key)}); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, store: store, clock: clk}
+	h := evaluate.NewHandler(evaluate.New(store, clk, time.Second), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e.srv = httptest.NewServer(h)
+	t.Cleanup(e.srv.Close)
+	e.target(50)
+	return e
+}
+
+// target sets flag a in production: 100 % "on" when rollout is 100, else a
+// rollout of the default rule.
+func (e *env) target(rollout float64) {
+	e.t.Helper()
+	_, err := e.store.UpdateFlagConfig(context.Background(), "shop", "a", "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
+		c.Enabled = true
+		c.OffVariant = "off-ish"
+		c.DefaultRule = domain.Allocation{Rollout: rollout, Weights: []domain.Weight{{Variant: "on", Weight: 1}}}
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) post(path, body string, headers ...string) (int, map[string]any, http.Header) {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out, res.Header
+}
+
+func TestOFREPSingle(t *testing.T) {
+	e := setup(t)
+	code, out, _ := e.post("/ofrep/v1/evaluate/flags/a", `{"context":{"targetingKey":"user-1"}}`)
+	if code != 200 || out["key"] != "a" || (out["variant"] != "on" && out["variant"] != "off-ish") {
+		t.Fatalf("%d %v", code, out)
+	}
+	for name, c := range map[string]struct {
+		path, body string
+		status     int
+		errCode    string
+	}{
+		"not found":       {"/ofrep/v1/evaluate/flags/nope", `{"context":{"targetingKey":"u"}}`, 404, "FLAG_NOT_FOUND"},
+		"archived":        {"/ofrep/v1/evaluate/flags/archived", `{"context":{"targetingKey":"u"}}`, 404, "FLAG_NOT_FOUND"},
+		"parse error":     {"/ofrep/v1/evaluate/flags/a", `{"context":`, 400, "PARSE_ERROR"},
+		"invalid context": {"/ofrep/v1/evaluate/flags/a", `{"context":[1,2]}`, 400, "INVALID_CONTEXT"},
+		"key not string":  {"/ofrep/v1/evaluate/flags/a", `{"context":{"targetingKey":7}}`, 400, "INVALID_CONTEXT"},
+		"no key":          {"/ofrep/v1/evaluate/flags/a", `{"context":{"country":"DE"}}`, 400, "TARGETING_KEY_MISSING"},
+	} {
+		code, out, _ := e.post(c.path, c.body)
+		if code != c.status || out["errorCode"] != c.errCode {
+			t.Errorf("%s: want %d %s, got %d %v", name, c.status, c.errCode, code, out)
+		}
+	}
+	req, _ := http.NewRequest("POST", e.srv.URL+"/ofrep/v1/evaluate/flags/a", strings.NewReader(`{"context":{}}`))
+	req.Header.Set("X-API-Key", "cs_sdk_wrong_key_000000000000000")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 401 {
+		t.Fatalf("wrong key: %v %v", err, res.StatusCode)
+	}
+}
+
+// Bulk with ETag / If-None-Match, and the refresh bound: a change is
+// visible after the refresh interval, not before.
+func TestOFREPBulkETagAndRefresh(t *testing.T) {
+	e := setup(t)
+	e.target(100)
+	code, out, h := e.post("/ofrep/v1/evaluate/flags", `{"context":{"targetingKey":"u"}}`)
+	flags, _ := out["flags"].([]any)
+	if code != 200 || len(flags) != 1 || h.Get("ETag") == "" {
+		t.Fatalf("bulk: %d %v %v", code, out, h)
+	}
+	etag := h.Get("ETag")
+	if code, _, _ := e.post("/ofrep/v1/evaluate/flags", `{"context":{"targetingKey":"u"}}`, "If-None-Match", etag); code != 304 {
+		t.Fatalf("unchanged: want 304, got %d", code)
+	}
+	e.target(0) // everyone out: the off variant
+	if _, out, _ := e.post("/ofrep/v1/evaluate/flags/a", `{"context":{"targetingKey":"u"}}`); out["variant"] != "on" {
+		t.Fatalf("within the refresh interval the cached ruleset serves: %v", out)
+	}
+	e.clock.Advance(time.Second)
+	if _, out, _ := e.post("/ofrep/v1/evaluate/flags/a", `{"context":{"targetingKey":"u"}}`); out["variant"] != "off-ish" || out["value"] != "OFF" {
+		t.Fatalf("after the refresh interval the change is served: %v", out)
+	}
+	if code, _, h := e.post("/ofrep/v1/evaluate/flags", `{"context":{"targetingKey":"u"}}`, "If-None-Match", etag); code != 200 || h.Get("ETag") == etag {
+		t.Fatalf("changed: want 200 with a new ETag, got %d %s", code, h.Get("ETag"))
+	}
+}
+
+func TestRulesetRouteIsScopedToTheKey(t *testing.T) {
+	e := setup(t)
+	get := func(path string) int {
+		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+		req.Header.Set("X-API-Key", key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := get("/v1/projects/shop/environments/production/ruleset"); got != 200 {
+		t.Fatalf("own environment: %d", got)
+	}
+	if got := get("/v1/projects/shop/environments/staging/ruleset"); got != 403 {
+		t.Fatalf("another environment: %d", got)
+	}
+	// a revoked key stops within the refresh interval
+	if _, err := e.store.RevokeSDKKey(context.Background(), "shop", "production", "k", e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Second)
+	if got := get("/v1/projects/shop/environments/production/ruleset"); got != 401 {
+		t.Fatalf("revoked key: %d", got)
+	}
+}

@@ -1,0 +1,137 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+var (
+	bSDKKeys        = []byte("sdk_keys")         // project/env/id → SDKKey
+	bSDKKeyHashes   = []byte("sdk_key_hashes")   // hash → project/env/id
+	bRulesetVersion = []byte("ruleset_versions") // project → uint64
+)
+
+var _ domain.EvaluationRepository = (*Store)(nil)
+
+func init() { allBuckets = append(allBuckets, bSDKKeys, bSDKKeyHashes, bRulesetVersion) }
+
+// bumpRuleset moves the project's ruleset version, in the caller's write.
+func bumpRuleset(tx *bolt.Tx, project string) error {
+	b := tx.Bucket(bRulesetVersion)
+	var n uint64
+	if raw := b.Get(key(project)); len(raw) == 8 {
+		n = binary.BigEndian.Uint64(raw)
+	}
+	return b.Put(key(project), binary.BigEndian.AppendUint64(nil, n+1))
+}
+
+func (s *Store) RulesetVersion(ctx context.Context, project string) (v int64, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		if raw := tx.Bucket(bRulesetVersion).Get(key(project)); len(raw) == 8 {
+			v = int64(binary.BigEndian.Uint64(raw))
+		}
+		return nil
+	})
+	return v, err
+}
+
+func (s *Store) Ruleset(ctx context.Context, project, env string) (r *domain.Ruleset, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		if _, err := getEnvironment(tx, project, env); err != nil {
+			return err
+		}
+		r = &domain.Ruleset{Flags: []domain.Flag{}, Configs: []domain.FlagConfig{}}
+		if raw := tx.Bucket(bRulesetVersion).Get(key(project)); len(raw) == 8 {
+			r.Version = int64(binary.BigEndian.Uint64(raw))
+		}
+		prefix := key(project, "")
+		c := tx.Bucket(bFlags).Cursor()
+		for k, raw := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, raw = c.Next() {
+			f, err := decodeAs[domain.Flag](raw)
+			if err != nil {
+				return err
+			}
+			r.Flags = append(r.Flags, *f)
+			cfg, ok, err := get[domain.FlagConfig](tx, bConfigs, key(project, f.Key, env))
+			if err != nil {
+				return err
+			}
+			if ok {
+				r.Configs = append(r.Configs, *cfg)
+			}
+		}
+		return nil
+	})
+	return r, err
+}
+
+func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		if _, err := getEnvironment(tx, k.Project, k.Environment); err != nil {
+			return err
+		}
+		id := key(k.Project, k.Environment, k.ID)
+		if tx.Bucket(bSDKKeys).Get(id) != nil || tx.Bucket(bSDKKeyHashes).Get([]byte(k.Hash)) != nil {
+			return domain.Errorf(domain.CodeConflict, "SDK key %q already exists", k.ID)
+		}
+		if err := tx.Bucket(bSDKKeyHashes).Put([]byte(k.Hash), id); err != nil {
+			return err
+		}
+		return put(tx, bSDKKeys, id, k)
+	})
+}
+
+func (s *Store) GetSDKKeyByHash(ctx context.Context, hash string) (k *domain.SDKKey, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		id := tx.Bucket(bSDKKeyHashes).Get([]byte(hash))
+		if id == nil {
+			return domain.Errorf(domain.CodeNotFound, "SDK key not found")
+		}
+		var ok bool
+		k, ok, err = get[domain.SDKKey](tx, bSDKKeys, id)
+		if err == nil && (!ok || k.RevokedAt != nil) {
+			err = domain.Errorf(domain.CodeNotFound, "SDK key not found")
+		}
+		return err
+	})
+	return k, err
+}
+
+func (s *Store) ListSDKKeys(ctx context.Context, project, env string, page domain.Page) (out []domain.SDKKey, next string, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		if _, err := getEnvironment(tx, project, env); err != nil {
+			return err
+		}
+		out, next, err = list[domain.SDKKey](tx, bSDKKeys, key(project, env, ""), page, nil)
+		return err
+	})
+	return out, next, err
+}
+
+func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at time.Time) (k *domain.SDKKey, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		var ok bool
+		k, ok, err = get[domain.SDKKey](tx, bSDKKeys, key(project, env, id))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return domain.NotFound("SDK key", id)
+		}
+		if k.RevokedAt != nil {
+			return nil
+		}
+		at := at.UTC()
+		k.RevokedAt = &at
+		if err := tx.Bucket(bSDKKeyHashes).Delete([]byte(k.Hash)); err != nil {
+			return err
+		}
+		return put(tx, bSDKKeys, key(project, env, id), k)
+	})
+	return k, err
+}

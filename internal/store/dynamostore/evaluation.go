@@ -1,0 +1,277 @@
+package dynamostore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+var _ domain.EvaluationRepository = (*Store)(nil)
+
+// ---- the ruleset version ----
+
+// A project's ruleset version is the item PROJECT#<p> / RULESET, whose
+// ruleset_version (N) every write of a flag or a config of the project
+// increments, in the write's own transaction (addRulesetBump). It is absent
+// (version 0) until the first such write.
+
+func rulesetKey(p string) key { return key{prefixProject + p, skRuleset} }
+
+// addRulesetBump adds the increment of the project's ruleset version to a
+// transaction. It has no condition: it never makes a write fail, and
+// increments commute, so concurrent writers only ever move it forward.
+func (s *Store) addRulesetBump(b *txBuilder, project string) {
+	e, err := expression.NewBuilder().
+		WithUpdate(expression.Add(expression.Name(attrRuleset), expression.Value(1))).
+		Build()
+	if err != nil {
+		b.add(types.TransactWriteItem{}, fmt.Errorf("dynamodb build update: %w", err))
+		return
+	}
+	b.add(types.TransactWriteItem{Update: &types.Update{
+		TableName:                 &s.table,
+		Key:                       rulesetKey(project).av(),
+		UpdateExpression:          e.Update(),
+		ExpressionAttributeNames:  e.Names(),
+		ExpressionAttributeValues: e.Values(),
+	}}, nil)
+}
+
+// rulesetVersionOf reads the version from a ruleset item (nil: 0).
+func rulesetVersionOf(it item) (int64, error) {
+	av, ok := it[attrRuleset]
+	if !ok {
+		return 0, nil
+	}
+	n, ok := av.(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, fmt.Errorf("dynamodb %s/%s: %s is not a number", stringAttr(it, attrPK), stringAttr(it, attrSK), attrRuleset)
+	}
+	v, err := strconv.ParseInt(n.Value, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("dynamodb %s/%s: %s: %w", stringAttr(it, attrPK), stringAttr(it, attrSK), attrRuleset, err)
+	}
+	return v, nil
+}
+
+func (s *Store) RulesetVersion(ctx context.Context, project string) (int64, error) {
+	e, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name(attrRuleset))).Build()
+	if err != nil {
+		return 0, fmt.Errorf("dynamodb build projection: %w", err)
+	}
+	k := rulesetKey(project)
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:                &s.table,
+		Key:                      k.av(),
+		ConsistentRead:           aws.Bool(true),
+		ProjectionExpression:     e.Projection(),
+		ExpressionAttributeNames: e.Names(),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dynamodb get %s: %w", k, err)
+	}
+	return rulesetVersionOf(out.Item)
+}
+
+// rulesetReads is how many times Ruleset reads the flags and configs while
+// the version keeps moving under it.
+const rulesetReads = 4
+
+// Ruleset reads the version, then every flag of the project (Query FLAG#)
+// and the environment's config of each (BatchGetItem), all strongly
+// consistent, then the version again. DynamoDB has no consistent snapshot
+// of several items, so when the version moved meanwhile (a write landed
+// between the reads) it reads again, at most rulesetReads times. If it
+// still moves, it answers the last content with the version read before
+// it: every write in that content moved the version past it, so the
+// version is never newer than the content, and an evaluator that compares
+// it with RulesetVersion fetches again.
+func (s *Store) Ruleset(ctx context.Context, project, env string) (*domain.Ruleset, error) {
+	var r *domain.Ruleset
+	for attempt := 0; attempt < rulesetReads; attempt++ {
+		if attempt > 0 {
+			if err := sleep(ctx, backoff(backoffBase, attempt-1)); err != nil {
+				return nil, err
+			}
+		}
+		// The environment and the version in one batch.
+		items, err := s.getMany(ctx, envKey(project, env), rulesetKey(project))
+		if err != nil {
+			return nil, err
+		}
+		if items[0] == nil {
+			return nil, s.notFoundIn(ctx, project, "environment", env)
+		}
+		before, err := rulesetVersionOf(items[1])
+		if err != nil {
+			return nil, err
+		}
+		flags, err := listAll[domain.Flag](ctx, s, listing{pk: prefixProject + project, prefix: prefixFlag, what: "flags of " + project})
+		if err != nil {
+			return nil, err
+		}
+		keys := make([]key, len(flags))
+		for i := range flags {
+			keys[i] = configKey(project, flags[i].Key, env)
+		}
+		configItems, err := s.getMany(ctx, keys...)
+		if err != nil {
+			return nil, err
+		}
+		r = &domain.Ruleset{Version: before, Flags: flags, Configs: []domain.FlagConfig{}}
+		if r.Flags == nil {
+			r.Flags = []domain.Flag{}
+		}
+		for _, it := range configItems {
+			if it == nil {
+				continue
+			}
+			c, err := decode[domain.FlagConfig](it)
+			if err != nil {
+				return nil, err
+			}
+			r.Configs = append(r.Configs, *c)
+		}
+		after, err := s.RulesetVersion(ctx, project)
+		if err != nil {
+			return nil, err
+		}
+		if after == before {
+			return r, nil
+		}
+	}
+	return r, nil
+}
+
+// ---- SDK keys ----
+
+// An SDK key is the item PROJECT#<p> / SDKKEY#<env>#<id>; while it is live,
+// the item ORG / SDKKEYHASH#<hash> names it (project, environment,
+// sdk_key_id), so that a request's key is found by its hash. Both are
+// written in one transaction, and revocation updates the one and deletes
+// the other in one transaction.
+
+func sdkKeyKey(p, e, id string) key { return key{prefixProject + p, prefixSDKKey + e + "#" + id} }
+func sdkKeyHashKey(h string) key    { return key{pkOrg, prefixSDKHash + h} }
+
+func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey) error {
+	return retry(ctx, func() error {
+		it, err := encode(sdkKeyKey(k.Project, k.Environment, k.ID), k, nil)
+		if err != nil {
+			return err
+		}
+		hk := sdkKeyHashKey(k.Hash)
+		var b txBuilder
+		b.add(s.txCheck(envKey(k.Project, k.Environment), itemExists))
+		b.add(s.txPut(it, &itemMissing))
+		b.add(s.txPut(item{
+			attrPK:          str(hk.pk),
+			attrSK:          str(hk.sk),
+			attrProject:     str(k.Project),
+			attrEnvironment: str(k.Environment),
+			attrSDKKeyID:    str(k.ID),
+		}, &itemMissing))
+		err = s.transact(ctx, &b)
+		switch {
+		case err == nil:
+			return nil
+		case failedCondition(err, 0):
+			return s.notFoundIn(ctx, k.Project, "environment", k.Environment)
+		case failedCondition(err, 1), failedCondition(err, 2):
+			return domain.Errorf(domain.CodeConflict, "SDK key %q already exists", k.ID)
+		case onlyConflicts(err):
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb create SDK key %s/%s/%s: %w", k.Project, k.Environment, k.ID, err)
+	})
+}
+
+func errNoSDKKey() error { return domain.Errorf(domain.CodeNotFound, "SDK key not found") }
+
+func (s *Store) GetSDKKeyByHash(ctx context.Context, hash string) (*domain.SDKKey, error) {
+	h, err := s.get(ctx, sdkKeyHashKey(hash))
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, errNoSDKKey()
+	}
+	it, err := s.get(ctx, sdkKeyKey(stringAttr(h, attrProject), stringAttr(h, attrEnvironment), stringAttr(h, attrSDKKeyID)))
+	if err != nil {
+		return nil, err
+	}
+	if it == nil {
+		return nil, errNoSDKKey()
+	}
+	k, err := decode[domain.SDKKey](it)
+	if err != nil {
+		return nil, err
+	}
+	if k.RevokedAt != nil {
+		return nil, errNoSDKKey()
+	}
+	return k, nil
+}
+
+func (s *Store) ListSDKKeys(ctx context.Context, project, env string, page domain.Page) ([]domain.SDKKey, string, error) {
+	ok, err := s.exists(ctx, envKey(project, env))
+	if err != nil {
+		return nil, "", err
+	}
+	if !ok {
+		return nil, "", s.notFoundIn(ctx, project, "environment", env)
+	}
+	return list[domain.SDKKey](ctx, s, listing{
+		pk: prefixProject + project, prefix: prefixSDKKey + env + "#", what: "SDK keys of " + project + "/" + env,
+	}, page)
+}
+
+func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at time.Time) (k *domain.SDKKey, err error) {
+	kk := sdkKeyKey(project, env, id)
+	err = retry(ctx, func() error {
+		read, err := s.get(ctx, kk)
+		if err != nil {
+			return err
+		}
+		if read == nil {
+			return domain.NotFound("SDK key", id)
+		}
+		if k, err = decode[domain.SDKKey](read); err != nil {
+			return err
+		}
+		if k.RevokedAt != nil {
+			return nil
+		}
+		at := at.UTC()
+		av, err := encodeValue(at)
+		if err != nil {
+			return err
+		}
+		var b txBuilder
+		b.add(s.txUpdate(kk, expression.Set(expression.Name(attrRevokedAt), expression.Value(av)),
+			itemExists.And(expression.AttributeNotExists(expression.Name(attrRevokedAt)))))
+		b.add(s.txDelete(sdkKeyHashKey(k.Hash), nil))
+		err = s.transact(ctx, &b)
+		switch {
+		case err == nil:
+			k.RevokedAt = &at
+			return nil
+		case lostRace(err):
+			// Revoked meanwhile: the next read answers it as it is.
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb revoke SDK key %s/%s/%s: %w", project, env, id, err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}

@@ -1,0 +1,91 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+func testSDKKeys(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	k := &domain.SDKKey{ID: "k1", Project: "p", Environment: "production", Name: "web", Hash: "h1", CreatedBy: "member:m1", CreatedAt: t0}
+	wantCode(t, s.CreateSDKKey(ctx, k), domain.CodeNotFound)
+	newProject(t, s, "p")
+	must(t, s.CreateSDKKey(ctx, k))
+	wantCode(t, s.CreateSDKKey(ctx, &domain.SDKKey{ID: "k2", Project: "p", Environment: "production", Hash: "h1"}), domain.CodeConflict)
+	must(t, s.CreateSDKKey(ctx, &domain.SDKKey{ID: "k2", Project: "p", Environment: "production", Hash: "h2", CreatedAt: t0}))
+	must(t, s.CreateSDKKey(ctx, &domain.SDKKey{ID: "k3", Project: "p", Environment: "staging", Hash: "h3", CreatedAt: t0}))
+	got, err := s.GetSDKKeyByHash(ctx, "h1")
+	must(t, err)
+	if got.ID != "k1" || got.Environment != "production" || got.Name != "web" {
+		t.Fatalf("by hash: %+v", got)
+	}
+	keys, next, err := s.ListSDKKeys(ctx, "p", "production", domain.Page{Limit: 1})
+	must(t, err)
+	more, next2, err := s.ListSDKKeys(ctx, "p", "production", domain.Page{Limit: 1, Cursor: next})
+	must(t, err)
+	if len(keys) != 1 || next == "" || len(more) != 1 || next2 != "" || more[0].ID != "k2" {
+		t.Fatalf("keys of production: %+v %+v", keys, more)
+	}
+	r, err := s.RevokeSDKKey(ctx, "p", "production", "k1", t0)
+	must(t, err)
+	if r.RevokedAt == nil {
+		t.Fatal("not revoked")
+	}
+	_, err = s.GetSDKKeyByHash(ctx, "h1")
+	wantCode(t, err, domain.CodeNotFound)
+	_, err = s.RevokeSDKKey(ctx, "p", "production", "nope", t0)
+	wantCode(t, err, domain.CodeNotFound)
+}
+
+// The ruleset version moves with every flag and config write of the
+// project, and the ruleset holds every flag and the environment's configs.
+func testRuleset(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	v0, err := s.RulesetVersion(ctx, "p")
+	must(t, err)
+	moved := func(what string) {
+		t.Helper()
+		v, err := s.RulesetVersion(ctx, "p")
+		must(t, err)
+		if v == v0 {
+			t.Fatalf("%s did not move the ruleset version (%d)", what, v)
+		}
+		v0 = v
+	}
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
+	moved("creating a flag")
+	must(t, s.CreateFlag(ctx, newFlag("f2"), nil))
+	moved("creating another")
+	_, err = s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
+		c.Enabled = true
+		return nil
+	})
+	must(t, err)
+	moved("a config write")
+	_, err = s.UpdateFlag(ctx, "p", "f2", func(f *domain.Flag, _ []domain.FlagConfig, _ *domain.Audit) error { f.Name = "x"; return nil })
+	must(t, err)
+	moved("a flag write")
+	must(t, s.CreateChangeRequest(ctx, newRequest("cr1", "staging", t0), false, nil))
+	approve(t, s, "cr1")
+	_, err = s.ApplyChangeRequest(ctx, "cr1", applyFn(domain.Actor{MemberID: "m3", Role: domain.RoleEditor}, nil))
+	must(t, err)
+	moved("an applied change request")
+
+	r, err := s.Ruleset(ctx, "p", "production")
+	must(t, err)
+	if r.Version != v0 || len(r.Flags) != 2 || len(r.Configs) != 1 || r.Configs[0].Flag != "f" || !r.Configs[0].Enabled {
+		t.Fatalf("production ruleset: %+v", r)
+	}
+	r, err = s.Ruleset(ctx, "p", "staging")
+	must(t, err)
+	if len(r.Configs) != 1 || r.Configs[0].Flag != "f" {
+		t.Fatalf("staging ruleset: %+v", r)
+	}
+	_, err = s.Ruleset(ctx, "p", "nope")
+	wantCode(t, err, domain.CodeNotFound)
+	must(t, s.DeleteFlag(ctx, "p", "f2", func(*domain.Flag, *domain.Audit) error { return nil }))
+	moved("deleting a flag")
+}
