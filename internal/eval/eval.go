@@ -14,6 +14,10 @@
 // everyone who was in (bucket < rollout×100). A second hash, of
 // "<salt>/variant/<unit value>", places the user on the weight line, so a
 // weight change moves only the users whose place changes range.
+//
+// Evaluate allocates nothing and reads no storage; eval_bench_test.go
+// measures it and scripts/bench/evalcompare compares it with LaunchDarkly's
+// evaluator on equivalent flags.
 package eval
 
 import (
@@ -23,9 +27,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/twmb/murmur3"
-	"golang.org/x/mod/semver"
 
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -62,12 +63,49 @@ type Result struct {
 	Rule    int // index of the rule that took the user, -1 for the default rule or none
 }
 
+// op is a condition operator, resolved from its name once by Compile.
+type op uint8
+
+const (
+	opUnknown     op = iota
+	opExists         // exists
+	opIs             // is, in
+	opIsNot          // is_not, not_in
+	opContains       // contains
+	opNotContains    // not_contains
+	opStartsWith     // starts_with
+	opEndsWith       // ends_with
+	opGT             // gt
+	opGTE            // gte
+	opLT             // lt
+	opLTE            // lte
+	opSemverEq       // semver_eq
+	opSemverGT       // semver_gt
+	opSemverLT       // semver_lt
+	opBefore         // before
+	opAfter          // after
+)
+
+var ops = map[domain.Operator]op{
+	domain.OpExists: opExists, domain.OpIs: opIs, domain.OpIn: opIs, domain.OpIsNot: opIsNot, domain.OpNotIn: opIsNot,
+	domain.OpContains: opContains, domain.OpNotContains: opNotContains, domain.OpStartsWith: opStartsWith, domain.OpEndsWith: opEndsWith,
+	domain.OpGT: opGT, domain.OpGTE: opGTE, domain.OpLT: opLT, domain.OpLTE: opLTE,
+	domain.OpSemverEq: opSemverEq, domain.OpSemverGT: opSemverGT, domain.OpSemverLT: opSemverLT,
+	domain.OpBefore: opBefore, domain.OpAfter: opAfter,
+}
+
+// setAbove is the number of values from which is/in/is_not/not_in look the
+// user's value up in a set instead of comparing it with each.
+const setAbove = 8
+
 type cond struct {
 	attr    string
-	op      domain.Operator
+	tk      bool // attr is "targetingKey": the context's targeting key stands in when the attribute is missing
+	op      op
 	strs    []string
+	set     map[string]struct{} // strs as a set, for long lists
 	nums    []float64
-	semvers []string
+	semvers []version
 	times   []time.Time
 }
 
@@ -76,6 +114,7 @@ type alloc struct {
 	cum     []int
 	vars    []int // variant indexes, parallel to cum
 	total   int
+	fixed   int // the variant everyone taken gets without hashing (rollout 100 %, one variant), or -1
 }
 
 type rule struct {
@@ -83,21 +122,19 @@ type rule struct {
 	alloc alloc
 }
 
-type variant struct {
-	key   string
-	value json.RawMessage
-}
-
 // Flag is a compiled flag in one environment.
 type Flag struct {
-	Key      string
-	salt     string
-	unit     string
-	enabled  bool
-	variants []variant
-	off      int // variant index, -1 for the fallback
-	rules    []rule
-	def      alloc
+	Key       string
+	unit      string
+	enabled   bool
+	results   []Result // one per variant, Variant and Value filled in
+	off       Result   // the off variant (or the fallback), Variant and Value filled in
+	rules     []rule
+	def       alloc
+	defReason Reason // STATIC when nothing about the user matters, else DEFAULT
+	// murmur3 states after "<salt>/" and "<salt>/variant/": only the unit
+	// value is hashed per evaluation.
+	bucketSeed, variantSeed mm3
 }
 
 // Compile prepares f's targeting c for evaluation.
@@ -105,17 +142,19 @@ func Compile(f *domain.Flag, c *domain.FlagConfig) (*Flag, error) {
 	if err := c.Validate(f); err != nil {
 		return nil, err
 	}
-	out := &Flag{Key: f.Key, salt: f.BucketingSalt, unit: f.BucketingUnit, enabled: c.Enabled, off: -1}
+	out := &Flag{Key: f.Key, unit: f.BucketingUnit, enabled: c.Enabled, off: Result{Variant: domain.OffVariantKey}}
+	out.bucketSeed = absorb(absorb(mm3{}, f.BucketingSalt), "/")
+	out.variantSeed = absorb(out.bucketSeed, "variant/")
 	index := map[string]int{}
 	for i, v := range f.Variants {
-		out.variants = append(out.variants, variant{key: v.Key, value: v.Value})
+		out.results = append(out.results, Result{Variant: v.Key, Value: v.Value})
 		index[v.Key] = i
 	}
 	if i, ok := index[c.OffVariant]; ok {
-		out.off = i
+		out.off = out.results[i]
 	}
 	compileAlloc := func(a domain.Allocation) alloc {
-		r := alloc{rollout: int(math.Round(a.Rollout * 100))}
+		r := alloc{rollout: int(math.Round(a.Rollout * 100)), fixed: -1}
 		for _, w := range a.Weights {
 			if w.Weight <= 0 {
 				continue
@@ -127,22 +166,32 @@ func Compile(f *domain.Flag, c *domain.FlagConfig) (*Flag, error) {
 		if r.total == 0 {
 			r.rollout = 0
 		}
+		if r.rollout >= Buckets && len(r.vars) == 1 {
+			r.fixed = r.vars[0]
+		}
 		return r
 	}
 	for _, rl := range c.Rules {
 		cr := rule{alloc: compileAlloc(rl.Allocation)}
 		for _, cd := range rl.Conditions {
-			cc := cond{attr: cd.Attribute, op: cd.Operator, strs: cd.Values}
+			cc := cond{attr: cd.Attribute, tk: cd.Attribute == "targetingKey", op: ops[cd.Operator], strs: cd.Values}
 			for _, v := range cd.Values {
-				switch cd.Operator {
-				case domain.OpGT, domain.OpGTE, domain.OpLT, domain.OpLTE:
+				switch cc.op {
+				case opGT, opGTE, opLT, opLTE:
 					n, _ := strconv.ParseFloat(v, 64)
 					cc.nums = append(cc.nums, n)
-				case domain.OpSemverEq, domain.OpSemverGT, domain.OpSemverLT:
-					cc.semvers = append(cc.semvers, canonicalSemver(v))
-				case domain.OpBefore, domain.OpAfter:
+				case opSemverEq, opSemverGT, opSemverLT:
+					sv, _ := parseVersion(v) // validated
+					cc.semvers = append(cc.semvers, sv)
+				case opBefore, opAfter:
 					t, _ := time.Parse(time.RFC3339, v)
 					cc.times = append(cc.times, t)
+				}
+			}
+			if (cc.op == opIs || cc.op == opIsNot) && len(cc.strs) > setAbove {
+				cc.set = make(map[string]struct{}, len(cc.strs))
+				for _, s := range cc.strs {
+					cc.set[s] = struct{}{}
 				}
 			}
 			cr.conds = append(cr.conds, cc)
@@ -150,40 +199,40 @@ func Compile(f *domain.Flag, c *domain.FlagConfig) (*Flag, error) {
 		out.rules = append(out.rules, cr)
 	}
 	out.def = compileAlloc(c.DefaultRule)
+	out.defReason = ReasonDefault
+	if len(out.rules) == 0 && out.def.fixed >= 0 {
+		out.defReason = ReasonStatic
+	}
 	return out, nil
 }
 
-func canonicalSemver(v string) string {
-	if !strings.HasPrefix(v, "v") {
-		v = "v" + v
-	}
-	return v
-}
-
-// Evaluate decides what ctx gets.
+// Evaluate decides what ctx gets. It allocates nothing: conditions were
+// resolved by Compile, bucketing hashes the unit value on the stack, and a
+// number or boolean compared as text or bucketed by is formatted into a
+// stack buffer (only one longer than 32 characters spills to the heap).
 func (f *Flag) Evaluate(ctx *Context) (Result, error) {
 	if !f.enabled {
 		return f.offResult(ReasonDisabled, -1), nil
 	}
 	for i := range f.rules {
 		r := &f.rules[i]
-		if f.matches(r, ctx) {
+		if r.matches(ctx) {
 			return f.allocate(&r.alloc, ctx, i, ReasonTargetingMatch)
 		}
 	}
-	reason := ReasonDefault
-	if len(f.rules) == 0 && f.def.rollout == Buckets && len(f.def.vars) == 1 {
-		reason = ReasonStatic
-	}
-	return f.allocate(&f.def, ctx, -1, reason)
+	return f.allocate(&f.def, ctx, -1, f.defReason)
 }
 
 func (f *Flag) offResult(reason Reason, ruleIndex int) Result {
-	if f.off < 0 {
-		return Result{Variant: domain.OffVariantKey, Reason: reason, Rule: ruleIndex}
-	}
-	v := f.variants[f.off]
-	return Result{Variant: v.key, Value: v.value, Reason: reason, Rule: ruleIndex}
+	r := f.off
+	r.Reason, r.Rule = reason, ruleIndex
+	return r
+}
+
+func (f *Flag) result(variant int, reason Reason, ruleIndex int) Result {
+	r := f.results[variant]
+	r.Reason, r.Rule = reason, ruleIndex
+	return r
 }
 
 func (f *Flag) allocate(a *alloc, ctx *Context, ruleIndex int, reason Reason) (Result, error) {
@@ -191,59 +240,76 @@ func (f *Flag) allocate(a *alloc, ctx *Context, ruleIndex int, reason Reason) (R
 		return f.offResult(ReasonDefault, ruleIndex), nil
 	}
 	// Only hash when something depends on it.
-	if a.rollout >= Buckets && len(a.vars) == 1 {
-		v := f.variants[a.vars[0]]
-		return Result{Variant: v.key, Value: v.value, Reason: reason, Rule: ruleIndex}, nil
+	if a.fixed >= 0 {
+		return f.result(a.fixed, reason, ruleIndex), nil
 	}
-	key, ok := f.unitValue(ctx)
-	if !ok {
-		return Result{}, ErrTargetingKeyMissing
-	}
-	if a.rollout < Buckets && Bucket(f.salt, key) >= a.rollout {
-		return f.offResult(ReasonDefault, ruleIndex), nil
-	}
-	i := a.vars[0]
-	if len(a.vars) > 1 {
-		reason = ReasonSplit
-		point := variantPoint(f.salt, key) * a.total / Buckets
-		for j, c := range a.cum {
-			if point < c {
-				i = a.vars[j]
-				break
+	// The bucketing unit attribute, as text, when it is there; else the
+	// targeting key.
+	i := -2
+	if v, ok := ctx.Attributes[f.unit]; ok {
+		if s, ok := v.(string); ok {
+			if s != "" {
+				i = place(f, a, s)
+			}
+		} else {
+			var buf [32]byte
+			if b, ok := appendString(buf[:0], v); ok && len(b) > 0 {
+				i = place(f, a, b)
 			}
 		}
 	}
-	v := f.variants[i]
-	return Result{Variant: v.key, Value: v.value, Reason: reason, Rule: ruleIndex}, nil
+	if i == -2 {
+		if ctx.TargetingKey == "" {
+			return Result{}, ErrTargetingKeyMissing
+		}
+		i = place(f, a, ctx.TargetingKey)
+	}
+	if i < 0 {
+		return f.offResult(ReasonDefault, ruleIndex), nil
+	}
+	if len(a.vars) > 1 {
+		reason = ReasonSplit
+	}
+	return f.result(i, reason, ruleIndex), nil
 }
 
-func (f *Flag) unitValue(ctx *Context) (string, bool) {
-	if v, ok := ctx.Attributes[f.unit]; ok {
-		if s, ok := toString(v); ok && s != "" {
-			return s, true
+// place buckets the unit value key: the variant index it gets from a, or -1
+// when it is outside the rollout.
+func place[K string | []byte](f *Flag, a *alloc, key K) int {
+	if a.rollout < Buckets && int(finish(absorb(f.bucketSeed, key))%Buckets) >= a.rollout {
+		return -1
+	}
+	if len(a.vars) == 1 {
+		return a.vars[0]
+	}
+	point := int(finish(absorb(f.variantSeed, key))%Buckets) * a.total / Buckets
+	for j, c := range a.cum {
+		if point < c {
+			return a.vars[j]
 		}
 	}
-	return ctx.TargetingKey, ctx.TargetingKey != ""
+	return a.vars[0] // not reached: point < a.total
 }
 
-func hash(parts ...string) uint32 {
-	h := murmur3.New32()
-	for i, p := range parts {
-		if i > 0 {
-			_, _ = h.Write([]byte{'/'})
-		}
-		_, _ = h.Write([]byte(p))
-	}
-	return h.Sum32()
+// Bucket is the user's rollout bucket in [0, Buckets): murmur3 x86_32 of
+// "<salt>/<key>".
+func Bucket(salt, key string) int { return int(bucketHash(salt, key) % Buckets) }
+
+// variantPoint is the user's place on the weight line, in [0, Buckets):
+// murmur3 x86_32 of "<salt>/variant/<key>".
+func variantPoint(salt, key string) int {
+	return int(variantHash(salt, key) % Buckets)
 }
 
-// Bucket is the user's rollout bucket in [0, Buckets).
-func Bucket(salt, key string) int { return int(hash(salt, key) % Buckets) }
+func bucketHash(salt, key string) uint32 {
+	return finish(absorb(absorb(absorb(mm3{}, salt), "/"), key))
+}
 
-// variantPoint is the user's place on the weight line, in [0, Buckets).
-func variantPoint(salt, key string) int { return int(hash(salt, "variant", key) % Buckets) }
+func variantHash(salt, key string) uint32 {
+	return finish(absorb(absorb(absorb(mm3{}, salt), "/variant/"), key))
+}
 
-func (f *Flag) matches(r *rule, ctx *Context) bool {
+func (r *rule) matches(ctx *Context) bool {
 	for i := range r.conds {
 		if !r.conds[i].holds(ctx) {
 			return false
@@ -252,22 +318,24 @@ func (f *Flag) matches(r *rule, ctx *Context) bool {
 	return true
 }
 
-func toString(v any) (string, bool) {
+// appendString appends v as text, the way string operators and bucketing
+// see a non-string attribute.
+func appendString(b []byte, v any) ([]byte, bool) {
 	switch x := v.(type) {
 	case string:
-		return x, true
+		return append(b, x...), true
 	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64), true
+		return strconv.AppendFloat(b, x, 'f', -1, 64), true
 	case int:
-		return strconv.Itoa(x), true
+		return strconv.AppendInt(b, int64(x), 10), true
 	case int64:
-		return strconv.FormatInt(x, 10), true
+		return strconv.AppendInt(b, x, 10), true
 	case json.Number:
-		return x.String(), true
+		return append(b, x...), true
 	case bool:
-		return strconv.FormatBool(x), true
+		return strconv.AppendBool(b, x), true
 	}
-	return "", false
+	return b, false
 }
 
 func toNumber(v any) (float64, bool) {
@@ -279,7 +347,7 @@ func toNumber(v any) (float64, bool) {
 	case int64:
 		return float64(x), true
 	case json.Number:
-		n, err := x.Float64()
+		n, err := strconv.ParseFloat(string(x), 64)
 		return n, err == nil
 	case string:
 		n, err := strconv.ParseFloat(x, 64)
@@ -288,112 +356,141 @@ func toNumber(v any) (float64, bool) {
 	return 0, false
 }
 
-func toTime(v any) (time.Time, bool) {
-	switch x := v.(type) {
-	case string:
-		t, err := time.Parse(time.RFC3339, x)
-		return t, err == nil
-	default:
-		if n, ok := toNumber(v); ok && !isString(v) {
-			return time.Unix(int64(n), 0), true // unix seconds
-		}
-	}
-	return time.Time{}, false
-}
-
-func isString(v any) bool { _, ok := v.(string); return ok }
-
 // holds says whether the condition holds for ctx. A missing attribute, or
 // one of the wrong type, makes every operator false except that exists says
 // false too: negative operators (is_not, not_in, not_contains) need the
 // attribute to be there, so a user is not targeted by what they lack.
 func (c *cond) holds(ctx *Context) bool {
 	v, ok := ctx.Attributes[c.attr]
-	if !ok && c.attr == "targetingKey" && ctx.TargetingKey != "" {
-		v, ok = ctx.TargetingKey, true
-	}
-	if c.op == domain.OpExists {
-		return ok && v != nil
-	}
-	if !ok || v == nil {
+	if !ok {
+		if c.tk && ctx.TargetingKey != "" {
+			return c.op == opExists || c.holdsString(ctx.TargetingKey)
+		}
 		return false
 	}
+	if v == nil {
+		return false
+	}
+	if c.op == opExists {
+		return true
+	}
+	if s, ok := v.(string); ok {
+		return c.holdsString(s)
+	}
 	switch c.op {
-	case domain.OpIs, domain.OpIn, domain.OpIsNot, domain.OpNotIn:
-		s, ok := toString(v)
-		if !ok {
-			return false
+	case opIs, opIsNot, opContains, opNotContains, opStartsWith, opEndsWith:
+		var buf [32]byte
+		b, ok := appendString(buf[:0], v)
+		return ok && matchText(c, b)
+	case opGT, opGTE, opLT, opLTE:
+		n, ok := toNumber(v)
+		return ok && c.compareNumber(n)
+	case opBefore, opAfter:
+		n, ok := toNumber(v) // unix seconds
+		return ok && c.compareTime(time.Unix(int64(n), 0))
+	}
+	return false // semver needs a string
+}
+
+// holdsString is holds for a string value.
+func (c *cond) holdsString(s string) bool {
+	switch c.op {
+	case opIs, opIsNot, opContains, opNotContains, opStartsWith, opEndsWith:
+		return matchText(c, s)
+	case opGT, opGTE, opLT, opLTE:
+		n, err := strconv.ParseFloat(s, 64)
+		return err == nil && c.compareNumber(n)
+	case opSemverEq, opSemverGT, opSemverLT:
+		sv, ok := parseVersion(s)
+		return ok && c.compareVersion(&sv)
+	case opBefore, opAfter:
+		t, err := time.Parse(time.RFC3339, s)
+		return err == nil && c.compareTime(t)
+	}
+	return false
+}
+
+// matchText applies a string operator to s. It takes []byte too, so that a
+// number or boolean formatted into a stack buffer is compared in place.
+func matchText[S string | []byte](c *cond, s S) bool {
+	switch c.op {
+	case opIs, opIsNot:
+		found := false
+		if c.set != nil {
+			_, found = c.set[string(s)]
+		} else {
+			for _, want := range c.strs {
+				if string(s) == want {
+					found = true
+					break
+				}
+			}
 		}
+		return found == (c.op == opIs)
+	case opContains, opNotContains:
 		found := false
 		for _, want := range c.strs {
-			if s == want {
+			if strings.Contains(string(s), want) {
 				found = true
 				break
 			}
 		}
-		return found == (c.op == domain.OpIs || c.op == domain.OpIn)
-	case domain.OpContains, domain.OpNotContains, domain.OpStartsWith, domain.OpEndsWith:
-		s, ok := toString(v)
-		if !ok {
-			return false
-		}
-		found := false
+		return found == (c.op == opContains)
+	case opStartsWith:
 		for _, want := range c.strs {
-			switch c.op {
-			case domain.OpContains, domain.OpNotContains:
-				found = strings.Contains(s, want)
-			case domain.OpStartsWith:
-				found = strings.HasPrefix(s, want)
-			case domain.OpEndsWith:
-				found = strings.HasSuffix(s, want)
-			}
-			if found {
-				break
-			}
-		}
-		if c.op == domain.OpNotContains {
-			return !found
-		}
-		return found
-	case domain.OpGT, domain.OpGTE, domain.OpLT, domain.OpLTE:
-		n, ok := toNumber(v)
-		if !ok {
-			return false
-		}
-		for _, want := range c.nums {
-			if (c.op == domain.OpGT && n > want) || (c.op == domain.OpGTE && n >= want) ||
-				(c.op == domain.OpLT && n < want) || (c.op == domain.OpLTE && n <= want) {
+			if len(s) >= len(want) && string(s[:len(want)]) == want {
 				return true
 			}
 		}
-		return false
-	case domain.OpSemverEq, domain.OpSemverGT, domain.OpSemverLT:
-		s, ok := v.(string)
-		if !ok {
-			return false
-		}
-		sv := canonicalSemver(s)
-		if !semver.IsValid(sv) {
-			return false
-		}
-		for _, want := range c.semvers {
-			cmp := semver.Compare(sv, want)
-			if (c.op == domain.OpSemverEq && cmp == 0) || (c.op == domain.OpSemverGT && cmp > 0) || (c.op == domain.OpSemverLT && cmp < 0) {
+	case opEndsWith:
+		for _, want := range c.strs {
+			if len(s) >= len(want) && string(s[len(s)-len(want):]) == want {
 				return true
 			}
 		}
-		return false
-	case domain.OpBefore, domain.OpAfter:
-		t, ok := toTime(v)
-		if !ok {
-			return false
-		}
-		for _, want := range c.times {
-			if (c.op == domain.OpBefore && t.Before(want)) || (c.op == domain.OpAfter && t.After(want)) {
+	}
+	return false
+}
+
+func (c *cond) compareNumber(n float64) bool {
+	for _, want := range c.nums {
+		switch c.op {
+		case opGT:
+			if n > want {
+				return true
+			}
+		case opGTE:
+			if n >= want {
+				return true
+			}
+		case opLT:
+			if n < want {
+				return true
+			}
+		case opLTE:
+			if n <= want {
 				return true
 			}
 		}
-		return false
+	}
+	return false
+}
+
+func (c *cond) compareVersion(v *version) bool {
+	for i := range c.semvers {
+		cmp := v.compare(&c.semvers[i])
+		if (c.op == opSemverEq && cmp == 0) || (c.op == opSemverGT && cmp > 0) || (c.op == opSemverLT && cmp < 0) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *cond) compareTime(t time.Time) bool {
+	for _, want := range c.times {
+		if (c.op == opBefore && t.Before(want)) || (c.op == opAfter && t.After(want)) {
+			return true
+		}
 	}
 	return false
 }

@@ -218,3 +218,17 @@ func TestStability(t *testing.T) {
 		t.Fatalf("a new salt must reshuffle: %d of ~1000 stayed in", same)
 	}
 }
+
+// The variants 24 users get from a 60 % rollout with weights 1:2:3, recorded
+// from the first implementation: a change to hashing or to the weight line
+// shows here as a different string.
+func TestExactVariants(t *testing.T) {
+	f := compile(t, &domain.FlagConfig{Enabled: true, DefaultRule: domain.Allocation{Rollout: 60, Weights: []domain.Weight{w("a", 1), w("b", 2), w("c", 3)}}})
+	got := ""
+	for i := range 24 {
+		got += run(t, f, fmt.Sprintf("user-%d", i), nil).Variant[:1]
+	}
+	if want := "obococooabcoooocoocbaaca"; got != want {
+		t.Fatalf("variants of user-0..23: got %s, want %s", got, want)
+	}
+}

@@ -7,7 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/eval"
@@ -39,13 +42,36 @@ type Handler struct {
 // that opens exactly one environment of one project.
 func NewHandler(ev *Evaluator, log *slog.Logger) *Handler {
 	h := &Handler{ev: ev, log: log, mux: http.NewServeMux()}
-	h.mux.HandleFunc("POST /ofrep/v1/evaluate/flags/{key}", h.single)
-	h.mux.HandleFunc("POST /ofrep/v1/evaluate/flags", h.bulk)
+	h.mux.HandleFunc(singlePattern, h.single)
+	h.mux.HandleFunc(bulkPattern, h.bulk)
 	h.mux.HandleFunc("GET /v1/projects/{project}/environments/{environment}/ruleset", h.ruleset)
 	return h
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// The OFREP routes as the mux would match them, without its search: POST,
+// a path with nothing to clean or unescape, and (single) a key that is one
+// path segment.
+const (
+	bulkPath      = "/ofrep/v1/evaluate/flags"
+	singlePrefix  = bulkPath + "/"
+	bulkPattern   = "POST " + bulkPath
+	singlePattern = "POST " + singlePrefix + "{key}"
+)
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.RawPath == "" && r.RequestURI != "*" {
+		if p := r.URL.Path; p == bulkPath {
+			r.Pattern = bulkPattern
+			h.bulk(w, r)
+			return
+		} else if key, ok := strings.CutPrefix(p, singlePrefix); ok && key != "" && key != "." && key != ".." && strings.IndexByte(key, '/') < 0 {
+			r.Pattern = singlePattern
+			h.evaluateSingle(w, r, key)
+			return
+		}
+	}
+	h.mux.ServeHTTP(w, r)
+}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -88,13 +114,46 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) *domain.SDKKey {
 	return k
 }
 
+// maxBody bounds what is read of a request body.
+const maxBody = 256 << 10
+
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // readContext reads {"context": {...}}: PARSE_ERROR for bad JSON,
 // INVALID_CONTEXT for a context that is not an object.
 func readContext(r *http.Request) (*eval.Context, *failure) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 256<<10))
-	if err != nil {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			bodyBuffers.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody)); err != nil {
 		return nil, &failure{ErrorCode: errParse, ErrorDetails: "the body could not be read"}
 	}
+	body := buf.Bytes()
+	attrs, ok := parseContextFast(string(body))
+	if !ok {
+		var fail *failure
+		if attrs, fail = parseContext(body); fail != nil {
+			return nil, fail
+		}
+	}
+	c := &eval.Context{Attributes: attrs}
+	if tk, ok := attrs["targetingKey"]; ok {
+		s, ok := tk.(string)
+		if !ok {
+			return nil, &failure{ErrorCode: errInvalidContext, ErrorDetails: "targetingKey must be a string"}
+		}
+		c.TargetingKey = s
+	}
+	return c, nil
+}
+
+// parseContext reads the attributes of a request body with encoding/json,
+// numbers as json.Number.
+func parseContext(body []byte) (map[string]any, *failure) {
 	var req struct {
 		Context json.RawMessage `json:"context"`
 	}
@@ -111,34 +170,302 @@ func readContext(r *http.Request) (*eval.Context, *failure) {
 			return nil, &failure{ErrorCode: errInvalidContext, ErrorDetails: "context must be a JSON object"}
 		}
 	}
-	c := &eval.Context{Attributes: attrs}
-	if tk, ok := attrs["targetingKey"]; ok {
-		s, ok := tk.(string)
-		if !ok {
-			return nil, &failure{ErrorCode: errInvalidContext, ErrorDetails: "targetingKey must be a string"}
-		}
-		c.TargetingKey = s
-	}
-	return c, nil
+	return attrs, nil
 }
 
-func evaluateOne(f *eval.Flag, key string, c *eval.Context) (any, int) {
+// parseContextFast reads the usual body, {"context": {...}} whose
+// attributes are strings without escapes, numbers, booleans or null,
+// without reflection and with one pass. It gives exactly what parseContext
+// gives for such a body; for anything else (escapes, nested values, other
+// top-level members, trailing data, invalid JSON) it says !ok and the
+// caller asks parseContext. The names and strings it returns share b's
+// memory: one copy of the body instead of one per string.
+func parseContextFast(b string) (map[string]any, bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	i = skipSpace(b, i+1)
+	attrs := map[string]any{}
+	if i < len(b) && b[i] == '}' { // {}: no context
+		return attrs, skipSpace(b, i+1) == len(b)
+	}
+	name, i, ok := scanString(b, i)
+	if !ok || name != "context" {
+		return nil, false
+	}
+	if i = skipSpace(b, i); i >= len(b) || b[i] != ':' {
+		return nil, false
+	}
+	switch i = skipSpace(b, i+1); {
+	case i < len(b) && b[i] == '{':
+		if i, ok = scanAttributes(b, i+1, attrs); !ok {
+			return nil, false
+		}
+	case len(b)-i >= 4 && b[i:i+4] == "null":
+		i += 4
+	default:
+		return nil, false
+	}
+	if i = skipSpace(b, i); i >= len(b) || b[i] != '}' {
+		return nil, false
+	}
+	return attrs, skipSpace(b, i+1) == len(b)
+}
+
+// scanAttributes reads the members of an object from just after its '{'
+// into attrs, and returns the offset after its '}'.
+func scanAttributes(b string, i int, attrs map[string]any) (int, bool) {
+	if i = skipSpace(b, i); i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		name, j, ok := scanString(b, i)
+		if !ok {
+			return 0, false
+		}
+		if i = skipSpace(b, j); i >= len(b) || b[i] != ':' {
+			return 0, false
+		}
+		if i = skipSpace(b, i+1); i >= len(b) {
+			return 0, false
+		}
+		switch c := b[i]; {
+		case c == '"':
+			var s string
+			if s, i, ok = scanString(b, i); !ok {
+				return 0, false
+			}
+			attrs[name] = s
+		case c == '-' || c >= '0' && c <= '9':
+			j := scanNumber(b, i)
+			if j < 0 {
+				return 0, false
+			}
+			attrs[name] = json.Number(b[i:j])
+			i = j
+		case len(b)-i >= 4 && b[i:i+4] == "true":
+			attrs[name] = true
+			i += 4
+		case len(b)-i >= 5 && b[i:i+5] == "false":
+			attrs[name] = false
+			i += 5
+		case len(b)-i >= 4 && b[i:i+4] == "null":
+			attrs[name] = nil
+			i += 4
+		default: // objects, arrays, anything else
+			return 0, false
+		}
+		if i = skipSpace(b, i); i >= len(b) {
+			return 0, false
+		}
+		switch b[i] {
+		case '}':
+			return i + 1, true
+		case ',':
+			i = skipSpace(b, i+1)
+		default:
+			return 0, false
+		}
+	}
+}
+
+func skipSpace(b string, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// scanString reads a string without escapes starting at b[i] == '"' and
+// returns it and the offset after its closing quote. Control characters,
+// escapes and invalid UTF-8 are left to encoding/json.
+func scanString(b string, i int) (string, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return "", 0, false
+	}
+	ascii := true
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			s := b[i+1 : j]
+			if !ascii && !utf8.ValidString(s) {
+				return "", 0, false
+			}
+			return s, j + 1, true
+		case c == '\\' || c < 0x20:
+			return "", 0, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return "", 0, false
+}
+
+// scanNumber returns the offset after the JSON number at b[i], or -1.
+func scanNumber(b string, i int) int {
+	digits := func(i int) int {
+		j := i
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		return j
+	}
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = digits(i)
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digits(i + 1)
+		if j == i+1 {
+			return -1
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return -1
+		}
+		i = j
+	}
+	return i
+}
+
+// evaluateOne appends f's answer for c, as encoding/json would encode the
+// success or failure object, and says which status it is.
+func evaluateOne(dst []byte, f *eval.Flag, key string, c *eval.Context) ([]byte, int, error) {
 	res, err := f.Evaluate(c)
 	if errors.Is(err, eval.ErrTargetingKeyMissing) {
-		return failure{Key: key, ErrorCode: errTargetingKeyMissing, ErrorDetails: err.Error()}, http.StatusBadRequest
+		return appendFailure(dst, failure{Key: key, ErrorCode: errTargetingKeyMissing, ErrorDetails: err.Error()}), http.StatusBadRequest, nil
 	}
 	if err != nil {
-		return failure{Key: key, ErrorCode: errGeneral, ErrorDetails: "the flag could not be evaluated"}, http.StatusBadRequest
+		return appendFailure(dst, failure{Key: key, ErrorCode: errGeneral, ErrorDetails: "the flag could not be evaluated"}), http.StatusBadRequest, nil
 	}
-	return success{Key: key, Value: res.Value, Reason: string(res.Reason), Variant: res.Variant}, http.StatusOK
+	dst, err = appendSuccess(dst, success{Key: key, Value: res.Value, Reason: string(res.Reason), Variant: res.Variant})
+	return dst, http.StatusOK, err
+}
+
+// The answers are appended by hand, byte for byte what encoding/json
+// writes for success and failure (tests compare the two): reflection would
+// cost more than the evaluation.
+
+var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// writeAnswer sends what fill appends to an empty buffer, with the status
+// fill says, followed by a
+// newline as json.Encoder ends its output. When fill fails (a stored value
+// that is not JSON, which validation prevents), the body is empty, as it
+// was when json.Encoder refused to encode.
+func writeAnswer(w http.ResponseWriter, fill func([]byte) ([]byte, int, error)) {
+	bp := outBuffers.Get().(*[]byte)
+	b, status, err := fill((*bp)[:0])
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err == nil {
+		_, _ = w.Write(append(b, '\n'))
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		outBuffers.Put(bp)
+	}
+}
+
+func appendSuccess(dst []byte, s success) ([]byte, error) {
+	if s.Metadata != nil {
+		b, err := json.Marshal(s)
+		return append(dst, b...), err
+	}
+	dst = append(dst, `{"key":`...)
+	dst = appendString(dst, s.Key)
+	if len(s.Value) > 0 {
+		dst = append(dst, `,"value":`...)
+		var err error
+		if dst, err = appendRaw(dst, s.Value); err != nil {
+			return dst, err
+		}
+	}
+	dst = append(dst, `,"reason":`...)
+	dst = appendString(dst, s.Reason)
+	dst = append(dst, `,"variant":`...)
+	dst = appendString(dst, s.Variant)
+	return append(dst, '}'), nil
+}
+
+func appendFailure(dst []byte, f failure) []byte {
+	dst = append(dst, '{')
+	if f.Key != "" {
+		dst = append(dst, `"key":`...)
+		dst = appendString(dst, f.Key)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"errorCode":`...)
+	dst = appendString(dst, f.ErrorCode)
+	if f.ErrorDetails != "" {
+		dst = append(dst, `,"errorDetails":`...)
+		dst = appendString(dst, f.ErrorDetails)
+	}
+	return append(dst, '}')
+}
+
+// plainJSON says whether c is printable ASCII that encoding/json writes
+// as it is, inside a string or a value: not an escape, quote or HTML
+// character (encoding/json escapes <, > and &).
+func plainJSON(c byte) bool {
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+}
+
+// appendString appends s as a JSON string: as it is when it needs no
+// escaping, else as encoding/json escapes it.
+func appendString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if !plainJSON(s[i]) {
+			b, _ := json.Marshal(s) // a string always encodes
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// appendRaw appends a variant's JSON value: as it is when it is valid and
+// compact printable ASCII without HTML characters, else as encoding/json
+// compacts and escapes it.
+func appendRaw(dst []byte, v json.RawMessage) ([]byte, error) {
+	for _, c := range v {
+		if c == ' ' || !plainJSON(c) && c != '"' && c != '\\' {
+			b, err := json.Marshal(v)
+			return append(dst, b...), err
+		}
+	}
+	if !json.Valid(v) {
+		_, err := json.Marshal(v)
+		return dst, err
+	}
+	return append(dst, v...), nil
 }
 
 func (h *Handler) single(w http.ResponseWriter, r *http.Request) {
+	h.evaluateSingle(w, r, r.PathValue("key"))
+}
+
+func (h *Handler) evaluateSingle(w http.ResponseWriter, r *http.Request, key string) {
 	k := h.auth(w, r)
 	if k == nil {
 		return
 	}
-	key := r.PathValue("key")
 	c, fail := readContext(r)
 	if fail != nil {
 		fail.Key = key
@@ -156,8 +483,7 @@ func (h *Handler) single(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, failure{Key: key, ErrorCode: errFlagNotFound, ErrorDetails: "flag '" + key + "' was not found"})
 		return
 	}
-	out, status := evaluateOne(f, key, c)
-	writeJSON(w, status, out)
+	writeAnswer(w, func(dst []byte) ([]byte, int, error) { return evaluateOne(dst, f, key, c) })
 }
 
 func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
@@ -181,12 +507,22 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	flags := make([]any, 0, len(rs.Keys))
-	for _, key := range rs.Keys {
-		out, _ := evaluateOne(rs.Flags[key], key, c)
-		flags = append(flags, out)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"flags": flags, "metadata": map[string]any{"version": rs.Version}})
+	// {"flags":[...],"metadata":{"version":N}}, as encoding/json writes the map
+	writeAnswer(w, func(dst []byte) ([]byte, int, error) {
+		dst = append(dst, `{"flags":[`...)
+		for i, key := range rs.Keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, _, err = evaluateOne(dst, rs.Flags[key], key, c); err != nil {
+				return dst, http.StatusOK, err
+			}
+		}
+		dst = append(dst, `],"metadata":{"version":`...)
+		dst = strconv.AppendInt(dst, rs.Version, 10)
+		return append(dst, "}}"...), http.StatusOK, nil
+	})
 }
 
 func (h *Handler) ruleset(w http.ResponseWriter, r *http.Request) {
