@@ -31,15 +31,7 @@ var (
 )
 
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	pg, err := page(r)
-	if err != nil {
-		return err
-	}
-	items, next, err := s.svc.ListProjects(r.Context(), p, pg)
-	if err != nil {
-		return err
-	}
-	return writeList(w, items, next)
+	return listed(w, r, func(pg domain.Page) ([]domain.Project, string, error) { return s.svc.ListProjects(r.Context(), p, pg) })
 }
 
 func (s *Server) createProject(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -91,15 +83,9 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, p *app.Pr
 // ---- environments ----
 
 func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	pg, err := page(r)
-	if err != nil {
-		return err
-	}
-	items, next, err := s.svc.ListEnvironments(r.Context(), p, r.PathValue("project"), pg)
-	if err != nil {
-		return err
-	}
-	return writeList(w, items, next)
+	return listed(w, r, func(pg domain.Page) ([]domain.Environment, string, error) {
+		return s.svc.ListEnvironments(r.Context(), p, r.PathValue("project"), pg)
+	})
 }
 
 func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -295,15 +281,7 @@ func writeConfigOutcome(w http.ResponseWriter, out app.Outcome[domain.FlagConfig
 // ---- members ----
 
 func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	pg, err := page(r)
-	if err != nil {
-		return err
-	}
-	items, next, err := s.svc.ListMembers(r.Context(), p, pg)
-	if err != nil {
-		return err
-	}
-	return writeList(w, items, next)
+	return listed(w, r, func(pg domain.Page) ([]domain.Member, string, error) { return s.svc.ListMembers(r.Context(), p, pg) })
 }
 
 func (s *Server) createMember(w http.ResponseWriter, r *http.Request, p *app.Principal) error {

@@ -329,15 +329,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p *app.Princi
 }
 
 func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	pg, err := page(r)
-	if err != nil {
-		return err
-	}
-	items, next, err := s.svc.ListDeadLetters(r.Context(), p, pg)
-	if err != nil {
-		return err
-	}
-	return writeList(w, items, next)
+	return listed(w, r, func(pg domain.Page) ([]domain.OutboxItem, string, error) {
+		return s.svc.ListDeadLetters(r.Context(), p, pg)
+	})
 }
 
 // SDKKeyView is an SDK key as clients see it: never its hash; the secret

@@ -243,6 +243,19 @@ func writeList[T any](w http.ResponseWriter, items []T, next string) error {
 	return writeJSON(w, http.StatusOK, List[T]{Items: items, NextCursor: next})
 }
 
+// listed serves a plain list route: page parameters in, one page out.
+func listed[T any](w http.ResponseWriter, r *http.Request, list func(domain.Page) ([]T, string, error)) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	items, next, err := list(pg)
+	if err != nil {
+		return err
+	}
+	return writeList(w, items, next)
+}
+
 // page reads limit and cursor query parameters.
 func page(r *http.Request) (domain.Page, error) {
 	q := r.URL.Query()
