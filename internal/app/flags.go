@@ -302,7 +302,7 @@ func flagChangeIsCritical(cur, next *domain.Flag, c *domain.FlagConfig, a *domai
 			continue
 		}
 		i := slices.IndexFunc(next.Variants, func(n domain.Variant) bool { return n.Key == v.Key })
-		if i < 0 || !jsonSame(v.Value, next.Variants[i].Value) {
+		if i < 0 || !domain.JSONEqual(v.Value, next.Variants[i].Value) {
 			return true
 		}
 	}
@@ -480,16 +480,6 @@ func checkConfigIdentity(before, after *domain.FlagConfig) error {
 		return immutable("/environment", "the project, flag and environment of targeting")
 	}
 	return nil
-}
-
-func jsonSame(a, b json.RawMessage) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return string(a) == string(b)
-	}
-	xa, _ := json.Marshal(x)
-	ya, _ := json.Marshal(y)
-	return string(xa) == string(ya)
 }
 
 func cloneFlag(f *domain.Flag) *domain.Flag {

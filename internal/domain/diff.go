@@ -209,7 +209,7 @@ func summarizeFlag(a, b *Flag) []string {
 		switch {
 		case !ok:
 			out = append(out, fmt.Sprintf("variant %s added (value %s)", v.Key, v.Value))
-		case !jsonEqual(ov.Value, v.Value):
+		case !JSONEqual(ov.Value, v.Value):
 			out = append(out, fmt.Sprintf("value of variant %s %s → %s", v.Key, ov.Value, v.Value))
 		case ov.Name != v.Name || ov.Description != v.Description:
 			out = append(out, fmt.Sprintf("variant %s renamed or described", v.Key))
@@ -223,7 +223,9 @@ func summarizeFlag(a, b *Flag) []string {
 	return out
 }
 
-func jsonEqual(a, b json.RawMessage) bool {
+// JSONEqual reports whether two JSON documents have the same value
+// (whitespace and key order aside).
+func JSONEqual(a, b json.RawMessage) bool {
 	var x, y any
 	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
 		return bytes.Equal(a, b)

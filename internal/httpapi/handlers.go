@@ -235,13 +235,7 @@ func (s *Server) putFlagConfig(w http.ResponseWriter, r *http.Request, p *app.Pr
 	}
 
 	project, flag, env := r.PathValue("project"), r.PathValue("flag"), r.PathValue("environment")
-	var v domain.Validation
-	for _, f := range []struct{ name, sent, want string }{{"project", in.Project, project}, {"flag", in.Flag, flag}, {"environment", in.Environment, env}} {
-		if f.sent != "" && f.sent != f.want {
-			v.Add("/"+f.name, "is %q in the URL", f.want)
-		}
-	}
-	if err := v.Err(); err != nil {
+	if err := matchesURL([3]string{"project", in.Project, project}, [3]string{"flag", in.Flag, flag}, [3]string{"environment", in.Environment, env}); err != nil {
 		return err
 	}
 	out, err := s.svc.ChangeFlagConfig(r.Context(), p, project, flag, env, expected, changeOptions(r), func(c *domain.FlagConfig) error {

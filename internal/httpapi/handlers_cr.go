@@ -108,14 +108,7 @@ func (s *Server) putApprovalSettings(w http.ResponseWriter, r *http.Request, p *
 		return err
 	}
 	project, env := r.PathValue("project"), r.PathValue("environment")
-	var v domain.Validation
-	if in.Project != "" && in.Project != project {
-		v.Add("/project", "is %q in the URL", project)
-	}
-	if in.Environment != "" && in.Environment != env {
-		v.Add("/environment", "is %q in the URL", env)
-	}
-	if err := v.Err(); err != nil {
+	if err := matchesURL([3]string{"project", in.Project, project}, [3]string{"environment", in.Environment, env}); err != nil {
 		return err
 	}
 	a, err := s.svc.UpdateApprovalSettings(r.Context(), p, project, env, expected, &in.ApprovalSettings)

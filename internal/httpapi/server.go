@@ -243,6 +243,19 @@ func writeList[T any](w http.ResponseWriter, items []T, next string) error {
 	return writeJSON(w, http.StatusOK, List[T]{Items: items, NextCursor: next})
 }
 
+// matchesURL refuses a whole document sent back whose identity fields
+// (name → value sent) differ from the URL's (name → value in the URL); an
+// empty value sent means "not sent".
+func matchesURL(fields ...[3]string) error {
+	var v domain.Validation
+	for _, f := range fields {
+		if f[1] != "" && f[1] != f[2] {
+			v.Add("/"+f[0], "is %q in the URL", f[2])
+		}
+	}
+	return v.Err()
+}
+
 // listed serves a plain list route: page parameters in, one page out.
 func listed[T any](w http.ResponseWriter, r *http.Request, list func(domain.Page) ([]T, string, error)) error {
 	pg, err := page(r)

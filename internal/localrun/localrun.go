@@ -5,7 +5,6 @@ package localrun
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/countersign/countersign/internal/actionlink"
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock"
 	"github.com/countersign/countersign/internal/config"
@@ -48,15 +46,9 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		clk = devClock
 	}
 	svc, api := setup.API(store, clk, log)
-	key, err := linkKey(cfg)
-	if err != nil {
+	if err := setup.Links(cfg, svc, filepath.Join(cfg.DataDir, "link.key")); err != nil {
 		return err
 	}
-	signer, err := actionlink.NewSigner(key)
-	if err != nil {
-		return err
-	}
-	svc.WithLinks(signer)
 
 	// E-mail goes to the built-in catcher (/dev/mail), or through SES when
 	// COUNTERSIGN_SES_ENDPOINT is set; domain events are logged and listed
@@ -129,19 +121,6 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		return err
 	}
 	return nil
-}
-
-// linkKey is the action link key: configured, or a file in the data
-// directory created on first start.
-func linkKey(cfg config.Config) ([]byte, error) {
-	if cfg.LinkKey != "" {
-		k, err := hex.DecodeString(cfg.LinkKey)
-		if err != nil {
-			return nil, fmt.Errorf("COUNTERSIGN_LINK_KEY must be hex: %w", err)
-		}
-		return k, nil
-	}
-	return actionlink.LoadOrCreateKey(filepath.Join(cfg.DataDir, "link.key"))
 }
 
 // sweeper runs the timer sweep and the outbox dispatcher on a ticker, and

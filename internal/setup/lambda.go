@@ -36,7 +36,7 @@ func ForLambda(ctx context.Context) (*Lambda, error) {
 		return nil, err
 	}
 	svc, handler := API(store, clock.System{}, log)
-	if err := Links(cfg, svc); err != nil {
+	if err := Links(cfg, svc, ""); err != nil {
 		closeStore()
 		return nil, err
 	}

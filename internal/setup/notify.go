@@ -16,16 +16,24 @@ import (
 	"github.com/countersign/countersign/internal/notify/sesmail"
 )
 
-// Links gives svc the action link key from COUNTERSIGN_LINK_KEY (on AWS it
-// comes from Secrets Manager through the template).
-func Links(cfg config.Config, svc *app.Service) error {
-	if cfg.LinkKey == "" {
+// Links gives svc the action link key: COUNTERSIGN_LINK_KEY (hex, or the
+// raw secret Secrets Manager made, on AWS), else, when keyFile is not "",
+// a key file created on first start (local runs).
+func Links(cfg config.Config, svc *app.Service, keyFile string) error {
+	var key []byte
+	switch {
+	case cfg.LinkKey != "":
+		var err error
+		if key, err = hex.DecodeString(cfg.LinkKey); err != nil {
+			key = []byte(cfg.LinkKey)
+		}
+	case keyFile != "":
+		var err error
+		if key, err = actionlink.LoadOrCreateKey(keyFile); err != nil {
+			return err
+		}
+	default:
 		return fmt.Errorf("COUNTERSIGN_LINK_KEY is not set: e-mail action links need a key")
-	}
-	// hex (a local key file's form), or the raw secret Secrets Manager made
-	key, err := hex.DecodeString(cfg.LinkKey)
-	if err != nil {
-		key = []byte(cfg.LinkKey)
 	}
 	signer, err := actionlink.NewSigner(key)
 	if err != nil {
