@@ -135,6 +135,7 @@ type Store interface {
 	ChangeRequestRepository
 	OutboxRepository
 	EvaluationRepository
+	AssignmentRepository
 }
 
 // Audit collects the audit entries an update function wants written in the
@@ -283,4 +284,31 @@ type EvaluationRepository interface {
 	RulesetVersion(ctx context.Context, project string) (int64, error)
 	// Ruleset reads a whole environment; not_found without it.
 	Ruleset(ctx context.Context, project, env string) (*Ruleset, error)
+}
+
+// AssignmentKey names a sticky bucketing assignment: the variant one
+// bucketing unit (the value of the flag's bucketing unit attribute, or the
+// targeting key) was first served by one flag in one environment. Epoch
+// starts assignments over: evaluators set it from the flag's bucketing salt
+// and creation time, so changing the salt (an approved change) or deleting
+// and re-creating the flag forgets every assignment.
+type AssignmentKey struct {
+	Project     string
+	Environment string
+	Flag        string
+	Epoch       string
+	Unit        string
+}
+
+// AssignmentRepository keeps sticky bucketing assignments. An assignment is
+// written once and then only replaced on purpose (its variant was removed
+// from the flag), so readers may cache what they read.
+type AssignmentRepository interface {
+	// Assignment returns the variant stored for k, "" when there is none.
+	Assignment(ctx context.Context, k AssignmentKey) (string, error)
+	// Assign stores variant for k when nothing is stored (replacing "") or
+	// when replacing is what is stored, and returns the variant stored
+	// after the call: variant, or the one that was there first. Concurrent
+	// callers all get the same answer.
+	Assign(ctx context.Context, k AssignmentKey, variant, replacing string) (string, error)
 }

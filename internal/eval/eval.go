@@ -60,7 +60,8 @@ type Result struct {
 	Variant string          // "off" when the fallback (no variant) is served
 	Value   json.RawMessage // nil for the fallback
 	Reason  Reason
-	Rule    int // index of the rule that took the user, -1 for the default rule or none
+	Rule    int  // index of the rule that took the user, -1 for the default rule or none
+	Off     bool // the off variant (or the fallback) was served: the flag is disabled or the user is outside the rollout
 }
 
 // op is a condition operator, resolved from its name once by Compile.
@@ -127,6 +128,7 @@ type Flag struct {
 	Key       string
 	unit      string
 	enabled   bool
+	sticky    bool     // sticky bucketing is on (see Sticky)
 	results   []Result // one per variant, Variant and Value filled in
 	off       Result   // the off variant (or the fallback), Variant and Value filled in
 	rules     []rule
@@ -142,7 +144,7 @@ func Compile(f *domain.Flag, c *domain.FlagConfig) (*Flag, error) {
 	if err := c.Validate(f); err != nil {
 		return nil, err
 	}
-	out := &Flag{Key: f.Key, unit: f.BucketingUnit, enabled: c.Enabled, off: Result{Variant: domain.OffVariantKey}}
+	out := &Flag{Key: f.Key, unit: f.BucketingUnit, enabled: c.Enabled, sticky: c.StickyBucketing, off: Result{Variant: domain.OffVariantKey}}
 	out.bucketSeed = absorb(absorb(mm3{}, f.BucketingSalt), "/")
 	out.variantSeed = absorb(out.bucketSeed, "variant/")
 	index := map[string]int{}
@@ -225,8 +227,44 @@ func (f *Flag) Evaluate(ctx *Context) (Result, error) {
 
 func (f *Flag) offResult(reason Reason, ruleIndex int) Result {
 	r := f.off
-	r.Reason, r.Rule = reason, ruleIndex
+	r.Reason, r.Rule, r.Off = reason, ruleIndex, true
 	return r
+}
+
+// Sticky says whether the flag keeps each unit on the variant it was first
+// served (sticky bucketing). Evaluate does not: it reads no storage. The
+// caller keeps the assignments (package evaluate does) and serves a stored
+// one with Variant.
+func (f *Flag) Sticky() bool { return f.sticky }
+
+// Variant is the result that serves variant key, if the flag has it.
+func (f *Flag) Variant(key string) (Result, bool) {
+	for _, r := range f.results {
+		if r.Variant == key {
+			r.Rule = -1
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// Unit is what ctx is bucketed by, as text: the flag's bucketing unit
+// attribute when ctx has it (a number or boolean formatted as bucketing
+// formats it), else the targeting key; false when neither is there.
+func (f *Flag) Unit(ctx *Context) (string, bool) {
+	if v, ok := ctx.Attributes[f.unit]; ok {
+		if s, ok := v.(string); ok {
+			if s != "" {
+				return s, true
+			}
+		} else {
+			var buf [32]byte
+			if b, ok := appendString(buf[:0], v); ok && len(b) > 0 {
+				return string(b), true
+			}
+		}
+	}
+	return ctx.TargetingKey, ctx.TargetingKey != ""
 }
 
 func (f *Flag) result(variant int, reason Reason, ruleIndex int) Result {

@@ -17,11 +17,13 @@ import (
 	"github.com/countersign/countersign/internal/eval"
 )
 
-// Store is what evaluation reads.
+// Store is what evaluation reads, and the sticky bucketing assignments it
+// keeps.
 type Store interface {
 	GetSDKKeyByHash(ctx context.Context, hash string) (*domain.SDKKey, error)
 	RulesetVersion(ctx context.Context, project string) (int64, error)
 	Ruleset(ctx context.Context, project, env string) (*domain.Ruleset, error)
+	AssignmentStore
 }
 
 // DefaultRefresh bounds how stale an evaluator's ruleset may be: an applied
@@ -37,6 +39,7 @@ type Evaluator struct {
 	mu       sync.Mutex
 	rulesets map[string]*Compiled    // project/env → ruleset
 	keys     map[string]cachedSDKKey // hash → key
+	assigned map[domain.AssignmentKey]string
 }
 
 type cachedSDKKey struct {
@@ -46,12 +49,15 @@ type cachedSDKKey struct {
 
 // Compiled is one environment's ruleset, compiled.
 type Compiled struct {
-	Version int64
-	ETag    string
-	Flags   map[string]*eval.Flag
-	Keys    []string // sorted
-	Raw     *domain.Ruleset
-	checked time.Time
+	Project     string
+	Environment string
+	Version     int64
+	ETag        string
+	Flags       map[string]*eval.Flag
+	Keys        []string // sorted
+	Raw         *domain.Ruleset
+	checked     time.Time
+	epochs      map[string]string // sticky flag → its assignments' epoch
 }
 
 // New returns an evaluator; refresh 0 means DefaultRefresh.
@@ -59,7 +65,8 @@ func New(store Store, clk clock.Clock, refresh time.Duration) *Evaluator {
 	if refresh <= 0 {
 		refresh = DefaultRefresh
 	}
-	return &Evaluator{store: store, clock: clk, refresh: refresh, rulesets: map[string]*Compiled{}, keys: map[string]cachedSDKKey{}}
+	return &Evaluator{store: store, clock: clk, refresh: refresh, rulesets: map[string]*Compiled{}, keys: map[string]cachedSDKKey{},
+		assigned: map[domain.AssignmentKey]string{}}
 }
 
 // HashSDKKey is how SDK key secrets are stored.
@@ -133,7 +140,7 @@ func (e *Evaluator) Ruleset(ctx context.Context, project, env string) (*Compiled
 	if err != nil {
 		return nil, err
 	}
-	c, err := compile(rs, env)
+	c, err := compile(rs, project, env)
 	if err != nil {
 		return nil, err
 	}
@@ -144,12 +151,12 @@ func (e *Evaluator) Ruleset(ctx context.Context, project, env string) (*Compiled
 	return c, nil
 }
 
-func compile(rs *domain.Ruleset, env string) (*Compiled, error) {
+func compile(rs *domain.Ruleset, project, env string) (*Compiled, error) {
 	configs := map[string]*domain.FlagConfig{}
 	for i := range rs.Configs {
 		configs[rs.Configs[i].Flag] = &rs.Configs[i]
 	}
-	c := &Compiled{Version: rs.Version, Flags: map[string]*eval.Flag{}, Raw: rs}
+	c := &Compiled{Project: project, Environment: env, Version: rs.Version, Flags: map[string]*eval.Flag{}, Raw: rs, epochs: map[string]string{}}
 	h := sha256.New()
 	for i := range rs.Flags {
 		f := &rs.Flags[i]
@@ -165,6 +172,9 @@ func compile(rs *domain.Ruleset, env string) (*Compiled, error) {
 			return nil, fmt.Errorf("compile flag %s in %s: %w", f.Key, env, err)
 		}
 		c.Flags[f.Key] = ef
+		if ef.Sticky() {
+			c.epochs[f.Key] = epoch(f)
+		}
 		c.Keys = append(c.Keys, f.Key)
 		fmt.Fprintf(h, "%s:%d:%d;", f.Key, f.Version, cfg.Version)
 	}

@@ -2,6 +2,7 @@ package evaluate
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -343,9 +344,11 @@ func scanNumber(b string, i int) int {
 	return i
 }
 
-// evaluateOne appends f's answer for c, as encoding/json would encode the
-// success or failure object, and says which status it is.
-func evaluateOne(dst []byte, f *eval.Flag, key string, c *eval.Context) ([]byte, int, error) {
+// evaluateOne appends the answer of flag key of rs for c, as encoding/json
+// would encode the success or failure object, and says which status it is.
+// A sticky flag's answer goes through its assignment (sticky.go).
+func (h *Handler) evaluateOne(ctx context.Context, dst []byte, rs *Compiled, key string, c *eval.Context) ([]byte, int, error) {
+	f := rs.Flags[key]
 	res, err := f.Evaluate(c)
 	if errors.Is(err, eval.ErrTargetingKeyMissing) {
 		return appendFailure(dst, failure{Key: key, ErrorCode: errTargetingKeyMissing, ErrorDetails: err.Error()}), http.StatusBadRequest, nil
@@ -353,9 +356,23 @@ func evaluateOne(dst []byte, f *eval.Flag, key string, c *eval.Context) ([]byte,
 	if err != nil {
 		return appendFailure(dst, failure{Key: key, ErrorCode: errGeneral, ErrorDetails: "the flag could not be evaluated"}), http.StatusBadRequest, nil
 	}
-	dst, err = appendSuccess(dst, success{Key: key, Value: res.Value, Reason: string(res.Reason), Variant: res.Variant})
+	var meta map[string]any
+	if f.Sticky() {
+		var stuck bool
+		res, stuck, err = h.ev.stick(ctx, rs, key, f, c, res)
+		if err != nil {
+			h.log.WarnContext(ctx, "sticky assignment unavailable: serving current targeting", "project", rs.Project, "environment", rs.Environment, "flag", key, "err", err)
+		}
+		if stuck {
+			meta = stickyMeta
+		}
+	}
+	dst, err = appendSuccess(dst, success{Key: key, Value: res.Value, Reason: string(res.Reason), Variant: res.Variant, Metadata: meta})
 	return dst, http.StatusOK, err
 }
+
+// stickyMeta marks an answer served from a sticky bucketing assignment.
+var stickyMeta = map[string]any{"sticky": true}
 
 // The answers are appended by hand, byte for byte what encoding/json
 // writes for success and failure (tests compare the two): reflection would
@@ -478,12 +495,11 @@ func (h *Handler) evaluateSingle(w http.ResponseWriter, r *http.Request, key str
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "the flags could not be read"})
 		return
 	}
-	f, ok := rs.Flags[key]
-	if !ok {
+	if _, ok := rs.Flags[key]; !ok {
 		writeJSON(w, http.StatusNotFound, failure{Key: key, ErrorCode: errFlagNotFound, ErrorDetails: "flag '" + key + "' was not found"})
 		return
 	}
-	writeAnswer(w, func(dst []byte) ([]byte, int, error) { return evaluateOne(dst, f, key, c) })
+	writeAnswer(w, func(dst []byte) ([]byte, int, error) { return h.evaluateOne(r.Context(), dst, rs, key, c) })
 }
 
 func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
@@ -515,7 +531,7 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 				dst = append(dst, ',')
 			}
 			var err error
-			if dst, _, err = evaluateOne(dst, rs.Flags[key], key, c); err != nil {
+			if dst, _, err = h.evaluateOne(r.Context(), dst, rs, key, c); err != nil {
 				return dst, http.StatusOK, err
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -151,6 +152,15 @@ func (s fakeStore) GetSDKKeyByHash(_ context.Context, hash string) (*domain.SDKK
 }
 
 func (s fakeStore) RulesetVersion(context.Context, string) (int64, error) { return 1, nil }
+
+// Its flags are not sticky: nothing asks for assignments.
+func (s fakeStore) Assignment(context.Context, domain.AssignmentKey) (string, error) {
+	return "", errors.New("fakeStore keeps no assignments")
+}
+
+func (s fakeStore) Assign(context.Context, domain.AssignmentKey, string, string) (string, error) {
+	return "", errors.New("fakeStore keeps no assignments")
+}
 
 func (s fakeStore) Ruleset(_ context.Context, project, env string) (*domain.Ruleset, error) {
 	rs := &domain.Ruleset{Version: 1}

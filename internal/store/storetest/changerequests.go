@@ -23,6 +23,7 @@ func approvalTests() map[string]func(*testing.T, domain.Store) {
 		"Outbox":                     testOutbox,
 		"SDKKeys":                    testSDKKeys,
 		"Ruleset":                    testRuleset,
+		"StickyAssignments":          testStickyAssignments,
 	}
 }
 

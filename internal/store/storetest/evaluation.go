@@ -2,6 +2,9 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/countersign/countersign/internal/domain"
@@ -88,4 +91,92 @@ func testRuleset(t *testing.T, s domain.Store) {
 	wantCode(t, err, domain.CodeNotFound)
 	must(t, s.DeleteFlag(ctx, "p", "f2", func(*domain.Flag, *domain.Audit) error { return nil }))
 	moved("deleting a flag")
+}
+
+func testStickyAssignments(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	k := domain.AssignmentKey{Project: "p", Environment: "production", Flag: "f", Epoch: "salt1234@1", Unit: "user#1/ä"}
+
+	v, err := s.Assignment(ctx, k)
+	must(t, err)
+	if v != "" {
+		t.Fatalf("no assignment yet, got %q", v)
+	}
+	if _, err := s.Assign(ctx, k, "", ""); domain.ErrorCode(err) != domain.CodeInvalid {
+		t.Fatalf("assigning no variant: want invalid, got %v", err)
+	}
+	got, err := s.Assign(ctx, k, "treatment", "")
+	must(t, err)
+	if got != "treatment" {
+		t.Fatalf("first assignment: got %q", got)
+	}
+	// the first variant stays: a later assignment with other weights does not move the user
+	got, err = s.Assign(ctx, k, "control", "")
+	must(t, err)
+	if got != "treatment" {
+		t.Fatalf("second assignment must keep the first variant, got %q", got)
+	}
+	// replacing names the wrong variant: nothing changes
+	got, err = s.Assign(ctx, k, "control", "other")
+	must(t, err)
+	if v, _ := s.Assignment(ctx, k); got != "treatment" || v != "treatment" {
+		t.Fatalf("replacing a variant that is not stored: got %q, stored %q", got, v)
+	}
+	// replacing the stored variant (removed from the flag) moves it
+	got, err = s.Assign(ctx, k, "control", "treatment")
+	must(t, err)
+	if v, _ := s.Assignment(ctx, k); got != "control" || v != "control" {
+		t.Fatalf("replacing the stored variant: got %q, stored %q", got, v)
+	}
+
+	// every part of the key isolates
+	for name, other := range map[string]domain.AssignmentKey{
+		"project":     {Project: "q", Environment: k.Environment, Flag: k.Flag, Epoch: k.Epoch, Unit: k.Unit},
+		"environment": {Project: k.Project, Environment: "staging", Flag: k.Flag, Epoch: k.Epoch, Unit: k.Unit},
+		"flag":        {Project: k.Project, Environment: k.Environment, Flag: "g", Epoch: k.Epoch, Unit: k.Unit},
+		"epoch":       {Project: k.Project, Environment: k.Environment, Flag: k.Flag, Epoch: "salt5678@1", Unit: k.Unit},
+		"unit":        {Project: k.Project, Environment: k.Environment, Flag: k.Flag, Epoch: k.Epoch, Unit: "user#2/ä"},
+	} {
+		if v, err := s.Assignment(ctx, other); err != nil || v != "" {
+			t.Fatalf("another %s must have no assignment: %q, %v", name, v, err)
+		}
+	}
+
+	// a unit longer than a DynamoDB key allows is still kept apart from others
+	long := k
+	long.Unit = strings.Repeat("u", 3000)
+	longer := long
+	longer.Unit += "v"
+	got, err = s.Assign(ctx, long, "a", "")
+	must(t, err)
+	got2, err := s.Assign(ctx, longer, "b", "")
+	must(t, err)
+	if v, _ := s.Assignment(ctx, long); got != "a" || got2 != "b" || v != "a" {
+		t.Fatalf("long units: %q %q, stored %q", got, got2, v)
+	}
+
+	// concurrent first evaluations on many instances: one variant wins and
+	// every caller is told the same one
+	race := k
+	race.Unit = "racer"
+	const n = 16
+	answers := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			v, err := s.Assign(ctx, race, fmt.Sprintf("v%d", i), "")
+			if err != nil {
+				t.Error(err)
+			}
+			answers[i] = v
+		})
+	}
+	wg.Wait()
+	stored, err := s.Assignment(ctx, race)
+	must(t, err)
+	for i, a := range answers {
+		if a != stored {
+			t.Fatalf("caller %d was told %q, but %q is stored (answers %v)", i, a, stored, answers)
+		}
+	}
 }

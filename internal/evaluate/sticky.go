@@ -1,0 +1,114 @@
+package evaluate
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/eval"
+)
+
+// Sticky bucketing (issue 6): when it is on for a flag in an environment, a
+// unit (the bucketing unit attribute's value, or the targeting key) keeps
+// the variant it was first served, even when the weights, the rollout or the
+// rules change later. Decisions:
+//
+//   - The first variant a unit is served by an allocation (a rule or the
+//     default rule) is stored; being outside a rollout (the off variant) is
+//     not, so raising a rollout still takes such users in.
+//   - A stored variant is served before targeting is looked at (as
+//     Amplitude's sticky bucketing does), except that a disabled flag serves
+//     its off variant to everyone: the kill switch wins.
+//   - A stored variant the flag no longer has is replaced by what the user
+//     gets now.
+//   - Assignments belong to an epoch, the flag's bucketing salt and creation
+//     time: changing the salt (which needs approval) or re-creating the flag
+//     starts them over. Turning sticky bucketing off and on again keeps them.
+//   - Answers served from an assignment carry metadata {"sticky": true}; when
+//     the assignment differs from what targeting gives now, the reason is
+//     TARGETING_MATCH (the assignment is the targeting that matched).
+//   - When the store cannot be read or written, the evaluation answers what
+//     targeting gives now (logged): evaluation does not fail for it.
+//
+// Cost per evaluation of a sticky flag: none when this instance has already
+// seen the unit (assignments are written once, so instances cache them, up
+// to maxCachedAssignments); otherwise one eventually consistent read (on
+// DynamoDB half a read unit), plus, the first time a unit is served, one
+// conditional write (one write unit), plus one strongly consistent read when
+// another instance assigned the unit in the meantime.
+
+// maxCachedAssignments bounds the assignments an evaluator remembers; the
+// cache is emptied when it is full.
+const maxCachedAssignments = 100_000
+
+// AssignmentStore keeps sticky bucketing assignments (domain.AssignmentRepository).
+type AssignmentStore interface {
+	Assignment(ctx context.Context, k domain.AssignmentKey) (string, error)
+	Assign(ctx context.Context, k domain.AssignmentKey, variant, replacing string) (string, error)
+}
+
+// epoch is what starts a flag's assignments over: its salt and creation time.
+func epoch(f *domain.Flag) string {
+	return f.BucketingSalt + "@" + strconv.FormatInt(f.CreatedAt.UnixNano(), 10)
+}
+
+// stick applies sticky bucketing to res, what flag key of rs gives c now.
+// It says whether the answer comes from an assignment. On a store error it
+// returns res and the error.
+func (e *Evaluator) stick(ctx context.Context, rs *Compiled, key string, f *eval.Flag, c *eval.Context, res eval.Result) (eval.Result, bool, error) {
+	if !f.Sticky() || res.Reason == eval.ReasonDisabled {
+		return res, false, nil
+	}
+	unit, ok := f.Unit(c)
+	if !ok {
+		return res, false, nil
+	}
+	k := domain.AssignmentKey{Project: rs.Project, Environment: rs.Environment, Flag: key, Epoch: rs.epochs[key], Unit: unit}
+	e.mu.Lock()
+	stored := e.assigned[k]
+	e.mu.Unlock()
+	if stored == "" {
+		var err error
+		if stored, err = e.store.Assignment(ctx, k); err != nil {
+			return res, false, err
+		}
+	}
+	replacing := ""
+	if stored != "" {
+		if r, ok := f.Variant(stored); ok {
+			e.remember(k, stored)
+			return served(r, res), true, nil
+		}
+		replacing = stored // the flag no longer has it
+	}
+	if res.Off {
+		return res, false, nil // outside the rollout: nothing to keep
+	}
+	winner, err := e.store.Assign(ctx, k, res.Variant, replacing)
+	if err != nil {
+		return res, false, err
+	}
+	e.remember(k, winner)
+	if r, ok := f.Variant(winner); ok {
+		return served(r, res), true, nil
+	}
+	return res, false, nil // assigned by an instance with a newer ruleset: serve ours until we refresh
+}
+
+// served is the answer for the stored variant r when targeting now gives res.
+func served(r, res eval.Result) eval.Result {
+	if r.Variant == res.Variant && !res.Off {
+		return res
+	}
+	r.Reason = eval.ReasonTargetingMatch
+	return r
+}
+
+func (e *Evaluator) remember(k domain.AssignmentKey, variant string) {
+	e.mu.Lock()
+	if len(e.assigned) >= maxCachedAssignments {
+		clear(e.assigned)
+	}
+	e.assigned[k] = variant
+	e.mu.Unlock()
+}
