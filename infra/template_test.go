@@ -1409,6 +1409,41 @@ func TestIAMActionsAreExplicit(t *testing.T) {
 	}
 }
 
+// The evaluate function serves the hot path with read permissions; the one
+// write it makes is a sticky bucketing assignment (internal/evaluate/sticky.go,
+// items keyed STICKY#… by internal/store/dynamostore/assignments.go), so every
+// write it may do is conditioned on that partition key prefix.
+func TestEvaluateFunctionWritesOnlyStickyAssignments(t *testing.T) {
+	tpl := loadTemplate(t)
+	var props obj
+	for _, f := range tpl.functions() {
+		if f.id == "EvaluateFunction" {
+			props = f.props
+		}
+	}
+	if props == nil {
+		t.Fatal("template.yaml has no EvaluateFunction")
+	}
+	writes := []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:TransactWriteItems"}
+	canPut := false
+	statementsIn(props["Policies"], "EvaluateFunction.Policies", func(path string, stmt obj) {
+		actions, _ := stringOrList(stmt["Action"])
+		for _, a := range actions {
+			if !slices.Contains(writes, a) {
+				continue
+			}
+			keys, _ := stringOrList(asMap(asMap(asMap(stmt["Condition"])["ForAllValues:StringLike"]))["dynamodb:LeadingKeys"])
+			if len(keys) != 1 || keys[0] != "STICKY#*" {
+				t.Errorf("%s: %s must be conditioned on dynamodb:LeadingKeys STICKY#* (ForAllValues:StringLike), has %v", path, a, stmt["Condition"])
+			}
+			canPut = canPut || a == "dynamodb:PutItem"
+		}
+	})
+	if !canPut {
+		t.Error("EvaluateFunction cannot PutItem sticky bucketing assignments")
+	}
+}
+
 // ---------------------------------------------------------------------------
 // Parameters, outputs and infra/samconfig.toml
 

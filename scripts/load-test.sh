@@ -10,6 +10,17 @@
 #   scripts/load-test.sh                                 # 10 s per run
 #   LOAD_DURATION=30s LOAD_REQUESTS=2000000 LOAD_CONNS=16 scripts/load-test.sh
 #   LOAD_PATH=/ofrep/v1/evaluate/flags scripts/load-test.sh   # bulk instead
+#   LOAD_CPUS=shared LOAD_CONNS=16 LOAD_RATE=30000 scripts/load-test.sh
+#
+# By default the load is a closed loop: each connection sends its next
+# request when the last is answered, so a run measures the most the machine
+# does (saturation). LOAD_RATE=N offers a fixed N requests a second in total
+# instead, spread evenly over each run's connections (a connection that is
+# late sends at once), and reports the achieved rate and two latencies:
+# service (request written to answer read) and from the scheduled send time
+# (corrected for coordinated omission, as wrk2), plus how late the sends
+# went out. Each connection has one request in flight, so a run keeps the
+# rate only while an answer takes less than conns/N on average.
 #
 # The load generator and the server share the machine's cores: on 2 cores
 # the figures are what one box does for both. GOMAXPROCS of either can be
@@ -26,6 +37,12 @@ duration="${LOAD_DURATION:-10s}"
 requests="${LOAD_REQUESTS:-1000000}"
 conns="${LOAD_CONNS:-1,16,64}"
 path="${LOAD_PATH:-/ofrep/v1/evaluate/flags/new-checkout}"
+rate="${LOAD_RATE:-}"
+case "$rate" in
+  "") rate=0 ;;
+  *[!0-9.]* | *.*.* | .) die "LOAD_RATE must be a number of requests a second, not $rate" ;;
+esac
+[ "$(awk -v r="$rate" 'BEGIN { print (r + 0 == 0) }')" = 1 ] && rate=0 # 0, 0.0: closed loop
 
 # split: the server on CPU 0 and the load generator on CPU 1 (taskset), so
 # neither preempts the other; shared: both may run on every CPU
@@ -106,7 +123,11 @@ case "$cpus" in
   split) echo "CPUs: the server on CPU 0, the load generator on CPU 1 (of $(nproc))" ;;
   shared) echo "CPUs: the server and the load generator share all $(nproc)" ;;
 esac
-echo "load: $conns connections, each run at most $duration and $requests requests"
+if [ "$rate" = 0 ]; then
+  echo "load: $conns connections, each run at most $duration and $requests requests"
+else
+  echo "load: $conns connections, each run at most $duration and $requests requests, $rate requests a second offered"
+fi
 ${load_pin[@]+"${load_pin[@]}"} env -u GOMAXPROCS "${load_env[@]}" "$work/loadtest" -url "$base$path" -key "$sdk_key" \
-  -conns "$conns" -duration "$duration" -requests "$requests"
+  -conns "$conns" -duration "$duration" -requests "$requests" -rate "$rate"
 ok=1
