@@ -232,3 +232,50 @@ func TestExactVariants(t *testing.T) {
 		t.Fatalf("variants of user-0..23: got %s, want %s", got, want)
 	}
 }
+
+// Unit names what bucketing hashed: for a 50 % rollout, whether the user is
+// in follows Bucket(salt, Unit(ctx)) for string, number and boolean units
+// and for the targeting key standing in for a missing or empty one.
+func TestUnitIsWhatBucketingHashes(t *testing.T) {
+	f := compile(t, &domain.FlagConfig{Enabled: true, StickyBucketing: true, DefaultRule: domain.Allocation{Rollout: 50, Weights: []domain.Weight{w("a", 1)}}})
+	if !f.Sticky() {
+		t.Fatal("Sticky() must report the config's sticky_bucketing")
+	}
+	in, out := 0, 0
+	for i := range 400 {
+		for _, attrs := range []map[string]any{
+			{"user_id": fmt.Sprintf("u%d", i)}, {"user_id": float64(i) + 0.5}, {"user_id": json.Number(fmt.Sprint(i * 7))},
+			{"user_id": i%2 == 0}, {}, {"user_id": ""},
+		} {
+			ctx := &eval.Context{TargetingKey: fmt.Sprintf("tk%d", i), Attributes: attrs}
+			unit, ok := f.Unit(ctx)
+			if !ok {
+				t.Fatalf("%v: no unit", attrs)
+			}
+			r, err := f.Evaluate(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := eval.Bucket("salt1234", unit) < 5000; r.Off == want {
+				t.Fatalf("%v: unit %q has bucket %d, but the user is off=%v", attrs, unit, eval.Bucket("salt1234", unit), r.Off)
+			}
+			if r.Off {
+				out++
+			} else {
+				in++
+			}
+		}
+	}
+	if in == 0 || out == 0 {
+		t.Fatalf("in %d, out %d", in, out)
+	}
+	if _, ok := f.Unit(&eval.Context{Attributes: map[string]any{}}); ok {
+		t.Fatal("no unit attribute and no targeting key: no unit")
+	}
+	if r, ok := f.Variant("b"); !ok || r.Variant != "b" || string(r.Value) != `{"b":1}` {
+		t.Fatalf("Variant(b): %+v %v", r, ok)
+	}
+	if _, ok := f.Variant("nope"); ok {
+		t.Fatal("Variant of a missing key")
+	}
+}

@@ -114,6 +114,32 @@ func (w *stickyWorld) eval(srv *httptest.Server, user string) answer {
 	return a
 }
 
+// bulk evaluates every flag for user, by key.
+func (w *stickyWorld) bulk(srv *httptest.Server, user string) map[string]answer {
+	w.t.Helper()
+	req, _ := http.NewRequest("POST", srv.URL+"/ofrep/v1/evaluate/flags", strings.NewReader(`{"context":{"targetingKey":"tk-`+user+`","user_id":"`+user+`"}}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Flags []struct {
+			Key string `json:"key"`
+			answer
+		} `json:"flags"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != 200 {
+		w.t.Fatalf("bulk %s: %d %v", user, res.StatusCode, err)
+	}
+	out := map[string]answer{}
+	for _, f := range body.Flags {
+		out[f.Key] = f.answer
+	}
+	return out
+}
+
 func users(n int, prefix string) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -167,6 +193,14 @@ func TestStickyBucketing(t *testing.T) {
 				}
 				if a := w.eval(two, "late"); a.Variant != "off" || a.Value != nil || a.sticky() {
 					t.Fatalf("a new user outside the rollout gets the fallback: %+v", a)
+				}
+				// bulk evaluation serves the same assignments
+				for u, v := range first {
+					flags := w.bulk(two, u)
+					if a := flags["exp"]; a.Variant != v || !a.sticky() {
+						t.Fatalf("%s: bulk must serve the assigned %s: %+v", u, v, a)
+					}
+					break
 				}
 				// disabled: the kill switch wins over assignments
 				w.configure(func(c *domain.FlagConfig) { c.Enabled = false })
