@@ -12,6 +12,16 @@
 # real off variant, the "off" fallback (code default), a missing targeting
 # key, a missing flag and a wrong SDK key. Exits non-zero on any failed check.
 #
+# Then sticky bucketing (flag sticky-exp, a 1:1 split with sticky_bucketing
+# on): 40 users are evaluated and must each be answered with flagMetadata
+# {sticky: true}, both variants occurring; compat.mjs then changes the
+# weights through the management API (hence ADMIN_TOKEN) to send everyone to
+# "b", waits until a new user is served "b", and checks every earlier user
+# still gets its first variant (sticky, and TARGETING_MATCH for those kept on
+# "a"); finally it disables the flag and checks an "a" user gets the off
+# variant with reason DISABLED (the kill switch beats stickiness). The
+# runtime refreshes its ruleset every 100 ms, so changes are served quickly.
+#
 # Needs node 18 or later (with npm, once, to install the packages pinned in
 # scripts/ofrep/package.json into .tools/ofrep), Go and curl.
 set -euo pipefail
@@ -130,13 +140,17 @@ flag search-engine '[{"key":"legacy","value":"solr"},{"key":"modern","value":"ve
 # enabled, nobody in the rollout, off variant "off": no value (the code default)
 flag dark-mode '[{"key":"on","value":true},{"key":"control","value":false}]' \
   '{"enabled":true,"default_rule":{"rollout":0,"weights":[{"variant":"on","weight":1}]},"off_variant":"off"}'
+# sticky bucketing: a 1:1 split whose first answer to a user sticks (compat.mjs
+# later changes its weights to all "b" and then disables it; off variant "b")
+flag sticky-exp '[{"key":"a","value":"variant-a"},{"key":"b","value":"variant-b"}]' \
+  '{"enabled":true,"default_rule":{"rollout":100,"weights":[{"variant":"a","weight":1},{"variant":"b","weight":1}]},"off_variant":"b","sticky_bucketing":true}'
 sdk_key="$(call POST /v1/projects/shop/environments/production/sdk-keys 201 '{"name":"ofrep-compat"}' | json 'v.key')"
 [ -n "$sdk_key" ] && [ "$sdk_key" != "undefined" ] || die "the SDK key answer has no \"key\""
 echo "  SDK key for shop/production created"
 
 echo "evaluating through the OpenFeature SDK"
 rc=0
-BASE="$base" SDK_KEY="$sdk_key" OFREP_MODULES_FROM="$tools" timeout 120 node scripts/ofrep/compat.mjs || rc=$?
+BASE="$base" SDK_KEY="$sdk_key" ADMIN_TOKEN="$token" OFREP_MODULES_FROM="$tools" timeout 120 node scripts/ofrep/compat.mjs || rc=$?
 [ "$rc" = 0 ] || die "the OpenFeature compatibility checks failed (exit $rc)"
 ok=1
 echo "OpenFeature compatibility passed in $((SECONDS - started)) s"

@@ -6,7 +6,12 @@
 // reports is what the server said. Run by scripts/ofrep-compat.sh, which
 // starts and seeds the local runtime; by hand, against a seeded instance:
 //
-//   BASE=http://127.0.0.1:8080 SDK_KEY=... node scripts/ofrep/compat.mjs
+//   BASE=http://127.0.0.1:8080 SDK_KEY=... [ADMIN_TOKEN=...] node scripts/ofrep/compat.mjs
+//
+// The sticky bucketing checks (flag sticky-exp) also change the flag's
+// targeting through the management API, so they need ADMIN_TOKEN and a
+// freshly seeded instance (they leave the flag disabled); without
+// ADMIN_TOKEN they are skipped.
 //
 // Prints one line a check, NOTE lines for what the server does that the SDK
 // does not take as the protocol means it (they do not fail the run), and
@@ -22,6 +27,7 @@ const root = path.resolve(here, '..', '..');
 const BASE = (process.env.BASE || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 const SDK_KEY = process.env.SDK_KEY || '';
 const WRONG_KEY = process.env.WRONG_SDK_KEY || 'cs_wrong-0123456789abcdef0123456789abcdef';
+const ADMIN_TOKEN = process.env.ADMIN_TOKEN || '';
 
 function die(message) {
   console.error(`ofrep-compat: ${message}`);
@@ -104,12 +110,28 @@ const offSpecReasons = new Map(); // reason → flags it was served for
 const show = (v) => (v === undefined ? 'undefined' : JSON.stringify(v));
 const summary = (d) =>
   `value=${show(d.value)} variant=${show(d.variant)} reason=${show(d.reason)}` +
+  (d.flagMetadata && Object.keys(d.flagMetadata).length ? ` flagMetadata=${show(d.flagMetadata)}` : '') +
   (d.errorCode ? ` errorCode=${d.errorCode}` : '');
 
+// verdict counts and prints a check that is not one evaluation (ok: text
+// after the name; problems: what failed).
+function verdict(name, problems, ok = '') {
+  if (problems.length) {
+    failed++;
+    console.log(`FAIL ${name}`);
+    for (const p of problems) console.log(`       - ${p}`);
+  } else {
+    passed++;
+    console.log(`ok   ${name}${ok ? `: ${ok}` : ''}`);
+  }
+  return problems.length === 0;
+}
+
 // check runs one evaluation through the SDK. want: value, variant, reason,
-// errorCode (undefined: must be absent; a function: a predicate). server:
-// the raw response must have this status, and for a 200 its value (when
-// present), variant and reason must be what the SDK reports.
+// errorCode, flagMetadata (undefined: must be absent; a function: a
+// predicate). server: the raw response must have this status, and for a 200
+// its value (when present), variant, reason and metadata must be what the
+// SDK reports.
 async function check(name, { client, method, flag, def, context, want, server }) {
   const problems = [];
   let details;
@@ -126,7 +148,7 @@ async function check(name, { client, method, flag, def, context, want, server })
     problems.push(`the raw OFREP request failed: ${err}`);
   }
   if (details) {
-    for (const field of ['value', 'variant', 'reason', 'errorCode']) {
+    for (const field of ['value', 'variant', 'reason', 'errorCode', 'flagMetadata']) {
       if (!(field in want)) continue;
       const w = want[field];
       const got = details[field];
@@ -144,6 +166,12 @@ async function check(name, { client, method, flag, def, context, want, server })
       if (!details.errorCode) {
         if (details.variant !== b.variant) problems.push(`variant: SDK gave ${show(details.variant)}, server said ${show(b.variant)}`);
         if (details.reason !== b.reason) problems.push(`reason: SDK gave ${show(details.reason)}, server said ${show(b.reason)}`);
+        // the SDK keeps the metadata's string, number and boolean entries
+        for (const [k, v] of Object.entries(b.metadata || {})) {
+          if (!['string', 'number', 'boolean'].includes(typeof v)) continue;
+          const got = details.flagMetadata ? details.flagMetadata[k] : undefined;
+          if (got !== v) problems.push(`flagMetadata.${k}: SDK gave ${show(got)}, server said ${show(v)}`);
+        }
       }
       if (b.reason && !SPEC_REASONS.includes(b.reason)) {
         if (!offSpecReasons.has(b.reason)) offSpecReasons.set(b.reason, []);
@@ -282,6 +310,131 @@ if (wrongKey.details && wrongKey.details.errorCode === 'GENERAL' && wrongKey.ans
   notes.push(
     `wrong SDK key: the server answers 401; the SDK has no error code for it and reports GENERAL (${show(wrongKey.details.errorMessage)})`,
   );
+
+// sticky bucketing: sticky-exp splits 1:1 with sticky_bucketing on (off
+// variant "b"). Every answer from an assignment carries metadata
+// {"sticky": true}, which the SDK passes on as flagMetadata.
+const STICKY = 'sticky-exp';
+const VALUE = { a: 'variant-a', b: 'variant-b' };
+const isSticky = (m) => m !== undefined && m.sticky === true;
+const notSticky = (m) => m === undefined || m.sticky === undefined;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// admin calls the management API with the admin token.
+async function admin(method, p, body, headers = {}) {
+  const res = await fetch(`${BASE}${p}`, {
+    method,
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, ...(body ? { 'Content-Type': 'application/json' } : {}), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, body: parsed, etag: res.headers.get('etag') };
+}
+
+// reconfigure reads the flag's production targeting, has change edit it and
+// writes it back with If-Match (approvals are off: 200, applied at once).
+async function reconfigure(name, flag, change) {
+  const where = `/v1/projects/shop/flags/${encodeURIComponent(flag)}/environments/production`;
+  const problems = [];
+  const got = await admin('GET', where);
+  if (got.status !== 200 || !got.etag) {
+    problems.push(`GET ${where}: ${got.status} ${show(got.body)} (ETag ${show(got.etag)})`);
+    return verdict(name, problems);
+  }
+  const next = structuredClone(got.body);
+  delete next.version; // If-Match says which version this replaces
+  change(next);
+  const put = await admin('PUT', where, next, { 'If-Match': got.etag });
+  if (put.status !== 200) problems.push(`PUT ${where} (If-Match ${got.etag}): ${put.status} ${show(put.body)}, want 200`);
+  return verdict(name, problems, `PUT ${where} (If-Match ${got.etag}) -> ${put.status}`);
+}
+
+// served waits, through the SDK, until streak users in a row, each never
+// seen before, get answers for which pred holds: the changed ruleset is
+// being served. Each poll uses a new targeting key, since a sticky flag
+// keeps what it first serves a user. A streak, since under a split a single
+// user can get the new answer by chance (20 in a row: 2^-20 under 1:1).
+async function served(name, tag, pred, streak = 1, timeoutMs = 10000) {
+  const from = Date.now();
+  let last;
+  let run = 0;
+  for (let i = 0; Date.now() - from < timeoutMs; i++) {
+    const context = { targetingKey: `sticky-probe-${tag}-${i}` };
+    last = await client.getStringDetails(STICKY, 'code-default', context);
+    run = pred(last) ? run + 1 : 0;
+    if (run >= streak)
+      return verdict(name, [], `${streak === 1 ? '' : `${streak} new users in a row, the last `}${context.targetingKey} after ${Date.now() - from} ms: ${summary(last)}`);
+    if (run === 0) await sleep(25);
+  }
+  return verdict(name, [`not served within ${timeoutMs} ms; a new user last got ${last ? summary(last) : 'nothing'}`]);
+}
+
+if (!ADMIN_TOKEN) {
+  console.log('SKIP sticky bucketing: ADMIN_TOKEN is not set (the checks change sticky-exp through the management API)');
+} else {
+  // 1. the 1:1 split: every answer sticky, both variants given out
+  const users = Array.from({ length: 40 }, (_, i) => `sticky-user-${i}`);
+  const first = new Map(); // user → its first variant
+  for (const u of users) {
+    const r = await check(`sticky: 1:1 split, first answer to ${u}`, {
+      client, method: 'getStringDetails', flag: STICKY, def: 'code-default', context: { targetingKey: u },
+      want: { value: (v) => v === VALUE.a || v === VALUE.b, variant: (v) => v === 'a' || v === 'b', reason: 'SPLIT', errorCode: undefined, flagMetadata: isSticky },
+      server: ok200,
+    });
+    if (r.details && (r.details.variant === 'a' || r.details.variant === 'b')) first.set(u, r.details.variant);
+  }
+  const count = (v) => [...first.values()].filter((x) => x === v).length;
+  verdict(
+    'sticky: the split gave out both variants',
+    [
+      ...(first.size !== users.length ? [`only ${first.size} of ${users.length} users got a or b`] : []),
+      ...(count('a') === 0 || count('b') === 0 ? [`a: ${count('a')}, b: ${count('b')}`] : []),
+    ],
+    `a: ${count('a')}, b: ${count('b')} of ${users.length} users`,
+  );
+
+  // 2. everyone to "b" (sticky still on): earlier users keep their variant
+  if (await reconfigure('sticky: weights changed to send everyone to "b"', STICKY, (c) => {
+    c.default_rule.weights = [{ variant: 'b', weight: 1 }];
+  })) {
+    await served('sticky: the new weights are served (new users get "b")', 'all-b', (d) => d.variant === 'b' && !d.errorCode, 20);
+  }
+  for (const [u, v] of first) {
+    await check(`sticky: after the change ${u} still gets its first variant "${v}"`, {
+      client, method: 'getStringDetails', flag: STICKY, def: 'code-default', context: { targetingKey: u },
+      want: {
+        value: VALUE[v], variant: v,
+        // "a" is not what targeting gives now: the assignment is the match
+        reason: v === 'a' ? 'TARGETING_MATCH' : (r) => r !== 'ERROR' && r !== 'DISABLED',
+        errorCode: undefined, flagMetadata: isSticky,
+      },
+      server: ok200,
+    });
+  }
+
+  // 3. disabled: the off variant ("b") for everyone, even users kept on "a"
+  const userA = [...first].find(([, v]) => v === 'a');
+  if (await reconfigure('sticky: flag disabled', STICKY, (c) => {
+    c.enabled = false;
+  })) {
+    await served('sticky: the disabled flag is served (a new user gets DISABLED)', 'disabled', (d) => d.reason === 'DISABLED');
+  }
+  if (userA) {
+    await check(`sticky: disabled, ${userA[0]} (kept on "a") gets the off variant ("b" → "variant-b")`, {
+      client, method: 'getStringDetails', flag: STICKY, def: 'code-default', context: { targetingKey: userA[0] },
+      want: { value: VALUE.b, variant: 'b', reason: 'DISABLED', errorCode: undefined, flagMetadata: notSticky },
+      server: ok200,
+    });
+  } else {
+    verdict('sticky: disabled, a user kept on "a" gets the off variant', ['no user was first given "a"']);
+  }
+}
 
 await OpenFeature.close();
 console.log(`checks took ${Date.now() - started} ms`);
