@@ -30,11 +30,13 @@
 // answer's last byte, which counts the time a request waited behind a late
 // answer (corrected for coordinated omission, as wrk2 does). Go's timers
 // on Linux may wake up to about a millisecond late when the process is
-// otherwise idle (the netpoller waits in whole milliseconds), less under
-// load; the sleeps are not topped up by spinning, because the generator
-// shares the cores with the server. The oversleep is measured and printed
-// per run: it is part of the scheduled-send latency, so that figure is an
-// upper bound.
+// otherwise idle (the netpoller waits in whole milliseconds), so on Linux
+// a connection sleeps on a timerfd read through the poller instead
+// (sleep_linux.go), which wakes within tens of microseconds; elsewhere it
+// uses time.Sleep. The sleeps are not topped up by spinning, because the
+// generator shares the cores with the server. The oversleep is measured
+// and printed per run: it is part of the scheduled-send latency, so that
+// figure is an upper bound.
 package main
 
 import (
@@ -289,6 +291,12 @@ func run(host string, req []byte, conns int, rate float64, d time.Duration, limi
 			}
 			m.scheduled = make([]time.Duration, 0, 4096)
 			defer func() { lat[i] = m }()
+			sl, err := newSleeper()
+			if err != nil {
+				fail(err)
+				return
+			}
+			defer sl.Close()
 			// the k-th request of connection i is the (k*conns + i)-th of
 			// the run, due at start + (k*conns + i)/rate
 			for n := int64(i); n < limit && !stop.Load(); n += int64(conns) {
@@ -298,7 +306,7 @@ func run(host string, req []byte, conns int, rate float64, d time.Duration, limi
 				}
 				t0 := time.Now()
 				if wait := due.Sub(t0); wait > 0 {
-					time.Sleep(wait)
+					sl.Sleep(wait)
 					t0 = time.Now()
 					m.overslept = append(m.overslept, t0.Sub(due))
 				} else {
