@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -19,7 +20,6 @@ type CreatedSDKKey struct {
 }
 
 // CreateSDKKey issues a key that reads one environment (admins only).
-// Rotating is creating a new key, moving clients to it, then revoking the old.
 func (s *Service) CreateSDKKey(ctx context.Context, p *Principal, project, env string, in SDKKeyInput) (*CreatedSDKKey, error) {
 	if err := p.require(domain.RoleAdmin, "creating SDK keys"); err != nil {
 		return nil, err
@@ -29,8 +29,7 @@ func (s *Service) CreateSDKKey(ctx context.Context, p *Principal, project, env s
 		v.Add("/name", "is required, at most 200 characters")
 		return nil, v.Err()
 	}
-	secret := "cs_sdk_" + strings.ToLower(randomString(32))
-	k := &domain.SDKKey{ID: newID("sk"), Project: project, Environment: env, Name: in.Name, Hash: sdkKeyHash(secret), CreatedBy: p.Actor(), CreatedAt: s.clock.Now()}
+	k, secret := s.newSDKKey(p, project, env, in.Name)
 	if err := s.store.CreateSDKKey(ctx, k); err != nil {
 		return nil, err
 	}
@@ -59,4 +58,52 @@ func (s *Service) RevokeSDKKey(ctx context.Context, p *Principal, project, env, 
 	}
 	s.log.InfoContext(ctx, "SDK key revoked", "project", project, "environment", env, "key", id, "actor", p.Actor())
 	return nil
+}
+
+func (s *Service) newSDKKey(p *Principal, project, env, name string) (*domain.SDKKey, string) {
+	secret := "cs_sdk_" + strings.ToLower(randomString(32))
+	return &domain.SDKKey{ID: newID("sk"), Project: project, Environment: env, Name: name, Hash: sdkKeyHash(secret), CreatedBy: p.Actor(), CreatedAt: s.clock.Now()}, secret
+}
+
+// MaxSDKKeyGrace bounds how long a rotated SDK key may keep working.
+const MaxSDKKeyGrace = 30 * 24 * time.Hour
+
+// RotateSDKKeyInput says when the rotated key stops working: absent, at
+// once.
+type RotateSDKKeyInput struct {
+	OldKeyExpiresAt *time.Time `json:"old_key_expires_at"`
+}
+
+// RotatedSDKKey is a rotation's outcome: the new key with its secret, shown
+// only once, and the old key as it now is.
+type RotatedSDKKey struct {
+	CreatedSDKKey
+	Old *domain.SDKKey
+}
+
+// RotateSDKKey replaces an SDK key with a new one of the same name in one
+// write (admins only). The old key stops working at once, or keeps working
+// until old_key_expires_at (at most MaxSDKKeyGrace ahead) so clients can move.
+func (s *Service) RotateSDKKey(ctx context.Context, p *Principal, project, env, id string, in RotateSDKKeyInput) (*RotatedSDKKey, error) {
+	if err := p.require(domain.RoleAdmin, "rotating SDK keys"); err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	expires := now
+	if in.OldKeyExpiresAt != nil {
+		expires = *in.OldKeyExpiresAt
+		if !expires.After(now) || expires.Sub(now) > MaxSDKKeyGrace {
+			var v domain.Validation
+			v.Add("/old_key_expires_at", "must be in the future, at most %d days ahead (leave it out to stop the old key at once)", int(MaxSDKKeyGrace.Hours()/24))
+			return nil, v.Err()
+		}
+	}
+	next, secret := s.newSDKKey(p, project, env, "") // named as the old key by the store
+
+	old, err := s.store.RotateSDKKey(ctx, project, env, id, next, now, expires)
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "SDK key rotated", "project", project, "environment", env, "key", id, "new_key", next.ID, "old_key_expires_at", expires, "actor", p.Actor())
+	return &RotatedSDKKey{CreatedSDKKey: CreatedSDKKey{SDKKey: next, Secret: secret}, Old: old}, nil
 }

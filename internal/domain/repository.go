@@ -257,6 +257,44 @@ type SDKKey struct {
 	CreatedBy   string     `json:"created_by"`
 	CreatedAt   time.Time  `json:"created_at"`
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	// ExpiresAt: a rotated key keeps working until then (RotateSDKKey).
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// ReplacedBy and Replaces link a rotated key and its successor.
+	ReplacedBy string `json:"replaced_by,omitempty"`
+	Replaces   string `json:"replaces,omitempty"`
+}
+
+// Live says whether the key opens its environment at now: not revoked, not
+// expired.
+func (k *SDKKey) Live(now time.Time) bool {
+	return k.RevokedAt == nil && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
+}
+
+// RotateTo retires k for its successor next (same environment): k is
+// revoked at `at` when expires is not after it, else it keeps working until
+// expires. next takes k's name unless it has one. A revoked key, or one
+// rotated already, is a conflict.
+func (k *SDKKey) RotateTo(next *SDKKey, at, expires time.Time) error {
+	switch {
+	case k.RevokedAt != nil:
+		return Errorf(CodeConflict, "SDK key %q is revoked", k.ID)
+	case k.ReplacedBy != "":
+		return Errorf(CodeConflict, "SDK key %q was rotated already (to %q): rotate that one", k.ID, k.ReplacedBy)
+	case next.Project != k.Project || next.Environment != k.Environment:
+		return Errorf(CodeInvalid, "a key is rotated within its environment")
+	}
+	k.ReplacedBy, next.Replaces = next.ID, k.ID
+	if next.Name == "" {
+		next.Name = k.Name
+	}
+	if expires.After(at) {
+		e := expires.UTC()
+		k.ExpiresAt = &e
+	} else {
+		a := at.UTC()
+		k.RevokedAt = &a
+	}
+	return nil
 }
 
 // Ruleset is what evaluation needs of one environment: every flag of the
@@ -273,12 +311,19 @@ type EvaluationRepository interface {
 	// CreateSDKKey: not_found without the environment; conflict if the id or
 	// hash exists.
 	CreateSDKKey(ctx context.Context, k *SDKKey) error
-	// GetSDKKeyByHash finds a live key; not_found otherwise.
+	// GetSDKKeyByHash finds a key that is not revoked (an expired one is
+	// found: callers check Live); not_found otherwise.
 	GetSDKKeyByHash(ctx context.Context, hash string) (*SDKKey, error)
 	ListSDKKeys(ctx context.Context, project, env string, page Page) ([]SDKKey, string, error)
 	// RevokeSDKKey marks the key revoked and forgets its hash; revoking
 	// twice keeps the first time.
 	RevokeSDKKey(ctx context.Context, project, env, id string, at time.Time) (*SDKKey, error)
+	// RotateSDKKey replaces key id with next (its Replaces set to id) in one
+	// write. The old key gets ReplacedBy; it is revoked at `at` (its hash
+	// forgotten) when expires is not after at, else it keeps working until
+	// expires (ExpiresAt). not_found without the key; conflict when it is
+	// revoked or was rotated already (one rotation wins a race).
+	RotateSDKKey(ctx context.Context, project, env, id string, next *SDKKey, at, expires time.Time) (old *SDKKey, err error)
 	// RulesetVersion is a number that changes with every write of a flag or
 	// a config of the project (one small read: evaluators poll it).
 	RulesetVersion(ctx context.Context, project string) (int64, error)

@@ -172,3 +172,46 @@ func TestRulesetRouteIsScopedToTheKey(t *testing.T) {
 		t.Fatalf("revoked key: %d", got)
 	}
 }
+
+// A key rotated with a grace period keeps working until it expires, beside
+// its successor; one rotated at once stops within the refresh interval.
+func TestRotatedKeys(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	status := func(secret string) int {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/ofrep/v1/evaluate/flags/a", strings.NewReader(`{"context":{"targetingKey":"u"}}`))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := status(key); got != 200 {
+		t.Fatalf("before: %d", got)
+	}
+	const next = "cs_sdk_next_key_0123456789abcdef"
+	expires := e.clock.Now().Add(time.Hour)
+	if _, err := e.store.RotateSDKKey(ctx, "shop", "production", "k", &domain.SDKKey{ID: "k2", Project: "shop", Environment: "production", Hash: evaluate.HashSDKKey(next)},
+		e.clock.Now(), expires); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Second)
+	if a, b := status(key), status(next); a != 200 || b != 200 {
+		t.Fatalf("during the grace period both keys work: old %d, new %d", a, b)
+	}
+	e.clock.Advance(time.Hour)
+	if a, b := status(key), status(next); a != 401 || b != 200 {
+		t.Fatalf("after the grace period only the new key works: old %d, new %d", a, b)
+	}
+	const third = "cs_sdk_third_key_0123456789abcdef"
+	if _, err := e.store.RotateSDKKey(ctx, "shop", "production", "k2", &domain.SDKKey{ID: "k3", Project: "shop", Environment: "production", Hash: evaluate.HashSDKKey(third)},
+		e.clock.Now(), e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Second)
+	if a, b := status(next), status(third); a != 401 || b != 200 {
+		t.Fatalf("rotated at once: old %d, new %d", a, b)
+	}
+}

@@ -103,7 +103,7 @@ func (e *Evaluator) Authenticate(ctx context.Context, secret string) (*domain.SD
 		e.keys[h] = c
 		e.mu.Unlock()
 	}
-	if c.key == nil {
+	if c.key == nil || !c.key.Live(now) {
 		return nil, domain.Errorf(domain.CodeUnauthenticated, "the SDK key is not valid")
 	}
 	return c.key, nil

@@ -229,7 +229,8 @@ func TestNoRouteBypassesApproval(t *testing.T) {
 		"POST /v1/tokens":                                                 func() {},
 		"DELETE /v1/tokens/{token}":                                       func() {},
 		"POST /v1/projects/{project}/environments/{environment}/sdk-keys": func() {}, // keys read, they do not write
-		"DELETE /v1/projects/{project}/environments/{environment}/sdk-keys/{key}": func() {},
+		"DELETE /v1/projects/{project}/environments/{environment}/sdk-keys/{key}":      func() {},
+		"POST /v1/projects/{project}/environments/{environment}/sdk-keys/{key}/rotate": func() {},
 	}
 	for _, rt := range httpapi.New(nil, nil).Routes() {
 		if rt.Method == "GET" {

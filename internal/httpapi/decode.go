@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -118,15 +119,28 @@ func jsonKind(t reflect.Type) string {
 	return t.String()
 }
 
-var rawMessageType = reflect.TypeOf(json.RawMessage(nil))
+var (
+	rawMessageType = reflect.TypeOf(json.RawMessage(nil))
+	timeType       = reflect.TypeOf(time.Time{})
+)
 
 // unknownFields walks a decoded JSON value beside the Go type it is meant
-// for and records every object key the type has no field for.
+// for and records every object key the type has no field for, and every
+// timestamp that is not RFC 3339 (encoding/json would only say the body is
+// not valid, without the field).
 func unknownFields(v *domain.Validation, ptr string, val any, t reflect.Type) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t == rawMessageType {
+		return
+	}
+	if t == timeType {
+		if s, ok := val.(string); ok {
+			if _, err := time.Parse(time.RFC3339, s); err != nil {
+				v.Add(ptr, "must be an RFC 3339 timestamp, such as 2026-11-22T09:00:00Z")
+			}
+		}
 		return
 	}
 	switch x := val.(type) {

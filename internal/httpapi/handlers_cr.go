@@ -337,11 +337,22 @@ type SDKKeyView struct {
 	CreatedBy   string     `json:"created_by"`
 	CreatedAt   time.Time  `json:"created_at"`
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	ReplacedBy  string     `json:"replaced_by,omitempty"`
+	Replaces    string     `json:"replaces,omitempty"`
 	Key         string     `json:"key,omitempty"`
 }
 
 func sdkKeyView(k *domain.SDKKey) SDKKeyView {
-	return SDKKeyView{ID: k.ID, Project: k.Project, Environment: k.Environment, Name: k.Name, CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt, RevokedAt: k.RevokedAt}
+	return SDKKeyView{ID: k.ID, Project: k.Project, Environment: k.Environment, Name: k.Name, CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt,
+		RevokedAt: k.RevokedAt, ExpiresAt: k.ExpiresAt, ReplacedBy: k.ReplacedBy, Replaces: k.Replaces}
+}
+
+// RotatedSDKKeyView is a rotation's answer: the new key with its secret
+// (shown only here) and the old key as it now is.
+type RotatedSDKKeyView struct {
+	SDKKeyView
+	Old SDKKeyView `json:"old"`
 }
 
 func (s *Server) listSDKKeys(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -370,6 +381,20 @@ func (s *Server) createSDKKey(w http.ResponseWriter, r *http.Request, p *app.Pri
 		return err
 	}
 	v := sdkKeyView(k.SDKKey)
+	v.Key = k.Secret
+	return writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) rotateSDKKey(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	var in app.RotateSDKKeyInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	k, err := s.svc.RotateSDKKey(r.Context(), p, r.PathValue("project"), r.PathValue("environment"), r.PathValue("key"), in)
+	if err != nil {
+		return err
+	}
+	v := RotatedSDKKeyView{SDKKeyView: sdkKeyView(k.SDKKey), Old: sdkKeyView(k.Old)}
 	v.Key = k.Secret
 	return writeJSON(w, http.StatusCreated, v)
 }

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/httpapi"
@@ -31,5 +32,49 @@ func TestSDKKeys(t *testing.T) {
 	a.do("GET", path, nil).want(t, 200).json(&l)
 	if l.Items[0].RevokedAt == nil {
 		t.Fatal("not revoked")
+	}
+}
+
+func TestSDKKeyRotation(t *testing.T) {
+	a := newTestAPI(t)
+	a.project("shop")
+	path := "/v1/projects/shop/environments/production/sdk-keys"
+	var k httpapi.SDKKeyView
+	a.do("POST", path, map[string]any{"name": "web"}).want(t, 201).json(&k)
+	rotate := path + "/" + k.ID + "/rotate"
+
+	_, manager := a.newMemberToken(domain.RoleManager)
+	a.do("POST", rotate, map[string]any{}, withToken(manager)).wantProblem(t, 403, domain.CodeForbidden)
+	a.do("POST", path+"/nope/rotate", map[string]any{}).wantProblem(t, 404, domain.CodeNotFound)
+	a.do("POST", rotate, map[string]any{"old_key_expires_at": "2020-01-01T00:00:00Z"}).wantProblem(t, 422, domain.CodeInvalid, "/old_key_expires_at")
+	a.do("POST", rotate, map[string]any{"old_key_expires_at": time.Now().Add(31 * 24 * time.Hour)}).wantProblem(t, 422, domain.CodeInvalid, "/old_key_expires_at")
+	a.do("POST", rotate, map[string]any{"old_key_expires_at": "tomorrow"}).wantProblem(t, 422, domain.CodeInvalid, "/old_key_expires_at")
+	a.do("POST", rotate, map[string]any{"grace": "1h"}).wantProblem(t, 422, domain.CodeInvalid, "/grace")
+
+	// with a day's grace: the old key names its successor and its expiry
+	until := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
+	var r httpapi.RotatedSDKKeyView
+	a.do("POST", rotate, map[string]any{"old_key_expires_at": until}).want(t, 201).json(&r)
+	if !strings.HasPrefix(r.Key, "cs_sdk_") || r.Key == k.Key || r.Name != "web" || r.Replaces != k.ID ||
+		r.Old.ID != k.ID || r.Old.ReplacedBy != r.ID || r.Old.ExpiresAt == nil || !r.Old.ExpiresAt.Equal(until) || r.Old.RevokedAt != nil || r.Old.Key != "" {
+		t.Fatalf("rotated: %+v", r)
+	}
+	// the old key is not rotated twice
+	a.do("POST", rotate, map[string]any{}).wantProblem(t, 409, domain.CodeConflict)
+	// the new one, at once
+	var r2 httpapi.RotatedSDKKeyView
+	a.do("POST", path+"/"+r.ID+"/rotate", map[string]any{}).want(t, 201).json(&r2)
+	if r2.Old.RevokedAt == nil || r2.Old.ExpiresAt != nil || r2.Replaces != r.ID {
+		t.Fatalf("rotated at once: %+v", r2)
+	}
+	var l httpapi.List[httpapi.SDKKeyView]
+	a.do("GET", path, nil).want(t, 200).json(&l)
+	if len(l.Items) != 3 {
+		t.Fatalf("three keys: %+v", l.Items)
+	}
+	for _, it := range l.Items {
+		if it.Key != "" {
+			t.Fatalf("listed keys never show their secret: %+v", it)
+		}
 	}
 }

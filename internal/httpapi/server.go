@@ -127,6 +127,7 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys", handler: s.listSDKKeys},
 		{Method: "POST", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys", handler: s.createSDKKey},
 		{Method: "DELETE", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys/{key}", handler: s.deleteSDKKey},
+		{Method: "POST", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys/{key}/rotate", handler: s.rotateSDKKey},
 	}
 }
 

@@ -135,3 +135,40 @@ func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at ti
 	})
 	return k, err
 }
+
+func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next *domain.SDKKey, at, expires time.Time) (old *domain.SDKKey, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		oldID := key(project, env, id)
+		var ok bool
+		old, ok, err = get[domain.SDKKey](tx, bSDKKeys, oldID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return domain.NotFound("SDK key", id)
+		}
+		nextID := key(next.Project, next.Environment, next.ID)
+		if tx.Bucket(bSDKKeys).Get(nextID) != nil || tx.Bucket(bSDKKeyHashes).Get([]byte(next.Hash)) != nil {
+			return domain.Errorf(domain.CodeConflict, "SDK key %q already exists", next.ID)
+		}
+		if err := old.RotateTo(next, at, expires); err != nil {
+			return err
+		}
+		if old.RevokedAt != nil {
+			if err := tx.Bucket(bSDKKeyHashes).Delete([]byte(old.Hash)); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bSDKKeyHashes).Put([]byte(next.Hash), nextID); err != nil {
+			return err
+		}
+		if err := put(tx, bSDKKeys, nextID, next); err != nil {
+			return err
+		}
+		return put(tx, bSDKKeys, oldID, old)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return old, nil
+}

@@ -275,3 +275,69 @@ func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at ti
 	}
 	return k, nil
 }
+
+// RotateSDKKey writes, in one transaction: the old key item, conditioned on
+// being neither revoked nor rotated (so one rotation wins a race); the new
+// key and its hash item, conditioned on not existing; and, when the old key
+// is revoked at once, the delete of its hash item.
+func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next *domain.SDKKey, at, expires time.Time) (old *domain.SDKKey, err error) {
+	kk := sdkKeyKey(project, env, id)
+	err = retry(ctx, func() error {
+		read, err := s.get(ctx, kk)
+		if err != nil {
+			return err
+		}
+		if read == nil {
+			return domain.NotFound("SDK key", id)
+		}
+		if old, err = decode[domain.SDKKey](read); err != nil {
+			return err
+		}
+		n := *next
+		if err := old.RotateTo(&n, at, expires); err != nil {
+			return err
+		}
+		oldItem, err := encode(kk, old, nil)
+		if err != nil {
+			return err
+		}
+		newItem, err := encode(sdkKeyKey(n.Project, n.Environment, n.ID), &n, nil)
+		if err != nil {
+			return err
+		}
+		unrotated := itemExists.
+			And(expression.AttributeNotExists(expression.Name(attrRevokedAt))).
+			And(expression.AttributeNotExists(expression.Name(attrReplacedBy)))
+		hk := sdkKeyHashKey(n.Hash)
+		var b txBuilder
+		b.add(s.txPut(oldItem, &unrotated))
+		b.add(s.txPut(newItem, &itemMissing))
+		b.add(s.txPut(item{
+			attrPK:          str(hk.pk),
+			attrSK:          str(hk.sk),
+			attrProject:     str(n.Project),
+			attrEnvironment: str(n.Environment),
+			attrSDKKeyID:    str(n.ID),
+		}, &itemMissing))
+		if old.RevokedAt != nil {
+			b.add(s.txDelete(sdkKeyHashKey(old.Hash), nil))
+		}
+		err = s.transact(ctx, &b)
+		switch {
+		case err == nil:
+			*next = n
+			return nil
+		case failedCondition(err, 0):
+			return errRetry // revoked or rotated meanwhile: the next read says which
+		case failedCondition(err, 1), failedCondition(err, 2):
+			return domain.Errorf(domain.CodeConflict, "SDK key %q already exists", n.ID)
+		case onlyConflicts(err):
+			return errRetry
+		}
+		return fmt.Errorf("dynamodb rotate SDK key %s/%s/%s: %w", project, env, id, err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return old, nil
+}

@@ -50,6 +50,7 @@ const (
 	attrProject     = "project"         // SDK key hash lookup item → the key's project,
 	attrEnvironment = "environment"     // … environment
 	attrSDKKeyID    = "sdk_key_id"      // … and id
+	attrReplacedBy  = "replaced_by"     // SDK key: its successor once rotated, named as in its JSON
 )
 
 // Key prefixes. Keys never contain '#', so '#' separates safely.

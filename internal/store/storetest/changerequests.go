@@ -24,6 +24,7 @@ func approvalTests() map[string]func(*testing.T, domain.Store) {
 		"SDKKeys":                    testSDKKeys,
 		"Ruleset":                    testRuleset,
 		"StickyAssignments":          testStickyAssignments,
+		"SDKKeyRotation":             testSDKKeyRotation,
 	}
 }
 

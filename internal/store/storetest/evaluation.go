@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -40,6 +41,100 @@ func testSDKKeys(t *testing.T, s domain.Store) {
 	wantCode(t, err, domain.CodeNotFound)
 	_, err = s.RevokeSDKKey(ctx, "p", "production", "nope", t0)
 	wantCode(t, err, domain.CodeNotFound)
+}
+
+// Rotation replaces a key in one write: at once, or with the old key
+// working until a time; a revoked or already rotated key refuses, and of
+// concurrent rotations of one key exactly one wins.
+func testSDKKeyRotation(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	key := func(id string) *domain.SDKKey {
+		return &domain.SDKKey{ID: id, Project: "p", Environment: "production", Name: "web", Hash: "hash-" + id, CreatedBy: "member:m1", CreatedAt: t0}
+	}
+	must(t, s.CreateSDKKey(ctx, key("a")))
+	_, err := s.RotateSDKKey(ctx, "p", "production", "nope", key("x"), t0, t0)
+	wantCode(t, err, domain.CodeNotFound)
+
+	// with a grace period: both work, the old one until then
+	later := t0.Add(24 * time.Hour)
+	old, err := s.RotateSDKKey(ctx, "p", "production", "a", key("b"), t0, later)
+	must(t, err)
+	if old.ReplacedBy != "b" || old.RevokedAt != nil || old.ExpiresAt == nil || !old.ExpiresAt.Equal(later) {
+		t.Fatalf("old key after a rotation with grace: %+v", old)
+	}
+	a, err := s.GetSDKKeyByHash(ctx, "hash-a")
+	must(t, err)
+	if !a.Live(t0.Add(time.Hour)) || a.Live(later) || a.ReplacedBy != "b" {
+		t.Fatalf("the old key works until %v only: %+v", later, a)
+	}
+	b, err := s.GetSDKKeyByHash(ctx, "hash-b")
+	must(t, err)
+	if b.Replaces != "a" || !b.Live(later) {
+		t.Fatalf("new key: %+v", b)
+	}
+	// a rotated key is not rotated again; a conflicting id changes nothing
+	_, err = s.RotateSDKKey(ctx, "p", "production", "a", key("c"), t0, t0)
+	wantCode(t, err, domain.CodeConflict)
+	_, err = s.RotateSDKKey(ctx, "p", "production", "b", key("a"), t0, t0)
+	wantCode(t, err, domain.CodeConflict)
+	if b, err := s.GetSDKKeyByHash(ctx, "hash-b"); err != nil || b.ReplacedBy != "" || b.RevokedAt != nil {
+		t.Fatalf("a refused rotation must leave the key as it was: %+v %v", b, err)
+	}
+
+	// at once: the old key's hash is forgotten in the same write
+	old, err = s.RotateSDKKey(ctx, "p", "production", "b", key("c"), t0, t0)
+	must(t, err)
+	if old.RevokedAt == nil || old.ReplacedBy != "c" {
+		t.Fatalf("old key after an immediate rotation: %+v", old)
+	}
+	_, err = s.GetSDKKeyByHash(ctx, "hash-b")
+	wantCode(t, err, domain.CodeNotFound)
+	_, err = s.RotateSDKKey(ctx, "p", "production", "b", key("d"), t0, t0)
+	wantCode(t, err, domain.CodeConflict)
+	if _, err := s.GetSDKKeyByHash(ctx, "hash-d"); domain.ErrorCode(err) != domain.CodeNotFound {
+		t.Fatalf("a refused rotation must not create its key: %v", err)
+	}
+
+	// ten concurrent rotations of c: one wins
+	var wg sync.WaitGroup
+	wins := make(chan string, 10)
+	for i := range 10 {
+		wg.Go(func() {
+			id := fmt.Sprintf("r%d", i)
+			_, err := s.RotateSDKKey(ctx, "p", "production", "c", key(id), t0, t0)
+			switch {
+			case err == nil:
+				wins <- id
+			case domain.ErrorCode(err) == domain.CodeConflict:
+			default:
+				t.Errorf("rotation %s: %v", id, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(wins)
+	var won []string
+	for id := range wins {
+		won = append(won, id)
+	}
+	if len(won) != 1 {
+		t.Fatalf("want one winning rotation, got %v", won)
+	}
+	keys, _, err := s.ListSDKKeys(ctx, "p", "production", domain.Page{Limit: 100})
+	must(t, err)
+	live := 0
+	for _, k := range keys {
+		if k.RevokedAt == nil && k.ExpiresAt == nil {
+			live++
+			if k.ID != won[0] {
+				t.Fatalf("the live key is %s, the winner %s", k.ID, won[0])
+			}
+		}
+	}
+	if live != 1 || len(keys) != 4 {
+		t.Fatalf("after the race: %d keys, %d live: %+v", len(keys), live, keys)
+	}
 }
 
 // The ruleset version moves with every flag and config write of the
