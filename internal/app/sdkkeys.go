@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,7 +31,7 @@ func (s *Service) CreateSDKKey(ctx context.Context, p *Principal, project, env s
 		return nil, v.Err()
 	}
 	k, secret := s.newSDKKey(p, project, env, in.Name)
-	if err := s.store.CreateSDKKey(ctx, k); err != nil {
+	if err := s.store.CreateSDKKey(ctx, k, s.sdkKeyAudit(p, "sdk_key.created", k, "named "+strconv.Quote(k.Name))); err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "SDK key created", "project", project, "environment", env, "key", k.ID, "actor", p.Actor())
@@ -53,7 +54,8 @@ func (s *Service) RevokeSDKKey(ctx context.Context, p *Principal, project, env, 
 	if err := p.require(domain.RoleAdmin, "revoking SDK keys"); err != nil {
 		return err
 	}
-	if _, err := s.store.RevokeSDKKey(ctx, project, env, id, s.clock.Now()); err != nil {
+	e := s.sdkKeyAudit(p, "sdk_key.revoked", &domain.SDKKey{ID: id, Project: project, Environment: env}, "")
+	if _, err := s.store.RevokeSDKKey(ctx, project, env, id, s.clock.Now(), e); err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "SDK key revoked", "project", project, "environment", env, "key", id, "actor", p.Actor())
@@ -100,10 +102,23 @@ func (s *Service) RotateSDKKey(ctx context.Context, p *Principal, project, env, 
 	}
 	next, secret := s.newSDKKey(p, project, env, "") // named as the old key by the store
 
-	old, err := s.store.RotateSDKKey(ctx, project, env, id, next, now, expires)
+	reason := "replaced by " + next.ID + "; the old key stopped at once"
+	if expires.After(now) {
+		reason = "replaced by " + next.ID + "; the old key works until " + expires.UTC().Format(time.RFC3339)
+	}
+	e := s.sdkKeyAudit(p, "sdk_key.rotated", &domain.SDKKey{ID: id, Project: project, Environment: env}, reason)
+	old, err := s.store.RotateSDKKey(ctx, project, env, id, next, now, expires, e)
 	if err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "SDK key rotated", "project", project, "environment", env, "key", id, "new_key", next.ID, "old_key_expires_at", expires, "actor", p.Actor())
 	return &RotatedSDKKey{CreatedSDKKey: CreatedSDKKey{SDKKey: next, Secret: secret}, Old: old}, nil
+}
+
+// sdkKeyAudit is the audit entry of an SDK key write (never its secret or
+// hash).
+func (s *Service) sdkKeyAudit(p *Principal, action string, k *domain.SDKKey, reason string) domain.AuditEntry {
+	e := s.audit(p.Actor(), action, ChannelAPI)
+	e.Project, e.Environment, e.SDKKey, e.Reason = k.Project, k.Environment, k.ID, reason
+	return e
 }

@@ -509,6 +509,7 @@ type AuditEntry struct {
 	Flag          string    `json:"flag,omitempty"`
 	Environment   string    `json:"environment,omitempty"`
 	ChangeRequest string    `json:"change_request,omitempty"`
+	SDKKey        string    `json:"sdk_key,omitempty"` // the SDK key (its id) created, revoked or rotated
 	Requester     string    `json:"requester,omitempty"`
 	Approvers     []string  `json:"approvers,omitempty"`
 	Reason        string    `json:"reason,omitempty"`

@@ -309,21 +309,22 @@ type Ruleset struct {
 // EvaluationRepository serves evaluation: SDK keys and rulesets.
 type EvaluationRepository interface {
 	// CreateSDKKey: not_found without the environment; conflict if the id or
-	// hash exists.
-	CreateSDKKey(ctx context.Context, k *SDKKey) error
+	// hash exists. The SDK key writes carry their audit entries (and outbox
+	// items) in the same atomic write, as flag writes do.
+	CreateSDKKey(ctx context.Context, k *SDKKey, audit ...AuditEntry) error
 	// GetSDKKeyByHash finds a key that is not revoked (an expired one is
 	// found: callers check Live); not_found otherwise.
 	GetSDKKeyByHash(ctx context.Context, hash string) (*SDKKey, error)
 	ListSDKKeys(ctx context.Context, project, env string, page Page) ([]SDKKey, string, error)
 	// RevokeSDKKey marks the key revoked and forgets its hash; revoking
-	// twice keeps the first time.
-	RevokeSDKKey(ctx context.Context, project, env, id string, at time.Time) (*SDKKey, error)
+	// twice keeps the first time (and writes no audit entry).
+	RevokeSDKKey(ctx context.Context, project, env, id string, at time.Time, audit ...AuditEntry) (*SDKKey, error)
 	// RotateSDKKey replaces key id with next (its Replaces set to id) in one
 	// write. The old key gets ReplacedBy; it is revoked at `at` (its hash
 	// forgotten) when expires is not after at, else it keeps working until
 	// expires (ExpiresAt). not_found without the key; conflict when it is
 	// revoked or was rotated already (one rotation wins a race).
-	RotateSDKKey(ctx context.Context, project, env, id string, next *SDKKey, at, expires time.Time) (old *SDKKey, err error)
+	RotateSDKKey(ctx context.Context, project, env, id string, next *SDKKey, at, expires time.Time, audit ...AuditEntry) (old *SDKKey, err error)
 	// RulesetVersion is a number that changes with every write of a flag or
 	// a config of the project (one small read: evaluators poll it).
 	RulesetVersion(ctx context.Context, project string) (int64, error)

@@ -67,6 +67,25 @@ func TestSDKKeyRotation(t *testing.T) {
 	if r2.Old.RevokedAt == nil || r2.Old.ExpiresAt != nil || r2.Replaces != r.ID {
 		t.Fatalf("rotated at once: %+v", r2)
 	}
+	// every SDK key write is audited, naming the key and never its secret
+	var audit struct {
+		Items []map[string]any `json:"items"`
+	}
+	res := a.do("GET", "/v1/audit?project=shop", nil).want(t, 200)
+	res.json(&audit)
+	var seen []string
+	for _, e := range audit.Items {
+		if id, _ := e["sdk_key"].(string); id != "" {
+			seen = append(seen, e["action"].(string)+" "+id+" "+e["environment"].(string))
+		}
+	}
+	want := []string{"sdk_key.rotated " + r.ID + " production", "sdk_key.rotated " + k.ID + " production", "sdk_key.created " + k.ID + " production"}
+	if strings.Join(seen, "|") != strings.Join(want, "|") {
+		t.Fatalf("audit of SDK key writes (newest first): %v, want %v", seen, want)
+	}
+	if body := string(res.body); strings.Contains(body, k.Key) || strings.Contains(body, r.Key) || strings.Contains(body, r2.Key) {
+		t.Fatal("the audit log must not hold SDK key secrets")
+	}
 	var l httpapi.List[httpapi.SDKKeyView]
 	a.do("GET", path, nil).want(t, 200).json(&l)
 	if len(l.Items) != 3 {

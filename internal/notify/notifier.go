@@ -209,6 +209,9 @@ func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) ([]deliv
 		if e.Decision != "" {
 			ev.Detail["decision"] = e.Decision
 		}
+		if e.SDKKey != "" {
+			ev.Detail["sdk_key"] = e.SDKKey
+		}
 		return n.events.Publish(ctx, ev)
 	}}}
 	if e.ChangeRequest == "" || n.mail == nil {

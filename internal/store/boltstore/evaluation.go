@@ -70,7 +70,7 @@ func (s *Store) Ruleset(ctx context.Context, project, env string) (r *domain.Rul
 	return r, err
 }
 
-func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey) error {
+func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey, audit ...domain.AuditEntry) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		if _, err := getEnvironment(tx, k.Project, k.Environment); err != nil {
 			return err
@@ -80,6 +80,9 @@ func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey) error {
 			return domain.Errorf(domain.CodeConflict, "SDK key %q already exists", k.ID)
 		}
 		if err := tx.Bucket(bSDKKeyHashes).Put([]byte(k.Hash), id); err != nil {
+			return err
+		}
+		if err := writeAudit(tx, audit); err != nil {
 			return err
 		}
 		return put(tx, bSDKKeys, id, k)
@@ -113,7 +116,7 @@ func (s *Store) ListSDKKeys(ctx context.Context, project, env string, page domai
 	return out, next, err
 }
 
-func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at time.Time) (k *domain.SDKKey, err error) {
+func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at time.Time, audit ...domain.AuditEntry) (k *domain.SDKKey, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var ok bool
 		k, ok, err = get[domain.SDKKey](tx, bSDKKeys, key(project, env, id))
@@ -131,12 +134,15 @@ func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at ti
 		if err := tx.Bucket(bSDKKeyHashes).Delete([]byte(k.Hash)); err != nil {
 			return err
 		}
+		if err := writeAudit(tx, audit); err != nil {
+			return err
+		}
 		return put(tx, bSDKKeys, key(project, env, id), k)
 	})
 	return k, err
 }
 
-func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next *domain.SDKKey, at, expires time.Time) (old *domain.SDKKey, err error) {
+func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next *domain.SDKKey, at, expires time.Time, audit ...domain.AuditEntry) (old *domain.SDKKey, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		oldID := key(project, env, id)
 		var ok bool
@@ -163,6 +169,9 @@ func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next 
 			return err
 		}
 		if err := put(tx, bSDKKeys, nextID, next); err != nil {
+			return err
+		}
+		if err := writeAudit(tx, audit); err != nil {
 			return err
 		}
 		return put(tx, bSDKKeys, oldID, old)

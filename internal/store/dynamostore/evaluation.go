@@ -162,7 +162,7 @@ func (s *Store) Ruleset(ctx context.Context, project, env string) (*domain.Rules
 func sdkKeyKey(p, e, id string) key { return key{prefixProject + p, prefixSDKKey + e + "#" + id} }
 func sdkKeyHashKey(h string) key    { return key{pkOrg, prefixSDKHash + h} }
 
-func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey) error {
+func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey, audit ...domain.AuditEntry) error {
 	return retry(ctx, func() error {
 		it, err := encode(sdkKeyKey(k.Project, k.Environment, k.ID), k, nil)
 		if err != nil {
@@ -179,6 +179,7 @@ func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey) error {
 			attrEnvironment: str(k.Environment),
 			attrSDKKeyID:    str(k.ID),
 		}, &itemMissing))
+		from := s.addAudit(&b, audit)
 		err = s.transact(ctx, &b)
 		switch {
 		case err == nil:
@@ -187,10 +188,8 @@ func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey) error {
 			return s.notFoundIn(ctx, k.Project, "environment", k.Environment)
 		case failedCondition(err, 1), failedCondition(err, 2):
 			return domain.Errorf(domain.CodeConflict, "SDK key %q already exists", k.ID)
-		case onlyConflicts(err):
-			return errRetry
 		}
-		return fmt.Errorf("dynamodb create SDK key %s/%s/%s: %w", k.Project, k.Environment, k.ID, err)
+		return outcome(err, audit, from, "create SDK key "+k.Project+"/"+k.Environment+"/"+k.ID)
 	})
 }
 
@@ -234,7 +233,7 @@ func (s *Store) ListSDKKeys(ctx context.Context, project, env string, page domai
 	}, page)
 }
 
-func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at time.Time) (k *domain.SDKKey, err error) {
+func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at time.Time, audit ...domain.AuditEntry) (k *domain.SDKKey, err error) {
 	kk := sdkKeyKey(project, env, id)
 	err = retry(ctx, func() error {
 		read, err := s.get(ctx, kk)
@@ -259,16 +258,13 @@ func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at ti
 		b.add(s.txUpdate(kk, expression.Set(expression.Name(attrRevokedAt), expression.Value(av)),
 			itemExists.And(expression.AttributeNotExists(expression.Name(attrRevokedAt)))))
 		b.add(s.txDelete(sdkKeyHashKey(k.Hash), nil))
-		err = s.transact(ctx, &b)
-		switch {
-		case err == nil:
+		from := s.addAudit(&b, audit)
+		if err = s.transact(ctx, &b); err == nil {
 			k.RevokedAt = &at
 			return nil
-		case lostRace(err):
-			// Revoked meanwhile: the next read answers it as it is.
-			return errRetry
 		}
-		return fmt.Errorf("dynamodb revoke SDK key %s/%s/%s: %w", project, env, id, err)
+		// Revoked meanwhile (a lost race): the next read answers it as it is.
+		return outcome(err, audit, from, "revoke SDK key "+project+"/"+env+"/"+id)
 	})
 	if err != nil {
 		return nil, err
@@ -280,7 +276,7 @@ func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at ti
 // being neither revoked nor rotated (so one rotation wins a race); the new
 // key and its hash item, conditioned on not existing; and, when the old key
 // is revoked at once, the delete of its hash item.
-func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next *domain.SDKKey, at, expires time.Time) (old *domain.SDKKey, err error) {
+func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next *domain.SDKKey, at, expires time.Time, audit ...domain.AuditEntry) (old *domain.SDKKey, err error) {
 	kk := sdkKeyKey(project, env, id)
 	err = retry(ctx, func() error {
 		read, err := s.get(ctx, kk)
@@ -322,6 +318,7 @@ func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next 
 		if old.RevokedAt != nil {
 			b.add(s.txDelete(sdkKeyHashKey(old.Hash), nil))
 		}
+		from := s.addAudit(&b, audit)
 		err = s.transact(ctx, &b)
 		switch {
 		case err == nil:
@@ -331,10 +328,8 @@ func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next 
 			return errRetry // revoked or rotated meanwhile: the next read says which
 		case failedCondition(err, 1), failedCondition(err, 2):
 			return domain.Errorf(domain.CodeConflict, "SDK key %q already exists", n.ID)
-		case onlyConflicts(err):
-			return errRetry
 		}
-		return fmt.Errorf("dynamodb rotate SDK key %s/%s/%s: %w", project, env, id, err)
+		return outcome(err, audit, from, "rotate SDK key "+project+"/"+env+"/"+id)
 	})
 	if err != nil {
 		return nil, err

@@ -56,10 +56,20 @@ func testSDKKeyRotation(t *testing.T, s domain.Store) {
 	_, err := s.RotateSDKKey(ctx, "p", "production", "nope", key("x"), t0, t0)
 	wantCode(t, err, domain.CodeNotFound)
 
-	// with a grace period: both work, the old one until then
+	// with a grace period: both work, the old one until then; the audit
+	// entry and its outbox item are in the same write
 	later := t0.Add(24 * time.Hour)
-	old, err := s.RotateSDKKey(ctx, "p", "production", "a", key("b"), t0, later)
+	entry := domain.AuditEntry{ID: "a-rotate", At: t0, Actor: "member:m1", Action: "sdk_key.rotated", Channel: "api", Project: "p", Environment: "production", SDKKey: "a"}
+	old, err := s.RotateSDKKey(ctx, "p", "production", "a", key("b"), t0, later, entry)
 	must(t, err)
+	entries, _, err := s.ListAudit(ctx, domain.AuditFilter{Project: "p"}, domain.Page{})
+	must(t, err)
+	if len(entries) != 1 || entries[0].ID != "a-rotate" || entries[0].SDKKey != "a" {
+		t.Fatalf("the rotation's audit entry: %+v", entries)
+	}
+	if ob, err := s.GetOutbox(ctx, "a-rotate"); err != nil || ob.Entry.ID != "a-rotate" {
+		t.Fatalf("the rotation's outbox item: %+v %v", ob, err)
+	}
 	if old.ReplacedBy != "b" || old.RevokedAt != nil || old.ExpiresAt == nil || !old.ExpiresAt.Equal(later) {
 		t.Fatalf("old key after a rotation with grace: %+v", old)
 	}
@@ -76,8 +86,12 @@ func testSDKKeyRotation(t *testing.T, s domain.Store) {
 	// a rotated key is not rotated again; a conflicting id changes nothing
 	_, err = s.RotateSDKKey(ctx, "p", "production", "a", key("c"), t0, t0)
 	wantCode(t, err, domain.CodeConflict)
-	_, err = s.RotateSDKKey(ctx, "p", "production", "b", key("a"), t0, t0)
+	_, err = s.RotateSDKKey(ctx, "p", "production", "b", key("a"), t0, t0,
+		domain.AuditEntry{ID: "refused", At: t0, Actor: "member:m1", Action: "sdk_key.rotated", Channel: "api", Project: "p"})
 	wantCode(t, err, domain.CodeConflict)
+	if entries, _, _ := s.ListAudit(ctx, domain.AuditFilter{Project: "p"}, domain.Page{}); len(entries) != 1 {
+		t.Fatalf("a refused rotation writes no audit entry: %+v", entries)
+	}
 	if b, err := s.GetSDKKeyByHash(ctx, "hash-b"); err != nil || b.ReplacedBy != "" || b.RevokedAt != nil {
 		t.Fatalf("a refused rotation must leave the key as it was: %+v %v", b, err)
 	}
