@@ -11,9 +11,13 @@
 //
 // Bucketing is deterministic: murmur3 x86_32 of "<salt>/<unit value>" gives
 // a bucket in [0, 10000), so rollouts have 0.01 % steps and raising one keeps
-// everyone who was in (bucket < rollout×100). A second hash, of
-// "<salt>/variant/<unit value>", places the user on the weight line, so a
-// weight change moves only the users whose place changes range.
+// everyone who was in (bucket < rollout×100). Among the weighted variants the
+// user gets the one with the lowest score -ln(u)/weight, where u in (0, 1) is
+// murmur3 of "<salt>/variant/<variant key>/<unit value>" (weighted rendezvous
+// hashing): each variant wins with probability weight/total exactly, and a
+// weight change moves users only to a variant whose weight grew or from one
+// whose weight shrank, so as few as possible. Adding a variant takes users
+// only into it; the order variants are listed in does not matter.
 //
 // Evaluate allocates nothing and reads no storage; eval_bench_test.go
 // measures it and scripts/bench/evalcompare compares it with LaunchDarkly's
@@ -111,11 +115,10 @@ type cond struct {
 }
 
 type alloc struct {
-	rollout int // buckets in, 0..Buckets
-	cum     []int
-	vars    []int // variant indexes, parallel to cum
-	total   int
-	fixed   int // the variant everyone taken gets without hashing (rollout 100 %, one variant), or -1
+	rollout int       // buckets in, 0..Buckets
+	vars    []int     // variant indexes of the weights above 0
+	weights []float64 // parallel to vars
+	fixed   int       // the variant everyone taken gets without hashing (rollout 100 %, one variant), or -1
 }
 
 type rule struct {
@@ -134,9 +137,11 @@ type Flag struct {
 	rules     []rule
 	def       alloc
 	defReason Reason // STATIC when nothing about the user matters, else DEFAULT
-	// murmur3 states after "<salt>/" and "<salt>/variant/": only the unit
-	// value is hashed per evaluation.
-	bucketSeed, variantSeed mm3
+	// murmur3 states after "<salt>/" and, per variant, after
+	// "<salt>/variant/<variant key>/": only the unit value is hashed per
+	// evaluation.
+	bucketSeed   mm3
+	variantSeeds []mm3 // by variant index
 }
 
 // Compile prepares f's targeting c for evaluation.
@@ -146,10 +151,10 @@ func Compile(f *domain.Flag, c *domain.FlagConfig) (*Flag, error) {
 	}
 	out := &Flag{Key: f.Key, unit: f.BucketingUnit, enabled: c.Enabled, sticky: c.StickyBucketing, off: Result{Variant: domain.OffVariantKey}}
 	out.bucketSeed = absorb(absorb(mm3{}, f.BucketingSalt), "/")
-	out.variantSeed = absorb(out.bucketSeed, "variant/")
 	index := map[string]int{}
 	for i, v := range f.Variants {
 		out.results = append(out.results, Result{Variant: v.Key, Value: v.Value})
+		out.variantSeeds = append(out.variantSeeds, absorb(absorb(absorb(out.bucketSeed, "variant/"), v.Key), "/"))
 		index[v.Key] = i
 	}
 	if i, ok := index[c.OffVariant]; ok {
@@ -161,11 +166,10 @@ func Compile(f *domain.Flag, c *domain.FlagConfig) (*Flag, error) {
 			if w.Weight <= 0 {
 				continue
 			}
-			r.total += w.Weight
-			r.cum = append(r.cum, r.total)
 			r.vars = append(r.vars, index[w.Variant])
+			r.weights = append(r.weights, float64(w.Weight))
 		}
-		if r.total == 0 {
+		if len(r.vars) == 0 {
 			r.rollout = 0
 		}
 		if r.rollout >= Buckets && len(r.vars) == 1 {
@@ -320,31 +324,29 @@ func place[K string | []byte](f *Flag, a *alloc, key K) int {
 	if len(a.vars) == 1 {
 		return a.vars[0]
 	}
-	point := int(finish(absorb(f.variantSeed, key))%Buckets) * a.total / Buckets
-	for j, c := range a.cum {
-		if point < c {
-			return a.vars[j]
+	// weighted rendezvous: the lowest -ln(u)/weight wins, u uniform in (0, 1)
+	best, bestScore := a.vars[0], math.Inf(1)
+	for j, v := range a.vars {
+		u := (float64(finish(absorb(f.variantSeeds[v], key))) + 0.5) / (1 << 32)
+		if score := -math.Log(u) / a.weights[j]; score < bestScore {
+			best, bestScore = v, score
 		}
 	}
-	return a.vars[0] // not reached: point < a.total
+	return best
 }
 
 // Bucket is the user's rollout bucket in [0, Buckets): murmur3 x86_32 of
 // "<salt>/<key>".
 func Bucket(salt, key string) int { return int(bucketHash(salt, key) % Buckets) }
 
-// variantPoint is the user's place on the weight line, in [0, Buckets):
-// murmur3 x86_32 of "<salt>/variant/<key>".
-func variantPoint(salt, key string) int {
-	return int(variantHash(salt, key) % Buckets)
-}
-
 func bucketHash(salt, key string) uint32 {
 	return finish(absorb(absorb(absorb(mm3{}, salt), "/"), key))
 }
 
-func variantHash(salt, key string) uint32 {
-	return finish(absorb(absorb(absorb(mm3{}, salt), "/variant/"), key))
+// variantHash is murmur3 x86_32 of "<salt>/variant/<variant>/<key>", the
+// user's draw for one variant.
+func variantHash(salt, variant, key string) uint32 {
+	return finish(absorb(absorb(absorb(absorb(absorb(mm3{}, salt), "/variant/"), variant), "/"), key))
 }
 
 func (r *rule) matches(ctx *Context) bool {

@@ -202,6 +202,49 @@ func TestStability(t *testing.T) {
 	if moved < 24000 || moved > 26000 {
 		t.Fatalf("weights 1:1 → 1:3 should move about 25 %% of users, moved %d", moved)
 	}
+	// other weight changes move as few users as the new shares require, and
+	// only to a variant that grew or from one that shrank
+	for _, c := range []struct {
+		name          string
+		before, after []domain.Weight
+		min           float64 // the least share of users any assignment must move
+		onlyTo        string  // users may only move to this variant ("" : any)
+	}{
+		{"1:1:1 → 1:1:2", []domain.Weight{w("a", 1), w("b", 1), w("c", 1)}, []domain.Weight{w("a", 1), w("b", 1), w("c", 2)}, 1.0/2 - 1.0/3, "c"},
+		{"1:1:1 → 2:1:1", []domain.Weight{w("a", 1), w("b", 1), w("c", 1)}, []domain.Weight{w("a", 2), w("b", 1), w("c", 1)}, 1.0/2 - 1.0/3, "a"},
+		{"1:1 → 1:1:1 (a variant added)", []domain.Weight{w("a", 1), w("b", 1)}, []domain.Weight{w("a", 1), w("b", 1), w("c", 1)}, 1.0 / 3, "c"},
+		{"a:1 b:2 c:3 listed in another order", []domain.Weight{w("a", 1), w("b", 2), w("c", 3)}, []domain.Weight{w("c", 3), w("a", 1), w("b", 2)}, 0, ""},
+	} {
+		before, after := at(100, c.before...), at(100, c.after...)
+		moved := 0
+		const n = 100000
+		for i := range n {
+			k := fmt.Sprintf("user-%d", i)
+			b, a := run(t, before, k, nil).Variant, run(t, after, k, nil).Variant
+			if b != a {
+				moved++
+				if c.onlyTo != "" && a != c.onlyTo {
+					t.Fatalf("%s: %s moved %s → %s; users may only move to %s", c.name, k, b, a, c.onlyTo)
+				}
+			}
+		}
+		share := float64(moved) / n
+		if share < c.min-0.005 || share > c.min+0.005 {
+			t.Fatalf("%s moved %.2f %% of users; the least possible is %.2f %%", c.name, 100*share, 100*c.min)
+		}
+	}
+	// extreme weights are honoured: 1:1 000 000 gives the small variant
+	// about 1 in a million users
+	tiny := at(100, w("a", 1), w("b", 1000000))
+	small := 0
+	for i := range 200000 {
+		if run(t, tiny, fmt.Sprintf("user-%d", i), nil).Variant == "a" {
+			small++
+		}
+	}
+	if small > 4 {
+		t.Fatalf("weights 1:1 000 000 gave the 1 to %d of 200 000 users (expected 0.2)", small)
+	}
 	// a new salt reshuffles
 	g := flag()
 	g.BucketingSalt = "another1"
@@ -220,15 +263,15 @@ func TestStability(t *testing.T) {
 }
 
 // The variants 24 users get from a 60 % rollout with weights 1:2:3, recorded
-// from the first implementation: a change to hashing or to the weight line
-// shows here as a different string.
+// from the weighted rendezvous implementation: a change to hashing or to how
+// weights choose shows here as a different string.
 func TestExactVariants(t *testing.T) {
 	f := compile(t, &domain.FlagConfig{Enabled: true, DefaultRule: domain.Allocation{Rollout: 60, Weights: []domain.Weight{w("a", 1), w("b", 2), w("c", 3)}}})
 	got := ""
 	for i := range 24 {
 		got += run(t, f, fmt.Sprintf("user-%d", i), nil).Variant[:1]
 	}
-	if want := "obococooabcoooocoocbaaca"; got != want {
+	if want := "ocococoobcboooocooabcbac"; got != want {
 		t.Fatalf("variants of user-0..23: got %s, want %s", got, want)
 	}
 }
