@@ -3,6 +3,7 @@ package evaluate_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -142,6 +143,41 @@ func TestOFREPBulkETagAndRefresh(t *testing.T) {
 	}
 	if code, _, h := e.post("/ofrep/v1/evaluate/flags", `{"context":{"targetingKey":"u"}}`, "If-None-Match", etag); code != 200 || h.Get("ETag") == etag {
 		t.Fatalf("changed: want 200 with a new ETag, got %d %s", code, h.Get("ETag"))
+	}
+}
+
+// The bulk ETag is of the answer: another context (another user, or the
+// same user with other attributes) with an old ETag gets its own answer,
+// not a 304; If-None-Match takes lists, weak tags and "*".
+func TestOFREPBulkETagFollowsTheContext(t *testing.T) {
+	e := setup(t) // a: 50 % rollout
+	body := func(user string) string { return `{"context":{"targetingKey":"` + user + `"}}` }
+	variant := func(user string) any {
+		_, out, _ := e.post("/ofrep/v1/evaluate/flags/a", body(user))
+		return out["variant"]
+	}
+	other := ""
+	for i := range 100 {
+		if u := fmt.Sprintf("u%d", i); variant(u) != variant("u") {
+			other = u
+			break
+		}
+	}
+	if other == "" {
+		t.Fatal("no user with another variant than u at 50 %")
+	}
+	_, _, h := e.post("/ofrep/v1/evaluate/flags", body("u"))
+	etag := h.Get("ETag")
+	if code, out, h2 := e.post("/ofrep/v1/evaluate/flags", body(other), "If-None-Match", etag); code != 200 || h2.Get("ETag") == etag || out["flags"] == nil {
+		t.Fatalf("another user with u's ETag: want 200 with its own answer and ETag, got %d %v %s", code, out, h2.Get("ETag"))
+	}
+	for _, inm := range []string{etag, `"x", ` + etag, "W/" + etag, "*"} {
+		if code, _, _ := e.post("/ofrep/v1/evaluate/flags", body("u"), "If-None-Match", inm); code != 304 {
+			t.Fatalf("If-None-Match %s: want 304, got %d", inm, code)
+		}
+	}
+	if code, _, _ := e.post("/ofrep/v1/evaluate/flags", body("u"), "If-None-Match", `"x", "y"`); code != 200 {
+		t.Fatalf("If-None-Match without u's ETag: want 200, got %d", code)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"net/http"
@@ -518,27 +519,80 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "the flags could not be read"})
 		return
 	}
-	w.Header().Set("ETag", rs.ETag)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == rs.ETag {
+	// {"flags":[...],"metadata":{"version":N}}, as encoding/json writes the
+	// map. The ETag is of this answer, so it depends on the context as much
+	// as on the ruleset: a client that sends another context (or whose
+	// sticky assignment was made meanwhile) with an old ETag gets the new
+	// answer, never a 304 meant for someone else.
+	bp := outBuffers.Get().(*[]byte)
+	defer putBuffer(bp)
+	dst := append((*bp)[:0], `{"flags":[`...)
+	for i, key := range rs.Keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, _, err = h.evaluateOne(r.Context(), dst, rs, key, c); err != nil {
+			*bp = dst
+			h.log.ErrorContext(r.Context(), "bulk answer not encodable", "project", k.Project, "environment", k.Environment, "flag", key, "err", err)
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "the flags could not be evaluated"})
+			return
+		}
+	}
+	dst = append(dst, `],"metadata":{"version":`...)
+	dst = strconv.AppendInt(dst, rs.Version, 10)
+	dst = append(dst, "}}\n"...)
+	*bp = dst
+	etag := answerETag(rs.Version, dst)
+	w.Header().Set("ETag", etag)
+	if etagMatches(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	// {"flags":[...],"metadata":{"version":N}}, as encoding/json writes the map
-	writeAnswer(w, func(dst []byte) ([]byte, int, error) {
-		dst = append(dst, `{"flags":[`...)
-		for i, key := range rs.Keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var err error
-			if dst, _, err = h.evaluateOne(r.Context(), dst, rs, key, c); err != nil {
-				return dst, http.StatusOK, err
-			}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(dst)
+}
+
+func putBuffer(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		*bp = (*bp)[:0]
+		outBuffers.Put(bp)
+	}
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// answerETag is a strong ETag of an answer: the ruleset version and 64 bits
+// of checksum (CRC-32C and CRC-32, both done in hardware here) of the bytes.
+func answerETag(version int64, body []byte) string {
+	var b [48]byte
+	e := append(b[:0], '"')
+	e = strconv.AppendInt(e, version, 10)
+	e = append(e, '-')
+	sum := uint64(crc32.Checksum(body, castagnoli))<<32 | uint64(crc32.ChecksumIEEE(body))
+	e = strconv.AppendUint(e, sum, 16)
+	return string(append(e, '"'))
+}
+
+// etagMatches applies If-None-Match (RFC 9110, 13.1.2): "*" matches any
+// answer, otherwise any entity tag of the list matches by weak comparison
+// (a W/ prefix is ignored).
+func etagMatches(header, etag string) bool {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return false
+	}
+	if header == "*" {
+		return true
+	}
+	etag = strings.TrimPrefix(etag, "W/")
+	for _, t := range strings.Split(header, ",") {
+		if strings.TrimPrefix(strings.TrimSpace(t), "W/") == etag {
+			return true
 		}
-		dst = append(dst, `],"metadata":{"version":`...)
-		dst = strconv.AppendInt(dst, rs.Version, 10)
-		return append(dst, "}}"...), http.StatusOK, nil
-	})
+	}
+	return false
 }
 
 func (h *Handler) ruleset(w http.ResponseWriter, r *http.Request) {
@@ -556,7 +610,7 @@ func (h *Handler) ruleset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", rs.ETag)
-	if r.Header.Get("If-None-Match") == rs.ETag {
+	if etagMatches(r.Header.Get("If-None-Match"), rs.ETag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
