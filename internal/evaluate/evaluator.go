@@ -39,7 +39,7 @@ type Evaluator struct {
 	mu       sync.Mutex
 	rulesets map[string]*Compiled    // project/env → ruleset
 	keys     map[string]cachedSDKKey // hash → key
-	assigned map[domain.AssignmentKey]string
+	assigned map[domain.AssignmentKey]assignment
 }
 
 type cachedSDKKey struct {
@@ -66,7 +66,7 @@ func New(store Store, clk clock.Clock, refresh time.Duration) *Evaluator {
 		refresh = DefaultRefresh
 	}
 	return &Evaluator{store: store, clock: clk, refresh: refresh, rulesets: map[string]*Compiled{}, keys: map[string]cachedSDKKey{},
-		assigned: map[domain.AssignmentKey]string{}}
+		assigned: map[domain.AssignmentKey]assignment{}}
 }
 
 // HashSDKKey is how SDK key secrets are stored.

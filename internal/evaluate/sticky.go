@@ -3,6 +3,7 @@ package evaluate
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/eval"
@@ -31,11 +32,15 @@ import (
 //     targeting gives now (logged): evaluation does not fail for it.
 //
 // Cost per evaluation of a sticky flag: none when this instance has already
-// seen the unit (assignments are written once, so instances cache them, up
-// to maxCachedAssignments); otherwise one eventually consistent read (on
-// DynamoDB half a read unit), plus, the first time a unit is served, one
-// conditional write (one write unit), plus one strongly consistent read when
-// another instance assigned the unit in the meantime.
+// seen the unit's assignment (assignments are written once, so instances
+// cache them, up to maxCachedAssignments); otherwise one eventually
+// consistent read (on DynamoDB half a read unit), plus, the first time a unit
+// is served, one conditional write (one write unit), plus one strongly
+// consistent read when another instance assigned the unit in the meantime.
+// A unit outside the rollout with nothing stored is remembered as such for
+// the ruleset version and at most one refresh interval (an instance still on
+// an older ruleset may assign it meanwhile): one read per unit, instance and
+// interval. A bulk evaluation reads once per sticky flag it misses.
 
 // maxCachedAssignments bounds the assignments an evaluator remembers; the
 // cache is emptied when it is full.
@@ -64,9 +69,14 @@ func (e *Evaluator) stick(ctx context.Context, rs *Compiled, key string, f *eval
 		return res, false, nil
 	}
 	k := domain.AssignmentKey{Project: rs.Project, Environment: rs.Environment, Flag: key, Epoch: rs.epochs[key], Unit: unit}
+	now := e.clock.Now()
 	e.mu.Lock()
-	stored := e.assigned[k]
+	seen, hit := e.assigned[k]
 	e.mu.Unlock()
+	stored := seen.variant
+	if hit && stored == "" && res.Off && seen.version == rs.Version && now.Before(seen.until) {
+		return res, false, nil // outside the rollout, nothing stored: checked lately
+	}
 	if stored == "" {
 		var err error
 		if stored, err = e.store.Assignment(ctx, k); err != nil {
@@ -76,19 +86,22 @@ func (e *Evaluator) stick(ctx context.Context, rs *Compiled, key string, f *eval
 	replacing := ""
 	if stored != "" {
 		if r, ok := f.Variant(stored); ok {
-			e.remember(k, stored)
+			e.remember(k, assignment{variant: stored})
 			return served(r, res), true, nil
 		}
 		replacing = stored // the flag no longer has it
 	}
 	if res.Off {
+		if replacing == "" {
+			e.remember(k, assignment{version: rs.Version, until: now.Add(e.refresh)})
+		}
 		return res, false, nil // outside the rollout: nothing to keep
 	}
 	winner, err := e.store.Assign(ctx, k, res.Variant, replacing)
 	if err != nil {
 		return res, false, err
 	}
-	e.remember(k, winner)
+	e.remember(k, assignment{variant: winner})
 	if r, ok := f.Variant(winner); ok {
 		return served(r, res), true, nil
 	}
@@ -104,11 +117,20 @@ func served(r, res eval.Result) eval.Result {
 	return r
 }
 
-func (e *Evaluator) remember(k domain.AssignmentKey, variant string) {
+// assignment is what an evaluator remembers of a unit: its stored variant,
+// or (variant "") that nothing was stored when it was outside the rollout of
+// ruleset version, until a time.
+type assignment struct {
+	variant string
+	version int64
+	until   time.Time
+}
+
+func (e *Evaluator) remember(k domain.AssignmentKey, a assignment) {
 	e.mu.Lock()
 	if len(e.assigned) >= maxCachedAssignments {
 		clear(e.assigned)
 	}
-	e.assigned[k] = variant
+	e.assigned[k] = a
 	e.mu.Unlock()
 }

@@ -368,4 +368,24 @@ func TestStickyBucketingCostOnDynamoDB(t *testing.T) {
 	if first != 1.5 || again != 0 || elsewhere != 0.5 {
 		t.Fatalf("want 1.5 (a read and a write), 0 (cached), 0.5 (one eventually consistent read); got %.2f, %.2f, %.2f", first, again, elsewhere)
 	}
+
+	// units outside the rollout: nothing is stored; one read per unit and
+	// instance, then none until the refresh interval has passed
+	w.configure(func(c *domain.FlagConfig) { c.DefaultRule.Rollout = 0 })
+	w.eval(one, "warm-up") // the new ruleset compiled
+	outsiders := users(100, "o")
+	offFirst := measure(one, outsiders)
+	offAgain := measure(one, outsiders)
+	w.clock.Advance(2 * time.Second)
+	w.eval(one, "warm-up")
+	offLater := measure(one, outsiders)
+	t.Logf("capacity units per evaluation of a unit outside the rollout: first %.2f, again %.2f, after the refresh interval %.2f", offFirst, offAgain, offLater)
+	if offFirst != 0.5 || offAgain != 0 || offLater != 0.5 {
+		t.Fatalf("outside the rollout: want 0.5, 0, 0.5; got %.2f, %.2f, %.2f", offFirst, offAgain, offLater)
+	}
+	for _, u := range outsiders[:5] {
+		if a := w.eval(one, u); a.Variant != "off" || a.sticky() {
+			t.Fatalf("%s is outside the rollout: %+v", u, a)
+		}
+	}
 }
