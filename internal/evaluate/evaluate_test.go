@@ -251,3 +251,107 @@ func TestRotatedKeys(t *testing.T) {
 		t.Fatalf("rotated at once: old %d, new %d", a, b)
 	}
 }
+
+// The ruleset route gives what OFREP serves: no archived flag, every flag
+// with the config it serves here (stored or default), no management fields.
+func TestRulesetRouteServesWhatOFREPServes(t *testing.T) {
+	e := setup(t) // a (configured), archived
+	ctx := context.Background()
+	if err := e.store.CreateFlag(ctx, &domain.Flag{Project: "shop", Key: "b", Name: "b", Description: "secret plans", Maintainer: "m_ada", Tags: []string{},
+		BucketingUnit: "user_id", BucketingSalt: "salt1234", EvaluationMode: "remote",
+		Variants: []domain.Variant{{Key: "x", Value: json.RawMessage(`1`)}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Second)
+	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/projects/shop/environments/production/ruleset", nil)
+	req.Header.Set("X-API-Key", key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var body struct {
+		Flags []map[string]any `json:"flags"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil || res.StatusCode != 200 {
+		t.Fatalf("ruleset: %d %s", res.StatusCode, raw)
+	}
+	var keys []string
+	for _, f := range body.Flags {
+		keys = append(keys, f["key"].(string))
+		cfg, _ := f["config"].(map[string]any)
+		if cfg == nil || cfg["environment"] != "production" {
+			t.Fatalf("flag %v has no production config: %v", f["key"], f)
+		}
+	}
+	if strings.Join(keys, ",") != "a,b" {
+		t.Fatalf("served flags %v, want a,b (archived is not served)", keys)
+	}
+	for _, text := range []string{"secret plans", "m_ada"} {
+		if strings.Contains(string(raw), text) {
+			t.Fatalf("the ruleset leaks %q: %s", text, raw)
+		}
+	}
+	for _, f := range body.Flags {
+		for _, field := range []string{"maintainer", "description", "tags", "name"} {
+			if _, ok := f[field]; ok {
+				t.Fatalf("flag %v carries the management field %q", f["key"], field)
+			}
+		}
+	}
+	if code, out, _ := e.post("/ofrep/v1/evaluate/flags/archived", `{"context":{"targetingKey":"u"}}`); code != 404 || out["errorCode"] != "FLAG_NOT_FOUND" {
+		t.Fatalf("archived over OFREP: %d %v", code, out)
+	}
+}
+
+// A flag whose stored targeting does not compile answers GENERAL; the
+// environment's other flags are still served.
+func TestOneBrokenFlagDoesNotStopTheOthers(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	if err := e.store.CreateFlag(ctx, &domain.Flag{Project: "shop", Key: "broken", Name: "broken", Tags: []string{}, BucketingUnit: "user_id", BucketingSalt: "salt1234",
+		EvaluationMode: "remote", Variants: []domain.Variant{{Key: "x", Value: json.RawMessage(`1`)}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// written past validation, as data from another version could be
+	if _, err := e.store.UpdateFlagConfig(ctx, "shop", "broken", "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
+		c.Enabled = true
+		c.DefaultRule = domain.Allocation{Rollout: 100, Weights: []domain.Weight{{Variant: "no-such-variant", Weight: 1}}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Second)
+	if code, out, _ := e.post("/ofrep/v1/evaluate/flags/broken", `{"context":{"targetingKey":"u"}}`); code != 400 || out["errorCode"] != "GENERAL" {
+		t.Fatalf("broken flag: %d %v", code, out)
+	}
+	if code, out, _ := e.post("/ofrep/v1/evaluate/flags/a", `{"context":{"targetingKey":"u"}}`); code != 200 || out["variant"] == nil {
+		t.Fatalf("the other flag: %d %v", code, out)
+	}
+	code, out, _ := e.post("/ofrep/v1/evaluate/flags", `{"context":{"targetingKey":"u"}}`)
+	flags, _ := out["flags"].([]any)
+	if code != 200 || len(flags) != 2 {
+		t.Fatalf("bulk: %d %v", code, out)
+	}
+	for _, f := range flags {
+		m := f.(map[string]any)
+		if (m["key"] == "broken") != (m["errorCode"] == "GENERAL") {
+			t.Fatalf("bulk entry: %v", m)
+		}
+	}
+}
+
+func TestOFREPRefusesTrailingDataAndHugeBodies(t *testing.T) {
+	e := setup(t)
+	if code, out, _ := e.post("/ofrep/v1/evaluate/flags/a", `{"context":{"targetingKey":"u","n":[1]}} trailing`); code != 400 || out["errorCode"] != "PARSE_ERROR" {
+		t.Fatalf("trailing data: %d %v", code, out)
+	}
+	if code, out, _ := e.post("/ofrep/v1/evaluate/flags/a", `{"context":{"targetingKey":"u"}}{"context":{}}`); code != 400 || out["errorCode"] != "PARSE_ERROR" {
+		t.Fatalf("two values: %d %v", code, out)
+	}
+	huge := `{"context":{"targetingKey":"u","pad":"` + strings.Repeat("x", 300<<10) + `"}}`
+	if code, out, _ := e.post("/ofrep/v1/evaluate/flags/a", huge); code != 413 || out["errorCode"] != "PARSE_ERROR" {
+		t.Fatalf("a 300 KiB body: %d %v", code, out)
+	}
+}

@@ -39,8 +39,12 @@ type Evaluator struct {
 	mu       sync.Mutex
 	rulesets map[string]*Compiled    // project/env → ruleset
 	keys     map[string]cachedSDKKey // hash → key
+	misses   map[string]cachedSDKKey // hash → no such key
 	assigned map[domain.AssignmentKey]assignment
 }
+
+// maxCachedKeys bounds each of the SDK key caches (keys, misses).
+const maxCachedKeys = 10000
 
 type cachedSDKKey struct {
 	key     *domain.SDKKey // nil: not a key
@@ -54,10 +58,30 @@ type Compiled struct {
 	Version     int64
 	ETag        string
 	Flags       map[string]*eval.Flag
-	Keys        []string // sorted
-	Raw         *domain.Ruleset
-	checked     time.Time
-	epochs      map[string]string // sticky flag → its assignments' epoch
+	Keys        []string // sorted: every flag served, Broken ones included
+	// Broken are flags whose stored targeting does not compile (validation
+	// prevents it; data written by another version might not): they answer
+	// GENERAL, the others are served.
+	Broken map[string]error
+	// Served are the flags served, each with the config it serves (stored,
+	// or the environment's default), in key order: the ruleset route's
+	// answer.
+	Served  []ServedFlag
+	checked time.Time
+	epochs  map[string]string // sticky flag → its assignments' epoch
+}
+
+// ServedFlag is a flag as the ruleset route gives it to local evaluators:
+// what evaluation needs, not the flag's management fields (description,
+// maintainer, tags).
+type ServedFlag struct {
+	Key            string                `json:"key"`
+	Version        int64                 `json:"version"`
+	BucketingUnit  string                `json:"bucketing_unit"`
+	BucketingSalt  string                `json:"bucketing_salt"`
+	EvaluationMode domain.EvaluationMode `json:"evaluation_mode"`
+	Variants       []domain.Variant      `json:"variants"`
+	Config         *domain.FlagConfig    `json:"config"`
 }
 
 // New returns an evaluator; refresh 0 means DefaultRefresh.
@@ -65,7 +89,7 @@ func New(store Store, clk clock.Clock, refresh time.Duration) *Evaluator {
 	if refresh <= 0 {
 		refresh = DefaultRefresh
 	}
-	return &Evaluator{store: store, clock: clk, refresh: refresh, rulesets: map[string]*Compiled{}, keys: map[string]cachedSDKKey{},
+	return &Evaluator{store: store, clock: clk, refresh: refresh, rulesets: map[string]*Compiled{}, keys: map[string]cachedSDKKey{}, misses: map[string]cachedSDKKey{},
 		assigned: map[domain.AssignmentKey]assignment{}}
 }
 
@@ -86,6 +110,9 @@ func (e *Evaluator) Authenticate(ctx context.Context, secret string) (*domain.SD
 	now := e.clock.Now()
 	e.mu.Lock()
 	c, ok := e.keys[h]
+	if !ok {
+		c, ok = e.misses[h]
+	}
 	e.mu.Unlock()
 	if !ok || now.Sub(c.checked) >= e.refresh {
 		k, err := e.store.GetSDKKeyByHash(ctx, h)
@@ -96,11 +123,21 @@ func (e *Evaluator) Authenticate(ctx context.Context, secret string) (*domain.SD
 			return nil, err
 		}
 		c = cachedSDKKey{key: k, checked: now}
+		// Keys and misses are cached apart, each bounded: secrets that are
+		// not keys (a client's typo, or a flood of guesses) never push the
+		// keys in use out of the cache.
 		e.mu.Lock()
-		if len(e.keys) > 10000 {
-			clear(e.keys)
+		cache := e.keys
+		if k == nil {
+			cache = e.misses
+			delete(e.keys, h)
+		} else {
+			delete(e.misses, h)
 		}
-		e.keys[h] = c
+		if len(cache) >= maxCachedKeys {
+			clear(cache)
+		}
+		cache[h] = c
 		e.mu.Unlock()
 	}
 	if c.key == nil || !c.key.Live(now) {
@@ -112,7 +149,8 @@ func (e *Evaluator) Authenticate(ctx context.Context, secret string) (*domain.SD
 // Ruleset returns the compiled ruleset of an environment. It reads the
 // store only when the cached one was checked longer than the refresh
 // interval ago, and then reads one small item (the version) unless the
-// ruleset changed.
+// ruleset changed. A refresh never puts back an older ruleset than one
+// another request stored meanwhile.
 func (e *Evaluator) Ruleset(ctx context.Context, project, env string) (*Compiled, error) {
 	id := project + "/" + env
 	now := e.clock.Now()
@@ -130,33 +168,37 @@ func (e *Evaluator) Ruleset(ctx context.Context, project, env string) (*Compiled
 		if v == cur.Version {
 			fresh := *cur
 			fresh.checked = now
-			e.mu.Lock()
-			e.rulesets[id] = &fresh
-			e.mu.Unlock()
-			return &fresh, nil
+			return e.keep(id, &fresh), nil
 		}
 	}
 	rs, err := e.store.Ruleset(ctx, project, env)
 	if err != nil {
 		return nil, err
 	}
-	c, err := compile(rs, project, env)
-	if err != nil {
-		return nil, err
-	}
+	c := compile(rs, project, env)
 	c.checked = now
-	e.mu.Lock()
-	e.rulesets[id] = c
-	e.mu.Unlock()
-	return c, nil
+	return e.keep(id, c), nil
 }
 
-func compile(rs *domain.Ruleset, project, env string) (*Compiled, error) {
+// keep caches c unless a newer ruleset of the environment is cached, and
+// returns the one cached.
+func (e *Evaluator) keep(id string, c *Compiled) *Compiled {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old := e.rulesets[id]; old != nil && old.Version > c.Version {
+		return old
+	}
+	e.rulesets[id] = c
+	return c
+}
+
+func compile(rs *domain.Ruleset, project, env string) *Compiled {
 	configs := map[string]*domain.FlagConfig{}
 	for i := range rs.Configs {
 		configs[rs.Configs[i].Flag] = &rs.Configs[i]
 	}
-	c := &Compiled{Project: project, Environment: env, Version: rs.Version, Flags: map[string]*eval.Flag{}, Raw: rs, epochs: map[string]string{}}
+	c := &Compiled{Project: project, Environment: env, Version: rs.Version, Flags: map[string]*eval.Flag{},
+		Broken: map[string]error{}, epochs: map[string]string{}}
 	h := sha256.New()
 	for i := range rs.Flags {
 		f := &rs.Flags[i]
@@ -167,18 +209,21 @@ func compile(rs *domain.Ruleset, project, env string) (*Compiled, error) {
 		if cfg == nil {
 			cfg = domain.DefaultFlagConfig(f, env)
 		}
-		ef, err := eval.Compile(f, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("compile flag %s in %s: %w", f.Key, env, err)
-		}
-		c.Flags[f.Key] = ef
-		if ef.Sticky() {
-			c.epochs[f.Key] = epoch(f)
+		if ef, err := eval.Compile(f, cfg); err != nil {
+			c.Broken[f.Key] = fmt.Errorf("compile flag %s in %s: %w", f.Key, env, err)
+		} else {
+			c.Flags[f.Key] = ef
+			if ef.Sticky() {
+				c.epochs[f.Key] = epoch(f)
+			}
 		}
 		c.Keys = append(c.Keys, f.Key)
+		c.Served = append(c.Served, ServedFlag{Key: f.Key, Version: f.Version, BucketingUnit: f.BucketingUnit, BucketingSalt: f.BucketingSalt,
+			EvaluationMode: f.EvaluationMode, Variants: f.Variants, Config: cfg})
 		fmt.Fprintf(h, "%s:%d:%d;", f.Key, f.Version, cfg.Version)
 	}
 	sort.Strings(c.Keys)
+	sort.Slice(c.Served, func(i, j int) bool { return c.Served[i].Key < c.Served[j].Key })
 	c.ETag = fmt.Sprintf(`"%d-%x"`, rs.Version, h.Sum(nil)[:8])
-	return c, nil
+	return c
 }

@@ -85,6 +85,14 @@ type failure struct {
 	Key          string `json:"key,omitempty"`
 	ErrorCode    string `json:"errorCode"`
 	ErrorDetails string `json:"errorDetails,omitempty"`
+	status       int    // 400 when 0
+}
+
+func (f *failure) httpStatus() int {
+	if f.status != 0 {
+		return f.status
+	}
+	return http.StatusBadRequest
 }
 
 type success struct {
@@ -131,10 +139,13 @@ func readContext(r *http.Request) (*eval.Context, *failure) {
 			bodyBuffers.Put(buf)
 		}
 	}()
-	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody)); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1)); err != nil {
 		return nil, &failure{ErrorCode: errParse, ErrorDetails: "the body could not be read"}
 	}
 	body := buf.Bytes()
+	if len(body) > maxBody {
+		return nil, &failure{ErrorCode: errParse, ErrorDetails: "the body is larger than 256 KiB", status: http.StatusRequestEntityTooLarge}
+	}
 	attrs, ok := parseContextFast(string(body))
 	if !ok {
 		var fail *failure
@@ -163,6 +174,9 @@ func parseContext(body []byte) (map[string]any, *failure) {
 	dec.UseNumber()
 	if err := dec.Decode(&req); err != nil {
 		return nil, &failure{ErrorCode: errParse, ErrorDetails: "the body is not valid JSON"}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &failure{ErrorCode: errParse, ErrorDetails: "the body must hold exactly one JSON object"}
 	}
 	attrs := map[string]any{}
 	if len(req.Context) > 0 && string(req.Context) != "null" {
@@ -350,6 +364,10 @@ func scanNumber(b string, i int) int {
 // A sticky flag's answer goes through its assignment (sticky.go).
 func (h *Handler) evaluateOne(ctx context.Context, dst []byte, rs *Compiled, key string, c *eval.Context) ([]byte, int, error) {
 	f := rs.Flags[key]
+	if f == nil { // its targeting does not compile (Compiled.Broken)
+		h.log.ErrorContext(ctx, "flag not servable", "project", rs.Project, "environment", rs.Environment, "flag", key, "err", rs.Broken[key])
+		return appendFailure(dst, failure{Key: key, ErrorCode: errGeneral, ErrorDetails: "the flag could not be evaluated"}), http.StatusBadRequest, nil
+	}
 	res, err := f.Evaluate(c)
 	if errors.Is(err, eval.ErrTargetingKeyMissing) {
 		return appendFailure(dst, failure{Key: key, ErrorCode: errTargetingKeyMissing, ErrorDetails: err.Error()}), http.StatusBadRequest, nil
@@ -487,7 +505,7 @@ func (h *Handler) evaluateSingle(w http.ResponseWriter, r *http.Request, key str
 	c, fail := readContext(r)
 	if fail != nil {
 		fail.Key = key
-		writeJSON(w, http.StatusBadRequest, fail)
+		writeJSON(w, fail.httpStatus(), fail)
 		return
 	}
 	rs, err := h.ev.Ruleset(r.Context(), k.Project, k.Environment)
@@ -496,7 +514,7 @@ func (h *Handler) evaluateSingle(w http.ResponseWriter, r *http.Request, key str
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "the flags could not be read"})
 		return
 	}
-	if _, ok := rs.Flags[key]; !ok {
+	if _, ok := rs.Flags[key]; !ok && rs.Broken[key] == nil {
 		writeJSON(w, http.StatusNotFound, failure{Key: key, ErrorCode: errFlagNotFound, ErrorDetails: "flag '" + key + "' was not found"})
 		return
 	}
@@ -510,7 +528,7 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 	}
 	c, fail := readContext(r)
 	if fail != nil {
-		writeJSON(w, http.StatusBadRequest, fail)
+		writeJSON(w, fail.httpStatus(), fail)
 		return
 	}
 	rs, err := h.ev.Ruleset(r.Context(), k.Project, k.Environment)
@@ -614,6 +632,8 @@ func (h *Handler) ruleset(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"project": k.Project, "environment": k.Environment, "version": rs.Version,
-		"flags": rs.Raw.Flags, "configs": rs.Raw.Configs})
+	// the flags OFREP serves (not archived ones), each with the config it
+	// serves in this environment (stored or default), without management
+	// fields
+	writeJSON(w, http.StatusOK, map[string]any{"project": k.Project, "environment": k.Environment, "version": rs.Version, "flags": rs.Served})
 }
