@@ -149,6 +149,32 @@ func testSDKKeyRotation(t *testing.T, s domain.Store) {
 	if live != 1 || len(keys) != 4 {
 		t.Fatalf("after the race: %d keys, %d live: %+v", len(keys), live, keys)
 	}
+
+	// a rotation with a grace period racing a revocation: the old key ends
+	// revoked either way, and the successor exists exactly when the
+	// rotation succeeded
+	for round := range 5 {
+		old, next := fmt.Sprintf("race-%d", round), fmt.Sprintf("race-%d-next", round)
+		must(t, s.CreateSDKKey(ctx, key(old)))
+		var rotateErr, revokeErr error
+		var wg sync.WaitGroup
+		wg.Go(func() { _, rotateErr = s.RotateSDKKey(ctx, "p", "production", old, key(next), t0, later) })
+		wg.Go(func() { _, revokeErr = s.RevokeSDKKey(ctx, "p", "production", old, t0) })
+		wg.Wait()
+		must(t, revokeErr)
+		if _, err := s.GetSDKKeyByHash(ctx, "hash-"+old); domain.ErrorCode(err) != domain.CodeNotFound {
+			t.Fatalf("round %d: the revoked key is still found: %v", round, err)
+		}
+		n, err := s.GetSDKKeyByHash(ctx, "hash-"+next)
+		switch {
+		case rotateErr == nil && (err != nil || n.Replaces != old):
+			t.Fatalf("round %d: the rotation succeeded but its key is %+v, %v", round, n, err)
+		case rotateErr != nil && domain.ErrorCode(rotateErr) != domain.CodeConflict:
+			t.Fatalf("round %d: rotation failed with %v, want a conflict", round, rotateErr)
+		case rotateErr != nil && domain.ErrorCode(err) != domain.CodeNotFound:
+			t.Fatalf("round %d: the rotation failed but its key exists: %+v %v", round, n, err)
+		}
+	}
 }
 
 // The ruleset version moves with every flag and config write of the
