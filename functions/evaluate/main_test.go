@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,16 +21,30 @@ import (
 	"github.com/countersign/countersign/internal/store/boltstore"
 )
 
+// sampleKey is the SDK key of the sample events in events/ (x-api-key in
+// apigw-ofrep-evaluate.json, Authorization: Bearer in apigw-ofrep-bulk.json
+// and apigw-ruleset.json), for shop/production.
 const sampleKey = "cs_sdk_events_sample_key_0123456789abcdef"
 
-// The sample OFREP event goes through the evaluate Lambda's handler as the
-// runtime hands it over.
-func TestSampleOFREPEvent(t *testing.T) {
+// The sample events of the evaluate function's routes (template.yaml,
+// EvaluateFunction.Events).
+const (
+	singleEvent  = "apigw-ofrep-evaluate.json" // OFREPFlag: POST /ofrep/v1/evaluate/flags/{key}
+	bulkEvent    = "apigw-ofrep-bulk.json"     // OFREPBulk: POST /ofrep/v1/evaluate/flags
+	rulesetEvent = "apigw-ruleset.json"        // Ruleset: GET /v1/projects/{project}/environments/{environment}/ruleset
+)
+
+// sampleHandler is the evaluate Lambda's handler as the runtime calls it
+// (lambda.Start wraps it the same way), over a bbolt store holding project
+// shop with flag new-checkout (in production: country DE gets "on", everyone
+// else "control") and the sample SDK key for shop/production.
+func sampleHandler(t *testing.T) lambda.Handler {
+	t.Helper()
 	store, err := boltstore.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	t.Cleanup(func() { store.Close() })
 	ctx := context.Background()
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	must := func(err error) {
@@ -52,16 +67,200 @@ func TestSampleOFREPEvent(t *testing.T) {
 	must(store.CreateSDKKey(ctx, &domain.SDKKey{ID: "sk_sample", Project: "shop", Environment: "production", Name: "sample", Hash: evaluate.HashSDKKey(sampleKey), CreatedAt: now}))
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := lambda.NewHandler(lambdahttp.Handler(evaluate.NewHandler(evaluate.New(store, clock.NewFixed(now), 0), log)))
-	payload, err := os.ReadFile(filepath.Join("..", "..", "events", "apigw-ofrep-evaluate.json"))
-	must(err)
-	out, err := h.Invoke(ctx, payload)
-	must(err)
+	return lambda.NewHandler(lambdahttp.Handler(evaluate.NewHandler(evaluate.New(store, clock.NewFixed(now), 0), log)))
+}
+
+// readEvent reads a sample event of events/.
+func readEvent(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// withHeaders is the event with its headers set to kv (name, value pairs;
+// names lower-case, as API Gateway sends them), everything else as it was.
+func withHeaders(t *testing.T, event []byte, kv ...string) []byte {
+	t.Helper()
+	var ev map[string]any
+	if err := json.Unmarshal(event, &ev); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := ev["headers"].(map[string]any)
+	if h == nil {
+		h = map[string]any{}
+		ev["headers"] = h
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h[kv[i]] = kv[i+1]
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// invoke hands the event's bytes to the handler as the Lambda runtime does
+// and decodes the bytes it answers (at once: Invoke's result is a pooled
+// buffer the next invocation reuses).
+func invoke(t *testing.T, h lambda.Handler, payload []byte) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	out, err := h.Invoke(context.Background(), payload)
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
 	var res events.APIGatewayV2HTTPResponse
-	must(json.Unmarshal(out, &res))
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("the handler answered %q: %v", out, err)
+	}
+	if res.IsBase64Encoded {
+		t.Fatalf("a base64 body: %s", res.Body)
+	}
+	return res
+}
+
+// header reads a response header by name, case-insensitively, as API
+// Gateway and HTTP clients do.
+func header(res events.APIGatewayV2HTTPResponse, name string) string {
+	for k, v := range res.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// The sample OFREP event goes through the evaluate Lambda's handler as the
+// runtime hands it over.
+func TestSampleOFREPEvent(t *testing.T) {
+	res := invoke(t, sampleHandler(t), readEvent(t, singleEvent))
 	var body map[string]any
-	must(json.Unmarshal([]byte(res.Body), &body))
+	if err := json.Unmarshal([]byte(res.Body), &body); err != nil {
+		t.Fatalf("%v: %s", err, res.Body)
+	}
 	if res.StatusCode != 200 || body["key"] != "new-checkout" || body["value"] != true || body["variant"] != "on" || body["reason"] != "TARGETING_MATCH" {
 		t.Fatalf("OFREP response %d %s", res.StatusCode, res.Body)
+	}
+}
+
+// The bulk event answers every flag with an ETag, and the same call sent
+// with that ETag in If-None-Match answers 304 without a body.
+func TestSampleOFREPBulkEvent(t *testing.T) {
+	h := sampleHandler(t)
+	event := readEvent(t, bulkEvent)
+	res := invoke(t, h, event)
+	if res.StatusCode != 200 {
+		t.Fatalf("bulk: %d %s", res.StatusCode, res.Body)
+	}
+	if ct := header(res, "Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("bulk: Content-Type %q", ct)
+	}
+	etag := header(res, "ETag")
+	if etag == "" {
+		t.Fatalf("bulk: no ETag among %v", res.Headers)
+	}
+	var body struct {
+		Flags []struct {
+			Key     string `json:"key"`
+			Value   any    `json:"value"`
+			Variant string `json:"variant"`
+			Reason  string `json:"reason"`
+		} `json:"flags"`
+	}
+	if err := json.Unmarshal([]byte(res.Body), &body); err != nil {
+		t.Fatalf("bulk: %v: %s", err, res.Body)
+	}
+	if len(body.Flags) != 1 {
+		t.Fatalf("bulk: flags %+v, want new-checkout only: %s", body.Flags, res.Body)
+	}
+	if f := body.Flags[0]; f.Key != "new-checkout" || f.Value != true || f.Variant != "on" || f.Reason != "TARGETING_MATCH" {
+		t.Errorf("bulk: flag %+v, want new-checkout true (on, TARGETING_MATCH): %s", f, res.Body)
+	}
+
+	// The same call, revalidated with the ETag of the first answer.
+	res = invoke(t, h, withHeaders(t, event, "if-none-match", etag))
+	if res.StatusCode != 304 || res.Body != "" {
+		t.Errorf("bulk with If-None-Match %s: %d %q, want 304 and no body", etag, res.StatusCode, res.Body)
+	}
+	// Another ETag is not a match.
+	res = invoke(t, h, withHeaders(t, event, "if-none-match", `"stale"`))
+	if res.StatusCode != 200 || !strings.Contains(res.Body, `"flags"`) {
+		t.Errorf(`bulk with If-None-Match "stale": %d %s, want 200 and the flags`, res.StatusCode, res.Body)
+	}
+}
+
+// The ruleset event answers the environment's ruleset (for local
+// evaluation) with an ETag, and 304 when revalidated with it.
+func TestSampleRulesetEvent(t *testing.T) {
+	h := sampleHandler(t)
+	event := readEvent(t, rulesetEvent)
+	res := invoke(t, h, event)
+	if res.StatusCode != 200 {
+		t.Fatalf("ruleset: %d %s", res.StatusCode, res.Body)
+	}
+	etag := header(res, "ETag")
+	if etag == "" {
+		t.Fatalf("ruleset: no ETag among %v", res.Headers)
+	}
+	var body struct {
+		Project     string  `json:"project"`
+		Environment string  `json:"environment"`
+		Version     float64 `json:"version"`
+		Flags       []struct {
+			Key      string `json:"key"`
+			Variants []struct {
+				Key string `json:"key"`
+			} `json:"variants"`
+		} `json:"flags"`
+	}
+	if err := json.Unmarshal([]byte(res.Body), &body); err != nil {
+		t.Fatalf("ruleset: %v: %s", err, res.Body)
+	}
+	if body.Project != "shop" || body.Environment != "production" || body.Version <= 0 {
+		t.Errorf("ruleset: project %q environment %q version %v, want shop/production and a version", body.Project, body.Environment, body.Version)
+	}
+	if len(body.Flags) != 1 || body.Flags[0].Key != "new-checkout" || len(body.Flags[0].Variants) != 2 {
+		t.Errorf("ruleset: flags %+v, want new-checkout with its two variants", body.Flags)
+	}
+
+	res = invoke(t, h, withHeaders(t, event, "if-none-match", etag))
+	if res.StatusCode != 304 || res.Body != "" {
+		t.Errorf("ruleset with If-None-Match %s: %d %q, want 304 and no body", etag, res.StatusCode, res.Body)
+	}
+}
+
+// Every evaluate route answers 401 to an SDK key that is not one, whichever
+// way the event carries it.
+func TestSampleEventsWithWrongSDKKey(t *testing.T) {
+	h := sampleHandler(t)
+	const wrong = "cs_sdk_events_wrong_key_0123456789abcdef"
+	for _, name := range []string{singleEvent, bulkEvent, rulesetEvent} {
+		t.Run(name, func(t *testing.T) {
+			event := readEvent(t, name)
+			var ev events.APIGatewayV2HTTPRequest
+			if err := json.Unmarshal(event, &ev); err != nil {
+				t.Fatal(err)
+			}
+			var kv []string
+			if _, has := ev.Headers["x-api-key"]; has {
+				kv = append(kv, "x-api-key", wrong)
+			}
+			if _, has := ev.Headers["authorization"]; has {
+				kv = append(kv, "authorization", "Bearer "+wrong)
+			}
+			if len(kv) == 0 {
+				t.Fatalf("events/%s carries no SDK key (x-api-key or authorization)", name)
+			}
+			res := invoke(t, h, withHeaders(t, event, kv...))
+			if res.StatusCode != 401 || !strings.HasPrefix(header(res, "WWW-Authenticate"), "Bearer") {
+				t.Errorf("wrong SDK key: %d %v %s, want 401 with WWW-Authenticate: Bearer", res.StatusCode, res.Headers, res.Body)
+			}
+			if strings.Contains(res.Body, "new-checkout") {
+				t.Errorf("wrong SDK key: the answer shows a flag: %s", res.Body)
+			}
+		})
 	}
 }
