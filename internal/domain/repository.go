@@ -61,8 +61,15 @@ type ProjectRepository interface {
 	GetProject(ctx context.Context, key string) (*Project, error)
 	ListProjects(ctx context.Context, page Page) ([]Project, string, error)
 	UpdateProject(ctx context.Context, key string, fn func(*Project) error) (*Project, error)
-	// DeleteProject removes the project and its environments; conflict while
-	// the project still has flags (archived ones included).
+	// DeleteProject removes the project and its environments and revokes
+	// every SDK key of the project not revoked yet (rotated keys in their
+	// grace period included: revoked_at set to the delete's time, hash
+	// forgotten, so GetSDKKeyByHash answers not_found), all in one atomic
+	// write; the key items stay. A key created concurrently either makes the
+	// delete read again or fails with not_found: no key outlives its project.
+	// Conflict while the project still has flags (archived ones included), or
+	// when a store cannot revoke that many keys in one write (revoke some
+	// first).
 	DeleteProject(ctx context.Context, key string) error
 
 	// CreateEnvironment: not_found without the project, conflict if the key is
@@ -308,9 +315,11 @@ type Ruleset struct {
 
 // EvaluationRepository serves evaluation: SDK keys and rulesets.
 type EvaluationRepository interface {
-	// CreateSDKKey: not_found without the environment; conflict if the id or
-	// hash exists. The SDK key writes carry their audit entries (and outbox
-	// items) in the same atomic write, as flag writes do.
+	// CreateSDKKey: not_found without the environment (or the project: a
+	// project being deleted either loses to the key or the key fails with
+	// not_found); conflict if the id or hash exists. The SDK key writes carry
+	// their audit entries (and outbox items) in the same atomic write, as
+	// flag writes do.
 	CreateSDKKey(ctx context.Context, k *SDKKey, audit ...AuditEntry) error
 	// GetSDKKeyByHash finds a key that is not revoked (an expired one is
 	// found: callers check Live); not_found otherwise.

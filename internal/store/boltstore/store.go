@@ -240,8 +240,50 @@ func (s *Store) DeleteProject(ctx context.Context, k string) error {
 				return err
 			}
 		}
+		if err := revokeProjectSDKKeys(tx, k, time.Now().UTC()); err != nil {
+			return err
+		}
 		return tx.Bucket(bProjects).Delete(key(k))
 	})
+}
+
+// revokeProjectSDKKeys revokes, in the caller's write, every SDK key of the
+// project that is not revoked yet (rotated keys in their grace period
+// included) and forgets their hashes, so that no key outlives its project
+// and opens a project created again under the same key. The key items stay.
+// The prefix is "<project>/": project keys cannot contain "/", so project
+// "p" never reaches "p2"'s keys.
+func revokeProjectSDKKeys(tx *bolt.Tx, project string, at time.Time) error {
+	keys, hashes := tx.Bucket(bSDKKeys), tx.Bucket(bSDKKeyHashes)
+	prefix := key(project, "")
+	var revoked [][]byte
+	var values [][]byte
+	c := keys.Cursor()
+	for kk, raw := c.Seek(prefix); kk != nil && bytes.HasPrefix(kk, prefix); kk, raw = c.Next() {
+		sk, err := decodeAs[domain.SDKKey](raw)
+		if err != nil {
+			return fmt.Errorf("decode %s/%s: %w", bSDKKeys, kk, err)
+		}
+		if sk.RevokedAt != nil {
+			continue
+		}
+		sk.RevokedAt = &at
+		if err := hashes.Delete([]byte(sk.Hash)); err != nil {
+			return err
+		}
+		v, err := json.Marshal(sk)
+		if err != nil {
+			return fmt.Errorf("encode %s/%s: %w", bSDKKeys, kk, err)
+		}
+		revoked, values = append(revoked, bytes.Clone(kk)), append(values, v)
+	}
+	// Written after the walk: a cursor must not see its bucket change.
+	for i, kk := range revoked {
+		if err := keys.Put(kk, values[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) CreateEnvironment(ctx context.Context, e *domain.Environment) error {

@@ -157,10 +157,20 @@ func (s *Store) Ruleset(ctx context.Context, project, env string) (*domain.Rules
 // the item ORG / SDKKEYHASH#<hash> names it (project, environment,
 // sdk_key_id), so that a request's key is found by its hash. Both are
 // written in one transaction, and revocation updates the one and deletes
-// the other in one transaction.
+// the other in one transaction. Creating a key also increments the project
+// item's sdk_key_seq, so that deleting the project (which revokes every key
+// it read) loses to a key created after it read them (see DeleteProject).
 
 func sdkKeyKey(p, e, id string) key { return key{prefixProject + p, prefixSDKKey + e + "#" + id} }
 func sdkKeyHashKey(h string) key    { return key{pkOrg, prefixSDKHash + h} }
+
+// The items of CreateSDKKey's transaction, before its audit entries.
+const (
+	createKeyEnvCheck = iota // ConditionCheck: the environment exists
+	createKeySeqBump         // Update project ADD sdk_key_seq, if the project exists
+	createKeyPut             // the key, if its id is free
+	createKeyHashPut         // the hash item, if the hash is free
+)
 
 func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey, audit ...domain.AuditEntry) error {
 	return retry(ctx, func() error {
@@ -171,6 +181,8 @@ func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey, audit ...dom
 		hk := sdkKeyHashKey(k.Hash)
 		var b txBuilder
 		b.add(s.txCheck(envKey(k.Project, k.Environment), itemExists))
+		// Conditioned on the project item existing, so it never creates one.
+		b.add(s.txUpdate(projectKey(k.Project), expression.Add(expression.Name(attrSDKKeySeq), expression.Value(1)), itemExists))
 		b.add(s.txPut(it, &itemMissing))
 		b.add(s.txPut(item{
 			attrPK:          str(hk.pk),
@@ -184,9 +196,9 @@ func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey, audit ...dom
 		switch {
 		case err == nil:
 			return nil
-		case failedCondition(err, 0):
+		case failedCondition(err, createKeyEnvCheck), failedCondition(err, createKeySeqBump):
 			return s.notFoundIn(ctx, k.Project, "environment", k.Environment)
-		case failedCondition(err, 1), failedCondition(err, 2):
+		case failedCondition(err, createKeyPut), failedCondition(err, createKeyHashPut):
 			return domain.Errorf(domain.CodeConflict, "SDK key %q already exists", k.ID)
 		}
 		return outcome(err, audit, from, "create SDK key "+k.Project+"/"+k.Environment+"/"+k.ID)

@@ -4,17 +4,25 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/countersign/countersign/internal/domain"
 )
 
 // A project item carries env_count (its environments, bounded by
-// domain.MaxEnvironmentsPerProject) and flag_seq (bumped by every flag
-// creation), so that deleting a project can be conditioned on neither having
-// changed since the store saw it had no flags.
+// domain.MaxEnvironmentsPerProject), flag_seq (bumped by every flag
+// creation) and sdk_key_seq (bumped by every SDK key creation, see
+// CreateSDKKey), so that deleting a project can be conditioned on none
+// having changed since the store saw it had no flags and read the SDK keys
+// it revokes.
+
+// attrSDKKeySeq is the project item's count of SDK keys ever created in it.
+const attrSDKKeySeq = "sdk_key_seq"
 
 func (s *Store) CreateProject(ctx context.Context, p *domain.Project, envs []domain.Environment) error {
 	if len(envs) > domain.MaxEnvironmentsPerProject {
@@ -84,13 +92,15 @@ func (s *Store) UpdateProject(ctx context.Context, k string, fn func(*domain.Pro
 			return err
 		}
 		p.Version = v + 1
-		it, err := encode(projectKey(k), p, keep(read, attrEnvCount, attrFlagSeq))
+		it, err := encode(projectKey(k), p, keep(read, attrEnvCount, attrFlagSeq, attrSDKKeySeq))
 		if err != nil {
 			return err
 		}
 		// The counters are conditioned too: a put that kept old counters
-		// must not undo an environment or flag created meanwhile.
-		err = s.putIf(ctx, it, versionIs(v).And(unchanged(read, attrEnvCount, attrFlagSeq)))
+		// must not undo an environment, flag or SDK key created meanwhile
+		// (an sdk_key_seq put back to an older value would let a delete
+		// that read the keys before that creation commit without it).
+		err = s.putIf(ctx, it, versionIs(v).And(unchanged(read, attrEnvCount, attrFlagSeq, attrSDKKeySeq)))
 		switch {
 		case err == nil:
 			return nil
@@ -105,6 +115,16 @@ func (s *Store) UpdateProject(ctx context.Context, k string, fn func(*domain.Pro
 	return p, nil
 }
 
+// DeleteProject deletes the project item and its environments and revokes
+// every SDK key of the project not revoked yet (rotated keys in their grace
+// period included: revoked_at set, hash item deleted), all in one
+// transaction. The project delete is conditioned on flag_seq, env_count and
+// sdk_key_seq being what the store read: no flag, environment or key was
+// created since. Each key's revocation is conditioned on the key being as
+// read (no revoked_at, the same replaced_by), so a key revoked or rotated
+// meanwhile (a rotation creates a key without moving sdk_key_seq) makes the
+// delete read again. When the revocations do not fit in the transaction's
+// 100 items, it refuses with a conflict and writes nothing.
 func (s *Store) DeleteProject(ctx context.Context, k string) error {
 	return retry(ctx, func() error {
 		read, err := s.get(ctx, projectKey(k))
@@ -128,13 +148,35 @@ func (s *Store) DeleteProject(ctx context.Context, k string) error {
 		if len(envs) > 98 {
 			return fmt.Errorf("dynamodb delete project %s: %d environments are more than one transaction can delete", k, len(envs))
 		}
+		keys, err := s.unrevokedSDKKeys(ctx, k)
+		if err != nil {
+			return err
+		}
+		if room := (maxTxItems - 1 - len(envs)) / 2; len(keys) > room {
+			return domain.Errorf(domain.CodeConflict,
+				"project %q has %d SDK keys that are not revoked, more than deleting it can revoke in one write (at most %d); revoke SDK keys first",
+				k, len(keys), room)
+		}
+		at, err := encodeValue(time.Now().UTC())
+		if err != nil {
+			return err
+		}
 		var b txBuilder
 		// flag_seq unchanged: no flag was created since the store saw none;
-		// env_count unchanged: no environment was created that it would miss.
-		cond := itemExists.And(unchanged(read, attrFlagSeq, attrEnvCount))
+		// env_count unchanged: no environment was created that it would miss;
+		// sdk_key_seq unchanged: no SDK key was created that it would miss.
+		cond := itemExists.And(unchanged(read, attrFlagSeq, attrEnvCount, attrSDKKeySeq))
 		b.add(s.txDelete(projectKey(k), &cond))
 		for _, sk := range envs {
 			b.add(s.txDelete(key{prefixProject + k, sk}, nil))
+		}
+		for _, it := range keys {
+			asRead := itemExists.
+				And(expression.AttributeNotExists(expression.Name(attrRevokedAt))).
+				And(unchanged(it, attrReplacedBy))
+			b.add(s.txUpdate(key{prefixProject + k, stringAttr(it, attrSK)},
+				expression.Set(expression.Name(attrRevokedAt), expression.Value(at)), asRead))
+			b.add(s.txDelete(sdkKeyHashKey(stringAttr(it, attrHash)), nil))
 		}
 		err = s.transact(ctx, &b)
 		switch {
@@ -145,6 +187,46 @@ func (s *Store) DeleteProject(ctx context.Context, k string) error {
 		}
 		return fmt.Errorf("dynamodb delete project %s: %w", k, err)
 	})
+}
+
+// attrHash is an SDK key's hash, named as in its JSON.
+const attrHash = "hash"
+
+// unrevokedSDKKeys reads the SDK keys of the project without revoked_at
+// (strongly consistent), projected on SK, hash and replaced_by.
+func (s *Store) unrevokedSDKKeys(ctx context.Context, project string) ([]item, error) {
+	filter := expression.AttributeNotExists(expression.Name(attrRevokedAt))
+	e, err := expression.NewBuilder().
+		WithKeyCondition(expression.Key(attrPK).Equal(expression.Value(prefixProject + project)).
+			And(expression.Key(attrSK).BeginsWith(prefixSDKKey))).
+		WithFilter(filter).
+		WithProjection(expression.NamesList(expression.Name(attrSK), expression.Name(attrHash), expression.Name(attrReplacedBy))).
+		Build()
+	if err != nil {
+		return nil, fmt.Errorf("dynamodb build query of SDK keys of %s: %w", project, err)
+	}
+	var out []item
+	var start item
+	for {
+		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 &s.table,
+			KeyConditionExpression:    e.KeyCondition(),
+			FilterExpression:          e.Filter(),
+			ProjectionExpression:      e.Projection(),
+			ExpressionAttributeNames:  e.Names(),
+			ExpressionAttributeValues: e.Values(),
+			ExclusiveStartKey:         start,
+			ConsistentRead:            aws.Bool(true),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("dynamodb query SDK keys of %s: %w", project, err)
+		}
+		out = append(out, res.Items...)
+		if len(res.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		start = res.LastEvaluatedKey
+	}
 }
 
 func (s *Store) CreateEnvironment(ctx context.Context, e *domain.Environment) error {

@@ -23,6 +23,8 @@ type NewStore func(t *testing.T) domain.Store
 func Run(t *testing.T, newStore NewStore) {
 	tests := map[string]func(*testing.T, domain.Store){
 		"ProjectLifecycle":          testProjectLifecycle,
+		"DeleteProjectRevokesKeys":  testDeleteProjectRevokesSDKKeys,
+		"DeleteProjectKeyRaces":     testDeleteProjectRacesSDKKeys,
 		"ProjectPagination":         testProjectPagination,
 		"Environments":              testEnvironments,
 		"FlagLifecycle":             testFlagLifecycle,
@@ -127,6 +129,146 @@ func testProjectLifecycle(t *testing.T, s domain.Store) {
 	must(t, err)
 	if len(envs) != 1 || envs[0].Key != "only" {
 		t.Fatalf("environments of the new project: %+v", envs)
+	}
+}
+
+// Deleting a project revokes every SDK key of it in the same write (a
+// rotated key in its grace period and its successor too), so that no key
+// opens a project created again under the same key. Another project's keys
+// stay, "p2" included (whose keys share the prefix "p").
+func testDeleteProjectRevokesSDKKeys(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	newProject(t, s, "p2")
+	sdkKey := func(project, env, id string) *domain.SDKKey {
+		return &domain.SDKKey{ID: id, Project: project, Environment: env, Name: id, Hash: "hash-" + project + "-" + id, CreatedBy: "member:m1", CreatedAt: t0}
+	}
+	must(t, s.CreateSDKKey(ctx, sdkKey("p", "production", "a")))
+	must(t, s.CreateSDKKey(ctx, sdkKey("p", "staging", "b")))
+	must(t, s.CreateSDKKey(ctx, sdkKey("p", "production", "c")))
+	must(t, s.CreateSDKKey(ctx, sdkKey("p2", "production", "a")))
+	// a rotated with a grace period: a (until later) and its successor a2 work
+	later := t0.Add(24 * time.Hour)
+	_, err := s.RotateSDKKey(ctx, "p", "production", "a", sdkKey("p", "production", "a2"), t0, later)
+	must(t, err)
+	// c is revoked already, before the delete
+	_, err = s.RevokeSDKKey(ctx, "p", "production", "c", t0)
+	must(t, err)
+	gone := []string{"hash-p-a", "hash-p-a2", "hash-p-b", "hash-p-c"}
+	for _, h := range gone[:3] {
+		_, err := s.GetSDKKeyByHash(ctx, h)
+		must(t, err)
+	}
+
+	must(t, s.DeleteProject(ctx, "p"))
+	for _, h := range gone {
+		if k, err := s.GetSDKKeyByHash(ctx, h); domain.ErrorCode(err) != domain.CodeNotFound {
+			t.Fatalf("key %s of the deleted project: want not_found, got %+v (err: %v)", h, k, err)
+		}
+	}
+	// The key items stay, revoked (a key revoked before keeps its time).
+	never := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, k := range []struct{ env, id string }{{"production", "a"}, {"production", "a2"}, {"staging", "b"}, {"production", "c"}} {
+		got, err := s.RevokeSDKKey(ctx, "p", k.env, k.id, never)
+		if domain.ErrorCode(err) == domain.CodeNotFound {
+			continue // a store may refuse to revoke in a deleted environment
+		}
+		must(t, err)
+		if got.RevokedAt == nil || got.RevokedAt.Equal(never) {
+			t.Fatalf("key %s/%s was not revoked by the delete: %+v", k.env, k.id, got)
+		}
+		if k.id == "c" && !got.RevokedAt.Equal(t0) {
+			t.Fatalf("a key revoked before the delete keeps its time: %+v", got)
+		}
+	}
+	other, err := s.GetSDKKeyByHash(ctx, "hash-p2-a")
+	must(t, err)
+	if other.Project != "p2" || other.ID != "a" || other.RevokedAt != nil {
+		t.Fatalf("p2's key after deleting p: %+v", other)
+	}
+
+	// Created again under the same key, the project opens to none of them.
+	newProject(t, s, "p")
+	for _, h := range gone {
+		if k, err := s.GetSDKKeyByHash(ctx, h); domain.ErrorCode(err) != domain.CodeNotFound {
+			t.Fatalf("key %s of the deleted project opens the new one: %+v (err: %v)", h, k, err)
+		}
+	}
+	must(t, s.CreateSDKKey(ctx, sdkKey("p", "production", "new")))
+	if k, err := s.GetSDKKeyByHash(ctx, "hash-p-new"); err != nil || k.Project != "p" || k.ID != "new" {
+		t.Fatalf("a key of the new project: %+v (err: %v)", k, err)
+	}
+}
+
+// Keys created and rotated while the project is deleted: either the delete
+// fails (and the project stays) or, once it succeeded, no key of the
+// project is found by its hash, whatever the order the writes landed in.
+// The creations start spread over one delete's duration, so that some land
+// between the delete's reads and its write.
+func testDeleteProjectRacesSDKKeys(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	const rounds, creators = 10, 3
+	newProject(t, s, "warmup")
+	began := time.Now()
+	must(t, s.DeleteProject(ctx, "warmup"))
+	spread := time.Since(began)
+	for round := range rounds {
+		p := fmt.Sprintf("race%d", round)
+		newProject(t, s, p)
+		hash := func(id string) string { return p + "-hash-" + id }
+		key := func(id string) *domain.SDKKey {
+			return &domain.SDKKey{ID: id, Project: p, Environment: "production", Name: id, Hash: hash(id), CreatedBy: "member:m1", CreatedAt: t0}
+		}
+		must(t, s.CreateSDKKey(ctx, key("base")))
+		hashes := []string{hash("base"), hash("next")}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var deleteErr error
+		wg.Go(func() {
+			<-start
+			deleteErr = s.DeleteProject(ctx, p)
+		})
+		for i := range creators {
+			id := fmt.Sprintf("k%d", i)
+			hashes = append(hashes, hash(id))
+			wg.Go(func() {
+				<-start
+				time.Sleep(spread * time.Duration(i) / creators)
+				err := s.CreateSDKKey(ctx, key(id))
+				if err != nil && domain.ErrorCode(err) != domain.CodeNotFound {
+					t.Errorf("round %d: create %s: %v", round, id, err)
+				}
+			})
+		}
+		wg.Go(func() {
+			<-start
+			time.Sleep(spread / 2)
+			_, err := s.RotateSDKKey(ctx, p, "production", "base", key("next"), t0, t0.Add(time.Hour))
+			if err != nil && domain.ErrorCode(err) != domain.CodeConflict && domain.ErrorCode(err) != domain.CodeNotFound {
+				t.Errorf("round %d: rotate: %v", round, err)
+			}
+		})
+		close(start)
+		wg.Wait()
+		if deleteErr != nil {
+			if !errors.Is(deleteErr, domain.ErrContention) {
+				t.Fatalf("round %d: delete: %v", round, deleteErr)
+			}
+			must(t, func() error { _, err := s.GetProject(ctx, p); return err }())
+			continue
+		}
+		for _, h := range hashes {
+			if k, err := s.GetSDKKeyByHash(ctx, h); domain.ErrorCode(err) != domain.CodeNotFound {
+				t.Fatalf("round %d: key %s outlived its deleted project: %+v (err: %v)", round, h, k, err)
+			}
+		}
+		// and none opens the project created again
+		newProject(t, s, p)
+		for _, h := range hashes {
+			if k, err := s.GetSDKKeyByHash(ctx, h); domain.ErrorCode(err) != domain.CodeNotFound {
+				t.Fatalf("round %d: key %s opens the project created again: %+v (err: %v)", round, h, k, err)
+			}
+		}
 	}
 }
 
