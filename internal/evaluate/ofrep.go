@@ -362,8 +362,7 @@ func scanNumber(b string, i int) int {
 // evaluateOne appends the answer of flag key of rs for c, as encoding/json
 // would encode the success or failure object, and says which status it is.
 // A sticky flag's answer goes through its assignment (sticky.go).
-func (h *Handler) evaluateOne(ctx context.Context, dst []byte, rs *Compiled, key string, c *eval.Context) ([]byte, int, error) {
-	f := rs.Flags[key]
+func (h *Handler) evaluateOne(ctx context.Context, dst []byte, rs *Compiled, key string, f *eval.Flag, c *eval.Context) ([]byte, int, error) {
 	if f == nil { // its targeting does not compile (Compiled.Broken)
 		h.log.ErrorContext(ctx, "flag not servable", "project", rs.Project, "environment", rs.Environment, "flag", key, "err", rs.Broken[key])
 		return appendFailure(dst, failure{Key: key, ErrorCode: errGeneral, ErrorDetails: "the flag could not be evaluated"}), http.StatusBadRequest, nil
@@ -514,11 +513,12 @@ func (h *Handler) evaluateSingle(w http.ResponseWriter, r *http.Request, key str
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "the flags could not be read"})
 		return
 	}
-	if _, ok := rs.Flags[key]; !ok && rs.Broken[key] == nil {
+	f, ok := rs.Flags[key]
+	if !ok && rs.Broken[key] == nil {
 		writeJSON(w, http.StatusNotFound, failure{Key: key, ErrorCode: errFlagNotFound, ErrorDetails: "flag '" + key + "' was not found"})
 		return
 	}
-	writeAnswer(w, func(dst []byte) ([]byte, int, error) { return h.evaluateOne(r.Context(), dst, rs, key, c) })
+	writeAnswer(w, func(dst []byte) ([]byte, int, error) { return h.evaluateOne(r.Context(), dst, rs, key, f, c) })
 }
 
 func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
@@ -550,7 +550,7 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 			dst = append(dst, ',')
 		}
 		var err error
-		if dst, _, err = h.evaluateOne(r.Context(), dst, rs, key, c); err != nil {
+		if dst, _, err = h.evaluateOne(r.Context(), dst, rs, key, rs.Flags[key], c); err != nil {
 			*bp = dst
 			h.log.ErrorContext(r.Context(), "bulk answer not encodable", "project", k.Project, "environment", k.Environment, "flag", key, "err", err)
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "the flags could not be evaluated"})
