@@ -14,10 +14,10 @@
 // everyone who was in (bucket < rollout×100). Among the weighted variants the
 // user gets the one with the lowest score -ln(u)/weight, where u in (0, 1) is
 // murmur3 of "<salt>/variant/<variant key>/<unit value>" (weighted rendezvous
-// hashing): each variant wins with probability weight/total exactly, and a
-// weight change moves users only to a variant whose weight grew or from one
-// whose weight shrank, so as few as possible. Adding a variant takes users
-// only into it; the order variants are listed in does not matter.
+// hashing): each variant wins with probability weight/total exactly, and
+// changing one weight moves users only into that variant (it grew) or out
+// of it (it shrank), as few as possible. Adding a variant takes users only
+// into it; the order variants are listed in does not matter.
 //
 // Evaluate allocates nothing and reads no storage; eval_bench_test.go
 // measures it and scripts/bench/evalcompare compares it with LaunchDarkly's

@@ -37,10 +37,11 @@ type Evaluator struct {
 	refresh time.Duration
 
 	mu       sync.Mutex
-	rulesets map[string]*Compiled    // project/env → ruleset
-	keys     map[string]cachedSDKKey // hash → key
-	misses   map[string]cachedSDKKey // hash → no such key
-	assigned map[domain.AssignmentKey]assignment
+	rulesets map[string]*Compiled                // project/env → ruleset
+	keys     map[string]cachedSDKKey             // hash → key
+	misses   map[string]cachedSDKKey             // hash → no such key
+	assigned map[domain.AssignmentKey]assignment // units → stored variant
+	outside  map[domain.AssignmentKey]assignment // units outside the rollout, nothing stored
 }
 
 // maxCachedKeys bounds each of the SDK key caches (keys, misses).
@@ -90,7 +91,7 @@ func New(store Store, clk clock.Clock, refresh time.Duration) *Evaluator {
 		refresh = DefaultRefresh
 	}
 	return &Evaluator{store: store, clock: clk, refresh: refresh, rulesets: map[string]*Compiled{}, keys: map[string]cachedSDKKey{}, misses: map[string]cachedSDKKey{},
-		assigned: map[domain.AssignmentKey]assignment{}}
+		assigned: map[domain.AssignmentKey]assignment{}, outside: map[domain.AssignmentKey]assignment{}}
 }
 
 // HashSDKKey is how SDK key secrets are stored.

@@ -563,7 +563,8 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 	*bp = dst
 	etag := answerETag(rs.Version, dst)
 	w.Header().Set("ETag", etag)
-	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+	// 304 for a matching POST is OFREP's rule (RFC 9110 would say 412)
+	if etagMatches(strings.Join(r.Header.Values("If-None-Match"), ","), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -628,7 +629,7 @@ func (h *Handler) ruleset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", rs.ETag)
-	if etagMatches(r.Header.Get("If-None-Match"), rs.ETag) {
+	if etagMatches(strings.Join(r.Header.Values("If-None-Match"), ","), rs.ETag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}

@@ -3,6 +3,7 @@ package evaluate
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/countersign/countersign/internal/domain"
@@ -42,8 +43,9 @@ import (
 // an older ruleset may assign it meanwhile): one read per unit, instance and
 // interval. A bulk evaluation reads once per sticky flag it misses.
 
-// maxCachedAssignments bounds the assignments an evaluator remembers; the
-// cache is emptied when it is full.
+// maxCachedAssignments bounds the assignments an evaluator remembers, and
+// apart from them the units it knows to be outside the rollout; a cache is
+// emptied when it is full.
 const maxCachedAssignments = 100_000
 
 // AssignmentStore keeps sticky bucketing assignments (domain.AssignmentRepository).
@@ -68,10 +70,15 @@ func (e *Evaluator) stick(ctx context.Context, rs *Compiled, key string, f *eval
 	if !ok {
 		return res, false, nil
 	}
-	k := domain.AssignmentKey{Project: rs.Project, Environment: rs.Environment, Flag: key, Epoch: rs.epochs[key], Unit: unit}
+	// the unit shares memory with the request body: a cached key must not
+	// keep the body alive
+	k := domain.AssignmentKey{Project: rs.Project, Environment: rs.Environment, Flag: key, Epoch: rs.epochs[key], Unit: strings.Clone(unit)}
 	now := e.clock.Now()
 	e.mu.Lock()
 	seen, hit := e.assigned[k]
+	if !hit {
+		seen, hit = e.outside[k]
+	}
 	e.mu.Unlock()
 	stored := seen.variant
 	if hit && stored == "" && res.Off && seen.version == rs.Version && now.Before(seen.until) {
@@ -126,11 +133,24 @@ type assignment struct {
 	until   time.Time
 }
 
+// remember caches what was learnt of a unit. Stored assignments and units
+// outside the rollout are cached apart, each bounded, so that many units
+// outside a small rollout never push assignments out; an "outside" entry
+// never replaces an assignment learnt meanwhile.
 func (e *Evaluator) remember(k domain.AssignmentKey, a assignment) {
 	e.mu.Lock()
-	if len(e.assigned) >= maxCachedAssignments {
-		clear(e.assigned)
+	defer e.mu.Unlock()
+	cache := e.assigned
+	if a.variant == "" {
+		if _, ok := e.assigned[k]; ok {
+			return
+		}
+		cache = e.outside
+	} else {
+		delete(e.outside, k)
 	}
-	e.assigned[k] = a
-	e.mu.Unlock()
+	if len(cache) >= maxCachedAssignments {
+		clear(cache)
+	}
+	cache[k] = a
 }
