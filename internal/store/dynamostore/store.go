@@ -94,9 +94,12 @@ const (
 // backoffMax), where unit is how long the failed attempt took (at least
 // backoffBase). Scaling by the attempt's own duration spreads the retries of
 // writers racing for one item over about as many attempt-lengths as there are
-// writers, however fast or slow the database answers.
+// writers, however fast or slow the database answers. Twenty attempts let
+// the conformance suite's 32 writers on one flag all commit even on a busy
+// DynamoDB Local, where conflicting transactions are often all cancelled;
+// ten sometimes ran out.
 const (
-	maxAttempts = 10
+	maxAttempts = 20
 	backoffBase = 10 * time.Millisecond
 	backoffMax  = time.Second
 )
