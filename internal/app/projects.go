@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strings"
 
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -80,7 +81,15 @@ func (s *Service) DeleteProject(ctx context.Context, p *Principal, key string) e
 	if err := p.require(domain.RoleAdmin, "deleting a project"); err != nil {
 		return err
 	}
-	if err := s.store.DeleteProject(ctx, key); err != nil {
+	err := s.store.DeleteProject(ctx, key, s.clock.Now(), func(revoked []string) []domain.AuditEntry {
+		e := s.audit(p.Actor(), "project.deleted", ChannelAPI)
+		e.Project = key
+		if len(revoked) > 0 {
+			e.Reason = "revoked its SDK keys " + strings.Join(revoked, ", ")
+		}
+		return []domain.AuditEntry{e}
+	})
+	if err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "project deleted", "project", key, "actor", p.Actor())

@@ -69,8 +69,10 @@ type ProjectRepository interface {
 	// delete read again or fails with not_found: no key outlives its project.
 	// Conflict while the project still has flags (archived ones included), or
 	// when a store cannot revoke that many keys in one write (revoke some
-	// first).
-	DeleteProject(ctx context.Context, key string) error
+	// first). Revocations take the time at; audit (when not nil) is given
+	// the ids of the keys revoked and returns the entries written in the
+	// same write.
+	DeleteProject(ctx context.Context, key string, at time.Time, audit func(revoked []string) []AuditEntry) error
 
 	// CreateEnvironment: not_found without the project, conflict if the key is
 	// taken or the project has MaxEnvironmentsPerProject already.

@@ -100,3 +100,36 @@ func TestSDKKeyRotation(t *testing.T) {
 		}
 	}
 }
+
+// Deleting a project revokes its SDK keys and says so in the audit log.
+func TestDeleteProjectRevokesAndAuditsSDKKeys(t *testing.T) {
+	a := newTestAPI(t)
+	a.project("shop")
+	var k httpapi.SDKKeyView
+	a.do("POST", "/v1/projects/shop/environments/production/sdk-keys", map[string]any{"name": "web"}).want(t, 201).json(&k)
+	a.do("DELETE", "/v1/projects/shop", nil).want(t, 204)
+	var audit struct {
+		Items []map[string]any `json:"items"`
+	}
+	a.do("GET", "/v1/audit?project=shop", nil).want(t, 200).json(&audit)
+	found := false
+	for _, e := range audit.Items {
+		if e["action"] == "project.deleted" {
+			found = true
+			if reason, _ := e["reason"].(string); !strings.Contains(reason, k.ID) {
+				t.Fatalf("project.deleted must name the revoked key %s: %v", k.ID, e)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no project.deleted entry: %v", audit.Items)
+	}
+	a.project("shop")
+	var l httpapi.List[httpapi.SDKKeyView]
+	a.do("GET", "/v1/projects/shop/environments/production/sdk-keys", nil).want(t, 200).json(&l)
+	for _, it := range l.Items {
+		if it.ID == k.ID && it.RevokedAt == nil {
+			t.Fatalf("the deleted project's key is not revoked: %+v", it)
+		}
+	}
+}

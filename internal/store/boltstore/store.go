@@ -220,7 +220,7 @@ func (s *Store) UpdateProject(ctx context.Context, k string, fn func(*domain.Pro
 	return p, err
 }
 
-func (s *Store) DeleteProject(ctx context.Context, k string) error {
+func (s *Store) DeleteProject(ctx context.Context, k string, at time.Time, audit func(revoked []string) []domain.AuditEntry) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bProjects).Get(key(k)) == nil {
 			return domain.NotFound("project", k)
@@ -240,8 +240,14 @@ func (s *Store) DeleteProject(ctx context.Context, k string) error {
 				return err
 			}
 		}
-		if err := revokeProjectSDKKeys(tx, k, time.Now().UTC()); err != nil {
+		revoked, err := revokeProjectSDKKeys(tx, k, at.UTC())
+		if err != nil {
 			return err
+		}
+		if audit != nil {
+			if err := writeAudit(tx, audit(revoked)); err != nil {
+				return err
+			}
 		}
 		return tx.Bucket(bProjects).Delete(key(k))
 	})
@@ -253,7 +259,7 @@ func (s *Store) DeleteProject(ctx context.Context, k string) error {
 // and opens a project created again under the same key. The key items stay.
 // The prefix is "<project>/": project keys cannot contain "/", so project
 // "p" never reaches "p2"'s keys.
-func revokeProjectSDKKeys(tx *bolt.Tx, project string, at time.Time) error {
+func revokeProjectSDKKeys(tx *bolt.Tx, project string, at time.Time) (ids []string, err error) {
 	keys, hashes := tx.Bucket(bSDKKeys), tx.Bucket(bSDKKeyHashes)
 	prefix := key(project, "")
 	var revoked [][]byte
@@ -262,28 +268,29 @@ func revokeProjectSDKKeys(tx *bolt.Tx, project string, at time.Time) error {
 	for kk, raw := c.Seek(prefix); kk != nil && bytes.HasPrefix(kk, prefix); kk, raw = c.Next() {
 		sk, err := decodeAs[domain.SDKKey](raw)
 		if err != nil {
-			return fmt.Errorf("decode %s/%s: %w", bSDKKeys, kk, err)
+			return nil, fmt.Errorf("decode %s/%s: %w", bSDKKeys, kk, err)
 		}
 		if sk.RevokedAt != nil {
 			continue
 		}
 		sk.RevokedAt = &at
 		if err := hashes.Delete([]byte(sk.Hash)); err != nil {
-			return err
+			return nil, err
 		}
 		v, err := json.Marshal(sk)
 		if err != nil {
-			return fmt.Errorf("encode %s/%s: %w", bSDKKeys, kk, err)
+			return nil, fmt.Errorf("encode %s/%s: %w", bSDKKeys, kk, err)
 		}
 		revoked, values = append(revoked, bytes.Clone(kk)), append(values, v)
+		ids = append(ids, sk.ID)
 	}
 	// Written after the walk: a cursor must not see its bucket change.
 	for i, kk := range revoked {
 		if err := keys.Put(kk, values[i]); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return ids, nil
 }
 
 func (s *Store) CreateEnvironment(ctx context.Context, e *domain.Environment) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -125,7 +126,7 @@ func (s *Store) UpdateProject(ctx context.Context, k string, fn func(*domain.Pro
 // meanwhile (a rotation creates a key without moving sdk_key_seq) makes the
 // delete read again. When the revocations do not fit in the transaction's
 // 100 items, it refuses with a conflict and writes nothing.
-func (s *Store) DeleteProject(ctx context.Context, k string) error {
+func (s *Store) DeleteProject(ctx context.Context, k string, when time.Time, audit func(revoked []string) []domain.AuditEntry) error {
 	return retry(ctx, func() error {
 		read, err := s.get(ctx, projectKey(k))
 		if err != nil {
@@ -152,12 +153,21 @@ func (s *Store) DeleteProject(ctx context.Context, k string) error {
 		if err != nil {
 			return err
 		}
-		if room := (maxTxItems - 1 - len(envs)) / 2; len(keys) > room {
+		var entries []domain.AuditEntry
+		if audit != nil {
+			ids := make([]string, len(keys))
+			for i, it := range keys {
+				sk := stringAttr(it, attrSK) // SDKKEY#<env>#<id>
+				ids[i] = sk[strings.LastIndexByte(sk, '#')+1:]
+			}
+			entries = audit(ids)
+		}
+		if room := (maxTxItems - 1 - len(envs) - itemsPerAuditEntry*len(entries)) / 2; len(keys) > room {
 			return domain.Errorf(domain.CodeConflict,
 				"project %q has %d SDK keys that are not revoked, more than deleting it can revoke in one write (at most %d); revoke SDK keys first",
 				k, len(keys), room)
 		}
-		at, err := encodeValue(time.Now().UTC())
+		at, err := encodeValue(when.UTC())
 		if err != nil {
 			return err
 		}
@@ -178,14 +188,8 @@ func (s *Store) DeleteProject(ctx context.Context, k string) error {
 				expression.Set(expression.Name(attrRevokedAt), expression.Value(at)), asRead))
 			b.add(s.txDelete(sdkKeyHashKey(stringAttr(it, attrHash)), nil))
 		}
-		err = s.transact(ctx, &b)
-		switch {
-		case err == nil:
-			return nil
-		case lostRace(err):
-			return errRetry
-		}
-		return fmt.Errorf("dynamodb delete project %s: %w", k, err)
+		from := s.addAudit(&b, entries)
+		return outcome(s.transact(ctx, &b), entries, from, "delete project "+k)
 	})
 }
 

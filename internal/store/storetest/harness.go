@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,12 +117,12 @@ func testProjectLifecycle(t *testing.T, s domain.Store) {
 	wantCode(t, err, domain.CodeNotFound)
 
 	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
-	wantCode(t, s.DeleteProject(ctx, "p"), domain.CodeConflict)
+	wantCode(t, s.DeleteProject(ctx, "p", t0, nil), domain.CodeConflict)
 	must(t, s.DeleteFlag(ctx, "p", "f", func(*domain.Flag, *domain.Audit) error { return nil }))
-	must(t, s.DeleteProject(ctx, "p"))
+	must(t, s.DeleteProject(ctx, "p", t0, nil))
 	_, err = s.GetProject(ctx, "p")
 	wantCode(t, err, domain.CodeNotFound)
-	wantCode(t, s.DeleteProject(ctx, "p"), domain.CodeNotFound)
+	wantCode(t, s.DeleteProject(ctx, "p", t0, nil), domain.CodeNotFound)
 
 	// A project made again under the same key does not inherit old environments.
 	must(t, s.CreateProject(ctx, &domain.Project{Key: "p", Name: "p"}, []domain.Environment{{Key: "only", Name: "Only"}}))
@@ -160,7 +161,26 @@ func testDeleteProjectRevokesSDKKeys(t *testing.T, s domain.Store) {
 		must(t, err)
 	}
 
-	must(t, s.DeleteProject(ctx, "p"))
+	// the audit entry is built from the keys revoked and written in the
+	// same write
+	var revoked []string
+	must(t, s.DeleteProject(ctx, "p", t0, func(ids []string) []domain.AuditEntry {
+		revoked = append([]string(nil), ids...)
+		return []domain.AuditEntry{{ID: "a-delete-p", At: t0, Actor: "member:m1", Action: "project.deleted", Channel: "api", Project: "p",
+			Reason: strings.Join(ids, ",")}}
+	}))
+	sort.Strings(revoked)
+	if strings.Join(revoked, ",") != "a,a2,b" {
+		t.Fatalf("the delete says it revoked %v, want a, a2, b (c was revoked before)", revoked)
+	}
+	entries, _, err := s.ListAudit(ctx, domain.AuditFilter{Project: "p"}, domain.Page{})
+	must(t, err)
+	if len(entries) != 1 || entries[0].Action != "project.deleted" || entries[0].Reason == "" {
+		t.Fatalf("the delete's audit entry: %+v", entries)
+	}
+	if ob, err := s.GetOutbox(ctx, "a-delete-p"); err != nil || ob.Entry.ID != "a-delete-p" {
+		t.Fatalf("the delete's outbox item: %+v %v", ob, err)
+	}
 	for _, h := range gone {
 		if k, err := s.GetSDKKeyByHash(ctx, h); domain.ErrorCode(err) != domain.CodeNotFound {
 			t.Fatalf("key %s of the deleted project: want not_found, got %+v (err: %v)", h, k, err)
@@ -210,7 +230,7 @@ func testDeleteProjectRacesSDKKeys(t *testing.T, s domain.Store) {
 	const rounds, creators = 10, 3
 	newProject(t, s, "warmup")
 	began := time.Now()
-	must(t, s.DeleteProject(ctx, "warmup"))
+	must(t, s.DeleteProject(ctx, "warmup", t0, nil))
 	spread := time.Since(began)
 	for round := range rounds {
 		p := fmt.Sprintf("race%d", round)
@@ -226,7 +246,7 @@ func testDeleteProjectRacesSDKKeys(t *testing.T, s domain.Store) {
 		var deleteErr error
 		wg.Go(func() {
 			<-start
-			deleteErr = s.DeleteProject(ctx, p)
+			deleteErr = s.DeleteProject(ctx, p, t0, nil)
 		})
 		for i := range creators {
 			id := fmt.Sprintf("k%d", i)
