@@ -78,19 +78,9 @@ func (s *Store) Assign(ctx context.Context, k domain.AssignmentKey, variant, rep
 	if replacing != "" {
 		cond = cond.Or(expression.Name(attrVariant).Equal(expression.Value(replacing)))
 	}
-	e, err := expression.NewBuilder().WithCondition(cond).Build()
-	if err != nil {
-		return "", fmt.Errorf("dynamodb build condition: %w", err)
-	}
 	it := sk.av()
 	it[attrVariant] = &types.AttributeValueMemberS{Value: variant}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 &s.table,
-		Item:                      it,
-		ConditionExpression:       e.Condition(),
-		ExpressionAttributeNames:  e.Names(),
-		ExpressionAttributeValues: e.Values(),
-	})
+	err := s.putIf(ctx, it, cond)
 	if err == nil {
 		return variant, nil
 	}

@@ -248,14 +248,8 @@ func (s *Store) ListSDKKeys(ctx context.Context, project, env string, page domai
 func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at time.Time, audit ...domain.AuditEntry) (k *domain.SDKKey, err error) {
 	kk := sdkKeyKey(project, env, id)
 	err = retry(ctx, func() error {
-		read, err := s.get(ctx, kk)
-		if err != nil {
-			return err
-		}
-		if read == nil {
-			return domain.NotFound("SDK key", id)
-		}
-		if k, err = decode[domain.SDKKey](read); err != nil {
+		var err error
+		if k, err = s.sdkKey(ctx, kk, id); err != nil {
 			return err
 		}
 		if k.RevokedAt != nil {
@@ -291,14 +285,8 @@ func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at ti
 func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next *domain.SDKKey, at, expires time.Time, audit ...domain.AuditEntry) (old *domain.SDKKey, err error) {
 	kk := sdkKeyKey(project, env, id)
 	err = retry(ctx, func() error {
-		read, err := s.get(ctx, kk)
-		if err != nil {
-			return err
-		}
-		if read == nil {
-			return domain.NotFound("SDK key", id)
-		}
-		if old, err = decode[domain.SDKKey](read); err != nil {
+		var err error
+		if old, err = s.sdkKey(ctx, kk, id); err != nil {
 			return err
 		}
 		n := *next
@@ -347,4 +335,17 @@ func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next 
 		return nil, err
 	}
 	return old, nil
+}
+
+// sdkKey reads the key item kk (strongly consistent): not_found "SDK key id"
+// without it.
+func (s *Store) sdkKey(ctx context.Context, kk key, id string) (*domain.SDKKey, error) {
+	read, err := s.get(ctx, kk)
+	if err != nil {
+		return nil, err
+	}
+	if read == nil {
+		return nil, domain.NotFound("SDK key", id)
+	}
+	return decode[domain.SDKKey](read)
 }
