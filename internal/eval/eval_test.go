@@ -233,6 +233,21 @@ func TestStability(t *testing.T) {
 			t.Fatalf("%s moved %.2f %% of users; the least possible is %.2f %%", c.name, 100*share, 100*c.min)
 		}
 	}
+	// several weights changed at once move more than the least possible
+	// (the README quotes this figure): 1:2:3 → 3:2:1 must move at least a
+	// third of users; rendezvous moves about 41.7 %
+	before, after = at(100, w("a", 1), w("b", 2), w("c", 3)), at(100, w("a", 3), w("b", 2), w("c", 1))
+	moved = 0
+	for i := range 100000 {
+		k := fmt.Sprintf("user-%d", i)
+		if run(t, before, k, nil).Variant != run(t, after, k, nil).Variant {
+			moved++
+		}
+	}
+	t.Logf("1:2:3 → 3:2:1 moved %.1f %% of users (the least possible is 33.3 %%)", float64(moved)/1000)
+	if moved < 33300 || moved > 45000 {
+		t.Fatalf("1:2:3 → 3:2:1 moved %d of 100 000 users", moved)
+	}
 	// extreme weights are honoured: 1:1 000 000 gives the small variant
 	// about 1 in a million users
 	tiny := at(100, w("a", 1), w("b", 1000000))

@@ -44,6 +44,15 @@ type Evaluator struct {
 	outside  map[domain.AssignmentKey]assignment // units outside the rollout, nothing stored
 }
 
+// putBounded stores v under k, emptying m first when it holds max entries:
+// the evaluator's caches are bounded this way.
+func putBounded[K comparable, V any](m map[K]V, k K, v V, max int) {
+	if _, ok := m[k]; !ok && len(m) >= max {
+		clear(m)
+	}
+	m[k] = v
+}
+
 // maxCachedKeys bounds each of the SDK key caches (keys, misses).
 const maxCachedKeys = 10000
 
@@ -128,17 +137,13 @@ func (e *Evaluator) Authenticate(ctx context.Context, secret string) (*domain.SD
 		// not keys (a client's typo, or a flood of guesses) never push the
 		// keys in use out of the cache.
 		e.mu.Lock()
-		cache := e.keys
 		if k == nil {
-			cache = e.misses
 			delete(e.keys, h)
+			putBounded(e.misses, h, c, maxCachedKeys)
 		} else {
 			delete(e.misses, h)
+			putBounded(e.keys, h, c, maxCachedKeys)
 		}
-		if len(cache) >= maxCachedKeys {
-			clear(cache)
-		}
-		cache[h] = c
 		e.mu.Unlock()
 	}
 	if c.key == nil || !c.key.Live(now) {

@@ -85,14 +85,32 @@ type failure struct {
 	Key          string `json:"key,omitempty"`
 	ErrorCode    string `json:"errorCode"`
 	ErrorDetails string `json:"errorDetails,omitempty"`
-	status       int    // 400 when 0
+	status       int    // set only where the error code does not say it (413)
 }
 
+// httpStatus is the status the OFREP specification gives the error code:
+// 404 for FLAG_NOT_FOUND, 400 for the others.
 func (f *failure) httpStatus() int {
-	if f.status != 0 {
+	switch {
+	case f.status != 0:
 		return f.status
+	case f.ErrorCode == errFlagNotFound:
+		return http.StatusNotFound
 	}
 	return http.StatusBadRequest
+}
+
+func writeFailure(w http.ResponseWriter, f *failure) { writeJSON(w, f.httpStatus(), f) }
+
+// compiledFor is the ruleset k opens, or nil after answering 500 (logged).
+func (h *Handler) compiledFor(w http.ResponseWriter, r *http.Request, k *domain.SDKKey) *Compiled {
+	rs, err := h.ev.Ruleset(r.Context(), k.Project, k.Environment)
+	if err != nil {
+		h.log.ErrorContext(r.Context(), "ruleset unavailable", "project", k.Project, "environment", k.Environment, "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "the flags could not be read"})
+		return nil
+	}
+	return rs
 }
 
 type success struct {
@@ -363,16 +381,20 @@ func scanNumber(b string, i int) int {
 // would encode the success or failure object, and says which status it is.
 // A sticky flag's answer goes through its assignment (sticky.go).
 func (h *Handler) evaluateOne(ctx context.Context, dst []byte, rs *Compiled, key string, f *eval.Flag, c *eval.Context) ([]byte, int, error) {
+	fail := func(code, details string) ([]byte, int, error) {
+		fl := failure{Key: key, ErrorCode: code, ErrorDetails: details}
+		return appendFailure(dst, fl), fl.httpStatus(), nil
+	}
 	if f == nil { // its targeting does not compile (Compiled.Broken)
 		h.log.ErrorContext(ctx, "flag not servable", "project", rs.Project, "environment", rs.Environment, "flag", key, "err", rs.Broken[key])
-		return appendFailure(dst, failure{Key: key, ErrorCode: errGeneral, ErrorDetails: "the flag could not be evaluated"}), http.StatusBadRequest, nil
+		return fail(errGeneral, "the flag could not be evaluated")
 	}
 	res, err := f.Evaluate(c)
 	if errors.Is(err, eval.ErrTargetingKeyMissing) {
-		return appendFailure(dst, failure{Key: key, ErrorCode: errTargetingKeyMissing, ErrorDetails: err.Error()}), http.StatusBadRequest, nil
+		return fail(errTargetingKeyMissing, err.Error())
 	}
 	if err != nil {
-		return appendFailure(dst, failure{Key: key, ErrorCode: errGeneral, ErrorDetails: "the flag could not be evaluated"}), http.StatusBadRequest, nil
+		return fail(errGeneral, "the flag could not be evaluated")
 	}
 	var meta map[string]any
 	if f.Sticky() {
@@ -504,18 +526,16 @@ func (h *Handler) evaluateSingle(w http.ResponseWriter, r *http.Request, key str
 	c, fail := readContext(r)
 	if fail != nil {
 		fail.Key = key
-		writeJSON(w, fail.httpStatus(), fail)
+		writeFailure(w, fail)
 		return
 	}
-	rs, err := h.ev.Ruleset(r.Context(), k.Project, k.Environment)
-	if err != nil {
-		h.log.ErrorContext(r.Context(), "ruleset unavailable", "project", k.Project, "environment", k.Environment, "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "the flags could not be read"})
+	rs := h.compiledFor(w, r, k)
+	if rs == nil {
 		return
 	}
 	f, ok := rs.Flags[key]
 	if !ok && rs.Broken[key] == nil {
-		writeJSON(w, http.StatusNotFound, failure{Key: key, ErrorCode: errFlagNotFound, ErrorDetails: "flag '" + key + "' was not found"})
+		writeFailure(w, &failure{Key: key, ErrorCode: errFlagNotFound, ErrorDetails: "flag '" + key + "' was not found"})
 		return
 	}
 	writeAnswer(w, func(dst []byte) ([]byte, int, error) { return h.evaluateOne(r.Context(), dst, rs, key, f, c) })
@@ -528,13 +548,11 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 	}
 	c, fail := readContext(r)
 	if fail != nil {
-		writeJSON(w, fail.httpStatus(), fail)
+		writeFailure(w, fail)
 		return
 	}
-	rs, err := h.ev.Ruleset(r.Context(), k.Project, k.Environment)
-	if err != nil {
-		h.log.ErrorContext(r.Context(), "ruleset unavailable", "project", k.Project, "environment", k.Environment, "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "the flags could not be read"})
+	rs := h.compiledFor(w, r, k)
+	if rs == nil {
 		return
 	}
 	// {"flags":[...],"metadata":{"version":N}}, as encoding/json writes the
@@ -564,7 +582,7 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 	etag := answerETag(rs.Version, dst)
 	w.Header().Set("ETag", etag)
 	// 304 for a matching POST is OFREP's rule (RFC 9110 would say 412)
-	if etagMatches(strings.Join(r.Header.Values("If-None-Match"), ","), etag) {
+	if notModified(r, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -592,6 +610,12 @@ func answerETag(version int64, body []byte) string {
 	sum := uint64(crc32.Checksum(body, castagnoli))<<32 | uint64(crc32.ChecksumIEEE(body))
 	e = strconv.AppendUint(e, sum, 16)
 	return string(append(e, '"'))
+}
+
+// notModified says whether r's If-None-Match (all its header lines) matches
+// etag.
+func notModified(r *http.Request, etag string) bool {
+	return etagMatches(strings.Join(r.Header.Values("If-None-Match"), ","), etag)
 }
 
 // etagMatches applies If-None-Match (RFC 9110, 13.1.2): "*" matches any
@@ -623,13 +647,12 @@ func (h *Handler) ruleset(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"errorDetails": "this SDK key reads " + k.Project + "/" + k.Environment + " only"})
 		return
 	}
-	rs, err := h.ev.Ruleset(r.Context(), k.Project, k.Environment)
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "the flags could not be read"})
+	rs := h.compiledFor(w, r, k)
+	if rs == nil {
 		return
 	}
 	w.Header().Set("ETag", rs.ETag)
-	if etagMatches(strings.Join(r.Header.Values("If-None-Match"), ","), rs.ETag) {
+	if notModified(r, rs.ETag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}

@@ -140,17 +140,12 @@ type assignment struct {
 func (e *Evaluator) remember(k domain.AssignmentKey, a assignment) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	cache := e.assigned
 	if a.variant == "" {
-		if _, ok := e.assigned[k]; ok {
-			return
+		if _, ok := e.assigned[k]; !ok {
+			putBounded(e.outside, k, a, maxCachedAssignments)
 		}
-		cache = e.outside
-	} else {
-		delete(e.outside, k)
+		return
 	}
-	if len(cache) >= maxCachedAssignments {
-		clear(cache)
-	}
-	cache[k] = a
+	delete(e.outside, k)
+	putBounded(e.assigned, k, a, maxCachedAssignments)
 }
