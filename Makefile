@@ -7,9 +7,14 @@ ARTIFACTS_DIR ?= bin
 
 .PHONY: run test build deploy lint fmt clean seed build-ApiFunction build-TimersFunction build-NotifierFunction build-EvaluateFunction
 
-## run: the whole system in one process on 127.0.0.1:8080, data in ./.data
+## run: the whole system in one process on 127.0.0.1:8080, data in ./.data, in
+## development mode (mail catcher at /dev/mail, movable clock; loopback only).
+## A team's instance: COUNTERSIGN_DEV=0 make run, with SES for e-mail.
+COUNTERSIGN_DEV ?= 1
 run:
-	$(GO) run ./functions/local
+	@echo "building Countersign (the first build downloads modules and takes a minute)..."
+	@$(GO) build -o .tools/countersign ./functions/local
+	COUNTERSIGN_DEV=$(COUNTERSIGN_DEV) .tools/countersign
 
 ## test: everything — vet, gofmt, unit and handler tests with -race, the store
 ## conformance suite on bbolt and on DynamoDB Local (started and stopped here)

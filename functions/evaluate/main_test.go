@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/evaluate"
 	"github.com/countersign/countersign/internal/lambdahttp"
@@ -46,7 +46,7 @@ func sampleHandler(t *testing.T) lambda.Handler {
 	}
 	t.Cleanup(func() { store.Close() })
 	ctx := context.Background()
-	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	now := clocktest.At(0, 0, 0, 0)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {

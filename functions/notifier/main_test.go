@@ -9,13 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/countersign/countersign/internal/actionlink"
-	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/notify"
 	"github.com/countersign/countersign/internal/notify/catcher"
@@ -44,7 +43,7 @@ func TestStreamEventDeliversOutboxItem(t *testing.T) {
 func streamEventDelivers(t *testing.T, store domain.Store) {
 	var err error
 	ctx := context.Background()
-	clk := clock.NewFixed(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	clk := clocktest.Clock(0, 0, 0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc, _ := setup.API(store, clk, log)
 	signer, _ := actionlink.NewSigner([]byte(strings.Repeat("k", 32)))

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/countersign/countersign/internal/app"
-	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/setup"
 	"github.com/countersign/countersign/internal/store/boltstore"
@@ -29,7 +29,7 @@ func TestScheduledEventFiresSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	clk := clock.NewFixed(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	clk := clocktest.Clock(0, 0, 0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc, _ := setup.API(store, clk, log)
 	ctx := context.Background()

@@ -4,9 +4,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/countersign/countersign/internal/actionlink"
+	"github.com/countersign/countersign/internal/clock/clocktest"
 )
 
 func signer(t *testing.T, key string) *actionlink.Signer {
@@ -19,7 +19,7 @@ func signer(t *testing.T, key string) *actionlink.Signer {
 
 func TestRoundTripAndTampering(t *testing.T) {
 	s := signer(t, strings.Repeat("k", 32))
-	c := actionlink.Claims{Request: "cr_1", Revision: 2, Member: "m_1", Action: actionlink.Approve, Expires: time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC).Unix()}
+	c := actionlink.Claims{Request: "cr_1", Revision: 2, Member: "m_1", Action: actionlink.Approve, Expires: clocktest.At(7, 0, 0, 0).Unix()}
 	tok := s.Issue(c)
 	got, err := s.Parse(tok)
 	if err != nil || got.Request != "cr_1" || got.Revision != 2 || got.Member != "m_1" || got.Action != "approve" || got.Nonce == "" {

@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/store/boltstore"
 )
@@ -51,7 +51,7 @@ type world struct {
 	service                                     *app.Principal
 }
 
-var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+var t0 = clocktest.At(1, 9, 0, 0)
 
 func newWorld(t testing.TB, store domain.Store) *world {
 	w := &world{t: t, store: store, clock: clock.NewFixed(t0), ctx: context.Background()}

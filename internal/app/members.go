@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -48,7 +51,9 @@ func (s *Service) ListMembers(ctx context.Context, p *Principal, page domain.Pag
 
 // UpdateMember changes a member. Admins may change anyone; a member may change
 // their own name and e-mail but not their role. The last admin cannot be
-// demoted.
+// demoted: a change that takes admin away tells the store to keep another
+// admin (domain.MemberWrite.KeepAnAdmin), and the store decides it in the same
+// atomic write, so two admins demoting each other at once leave one.
 func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, expected *int64, change func(*domain.Member) error) (*domain.Member, error) {
 	self := p != nil && p.MemberID == id
 	if !self {
@@ -56,11 +61,7 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 			return nil, err
 		}
 	}
-	admins, err := s.countAdmins(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.store.UpdateMember(ctx, id, func(m *domain.Member) error {
+	return s.store.WriteMember(ctx, id, func(m *domain.Member, w *domain.MemberWrite) error {
 		if err := checkVersion("member", expected, m.Version); err != nil {
 			return err
 		}
@@ -75,9 +76,7 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 			if !p.Role.AtLeast(domain.RoleAdmin) {
 				return domain.Errorf(domain.CodeForbidden, "only admins change roles")
 			}
-			if orig.Role == domain.RoleAdmin && admins <= 1 {
-				return domain.Errorf(domain.CodeConflict, "%s is the last admin; make someone else admin first", orig.Email)
-			}
+			w.KeepAnAdmin = orig.Role == domain.RoleAdmin
 		}
 		m.UpdatedAt = s.clock.Now()
 		return m.Validate()
@@ -85,25 +84,16 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 }
 
 // DeleteMember removes a member and revokes their tokens (admins only; the
-// last admin stays).
+// last admin stays, decided by the store in the same write as the removal).
 func (s *Service) DeleteMember(ctx context.Context, p *Principal, id string) error {
 	if err := p.require(domain.RoleAdmin, "removing members"); err != nil {
 		return err
 	}
-	m, err := s.store.GetMember(ctx, id)
+	err := s.store.RemoveMember(ctx, id, func(m *domain.Member, w *domain.MemberWrite) error {
+		w.KeepAnAdmin = m.Role == domain.RoleAdmin
+		return nil
+	})
 	if err != nil {
-		return err
-	}
-	if m.Role == domain.RoleAdmin {
-		admins, err := s.countAdmins(ctx)
-		if err != nil {
-			return err
-		}
-		if admins <= 1 {
-			return domain.Errorf(domain.CodeConflict, "%s is the last admin and cannot be removed", m.Email)
-		}
-	}
-	if err := s.store.DeleteMember(ctx, id); err != nil {
 		return err
 	}
 	// Tokens of a removed member no longer authenticate (Authenticate checks
@@ -123,15 +113,159 @@ func (s *Service) DeleteMember(ctx context.Context, p *Principal, id string) err
 	return nil
 }
 
-func (s *Service) countAdmins(ctx context.Context) (int, error) {
-	n := 0
+// ActorRecoverAdmin is who RecoverAdmin's changes are audited as.
+const ActorRecoverAdmin = "system:recover-admin"
+
+// ActionAdminRecovered is the audit action of RecoverAdmin.
+const ActionAdminRecovered = "member.admin_recovered"
+
+// RecoverAdminInput names the member an operator makes admin.
+type RecoverAdminInput struct {
+	Email string // the member's e-mail address (any case); created when no member has it
+	Name  string // the name of a member created (default: the address's local part)
+	Note  string // why, in the audit entry (optional)
+	Token bool   // also issue an API token for the member (its secret is shown once)
+}
+
+// RecoveredAdmin is what RecoverAdmin did.
+type RecoveredAdmin struct {
+	Member       *domain.Member
+	Created      bool        // the member was created
+	PreviousRole domain.Role // the role before, when promoted
+	Unchanged    bool        // the member was an admin already: nothing written
+	AdminsBefore int         // admin members found before the change
+	AuditID      string      // the audit entry written, "" when nothing was
+	LiveTokens   int         // the member's tokens that are not revoked (a new one included)
+	TokenSecret  string      // the secret of the token issued, when asked for
+}
+
+// RecoverAdmin is the operator's way back when no admin member is left (or
+// none can be reached): it runs with direct store access, not through the
+// API, and so needs no principal. It makes the member with in.Email an admin,
+// or creates an admin member with that address, audited as
+// ActionAdminRecovered by ActorRecoverAdmin in the same write as the change.
+// A member who is an admin already is left as is.
+func (s *Service) RecoverAdmin(ctx context.Context, in RecoverAdminInput) (*RecoveredAdmin, error) {
+	email := strings.TrimSpace(in.Email)
+	if email == "" {
+		return nil, domain.Errorf(domain.CodeInvalid, "an e-mail address is required")
+	}
+	for attempt := 1; ; attempt++ {
+		out, err := s.recoverAdmin(ctx, email, in)
+		if errors.Is(err, errMemberMoved) && attempt < 3 {
+			continue // a member got or lost that address meanwhile: look again
+		}
+		if err != nil {
+			return nil, err
+		}
+		if in.Token {
+			t := &domain.Token{ID: newID("t"), Name: "recover-admin", MemberID: out.Member.ID, CreatedBy: ActorRecoverAdmin, CreatedAt: s.clock.Now()}
+			secret := newTokenSecret()
+			t.Hash = HashToken(secret)
+			if err := s.store.CreateToken(ctx, t); err != nil {
+				return out, fmt.Errorf("%s is an admin now, but issuing a token failed: %w", out.Member.Email, err)
+			}
+			out.TokenSecret = secret
+		}
+		err = forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.Token, string, error) {
+			return s.store.ListTokens(ctx, out.Member.ID, pg)
+		}, func(t domain.Token) error {
+			if t.RevokedAt == nil {
+				out.LiveTokens++
+			}
+			return nil
+		})
+		if err != nil {
+			return out, err
+		}
+		if out.Unchanged {
+			s.log.InfoContext(ctx, "admin recovery: the member is an admin already", "member", out.Member.ID, "token_issued", in.Token, "actor", ActorRecoverAdmin)
+		} else {
+			s.log.WarnContext(ctx, "admin recovered", "member", out.Member.ID, "created", out.Created, "previous_role", out.PreviousRole,
+				"admins_before", out.AdminsBefore, "audit", out.AuditID, "token_issued", in.Token, "actor", ActorRecoverAdmin)
+		}
+		return out, nil
+	}
+}
+
+var (
+	errAdminAlready = errors.New("the member is an admin already")
+	errMemberMoved  = errors.New("a member got or lost the e-mail address meanwhile; run the command again")
+)
+
+func (s *Service) recoverAdmin(ctx context.Context, email string, in RecoverAdminInput) (*RecoveredAdmin, error) {
+	out := &RecoveredAdmin{}
+	var found *domain.Member
 	err := forEach(ctx, s.store.ListMembers, func(m domain.Member) error {
 		if m.Role == domain.RoleAdmin {
-			n++
+			out.AdminsBefore++
+		}
+		if strings.EqualFold(m.Email, email) {
+			found = &m
 		}
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return nil, err
+	}
+	reason := func(m *domain.Member, what string) string {
+		r := fmt.Sprintf("%s (%s) %s by the recover-admin command; %d admin member(s) before", m.Email, m.ID, what, out.AdminsBefore)
+		if in.Note != "" {
+			r += ": " + in.Note
+		}
+		return r
+	}
+	now := s.clock.Now()
+	if found == nil {
+		name := in.Name
+		if name == "" {
+			name, _, _ = strings.Cut(email, "@")
+		}
+		m := &domain.Member{ID: newID("m"), Email: email, Name: name, Role: domain.RoleAdmin, CreatedAt: now, UpdatedAt: now}
+		if err := m.Validate(); err != nil {
+			return nil, err
+		}
+		e := s.audit(ActorRecoverAdmin, ActionAdminRecovered, ChannelSystem)
+		e.Reason, e.Version = reason(m, "created as an admin"), 1
+		err := s.store.CreateMember(ctx, m, e)
+		if domain.ErrorCode(err) == domain.CodeConflict && !errors.Is(err, domain.ErrContention) {
+			return nil, fmt.Errorf("%w: %w", errMemberMoved, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out.Member, out.Created, out.AuditID = m, true, e.ID
+		return out, nil
+	}
+	var entry domain.AuditEntry
+	m, err := s.store.WriteMember(ctx, found.ID, func(m *domain.Member, w *domain.MemberWrite) error {
+		if !strings.EqualFold(m.Email, email) {
+			return errMemberMoved
+		}
+		if m.Role == domain.RoleAdmin {
+			return errAdminAlready
+		}
+		out.PreviousRole = m.Role
+		m.Role, m.UpdatedAt = domain.RoleAdmin, s.clock.Now()
+		entry = s.audit(ActorRecoverAdmin, ActionAdminRecovered, ChannelSystem)
+		entry.Reason, entry.Version = reason(m, "made an admin (was "+string(out.PreviousRole)+")"), m.Version+1
+		w.Record(entry)
+		return m.Validate()
+	})
+	switch {
+	case errors.Is(err, errAdminAlready):
+		out.Member, out.Unchanged = found, true
+		if cur, err := s.store.GetMember(ctx, found.ID); err == nil {
+			out.Member = cur
+		}
+		return out, nil
+	case domain.ErrorCode(err) == domain.CodeNotFound:
+		return nil, fmt.Errorf("%w: %w", errMemberMoved, err)
+	case err != nil:
+		return nil, err
+	}
+	out.Member, out.AuditID = m, entry.ID
+	return out, nil
 }
 
 // forEach walks every page of a list.

@@ -191,7 +191,7 @@ func (s *Service) ensureToken(ctx context.Context, secret string) error {
 		cursor = next
 	}
 	if admin == nil {
-		return domain.Errorf(domain.CodeConflict, "no admin member to attach the bootstrap token to")
+		return domain.Errorf(domain.CodeConflict, "no admin member to attach the bootstrap token to; make one with `go run ./functions/local recover-admin --email <address>` (README: Recovering the last admin)")
 	}
 	t := &domain.Token{ID: newID("t"), Name: "bootstrap", MemberID: admin.ID, Role: domain.RoleAdmin, Hash: HashToken(secret), CreatedBy: "system:bootstrap", CreatedAt: s.clock.Now()}
 	return s.store.CreateToken(ctx, t)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 )
@@ -20,7 +21,8 @@ type Config struct {
 	DynamoEndpoint string        // COUNTERSIGN_DYNAMODB_ENDPOINT: e.g. DynamoDB Local
 	LogLevel       string        // COUNTERSIGN_LOG_LEVEL: debug | info | warn | error
 	Stage          string        // COUNTERSIGN_STAGE: deployment stage name, for logs
-	Dev            bool          // COUNTERSIGN_DEV: development routes (/dev/clock) and a movable clock
+	Dev            bool          // COUNTERSIGN_DEV: development mode: the /dev routes (mail catcher, events, clock) and a movable clock
+	DevAnyAddress  bool          // COUNTERSIGN_DEV_ANY_ADDRESS: let development mode listen on an address other than loopback
 	TimerInterval  time.Duration // COUNTERSIGN_TIMER_INTERVAL: how often the local runtime sweeps timers
 	BaseURL        string        // COUNTERSIGN_BASE_URL: public address e-mail links point to
 	MailFrom       string        // COUNTERSIGN_MAIL_FROM: sender of e-mail
@@ -63,6 +65,17 @@ func FromEnv(getenv func(string) string, defaultStore string) (Config, error) {
 	default:
 		return c, fmt.Errorf("COUNTERSIGN_DEV must be 1 or 0, not %q", v)
 	}
+	switch v := get("COUNTERSIGN_DEV_ANY_ADDRESS", "0"); v {
+	case "1", "true":
+		c.DevAnyAddress = true
+	case "0", "false":
+	default:
+		return c, fmt.Errorf("COUNTERSIGN_DEV_ANY_ADDRESS must be 1 or 0, not %q", v)
+	}
+	if c.Dev && !c.DevAnyAddress && !Loopback(c.Addr) {
+		return c, fmt.Errorf("COUNTERSIGN_DEV=1 serves every e-mail and event unauthenticated under /dev, so it listens on loopback only, not on COUNTERSIGN_ADDR=%q; "+
+			"use 127.0.0.1:PORT, or set COUNTERSIGN_DEV_ANY_ADDRESS=1 if you really mean to expose it", c.Addr)
+	}
 	iv, err := time.ParseDuration(get("COUNTERSIGN_TIMER_INTERVAL", "1s"))
 	if err != nil || iv < 10*time.Millisecond {
 		return c, fmt.Errorf("COUNTERSIGN_TIMER_INTERVAL must be a duration of at least 10ms, like 1s")
@@ -86,6 +99,21 @@ func FromEnv(getenv func(string) string, defaultStore string) (Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// Loopback reports whether the listen address addr (host:port) accepts
+// connections from this machine only: an IP loopback address or
+// "localhost". An empty host listens on every interface.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c Config) level() (slog.Level, error) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 )
 
@@ -78,7 +79,7 @@ func newCR(p domain.Policy) *domain.ChangeRequest {
 }
 
 var (
-	now   = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	now   = clocktest.At(0, 0, 0, 0)
 	req   = domain.Actor{MemberID: "req", Role: domain.RoleEditor}
 	alice = domain.Actor{MemberID: "alice", Role: domain.RoleEditor}
 	bob   = domain.Actor{MemberID: "bob", Role: domain.RoleEditor}

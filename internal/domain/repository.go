@@ -110,12 +110,59 @@ type FlagRepository interface {
 }
 
 // MemberRepository stores members. E-mail addresses are unique.
+//
+// The last-admin rule (at least one admin member remains) is decided by the
+// store, in the same atomic write as the change, when the caller tells it
+// the write takes an admin away (MemberWrite.KeepAnAdmin): counted outside
+// the write, two admins demoting each other at once would both pass. A store
+// never applies the rule on its own, so writes that are not told (tests,
+// tools) are not refused.
 type MemberRepository interface {
-	CreateMember(ctx context.Context, m *Member) error
+	// CreateMember: conflict if the id or the e-mail address is taken. The
+	// audit entries are written in the same atomic write.
+	CreateMember(ctx context.Context, m *Member, audit ...AuditEntry) error
 	GetMember(ctx context.Context, id string) (*Member, error)
 	ListMembers(ctx context.Context, page Page) ([]Member, string, error)
+	// UpdateMember is WriteMember for a change that tells the store nothing
+	// besides the member (no guard, no audit entries).
 	UpdateMember(ctx context.Context, id string, fn func(*Member) error) (*Member, error)
+	// WriteMember is the read-modify-write of a member: fn changes the member
+	// and says in w what else the write is (see MemberWrite); nothing is
+	// written if fn fails, or if w.KeepAnAdmin refuses (LastAdmin).
+	WriteMember(ctx context.Context, id string, fn func(m *Member, w *MemberWrite) error) (*Member, error)
+	// DeleteMember is RemoveMember with no check.
 	DeleteMember(ctx context.Context, id string) error
+	// RemoveMember deletes the member if check (given the member as it is)
+	// returns nil, with what check says in w, in one atomic write; not_found
+	// without the member.
+	RemoveMember(ctx context.Context, id string, check func(m *Member, w *MemberWrite) error) error
+}
+
+// MemberWrite is what a member write function tells the store besides the
+// member itself. Stores give each attempt a fresh one.
+type MemberWrite struct {
+	// Audit entries are written (with their outbox items) in the same
+	// atomic write as the change.
+	Audit
+	// KeepAnAdmin says the write takes admin away from its member (demotes
+	// or removes an admin) and must leave another admin member. The store
+	// decides it in the same atomic write as the change, so that of two
+	// admins demoting each other at once one is refused: bbolt counts the
+	// other admins in the write transaction; DynamoDB conditions the
+	// transaction on another admin member still being one
+	// (docs/dynamodb.md, "The last admin"). When no other admin would
+	// remain, the store writes nothing and answers LastAdmin.
+	KeepAnAdmin bool
+}
+
+// LastAdmin is the conflict a store answers when a write told to keep an
+// admin (MemberWrite.KeepAnAdmin) would leave none; email is the member's
+// as read, removal says whether the write was a removal.
+func LastAdmin(email string, removal bool) *Error {
+	if removal {
+		return Errorf(CodeConflict, "%s is the last admin and cannot be removed; make someone else admin first", email)
+	}
+	return Errorf(CodeConflict, "%s is the last admin; make someone else admin first", email)
 }
 
 // TokenRepository stores API tokens by id and by hash.

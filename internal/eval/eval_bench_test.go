@@ -174,8 +174,8 @@ func TestEvaluateOtherTypesAllocateNothing(t *testing.T) {
 		{Attribute: "n", Operator: domain.OpIn, Values: []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "12345"}},
 		{Attribute: "app_version", Operator: domain.OpSemverLT, Values: []string{"2.0.0"}},
 		{Attribute: "targetingKey", Operator: domain.OpEndsWith, Values: []string{"-7"}},
-		{Attribute: "since", Operator: domain.OpAfter, Values: []string{"2020-01-01T00:00:00Z"}},
-		{Attribute: "signup", Operator: domain.OpBefore, Values: []string{"2030-01-01T00:00:00Z"}},
+		{Attribute: "since", Operator: domain.OpAfter, Values: []string{"2020-01-01T00:00:00Z"}},   // calendar-free: condition data, compared with the context, not a clock
+		{Attribute: "signup", Operator: domain.OpBefore, Values: []string{"2030-01-01T00:00:00Z"}}, // calendar-free: condition data
 	} {
 		ef, err := eval.Compile(f, &domain.FlagConfig{Enabled: true, OffVariant: "off",
 			Rules: []domain.Rule{{Conditions: []domain.Condition{cd}, Allocation: split}}})
@@ -184,7 +184,7 @@ func TestEvaluateOtherTypesAllocateNothing(t *testing.T) {
 		}
 		ctx := &eval.Context{TargetingKey: "user-7", Attributes: map[string]any{
 			"tier": 3, "beta": true, "n": json.Number("12345"), "app_version": "1.9.9-rc.1", "account": 987654.0,
-			"since": int64(1700000000), "signup": "2025-06-01T12:00:00Z",
+			"since": int64(1700000000), "signup": "2025-06-01T12:00:00Z", // calendar-free: context data
 		}}
 		r, err := ef.Evaluate(ctx)
 		if err != nil || r.Rule != 0 {

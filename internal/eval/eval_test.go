@@ -54,8 +54,8 @@ func TestOperators(t *testing.T) {
 		{"lt", []string{"10"}, "9.5", true}, {"lte", []string{"10"}, 10, true}, {"gt", []string{"10"}, "eleven", false},
 		{"semver_eq", []string{"1.2.3"}, "v1.2.3", true}, {"semver_gt", []string{"1.2.3"}, "1.10.0", true},
 		{"semver_lt", []string{"1.2.3"}, "1.2.3-beta", true}, {"semver_gt", []string{"1.2.3"}, "not-a-version", false}, {"semver_eq", []string{"1.0.0"}, 1.0, false},
-		{"before", []string{"2026-01-01T00:00:00Z"}, "2025-12-31T23:59:59Z", true}, {"after", []string{"2026-01-01T00:00:00Z"}, "2025-12-31T23:59:59Z", false},
-		{"after", []string{"2026-01-01T00:00:00Z"}, 1798761600.0, true}, {"before", []string{"2026-01-01T00:00:00Z"}, "yesterday", false},
+		{"before", []string{"2026-01-01T00:00:00Z"}, "2025-12-31T23:59:59Z", true}, {"after", []string{"2026-01-01T00:00:00Z"}, "2025-12-31T23:59:59Z", false}, // calendar-free: condition and context data, no clock
+		{"after", []string{"2026-01-01T00:00:00Z"}, 1798761600.0, true}, {"before", []string{"2026-01-01T00:00:00Z"}, "yesterday", false}, // calendar-free: condition and context data, no clock
 		{"exists", nil, "anything", true}, {"contains", []string{"true"}, true, true},
 	}
 	for _, c := range cases {
@@ -81,7 +81,7 @@ func TestMissingAttributes(t *testing.T) {
 		case domain.OpExists:
 			values = nil
 		case domain.OpBefore, domain.OpAfter:
-			values = []string{"2026-01-01T00:00:00Z"}
+			values = []string{"2026-01-01T00:00:00Z"} // calendar-free: condition data
 		case domain.OpGT, domain.OpGTE, domain.OpLT, domain.OpLTE:
 			values = []string{"1"}
 		}

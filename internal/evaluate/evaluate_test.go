@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/evaluate"
 	"github.com/countersign/countersign/internal/store/boltstore"
@@ -34,7 +35,7 @@ func setup(t *testing.T) *env {
 	}
 	t.Cleanup(func() { store.Close() })
 	ctx := context.Background()
-	clk := clock.NewFixed(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	clk := clocktest.Clock(0, 0, 0)
 	if err := store.CreateProject(ctx, &domain.Project{Key: "shop", Name: "Shop"}, domain.DefaultEnvironments()); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/evaluate"
 	"github.com/countersign/countersign/internal/store/boltstore"
@@ -50,7 +51,7 @@ type stickyWorld struct {
 }
 
 func newStickyWorld(t *testing.T, store domain.Store) *stickyWorld {
-	w := &stickyWorld{t: t, ctx: context.Background(), store: store, clock: clock.NewFixed(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))}
+	w := &stickyWorld{t: t, ctx: context.Background(), store: store, clock: clocktest.Clock(0, 0, 0)}
 	must := func(err error) {
 		if err != nil {
 			t.Fatal(err)

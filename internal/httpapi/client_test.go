@@ -10,10 +10,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/httpapi"
 	"github.com/countersign/countersign/internal/store/boltstore"
@@ -42,7 +42,7 @@ func newTestAPI(t *testing.T) *testAPI {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	clk := clock.NewFixed(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC))
+	clk := clocktest.Clock(0, 9, 0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := app.New(store, clk, log)
 	if _, err := svc.Bootstrap(context.Background(), adminToken); err != nil {

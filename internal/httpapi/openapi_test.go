@@ -24,7 +24,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/countersign/countersign/internal/app"
-	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/httpapi"
 	"github.com/countersign/countersign/internal/store/boltstore"
 )
@@ -200,7 +200,7 @@ func newServer(t *testing.T) *httpapi.Server {
 	}
 	t.Cleanup(func() { store.Close() })
 	log := slog.New(slog.DiscardHandler)
-	svc := app.New(store, clock.NewFixed(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)), log)
+	svc := app.New(store, clocktest.Clock(0, 9, 0), log)
 	return httpapi.New(svc, log)
 }
 
@@ -292,7 +292,7 @@ func TestOpenAPIServed(t *testing.T) {
 // TestOpenAPICheckFails makes sure the check that every API test runs can
 // fail: it must reject exchanges that contradict the document.
 func TestOpenAPICheckFails(t *testing.T) {
-	const when = "2026-11-01T09:00:00Z"
+	when := clocktest.At(0, 9, 0, 0).Format(time.RFC3339)
 	project := map[string]any{"key": "shop", "name": "Shop", "description": "", "version": 1, "created_at": when, "updated_at": when}
 	token := map[string]any{"id": "t_1", "name": "ci", "member_id": "m_1", "service": false, "role": "viewer", "created_by": "member:m_1", "created_at": when}
 	without := func(m map[string]any, key string) map[string]any {

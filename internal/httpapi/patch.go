@@ -27,6 +27,7 @@ const (
 type patchRequest struct {
 	body  []byte
 	media string
+	ops   []jsonPatchOp // a JSON Patch's operations
 }
 
 func readPatch(w http.ResponseWriter, r *http.Request) (*patchRequest, error) {
@@ -42,9 +43,11 @@ func readPatch(w http.ResponseWriter, r *http.Request) (*patchRequest, error) {
 		if _, ok := probe.([]any); !ok {
 			return nil, domain.Errorf(domain.CodeMalformed, "a JSON Patch (RFC 6902) is an array of operations")
 		}
-		if _, err := jsonpatch.DecodePatch(body); err != nil {
+		ops, err := decodeJSONPatch(body)
+		if err != nil {
 			return nil, domain.Wrap(domain.CodeMalformed, err, "the JSON Patch is not a valid RFC 6902 document")
 		}
+		return &patchRequest{body: body, media: mt, ops: ops}, nil
 	} else if _, ok := probe.(map[string]any); !ok {
 		return nil, domain.Errorf(domain.CodeMalformed, "a JSON Merge Patch (RFC 7396) for this resource is a JSON object")
 	}
@@ -52,9 +55,10 @@ func readPatch(w http.ResponseWriter, r *http.Request) (*patchRequest, error) {
 }
 
 // applyPatch patches cur in place. Fields named in
-// readOnly must come out unchanged; "version" may be sent as a precondition
-// (a merge patch's "version", or a JSON Patch "test" of /version) and a
-// different value is a stale-version conflict.
+// readOnly must come out unchanged (not removed, not null); "version" may be
+// sent as a precondition (a merge patch's "version", or a JSON Patch "test"
+// of /version) and a different value is a stale-version conflict, while one
+// removed or set to null (which a merge patch's null does) is invalid.
 func applyPatch[T any](p *patchRequest, kind string, cur *T, readOnly ...string) error {
 	doc, err := json.Marshal(cur)
 	if err != nil {
@@ -62,15 +66,22 @@ func applyPatch[T any](p *patchRequest, kind string, cur *T, readOnly ...string)
 	}
 	var patched []byte
 	if p.media == mediaJSONPatch {
-		patch, _ := jsonpatch.DecodePatch(p.body) // checked in readPatch
-		opts := jsonpatch.NewApplyOptions()
-		opts.SupportNegativeIndices = false // not part of RFC 6902
-		patched, err = patch.ApplyWithOptions(doc, opts)
-		if errors.Is(err, jsonpatch.ErrTestFailed) {
+		tree, err := decodeValue(doc)
+		if err != nil {
+			return err
+		}
+		tree, err = applyJSONPatch(tree, p.ops) // decoded and checked by readPatch
+		if errors.Is(err, errPatchTestFailed) {
 			return domain.Errorf(domain.CodeConflict, "a test operation of the JSON Patch failed: the %s is not in the state the patch expects; read it again", kind)
+		}
+		if errors.Is(err, errPatchCopyLimit) {
+			return domain.Errorf(domain.CodeInvalid, "the copy operations of the JSON Patch copy more than %d KiB", patchCopyLimit>>10)
 		}
 		if err != nil {
 			return domain.Wrap(domain.CodeInvalid, err, "the JSON Patch cannot be applied to the current "+kind+": a path does not exist or an operation is not possible")
+		}
+		if patched, err = json.Marshal(tree); err != nil {
+			return err
 		}
 	} else {
 		patched, err = jsonpatch.MergePatch(doc, p.body)
@@ -83,12 +94,13 @@ func applyPatch[T any](p *patchRequest, kind string, cur *T, readOnly ...string)
 	if err := json.Unmarshal(doc, &before); err != nil {
 		return err
 	}
-	if err := json.Unmarshal(patched, &after); err != nil {
+	// A JSON null decodes into a nil map without an error.
+	if err := json.Unmarshal(patched, &after); err != nil || after == nil {
 		return domain.Errorf(domain.CodeInvalid, "the patch must leave the %s a JSON object", kind)
 	}
 	current, _ := strconv.ParseInt(string(before["version"]), 10, 64)
-	if raw, ok := after["version"]; ok && !bytes.Equal(raw, before["version"]) {
-		sent, err := strconv.ParseInt(string(raw), 10, 64)
+	if raw := after["version"]; !bytes.Equal(raw, before["version"]) {
+		sent, err := strconv.ParseInt(string(raw), 10, 64) // "" when it was removed
 		if err != nil {
 			var v domain.Validation
 			v.Add("/version", "must be the integer version you read")
@@ -96,18 +108,13 @@ func applyPatch[T any](p *patchRequest, kind string, cur *T, readOnly ...string)
 		}
 		return domain.StaleVersion(kind, sent, current)
 	}
-	after["version"] = before["version"]
 	var v domain.Validation
 	for _, name := range readOnly {
-		if !jsonpatch.Equal(before[name], after[name]) {
+		if !sameJSON(before[name], after[name]) {
 			v.Add("/"+name, "is read-only")
 		}
 	}
 	if err := v.Err(); err != nil {
-		return err
-	}
-	patched, err = json.Marshal(after)
-	if err != nil {
 		return err
 	}
 	// Decode into a fresh value so that nothing of the old one lingers
@@ -118,4 +125,22 @@ func applyPatch[T any](p *patchRequest, kind string, cur *T, readOnly ...string)
 	}
 	*cur = fresh
 	return nil
+}
+
+// sameJSON reports whether two members of a JSON object hold the same value.
+// A missing member (after a merge patch's null or a JSON Patch remove) counts
+// as null: a read-only field that had a value and disappears or becomes null
+// has changed. (Not jsonpatch.Equal: it panics on a missing value or null.)
+func sameJSON(a, b json.RawMessage) bool {
+	va, errA := decodeMember(a)
+	vb, errB := decodeMember(b)
+	return errA == nil && errB == nil && jsonEqual(va, vb)
+}
+
+// decodeMember decodes a member of a JSON object; a missing one is null.
+func decodeMember(raw json.RawMessage) (any, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, nil
+	}
+	return decodeValue(raw)
 }

@@ -47,13 +47,13 @@ func TestSDKKeyRotation(t *testing.T) {
 	_, manager := a.newMemberToken(domain.RoleManager)
 	a.do("POST", rotate, map[string]any{}, withToken(manager)).wantProblem(t, 403, domain.CodeForbidden)
 	a.do("POST", path+"/nope/rotate", map[string]any{}).wantProblem(t, 404, domain.CodeNotFound)
-	a.do("POST", rotate, map[string]any{"old_key_expires_at": "2020-01-01T00:00:00Z"}).wantProblem(t, 422, domain.CodeInvalid, "/old_key_expires_at")
-	a.do("POST", rotate, map[string]any{"old_key_expires_at": time.Now().Add(31 * 24 * time.Hour)}).wantProblem(t, 422, domain.CodeInvalid, "/old_key_expires_at")
+	a.do("POST", rotate, map[string]any{"old_key_expires_at": a.clock.Now().Add(-time.Hour)}).wantProblem(t, 422, domain.CodeInvalid, "/old_key_expires_at")
+	a.do("POST", rotate, map[string]any{"old_key_expires_at": a.clock.Now().Add(31 * 24 * time.Hour)}).wantProblem(t, 422, domain.CodeInvalid, "/old_key_expires_at")
 	a.do("POST", rotate, map[string]any{"old_key_expires_at": "tomorrow"}).wantProblem(t, 422, domain.CodeInvalid, "/old_key_expires_at")
 	a.do("POST", rotate, map[string]any{"grace": "1h"}).wantProblem(t, 422, domain.CodeInvalid, "/grace")
 
 	// with a day's grace: the old key names its successor and its expiry
-	until := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
+	until := a.clock.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
 	var r httpapi.RotatedSDKKeyView
 	a.do("POST", rotate, map[string]any{"old_key_expires_at": until}).want(t, 201).json(&r)
 	if !strings.HasPrefix(r.Key, "cs_sdk_") || r.Key == k.Key || r.Name != "web" || r.Replaces != k.ID ||

@@ -74,13 +74,18 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 
 	sweeper := newSweeper(svc, notifier, log)
 	mux := http.NewServeMux()
-	mux.Handle("/dev/mail", mailbox.Handler())
-	mux.Handle("/dev/mail/", mailbox.Handler())
-	mux.Handle("/dev/mail.json", mailbox.Handler())
-	mux.Handle("GET /dev/events", devtools.EventsHandler(events))
+	// The /dev routes show every e-mail (with working action links) and
+	// every event to whoever asks, so they exist only in development mode,
+	// which listens on loopback unless forced (config.FromEnv).
 	if cfg.Dev {
+		mux.Handle("/dev/mail", mailbox.Handler())
+		mux.Handle("/dev/mail/", mailbox.Handler())
+		mux.Handle("/dev/mail.json", mailbox.Handler())
+		mux.Handle("GET /dev/events", devtools.EventsHandler(events))
 		mux.Handle("/dev/clock", devtools.ClockHandler(devClock, sweeper.now))
-		log.Warn("development mode: /dev/clock moves the service's clock; never use COUNTERSIGN_DEV=1 in production")
+		log.Warn("development mode: /dev/mail shows every e-mail and /dev/clock moves the service's clock; never use COUNTERSIGN_DEV=1 for a team")
+	} else if cfg.SESEndpoint == "" {
+		log.Warn("e-mail is not delivered: set COUNTERSIGN_SES_ENDPOINT to send it through SES, or COUNTERSIGN_DEV=1 to read it in the mail catcher on this machine")
 	}
 	// evaluation (OFREP and the ruleset route) is its own handler, as it is
 	// its own Lambda on AWS
@@ -101,6 +106,7 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		WriteTimeout:      30 * time.Second,
 	}
 	log.Info("countersign listening", "addr", ln.Addr().String(), "store", cfg.Store, "data_dir", cfg.DataDir, "timer_interval", cfg.TimerInterval.String(), "dev", cfg.Dev)
+	banner(console, cfg, "http://"+ln.Addr().String())
 
 	runCtx, stopTimers := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -121,6 +127,22 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		return err
 	}
 	return nil
+}
+
+// banner tells the person who started the process where to go.
+func banner(w io.Writer, cfg config.Config, base string) {
+	if !cfg.Dev {
+		fmt.Fprintf(w, "\n  Countersign is running at %s/\n\n", base)
+		return
+	}
+	fmt.Fprintf(w, "\n  Countersign is running in development mode.\n\n"+
+		"    Countersign:   %[1]s/\n"+
+		"    Mail catcher:  %[1]s/dev/mail    every e-mail it sends, with working links\n"+
+		"    Events:        %[1]s/dev/events\n"+
+		"    Dev clock:     %[1]s/dev/clock   move time to see timers fire\n\n"+
+		"  The mail catcher is for trying Countersign on one machine. A team running\n"+
+		"  this process for real sets COUNTERSIGN_DEV=0 and sends e-mail through SES\n"+
+		"  (COUNTERSIGN_SES_ENDPOINT); see the README.\n\n", base)
 }
 
 // sweeper runs the timer sweep and the outbox dispatcher on a ticker, and

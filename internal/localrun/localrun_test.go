@@ -46,7 +46,7 @@ func start(t *testing.T, cfg config.Config) (console *syncBuffer, stop func()) {
 	console = &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- localrun.Run(ctx, cfg, io.Discard, console) }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second) // wall clock: a deadline for polling the running process
 	for {
 		res, err := http.Get("http://" + cfg.Addr + "/healthz")
 		if err == nil {
@@ -58,7 +58,7 @@ func start(t *testing.T, cfg config.Config) (console *syncBuffer, stop func()) {
 			t.Fatalf("runtime stopped: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) { // wall clock: a deadline for polling the running process
 			t.Fatal("runtime did not start")
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -116,7 +116,8 @@ func TestFirstStartTokenAndDurability(t *testing.T) {
 	}
 }
 
-// COUNTERSIGN_ADMIN_TOKEN is used as the bootstrap token, and nothing is printed.
+// COUNTERSIGN_ADMIN_TOKEN is used as the bootstrap token, and no token is
+// printed: only where Countersign runs.
 func TestConfiguredAdminToken(t *testing.T) {
 	const tok = "scripted-admin-token-0123456789"
 	env := map[string]string{"COUNTERSIGN_ADMIN_TOKEN": tok, "COUNTERSIGN_DATA_DIR": t.TempDir(), "COUNTERSIGN_ADDR": freeAddr(t)}
@@ -126,8 +127,8 @@ func TestConfiguredAdminToken(t *testing.T) {
 	}
 	console, stop := start(t, cfg)
 	defer stop()
-	if console.String() != "" {
-		t.Fatalf("nothing should be printed with a configured token: %q", console.String())
+	if out := console.String(); strings.Contains(out, "token") || strings.Contains(out, tok) || !strings.Contains(out, "http://"+cfg.Addr+"/") {
+		t.Fatalf("with a configured token only the address should be printed: %q", out)
 	}
 	if got := call(t, "GET", "http://"+cfg.Addr+"/v1/projects", tok, ""); got != 200 {
 		t.Fatalf("configured token: %d", got)
@@ -215,7 +216,7 @@ func TestDevClockAutoApprovalEndToEnd(t *testing.T) {
 	if d := t1.Sub(t0); d < 49*time.Hour || d > 49*time.Hour+time.Minute {
 		t.Fatalf("the clock moved %v", d)
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(2 * time.Second) // wall clock: a deadline for polling the running process
 	for {
 		got := step("GET", "/v1/change-requests/"+id, "", 200)
 		if got["status"] == "approved" {
@@ -226,7 +227,7 @@ func TestDevClockAutoApprovalEndToEnd(t *testing.T) {
 			}
 			break
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) { // wall clock: a deadline for polling the running process
 			t.Fatalf("not auto-approved within the ticks: %v", got["status"])
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -235,7 +236,9 @@ func TestDevClockAutoApprovalEndToEnd(t *testing.T) {
 	step("POST", "/dev/clock", `{"warp":1}`, 400)
 }
 
-// Without the dev flag the route does not exist.
+// Without development mode no /dev route exists: not the clock, and not the
+// mail catcher or the event list, which would show anyone every reviewer's
+// action links and every audit event.
 func TestNoDevRoutesWithoutFlag(t *testing.T) {
 	const tok = "plain-admin-token-0123456789abcdef"
 	env := map[string]string{"COUNTERSIGN_ADMIN_TOKEN": tok, "COUNTERSIGN_DATA_DIR": t.TempDir(), "COUNTERSIGN_ADDR": freeAddr(t)}
@@ -243,11 +246,67 @@ func TestNoDevRoutesWithoutFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, stop := start(t, cfg)
+	console, stop := start(t, cfg)
 	defer stop()
-	for _, m := range []string{"GET", "POST"} {
-		if got, _ := jsonCall(t, m, "http://"+cfg.Addr+"/dev/clock", tok, `{"advance":"1h"}`); got != 404 {
-			t.Fatalf("%s /dev/clock without COUNTERSIGN_DEV: %d", m, got)
+	base := "http://" + cfg.Addr
+	// a mail to catch, had the catcher been mounted
+	if got := call(t, "POST", base+"/v1/members", tok, `{"email":"rev@example.com","name":"Rev","role":"editor"}`); got != 201 {
+		t.Fatalf("add a member: %d", got)
+	}
+	for _, path := range []string{"/dev/mail", "/dev/mail/", "/dev/mail/1", "/dev/mail.json", "/dev/events", "/dev/clock", "/dev/anything"} {
+		for _, m := range []string{"GET", "POST"} {
+			for _, token := range []string{"", tok} {
+				if got, _ := jsonCall(t, m, base+path, token, `{"advance":"1h"}`); got != 404 {
+					t.Errorf("%s %s without COUNTERSIGN_DEV (token %q): %d, want 404", m, path, token, got)
+				}
+			}
+		}
+	}
+	if out := console.String(); strings.Contains(out, "/dev/") || !strings.Contains(out, "Countersign is running at "+base+"/") {
+		t.Errorf("the banner outside development mode names /dev routes or not the address:\n%s", out)
+	}
+}
+
+// Development mode serves the catcher and says where it is, and it listens
+// on loopback only unless forced.
+func TestDevModeBannerAndLoopback(t *testing.T) {
+	const tok = "dev-admin-token-0123456789abcdef"
+	env := map[string]string{"COUNTERSIGN_ADMIN_TOKEN": tok, "COUNTERSIGN_DATA_DIR": t.TempDir(), "COUNTERSIGN_ADDR": freeAddr(t), "COUNTERSIGN_DEV": "1"}
+	cfg, err := config.FromEnv(func(k string) string { return env[k] }, config.StoreBolt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	console, stop := start(t, cfg)
+	base := "http://" + cfg.Addr
+	for _, path := range []string{"/dev/mail", "/dev/mail.json", "/dev/events", "/dev/clock"} {
+		if got, _ := jsonCall(t, "GET", base+path, "", ""); got != 200 {
+			t.Errorf("GET %s in development mode: %d", path, got)
+		}
+	}
+	stop()
+	for _, want := range []string{"development mode", base + "/dev/mail", base + "/", "for trying Countersign on one machine", "COUNTERSIGN_DEV=0"} {
+		if !strings.Contains(console.String(), want) {
+			t.Errorf("the development banner lacks %q:\n%s", want, console.String())
+		}
+	}
+
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:8080": true, "127.0.0.2:8080": true, "[::1]:8080": true, "localhost:8080": true, "LOCALHOST:1": true,
+		"0.0.0.0:8080": false, ":8080": false, "[::]:8080": false, "192.168.1.10:8080": false, "example.com:8080": false, "8080": false,
+	} {
+		for _, forced := range []string{"", "1"} {
+			env := map[string]string{"COUNTERSIGN_DEV": "1", "COUNTERSIGN_ADDR": addr, "COUNTERSIGN_DEV_ANY_ADDRESS": forced}
+			_, err := config.FromEnv(func(k string) string { return env[k] }, config.StoreBolt)
+			if want := ok || forced == "1"; (err == nil) != want {
+				t.Errorf("COUNTERSIGN_DEV=1 COUNTERSIGN_ADDR=%s COUNTERSIGN_DEV_ANY_ADDRESS=%s: err %v, want accepted %v", addr, forced, err, want)
+			} else if err != nil && !strings.Contains(err.Error(), "COUNTERSIGN_DEV_ANY_ADDRESS") {
+				t.Errorf("the refusal does not say how to force it: %v", err)
+			}
+		}
+		// outside development mode any address is allowed
+		env := map[string]string{"COUNTERSIGN_ADDR": addr}
+		if _, err := config.FromEnv(func(k string) string { return env[k] }, config.StoreBolt); err != nil {
+			t.Errorf("COUNTERSIGN_ADDR=%s without development mode: %v", addr, err)
 		}
 	}
 }
@@ -277,7 +336,7 @@ func mails(t *testing.T, base string) []caughtMail {
 // waitMail waits for a message to addr whose subject contains subject.
 func waitMail(t *testing.T, base, addr, subject string, skip int) caughtMail {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(3 * time.Second) // wall clock: a deadline for polling the running process
 	for {
 		n := 0
 		for _, m := range mails(t, base) {
@@ -288,7 +347,7 @@ func waitMail(t *testing.T, base, addr, subject string, skip int) caughtMail {
 				n++
 			}
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) { // wall clock: a deadline for polling the running process
 			t.Fatalf("no mail %q to %s (have %+v)", subject, addr, mails(t, base))
 		}
 		time.Sleep(30 * time.Millisecond)

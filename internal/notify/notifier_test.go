@@ -14,6 +14,7 @@ import (
 	"github.com/countersign/countersign/internal/actionlink"
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/notify"
 	"github.com/countersign/countersign/internal/notify/catcher"
@@ -63,7 +64,7 @@ func newFixture(t *testing.T, failures int, err error) *fixture {
 		t.Fatal(e)
 	}
 	t.Cleanup(func() { store.Close() })
-	f := &fixture{store: store, clock: clock.NewFixed(time.Date(2026, 11, 3, 8, 0, 0, 0, time.UTC))}
+	f := &fixture{store: store, clock: clocktest.Clock(2, 8, 0)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.svc = app.New(store, f.clock, log)
 	signer, _ := actionlink.NewSigner([]byte(strings.Repeat("s", 32)))

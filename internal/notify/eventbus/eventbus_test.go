@@ -190,7 +190,7 @@ func newClient(t *testing.T, f *fakeBus) *eventbridge.Client {
 }
 
 func events(n int) []eventbus.Event {
-	base := time.Date(2026, 3, 14, 15, 9, 26, 535_000_000, time.UTC)
+	base := time.Date(2026, 3, 14, 15, 9, 26, 535_000_000, time.UTC) // calendar-free: events encoded by a fake bus, no clock compares them
 	evs := make([]eventbus.Event, n)
 	for i := range evs {
 		evs[i] = eventbus.Event{
@@ -219,7 +219,7 @@ func ids(entries []wireEntry) []string {
 func TestPublishPayload(t *testing.T) {
 	f := newFakeBus(t)
 	p := eventbus.New(newClient(t, f), "countersign-events", "")
-	at := time.Date(2026, 3, 14, 15, 9, 26, 535_000_000, time.FixedZone("CET", 3600))
+	at := time.Date(2026, 3, 14, 15, 9, 26, 535_000_000, time.FixedZone("CET", 3600)) // calendar-free: the encoding of a time
 	ev := eventbus.Event{
 		ID:            "evt-1",
 		Type:          eventbus.TypeChangeRequestApproved,
@@ -264,7 +264,7 @@ func TestPublishPayload(t *testing.T) {
 	want := map[string]any{
 		"id":             "evt-1",
 		"type":           "change_request.approved",
-		"time":           "2026-03-14T14:09:26.535Z",
+		"time":           "2026-03-14T14:09:26.535Z", // calendar-free: the encoding of the time above
 		"project":        "shop",
 		"flag":           "new-checkout",
 		"environment":    "production",
@@ -285,7 +285,7 @@ func TestPublishPayload(t *testing.T) {
 func TestPublishCustomSourceDefaultBusAndFilledFields(t *testing.T) {
 	f := newFakeBus(t)
 	p := eventbus.New(newClient(t, f), "", "acme.countersign")
-	before := time.Now()
+	before := time.Now() // wall clock: Publish fills a missing time from it
 	if err := p.Publish(context.Background(), eventbus.Event{Type: eventbus.TypeSettingsChanged, Actor: "root"}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -497,9 +497,9 @@ func TestContextEndsDuringBackoff(t *testing.T) {
 	p := eventbus.New(newClient(t, f), "bus", "").WithRetry(5, 10*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	start := time.Now()
+	start := time.Now() // wall clock: a duration
 	err := p.Publish(ctx, events(2)...)
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(start); d > 5*time.Second { // wall clock: a duration
 		t.Errorf("Publish took %v, want it to stop when the context ends", d)
 	}
 	var pf *eventbus.PartialFailure

@@ -172,7 +172,7 @@ func TestSendToEmulator(t *testing.T) {
 	sender := New(recordingClient(client, rec, 0), "default@example.test", "countersign-default")
 
 	m := reviewMessage()
-	start := time.Now()
+	start := time.Now() // wall clock: the emulator stamps mail with it
 	id, err := sender.Send(ctx, m)
 	if err != nil {
 		t.Fatalf("Send: %v (retryable %v)", err, Retryable(err))
@@ -278,7 +278,7 @@ func TestSendDefaults(t *testing.T) {
 	rec := &recorder{}
 	m := reviewMessage()
 	m.From, m.ConfigurationSet, m.Tags = "", "", nil
-	start := time.Now()
+	start := time.Now() // wall clock: the emulator stamps mail with it
 	id, err := New(recordingClient(client, rec, 0), "Countersign <noreply@example.test>", "countersign-default").Send(ctx, m)
 	if err != nil {
 		t.Fatalf("Send: %v", err)

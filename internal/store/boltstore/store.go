@@ -528,7 +528,7 @@ func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string,
 
 func emailKey(email string) []byte { return []byte(strings.ToLower(email)) }
 
-func (s *Store) CreateMember(ctx context.Context, m *domain.Member) error {
+func (s *Store) CreateMember(ctx context.Context, m *domain.Member, audit ...domain.AuditEntry) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bMembers).Get(key(m.ID)) != nil {
 			return domain.Errorf(domain.CodeConflict, "member %q already exists", m.ID)
@@ -538,6 +538,9 @@ func (s *Store) CreateMember(ctx context.Context, m *domain.Member) error {
 		}
 		m.Version = 1
 		if err := tx.Bucket(bMemberEmails).Put(emailKey(m.Email), []byte(m.ID)); err != nil {
+			return err
+		}
+		if err := writeAudit(tx, audit); err != nil {
 			return err
 		}
 		return put(tx, bMembers, key(m.ID), m)
@@ -564,13 +567,23 @@ func (s *Store) ListMembers(ctx context.Context, page domain.Page) (out []domain
 	return out, next, err
 }
 
-func (s *Store) UpdateMember(ctx context.Context, id string, fn func(*domain.Member) error) (m *domain.Member, err error) {
+func (s *Store) UpdateMember(ctx context.Context, id string, fn func(*domain.Member) error) (*domain.Member, error) {
+	return s.WriteMember(ctx, id, func(m *domain.Member, _ *domain.MemberWrite) error { return fn(m) })
+}
+
+func (s *Store) WriteMember(ctx context.Context, id string, fn func(*domain.Member, *domain.MemberWrite) error) (m *domain.Member, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var oldEmail string
+		var w domain.MemberWrite
 		m, err = modify(tx, bMembers, key(id), domain.NotFound("member", id), func(m *domain.Member) *int64 { return &m.Version },
-			func(m *domain.Member) error { oldEmail = m.Email; return fn(m) })
+			func(m *domain.Member) error { oldEmail = m.Email; return fn(m, &w) })
 		if err != nil {
 			return err
+		}
+		if w.KeepAnAdmin {
+			if err := keepAnAdmin(tx, id, oldEmail, false); err != nil {
+				return err
+			}
 		}
 		if !bytes.Equal(emailKey(oldEmail), emailKey(m.Email)) {
 			emails := tx.Bucket(bMemberEmails)
@@ -580,14 +593,23 @@ func (s *Store) UpdateMember(ctx context.Context, id string, fn func(*domain.Mem
 			if err := emails.Delete(emailKey(oldEmail)); err != nil {
 				return err
 			}
-			return emails.Put(emailKey(m.Email), []byte(m.ID))
+			if err := emails.Put(emailKey(m.Email), []byte(m.ID)); err != nil {
+				return err
+			}
 		}
-		return nil
+		return writeAudit(tx, w.Entries)
 	})
-	return m, err
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 func (s *Store) DeleteMember(ctx context.Context, id string) error {
+	return s.RemoveMember(ctx, id, nil)
+}
+
+func (s *Store) RemoveMember(ctx context.Context, id string, check func(*domain.Member, *domain.MemberWrite) error) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		m, ok, err := get[domain.Member](tx, bMembers, key(id))
 		if err != nil {
@@ -596,11 +618,47 @@ func (s *Store) DeleteMember(ctx context.Context, id string) error {
 		if !ok {
 			return domain.NotFound("member", id)
 		}
+		var w domain.MemberWrite
+		if check != nil {
+			if err := check(m, &w); err != nil {
+				return err
+			}
+		}
+		if w.KeepAnAdmin {
+			if err := keepAnAdmin(tx, id, m.Email, true); err != nil {
+				return err
+			}
+		}
+		if err := writeAudit(tx, w.Entries); err != nil {
+			return err
+		}
 		if err := tx.Bucket(bMemberEmails).Delete(emailKey(m.Email)); err != nil {
 			return err
 		}
 		return tx.Bucket(bMembers).Delete(key(id))
 	})
+}
+
+// keepAnAdmin is MemberWrite.KeepAnAdmin on bbolt: in the write
+// transaction (bbolt has one writer at a time, so no other write can come
+// between the count and the change), it looks for an admin member other
+// than id and answers LastAdmin when there is none.
+func keepAnAdmin(tx *bolt.Tx, id, email string, removal bool) error {
+	c := tx.Bucket(bMembers).Cursor()
+	self := key(id)
+	for k, raw := c.First(); k != nil; k, raw = c.Next() {
+		if bytes.Equal(k, self) {
+			continue
+		}
+		m, err := decodeAs[domain.Member](raw)
+		if err != nil {
+			return fmt.Errorf("decode %s/%s: %w", bMembers, k, err)
+		}
+		if m.Role == domain.RoleAdmin {
+			return nil
+		}
+	}
+	return domain.LastAdmin(email, removal)
 }
 
 // ---- tokens ----

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 )
 
@@ -24,7 +25,7 @@ const lifecycleCapacityBound = 150
 func TestLifecycleCapacity(t *testing.T) {
 	s, _, _ := newStore(t)
 	ctx := context.Background()
-	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	at := clocktest.At(0, 12, 0, 0)
 	must(t, s.CreateProject(ctx, &domain.Project{Key: "shop", Name: "Shop", CreatedAt: at, UpdatedAt: at}, domain.DefaultEnvironments()))
 	f := &domain.Flag{
 		Project: "shop", Key: "checkout", Name: "New checkout", Description: "The one-page checkout", Tags: []string{"checkout", "payments"},
@@ -105,7 +106,7 @@ func TestLifecycleCapacity(t *testing.T) {
 			if cr.Status == domain.StatusApplied {
 				return nil
 			}
-			if err := cr.CheckApply(applier, c.Version, time.Now()); err != nil {
+			if err := cr.CheckApply(applier, c.Version, at.Add(3*time.Minute)); err != nil {
 				return err
 			}
 			next := *cr.ProposedConfig

@@ -12,11 +12,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/store/dynamostore"
 )
 
-var at0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+var at0 = clocktest.At(0, 12, 0, 0)
 
 func targetingRequest(id, env string, at time.Time) *domain.ChangeRequest {
 	cfg := &domain.FlagConfig{Project: "p", Flag: "f", Environment: env, Enabled: true, OffVariant: "off",
@@ -77,16 +78,16 @@ func TestChangeRequestItemLayout(t *testing.T) {
 	wantN(t, rawItem(t, c, table, "PROJECT#p", "APPROVAL#staging"), "min_approvals", "2")
 	req := rawItem(t, c, table, "CR#cr1", "CR")
 	wantString(t, req, "GSI1PK", "CR")
-	wantString(t, req, "GSI1SK", "2026-11-01T12:00:01.000000000Z#cr1")
+	wantString(t, req, "GSI1SK", clocktest.Stamp(at0.Add(time.Second))+"#cr1")
 	wantString(t, req, "status", "approved")
 	if l, ok := req["reviewed_by"].(*types.AttributeValueMemberL); !ok || len(l.Value) != 1 {
 		t.Errorf("reviewed_by: %#v", req["reviewed_by"])
 	}
 	wantString(t, rawItem(t, c, table, "PROJECT#p", "LOCK#f#production"), "change_request", "cr1")
-	entry := rawItem(t, c, table, "AUDIT#p", "2026-11-01T12:00:01.000000000Z#a1")
+	entry := rawItem(t, c, table, "AUDIT#p", clocktest.Stamp(at0.Add(time.Second))+"#a1")
 	wantString(t, entry, "GSI2PK", "AUDIT")
-	wantString(t, entry, "GSI2SK", "2026-11-01T12:00:01.000000000Z#a1")
-	wantString(t, rawItem(t, c, table, "AUDIT#-", "2026-11-01T12:00:00.000000000Z#a0"), "GSI2PK", "AUDIT")
+	wantString(t, entry, "GSI2SK", clocktest.Stamp(at0.Add(time.Second))+"#a1")
+	wantString(t, rawItem(t, c, table, "AUDIT#-", clocktest.Stamp(at0)+"#a0"), "GSI2PK", "AUDIT")
 }
 
 func wantN(t *testing.T, it map[string]types.AttributeValue, name, want string) {
@@ -307,7 +308,7 @@ func TestChangeRequestAndAuditCursors(t *testing.T) {
 	if projectsCursor == "" {
 		t.Fatal("want a projects cursor")
 	}
-	garbage := base64.RawURLEncoding.EncodeToString([]byte("2026-11-01T12:00:00Z#x"))
+	garbage := base64.RawURLEncoding.EncodeToString([]byte(at0.Format(time.RFC3339) + "#x"))
 	for _, c := range []string{"!!", projectsCursor, garbage, next} {
 		if _, _, err := s.ListChangeRequests(ctx, domain.CRFilter{}, domain.Page{Cursor: c}); domain.ErrorCode(err) != domain.CodeInvalid {
 			t.Errorf("change requests with cursor %q: want invalid, got %v", c, err)

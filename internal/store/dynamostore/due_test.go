@@ -16,12 +16,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/store/dynamostore"
 )
 
 // sweepAt is the time the timer sweeps of these tests look at.
-var sweepAt = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+var sweepAt = clocktest.At(19, 9, 0, 0)
 
 // duePopulation makes total change requests of which due have a NextDue at
 // or before at, spread evenly; the others have no timer, or one after at
@@ -114,7 +115,7 @@ func loadRequests(t testing.TB, c *dynamodb.Client, table string, crs []*domain.
 	t.Helper()
 	const batchSize, workers, every = 25, 8, 10_000
 	ctx := context.Background()
-	began := time.Now()
+	began := time.Now() // wall clock: progress of the load
 	batches := make(chan []*domain.ChangeRequest)
 	var (
 		loaded   atomic.Int64
@@ -136,7 +137,7 @@ func loadRequests(t testing.TB, c *dynamodb.Client, table string, crs []*domain.
 				}
 				n := loaded.Add(int64(len(batch)))
 				if prev := n - int64(len(batch)); n/every != prev/every {
-					fmt.Fprintf(os.Stderr, "loaded %d of %d change requests (%s)\n", n/every*every, len(crs), time.Since(began).Round(time.Millisecond))
+					fmt.Fprintf(os.Stderr, "loaded %d of %d change requests (%s)\n", n/every*every, len(crs), time.Since(began).Round(time.Millisecond)) // wall clock: progress of the load
 				}
 			}
 		})
@@ -149,7 +150,7 @@ func loadRequests(t testing.TB, c *dynamodb.Client, table string, crs []*domain.
 	if firstErr != nil {
 		t.Fatalf("load change requests: %v", firstErr)
 	}
-	fmt.Fprintf(os.Stderr, "loaded %d change requests into %s in %s\n", loaded.Load(), table, time.Since(began).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "loaded %d change requests into %s in %s\n", loaded.Load(), table, time.Since(began).Round(time.Millisecond)) // wall clock: progress of the load
 }
 
 func writeBatch(ctx context.Context, c *dynamodb.Client, table string, crs []*domain.ChangeRequest) error {
@@ -262,7 +263,7 @@ func TestDueIndexIsSparse(t *testing.T) {
 	if pk == nil || len(pk.Value) != len("DUE#0") || !strings.HasPrefix(pk.Value, "DUE#") || pk.Value[4] < '0' || pk.Value[4] > '9' {
 		t.Errorf("GSI3PK: want DUE#<0..9>, got %#v", it["GSI3PK"])
 	}
-	wantString(t, it, "GSI3SK", "2026-11-02T12:00:00.000000000Z#cr-exp")
+	wantString(t, it, "GSI3SK", clocktest.Stamp(at0.Add(24*time.Hour))+"#cr-exp")
 
 	_, err := s.UpdateChangeRequest(ctx, "cr-exp", func(cr *domain.ChangeRequest, _ *domain.Audit) error {
 		return cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, at0)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -25,7 +26,7 @@ func emailItem(m *domain.Member) item {
 	}
 }
 
-func (s *Store) CreateMember(ctx context.Context, m *domain.Member) error {
+func (s *Store) CreateMember(ctx context.Context, m *domain.Member, audit ...domain.AuditEntry) error {
 	m.Version = 1
 	return retry(ctx, func() error {
 		it, err := encode(memberKey(m.ID), m, nil)
@@ -35,6 +36,7 @@ func (s *Store) CreateMember(ctx context.Context, m *domain.Member) error {
 		var b txBuilder
 		b.add(s.txPut(it, &itemMissing))
 		b.add(s.txPut(emailItem(m), &itemMissing))
+		from := s.addAudit(&b, audit)
 		err = s.transact(ctx, &b)
 		switch {
 		case err == nil:
@@ -43,10 +45,8 @@ func (s *Store) CreateMember(ctx context.Context, m *domain.Member) error {
 			return domain.Errorf(domain.CodeConflict, "member %q already exists", m.ID)
 		case failedCondition(err, 1):
 			return domain.Errorf(domain.CodeConflict, "a member with e-mail %s already exists", m.Email)
-		case onlyConflicts(err):
-			return errRetry
 		}
-		return fmt.Errorf("dynamodb create member %s: %w", m.ID, err)
+		return outcome(err, audit, from, "create member "+m.ID)
 	})
 }
 
@@ -65,7 +65,11 @@ func (s *Store) ListMembers(ctx context.Context, page domain.Page) ([]domain.Mem
 	return list[domain.Member](ctx, s, listing{pk: pkOrg, prefix: prefixMember, what: "members"}, page)
 }
 
-func (s *Store) UpdateMember(ctx context.Context, id string, fn func(*domain.Member) error) (m *domain.Member, err error) {
+func (s *Store) UpdateMember(ctx context.Context, id string, fn func(*domain.Member) error) (*domain.Member, error) {
+	return s.WriteMember(ctx, id, func(m *domain.Member, _ *domain.MemberWrite) error { return fn(m) })
+}
+
+func (s *Store) WriteMember(ctx context.Context, id string, fn func(*domain.Member, *domain.MemberWrite) error) (m *domain.Member, err error) {
 	err = retry(ctx, func() error {
 		read, err := s.get(ctx, memberKey(id))
 		if err != nil {
@@ -78,7 +82,8 @@ func (s *Store) UpdateMember(ctx context.Context, id string, fn func(*domain.Mem
 			return err
 		}
 		v, oldEmail := m.Version, m.Email
-		if err := fn(m); err != nil {
+		var w domain.MemberWrite
+		if err := fn(m, &w); err != nil {
 			return err
 		}
 		m.Version = v + 1
@@ -86,26 +91,26 @@ func (s *Store) UpdateMember(ctx context.Context, id string, fn func(*domain.Mem
 		if err != nil {
 			return err
 		}
-		if strings.EqualFold(oldEmail, m.Email) {
-			err = s.putIf(ctx, it, versionIs(v))
-		} else {
-			var b txBuilder
-			cond := versionIs(v)
-			b.add(s.txPut(it, &cond))
+		var b txBuilder
+		cond := versionIs(v)
+		b.add(s.txPut(it, &cond))
+		newEmail := -1 // the index of the new e-mail item's put
+		if !strings.EqualFold(oldEmail, m.Email) {
 			b.add(s.txDelete(emailKey(oldEmail), nil))
+			newEmail = len(b.items)
 			b.add(s.txPut(emailItem(m), &itemMissing))
-			err = s.transact(ctx, &b)
-			if !failedCondition(err, 0) && failedCondition(err, 2) {
-				return domain.Errorf(domain.CodeConflict, "a member with e-mail %s already exists", m.Email)
+		}
+		if w.KeepAnAdmin {
+			if err := s.addAdminWitness(ctx, &b, id, oldEmail, false); err != nil {
+				return err
 			}
 		}
-		switch {
-		case err == nil:
-			return nil
-		case lostRace(err):
-			return errRetry
+		from := s.addAudit(&b, w.Entries)
+		err = s.transact(ctx, &b)
+		if newEmail >= 0 && !failedCondition(err, 0) && failedCondition(err, newEmail) {
+			return domain.Errorf(domain.CodeConflict, "a member with e-mail %s already exists", m.Email)
 		}
-		return fmt.Errorf("dynamodb put member %s: %w", id, err)
+		return outcome(err, w.Entries, from, "put member "+id)
 	})
 	if err != nil {
 		return nil, err
@@ -114,6 +119,10 @@ func (s *Store) UpdateMember(ctx context.Context, id string, fn func(*domain.Mem
 }
 
 func (s *Store) DeleteMember(ctx context.Context, id string) error {
+	return s.RemoveMember(ctx, id, nil)
+}
+
+func (s *Store) RemoveMember(ctx context.Context, id string, check func(*domain.Member, *domain.MemberWrite) error) error {
 	return retry(ctx, func() error {
 		read, err := s.get(ctx, memberKey(id))
 		if err != nil {
@@ -126,19 +135,92 @@ func (s *Store) DeleteMember(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
+		var w domain.MemberWrite
+		if check != nil {
+			if err := check(m, &w); err != nil {
+				return err
+			}
+		}
 		var b txBuilder
 		cond := versionIs(m.Version)
 		b.add(s.txDelete(memberKey(id), &cond))
 		b.add(s.txDelete(emailKey(m.Email), nil))
-		err = s.transact(ctx, &b)
-		switch {
-		case err == nil:
-			return nil
-		case lostRace(err):
-			return errRetry
+		if w.KeepAnAdmin {
+			if err := s.addAdminWitness(ctx, &b, id, m.Email, true); err != nil {
+				return err
+			}
 		}
-		return fmt.Errorf("dynamodb delete member %s: %w", id, err)
+		from := s.addAudit(&b, w.Entries)
+		err = s.transact(ctx, &b)
+		return outcome(err, w.Entries, from, "delete member "+id)
 	})
+}
+
+// ---- the last admin ----
+
+// addAdminWitness is MemberWrite.KeepAnAdmin on DynamoDB. It finds an admin
+// member other than id (a strongly consistent query of the members) and adds
+// to the write's transaction a ConditionCheck that this witness is still an
+// admin; with none, it answers LastAdmin and nothing is written.
+//
+// Transactions are serialisable, so among writes that each take an admin
+// away, the one that commits last saw its witness still an admin at its
+// commit, and nothing after it demotes the witness: at least one admin
+// member always remains. Two admins demoting each other check each other,
+// so one transaction fails its check (or conflicts), reads again, finds no
+// other admin and is refused. No counter is kept, so there is nothing to
+// initialise on existing tables and nothing that can drift from the member
+// items (docs/dynamodb.md, "The last admin").
+func (s *Store) addAdminWitness(ctx context.Context, b *txBuilder, id, email string, removal bool) error {
+	witness, err := s.otherAdmin(ctx, id)
+	if err != nil {
+		return err
+	}
+	if witness == "" {
+		return domain.LastAdmin(email, removal)
+	}
+	b.add(s.txCheck(key{pkOrg, witness}, expression.Name(attrRole).Equal(expression.Value(string(domain.RoleAdmin)))))
+	return nil
+}
+
+// otherAdmin returns the sort key of the first admin member other than id
+// (in sort key order), "" when there is none: a strongly consistent Query
+// of the members, filtered to admins, projecting only the sort key.
+func (s *Store) otherAdmin(ctx context.Context, id string) (string, error) {
+	e, err := expression.NewBuilder().
+		WithKeyCondition(expression.Key(attrPK).Equal(expression.Value(pkOrg)).And(expression.Key(attrSK).BeginsWith(prefixMember))).
+		WithFilter(expression.Name(attrRole).Equal(expression.Value(string(domain.RoleAdmin)))).
+		WithProjection(expression.NamesList(expression.Name(attrSK))).
+		Build()
+	if err != nil {
+		return "", fmt.Errorf("dynamodb build query of admins: %w", err)
+	}
+	self := memberKey(id).sk
+	var start item
+	for {
+		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 &s.table,
+			KeyConditionExpression:    e.KeyCondition(),
+			FilterExpression:          e.Filter(),
+			ProjectionExpression:      e.Projection(),
+			ExpressionAttributeNames:  e.Names(),
+			ExpressionAttributeValues: e.Values(),
+			ExclusiveStartKey:         start,
+			ConsistentRead:            aws.Bool(true),
+		})
+		if err != nil {
+			return "", fmt.Errorf("dynamodb query admins: %w", err)
+		}
+		for _, it := range res.Items {
+			if sk := stringAttr(it, attrSK); sk != self {
+				return sk, nil
+			}
+		}
+		if len(res.LastEvaluatedKey) == 0 {
+			return "", nil
+		}
+		start = res.LastEvaluatedKey
+	}
 }
 
 // ---- tokens ----

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 )
 
@@ -44,7 +45,7 @@ func TestOutboxItemLayout(t *testing.T) {
 	wantN(t, it, "version", "1")
 	wantN(t, it, "attempts", "0")
 	wantString(t, it, "GSI3PK", outboxShard("a1"))
-	wantString(t, it, "GSI3SK", "2026-11-01T12:00:01.000000000Z#a1")
+	wantString(t, it, "GSI3SK", clocktest.Stamp(at0.Add(time.Second))+"#a1")
 	wantNo(t, it, "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "last_error")
 	if l, ok := it["done"].(*types.AttributeValueMemberL); !ok || len(l.Value) != 0 {
 		t.Errorf("done: want an empty list, got %#v", it["done"])
@@ -63,7 +64,7 @@ func TestOutboxItemLayout(t *testing.T) {
 	must(t, err)
 	it = rawItem(t, c, table, "OUTBOX#a1", "OUTBOX")
 	wantString(t, it, "GSI1PK", "OUTBOXDEAD")
-	wantString(t, it, "GSI1SK", "2026-11-01T13:00:00.000000000Z#a1")
+	wantString(t, it, "GSI1SK", clocktest.Stamp(at0.Add(time.Hour))+"#a1")
 	wantString(t, it, "last_error", "gave up")
 	wantNo(t, it, "GSI3PK", "GSI3SK")
 
@@ -263,7 +264,7 @@ func TestDeadLetterPages(t *testing.T) {
 	_, crNext, err := s.ListChangeRequests(ctx, domain.CRFilter{}, domain.Page{Limit: 1})
 	must(t, err)
 	for _, c := range []string{crNext, "%%%", base64.RawURLEncoding.EncodeToString([]byte("OUTBOXDEAD|nonsense")),
-		base64.RawURLEncoding.EncodeToString([]byte("2026-11-01T12:00:00.000000000Z#x1"))} {
+		base64.RawURLEncoding.EncodeToString([]byte(clocktest.Stamp(at0) + "#x1"))} {
 		if _, _, err := s.ListDeadLetters(ctx, domain.Page{Cursor: c}); domain.ErrorCode(err) != domain.CodeInvalid {
 			t.Errorf("cursor %q: want invalid, got %v", c, err)
 		}
@@ -334,7 +335,7 @@ func TestOutboxItemCollision(t *testing.T) {
 	}
 	f, err := s.GetFlag(ctx, "p", "f")
 	must(t, err)
-	if f.Name != "f" || f.Version != 1 || rawItem(t, c, table, "AUDIT#p", "2026-11-01T12:00:01.000000000Z#a1") != nil {
+	if f.Name != "f" || f.Version != 1 || rawItem(t, c, table, "AUDIT#p", clocktest.Stamp(at0.Add(time.Second))+"#a1") != nil {
 		t.Fatalf("nothing may be written: %+v", f)
 	}
 }

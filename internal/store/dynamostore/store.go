@@ -51,6 +51,7 @@ const (
 	attrEnvironment = "environment"     // … environment
 	attrSDKKeyID    = "sdk_key_id"      // … and id
 	attrReplacedBy  = "replaced_by"     // SDK key: its successor once rotated, named as in its JSON
+	attrRole        = "role"            // member, named as in its JSON
 )
 
 // Key prefixes. Keys never contain '#', so '#' separates safely.

@@ -60,7 +60,7 @@ var tables atomic.Int64
 // ends.
 func newTable(t testing.TB, c *dynamodb.Client) string {
 	t.Helper()
-	name := fmt.Sprintf("countersign-test-%d-%d", time.Now().UnixNano(), tables.Add(1))
+	name := fmt.Sprintf("countersign-test-%d-%d", time.Now().UnixNano(), tables.Add(1)) // wall clock: a unique table name
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := dynamostore.CreateTable(ctx, c, name); err != nil {

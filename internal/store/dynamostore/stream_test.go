@@ -78,7 +78,7 @@ func TestOutboxRecordsOfSampleEvent(t *testing.T) {
 	}
 	for i, r := range ev.Records {
 		if r.EventSource != "aws:dynamodb" || r.EventVersion != "1.1" || r.Change.StreamViewType != "NEW_AND_OLD_IMAGES" ||
-			r.EventSourceArn != "arn:aws:dynamodb:us-east-1:123456789012:table/countersign-dev/stream/2026-11-01T00:00:00.000" ||
+			r.EventSourceArn != "arn:aws:dynamodb:us-east-1:123456789012:table/countersign-dev/stream/2026-11-01T00:00:00.000" || // calendar-free: the sample event's stream ARN // calendar-free: the sample event's stream ARN
 			r.Change.SequenceNumber == "" || r.Change.SizeBytes <= 0 || r.Change.ApproximateCreationDateTime.IsZero() {
 			t.Errorf("record %d is not a complete stream record: %+v", i, r)
 		}
@@ -123,7 +123,8 @@ func TestSampleStreamEventImagesAreTheStoresItems(t *testing.T) {
 	var it domain.OutboxItem
 	must(t, attributevalue.UnmarshalMapWithOptions(imageFromStream(t, ev.Records[0].Change.NewImage), &it,
 		func(o *attributevalue.DecoderOptions) { o.TagKey = "json" }))
-	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	// the time the sample was recorded at, not a clock's: it is data
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC) // calendar-free: the sample event's own time
 	if it.ID != "a_sampleoutbox0001" || it.Entry.ID != it.ID || it.State != domain.OutboxPending || it.Version != 1 ||
 		!it.NextAttemptAt.Equal(at) || !it.Entry.At.Equal(at) || it.Done == nil || len(it.Done) != 0 || it.Attempts != 0 {
 		t.Errorf("the sample's outbox item is not a new pending one: %+v", it)

@@ -42,7 +42,7 @@ func NewStore(t testing.TB) *dynamostore.Store {
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
 	})
-	table := fmt.Sprintf("cs-test-%d-%d", time.Now().UnixNano(), tables.Add(1))
+	table := fmt.Sprintf("cs-test-%d-%d", time.Now().UnixNano(), tables.Add(1)) // wall clock: a unique table name
 	ctx := context.Background()
 	if err := dynamostore.CreateTable(ctx, client, table); err != nil {
 		t.Fatalf("create table on %s: %v", endpoint, err)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 )
 
@@ -41,6 +42,9 @@ func Run(t *testing.T, newStore NewStore) {
 	for n, fn := range approvalTests() {
 		tests[n] = fn
 	}
+	for n, fn := range memberTests() {
+		tests[n] = fn
+	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
 		names = append(names, n)
@@ -54,7 +58,7 @@ func Run(t *testing.T, newStore NewStore) {
 	}
 }
 
-var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+var t0 = clocktest.At(0, 12, 0, 0)
 
 func wantCode(t *testing.T, err error, code domain.Code) {
 	t.Helper()
@@ -187,7 +191,7 @@ func testDeleteProjectRevokesSDKKeys(t *testing.T, s domain.Store) {
 		}
 	}
 	// The key items stay, revoked (a key revoked before keeps its time).
-	never := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	never := t0.AddDate(-1, 0, 0)
 	for _, k := range []struct{ env, id string }{{"production", "a"}, {"production", "a2"}, {"staging", "b"}, {"production", "c"}} {
 		got, err := s.RevokeSDKKey(ctx, "p", k.env, k.id, never)
 		if domain.ErrorCode(err) == domain.CodeNotFound {
@@ -229,9 +233,9 @@ func testDeleteProjectRacesSDKKeys(t *testing.T, s domain.Store) {
 	ctx := context.Background()
 	const rounds, creators = 10, 3
 	newProject(t, s, "warmup")
-	began := time.Now()
+	began := time.Now() // wall clock: how far apart concurrent writers ran
 	must(t, s.DeleteProject(ctx, "warmup", t0, nil))
-	spread := time.Since(began)
+	spread := time.Since(began) // wall clock: see began
 	for round := range rounds {
 		p := fmt.Sprintf("race%d", round)
 		newProject(t, s, p)
