@@ -1152,6 +1152,7 @@ func checkDynamoDBStreamEvent(data []byte, tpl *template) []string {
 // tableDesign is what docs/dynamodb.md states about the table.
 type tableDesign struct {
 	billing, hash, rangeKey, streamView string
+	ttl                                 string // the time-to-live attribute
 	pitr                                bool
 	projection                          string
 	gsis                                []gsiDesign
@@ -1187,6 +1188,9 @@ func parseDesignDoc(doc string) (tableDesign, []string) {
 		d.streamView = m[1]
 	}
 	d.pitr = need("point-in-time recovery", regexp.MustCompile(`(?i)point-in-time recovery on`)) != nil
+	if m := need("the time-to-live attribute", regexp.MustCompile("(?i)time to live on `(\\w+)`")); m != nil {
+		d.ttl = m[1]
+	}
 	if need("the GSI projection", regexp.MustCompile(`projecting all attributes`)) != nil {
 		d.projection = "ALL"
 	}
@@ -1296,6 +1300,9 @@ func TestTableMatchesDesignDoc(t *testing.T) {
 	if v := asMap(props["SSESpecification"])["SSEEnabled"]; v != true {
 		t.Errorf("SSESpecification.SSEEnabled is %v, want true", v)
 	}
+	if ttl := asMap(props["TimeToLiveSpecification"]); ttl["AttributeName"] != want.ttl || ttl["Enabled"] != true {
+		t.Errorf("TimeToLiveSpecification is %v, want AttributeName %s, Enabled true", props["TimeToLiveSpecification"], want.ttl)
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -1392,7 +1399,7 @@ func TestIAMActionsAreExplicit(t *testing.T) {
 				pol = []any{s}
 			}
 			for i, e := range asList(pol) {
-				if _, isMap := e.(obj); !isMap || asMap(e)["Statement"] == nil {
+				if !inlinePolicy(e) {
 					t.Errorf("%s: Policies[%d] is %v: use inline policy statements (managed policies and SAM policy templates grant more than the code needs)", id, i, e)
 				}
 			}
@@ -1407,6 +1414,26 @@ func TestIAMActionsAreExplicit(t *testing.T) {
 	if n == 0 {
 		t.Error("found no IAM policy statement in template.yaml; the API function needs its table permissions")
 	}
+}
+
+// inlinePolicy reports whether a function's policy item is an inline
+// policy document, or a !If [condition, inline policy, !Ref AWS::NoValue]
+// (a permission that exists only with a parameter, such as the OpenID
+// Connect client secret's).
+func inlinePolicy(e any) bool {
+	if m := asMap(e); m != nil && m["Statement"] != nil {
+		return true
+	}
+	branches := asList(asMap(e)["Fn::If"])
+	if len(branches) != 3 {
+		return false
+	}
+	for _, b := range branches[1:] {
+		if name, isRef := refName(b); !(isRef && name == "AWS::NoValue") && !inlinePolicy(b) {
+			return false
+		}
+	}
+	return true
 }
 
 // The evaluate function serves the hot path with read permissions; the one
@@ -1441,6 +1468,98 @@ func TestEvaluateFunctionWritesOnlyStickyAssignments(t *testing.T) {
 	})
 	if !canPut {
 		t.Error("EvaluateFunction cannot PutItem sticky bucketing assignments")
+	}
+}
+
+// grantsOnTable reports whether one of the function's Allow statements
+// grants action on the table's items whose partition key is pk: the table's
+// ARN among its resources, and no dynamodb:LeadingKeys condition, or one
+// whose patterns (ForAllValues:StringLike) match pk.
+func grantsOnTable(props obj, action, pk string) bool {
+	granted := false
+	statementsIn(props["Policies"], "Policies", func(_ string, stmt obj) {
+		actions, _ := stringOrList(stmt["Action"])
+		if stmt["Effect"] != "Allow" || !slices.Contains(actions, action) {
+			return
+		}
+		onTable := false
+		resources := asList(stmt["Resource"])
+		if resources == nil {
+			resources = []any{stmt["Resource"]}
+		}
+		for _, r := range resources {
+			if res, attr, ok := getAtt(r); ok && res == "Table" && attr == "Arn" {
+				onTable = true
+			}
+		}
+		if !onTable {
+			return
+		}
+		cond := asMap(stmt["Condition"])
+		if len(cond) == 0 {
+			granted = true
+			return
+		}
+		if len(cond) != 1 {
+			return // a condition this check does not read: not counted
+		}
+		like := asMap(cond["ForAllValues:StringLike"])
+		patterns, ok := stringOrList(like["dynamodb:LeadingKeys"])
+		if !ok || len(like) != 1 {
+			return
+		}
+		for _, p := range patterns {
+			re := "^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, ".*") + "$"
+			if regexp.MustCompile(re).MatchString(pk) {
+				granted = true
+			}
+		}
+	})
+	return granted
+}
+
+// The identity repository's items (docs/dynamodb.md, "Items of identity")
+// are written by the API function (every method) and by the notifier,
+// which issues the sign-in link it mails (PutSignInLink: a transaction of
+// a ConditionCheck on the member, the link's Put and the Puts of audit
+// entries and outbox items). Transactions need the per-item action of each
+// of their items.
+func TestIdentityItemsAreGranted(t *testing.T) {
+	tpl := loadTemplate(t)
+	props := map[string]obj{}
+	for _, f := range tpl.functions() {
+		props[f.id] = f.props
+	}
+	type use struct{ action, pk string }
+	needs := map[string][]use{
+		"ApiFunction": {
+			{"dynamodb:GetItem", "AUTH#m_1"}, {"dynamodb:BatchGetItem", "AUTH#m_1"}, {"dynamodb:Query", "AUTH#m_1"},
+			{"dynamodb:PutItem", "AUTH#m_1"}, {"dynamodb:DeleteItem", "AUTH#m_1"}, {"dynamodb:ConditionCheckItem", "ORG"},
+			{"dynamodb:GetItem", "SESSION#h"}, {"dynamodb:PutItem", "SESSION#h"}, {"dynamodb:UpdateItem", "SESSION#h"},
+			{"dynamodb:GetItem", "SESSIONID#s_1"}, {"dynamodb:PutItem", "SESSIONID#s_1"},
+			{"dynamodb:UpdateItem", "RATE#k"},
+			{"dynamodb:PutItem", "AUDIT#-"}, {"dynamodb:PutItem", "OUTBOX#a_1"},
+		},
+		"NotifierFunction": {
+			{"dynamodb:ConditionCheckItem", "ORG"}, {"dynamodb:PutItem", "AUTH#m_1"},
+			{"dynamodb:PutItem", "AUDIT#-"}, {"dynamodb:PutItem", "OUTBOX#a_1"},
+		},
+	}
+	for fn, uses := range needs {
+		p, ok := props[fn]
+		if !ok {
+			t.Errorf("template.yaml has no %s", fn)
+			continue
+		}
+		for _, u := range uses {
+			if !grantsOnTable(p, u.action, u.pk) {
+				t.Errorf("%s may not %s items under %s (identity items, docs/dynamodb.md)", fn, u.action, u.pk)
+			}
+		}
+	}
+	// The check can fail: the evaluate function writes sticky assignments only.
+	if grantsOnTable(props["EvaluateFunction"], "dynamodb:PutItem", "AUTH#m_1") || !grantsOnTable(props["EvaluateFunction"], "dynamodb:PutItem", "STICKY#p#e#f#u") {
+		t.Error("grantsOnTable misreads the evaluate function's LeadingKeys condition")
 	}
 }
 

@@ -6,9 +6,11 @@
 # approvals on, a production change that becomes a change request), waits for
 # the reviewer's "Review requested" mail, then has Debian's chromium (driven
 # by playwright-core, scripts/browser/walk.mjs) open /dev/mail, the message,
-# its Approve link, confirm with a comment and see the outcome. Afterwards the
+# its Approve link, confirm with a comment and see the outcome; then
+# (scripts/browser/signin.mjs) the reviewer's invitation signs them in, the
+# account page signs them out and /login sends a new link. Afterwards the
 # API must say the request is approved and the audit must hold the approval
-# with channel "email". Screenshots: .tools/artifacts/browser/.
+# with channel "email" and the sign-in. Screenshots: .tools/artifacts/browser/.
 #
 # Needs node (with npm, once, to install playwright-core into .tools/browser),
 # /usr/bin/chromium (apt-get install chromium), Go and curl.
@@ -110,6 +112,10 @@ echo "walking it in chromium"
 BASE="$base" ARTIFACTS="$artifacts" CHROMIUM="$chromium" PLAYWRIGHT_CORE_FROM="$tools" \
   timeout 180 node scripts/browser/walk.mjs || die "the browser walk failed (screenshots so far: $artifacts)"
 
+echo "signing the reviewer in from their invitation, in chromium"
+BASE="$base" ARTIFACTS="$artifacts" CHROMIUM="$chromium" PLAYWRIGHT_CORE_FROM="$tools" INVITEE=rev@example.com \
+  timeout 180 node scripts/browser/signin.mjs || die "the sign-in walk failed (screenshots so far: $artifacts)"
+
 echo "checking through the API"
 status="$(call GET "/v1/change-requests/$cr_id" 200 | json 'v.status')"
 [ "$status" = "approved" ] || die "change request $cr_id is $status after the walk, want approved"
@@ -118,6 +124,10 @@ found="$(call GET "/v1/audit?project=shop" 200 |
   json '(v.items||[]).some(e => e.action === "change_request.approved" && e.channel === "email")')"
 [ "$found" = "true" ] || die "the audit has no change_request.approved entry with channel email"
 echo "  the audit has change_request.approved with channel email"
+found="$(call GET "/v1/audit" 200 |
+  json '["auth.signed_in", "auth.signed_out", "auth.sign_in_link_requested"].every(a => (v.items||[]).some(e => e.action === a && (a !== "auth.signed_in" || e.channel === "email")))')"
+[ "$found" = "true" ] || die "the audit lacks the sign-in (channel email), the sign-out or the link request"
+echo "  the audit has the sign-in (channel email), the sign-out and the link request"
 
 ok=1
 echo "browser test passed; screenshots:"

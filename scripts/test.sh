@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: every test, on a fresh machine. Installs what the tests need
-# (Go modules; DynamoDB Local from npm into .tools/, reused when present),
-# starts DynamoDB Local, runs vet, gofmt and all Go tests with -race (the
-# store conformance suite on bbolt AND on DynamoDB Local), and stops it.
+# (Go modules; DynamoDB Local, the SES emulator and an OpenID provider from
+# npm into .tools/, reused when present), starts them, runs vet, gofmt and
+# all Go tests with -race (the store conformance suite on bbolt AND on
+# DynamoDB Local), the browser walks, and stops them.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -29,7 +30,7 @@ fi
 
 step "DynamoDB Local"
 ./scripts/dynamodb-local.sh start
-trap './scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true; ./scripts/ses-local.sh stop >/dev/null 2>&1 || true' EXIT
+trap './scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true; ./scripts/ses-local.sh stop >/dev/null 2>&1 || true; ./scripts/oidc-provider.sh stop >/dev/null 2>&1 || true' EXIT
 COUNTERSIGN_DYNAMODB_ENDPOINT="$(./scripts/dynamodb-local.sh endpoint)"
 export COUNTERSIGN_DYNAMODB_ENDPOINT
 export COUNTERSIGN_REQUIRE_DYNAMODB=1
@@ -40,7 +41,13 @@ COUNTERSIGN_SES_ENDPOINT="$(./scripts/ses-local.sh endpoint)"
 export COUNTERSIGN_SES_ENDPOINT
 export COUNTERSIGN_REQUIRE_SES=1
 
-step "go test -race ./... (DynamoDB Local at $COUNTERSIGN_DYNAMODB_ENDPOINT, SES at $COUNTERSIGN_SES_ENDPOINT)"
+step "OpenID provider (oidc-provider, for internal/oidcauth)"
+./scripts/oidc-provider.sh start
+COUNTERSIGN_OIDC_TEST_ISSUER="$(./scripts/oidc-provider.sh endpoint)"
+export COUNTERSIGN_OIDC_TEST_ISSUER
+export COUNTERSIGN_REQUIRE_OIDC=1
+
+step "go test -race ./... (DynamoDB Local at $COUNTERSIGN_DYNAMODB_ENDPOINT, SES at $COUNTERSIGN_SES_ENDPOINT, OpenID provider at $COUNTERSIGN_OIDC_TEST_ISSUER)"
 # -v so the log shows which suites ran where; the filter keeps the summary
 # lines, every failure, and the conformance suite's results per store.
 mkdir -p .tools
@@ -84,5 +91,9 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 ./scripts/browser-test.sh
+
+step "OpenID Connect sign-in in chromium through a real OpenID provider (oidc-provider)"
+# its Go tests ran above (COUNTERSIGN_OIDC_TEST_ISSUER); this is the browser's part
+./scripts/oidc-test.sh --browser-only
 
 step "all tests passed"

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/lambdahttp"
 	"github.com/countersign/countersign/internal/setup"
 )
@@ -27,9 +28,11 @@ func run() error {
 		return err
 	}
 	defer l.Close()
-	if l.Config.AdminToken != "" {
-		// The operator's bootstrap token (see infra/README.md); idempotent.
-		if _, err := l.Service.Bootstrap(ctx, l.Config.AdminToken); err != nil {
+	if l.Config.AdminToken != "" || l.Config.AdminEmail != "" {
+		// The operator's first admin (see infra/README.md): invited at
+		// AdminEmail on an empty table, and/or given the bootstrap token;
+		// idempotent, and safe when several instances start at once.
+		if _, err := l.Service.BootstrapAdmin(ctx, app.BootstrapInput{Token: l.Config.AdminToken, Email: l.Config.AdminEmail}); err != nil {
 			return fmt.Errorf("bootstrap admin: %w", err)
 		}
 	}

@@ -4,7 +4,7 @@
 //
 // `local recover-admin --email <address>` is the operator's way back when no
 // admin member is left: it makes that member an admin on the configured
-// store (internal/recovery; README, "Recovering the last admin").
+// store (internal/recovery; docs/operations.md, "Recovering the last admin").
 package main
 
 import (
@@ -46,7 +46,7 @@ func run() error {
 	// The local runtime's live heap is a few MB, so Go's default GC target
 	// (GOGC=100) collects many times a second under evaluation load, and
 	// each cycle's mark work delays requests on a small machine (p99 at
-	// 30 000 evaluations/s: README, "OFREP benchmarks"). Four times the live
+	// 30 000 evaluations/s: docs/benchmarks.md, "OFREP benchmarks"). Four times the live
 	// heap costs tens of MB at most; GOGC in the environment still decides.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(localGCPercent)

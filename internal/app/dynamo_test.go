@@ -54,7 +54,7 @@ func lifecycle(t testing.TB, w *world, ds *dynamostore.Store, pct float64) map[s
 
 // The capacity one lifecycle costs through the service (reads for gating,
 // diffs and responses included), as DynamoDB Local reports it with
-// ReturnConsumedCapacity. The README quotes this test's output.
+// ReturnConsumedCapacity. docs/change-requests.md quotes this test's output.
 func TestLifecycleCapacityThroughService(t *testing.T) {
 	ds := dynamotest.NewStore(t)
 	w := newWorld(t, ds)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -26,7 +27,9 @@ func (s *Service) CreateMember(ctx context.Context, p *Principal, in MemberInput
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateMember(ctx, m); err != nil {
+	// The invitation goes out through the outbox: the notifier issues the
+	// sign-in link when it mails it.
+	if err := s.store.CreateMember(ctx, m, s.memberAddedEntries(p.Actor(), ChannelAPI, m, "")...); err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "member created", "member", m.ID, "role", m.Role, "actor", p.Actor())
@@ -53,7 +56,9 @@ func (s *Service) ListMembers(ctx context.Context, p *Principal, page domain.Pag
 // their own name and e-mail but not their role. The last admin cannot be
 // demoted: a change that takes admin away tells the store to keep another
 // admin (domain.MemberWrite.KeepAnAdmin), and the store decides it in the same
-// atomic write, so two admins demoting each other at once leave one.
+// atomic write, so two admins demoting each other at once leave one. A
+// lower role ends the member's sessions; a new address ends the sign-in
+// links sent to the old one. The change is audited (member.updated).
 func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, expected *int64, change func(*domain.Member) error) (*domain.Member, error) {
 	self := p != nil && p.MemberID == id
 	if !self {
@@ -61,11 +66,12 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 			return nil, err
 		}
 	}
-	return s.store.WriteMember(ctx, id, func(m *domain.Member, w *domain.MemberWrite) error {
+	var orig domain.Member
+	m, err := s.store.WriteMember(ctx, id, func(m *domain.Member, w *domain.MemberWrite) error {
 		if err := checkVersion("member", expected, m.Version); err != nil {
 			return err
 		}
-		orig := *m
+		orig = *m
 		if err := change(m); err != nil {
 			return err
 		}
@@ -79,25 +85,57 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 			w.KeepAnAdmin = orig.Role == domain.RoleAdmin
 		}
 		m.UpdatedAt = s.clock.Now()
-		return m.Validate()
+		if err := m.Validate(); err != nil {
+			return err
+		}
+		e := s.audit(p.Actor(), ActionMemberUpdated, ChannelAPI)
+		e.Member, e.Version = m.ID, orig.Version+1
+		before, after := orig, *m
+		before.UpdatedAt, after.UpdatedAt, before.Version, after.Version = time.Time{}, time.Time{}, 0, 0
+		if d, err := domain.AnyDiff(&before, &after); err == nil {
+			e.Diff = d
+		}
+		w.Record(e)
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	if !m.Role.AtLeast(orig.Role) {
+		s.endMemberSessions(ctx, id, fmt.Sprintf("role lowered from %s to %s", orig.Role, m.Role))
+	}
+	if !strings.EqualFold(m.Email, orig.Email) {
+		if err := s.identity().DeleteSignInLinks(ctx, id); err != nil {
+			s.log.WarnContext(ctx, "ending the sign-in links sent to a changed address failed", "member", id, "err", err)
+		}
+	}
+	return m, nil
 }
 
-// DeleteMember removes a member and revokes their tokens (admins only; the
-// last admin stays, decided by the store in the same write as the removal).
+// DeleteMember removes a member (admins only; the last admin stays, decided
+// by the store in the same write as the removal, which is audited
+// member.removed). Everything that let the member in ends: sessions,
+// sign-in links (they also need the member to exist) and tokens (they stop
+// authenticating with the member; revoking them also makes the list say
+// so).
 func (s *Service) DeleteMember(ctx context.Context, p *Principal, id string) error {
 	if err := p.require(domain.RoleAdmin, "removing members"); err != nil {
 		return err
 	}
 	err := s.store.RemoveMember(ctx, id, func(m *domain.Member, w *domain.MemberWrite) error {
 		w.KeepAnAdmin = m.Role == domain.RoleAdmin
+		e := s.audit(p.Actor(), ActionMemberRemoved, ChannelAPI)
+		e.Member, e.Reason = m.ID, fmt.Sprintf("%s (%s, %s) removed", m.Email, m.ID, m.Role)
+		w.Record(e)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	// Tokens of a removed member no longer authenticate (Authenticate checks
-	// the member); revoking them also makes the list say so.
+	s.endMemberSessions(ctx, id, "member removed")
+	if err := s.identity().DeleteSignInLinks(ctx, id); err != nil {
+		s.log.WarnContext(ctx, "deleting a removed member's sign-in links failed; they need the member to work anyway", "member", id, "err", err)
+	}
 	now := s.clock.Now()
 	err = forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.Token, string, error) {
 		return s.store.ListTokens(ctx, id, pg)
@@ -346,10 +384,18 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, in TokenInput) 
 	return &CreatedToken{Token: t, Secret: secret}, nil
 }
 
-// ListTokens lists every token for admins and one's own tokens for others.
-func (s *Service) ListTokens(ctx context.Context, p *Principal, page domain.Page) ([]domain.Token, string, error) {
+// ListTokens lists tokens: with member "", every token for admins and
+// one's own for others; with a member id, that member's tokens (admins
+// anyone's, members their own).
+func (s *Service) ListTokens(ctx context.Context, p *Principal, member string, page domain.Page) ([]domain.Token, string, error) {
 	if err := p.require(domain.RoleViewer, "listing tokens"); err != nil {
 		return nil, "", err
+	}
+	if member != "" {
+		if err := p.mayManage(member, "listing tokens"); err != nil {
+			return nil, "", err
+		}
+		return s.store.ListTokens(ctx, member, page)
 	}
 	if p.Role.AtLeast(domain.RoleAdmin) {
 		return s.store.ListTokens(ctx, "", page)
@@ -360,7 +406,9 @@ func (s *Service) ListTokens(ctx context.Context, p *Principal, page domain.Page
 	return s.store.ListTokens(ctx, p.MemberID, page)
 }
 
-// RevokeToken revokes a token: one's own, or any for admins.
+// RevokeToken revokes a token: one's own, or any for admins. The
+// revocation is audited (token.revoked, naming the token, never its
+// secret).
 func (s *Service) RevokeToken(ctx context.Context, p *Principal, id string) error {
 	if err := p.require(domain.RoleViewer, "revoking tokens"); err != nil {
 		return err
@@ -374,8 +422,18 @@ func (s *Service) RevokeToken(ctx context.Context, p *Principal, id string) erro
 		// Do not reveal that someone else's token exists.
 		return domain.NotFound("token", id)
 	}
-	if _, err := s.store.RevokeToken(ctx, id, s.clock.Now()); err != nil {
+	rt, err := s.store.RevokeToken(ctx, id, s.clock.Now())
+	if err != nil {
 		return err
+	}
+	if t.RevokedAt == nil {
+		e := s.audit(p.Actor(), ActionTokenRevoked, ChannelAPI)
+		e.Member = t.MemberID
+		e.Reason = fmt.Sprintf("token %s (%q) revoked", t.ID, t.Name)
+		if rt != nil && rt.RevokedAt != nil {
+			e.At = *rt.RevokedAt
+		}
+		s.appendAudit(ctx, e)
 	}
 	s.log.InfoContext(ctx, "token revoked", "token", id, "actor", p.Actor())
 	return nil

@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"encoding/base32"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -25,21 +26,26 @@ type Service struct {
 	clock clock.Clock
 	log   *slog.Logger
 	links *actionlink.Signer // e-mail action links; nil: none issued or accepted
+	auth  authSettings       // sessions, sign-in forms and OpenID Connect provisioning (auth.go)
 }
 
 // New builds a Service.
 func New(store domain.Store, clk clock.Clock, log *slog.Logger) *Service {
-	return &Service{store: store, clock: clk, log: log}
+	return &Service{store: store, clock: clk, log: log, auth: defaultAuthSettings()}
 }
 
 // Now is the service's time.
 func (s *Service) Now() time.Time { return s.clock.Now() }
 
-// Principal is who is calling: a member's token or a service token.
+// Principal is who is calling: a member's token, a service token, or a
+// member's session (signed in through a browser).
 type Principal struct {
-	TokenID  string
-	MemberID string // "" for service tokens
-	Role     domain.Role
+	TokenID   string
+	MemberID  string // "" for service tokens
+	SessionID string // set when the call came with a session cookie
+	Role      domain.Role
+
+	session *domain.Session // the session as read when it authenticated
 }
 
 // Actor names the principal in audit records.
@@ -136,33 +142,93 @@ func lowerRole(a, b domain.Role) domain.Role {
 // (secret is used when not empty, else one is generated). On a store with
 // members it does nothing and returns "".
 func (s *Service) Bootstrap(ctx context.Context, secret string) (string, error) {
-	members, _, err := s.store.ListMembers(ctx, domain.Page{Limit: 1})
+	b, err := s.BootstrapAdmin(ctx, BootstrapInput{Token: secret})
 	if err != nil {
 		return "", err
 	}
+	return b.Secret, nil
+}
+
+// ActorBootstrap is who the first admin's creation is audited as.
+const ActorBootstrap = "system:bootstrap"
+
+// BootstrapInput says how the first admin gets in: an API token
+// (COUNTERSIGN_ADMIN_TOKEN), an invitation to an address
+// (COUNTERSIGN_ADMIN_EMAIL), or both.
+type BootstrapInput struct {
+	Token string
+	Email string
+}
+
+// Bootstrapped is what BootstrapAdmin did.
+type Bootstrapped struct {
+	Secret  string // the first admin's API token, when one was made (generated, or Token)
+	Invited string // the address the first admin was invited at
+}
+
+// BootstrapAdmin makes sure the organisation has an admin. On an empty
+// store it creates the admin member: with Email, that address, invited
+// like any new member (the invitation mail goes through the outbox), and
+// a token only when Token is set; without Email, admin@localhost.localdomain
+// with a token (Token, or a generated one). On a store with members it only
+// makes sure a configured Token works (tied to the first admin). Two
+// processes bootstrapping an empty store at once end with one admin.
+func (s *Service) BootstrapAdmin(ctx context.Context, in BootstrapInput) (*Bootstrapped, error) {
+	out := &Bootstrapped{}
+	if in.Token != "" && len(in.Token) < MinTokenLength {
+		return out, domain.Errorf(domain.CodeInvalid, "the bootstrap token must be at least %d characters", MinTokenLength)
+	}
+	members, _, err := s.store.ListMembers(ctx, domain.Page{Limit: 1})
+	if err != nil {
+		return out, err
+	}
 	if len(members) > 0 {
-		if secret != "" {
+		if in.Token != "" {
 			// Make a configured bootstrap token work on an existing store too,
 			// as scripts expect; it is tied to the first admin.
-			return "", s.ensureToken(ctx, secret)
+			return out, s.ensureToken(ctx, in.Token)
 		}
-		return "", nil
+		return out, nil
 	}
 	now := s.clock.Now()
+	email := strings.TrimSpace(in.Email)
 	m := &domain.Member{ID: newID("m"), Email: "admin@localhost.localdomain", Name: "Administrator", Role: domain.RoleAdmin, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateMember(ctx, m); err != nil {
-		return "", err
+	var entries []domain.AuditEntry
+	if email != "" {
+		m.Email = email
+		if err := m.Validate(); err != nil {
+			return out, domain.Errorf(domain.CodeInvalid, "COUNTERSIGN_ADMIN_EMAIL must be a plain e-mail address like ada@example.com, not %q", email)
+		}
+		entries = s.memberAddedEntries(ActorBootstrap, ChannelSystem, m, "the first admin, from COUNTERSIGN_ADMIN_EMAIL")
 	}
+	err = s.store.CreateMember(ctx, m, entries...)
+	if domain.ErrorCode(err) == domain.CodeConflict && !errors.Is(err, domain.ErrContention) {
+		// another process bootstrapped the store meanwhile
+		if in.Token != "" {
+			return out, s.ensureToken(ctx, in.Token)
+		}
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	if email != "" {
+		out.Invited = email
+		s.log.InfoContext(ctx, "first admin invited", "member", m.ID, "actor", ActorBootstrap)
+		if in.Token == "" {
+			return out, nil
+		}
+	}
+	secret := in.Token
 	if secret == "" {
 		secret = newTokenSecret()
-	} else if len(secret) < MinTokenLength {
-		return "", domain.Errorf(domain.CodeInvalid, "the bootstrap token must be at least %d characters", MinTokenLength)
 	}
-	t := &domain.Token{ID: newID("t"), Name: "bootstrap", MemberID: m.ID, Role: domain.RoleAdmin, Hash: HashToken(secret), CreatedBy: "system:bootstrap", CreatedAt: now}
+	t := &domain.Token{ID: newID("t"), Name: "bootstrap", MemberID: m.ID, Role: domain.RoleAdmin, Hash: HashToken(secret), CreatedBy: ActorBootstrap, CreatedAt: now}
 	if err := s.store.CreateToken(ctx, t); err != nil {
-		return "", err
+		return out, err
 	}
-	return secret, nil
+	out.Secret = secret
+	return out, nil
 }
 
 func (s *Service) ensureToken(ctx context.Context, secret string) error {
@@ -191,9 +257,9 @@ func (s *Service) ensureToken(ctx context.Context, secret string) error {
 		cursor = next
 	}
 	if admin == nil {
-		return domain.Errorf(domain.CodeConflict, "no admin member to attach the bootstrap token to; make one with `go run ./functions/local recover-admin --email <address>` (README: Recovering the last admin)")
+		return domain.Errorf(domain.CodeConflict, "no admin member to attach the bootstrap token to; make one with `go run ./functions/local recover-admin --email <address>` (docs/operations.md: Recovering the last admin)")
 	}
-	t := &domain.Token{ID: newID("t"), Name: "bootstrap", MemberID: admin.ID, Role: domain.RoleAdmin, Hash: HashToken(secret), CreatedBy: "system:bootstrap", CreatedAt: s.clock.Now()}
+	t := &domain.Token{ID: newID("t"), Name: "bootstrap", MemberID: admin.ID, Role: domain.RoleAdmin, Hash: HashToken(secret), CreatedBy: ActorBootstrap, CreatedAt: s.clock.Now()}
 	return s.store.CreateToken(ctx, t)
 }
 

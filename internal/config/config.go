@@ -7,8 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/mail"
 	"strings"
 	"time"
+
+	"github.com/countersign/countersign/internal/oidcauth"
 )
 
 // Config is the whole configuration of a process.
@@ -31,6 +34,13 @@ type Config struct {
 	EventBus       string        // COUNTERSIGN_EVENT_BUS: EventBridge bus of domain events (AWS)
 	LinkKey        string        // COUNTERSIGN_LINK_KEY: hex HMAC key of e-mail action links (local runs: a generated file)
 	RulesetRefresh time.Duration // COUNTERSIGN_RULESET_REFRESH: how stale an evaluator's cached ruleset may be
+
+	AdminEmail      string        // COUNTERSIGN_ADMIN_EMAIL: on an empty store, the first admin is created with this address and invited
+	SessionIdle     time.Duration // COUNTERSIGN_SESSION_IDLE: a session ends after this long without use
+	SessionLifetime time.Duration // COUNTERSIGN_SESSION_LIFETIME: a session ends this long after sign-in at the latest
+	// OIDC is sign-in with an OpenID provider (COUNTERSIGN_OIDC_*, read by
+	// oidcauth.ConfigFromEnv; BaseURL filled in); nil when not configured.
+	OIDC *oidcauth.Config
 }
 
 // Store kinds.
@@ -92,6 +102,27 @@ func FromEnv(getenv func(string) string, defaultStore string) (Config, error) {
 		return c, fmt.Errorf("COUNTERSIGN_RULESET_REFRESH must be a duration like 5s")
 	}
 	c.RulesetRefresh = rr
+	c.AdminEmail = get("COUNTERSIGN_ADMIN_EMAIL", "")
+	if c.AdminEmail != "" {
+		if a, err := mail.ParseAddress(c.AdminEmail); err != nil || a.Address != c.AdminEmail {
+			return c, fmt.Errorf("COUNTERSIGN_ADMIN_EMAIL must be a plain e-mail address like ada@example.com, not %q", c.AdminEmail)
+		}
+	}
+	if c.SessionIdle, err = positiveDuration(get("COUNTERSIGN_SESSION_IDLE", "12h"), "COUNTERSIGN_SESSION_IDLE", "12h"); err != nil {
+		return c, err
+	}
+	if c.SessionLifetime, err = positiveDuration(get("COUNTERSIGN_SESSION_LIFETIME", "168h"), "COUNTERSIGN_SESSION_LIFETIME", "168h"); err != nil {
+		return c, err
+	}
+	if c.SessionIdle > c.SessionLifetime {
+		return c, fmt.Errorf("COUNTERSIGN_SESSION_IDLE (%s) must not be longer than COUNTERSIGN_SESSION_LIFETIME (%s)", c.SessionIdle, c.SessionLifetime)
+	}
+	if c.OIDC, err = oidcauth.ConfigFromEnv(getenv); err != nil {
+		return c, err
+	}
+	if c.OIDC != nil {
+		c.OIDC.BaseURL = c.BaseURL
+	}
 	if c.Store != StoreBolt && c.Store != StoreDynamoDB {
 		return c, fmt.Errorf("COUNTERSIGN_STORE must be %q or %q, not %q", StoreBolt, StoreDynamoDB, c.Store)
 	}
@@ -99,6 +130,14 @@ func FromEnv(getenv func(string) string, defaultStore string) (Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+func positiveDuration(v, name, example string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Minute {
+		return 0, fmt.Errorf("%s must be a duration of at least 1m, like %s, not %q", name, example, v)
+	}
+	return d, nil
 }
 
 // Loopback reports whether the listen address addr (host:port) accepts

@@ -510,6 +510,7 @@ type AuditEntry struct {
 	Environment   string    `json:"environment,omitempty"`
 	ChangeRequest string    `json:"change_request,omitempty"`
 	SDKKey        string    `json:"sdk_key,omitempty"` // the SDK key (its id) created, revoked or rotated
+	Member        string    `json:"member,omitempty"`  // the member an entry concerns (member.*, auth.*, token.*): invited, signed in, removed
 	Requester     string    `json:"requester,omitempty"`
 	Approvers     []string  `json:"approvers,omitempty"`
 	Reason        string    `json:"reason,omitempty"`

@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is the stable vocabulary of errors the service speaks. The HTTP layer
@@ -21,6 +22,7 @@ const (
 	CodeTooLarge        Code = "too_large"             // body over the limit
 	CodeUnsupportedType Code = "unsupported_type"      // content type not accepted
 	CodePrecondition    Code = "precondition_required" // a replacing write must say which version it replaces
+	CodeRateLimited     Code = "rate_limited"          // too many requests of this kind; retry after Error.RetryAfter
 	CodeInternal        Code = "internal"              // anything else; its detail never reaches a client
 )
 
@@ -40,7 +42,10 @@ type Error struct {
 	Fields  []FieldError
 	// CurrentVersion is set on version conflicts so the client can re-read.
 	CurrentVersion int64
-	cause          error
+	// RetryAfter is set on rate_limited errors: how long until the limit
+	// lets the request through again.
+	RetryAfter time.Duration
+	cause      error
 }
 
 func (e *Error) Error() string {
@@ -80,6 +85,12 @@ func StaleVersion(kind string, expected, current int64) *Error {
 // another writer. Stores retry internally; callers see it only when retries
 // ran out.
 var ErrContention = &Error{Code: CodeConflict, Message: "the resource was changed by another request at the same time; retry"}
+
+// RateLimited reports that too many requests of one kind came in; the
+// limit lets them through again after retryAfter.
+func RateLimited(retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Code: CodeRateLimited, Message: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
+}
 
 // ErrorCode returns the code of err, CodeInternal for errors that are not *Error.
 func ErrorCode(err error) Code {

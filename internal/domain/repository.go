@@ -192,6 +192,7 @@ type Store interface {
 	OutboxRepository
 	EvaluationRepository
 	AssignmentRepository
+	IdentityRepository
 }
 
 // Audit collects the audit entries an update function wants written in the

@@ -234,7 +234,7 @@ func TestStability(t *testing.T) {
 		}
 	}
 	// several weights changed at once move more than the least possible
-	// (the README quotes this figure): 1:2:3 → 3:2:1 must move at least a
+	// (docs/evaluation.md quotes this figure): 1:2:3 → 3:2:1 must move at least a
 	// third of users; rendezvous moves about 41.7 %
 	before, after = at(100, w("a", 1), w("b", 2), w("c", 3)), at(100, w("a", 3), w("b", 2), w("c", 1))
 	moved = 0

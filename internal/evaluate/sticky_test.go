@@ -346,7 +346,7 @@ func TestStickyBucketing(t *testing.T) {
 }
 
 // The capacity a sticky flag's evaluation costs on DynamoDB, as the store
-// meters it: what the README and sticky.go state.
+// meters it: what docs/evaluation.md and sticky.go state.
 func TestStickyBucketingCostOnDynamoDB(t *testing.T) {
 	ds := dynamotest.NewStore(t)
 	w := newStickyWorld(t, ds)

@@ -231,6 +231,14 @@ func TestNoRouteBypassesApproval(t *testing.T) {
 		"POST /v1/projects/{project}/environments/{environment}/sdk-keys": func() {}, // keys read, they do not write
 		"DELETE /v1/projects/{project}/environments/{environment}/sdk-keys/{key}":      func() {},
 		"POST /v1/projects/{project}/environments/{environment}/sdk-keys/{key}/rotate": func() {},
+		// signing in and out changes who is in, never what users see
+		"POST /login":                                    func() {},
+		"POST /signin/{token}":                           func() {},
+		"POST /logout":                                   func() {},
+		"POST /v1/auth/email-link":                       func() {},
+		"DELETE /v1/session":                             func() {},
+		"POST /v1/members/{member}/invitation":           func() {},
+		"DELETE /v1/members/{member}/sessions/{session}": func() {},
 	}
 	for _, rt := range httpapi.New(nil, nil).Routes() {
 		if rt.Method == "GET" {

@@ -33,6 +33,10 @@ type testAPI struct {
 	store domain.Store
 	clock *clock.Manual
 	token string // sent when a request does not say otherwise
+	api   *httpapi.Server
+	// client sends the requests; nil is http.DefaultClient (a browser's
+	// has a cookie jar and does not follow redirects: auth_test.go).
+	client *http.Client
 }
 
 func newTestAPI(t *testing.T) *testAPI {
@@ -48,9 +52,10 @@ func newTestAPI(t *testing.T) *testAPI {
 	if _, err := svc.Bootstrap(context.Background(), adminToken); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(svc, log))
+	api := httpapi.New(svc, log)
+	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return &testAPI{t: t, srv: srv, svc: svc, store: store, clock: clk, token: adminToken}
+	return &testAPI{t: t, srv: srv, svc: svc, store: store, clock: clk, token: adminToken, api: api}
 }
 
 // response is a finished response with its body read.
@@ -114,7 +119,11 @@ func (a *testAPI) do(method, path string, body any, opts ...opt) *response {
 			o(req)
 		}
 	}
-	res, err := http.DefaultClient.Do(req)
+	client := a.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	res, err := client.Do(req)
 	if err != nil {
 		a.t.Fatal(err)
 	}

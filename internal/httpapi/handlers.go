@@ -353,7 +353,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, p *app.Princ
 	if err != nil {
 		return err
 	}
-	items, next, err := s.svc.ListTokens(r.Context(), p, pg)
+	items, next, err := s.svc.ListTokens(r.Context(), p, r.URL.Query().Get("member"), pg)
 	if err != nil {
 		return err
 	}

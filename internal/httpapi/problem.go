@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -33,6 +35,8 @@ func statusFor(code domain.Code) int {
 		return http.StatusUnsupportedMediaType
 	case domain.CodePrecondition:
 		return http.StatusPreconditionRequired
+	case domain.CodeRateLimited:
+		return http.StatusTooManyRequests
 	case codeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
 	default:
@@ -89,10 +93,18 @@ func writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, log
 		p.CurrentVersion = &v
 		w.Header().Set("ETag", etag(v))
 	}
+	if de.RetryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfter(de.RetryAfter))
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(p)
+}
+
+// retryAfter is a Retry-After value: whole seconds, rounded up.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 }

@@ -37,11 +37,15 @@ type Server struct {
 	log    *slog.Logger
 	routes []Route
 	mux    *http.ServeMux
+
+	origin   string         // the base URL's origin; "" derives it from each request (session.go)
+	secure   bool           // cookies are Secure (when origin is set)
+	provider SignInProvider // OpenID Connect, when configured (auth.go)
 }
 
 // New builds the API over svc.
 func New(svc *app.Service, log *slog.Logger) *Server {
-	s := &Server{svc: svc, log: log, mux: http.NewServeMux()}
+	s := &Server{svc: svc, log: log, mux: http.NewServeMux(), secure: true}
 	s.routes = s.routeTable()
 	allowed := map[string][]string{}
 	for _, rt := range s.routes {
@@ -76,6 +80,19 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/a/{token}", Public: true, handler: s.showLink},
 		{Method: "POST", Pattern: "/a/{token}", Public: true, handler: s.actOnLink},
 
+		// signing in (auth.go): pages for people, and the API's side
+		{Method: "GET", Pattern: "/login", Public: true, handler: s.loginPage},
+		{Method: "POST", Pattern: "/login", Public: true, handler: s.loginSubmit},
+		{Method: "GET", Pattern: "/signin/{token}", Public: true, handler: s.signInPage},
+		{Method: "POST", Pattern: "/signin/{token}", Public: true, handler: s.signInSubmit},
+		{Method: "GET", Pattern: "/account", Public: true, handler: s.accountPage},
+		{Method: "POST", Pattern: "/logout", Public: true, handler: s.logoutSubmit},
+		{Method: "GET", Pattern: "/auth/oidc/login", Public: true, handler: s.oidc},
+		{Method: "GET", Pattern: "/auth/oidc/callback", Public: true, handler: s.oidc},
+		{Method: "POST", Pattern: "/v1/auth/email-link", Public: true, handler: s.requestEmailLink},
+		{Method: "GET", Pattern: "/v1/session", handler: s.getSession},
+		{Method: "DELETE", Pattern: "/v1/session", handler: s.deleteSession},
+
 		{Method: "GET", Pattern: "/v1/projects", handler: s.listProjects},
 		{Method: "POST", Pattern: "/v1/projects", handler: s.createProject},
 		{Method: "GET", Pattern: "/v1/projects/{project}", handler: s.getProject},
@@ -102,6 +119,9 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/v1/members/{member}", handler: s.getMember},
 		{Method: "PATCH", Pattern: "/v1/members/{member}", handler: s.patchMember},
 		{Method: "DELETE", Pattern: "/v1/members/{member}", handler: s.deleteMember},
+		{Method: "POST", Pattern: "/v1/members/{member}/invitation", handler: s.inviteMember},
+		{Method: "GET", Pattern: "/v1/members/{member}/sessions", handler: s.listMemberSessions},
+		{Method: "DELETE", Pattern: "/v1/members/{member}/sessions/{session}", handler: s.deleteMemberSession},
 
 		{Method: "GET", Pattern: "/v1/tokens", handler: s.listTokens},
 		{Method: "POST", Pattern: "/v1/tokens", handler: s.createToken},
@@ -190,9 +210,11 @@ func (s *Server) wrap(rt Route) http.Handler {
 		var p *app.Principal
 		if !rt.Public {
 			var err error
-			p, err = s.authenticate(r)
+			p, err = s.authenticate(w, r)
 			if err != nil {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="countersign"`)
+				if domain.ErrorCode(err) == domain.CodeUnauthenticated {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="countersign"`)
+				}
 				writeError(ctx, w, r, s.log, err)
 				return
 			}
@@ -201,15 +223,6 @@ func (s *Server) wrap(rt Route) http.Handler {
 			writeError(ctx, w, r, s.log, err)
 		}
 	})
-}
-
-func (s *Server) authenticate(r *http.Request) (*app.Principal, error) {
-	h := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return nil, domain.Errorf(domain.CodeUnauthenticated, "send Authorization: Bearer <token>")
-	}
-	return s.svc.Authenticate(r.Context(), strings.TrimSpace(token))
 }
 
 // ---- response helpers ----

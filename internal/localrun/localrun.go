@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,7 +47,11 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		clk = devClock
 	}
 	svc, api := setup.API(store, clk, log)
-	if err := setup.Links(cfg, svc, filepath.Join(cfg.DataDir, "link.key")); err != nil {
+	keyFile := filepath.Join(cfg.DataDir, "link.key")
+	if err := setup.Links(cfg, svc, keyFile); err != nil {
+		return err
+	}
+	if err := setup.Identity(ctx, cfg, svc, api, clk, log, keyFile); err != nil {
 		return err
 	}
 
@@ -64,12 +69,19 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 	}
 	events := eventbus.NewLogPublisher(log, 500)
 	notifier := notify.New(store, svc, mailer, events, clk, log, cfg.MailFrom, cfg.BaseURL)
-	secret, err := svc.Bootstrap(ctx, cfg.AdminToken)
+	boot, err := svc.BootstrapAdmin(ctx, app.BootstrapInput{Token: cfg.AdminToken, Email: cfg.AdminEmail})
 	if err != nil {
 		return fmt.Errorf("bootstrap the first admin: %w", err)
 	}
-	if secret != "" && cfg.AdminToken == "" {
-		fmt.Fprintf(console, "\n  Countersign created the first admin. Its API token, shown only this once:\n\n    %s\n\n  Use it as: curl -H 'Authorization: Bearer %s' http://%s/v1/projects\n\n", secret, secret, cfg.Addr)
+	if boot.Secret != "" && cfg.AdminToken == "" {
+		fmt.Fprintf(console, "\n  Countersign created the first admin. Its API token, shown only this once:\n\n    %s\n\n  Use it as: curl -H 'Authorization: Bearer %s' http://%s/v1/projects\n\n", boot.Secret, boot.Secret, cfg.Addr)
+	}
+	if boot.Invited != "" {
+		where := "in that inbox"
+		if cfg.Dev && cfg.SESEndpoint == "" {
+			where = "in the mail catcher, " + strings.TrimRight(cfg.BaseURL, "/") + "/dev/mail"
+		}
+		fmt.Fprintf(console, "\n  Countersign created the first admin, %s, and sent an invitation: open it %s.\n\n", boot.Invited, where)
 	}
 
 	sweeper := newSweeper(svc, notifier, log)

@@ -212,8 +212,32 @@ func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) ([]deliv
 		if e.SDKKey != "" {
 			ev.Detail["sdk_key"] = e.SDKKey
 		}
+		if e.Member != "" {
+			ev.Detail["member"] = e.Member
+		}
 		return n.events.Publish(ctx, ev)
 	}}}
+	if purpose, ok := signInMails[e.Action]; ok && e.Member != "" && n.mail != nil {
+		m, err := n.store.GetMember(ctx, e.Member)
+		if domain.ErrorCode(err) == domain.CodeNotFound {
+			return out, nil // removed meanwhile: no link for them
+		}
+		if err != nil {
+			return nil, err
+		}
+		return append(out, delivery{key: "email:" + m.ID, send: func(ctx context.Context) error {
+			msg, err := n.signInMail(ctx, e, m, purpose)
+			if domain.ErrorCode(err) == domain.CodeNotFound {
+				n.log.InfoContext(ctx, "no sign-in link mailed: the member was removed", "outbox", e.ID, "member", m.ID)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			_, err = n.mail.Send(ctx, msg)
+			return err
+		}}), nil
+	}
 	if e.ChangeRequest == "" || n.mail == nil {
 		return out, nil
 	}
@@ -409,4 +433,64 @@ func (n *Notifier) render(m *domain.Member, cr *domain.ChangeRequest, e domain.A
 	}
 	return sesmail.Message{From: n.from, To: []string{m.Email}, Subject: subject, Text: text.String(), HTML: html.String(),
 		Tags: map[string]string{"action": strings.ReplaceAll(e.Action, ".", "_")}}, nil
+}
+
+// signInMails are the entries whose mail carries a sign-in link, and the
+// link's purpose.
+var signInMails = map[string]domain.LinkPurpose{
+	app.ActionMemberInvited:       domain.LinkInvitation,
+	app.ActionSignInLinkRequested: domain.LinkSignIn,
+}
+
+var signInHTML = template.Must(template.New("signin").Parse(`<!doctype html>
+<html><body style="font-family: sans-serif; max-width: 40em">
+<p>{{.Intro}}</p>
+<p><a href="{{.URL}}">{{.Label}}</a></p>
+<p>The link works once, until {{.Expires}}; you confirm on the page it opens. {{.Outro}}</p>
+</body></html>`))
+
+// signInMail is an invitation, or a sign-in link someone asked for. The
+// link is issued now, at send time (replacing the member's link of that
+// purpose), so no secret is ever kept in an audit entry or the outbox; a
+// retried delivery issues a new one and only the last mail's link works.
+func (n *Notifier) signInMail(ctx context.Context, e domain.AuditEntry, m *domain.Member, purpose domain.LinkPurpose) (sesmail.Message, error) {
+	tok, exp, err := n.svc.IssueSignInLink(ctx, m.ID, purpose)
+	if err != nil { // not_found: the member was removed meanwhile
+		return sesmail.Message{}, err
+	}
+	v := map[string]string{"URL": n.baseURL + "/signin/" + tok, "Expires": exp.UTC().Format(time.RFC1123)}
+	var subject string
+	if purpose == domain.LinkInvitation {
+		subject = "You are invited to Countersign"
+		v["Label"] = "Accept the invitation and sign in"
+		v["Intro"] = fmt.Sprintf("%s added you to Countersign, where changes to feature flags are countersigned, as %s (%s).", n.actorName(ctx, e.Actor), m.Role, m.Email)
+		v["Outro"] = "Afterwards you can ask for a new sign-in link at " + n.baseURL + "/login whenever you need one."
+	} else {
+		subject = "Your sign-in link for Countersign"
+		v["Label"] = "Sign in"
+		v["Intro"] = fmt.Sprintf("Someone, hopefully you, asked for a link to sign in to Countersign as %s.", m.Email)
+		v["Outro"] = "If it was not you, ignore this mail: nothing happens without the link."
+	}
+	text := fmt.Sprintf("%s\n\n%s: %s\n(the link works once, until %s; you confirm on the page it opens)\n\n%s\n", v["Intro"], v["Label"], v["URL"], v["Expires"], v["Outro"])
+	var html strings.Builder
+	if err := signInHTML.Execute(&html, v); err != nil {
+		return sesmail.Message{}, &permanentError{err}
+	}
+	return sesmail.Message{From: n.from, To: []string{m.Email}, Subject: subject, Text: text, HTML: html.String(),
+		Tags: map[string]string{"action": strings.ReplaceAll(e.Action, ".", "_")}}, nil
+}
+
+// actorName names who did something for a mail: a member's name, or
+// "Countersign" for the system.
+func (n *Notifier) actorName(ctx context.Context, actor string) string {
+	if id, ok := strings.CutPrefix(actor, "member:"); ok {
+		if m, err := n.store.GetMember(ctx, id); err == nil {
+			return m.Name
+		}
+		return "An admin"
+	}
+	if actor == app.ActorBootstrap {
+		return "Countersign's installation"
+	}
+	return "An admin"
 }

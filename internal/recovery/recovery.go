@@ -1,6 +1,6 @@
 // Package recovery holds the operator commands that work on the store
 // directly, not through the API: the way back when the API cannot help
-// (README, "Recovering the last admin"). functions/local runs them
+// (docs/operations.md, "Recovering the last admin"). functions/local runs them
 // (`go run ./functions/local recover-admin --email ...`).
 package recovery
 

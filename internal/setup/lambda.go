@@ -35,10 +35,20 @@ func ForLambda(ctx context.Context) (*Lambda, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, handler := API(store, clock.System{}, log)
+	svc, api := API(store, clock.System{}, log)
 	if err := Links(cfg, svc, ""); err != nil {
 		closeStore()
 		return nil, err
 	}
-	return &Lambda{Config: cfg, Log: log, Store: store, Service: svc, Handler: handler, Close: closeStore}, nil
+	if err := Identity(ctx, cfg, svc, api, clock.System{}, log, ""); err != nil {
+		closeStore()
+		return nil, err
+	}
+	if os.Getenv("COUNTERSIGN_BASE_URL") == "" {
+		// No public address configured (the first deploy, before
+		// PublicBaseUrl is known): take it from each request, so that cookies
+		// are Secure and writes are checked against the API's own host.
+		_ = api.SetBaseURL("")
+	}
+	return &Lambda{Config: cfg, Log: log, Store: store, Service: svc, Handler: api, Close: closeStore}, nil
 }

@@ -20,6 +20,20 @@ import (
 // raw secret Secrets Manager made, on AWS), else, when keyFile is not "",
 // a key file created on first start (local runs).
 func Links(cfg config.Config, svc *app.Service, keyFile string) error {
+	key, err := linkKey(cfg, keyFile)
+	if err != nil {
+		return err
+	}
+	signer, err := actionlink.NewSigner(key)
+	if err != nil {
+		return err
+	}
+	svc.WithLinks(signer)
+	return nil
+}
+
+// linkKey is the action link key (see Links).
+func linkKey(cfg config.Config, keyFile string) ([]byte, error) {
 	var key []byte
 	switch {
 	case cfg.LinkKey != "":
@@ -30,17 +44,12 @@ func Links(cfg config.Config, svc *app.Service, keyFile string) error {
 	case keyFile != "":
 		var err error
 		if key, err = actionlink.LoadOrCreateKey(keyFile); err != nil {
-			return err
+			return nil, err
 		}
 	default:
-		return fmt.Errorf("COUNTERSIGN_LINK_KEY is not set: e-mail action links need a key")
+		return nil, fmt.Errorf("COUNTERSIGN_LINK_KEY is not set: e-mail action links need a key")
 	}
-	signer, err := actionlink.NewSigner(key)
-	if err != nil {
-		return err
-	}
-	svc.WithLinks(signer)
-	return nil
+	return key, nil
 }
 
 // Notifier builds the AWS notifier: SES v2 for e-mail, EventBridge for

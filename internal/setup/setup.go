@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock"
@@ -33,8 +32,9 @@ func OpenStore(ctx context.Context, cfg config.Config) (domain.Store, func() err
 	return nil, nil, fmt.Errorf("unknown store %q", cfg.Store)
 }
 
-// API builds the application service and the HTTP API over a store.
-func API(store domain.Store, clk clock.Clock, log *slog.Logger) (*app.Service, http.Handler) {
+// API builds the application service and the HTTP API over a store
+// (Identity then configures how people get in).
+func API(store domain.Store, clk clock.Clock, log *slog.Logger) (*app.Service, *httpapi.Server) {
 	svc := app.New(store, clk, log)
 	return svc, httpapi.New(svc, log)
 }
