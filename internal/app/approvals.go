@@ -224,7 +224,7 @@ func (s *Service) mentions(ctx context.Context, text string) []string {
 	for _, m := range mentionRe.FindAllStringSubmatch(text, -1) {
 		ref := strings.TrimRight(m[1], ".")
 		_ = forEach(ctx, s.store.ListMembers, func(mem domain.Member) error {
-			if (mem.ID == ref || strings.EqualFold(mem.Email, ref)) && !slices.Contains(out, mem.ID) {
+			if (mem.ID == ref || domain.SameEmail(mem.Email, ref)) && !slices.Contains(out, mem.ID) {
 				out = append(out, mem.ID)
 			}
 			return nil

@@ -108,22 +108,21 @@ func (s *Service) SetOIDCProvisioning(domains []string, role domain.Role) {
 // identity is the store's side of signing in.
 func (s *Service) identity() domain.IdentityRepository { return s.store }
 
-// appendAudit writes entries that go with no other write. A store without
-// AuditAppender cannot keep them: they are logged instead.
+// appendAudit writes entries that go with no other write (AppendAudit).
+// Its callers answer the same whether or not the entries were written (a
+// failed sign-in must not turn into a server error), so a failure is only
+// logged, with what the entries said.
 func (s *Service) appendAudit(ctx context.Context, entries ...domain.AuditEntry) {
-	if a, ok := s.store.(domain.AuditAppender); ok {
-		if err := a.AppendAudit(ctx, entries...); err != nil {
-			s.log.ErrorContext(ctx, "writing audit entries failed", "err", err)
+	if err := s.store.AppendAudit(ctx, entries...); err != nil {
+		for _, e := range entries {
+			s.log.ErrorContext(ctx, "writing an audit entry failed", "err", err, "id", e.ID, "action", e.Action, "actor", e.Actor, "member", e.Member, "reason", e.Reason)
 		}
-		return
-	}
-	for _, e := range entries {
-		s.log.WarnContext(ctx, "audit entry not stored: the store cannot append entries on their own", "action", e.Action, "actor", e.Actor, "member", e.Member, "reason", e.Reason)
 	}
 }
 
-// NormalizeEmail is how addresses are compared when people sign in.
-func NormalizeEmail(addr string) string { return strings.ToLower(strings.TrimSpace(addr)) }
+// NormalizeEmail is how addresses are compared when people sign in
+// (domain.EmailKey: ASCII case only).
+func NormalizeEmail(addr string) string { return domain.EmailKey(addr) }
 
 // memberByEmail finds the member with addr (any case), nil when there is
 // none. It reads every member either way, so that looking up a stranger
@@ -131,7 +130,7 @@ func NormalizeEmail(addr string) string { return strings.ToLower(strings.TrimSpa
 func (s *Service) memberByEmail(ctx context.Context, addr string) (*domain.Member, error) {
 	var found *domain.Member
 	err := forEach(ctx, s.store.ListMembers, func(m domain.Member) error {
-		if found == nil && strings.EqualFold(m.Email, addr) {
+		if found == nil && domain.SameEmail(m.Email, addr) {
 			found = &m
 		}
 		return nil

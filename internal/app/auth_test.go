@@ -208,26 +208,28 @@ func asError(err error, target **domain.Error) bool {
 	return ok
 }
 
-// auditRecorder is a store with AppendAudit that records what is appended.
-type auditRecorder struct {
-	domain.Store
-	entries []domain.AuditEntry
-}
-
-func (r *auditRecorder) AppendAudit(_ context.Context, entries ...domain.AuditEntry) error {
-	r.entries = append(r.entries, entries...)
-	return nil
-}
-
 // Failed sign-ins are counted per address and hour, and audited at the
-// 1st, 10th, 100th, … of the hour, not once per attempt.
+// 1st, 10th, 100th, … of the hour, not once per attempt: the entries are
+// stored (AppendAudit), each with its outbox item.
 func TestFailedSignInsAggregated(t *testing.T) {
 	for name, factory := range storeFactories {
 		t.Run(name, func(t *testing.T) {
-			rec := &auditRecorder{Store: factory(t)}
+			store := factory(t)
 			clk := clock.NewFixed(t0)
-			svc := app.New(rec, clk, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			svc := app.New(store, clk, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			ctx := context.Background()
+			failed := func() []domain.AuditEntry {
+				t.Helper()
+				items, err := store.ListOutbox(ctx, clk.Now().Add(time.Hour), 500) // oldest first
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []domain.AuditEntry
+				for _, it := range items {
+					out = append(out, it.Entry)
+				}
+				return entriesOf(out, app.ActionSignInFailed)
+			}
 			for i := range 12 {
 				if i > 0 && i%app.SignInLinkLimit == 0 {
 					clk.Advance(app.SignInLinkWindow) // past the address's limit, within the hour
@@ -236,19 +238,45 @@ func TestFailedSignInsAggregated(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if len(rec.entries) != 2 || !strings.Contains(rec.entries[0].Reason, "stranger@example.com") || !strings.Contains(rec.entries[0].Reason, "failure 1 ") ||
-				!strings.Contains(rec.entries[1].Reason, "failure 10 ") || rec.entries[0].Action != app.ActionSignInFailed || rec.entries[0].Actor != app.ActorSignIn {
-				t.Fatalf("failed sign-in entries: %+v", rec.entries)
+			entries := failed()
+			if len(entries) != 2 || !strings.Contains(entries[0].Reason, "stranger@example.com") || !strings.Contains(entries[0].Reason, "failure 1 ") ||
+				!strings.Contains(entries[1].Reason, "failure 10 ") || entries[0].Action != app.ActionSignInFailed || entries[0].Actor != app.ActorSignIn {
+				t.Fatalf("failed sign-in entries: %+v", entries)
 			}
 			clk.Advance(time.Hour)
 			if err := svc.RequestSignInLink(ctx, "stranger@example.com", "192.0.2.200"); err != nil {
 				t.Fatal(err)
 			}
-			if len(rec.entries) != 3 || !strings.Contains(rec.entries[2].Reason, "failure 1 ") {
-				t.Fatalf("a new hour starts a new count: %+v", rec.entries)
+			if entries = failed(); len(entries) != 3 || !strings.Contains(entries[2].Reason, "failure 1 ") {
+				t.Fatalf("a new hour starts a new count: %+v", entries)
 			}
 		})
 	}
+}
+
+// Revoking a token writes token.revoked with the revocation; revoking it
+// again writes nothing.
+func TestRevokeTokenAudited(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, w *world) {
+		tok, err := w.svc.CreateToken(w.ctx, w.alice, app.TokenInput{Name: "laptop"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Advance(time.Minute)
+		for range 2 {
+			if err := w.svc.RevokeToken(w.ctx, w.alice, tok.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		revoked := entriesOf(w.outboxActions(), app.ActionTokenRevoked)
+		if len(revoked) != 1 || revoked[0].Member != w.alice.MemberID || !revoked[0].At.Equal(t0.Add(time.Minute)) || !strings.Contains(revoked[0].Reason, tok.ID) {
+			t.Fatalf("token.revoked entries: %+v", revoked)
+		}
+		got, err := w.store.GetToken(w.ctx, tok.ID)
+		if err != nil || got.RevokedAt == nil || !got.RevokedAt.Equal(t0.Add(time.Minute)) {
+			t.Fatalf("revoked token: %+v %v", got, err)
+		}
+	})
 }
 
 func TestSignInOIDC(t *testing.T) {

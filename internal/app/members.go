@@ -53,7 +53,7 @@ func (s *Service) ListMembers(ctx context.Context, p *Principal, page domain.Pag
 }
 
 // UpdateMember changes a member. Admins may change anyone; a member may change
-// their own name and e-mail but not their role. The last admin cannot be
+// their own name, but not their e-mail address or role. The last admin cannot be
 // demoted: a change that takes admin away tells the store to keep another
 // admin (domain.MemberWrite.KeepAnAdmin), and the store decides it in the same
 // atomic write, so two admins demoting each other at once leave one. A
@@ -77,6 +77,11 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 		}
 		if m.ID != orig.ID {
 			return immutable("/id", "a member's id")
+		}
+		if m.Email != orig.Email && !p.Role.AtLeast(domain.RoleAdmin) {
+			// An address is how a member signs in (links, OpenID Connect) and
+			// how admins know who they promote: nobody re-labels themselves.
+			return domain.Errorf(domain.CodeForbidden, "only admins change e-mail addresses")
 		}
 		if m.Role != orig.Role {
 			if !p.Role.AtLeast(domain.RoleAdmin) {
@@ -104,10 +109,11 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 	if !m.Role.AtLeast(orig.Role) {
 		s.endMemberSessions(ctx, id, fmt.Sprintf("role lowered from %s to %s", orig.Role, m.Role))
 	}
-	if !strings.EqualFold(m.Email, orig.Email) {
+	if m.Email != orig.Email {
 		if err := s.identity().DeleteSignInLinks(ctx, id); err != nil {
 			s.log.WarnContext(ctx, "ending the sign-in links sent to a changed address failed", "member", id, "err", err)
 		}
+		s.endMemberSessions(ctx, id, "e-mail address changed")
 	}
 	return m, nil
 }
@@ -238,7 +244,7 @@ func (s *Service) recoverAdmin(ctx context.Context, email string, in RecoverAdmi
 		if m.Role == domain.RoleAdmin {
 			out.AdminsBefore++
 		}
-		if strings.EqualFold(m.Email, email) {
+		if domain.SameEmail(m.Email, email) {
 			found = &m
 		}
 		return nil
@@ -277,7 +283,7 @@ func (s *Service) recoverAdmin(ctx context.Context, email string, in RecoverAdmi
 	}
 	var entry domain.AuditEntry
 	m, err := s.store.WriteMember(ctx, found.ID, func(m *domain.Member, w *domain.MemberWrite) error {
-		if !strings.EqualFold(m.Email, email) {
+		if !domain.SameEmail(m.Email, email) {
 			return errMemberMoved
 		}
 		if m.Role == domain.RoleAdmin {
@@ -422,18 +428,13 @@ func (s *Service) RevokeToken(ctx context.Context, p *Principal, id string) erro
 		// Do not reveal that someone else's token exists.
 		return domain.NotFound("token", id)
 	}
-	rt, err := s.store.RevokeToken(ctx, id, s.clock.Now())
-	if err != nil {
+	// The store writes the entry with the revocation, and not at all when
+	// the token was revoked already.
+	e := s.audit(p.Actor(), ActionTokenRevoked, ChannelAPI)
+	e.Member = t.MemberID
+	e.Reason = fmt.Sprintf("token %s (%q) revoked", t.ID, t.Name)
+	if _, err := s.store.RevokeToken(ctx, id, e.At, e); err != nil {
 		return err
-	}
-	if t.RevokedAt == nil {
-		e := s.audit(p.Actor(), ActionTokenRevoked, ChannelAPI)
-		e.Member = t.MemberID
-		e.Reason = fmt.Sprintf("token %s (%q) revoked", t.ID, t.Name)
-		if rt != nil && rt.RevokedAt != nil {
-			e.At = *rt.RevokedAt
-		}
-		s.appendAudit(ctx, e)
 	}
 	s.log.InfoContext(ctx, "token revoked", "token", id, "actor", p.Actor())
 	return nil

@@ -174,9 +174,10 @@ type TokenRepository interface {
 	GetTokenByHash(ctx context.Context, hash string) (*Token, error)
 	// ListTokens lists all tokens, or only memberID's when it is not "".
 	ListTokens(ctx context.Context, memberID string, page Page) ([]Token, string, error)
-	// RevokeToken marks the token revoked and forgets its hash; revoking a
-	// revoked token changes nothing.
-	RevokeToken(ctx context.Context, id string, at time.Time) (*Token, error)
+	// RevokeToken marks the token revoked and forgets its hash, with the
+	// audit entries in the same atomic write; revoking a revoked token
+	// changes nothing (and writes no audit entry).
+	RevokeToken(ctx context.Context, id string, at time.Time, audit ...AuditEntry) (*Token, error)
 	// TouchToken records a use at time at.
 	TouchToken(ctx context.Context, id string, at time.Time) error
 }
@@ -193,6 +194,7 @@ type Store interface {
 	EvaluationRepository
 	AssignmentRepository
 	IdentityRepository
+	AuditAppender
 }
 
 // Audit collects the audit entries an update function wants written in the

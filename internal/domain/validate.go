@@ -301,6 +301,10 @@ func (m *Member) Validate() error {
 	var v Validation
 	if a, err := mail.ParseAddress(m.Email); err != nil || a.Address != m.Email {
 		v.Add("/email", "must be a plain e-mail address like ada@example.com")
+	} else if !isASCII(m.Email) {
+		// Addresses are how people sign in; letters that look like others
+		// (ſ for s, K for K) would let one member pass for another.
+		v.Add("/email", "must be written in ASCII letters (no look-alike letters such as ſ or K)")
 	}
 	checkName(&v, "/name", m.Name, true)
 	if !m.Role.Valid() {
@@ -308,3 +312,30 @@ func (m *Member) Validate() error {
 	}
 	return v.Err()
 }
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// EmailKey is the one form in which e-mail addresses are compared: trimmed,
+// with ASCII letters in lower case. Only ASCII case is folded: Unicode
+// folding (strings.EqualFold, strings.ToLower) makes look-alikes such as
+// "ſam" and "sam" equal. Member addresses are ASCII (Member.Validate), so a
+// non-ASCII address never matches a member.
+func EmailKey(addr string) string {
+	b := []byte(strings.TrimSpace(addr))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+// SameEmail reports whether a and b are the same address (EmailKey).
+func SameEmail(a, b string) bool { return EmailKey(a) == EmailKey(b) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/redirect"
 )
 
 // Sessions in the browser. The session cookie holds an opaque random secret
@@ -127,19 +128,10 @@ func (s *Server) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 // tabs and newlines: "/\t/evil.example" is "//evil.example" to them). The
 // same rules as oidcauth.SafeNext.
 func SafeNext(next string) string {
-	if next == "" || len(next) > 2048 || next[0] != '/' || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') {
-		return HomePath
+	if local, ok := redirect.Local(next); ok {
+		return local
 	}
-	for _, c := range next {
-		if c <= ' ' || c == 0x7f || c == '\u2028' || c == '\u2029' || c == '\ufeff' {
-			return HomePath
-		}
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
-		return HomePath
-	}
-	return next
+	return HomePath
 }
 
 // clientIP is the address the request came from: the peer locally, and on

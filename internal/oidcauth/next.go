@@ -1,9 +1,6 @@
 package oidcauth
 
-import (
-	"net/url"
-	"strings"
-)
+import "github.com/countersign/countersign/internal/redirect"
 
 // SafeNext returns next when it is a same-origin relative path ("/x",
 // "/v1/session?x=1"), and "/" otherwise: no scheme ("https:", "javascript:"),
@@ -12,25 +9,8 @@ import (
 // newlines, so "/\t/evil.example" is "//evil.example" to them), nothing
 // longer than 1 KiB.
 func SafeNext(next string) string {
-	if next == "" || len(next) > maxNextLen || next[0] != '/' {
-		return "/"
+	if local, ok := redirect.Local(next); ok {
+		return local
 	}
-	if len(next) > 1 && (next[1] == '/' || next[1] == '\\') {
-		return "/"
-	}
-	for _, r := range next {
-		if r <= ' ' || r == 0x7f || r == '\\' || r == '\u2028' || r == '\u2029' || r == '\ufeff' {
-			return "/"
-		}
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
-		return "/"
-	}
-	// A path whose decoded form starts with "//" stays a path in the
-	// Location header, but some proxies decode it: refuse that too.
-	if strings.HasPrefix(u.Path, "//") || strings.HasPrefix(u.Path, "/\\") {
-		return "/"
-	}
-	return next
+	return "/"
 }

@@ -43,15 +43,36 @@ func timeKey(t interface{ UnixNano() int64 }, id string) []byte {
 }
 
 // writeAudit appends audit entries and puts each in the outbox, in the
-// caller's transaction.
+// caller's transaction. The log is append-only: an entry of the same time
+// and id, or an outbox item of the same id, fails the write (as the
+// conditions do on DynamoDB; ids are meant to be unique, so it is a bug).
 func writeAudit(tx *bolt.Tx, entries []domain.AuditEntry) error {
 	for i := range entries {
 		e := &entries[i]
-		if err := put(tx, bAudit, timeKey(e.At, e.ID), e); err != nil {
+		k := timeKey(e.At, e.ID)
+		switch {
+		case tx.Bucket(bAudit).Get(k) != nil:
+			return fmt.Errorf("bbolt: audit entry %q at %s exists already", e.ID, e.At.UTC().Format(time.RFC3339Nano))
+		case tx.Bucket(bOutbox).Get(key(e.ID)) != nil:
+			return fmt.Errorf("bbolt: outbox item %q exists already", e.ID)
+		}
+		if err := put(tx, bAudit, k, e); err != nil {
 			return err
 		}
 	}
 	return enqueue(tx, entries)
+}
+
+// AppendAudit writes entries that go with no other write, each with its
+// outbox item (writeAudit), in one transaction.
+func (s *Store) AppendAudit(ctx context.Context, entries ...domain.AuditEntry) error {
+	if err := domain.CheckAppendAudit(entries); err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error { return writeAudit(tx, entries) })
 }
 
 func (s *Store) GetOrgSettings(ctx context.Context) (o *domain.OrgSettings, err error) {

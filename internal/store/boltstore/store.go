@@ -526,7 +526,7 @@ func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string,
 
 // ---- members ----
 
-func emailKey(email string) []byte { return []byte(strings.ToLower(email)) }
+func emailKey(email string) []byte { return []byte(domain.EmailKey(email)) }
 
 func (s *Store) CreateMember(ctx context.Context, m *domain.Member, audit ...domain.AuditEntry) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
@@ -712,7 +712,7 @@ func (s *Store) ListTokens(ctx context.Context, memberID string, page domain.Pag
 	return out, next, err
 }
 
-func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time) (t *domain.Token, err error) {
+func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit ...domain.AuditEntry) (t *domain.Token, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var ok bool
 		t, ok, err = get[domain.Token](tx, bTokens, key(id))
@@ -728,6 +728,9 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time) (t *do
 		at := at.UTC()
 		t.RevokedAt = &at
 		if err := tx.Bucket(bTokenHashes).Delete([]byte(t.Hash)); err != nil {
+			return err
+		}
+		if err := writeAudit(tx, audit); err != nil {
 			return err
 		}
 		return put(tx, bTokens, key(id), t)

@@ -63,6 +63,27 @@ func (s *Store) addAudit(b *txBuilder, entries []domain.AuditEntry) int {
 	return from
 }
 
+// One AppendAudit (its entries with their outbox items) fits one
+// transaction: the array's length is negative, and this fails to compile,
+// otherwise.
+var _ [maxTxItems - itemsPerAuditEntry*domain.MaxAppendAudit]struct{}
+
+// AppendAudit writes entries that go with no other write: one transaction of
+// their items (addAudit), each conditioned on not existing.
+func (s *Store) AppendAudit(ctx context.Context, entries ...domain.AuditEntry) error {
+	if err := domain.CheckAppendAudit(entries); err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	return retry(ctx, func() error {
+		var b txBuilder
+		from := s.addAudit(&b, entries)
+		return outcome(s.transact(ctx, &b), entries, from, "append audit entries")
+	})
+}
+
 // outcome sorts the error of a write that carried audit entries (their
 // items from index from on, itemsPerAuditEntry each): nil when it
 // committed; errRetry when it lost a race (a condition of its own failed, or

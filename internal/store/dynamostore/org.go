@@ -298,7 +298,11 @@ func (s *Store) ListTokens(ctx context.Context, memberID string, page domain.Pag
 	return list[domain.Token](ctx, s, l, page)
 }
 
-func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time) (t *domain.Token, err error) {
+// RevokeToken reads the token; a revoked one is answered as it is.
+// Otherwise one transaction: an Update setting revoked_at, conditioned on the
+// token existing without one, the delete of its hash entry, and the audit
+// entries.
+func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit ...domain.AuditEntry) (t *domain.Token, err error) {
 	err = retry(ctx, func() error {
 		read, err := s.get(ctx, tokenKey(id))
 		if err != nil {
@@ -322,15 +326,13 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time) (t *do
 		b.add(s.txUpdate(tokenKey(id), expression.Set(expression.Name(attrRevokedAt), expression.Value(av)),
 			itemExists.And(expression.AttributeNotExists(expression.Name(attrRevokedAt)))))
 		b.add(s.txDelete(tokenHashKey(t.Hash), nil))
-		err = s.transact(ctx, &b)
-		switch {
-		case err == nil:
+		from := s.addAudit(&b, audit)
+		if err = s.transact(ctx, &b); err == nil {
 			t.RevokedAt = &at
 			return nil
-		case lostRace(err):
-			return errRetry
 		}
-		return fmt.Errorf("dynamodb revoke token %s: %w", id, err)
+		// Revoked meanwhile (a lost race): the next read answers it as it is.
+		return outcome(err, audit, from, "revoke token "+id)
 	})
 	if err != nil {
 		return nil, err

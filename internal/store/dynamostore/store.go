@@ -135,7 +135,7 @@ func configKey(p, f, e string) key {
 	return key{prefixProject + p, prefixConfig + f + "#" + e}
 }
 func memberKey(id string) key   { return key{pkOrg, prefixMember + id} }
-func emailKey(email string) key { return key{pkOrg, prefixEmail + strings.ToLower(email)} }
+func emailKey(email string) key { return key{pkOrg, prefixEmail + domain.EmailKey(email)} }
 func tokenKey(id string) key    { return key{pkOrg, prefixToken + id} }
 func tokenHashKey(h string) key { return key{pkOrg, prefixHash + h} }
 func orgSettingsKey() key       { return key{pkOrg, skSettings} }

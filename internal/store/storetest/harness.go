@@ -48,6 +48,9 @@ func Run(t *testing.T, newStore NewStore) {
 	for n, fn := range identityTests() {
 		tests[n] = fn
 	}
+	for n, fn := range auditTests() {
+		tests[n] = fn
+	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
 		names = append(names, n)
