@@ -342,17 +342,11 @@ var errLinkChecked = errors.New("sign-in link checked; nothing to write")
 // changing nothing (GET must never act: mail scanners fetch links). Every
 // refusal is gone (410) and none says whether the member exists.
 func (s *Service) CheckSignInLink(ctx context.Context, token string) (*SignInLinkState, error) {
-	purpose, memberID, secret, ok := parseSignInToken(token)
-	if !ok {
-		return nil, domain.ErrLinkExpired
-	}
-	m, err := s.store.GetMember(ctx, memberID)
-	if domain.ErrorCode(err) == domain.CodeNotFound {
-		return nil, domain.ErrLinkExpired
-	}
+	purpose, secret, m, err := s.linkHolder(ctx, token)
 	if err != nil {
 		return nil, err
 	}
+	memberID := m.ID
 	_, err = s.identity().UseSignInLink(ctx, memberID, purpose, func(l *domain.SignInLink, _ *domain.Audit) (*domain.Session, error) {
 		if err := checkSignInLink(l, secret, s.clock.Now()); err != nil {
 			return nil, err
@@ -366,6 +360,24 @@ func (s *Service) CheckSignInLink(ctx context.Context, token string) (*SignInLin
 		return nil, domain.ErrLinkExpired
 	}
 	return nil, err
+}
+
+// linkHolder parses a sign-in token and reads the member it names. A
+// token that does not parse and a member that does not exist are the same
+// gone link, so that no answer says who is a member.
+func (s *Service) linkHolder(ctx context.Context, token string) (domain.LinkPurpose, string, *domain.Member, error) {
+	purpose, memberID, secret, ok := parseSignInToken(token)
+	if !ok {
+		return "", "", nil, domain.ErrLinkExpired
+	}
+	m, err := s.store.GetMember(ctx, memberID)
+	if domain.ErrorCode(err) == domain.CodeNotFound {
+		return "", "", nil, domain.ErrLinkExpired
+	}
+	if err != nil {
+		return "", "", nil, err
+	}
+	return purpose, secret, m, nil
 }
 
 // checkSignInLink says why a stored link does not open with secret: a
@@ -387,17 +399,11 @@ func checkSignInLink(l *domain.SignInLink, secret string, now time.Time) error {
 // used up and a new session starts (audited ActionSignedIn, channel
 // email). A refusal counts as a failed sign-in of the member's address.
 func (s *Service) SignInWithLink(ctx context.Context, token, userAgent string) (*NewSession, error) {
-	purpose, memberID, secret, ok := parseSignInToken(token)
-	if !ok {
-		return nil, domain.ErrLinkExpired
-	}
-	m, err := s.store.GetMember(ctx, memberID)
-	if domain.ErrorCode(err) == domain.CodeNotFound {
-		return nil, domain.ErrLinkExpired
-	}
+	purpose, secret, m, err := s.linkHolder(ctx, token)
 	if err != nil {
 		return nil, err
 	}
+	memberID := m.ID
 	ns := s.newSession(m, domain.ChannelEmail, userAgent)
 	_, err = s.identity().UseSignInLink(ctx, memberID, purpose, func(l *domain.SignInLink, a *domain.Audit) (*domain.Session, error) {
 		now := s.clock.Now()

@@ -90,11 +90,12 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 	// every event to whoever asks, so they exist only in development mode,
 	// which listens on loopback unless forced (config.FromEnv).
 	if cfg.Dev {
-		mux.Handle("/dev/mail", mailbox.Handler())
-		mux.Handle("/dev/mail/", mailbox.Handler())
-		mux.Handle("/dev/mail.json", mailbox.Handler())
-		mux.Handle("GET /dev/events", devtools.EventsHandler(events))
-		mux.Handle("/dev/clock", devtools.ClockHandler(devClock, sweeper.now))
+		dev := func(h http.Handler) http.Handler { return loopbackHostOnly(h, cfg.DevAnyAddress) }
+		mux.Handle("/dev/mail", dev(mailbox.Handler()))
+		mux.Handle("/dev/mail/", dev(mailbox.Handler()))
+		mux.Handle("/dev/mail.json", dev(mailbox.Handler()))
+		mux.Handle("GET /dev/events", dev(devtools.EventsHandler(events)))
+		mux.Handle("/dev/clock", dev(devtools.ClockHandler(devClock, sweeper.now)))
 		log.Warn("development mode: /dev/mail shows every e-mail and /dev/clock moves the service's clock; never use COUNTERSIGN_DEV=1 for a team")
 	} else if cfg.SESEndpoint == "" {
 		log.Warn("e-mail is not delivered: set COUNTERSIGN_SES_ENDPOINT to send it through SES, or COUNTERSIGN_DEV=1 to read it in the mail catcher on this machine")
@@ -139,6 +140,26 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		return err
 	}
 	return nil
+}
+
+// loopbackHostOnly serves h only to requests addressed to a loopback name
+// (localhost, 127.0.0.1, [::1]). Listening on loopback is not enough: a web
+// page can point its own domain at 127.0.0.1 (DNS rebinding) and read the
+// caught mail through the browser; such requests carry the page's host
+// name. Forced onto another address (COUNTERSIGN_DEV_ANY_ADDRESS), the
+// operator has chosen to expose the routes.
+func loopbackHostOnly(h http.Handler, anyAddress bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if _, _, err := net.SplitHostPort(host); err != nil {
+			host = net.JoinHostPort(strings.Trim(host, "[]"), "0")
+		}
+		if !anyAddress && !config.Loopback(host) {
+			http.Error(w, "development routes answer only to localhost, 127.0.0.1 or [::1]", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // banner tells the person who started the process where to go.

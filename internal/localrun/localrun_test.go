@@ -282,6 +282,21 @@ func TestDevModeBannerAndLoopback(t *testing.T) {
 		if got, _ := jsonCall(t, "GET", base+path, "", ""); got != 200 {
 			t.Errorf("GET %s in development mode: %d", path, got)
 		}
+		for host, want := range map[string]int{"localhost": 200, "LOCALHOST:8080": 200, "[::1]:1": 200, "127.0.0.1": 200,
+			"attacker.example": 403, "attacker.example:" + strings.Split(cfg.Addr, ":")[1]: 403, "127.0.0.1.nip.io": 403} {
+			// a page that points its own name at 127.0.0.1 (DNS rebinding)
+			// reaches the listener with its name in Host
+			req, _ := http.NewRequest("GET", base+path, nil)
+			req.Host = host
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if got := res.StatusCode; got != want {
+				t.Errorf("GET %s with Host %s in development mode: %d, want %d", path, host, got, want)
+			}
+		}
 	}
 	stop()
 	for _, want := range []string{"development mode", base + "/dev/mail", base + "/", "for trying Countersign on one machine", "COUNTERSIGN_DEV=0"} {

@@ -10,122 +10,31 @@
 //
 // Exits non-zero, saying which step failed and why, on a failed check or a
 // step that takes longer than STEP_TIMEOUT_MS (15 s).
-import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
-const BASE = (process.env.BASE || 'http://127.0.0.1:8080').replace(/\/+$/, '');
-const ARTIFACTS = path.resolve(process.env.ARTIFACTS || path.join(root, '.tools', 'artifacts', 'browser'));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const STEP_TIMEOUT_MS = Number(process.env.STEP_TIMEOUT_MS || 15000);
-const INVITEE = process.env.INVITEE || 'rev@example.com';
-
-// playwright-core lives in .tools/browser (installed by scripts/browser-test.sh);
-// an `npm install` inside scripts/browser works too. ESM ignores NODE_PATH,
-// hence createRequire.
-function loadPlaywright() {
-  const places = [
-    process.env.PLAYWRIGHT_CORE_FROM, // a directory whose node_modules holds playwright-core
-    path.join(root, '.tools', 'browser'),
-    here,
-  ].filter(Boolean);
-  for (const dir of places) {
-    try {
-      return createRequire(path.join(dir, 'package.json'))('playwright-core');
-    } catch (err) {
-      if (err.code !== 'MODULE_NOT_FOUND') throw err;
-    }
-  }
-  fail('setup', `playwright-core not found in ${places.join(' or ')}; run scripts/browser-test.sh, which installs it into .tools/browser`);
-}
-
-function fail(step, message) {
-  console.error(`FAIL [${step}] ${message}`);
-  process.exit(1);
-}
+import { harness } from './harness.mjs';
 
 let browser;
 let page;
-let shot = 0;
 const started = Date.now();
-
-async function screenshot(name) {
-  shot++;
-  const file = path.join(ARTIFACTS, `signin-${String(shot).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true, timeout: STEP_TIMEOUT_MS });
-  console.log(`      screenshot ${file}`);
-  return file;
-}
-
-// step runs fn with a time limit; any error or timeout ends the walk.
-async function step(name, fn) {
-  const t0 = Date.now();
-  console.log(`-> ${name}`);
-  let timer;
-  try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
-      }),
-    ]);
-  } catch (err) {
-    clearTimeout(timer);
-    let where = '';
-    if (page) {
-      where = ` (page: ${page.url()})`;
-      try {
-        const file = path.join(ARTIFACTS, 'signin-failure.png');
-        await page.screenshot({ path: file, fullPage: true, timeout: 5000 });
-        where += `\n      screenshot of the failure: ${file}`;
-      } catch { /* the page may be gone */ }
-    }
-    console.error(`FAIL [${name}] ${String(err && err.message || err).split('\n')[0]}${where}`);
-    if (browser) await browser.close().catch(() => {});
-    process.exit(1);
-  }
-  clearTimeout(timer);
-  console.log(`   ok ${name} (${Date.now() - t0} ms)`);
-}
-
-function check(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-const text = async (locator) => ((await locator.textContent({ timeout: STEP_TIMEOUT_MS })) || '').trim();
+// playwright-core lives in .tools/browser (installed by scripts/browser-test.sh);
+// an `npm install` inside scripts/browser works too.
+const { BASE, ARTIFACTS, CHROMIUM, loadPlaywright, screenshot, step, check, text, launch, openPage } = harness({
+  artifacts: '.tools/artifacts/browser',
+  stepTimeoutMs: 15000,
+  playwrightPlaces: ['.tools/browser', 'scripts/browser'],
+  installHint: 'run scripts/browser-test.sh, which installs it into .tools/browser',
+  prefix: 'signin-',
+  current: () => ({ browser, page }),
+});
+const INVITEE = process.env.INVITEE || 'rev@example.com';
 
 const { chromium } = loadPlaywright();
 mkdirSync(ARTIFACTS, { recursive: true });
 console.log(`signing in at ${BASE} with ${CHROMIUM}; screenshots in ${ARTIFACTS}`);
 
 await step('launch chromium', async () => {
-  // launch() gives the browser a fresh temporary user data dir, removed on close.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: STEP_TIMEOUT_MS,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const context = await browser.newContext({ viewport: { width: 1100, height: 800 }, javaScriptEnabled: true });
-  page = await context.newPage();
-  page.setDefaultTimeout(STEP_TIMEOUT_MS);
-  page.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
-  page.on('pageerror', (err) => console.log(`      page error: ${err.message}`));
-  // a failed resource load is told with its address; the favicon's 404 is expected
-  page.on('response', (r) => {
-    if (r.status() >= 400 && !r.url().endsWith('/favicon.ico') && r.request().resourceType() !== 'document') {
-      console.log(`      ${r.status()} for ${r.url()}`);
-    }
-  });
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && !(msg.location().url || '').endsWith('/favicon.ico')) {
-      console.log(`      console error: ${msg.text()} ${msg.location().url || ''}`);
-    }
-  });
+  browser = await launch(chromium);
+  page = await openPage(browser);
   console.log(`      chromium ${browser.version()}`);
 });
 

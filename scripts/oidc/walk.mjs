@@ -20,90 +20,30 @@
 // Nothing leaves loopback: every request to another host is aborted and
 // fails the walk. Screenshots go to $ARTIFACTS. Exits non-zero, saying which
 // step failed and why.
-import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { harness } from '../browser/harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
-const BASE = (process.env.BASE || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+let browser;
+let page;
+const offLoopback = [];
+const started = Date.now();
+const { BASE, ARTIFACTS, CHROMIUM, STEP_TIMEOUT_MS, fail, loadPlaywright, screenshot, step, check, text, launch, watch } = harness({
+  artifacts: '.tools/artifacts/oidc',
+  stepTimeoutMs: 30000, // a case is several pages at two servers
+  playwrightPlaces: ['.tools/oidc', 'scripts/oidc'],
+  installHint: 'scripts/oidc-test.sh installs it into .tools/oidc',
+  current: () => ({ browser, page }),
+  afterStep: () => {
+    if (offLoopback.length) throw new Error(`requests left loopback: ${offLoopback.join(', ')}`);
+  },
+});
 const ISSUER = (process.env.ISSUER || '').replace(/\/+$/, '');
-const ARTIFACTS = path.resolve(process.env.ARTIFACTS || path.join(root, '.tools', 'artifacts', 'oidc'));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const STEP_TIMEOUT_MS = Number(process.env.STEP_TIMEOUT_MS || 30000); // a case is several pages at two servers
 const PASSWORD = 'countersign'; // every account's, scripts/oidc/provider.mjs
 const SESSION_COOKIE = 'countersign_session';
 const FLOW_COOKIE = 'countersign_oidc';
 const PROVIDER_NAME = process.env.PROVIDER_NAME || 'Test provider'; // COUNTERSIGN_OIDC_NAME
 
-function loadPlaywright() {
-  const places = [process.env.PLAYWRIGHT_CORE_FROM, path.join(root, '.tools', 'oidc'), here].filter(Boolean);
-  for (const dir of places) {
-    try {
-      return createRequire(path.join(dir, 'package.json'))('playwright-core');
-    } catch (err) {
-      if (err.code !== 'MODULE_NOT_FOUND') throw err;
-    }
-  }
-  console.error(`FAIL [setup] playwright-core not found in ${places.join(' or ')}; scripts/oidc-test.sh installs it into .tools/oidc`);
-  process.exit(1);
-}
-
-if (!ISSUER) {
-  console.error('FAIL [setup] ISSUER (the provider\'s issuer URL) is not set');
-  process.exit(1);
-}
-
-let browser;
-let page;
-let shot = 0;
-const offLoopback = [];
-const started = Date.now();
-
-async function screenshot(name) {
-  shot++;
-  const file = path.join(ARTIFACTS, `${String(shot).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true, timeout: STEP_TIMEOUT_MS });
-  console.log(`      screenshot ${file}`);
-}
-
-async function step(name, fn) {
-  const t0 = Date.now();
-  console.log(`-> ${name}`);
-  let timer;
-  try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
-      }),
-    ]);
-    if (offLoopback.length) throw new Error(`requests left loopback: ${offLoopback.join(', ')}`);
-  } catch (err) {
-    clearTimeout(timer);
-    let where = '';
-    if (page) {
-      where = ` (page: ${page.url()})`;
-      try {
-        const file = path.join(ARTIFACTS, 'failure.png');
-        await page.screenshot({ path: file, fullPage: true, timeout: 5000 });
-        where += `\n      screenshot of the failure: ${file}`;
-      } catch { /* the page may be gone */ }
-    }
-    console.error(`FAIL [${name}] ${String((err && err.message) || err).split('\n')[0]}${where}`);
-    if (browser) await browser.close().catch(() => {});
-    process.exit(1);
-  }
-  clearTimeout(timer);
-  console.log(`   ok ${name} (${Date.now() - t0} ms)`);
-}
-
-function check(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-const text = async (locator) => ((await locator.textContent({ timeout: STEP_TIMEOUT_MS })) || '').trim();
+if (!ISSUER) fail('setup', 'ISSUER (the provider\'s issuer URL) is not set');
 
 // fresh gives the walk a new browser context: no cookies, no provider session.
 async function fresh() {
@@ -116,10 +56,7 @@ async function fresh() {
     }
     return route.fallback();
   });
-  page = await context.newPage();
-  page.setDefaultTimeout(STEP_TIMEOUT_MS);
-  page.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
-  page.on('pageerror', (err) => console.log(`      page error: ${err.message}`));
+  page = watch(await context.newPage());
   return context;
 }
 
@@ -184,13 +121,7 @@ mkdirSync(ARTIFACTS, { recursive: true });
 console.log(`signing in to ${BASE} through ${ISSUER} with ${CHROMIUM}; screenshots in ${ARTIFACTS}`);
 
 await step('launch chromium', async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: STEP_TIMEOUT_MS,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launch(chromium);
   console.log(`      chromium ${browser.version()}`);
 });
 
