@@ -38,15 +38,21 @@ const patchCopyLimit = MaxBodyBytes
 
 // decodeJSONPatch reads an RFC 6902 document: an array of operations, each
 // with a known "op", a "path" that is a JSON pointer, a "from" for move and
-// copy and a "value" for add, replace and test. Other members are ignored.
+// copy and a "value" for add, replace and test. Other members are ignored;
+// a member named twice is refused, since parsers disagree on which one
+// counts (a proxy and this server would read different patches).
 func decodeJSONPatch(body []byte) ([]jsonPatchOp, error) {
-	var raw []map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
+	var items []json.RawMessage
+	if err := json.Unmarshal(body, &items); err != nil {
 		return nil, err
 	}
-	ops := make([]jsonPatchOp, 0, len(raw))
-	for i, m := range raw {
-		if m == nil {
+	ops := make([]jsonPatchOp, 0, len(items))
+	for i, item := range items {
+		if name, twice := repeatedMember(item); twice {
+			return nil, fmt.Errorf("operation %d names %q twice", i, name)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(item, &m); err != nil || m == nil {
 			return nil, fmt.Errorf("operation %d is not an object", i)
 		}
 		var op jsonPatchOp
@@ -73,6 +79,31 @@ func decodeJSONPatch(body []byte) ([]jsonPatchOp, error) {
 		ops = append(ops, op)
 	}
 	return ops, nil
+}
+
+// repeatedMember finds a member name that the JSON object obj holds twice.
+func repeatedMember(obj json.RawMessage) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		name, _ := t.(string)
+		if seen[name] {
+			return name, true
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 func stringMember(m map[string]json.RawMessage, name string) (string, bool) {

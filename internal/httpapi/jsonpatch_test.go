@@ -100,6 +100,9 @@ func TestDecodeJSONPatchRefuses(t *testing.T) {
 		`[null]`,
 		`[1]`,
 		`{"op":"remove","path":"/a"}`,
+		`[{"op":"test","path":"/a","value":1,"op":"remove"}]`, // a member named twice
+		`[{"op":"remove","path":"/a","path":"/b"}]`,
+		`[{"op":"add","path":"/a","value":1,"value":2}]`,
 	} {
 		if _, err := decodeJSONPatch([]byte(body)); err == nil {
 			t.Errorf("%s: decoded, want it refused", body)
