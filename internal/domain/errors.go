@@ -12,18 +12,21 @@ import (
 type Code string
 
 const (
-	CodeInvalid         Code = "invalid"               // the request is well formed but its content is not acceptable
-	CodeMalformed       Code = "malformed"             // the body is not valid JSON (or not the expected shape)
-	CodeNotFound        Code = "not_found"             // the resource does not exist
-	CodeConflict        Code = "conflict"              // the resource changed (stale version) or already exists
-	CodeGone            Code = "gone"                  // it existed but can no longer be used (an expired or revoked link)
-	CodeUnauthenticated Code = "unauthenticated"       // missing or wrong credentials
-	CodeForbidden       Code = "forbidden"             // authenticated, but not allowed
-	CodeTooLarge        Code = "too_large"             // body over the limit
-	CodeUnsupportedType Code = "unsupported_type"      // content type not accepted
-	CodePrecondition    Code = "precondition_required" // a replacing write must say which version it replaces
-	CodeRateLimited     Code = "rate_limited"          // too many requests of this kind; retry after Error.RetryAfter
-	CodeInternal        Code = "internal"              // anything else; its detail never reaches a client
+	CodeInvalid          Code = "invalid"               // the request is well formed but its content is not acceptable
+	CodeMalformed        Code = "malformed"             // the body is not valid JSON (or not the expected shape)
+	CodeNotFound         Code = "not_found"             // the resource does not exist
+	CodeConflict         Code = "conflict"              // the resource changed (stale version) or already exists
+	CodeGone             Code = "gone"                  // it existed but can no longer be used (an expired or revoked link)
+	CodeUnauthenticated  Code = "unauthenticated"       // missing or wrong credentials
+	CodeForbidden        Code = "forbidden"             // authenticated, but not allowed
+	CodeTooLarge         Code = "too_large"             // body over the limit
+	CodeUnsupportedType  Code = "unsupported_type"      // content type not accepted
+	CodePrecondition     Code = "precondition_required" // a replacing write must say which version it replaces
+	CodeRateLimited      Code = "rate_limited"          // too many requests of this kind; retry after Error.RetryAfter
+	CodeInternal         Code = "internal"              // anything else; its detail never reaches a client
+	CodeMethodNotAllowed Code = "method_not_allowed"    // the route exists, the method does not
+	CodeProviderError    Code = "provider_error"        // the OpenID provider refused or failed a call it should have answered
+	CodeProviderDown     Code = "provider_unavailable"  // the OpenID provider cannot be reached now
 )
 
 // FieldError names one bad field: a body field by its JSON pointer (RFC

@@ -125,12 +125,12 @@ const linkOnItsWay = "If that address belongs to a member of this Countersign, a
 func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request, _ *app.Principal) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
-		return s.writePage(w, http.StatusBadRequest, loginTemplate, s.loginView(r, "The form could not be read; try again.", ""))
+		return s.writePage(w, statusFor(domain.CodeMalformed), loginTemplate, s.loginView(r, "The form could not be read; try again.", ""))
 	}
 	email := r.PostForm.Get("email")
 	err := s.svc.RequestSignInLink(r.Context(), email, clientIP(r))
 	if domain.ErrorCode(err) == domain.CodeInvalid {
-		return s.writePage(w, http.StatusUnprocessableEntity, loginTemplate, s.loginView(r, "Enter an e-mail address like ada@example.com.", email))
+		return s.writePage(w, statusFor(domain.CodeInvalid), loginTemplate, s.loginView(r, "Enter an e-mail address like ada@example.com.", email))
 	}
 	if err != nil {
 		s.RenderSignInError(w, r, err)

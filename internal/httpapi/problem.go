@@ -10,41 +10,14 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/problem"
 )
 
-// statusFor is the one place an error code becomes an HTTP status.
-func statusFor(code domain.Code) int {
-	switch code {
-	case domain.CodeInvalid:
-		return http.StatusUnprocessableEntity
-	case domain.CodeMalformed:
-		return http.StatusBadRequest
-	case domain.CodeNotFound:
-		return http.StatusNotFound
-	case domain.CodeConflict:
-		return http.StatusConflict
-	case domain.CodeGone:
-		return http.StatusGone
-	case domain.CodeUnauthenticated:
-		return http.StatusUnauthorized
-	case domain.CodeForbidden:
-		return http.StatusForbidden
-	case domain.CodeTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case domain.CodeUnsupportedType:
-		return http.StatusUnsupportedMediaType
-	case domain.CodePrecondition:
-		return http.StatusPreconditionRequired
-	case domain.CodeRateLimited:
-		return http.StatusTooManyRequests
-	case codeMethodNotAllowed:
-		return http.StatusMethodNotAllowed
-	default:
-		return http.StatusInternalServerError
-	}
-}
+// statusFor is problem.Status: the one place an error code becomes an HTTP
+// status, shared with the OpenID Connect pages.
+func statusFor(code domain.Code) int { return problem.Status(code) }
 
-const codeMethodNotAllowed domain.Code = "method_not_allowed"
+const codeMethodNotAllowed = domain.CodeMethodNotAllowed
 
 // Problem is an RFC 9457 problem document with Countersign's extensions.
 type Problem struct {

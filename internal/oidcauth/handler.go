@@ -197,12 +197,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case LoginPath, CallbackPath:
 	default:
-		h.fail(w, r, http.StatusNotFound, "not_found", "Not found", "There is nothing here.", "no such route", nil)
+		h.fail(w, r, domain.CodeNotFound, "Not found", "There is nothing here.", "no such route", nil)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		h.fail(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed", "This address only answers GET.", "method", nil)
+		h.fail(w, r, domain.CodeMethodNotAllowed, "Method not allowed", "This address only answers GET.", "method", nil)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -298,7 +298,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	next := SafeNext(r.URL.Query().Get("next"))
 	d, err := h.provider(r.Context())
 	if err != nil {
-		h.fail(w, r, http.StatusServiceUnavailable, "provider_unavailable", "Sign-in is unavailable",
+		h.fail(w, r, domain.CodeProviderDown, "Sign-in is unavailable",
 			"Countersign cannot reach "+h.cfg.Name+" right now. Try again in a minute, or ask for a sign-in link by e-mail.", "discovery", err)
 		return
 	}
@@ -306,7 +306,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		Next: next, Expires: h.clk.Now().Add(flowLifetime).Unix()}
 	value, err := h.seal.seal(f)
 	if err != nil {
-		h.fail(w, r, http.StatusInternalServerError, "internal", "Something went wrong", "Something went wrong on our side. Try again.", "seal", err)
+		h.fail(w, r, domain.CodeInternal, "Something went wrong", "Something went wrong on our side. Try again.", "seal", err)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
@@ -333,41 +333,41 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	startAgain := "This sign-in was not started in this browser, took too long, or was already used. Start again from the sign-in page."
 	c, err := r.Cookie(cookieName)
 	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, "malformed", "Sign-in not completed", startAgain, "no flow cookie", nil)
+		h.fail(w, r, domain.CodeMalformed, "Sign-in not completed", startAgain, "no flow cookie", nil)
 		return
 	}
 	f, err := h.seal.open(c.Value, h.clk.Now().Unix())
 	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, "malformed", "Sign-in not completed", startAgain, "flow cookie", err)
+		h.fail(w, r, domain.CodeMalformed, "Sign-in not completed", startAgain, "flow cookie", err)
 		return
 	}
 	state := q.Get("state")
 	if state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(f.State)) != 1 {
-		h.fail(w, r, http.StatusBadRequest, "malformed", "Sign-in not completed", startAgain, "state mismatch", nil)
+		h.fail(w, r, domain.CodeMalformed, "Sign-in not completed", startAgain, "state mismatch", nil)
 		return
 	}
 	// RFC 9207: a provider that names itself must be ours (mix-up attacks).
 	if iss, has := q["iss"]; has && (len(iss) != 1 || iss[0] != h.cfg.Issuer) {
-		h.fail(w, r, http.StatusBadRequest, "malformed", "Sign-in not completed", startAgain, "iss mismatch", fmt.Errorf("iss %q", iss))
+		h.fail(w, r, domain.CodeMalformed, "Sign-in not completed", startAgain, "iss mismatch", fmt.Errorf("iss %q", iss))
 		return
 	}
 	if e := q.Get("error"); e != "" {
 		cause := fmt.Errorf("provider error %q: %.200s", e, q.Get("error_description"))
 		if refusedByProvider[e] {
-			h.fail(w, r, http.StatusForbidden, "forbidden", "Not signed in", h.cfg.Name+" did not sign you in.", "provider refused", cause)
+			h.fail(w, r, domain.CodeForbidden, "Not signed in", h.cfg.Name+" did not sign you in.", "provider refused", cause)
 		} else {
-			h.fail(w, r, http.StatusBadGateway, "provider_error", "Sign-in failed", h.cfg.Name+" could not sign you in. Try again later.", "provider error", cause)
+			h.fail(w, r, domain.CodeProviderError, "Sign-in failed", h.cfg.Name+" could not sign you in. Try again later.", "provider error", cause)
 		}
 		return
 	}
 	code := q.Get("code")
 	if code == "" {
-		h.fail(w, r, http.StatusBadRequest, "malformed", "Sign-in not completed", "The answer from "+h.cfg.Name+" has no authorization code. Start again from the sign-in page.", "no code", nil)
+		h.fail(w, r, domain.CodeMalformed, "Sign-in not completed", "The answer from "+h.cfg.Name+" has no authorization code. Start again from the sign-in page.", "no code", nil)
 		return
 	}
 	d, err := h.provider(ctx)
 	if err != nil {
-		h.fail(w, r, http.StatusServiceUnavailable, "provider_unavailable", "Sign-in is unavailable",
+		h.fail(w, r, domain.CodeProviderDown, "Sign-in is unavailable",
 			"Countersign cannot reach "+h.cfg.Name+" right now. Try again in a minute.", "discovery", err)
 		return
 	}
@@ -376,9 +376,9 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
-			h.fail(w, r, http.StatusBadRequest, "malformed", "Sign-in not completed", "The sign-in expired or was already used. Start again from the sign-in page.", "code exchange refused", err)
+			h.fail(w, r, domain.CodeMalformed, "Sign-in not completed", "The sign-in expired or was already used. Start again from the sign-in page.", "code exchange refused", err)
 		} else {
-			h.fail(w, r, http.StatusBadGateway, "provider_error", "Sign-in failed", h.cfg.Name+" did not complete the sign-in. Try again later.", "code exchange", err)
+			h.fail(w, r, domain.CodeProviderError, "Sign-in failed", h.cfg.Name+" did not complete the sign-in. Try again later.", "code exchange", err)
 		}
 		return
 	}
@@ -391,19 +391,19 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		case "email not verified":
 			msg = "Your account at " + h.cfg.Name + " has not verified its e-mail address, so Countersign cannot tell who you are."
 		case "userinfo":
-			h.fail(w, r, http.StatusBadGateway, "provider_error", "Sign-in failed", h.cfg.Name+" did not complete the sign-in. Try again later.", reason, err)
+			h.fail(w, r, domain.CodeProviderError, "Sign-in failed", h.cfg.Name+" did not complete the sign-in. Try again later.", reason, err)
 			return
 		}
-		h.fail(w, r, http.StatusForbidden, "forbidden", "Not signed in", msg, reason, err)
+		h.fail(w, r, domain.CodeForbidden, "Not signed in", msg, reason, err)
 		return
 	}
 	if err := h.signIn.Complete(w, r, id, f.Next); err != nil {
 		var ref *refusal
 		if errors.As(err, &ref) {
-			h.fail(w, r, http.StatusForbidden, "forbidden", "Not signed in", ref.message, "refused", err, "subject", id.Subject)
+			h.fail(w, r, domain.CodeForbidden, "Not signed in", ref.message, "refused", err, "subject", id.Subject)
 			return
 		}
-		h.fail(w, r, http.StatusInternalServerError, "internal", "Something went wrong", "Something went wrong on our side. Try again.", "sign-in", err)
+		h.fail(w, r, domain.CodeInternal, "Something went wrong", "Something went wrong on our side. Try again.", "sign-in", err)
 		return
 	}
 	h.log.InfoContext(ctx, "signed in with OpenID Connect", "issuer", id.Issuer, "subject", id.Subject)

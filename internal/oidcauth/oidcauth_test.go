@@ -224,7 +224,7 @@ func TestCallbackWithoutFlowProblemJSON(t *testing.T) {
 	if rec.Code != http.StatusBadRequest || rec.Header().Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("%d %s: %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
 	}
-	var p problem
+	var p problemDoc
 	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Code != "malformed" || p.Status != 400 || p.Instance != CallbackPath {
 		t.Fatalf("problem %+v, %v", p, err)
 	}

@@ -6,6 +6,9 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/problem"
 )
 
 // A refused or failed sign-in is answered with a page (browsers, which ask
@@ -21,7 +24,7 @@ var errorPage = template.Must(template.New("oidc-error").Parse(`<!doctype html>
 <p><a id="back" href="/login">Back to the sign-in page</a></p>
 </body></html>`))
 
-type problem struct {
+type problemDoc struct {
 	Type     string `json:"type"`
 	Title    string `json:"title"`
 	Status   int    `json:"status"`
@@ -33,7 +36,8 @@ type problem struct {
 const problemTypeBase = "https://countersign.dev/problems/"
 
 // fail logs why (reason, cause) and answers status with title and message.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, code, title, message, reason string, cause error, attrs ...any) {
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, code domain.Code, title, message, reason string, cause error, attrs ...any) {
+	status := problem.Status(code)
 	attrs = append(attrs, "status", status, "reason", reason, "path", r.URL.Path)
 	if cause != nil {
 		attrs = append(attrs, "err", cause.Error())
@@ -61,7 +65,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, code,
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(problem{Type: problemTypeBase + code, Title: http.StatusText(status), Status: status, Detail: message, Code: code, Instance: r.URL.Path})
+	_ = enc.Encode(problemDoc{Type: problemTypeBase + string(code), Title: http.StatusText(status), Status: status, Detail: message, Code: string(code), Instance: r.URL.Path})
 }
 
 // wantsHTML reports whether the client lists text/html among what it
