@@ -228,6 +228,41 @@ func (cr *ChangeRequest) CanReview(a Actor) error {
 	return nil
 }
 
+// CheckReview says whether a may review the current revision at now: the
+// request is open for review, a may review it, and has not yet. It
+// changes nothing (the console asks it to decide which buttons to offer).
+func (cr *ChangeRequest) CheckReview(a Actor, now time.Time) error {
+	if cr.pastDeadline(now) {
+		return ErrPastDeadline
+	}
+	switch cr.Status {
+	case StatusPending:
+	case StatusApproved:
+		if cr.Policy.MinApprovals <= 1 {
+			return ErrAlreadyDecided
+		}
+	default:
+		return ErrNotReviewable
+	}
+	if err := cr.CanReview(a); err != nil {
+		return err
+	}
+	if cr.ReviewedBy(a.MemberID) {
+		return ErrAlreadyReviewed
+	}
+	return nil
+}
+
+// ReviewedBy reports whether member reviewed the current revision.
+func (cr *ChangeRequest) ReviewedBy(member string) bool {
+	for _, r := range cr.Reviews {
+		if r.Revision == cr.Revision && r.Reviewer == member {
+			return true
+		}
+	}
+	return false
+}
+
 // Review records a's decision. With one approval needed, the first review
 // decides; otherwise approvals accumulate to the quorum, and a rejection
 // moves the request to rejected when the policy says rejections block (a
@@ -242,25 +277,8 @@ func (cr *ChangeRequest) Review(a Actor, d Decision, comment, channel string, no
 	if err := checkComment(comment, true); err != nil {
 		return false, err
 	}
-	if cr.pastDeadline(now) {
-		return false, ErrPastDeadline
-	}
-	switch cr.Status {
-	case StatusPending:
-	case StatusApproved:
-		if cr.Policy.MinApprovals <= 1 {
-			return false, ErrAlreadyDecided
-		}
-	default:
-		return false, ErrNotReviewable
-	}
-	if err := cr.CanReview(a); err != nil {
+	if err := cr.CheckReview(a, now); err != nil {
 		return false, err
-	}
-	for _, r := range cr.Reviews {
-		if r.Revision == cr.Revision && r.Reviewer == a.MemberID {
-			return false, ErrAlreadyReviewed
-		}
 	}
 	cr.Reviews = append(cr.Reviews, Review{Reviewer: a.MemberID, Decision: d, Comment: comment, Revision: cr.Revision, Channel: channel, At: now})
 	typ := "approved"
@@ -313,14 +331,8 @@ func (cr *ChangeRequest) Expire(now time.Time) error {
 // rejection of earlier revisions stops counting, the request is pending
 // again, and its base moves to the live version the edit was made against.
 func (cr *ChangeRequest) Edit(a Actor, title, description *string, cfg *FlagConfig, flag *Flag, base int64, now time.Time) error {
-	if !cr.isRequester(a) && a.Role != RoleAdmin {
-		return ErrNotRequester
-	}
-	if cr.Status != StatusPending && cr.Status != StatusApproved && cr.Status != StatusRejected {
-		return ErrNotEditable
-	}
-	if cr.pastDeadline(now) {
-		return ErrPastDeadline
+	if err := cr.CheckEdit(a, now); err != nil {
+		return err
 	}
 	if title != nil {
 		cr.Title = *title
@@ -341,6 +353,20 @@ func (cr *ChangeRequest) Edit(a Actor, title, description *string, cfg *FlagConf
 	cr.ApplyPending = false
 	cr.restartTimers(now)
 	return cr.event(TimelineEvent{Type: "edited", Actor: a.String(), At: now})
+}
+
+// CheckEdit says whether a may edit the request at now, changing nothing.
+func (cr *ChangeRequest) CheckEdit(a Actor, now time.Time) error {
+	if !cr.isRequester(a) && a.Role != RoleAdmin {
+		return ErrNotRequester
+	}
+	if cr.Status != StatusPending && cr.Status != StatusApproved && cr.Status != StatusRejected {
+		return ErrNotEditable
+	}
+	if cr.pastDeadline(now) {
+		return ErrPastDeadline
+	}
+	return nil
 }
 
 // restartTimers sets the auto-approval time from now, per the policy.
@@ -375,6 +401,17 @@ func (cr *ChangeRequest) StartTimers(now time.Time) {
 // second person (someone who may review it, or an admin), unless the policy
 // allows unapproved schedule deletion (LaunchDarkly).
 func (cr *ChangeRequest) Withdraw(a Actor, now time.Time) error {
+	if err := cr.CheckWithdraw(a, now); err != nil {
+		return err
+	}
+	cr.Status = StatusWithdrawn
+	cr.AutoApproveAt = nil
+	return cr.event(TimelineEvent{Type: "withdrawn", Actor: a.String(), At: now})
+}
+
+// CheckWithdraw says whether a may withdraw the request at now, changing
+// nothing.
+func (cr *ChangeRequest) CheckWithdraw(a Actor, now time.Time) error {
 	if cr.Status.Final() {
 		return ErrNotWithdrawable
 	}
@@ -387,9 +424,7 @@ func (cr *ChangeRequest) Withdraw(a Actor, now time.Time) error {
 	case !cr.isRequester(a) && a.Role != RoleAdmin:
 		return ErrNotRequester
 	}
-	cr.Status = StatusWithdrawn
-	cr.AutoApproveAt = nil
-	return cr.event(TimelineEvent{Type: "withdrawn", Actor: a.String(), At: now})
+	return nil
 }
 
 // CheckApply says whether a may apply the request onto live version live at

@@ -74,7 +74,7 @@ func TestAuthentication(t *testing.T) {
 	// Every route but health, the document, the e-mail link pages and the
 	// ways to sign in needs a token (or a session).
 	public := map[string]bool{"/healthz": true, "/openapi.yaml": true, "/a/{token}": true, "/login": true, "/signin/{token}": true,
-		"/account": true, "/logout": true, "/auth/oidc/login": true, "/auth/oidc/callback": true, "/v1/auth/email-link": true}
+		"/logout": true, "/auth/oidc/login": true, "/auth/oidc/callback": true, "/v1/auth/email-link": true}
 	srv := httpapi.New(a.svc, nil)
 	for _, rt := range srv.Routes() {
 		if rt.Public {

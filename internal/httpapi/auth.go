@@ -3,7 +3,6 @@ package httpapi
 import (
 	"embed"
 	"errors"
-	"fmt"
 	"html/template"
 	"net/http"
 	"time"
@@ -13,7 +12,7 @@ import (
 )
 
 // How people get in, over HTTP: the pages (/login, /signin/{token},
-// /account, /logout), which work without JavaScript, and the API's side
+// /logout; the console, internal/console, is what they get into), which work without JavaScript, and the API's side
 // (POST /v1/auth/email-link, /v1/session, a member's sessions and
 // invitation). Like the e-mail action links, GET of a sign-in link changes
 // nothing (mail scanners fetch links); only its form's POST signs in.
@@ -28,7 +27,6 @@ func pageTemplate(name string) *template.Template {
 var (
 	loginTemplate   = pageTemplate("login")
 	signInTemplate  = pageTemplate("signin")
-	accountTemplate = pageTemplate("account")
 	messageTemplate = pageTemplate("message")
 )
 
@@ -40,22 +38,8 @@ type pageView struct {
 	Provider       string         // login: the OpenID provider's name, when configured
 	ProviderURL    string         // login: where its button leads
 	Next           string         // login, sign-in: where to go afterwards
-	Member         *domain.Member // sign-in, account
-	Session        *domain.Session
-	CSRF           string // sign-in, account: the form token
-	Idle           string // account: the idle timeout, in words
-}
-
-// inWords says a duration as people do: "12 hours", "30 minutes".
-func inWords(d time.Duration) string {
-	switch {
-	case d%time.Hour == 0 && d != time.Hour:
-		return fmt.Sprintf("%d hours", d/time.Hour)
-	case d == time.Hour:
-		return "1 hour"
-	default:
-		return fmt.Sprintf("%d minutes", d/time.Minute)
-	}
+	Member         *domain.Member // sign-in
+	CSRF           string         // sign-in: the form token
 }
 
 func (s *Server) writePage(w http.ResponseWriter, status int, t *template.Template, v pageView) error {
@@ -222,22 +206,7 @@ func (s *Server) signInSubmit(w http.ResponseWriter, r *http.Request, _ *app.Pri
 	return nil
 }
 
-// ---- /account and /logout ----
-
-func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, _ *app.Principal) error {
-	p := s.browserSession(w, r)
-	if p == nil {
-		http.Redirect(w, r, "/login?next="+HomePath, http.StatusSeeOther)
-		return nil
-	}
-	sess, m, err := s.svc.CurrentSession(r.Context(), p)
-	if err != nil {
-		s.RenderSignInError(w, r, err)
-		return nil
-	}
-	idle, _ := s.svc.SessionLifetimes()
-	return s.writePage(w, http.StatusOK, accountTemplate, pageView{Title: "Signed in", Member: m, Session: sess, CSRF: sess.CSRFToken, Idle: inWords(idle)})
-}
+// ---- /logout ----
 
 func (s *Server) logoutSubmit(w http.ResponseWriter, r *http.Request, _ *app.Principal) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
@@ -245,7 +214,7 @@ func (s *Server) logoutSubmit(w http.ResponseWriter, r *http.Request, _ *app.Pri
 		s.RenderSignInError(w, r, domain.Errorf(domain.CodeInvalid, "the form could not be read"))
 		return nil
 	}
-	p := s.browserSession(w, r)
+	p := s.BrowserSession(w, r)
 	if p == nil { // signed out already
 		http.Redirect(w, r, "/login?signed_out=1", http.StatusSeeOther)
 		return nil

@@ -543,14 +543,8 @@ func TestSignOut(t *testing.T) {
 	}
 	b.do("GET", "/v1/session", nil).wantProblem(t, 401, domain.CodeUnauthenticated)
 
-	// the page and its button, without JavaScript
-	b, _ = a.signedIn(m.ID)
-	page := b.do("GET", "/account", nil).want(t, 200)
-	body := string(page.body)
-	if !strings.Contains(body, `action="/logout"`) || !strings.Contains(body, "ada@example.com") || strings.Contains(body, "<script") {
-		t.Fatalf("the account page: %s", body)
-	}
-	pageCSRF := formCSRF.FindStringSubmatch(body)[1]
+	// the form's POST (the console's sign-out button), without JavaScript
+	b, pageCSRF := a.signedIn(m.ID)
 	b.do("POST", "/logout", "csrf=wrong", form()).want(t, 403)
 	b.do("POST", "/logout", "csrf="+url.QueryEscape(pageCSRF), form(), header("Origin", "https://evil.example")).want(t, 403)
 	b.do("GET", "/v1/session", nil).want(t, 200)
@@ -559,10 +553,6 @@ func TestSignOut(t *testing.T) {
 		t.Fatalf("after sign-out: %q", res.Header.Get("Location"))
 	}
 	b.do("GET", "/v1/session", nil).wantProblem(t, 401, domain.CodeUnauthenticated)
-	res = b.do("GET", "/account", nil).want(t, 303)
-	if !strings.HasPrefix(res.Header.Get("Location"), "/login") {
-		t.Fatalf("the account page without a session: %q", res.Header.Get("Location"))
-	}
 	if n := countAction(a.auditActions(), app.ActionSignedOut); n != 2 {
 		t.Fatalf("auth.signed_out entries: %d, want 2", n)
 	}

@@ -41,6 +41,7 @@ type Server struct {
 	origin   string         // the base URL's origin; "" derives it from each request (session.go)
 	secure   bool           // cookies are Secure (when origin is set)
 	provider SignInProvider // OpenID Connect, when configured (auth.go)
+	console  http.Handler   // the web console (internal/console), when set
 }
 
 // New builds the API over svc.
@@ -63,11 +64,24 @@ func New(svc *app.Service, log *slog.Logger) *Server {
 			writeError(r.Context(), w, r, s.log, domain.Errorf(codeMethodNotAllowed, "%s is not allowed here; allowed: %s", r.Method, allow))
 		})
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(r.Context(), w, r, s.log, domain.Errorf(domain.CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
+	}
+	s.mux.HandleFunc("/v1/", notFound)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.console != nil {
+			s.console.ServeHTTP(w, r)
+			return
+		}
+		notFound(w, r)
 	})
 	return s
 }
+
+// SetConsole serves the web console (internal/console) at every path the
+// API does not own; paths under /v1/ stay the API's (unknown ones answer a
+// problem, not a page).
+func (s *Server) SetConsole(h http.Handler) { s.console = h }
 
 // Routes returns the route table.
 func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
@@ -85,7 +99,6 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Pattern: "/login", Public: true, handler: s.loginSubmit},
 		{Method: "GET", Pattern: "/signin/{token}", Public: true, handler: s.signInPage},
 		{Method: "POST", Pattern: "/signin/{token}", Public: true, handler: s.signInSubmit},
-		{Method: "GET", Pattern: "/account", Public: true, handler: s.accountPage},
 		{Method: "POST", Pattern: "/logout", Public: true, handler: s.logoutSubmit},
 		{Method: "GET", Pattern: "/auth/oidc/login", Public: true, handler: s.oidc},
 		{Method: "GET", Pattern: "/auth/oidc/callback", Public: true, handler: s.oidc},

@@ -38,9 +38,9 @@ const (
 // CSRFHeader carries a session's CSRF token.
 const CSRFHeader = "X-CSRF-Token"
 
-// HomePath is where a sign-in lands without a (safe) next: the account
-// page, until the console takes "/".
-const HomePath = "/account"
+// HomePath is where a sign-in lands without a (safe) next: the console's
+// home page.
+const HomePath = "/"
 
 // SetBaseURL tells the server its public address (COUNTERSIGN_BASE_URL): the
 // origin cookie-authenticated writes must come from, and whether cookies
@@ -211,10 +211,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*app.Prin
 	return p, nil
 }
 
-// browserSession is the session of the request's cookie, for the pages
-// (which answer with pages, not problems); nil when there is none that
-// works.
-func (s *Server) browserSession(w http.ResponseWriter, r *http.Request) *app.Principal {
+// BrowserSession is the session of the request's cookie, for the pages
+// (which answer with pages, not problems; the console too); nil when there
+// is none that works.
+func (s *Server) BrowserSession(w http.ResponseWriter, r *http.Request) *app.Principal {
 	c, err := r.Cookie(SessionCookie)
 	if err != nil || c.Value == "" {
 		return nil
@@ -229,4 +229,11 @@ func (s *Server) browserSession(w http.ResponseWriter, r *http.Request) *app.Pri
 		return nil
 	}
 	return p
+}
+
+// CheckFormCSRF is the rule for a page's form posted with the session
+// cookie (the console's forms): same origin, and the session's CSRF token
+// in the form.
+func (s *Server) CheckFormCSRF(r *http.Request, sent string, p *app.Principal) error {
+	return s.checkCSRF(r, sent, p.Session())
 }

@@ -97,7 +97,11 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		mux.Handle("GET /dev/events", dev(devtools.EventsHandler(events)))
 		mux.Handle("/dev/clock", dev(devtools.ClockHandler(devClock, sweeper.now)))
 		log.Warn("development mode: /dev/mail shows every e-mail and /dev/clock moves the service's clock; never use COUNTERSIGN_DEV=1 for a team")
-	} else if cfg.SESEndpoint == "" {
+	} else {
+		// not even the console's sign-in redirect: there is nothing here
+		mux.Handle("/dev/", http.NotFoundHandler())
+	}
+	if !cfg.Dev && cfg.SESEndpoint == "" {
 		log.Warn("e-mail is not delivered: set COUNTERSIGN_SES_ENDPOINT to send it through SES, or COUNTERSIGN_DEV=1 to read it in the mail catcher on this machine")
 	}
 	// evaluation (OFREP and the ruleset route) is its own handler, as it is

@@ -107,7 +107,7 @@ func TestSignInEndToEnd(t *testing.T) {
 	}
 	csrf := csrfRe.FindStringSubmatch(page)[1]
 	code, h, body := ada.do("POST", link, url.Values{"csrf": {csrf}}.Encode(), "Content-Type", "application/x-www-form-urlencoded", "Origin", base)
-	if code != 303 || h.Get("Location") != "/account" {
+	if code != 303 || h.Get("Location") != "/" {
 		t.Fatalf("signing in: %d %v %s", code, h, body)
 	}
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/console"
 	"github.com/countersign/countersign/internal/httpapi"
 
 	"github.com/countersign/countersign/internal/config"
@@ -32,9 +33,12 @@ func OpenStore(ctx context.Context, cfg config.Config) (domain.Store, func() err
 	return nil, nil, fmt.Errorf("unknown store %q", cfg.Store)
 }
 
-// API builds the application service and the HTTP API over a store
-// (Identity then configures how people get in).
+// API builds the application service and the HTTP API over a store, with
+// the web console at the paths the API does not own (Identity then
+// configures how people get in).
 func API(store domain.Store, clk clock.Clock, log *slog.Logger) (*app.Service, *httpapi.Server) {
 	svc := app.New(store, clk, log)
-	return svc, httpapi.New(svc, log)
+	api := httpapi.New(svc, log)
+	api.SetConsole(console.New(svc, api, log))
+	return svc, api
 }

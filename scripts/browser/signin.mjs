@@ -69,14 +69,16 @@ await step('see the confirmation page', async () => {
   await screenshot('confirmation');
 });
 
-await step('press "Sign in" and land on the account page', async () => {
+await step('press "Sign in", land in the console, open the account page', async () => {
   const [res] = await Promise.all([
     page.waitForResponse((r) => r.request().method() === 'POST' && r.url() === signInURL),
     page.locator('#signin').click(),
   ]);
   check(res.status() === 303, `the POST answered ${res.status()}: ${(await res.text().catch(() => '')).replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 300)}`);
-  await page.waitForURL(/\/account$/);
+  await page.waitForURL(new RegExp(`^${BASE}/$`));
   await page.waitForLoadState('load');
+  check((await text(page.locator('h1'))) === 'Inbox', `landed on "${await text(page.locator('h1'))}", not the console's inbox`);
+  await page.goto(`${BASE}/account`, { waitUntil: 'load' });
   check((await text(page.locator('#email'))) === INVITEE, `the account page shows "${await text(page.locator('#email'))}"`);
   const cookies = await page.context().cookies(BASE);
   const session = cookies.find((c) => c.name === 'countersign_session');

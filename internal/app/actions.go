@@ -1,0 +1,42 @@
+package app
+
+import (
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// ChannelConsole marks what people did in the web console.
+const ChannelConsole = "console"
+
+// RequestActions says what a principal may do with a change request now:
+// nil where allowed, else the refusal the write would give. The console
+// offers the allowed actions and shows the others disabled with the
+// refusal's message; the writes enforce the same rules whatever is shown.
+type RequestActions struct {
+	Review, Apply, Withdraw, Edit, Comment error
+}
+
+// ActionsOn answers RequestActions for p on the request in v.
+func (s *Service) ActionsOn(p *Principal, v *RequestView) RequestActions {
+	now := s.clock.Now()
+	a := p.actor()
+	out := RequestActions{
+		Review:   v.CheckReview(a, now),
+		Apply:    v.CheckApply(a, v.LiveVersion, now),
+		Withdraw: v.CheckWithdraw(a, now),
+		Edit:     p.require(domain.RoleEditor, "editing change requests"),
+		Comment:  p.require(domain.RoleViewer, "commenting"),
+	}
+	if out.Edit == nil {
+		out.Edit = v.CheckEdit(a, now)
+	}
+	if out.Comment == nil && len(v.Timeline) >= domain.MaxTimelineEvents {
+		out.Comment = domain.ErrTimelineFull
+	}
+	return out
+}
+
+// WaitsOn reports whether the request waits on p's review: it is pending
+// and p may review it and has not yet.
+func (s *Service) WaitsOn(p *Principal, cr *domain.ChangeRequest) bool {
+	return cr.Status == domain.StatusPending && cr.CheckReview(p.actor(), s.clock.Now()) == nil
+}

@@ -1,0 +1,5 @@
+package console
+
+func (c *Console) peopleRoutes() []Route {
+	return []Route{}
+}

@@ -1,0 +1,5 @@
+package console
+
+func (c *Console) projectRoutes() []Route {
+	return []Route{}
+}

@@ -1,0 +1,207 @@
+package console
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/countersign/countersign/internal/domain"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed assets/*
+var assetFiles embed.FS
+
+// pages are the parsed templates, one per page file (templates/<name>.html
+// defines "content"), each with the layout and the shared partials
+// (files whose name starts with "_").
+var pages = parsePages()
+
+var funcs = template.FuncMap{
+	"when":      when,
+	"date":      func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"join":      strings.Join,
+	"asset":     assetURL,
+	"pct":       pct,
+	"plural":    plural,
+	"onoff":     func(b bool) string { return map[bool]string{true: "on", false: "off"}[b] },
+	"errtext":   errText,
+	"eventText": eventText,
+	"rows": func(v *viewer, items []domain.ChangeRequest, empty string) requestRows {
+		return requestRows{V: v, Items: items, Empty: empty}
+	},
+}
+
+// requestRows is a table of requests (templates/_requests.html).
+type requestRows struct {
+	V     *viewer
+	Items []domain.ChangeRequest
+	Empty string // what to say when there are none
+}
+
+func parsePages() map[string]*template.Template {
+	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html"))
+	partials, _ := fs.Glob(templateFiles, "templates/_*.html")
+	if len(partials) > 0 {
+		base = template.Must(base.ParseFS(templateFiles, partials...))
+	}
+	names, _ := fs.Glob(templateFiles, "templates/*.html")
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(path.Base(n), ".html")
+		if name == "layout" || strings.HasPrefix(name, "_") {
+			continue
+		}
+		out[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFiles, n))
+	}
+	return out
+}
+
+// Page is what the layout gets: the viewer, the page's title, and the
+// page's own data.
+type Page struct {
+	V     *viewer
+	Title string
+	Data  any
+}
+
+// render writes a page. It renders into a buffer first, so a template
+// error becomes an error page, not half a page.
+func (c *Console) render(w http.ResponseWriter, v *viewer, status int, name, title string, data any) error {
+	t := pages[name]
+	if t == nil {
+		return fmt.Errorf("console: no page template %q", name)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", Page{V: v, Title: title, Data: data}); err != nil {
+		return fmt.Errorf("console: render %s: %w", name, err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// ok renders a page with 200.
+func (c *Console) ok(w http.ResponseWriter, v *viewer, name, title string, data any) error {
+	return c.render(w, v, http.StatusOK, name, title, data)
+}
+
+// when is a time as pages show it: absolute, in UTC.
+func when(t any) string {
+	switch x := t.(type) {
+	case time.Time:
+		if x.IsZero() {
+			return ""
+		}
+		return x.UTC().Format("2006-01-02 15:04 UTC")
+	case *time.Time:
+		if x == nil {
+			return ""
+		}
+		return when(*x)
+	}
+	return ""
+}
+
+// pct is a rollout percentage as people write it: "25 %", "12.5 %".
+func pct(f float64) string {
+	s := strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".")
+	return s + " %"
+}
+
+// plural is "1 request", "2 requests".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// errText is the message of a refusal, for a disabled action's reason.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return de.Message
+	}
+	return "not available"
+}
+
+// ---- assets ----
+
+// assetHashes version the assets' URLs, so that they can be cached for a
+// year and still change with a release.
+var assetHashes = func() map[string]string {
+	out := map[string]string{}
+	entries, _ := assetFiles.ReadDir("assets")
+	for _, e := range entries {
+		b, _ := assetFiles.ReadFile("assets/" + e.Name())
+		sum := sha256.Sum256(b)
+		out[e.Name()] = hex.EncodeToString(sum[:6])
+	}
+	return out
+}()
+
+func assetURL(name string) string { return "/assets/" + name + "?v=" + assetHashes[name] }
+
+var assetTypes = map[string]string{".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+
+func serveAsset(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	b, err := assetFiles.ReadFile("assets/" + name)
+	if err != nil || strings.Contains(name, "/") {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", assetTypes[path.Ext(name)])
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("ETag", `"`+assetHashes[name]+`"`)
+	if r.Header.Get("If-None-Match") == `"`+assetHashes[name]+`"` {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	_, _ = w.Write(b)
+}
+
+// eventTexts say what happened, after the actor's name.
+var eventTexts = map[string]string{
+	"created": "requested the change", "edited": "edited the request", "commented": "commented",
+	"approved": "approved", "rejected": "rejected", "applied": "applied the change", "withdrawn": "withdrew the request",
+	"expired": "expired the request", "auto_approved": "auto-approved the request", "apply_conflict": "could not apply: the live state changed",
+	"schedule_failed": "could not apply on schedule", "approvals_revoked": "revoked the approvals",
+}
+
+func eventText(t string) string {
+	if s, ok := eventTexts[t]; ok {
+		return s
+	}
+	return strings.ReplaceAll(t, "_", " ")
+}
+
+// inWords says a duration as people do: "12 hours", "30 minutes".
+func inWords(d time.Duration) string {
+	switch {
+	case d == time.Hour:
+		return "1 hour"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	default:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+}

@@ -1,0 +1,263 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/problem"
+)
+
+// The inbox and the change request pages.
+
+func (c *Console) requestRoutes() []Route {
+	return []Route{
+		{Method: "GET", Pattern: "/{$}", handler: c.inbox},
+		{Method: "GET", Pattern: "/requests", handler: c.requestList},
+		{Method: "GET", Pattern: "/requests/{id}", handler: c.requestPage},
+		{Method: "POST", Pattern: "/requests/{id}/review", handler: c.reviewSubmit},
+		{Method: "POST", Pattern: "/requests/{id}/comment", handler: c.commentSubmit},
+		{Method: "POST", Pattern: "/requests/{id}/apply", handler: c.applySubmit},
+		{Method: "POST", Pattern: "/requests/{id}/withdraw", handler: c.withdrawSubmit},
+		{Method: "POST", Pattern: "/requests/{id}/edit", handler: c.editSubmit},
+	}
+}
+
+var _ = flash(map[string]string{
+	"approved":  "You approved the request.",
+	"rejected":  "You rejected the request.",
+	"commented": "Your comment is on the timeline.",
+	"applied":   "The change is applied: it is live now.",
+	"withdrawn": "The request is withdrawn.",
+	"edited":    "The request is edited. Approvals given before the edit no longer count.",
+	"requested": "Your change needs approval here, so it is now this change request. Reviewers have been notified.",
+})
+
+// allRequests lists every request that passes the filter, newest first.
+func (c *Console) allRequests(ctx context.Context, p *app.Principal, f domain.CRFilter, limit int) ([]domain.ChangeRequest, error) {
+	var out []domain.ChangeRequest
+	page := domain.Page{Limit: domain.MaxPageLimit}
+	for {
+		items, next, err := c.svc.ListRequests(ctx, p, f, page)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+		if next == "" || (limit > 0 && len(out) >= limit) {
+			break
+		}
+		page.Cursor = next
+	}
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// waitingOn lists the requests that wait on p's review: pending, and p
+// may review them and has not yet.
+func (c *Console) waitingOn(ctx context.Context, p *app.Principal) ([]domain.ChangeRequest, error) {
+	pending, err := c.allRequests(ctx, p, domain.CRFilter{Status: domain.StatusPending}, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := pending[:0]
+	for _, cr := range pending {
+		if c.svc.WaitsOn(p, &cr) {
+			out = append(out, cr)
+		}
+	}
+	return out, nil
+}
+
+// inboxView is the home page.
+type inboxView struct {
+	Waiting, Mine, Applied []domain.ChangeRequest
+}
+
+func (c *Console) inbox(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	ctx := r.Context()
+	var in inboxView
+	var err error
+	if in.Waiting, err = c.waitingOn(ctx, v.P); err != nil {
+		return err
+	}
+	if in.Mine, err = c.allRequests(ctx, v.P, domain.CRFilter{Requester: v.P.MemberID}, 20); err != nil {
+		return err
+	}
+	if in.Applied, err = c.allRequests(ctx, v.P, domain.CRFilter{Status: domain.StatusApplied}, 10); err != nil {
+		return err
+	}
+	return c.ok(w, v, "inbox", "Inbox", in)
+}
+
+// requestListView is the list of requests, by status.
+type requestListView struct {
+	Status   string
+	Statuses []domain.CRStatus
+	Items    []domain.ChangeRequest
+	Next     string
+}
+
+var crStatuses = []domain.CRStatus{domain.StatusPending, domain.StatusApproved, domain.StatusRejected, domain.StatusApplied, domain.StatusWithdrawn, domain.StatusExpired}
+
+func (c *Console) requestList(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	q := r.URL.Query()
+	st := domain.CRStatus(q.Get("status"))
+	if st != "" && !containsStatus(st) {
+		var val domain.Validation
+		val.AddParameter("status", "must be one of pending, approved, rejected, applied, withdrawn, expired")
+		return val.Err()
+	}
+	items, next, err := c.svc.ListRequests(r.Context(), v.P, domain.CRFilter{Status: st, Project: q.Get("project")}, domain.Page{Limit: 50, Cursor: q.Get("cursor")})
+	if err != nil {
+		return err
+	}
+	return c.ok(w, v, "requests", "Change requests", requestListView{Status: string(st), Statuses: crStatuses, Items: items, Next: next})
+}
+
+func containsStatus(s domain.CRStatus) bool {
+	for _, x := range crStatuses {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// requestView is the change request page.
+type requestView struct {
+	*app.RequestView
+	Actions app.RequestActions
+	Parts   []diffPart
+	// Error is the refusal of the action just tried, shown above the page.
+	Error string
+}
+
+func (c *Console) requestPage(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	return c.showRequest(w, r, v, http.StatusOK, "")
+}
+
+// showRequest renders the request page, with a refusal when an action was
+// refused (its status is the refusal's).
+func (c *Console) showRequest(w http.ResponseWriter, r *http.Request, v *viewer, status int, refusal string) error {
+	ctx := r.Context()
+	rv, err := c.svc.GetRequest(ctx, v.P, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	parts, err := c.requestDiff(ctx, v.P, rv)
+	if err != nil {
+		return err
+	}
+	view := requestView{RequestView: rv, Actions: c.svc.ActionsOn(v.P, rv), Parts: parts, Error: refusal}
+	return c.render(w, v, status, "request", rv.Title, view)
+}
+
+// requestDiff is the request's change as parts: before (the live state
+// while the request is open, the state it was made against once it is
+// final) and after (the proposal).
+func (c *Console) requestDiff(ctx context.Context, p *app.Principal, rv *app.RequestView) ([]diffPart, error) {
+	switch rv.Kind {
+	case domain.KindTargeting:
+		before := rv.BaseConfig
+		if rv.Open() {
+			live, err := c.svc.GetFlagConfig(ctx, p, rv.Project, rv.Flag, rv.Environment)
+			if err == nil {
+				before = live
+			} else if domain.ErrorCode(err) != domain.CodeNotFound {
+				return nil, err
+			}
+		}
+		return configParts(before, rv.ProposedConfig), nil
+	case domain.KindFlag:
+		before := rv.BaseFlag
+		if rv.Open() {
+			live, err := c.svc.GetFlag(ctx, p, rv.Project, rv.Flag)
+			if err == nil {
+				before = live
+			} else if domain.ErrorCode(err) != domain.CodeNotFound {
+				return nil, err
+			}
+		}
+		return flagParts(before, rv.ProposedFlag), nil
+	}
+	return nil, nil
+}
+
+// act runs an action on the request and redirects to it with a message;
+// a refusal shows the request page again, with the refusal and its status.
+func (c *Console) act(w http.ResponseWriter, r *http.Request, v *viewer, flashKey string, do func(id string) error) error {
+	id := r.PathValue("id")
+	if err := do(id); err != nil {
+		var de *domain.Error
+		if !errors.As(err, &de) || de.Code == domain.CodeNotFound {
+			return err
+		}
+		return c.showRequest(w, r, v, problem.Status(de.Code), de.Message)
+	}
+	return done(w, r, "/requests/"+id, flashKey)
+}
+
+func (c *Console) reviewSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	d := domain.Decision(r.PostForm.Get("decision"))
+	key := map[domain.Decision]string{domain.DecisionApprove: "approved", domain.DecisionReject: "rejected"}[d]
+	return c.act(w, r, v, key, func(id string) error {
+		_, err := c.svc.Review(r.Context(), v.P, id, d, r.PostForm.Get("comment"), app.ChannelConsole)
+		return err
+	})
+}
+
+func (c *Console) commentSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	return c.act(w, r, v, "commented", func(id string) error {
+		_, err := c.svc.Comment(r.Context(), v.P, id, r.PostForm.Get("comment"))
+		return err
+	})
+}
+
+func (c *Console) applySubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	return c.act(w, r, v, "applied", func(id string) error {
+		_, err := c.svc.Apply(r.Context(), v.P, id)
+		return err
+	})
+}
+
+func (c *Console) withdrawSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	return c.act(w, r, v, "withdrawn", func(id string) error {
+		_, err := c.svc.Withdraw(r.Context(), v.P, id)
+		return err
+	})
+}
+
+// editSubmit changes the request's title and description, against the
+// version the form was rendered from (a stale form is refused).
+func (c *Console) editSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	return c.act(w, r, v, "edited", func(id string) error {
+		version, err := formVersion(r)
+		if err != nil {
+			return err
+		}
+		title, desc := r.PostForm.Get("title"), r.PostForm.Get("description")
+		_, err = c.svc.EditRequest(r.Context(), v.P, id, version, app.EditInput{Title: &title, Description: &desc})
+		return err
+	})
+}
+
+// formVersion reads the form's "version" field: the version of what the
+// form was rendered from, so that a write over a newer state is refused.
+func formVersion(r *http.Request) (*int64, error) {
+	raw := r.PostForm.Get("version")
+	if raw == "" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < 0 {
+		var v domain.Validation
+		v.Add("/version", "must be the version the page showed")
+		return nil, v.Err()
+	}
+	return &n, nil
+}
