@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/countersign/countersign/internal/httpapi"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,6 +20,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/countersign/countersign/internal/console"
+	"github.com/countersign/countersign/internal/httpapi"
 
 	"github.com/aws/aws-lambda-go/events"
 	"gopkg.in/yaml.v3"
@@ -1870,8 +1872,18 @@ func TestChecksRejectBrokenInputs(t *testing.T) {
 func TestRouterRoutesReachableThroughAPIGateway(t *testing.T) {
 	tpl := loadTemplate(t)
 	routes, _ := tpl.httpRoutes()
-	sample := strings.NewReplacer("{project}", "p", "{environment}", "e", "{flag}", "f", "{member}", "m", "{token}", "t")
+	sample := strings.NewReplacer("{project}", "p", "{environment}", "e", "{flag}", "f", "{member}", "m", "{token}", "t",
+		"{id}", "i", "{key}", "k", "{session}", "s", "{name}", "n", "{$}", "")
+	type route struct{ Method, Pattern string }
+	var all []route
 	for _, rt := range httpapi.New(nil, nil).Routes() {
+		all = append(all, route{rt.Method, rt.Pattern})
+	}
+	// the console's pages and forms too: the api function serves them
+	for _, rt := range console.New(nil, nil, nil).Routes() {
+		all = append(all, route{rt.Method, rt.Pattern})
+	}
+	for _, rt := range all {
 		path := sample.Replace(rt.Pattern)
 		reached := false
 		for _, r := range routes {

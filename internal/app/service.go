@@ -164,6 +164,7 @@ type BootstrapInput struct {
 type Bootstrapped struct {
 	Secret  string // the first admin's API token, when one was made (generated, or Token)
 	Invited string // the address the first admin was invited at
+	Member  string // the first admin's member id, when this call created it
 }
 
 // BootstrapAdmin makes sure the organisation has an admin. On an empty
@@ -212,6 +213,7 @@ func (s *Service) BootstrapAdmin(ctx context.Context, in BootstrapInput) (*Boots
 	if err != nil {
 		return out, err
 	}
+	out.Member = m.ID
 	if email != "" {
 		out.Invited = email
 		s.log.InfoContext(ctx, "first admin invited", "member", m.ID, "actor", ActorBootstrap)

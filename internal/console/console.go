@@ -63,12 +63,18 @@ func New(svc *app.Service, auth Sessions, log *slog.Logger) *Console {
 		c.mux.Handle(rt.Method+" "+rt.Pattern, c.wrap(rt.handler))
 	}
 	c.mux.HandleFunc("GET /assets/{name}", serveAsset)
-	c.mux.Handle("/", c.wrap(func(w http.ResponseWriter, r *http.Request, v *viewer) error {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
-			return domain.Errorf(domain.CodeMethodNotAllowed, "%s is not used by the console's pages", r.Method)
-		}
+	notFound := c.wrap(func(w http.ResponseWriter, r *http.Request, v *viewer) error {
 		return domain.Errorf(domain.CodeNotFound, "there is no page at %s", r.URL.Path)
-	}))
+	})
+	c.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
+			secureHeaders(w)
+			w.Header().Set("Allow", "GET, HEAD, POST")
+			c.fail(w, r, nil, domain.Errorf(domain.CodeMethodNotAllowed, "the console's pages take GET and POST, not %s", r.Method))
+			return
+		}
+		notFound.ServeHTTP(w, r)
+	})
 	return c
 }
 

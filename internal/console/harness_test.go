@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -46,7 +47,7 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(func() { store.Close() })
 	clk := clocktest.Clock(0, 9, 0)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.NewTextHandler(testLogOutput(), nil))
 	svc := app.New(store, clk, log)
 	ctx := context.Background()
 	if _, err := svc.Bootstrap(ctx, adminToken); err != nil {
@@ -202,3 +203,12 @@ func (p *page) lacks(parts ...string) *page {
 
 // location is where a redirect leads.
 func (p *page) location() string { return p.header.Get("Location") }
+
+// testLogOutput is where the server logs during tests: nowhere, unless
+// COUNTERSIGN_TEST_LOG=1 (then stderr, to see why a page failed).
+func testLogOutput() io.Writer {
+	if os.Getenv("COUNTERSIGN_TEST_LOG") == "1" {
+		return os.Stderr
+	}
+	return io.Discard
+}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -235,5 +236,13 @@ func (s *Server) BrowserSession(w http.ResponseWriter, r *http.Request) *app.Pri
 // cookie (the console's forms): same origin, and the session's CSRF token
 // in the form.
 func (s *Server) CheckFormCSRF(r *http.Request, sent string, p *app.Principal) error {
-	return s.checkCSRF(r, sent, p.Session())
+	if err := s.checkCSRF(r, sent, p.Session()); err != nil {
+		if errors.Is(err, errCSRF) {
+			return errFormCSRF
+		}
+		return err
+	}
+	return nil
 }
+
+var errFormCSRF = domain.Errorf(domain.CodeForbidden, "this form is not from your current session (it is old, or another site sent it); nothing was done: reload the page and try again")

@@ -20,6 +20,7 @@ import (
 	"github.com/countersign/countersign/internal/clock"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/devtools"
+	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/evaluate"
 	"github.com/countersign/countersign/internal/notify"
 	"github.com/countersign/countersign/internal/notify/catcher"
@@ -76,6 +77,17 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 	if boot.Secret != "" && cfg.AdminToken == "" {
 		fmt.Fprintf(console, "\n  Countersign created the first admin. Its API token, shown only this once:\n\n    %s\n\n  Use it as: curl -H 'Authorization: Bearer %s' http://%s/v1/projects\n\n", boot.Secret, boot.Secret, cfg.Addr)
 	}
+	// In development mode, a first admin made without an address gets a
+	// sign-in link for the console right here (later ones come from /login,
+	// by mail to the catcher, for admin@localhost.localdomain).
+	firstSignIn := ""
+	if cfg.Dev && boot.Member != "" && boot.Invited == "" {
+		tok, _, err := svc.IssueSignInLink(ctx, boot.Member, domain.LinkInvitation)
+		if err != nil {
+			return fmt.Errorf("a sign-in link for the first admin: %w", err)
+		}
+		firstSignIn = "/signin/" + tok
+	}
 	if boot.Invited != "" {
 		where := "in that inbox"
 		if cfg.Dev && cfg.SESEndpoint == "" {
@@ -123,7 +135,7 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		WriteTimeout:      30 * time.Second,
 	}
 	log.Info("countersign listening", "addr", ln.Addr().String(), "store", cfg.Store, "data_dir", cfg.DataDir, "timer_interval", cfg.TimerInterval.String(), "dev", cfg.Dev)
-	banner(console, cfg, "http://"+ln.Addr().String())
+	banner(console, cfg, "http://"+ln.Addr().String(), firstSignIn)
 
 	runCtx, stopTimers := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -166,20 +178,28 @@ func loopbackHostOnly(h http.Handler, anyAddress bool) http.Handler {
 	})
 }
 
-// banner tells the person who started the process where to go.
-func banner(w io.Writer, cfg config.Config, base string) {
+// banner tells the person who started the process where to go; with a
+// first sign-in link (development mode, a fresh store), how to get in.
+func banner(w io.Writer, cfg config.Config, base, firstSignIn string) {
 	if !cfg.Dev {
-		fmt.Fprintf(w, "\n  Countersign is running at %s/\n\n", base)
+		fmt.Fprintf(w, "\n  Countersign is running at %s/ (the console; the API is under /v1/)\n\n", base)
 		return
 	}
 	fmt.Fprintf(w, "\n  Countersign is running in development mode.\n\n"+
-		"    Countersign:   %[1]s/\n"+
+		"    Console:       %[1]s/\n"+
 		"    Mail catcher:  %[1]s/dev/mail    every e-mail it sends, with working links\n"+
 		"    Events:        %[1]s/dev/events\n"+
-		"    Dev clock:     %[1]s/dev/clock   move time to see timers fire\n\n"+
-		"  The mail catcher is for trying Countersign on one machine. A team running\n"+
+		"    Dev clock:     %[1]s/dev/clock   move time to see timers fire\n\n", base)
+	if firstSignIn != "" {
+		fmt.Fprintf(w, "  Sign in to the console as the first admin (this link works once, for 72 hours):\n\n"+
+			"    %s%s\n\n", base, firstSignIn)
+	} else {
+		fmt.Fprintf(w, "  Sign in at %s/login: the link arrives in the mail catcher (the first admin\n"+
+			"  is admin@localhost.localdomain unless COUNTERSIGN_ADMIN_EMAIL said otherwise).\n\n", base)
+	}
+	fmt.Fprint(w, "  The mail catcher is for trying Countersign on one machine. A team running\n"+
 		"  this process for real sets COUNTERSIGN_DEV=0 and sends e-mail through SES\n"+
-		"  (COUNTERSIGN_SES_ENDPOINT); see the README.\n\n", base)
+		"  (COUNTERSIGN_SES_ENDPOINT); see the README.\n\n")
 }
 
 // sweeper runs the timer sweep and the outbox dispatcher on a ticker, and

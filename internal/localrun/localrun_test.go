@@ -278,6 +278,21 @@ func TestDevModeBannerAndLoopback(t *testing.T) {
 	}
 	console, stop := start(t, cfg)
 	base := "http://" + cfg.Addr
+	// a fresh store in development mode: the banner has the first admin's
+	// way into the console, a sign-in link that works
+	link := regexp.MustCompile(regexp.QuoteMeta(base) + `/signin/[A-Za-z0-9_.-]+`).FindString(console.String())
+	if link == "" {
+		t.Fatalf("the development banner has no sign-in link for the first admin:\n%s", console.String())
+	}
+	res, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(page), "Administrator") {
+		t.Fatalf("the banner's sign-in link: %d %s", res.StatusCode, page)
+	}
 	for _, path := range []string{"/dev/mail", "/dev/mail.json", "/dev/events", "/dev/clock"} {
 		if got, _ := jsonCall(t, "GET", base+path, "", ""); got != 200 {
 			t.Errorf("GET %s in development mode: %d", path, got)
