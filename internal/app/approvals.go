@@ -53,7 +53,7 @@ func (s *Service) UpdateOrgSettings(ctx context.Context, p *Principal, expected 
 		before := *o
 		o.Approvals = in.Approvals
 		o.UpdatedAt = s.clock.Now()
-		e := s.audit(p.Actor(), "settings.updated", ChannelAPI)
+		e := s.audit(p.Actor(), "settings.updated", p.channel())
 		d, err := domain.AnyDiff(&before, o)
 		if err != nil {
 			return err
@@ -120,7 +120,7 @@ func (s *Service) UpdateApprovalSettings(ctx context.Context, p *Principal, proj
 		next := *in
 		next.Project, next.Environment, next.Version, next.UpdatedAt = a.Project, a.Environment, a.Version, s.clock.Now()
 		*a = next
-		e := s.audit(p.Actor(), "approval_settings.updated", ChannelAPI)
+		e := s.audit(p.Actor(), "approval_settings.updated", p.channel())
 		e.Project, e.Environment = project, env
 		if d, err := domain.AnyDiff(&before, a); err == nil {
 			e.Diff = d
@@ -155,7 +155,7 @@ func (s *Service) revokeApprovals(ctx context.Context, p *Principal, project, en
 			if err := cr.RevokeApprovals(p.actor(), reason, s.clock.Now()); err != nil {
 				return err
 			}
-			e := s.audit(p.Actor(), "change_request.approvals_revoked", ChannelAPI)
+			e := s.audit(p.Actor(), "change_request.approvals_revoked", p.channel())
 			e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason = cr.Project, cr.Flag, cr.Environment, cr.ID, reason
 			audit.Record(e)
 			return nil

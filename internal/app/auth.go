@@ -225,7 +225,7 @@ func (s *Service) Invite(ctx context.Context, p *Principal, memberID string) err
 	if err != nil {
 		return err
 	}
-	e := s.audit(p.Actor(), ActionMemberInvited, ChannelAPI)
+	e := s.audit(p.Actor(), ActionMemberInvited, p.channel())
 	e.Member = m.ID
 	e.Reason = fmt.Sprintf("new invitation to %s; the one sent before no longer works", m.Email)
 	if err := s.identity().PutSignInLink(ctx, s.deadLink(m.ID, domain.LinkInvitation), e); err != nil {
@@ -551,7 +551,7 @@ func (s *Service) SignOut(ctx context.Context, p *Principal) error {
 	if p == nil || p.SessionID == "" {
 		return errNoSession
 	}
-	e := s.audit(p.Actor(), ActionSignedOut, ChannelAPI)
+	e := s.audit(p.Actor(), ActionSignedOut, p.channel())
 	e.Member, e.Reason = p.MemberID, "signed out of session "+p.SessionID
 	if _, err := s.identity().RevokeSession(ctx, p.SessionID, s.clock.Now(), e); err != nil {
 		return err
@@ -617,7 +617,7 @@ func (s *Service) RevokeMemberSession(ctx context.Context, p *Principal, memberI
 	if !found {
 		return domain.NotFound("session", sessionID)
 	}
-	e := s.audit(p.Actor(), ActionSessionRevoked, ChannelAPI)
+	e := s.audit(p.Actor(), ActionSessionRevoked, p.channel())
 	e.Member, e.Reason = memberID, "session "+sessionID+" ended by "+p.Actor()
 	if _, err := s.identity().RevokeSession(ctx, sessionID, s.clock.Now(), e); err != nil {
 		return err

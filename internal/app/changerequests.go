@@ -230,7 +230,7 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRK
 		return nil, err
 	}
 	cr.NotifyReviewers = append(cr.NotifyReviewers, opts.NotifyReviewers...)
-	if err := cr.AddEvent(domain.TimelineEvent{Type: "created", Actor: p.Actor(), Channel: ChannelAPI, At: now}); err != nil {
+	if err := cr.AddEvent(domain.TimelineEvent{Type: "created", Actor: p.Actor(), Channel: p.channel(), At: now}); err != nil {
 		return nil, err
 	}
 	v, err := s.view(ctx, cr)
@@ -242,7 +242,7 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRK
 		val.Add("/proposed_config", "the proposal changes nothing")
 		return nil, val.Err()
 	}
-	e := s.audit(p.Actor(), "change_request.created", ChannelAPI)
+	e := s.audit(p.Actor(), "change_request.created", p.channel())
 	e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Requester, e.Diff = cr.Project, cr.Flag, cr.Environment, cr.ID, cr.Requester, v.Diff
 	if err := s.store.CreateChangeRequest(ctx, cr, lock, []domain.AuditEntry{e}); err != nil {
 		return nil, err
@@ -426,7 +426,7 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 			at := in.ApplyAt.UTC()
 			cr.ApplyAt = &at
 		}
-		e := s.audit(p.Actor(), "change_request.edited", ChannelAPI)
+		e := s.audit(p.Actor(), "change_request.edited", p.channel())
 		e.Project, e.Flag, e.Environment, e.ChangeRequest = cr.Project, cr.Flag, cr.Environment, cr.ID
 		audit.Record(e)
 		return nil
@@ -502,7 +502,7 @@ func (s *Service) review(ctx context.Context, p *Principal, id string, d domain.
 
 // Apply applies an approved request.
 func (s *Service) Apply(ctx context.Context, p *Principal, id string) (*RequestView, error) {
-	return s.applyAs(ctx, p.actor(), id, ChannelAPI)
+	return s.applyAs(ctx, p.actor(), id, p.channel())
 }
 
 // applyAs is the one way a request applies: one atomic write of the
@@ -640,7 +640,7 @@ func (s *Service) Withdraw(ctx context.Context, p *Principal, id string) (*Reque
 		if err := cr.Withdraw(p.actor(), s.clock.Now()); err != nil {
 			return err
 		}
-		e := s.audit(p.Actor(), "change_request.withdrawn", ChannelAPI)
+		e := s.audit(p.Actor(), "change_request.withdrawn", p.channel())
 		e.Project, e.Flag, e.Environment, e.ChangeRequest = cr.Project, cr.Flag, cr.Environment, cr.ID
 		audit.Record(e)
 		return nil
@@ -663,7 +663,7 @@ func (s *Service) Comment(ctx context.Context, p *Principal, id, text string) (*
 			return err
 		}
 		added = cr.Timeline[len(cr.Timeline)-1]
-		e := s.audit(p.Actor(), "change_request.commented", ChannelAPI)
+		e := s.audit(p.Actor(), "change_request.commented", p.channel())
 		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason, e.Mentions = cr.Project, cr.Flag, cr.Environment, cr.ID, text, mentions
 		audit.Record(e)
 		return nil

@@ -67,7 +67,7 @@ func (s *Service) CreateFlag(ctx context.Context, p *Principal, project string, 
 	if err := s.checkMaintainer(ctx, f.Maintainer); err != nil {
 		return nil, err
 	}
-	e := s.audit(p.Actor(), "flag.created", ChannelAPI)
+	e := s.audit(p.Actor(), "flag.created", p.channel())
 	e.Project, e.Flag, e.Version = project, f.Key, 1
 	if err := s.store.CreateFlag(ctx, f, []domain.AuditEntry{e}); err != nil {
 		return nil, err
@@ -204,7 +204,7 @@ func (s *Service) ChangeFlag(ctx context.Context, p *Principal, project, key str
 			}
 		}
 		f.UpdatedAt = s.clock.Now()
-		e := s.audit(p.Actor(), "flag.updated", ChannelAPI)
+		e := s.audit(p.Actor(), "flag.updated", p.channel())
 		if how != "" {
 			e.Action, e.Reason = how, opts.BypassReason
 		}
@@ -327,7 +327,7 @@ func (s *Service) DeleteFlag(ctx context.Context, p *Principal, project, key str
 		if !f.Archived {
 			return domain.Errorf(domain.CodeConflict, "flag %q is not archived; archive it first (DELETE without hard=true)", key)
 		}
-		e := s.audit(p.Actor(), "flag.deleted", ChannelAPI)
+		e := s.audit(p.Actor(), "flag.deleted", p.channel())
 		e.Project, e.Flag = project, key
 		audit.Record(e)
 		return nil
@@ -456,7 +456,7 @@ func (s *Service) ChangeFlagConfig(ctx context.Context, p *Principal, project, f
 		if f.Archived {
 			return domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before changing its targeting", f.Key)
 		}
-		e := s.audit(p.Actor(), "targeting.updated", ChannelAPI)
+		e := s.audit(p.Actor(), "targeting.updated", p.channel())
 		if how != "" {
 			e.Action, e.Reason = how, opts.BypassReason
 		}

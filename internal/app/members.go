@@ -29,7 +29,7 @@ func (s *Service) CreateMember(ctx context.Context, p *Principal, in MemberInput
 	}
 	// The invitation goes out through the outbox: the notifier issues the
 	// sign-in link when it mails it.
-	if err := s.store.CreateMember(ctx, m, s.memberAddedEntries(p.Actor(), ChannelAPI, m, "")...); err != nil {
+	if err := s.store.CreateMember(ctx, m, s.memberAddedEntries(p.Actor(), p.channel(), m, "")...); err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "member created", "member", m.ID, "role", m.Role, "actor", p.Actor())
@@ -93,7 +93,7 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 		if err := m.Validate(); err != nil {
 			return err
 		}
-		e := s.audit(p.Actor(), ActionMemberUpdated, ChannelAPI)
+		e := s.audit(p.Actor(), ActionMemberUpdated, p.channel())
 		e.Member, e.Version = m.ID, orig.Version+1
 		before, after := orig, *m
 		before.UpdatedAt, after.UpdatedAt, before.Version, after.Version = time.Time{}, time.Time{}, 0, 0
@@ -130,7 +130,7 @@ func (s *Service) DeleteMember(ctx context.Context, p *Principal, id string) err
 	}
 	err := s.store.RemoveMember(ctx, id, func(m *domain.Member, w *domain.MemberWrite) error {
 		w.KeepAnAdmin = m.Role == domain.RoleAdmin
-		e := s.audit(p.Actor(), ActionMemberRemoved, ChannelAPI)
+		e := s.audit(p.Actor(), ActionMemberRemoved, p.channel())
 		e.Member, e.Reason = m.ID, fmt.Sprintf("%s (%s, %s) removed", m.Email, m.ID, m.Role)
 		w.Record(e)
 		return nil
@@ -430,7 +430,7 @@ func (s *Service) RevokeToken(ctx context.Context, p *Principal, id string) erro
 	}
 	// The store writes the entry with the revocation, and not at all when
 	// the token was revoked already.
-	e := s.audit(p.Actor(), ActionTokenRevoked, ChannelAPI)
+	e := s.audit(p.Actor(), ActionTokenRevoked, p.channel())
 	e.Member = t.MemberID
 	e.Reason = fmt.Sprintf("token %s (%q) revoked", t.ID, t.Name)
 	if _, err := s.store.RevokeToken(ctx, id, e.At, e); err != nil {

@@ -118,7 +118,7 @@ func (s *Service) RotateSDKKey(ctx context.Context, p *Principal, project, env, 
 // sdkKeyAudit is the audit entry of an SDK key write (never its secret or
 // hash).
 func (s *Service) sdkKeyAudit(p *Principal, action string, k *domain.SDKKey, reason string) domain.AuditEntry {
-	e := s.audit(p.Actor(), action, ChannelAPI)
+	e := s.audit(p.Actor(), action, p.channel())
 	e.Project, e.Environment, e.SDKKey, e.Reason = k.Project, k.Environment, k.ID, reason
 	return e
 }

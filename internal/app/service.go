@@ -44,8 +44,20 @@ type Principal struct {
 	MemberID  string // "" for service tokens
 	SessionID string // set when the call came with a session cookie
 	Role      domain.Role
+	// Channel is where the principal acts, for the audit log and
+	// timelines: "" is the API (ChannelAPI); the web console sets
+	// ChannelConsole.
+	Channel string
 
 	session *domain.Session // the session as read when it authenticated
+}
+
+// channel is where p acts (ChannelAPI unless said otherwise).
+func (p *Principal) channel() string {
+	if p.Channel != "" {
+		return p.Channel
+	}
+	return ChannelAPI
 }
 
 // Actor names the principal in audit records.

@@ -112,6 +112,7 @@ func (c *Console) wrap(h handler) http.Handler {
 			c.fail(w, r, nil, domain.Errorf(domain.CodeForbidden, "the console is for members signed in with a session"))
 			return
 		}
+		p.Channel = app.ChannelConsole // what they do here is audited as done in the console
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			if err := r.ParseForm(); err != nil {

@@ -1,5 +1,734 @@
 package console
 
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/problem"
+)
+
+// A project's flags (search, tag filter, archived toggle), a flag's page
+// (variants, targeting per environment, open requests), creating and
+// archiving flags. The targeting editor is in targeting.go.
+
 func (c *Console) flagRoutes() []Route {
-	return []Route{}
+	return []Route{
+		{Method: "GET", Pattern: "/projects/{project}", handler: c.flagList},
+		{Method: "POST", Pattern: "/projects/{project}/flags", handler: c.flagCreate},
+		{Method: "GET", Pattern: "/projects/{project}/flags/{flag}", handler: c.flagPage},
+		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/archive", handler: c.flagArchive},
+		{Method: "GET", Pattern: "/projects/{project}/flags/{flag}/targeting/{environment}", handler: c.targetingPage},
+		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/targeting/{environment}", handler: c.targetingSubmit},
+	}
+}
+
+var _ = flash(map[string]string{
+	"flag-created":  "The flag is created. It serves nothing anywhere until you turn its targeting on.",
+	"flag-archived": "The flag is archived: it is hidden from the list and its targeting cannot change until it is restored.",
+	"flag-restored": "The flag is restored.",
+	"saved":         "Saved: the new targeting is live.",
+})
+
+// flagsPerPage is how many flags the list shows at once.
+const flagsPerPage = 100
+
+// ---- the list ----
+
+// flagListView is a project's flags.
+type flagListView struct {
+	Project  *domain.Project
+	Envs     []domain.Environment
+	Rows     []flagRow
+	Q, Tag   string
+	Archived bool
+	Tags     []string // tags to suggest: of every flag when searching, else of the page's
+	// Matching is how many flags match a search, on every page (-1 when
+	// not searching: the list is then read a page at a time).
+	Matching int
+	// Paging: without a search, the store's cursors (Cursor is this
+	// page's, Next the next page's); with one, the flag key a page starts
+	// after (After, Next).
+	Cursor, After, Next string
+	Pending             int // pending requests in the project
+	New                 *newFlagForm
+}
+
+// flagRow is one flag and its state per environment.
+type flagRow struct {
+	Flag  *domain.Flag
+	Cells []flagCell
+	// FlagLevel are the pending flag-level requests (all environments).
+	FlagLevel pendingBadge
+}
+
+// flagCell is one flag in one environment.
+type flagCell struct {
+	Env     string
+	Enabled bool
+	Summary string
+	Pending pendingBadge
+}
+
+// pendingBadge is the pending requests of a flag (in an environment): a
+// link to the request when there is one, to the project's pending
+// requests when there are more.
+type pendingBadge struct {
+	Count int
+	Href  string
+}
+
+func (v flagListView) query(next string) string {
+	q := url.Values{}
+	if v.Q != "" {
+		q.Set("q", v.Q)
+	}
+	if v.Tag != "" {
+		q.Set("tag", v.Tag)
+	}
+	if v.Archived {
+		q.Set("archived", "1")
+	}
+	if next != "" {
+		if v.Searching() {
+			q.Set("after", next)
+		} else {
+			q.Set("cursor", next)
+		}
+	}
+	s := "/projects/" + url.PathEscape(v.Project.Key)
+	if len(q) > 0 {
+		s += "?" + q.Encode()
+	}
+	return s
+}
+
+// NextHref is the next page's link.
+func (v flagListView) NextHref() string { return v.query(v.Next) }
+
+// FirstHref is the first page's link (same filters).
+func (v flagListView) FirstHref() string { return v.query("") }
+
+// ArchivedHref toggles the archived view (same search and tag).
+func (v flagListView) ArchivedHref() string {
+	w := v
+	w.Archived = !v.Archived
+	return w.query("")
+}
+
+// PendingHref lists the project's pending requests.
+func (v flagListView) PendingHref() string { return pendingListHref(v.Project.Key) }
+
+// ClearHref is the list without search and tag (same archived toggle).
+func (v flagListView) ClearHref() string {
+	w := v
+	w.Q, w.Tag = "", ""
+	return w.query("")
+}
+
+// Searching reports whether a search narrows the list (then every flag
+// is read, and the list pages by key).
+func (v flagListView) Searching() bool { return v.Q != "" }
+
+// Later reports whether the page is not the first.
+func (v flagListView) Later() bool { return v.Cursor != "" || v.After != "" }
+
+// PageSize is how many flags a page shows.
+func (v flagListView) PageSize() int { return flagsPerPage }
+
+// Filtered reports whether a search or tag narrows the list.
+func (v flagListView) Filtered() bool { return v.Q != "" || v.Tag != "" }
+
+func pendingListHref(project string) string {
+	return "/requests?" + url.Values{"status": {string(domain.StatusPending)}, "project": {project}}.Encode()
+}
+
+func (c *Console) flagList(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	var nf *newFlagForm
+	if v.Can("editor") {
+		nf = &newFlagForm{Kind: "boolean"}
+	}
+	view, err := c.flagListData(r.Context(), v, r.PathValue("project"), r.URL.Query(), nf)
+	if err != nil {
+		return err
+	}
+	return c.ok(w, v, "flags", view.Project.Name, view)
+}
+
+// flagListData reads the list: the project, its environments, one page
+// of flags (a search reads every flag the archived toggle shows and
+// filters them here, so that it finds flags of every page), the configs of
+// the page's flags only, and the project's pending requests in one read.
+func (c *Console) flagListData(ctx context.Context, v *viewer, project string, q url.Values, nf *newFlagForm) (*flagListView, error) {
+	p, err := c.svc.GetProject(ctx, v.P, project)
+	if err != nil {
+		return nil, err
+	}
+	var pending []domain.ChangeRequest
+	pendingRead := later(func() (err error) {
+		pending, err = c.allRequests(ctx, v.P, domain.CRFilter{Project: project, Status: domain.StatusPending}, 0)
+		return err
+	})
+	defer pendingRead()
+	view := &flagListView{Project: p, Q: strings.TrimSpace(q.Get("q")), Tag: strings.TrimSpace(q.Get("tag")),
+		Archived: q.Get("archived") == "1", Matching: -1, New: nf}
+	if view.Envs, err = c.environments(ctx, v.P, project); err != nil {
+		return nil, err
+	}
+	archived := view.Archived
+	filter := domain.FlagFilter{Tag: view.Tag, Archived: &archived}
+	var shown []*domain.Flag
+	tags := map[string]bool{}
+	if view.Searching() {
+		view.After = q.Get("after")
+		if shown, err = c.searchFlags(ctx, v.P, view, filter, tags); err != nil {
+			return nil, err
+		}
+	} else {
+		view.Cursor = q.Get("cursor")
+		items, next, err := c.svc.ListFlags(ctx, v.P, project, filter, domain.Page{Limit: flagsPerPage, Cursor: view.Cursor})
+		if err != nil {
+			return nil, err
+		}
+		view.Next = next
+		for i := range items {
+			shown = append(shown, &items[i])
+			for _, t := range items[i].Tags {
+				tags[t] = true
+			}
+		}
+	}
+	for t := range tags {
+		view.Tags = append(view.Tags, t)
+	}
+	slices.Sort(view.Tags)
+
+	configs, err := c.pageConfigs(ctx, v.P, project, shown, view.Envs)
+	if err != nil {
+		return nil, err
+	}
+	if err := pendingRead(); err != nil {
+		return nil, err
+	}
+	view.Pending = len(pending)
+	byFlagEnv := map[[2]string][]string{}
+	for _, cr := range pending {
+		k := [2]string{cr.Flag, cr.Environment}
+		byFlagEnv[k] = append(byFlagEnv[k], cr.ID)
+	}
+	badge := func(flag, env string) pendingBadge {
+		ids := byFlagEnv[[2]string{flag, env}]
+		switch len(ids) {
+		case 0:
+			return pendingBadge{}
+		case 1:
+			return pendingBadge{Count: 1, Href: "/requests/" + url.PathEscape(ids[0])}
+		}
+		return pendingBadge{Count: len(ids), Href: pendingListHref(project)}
+	}
+
+	view.Rows = make([]flagRow, len(shown))
+	for i, f := range shown {
+		row := flagRow{Flag: f, Cells: make([]flagCell, len(view.Envs)), FlagLevel: badge(f.Key, "")}
+		for j, e := range view.Envs {
+			cfg := configs[i*len(view.Envs)+j]
+			cell := flagCell{Env: e.Key, Pending: badge(f.Key, e.Key)}
+			if cfg != nil {
+				cell.Enabled = cfg.Enabled
+				cell.Summary = targetingSummary(cfg)
+			}
+			row.Cells[j] = cell
+		}
+		view.Rows[i] = row
+	}
+	return view, nil
+}
+
+// searchFlags reads every flag that passes the filter, keeps those whose
+// key or name contains the search (any case), and returns the page after
+// view.After (by key); it notes the tags of every flag read.
+func (c *Console) searchFlags(ctx context.Context, p *app.Principal, view *flagListView, filter domain.FlagFilter, tags map[string]bool) ([]*domain.Flag, error) {
+	all, err := c.allFlags(ctx, p, view.Project.Key, filter)
+	if err != nil {
+		return nil, err
+	}
+	needle := strings.ToLower(view.Q)
+	var matching []*domain.Flag
+	for i := range all {
+		f := &all[i]
+		for _, t := range f.Tags {
+			tags[t] = true
+		}
+		if strings.Contains(strings.ToLower(f.Key), needle) || strings.Contains(strings.ToLower(f.Name), needle) {
+			matching = append(matching, f)
+		}
+	}
+	slices.SortFunc(matching, func(a, b *domain.Flag) int { return strings.Compare(a.Key, b.Key) })
+	view.Matching = len(matching)
+	start := 0
+	if view.After != "" {
+		start, _ = slices.BinarySearchFunc(matching, view.After, func(f *domain.Flag, key string) int {
+			if f.Key <= key {
+				return -1
+			}
+			return 1
+		})
+	}
+	shown := matching[start:]
+	if len(shown) > flagsPerPage {
+		shown = shown[:flagsPerPage]
+		view.Next = shown[len(shown)-1].Key
+	}
+	return shown, nil
+}
+
+// pageConfigs reads the config of every flag of the page in every
+// environment (flag i, environment j at i*len(envs)+j). The service has no
+// bulk read of configs, so it reads one by one, a few at a time.
+func (c *Console) pageConfigs(ctx context.Context, p *app.Principal, project string, flags []*domain.Flag, envs []domain.Environment) ([]*domain.FlagConfig, error) {
+	out := make([]*domain.FlagConfig, len(flags)*len(envs))
+	if len(out) == 0 {
+		return out, nil
+	}
+	const workers = 8
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan int)
+	)
+	for range min(workers, len(out)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range next {
+				f, e := flags[k/len(envs)], envs[k%len(envs)]
+				cfg, err := c.svc.GetFlagConfig(ctx, p, project, f.Key, e.Key)
+				if err != nil && domain.ErrorCode(err) != domain.CodeNotFound {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					continue
+				}
+				out[k] = cfg
+			}
+		}()
+	}
+	for k := range out {
+		next <- k
+	}
+	close(next)
+	wg.Wait()
+	return out, first
+}
+
+// openStatuses are the states of a request that is not final.
+var openStatuses = []domain.CRStatus{domain.StatusPending, domain.StatusApproved, domain.StatusRejected}
+
+// openRequests lists the open requests that pass the filter, newest
+// first. It asks by status, all at once: stores read only the requests in
+// that state.
+func (c *Console) openRequests(ctx context.Context, p *app.Principal, f domain.CRFilter) ([]domain.ChangeRequest, error) {
+	found := make([][]domain.ChangeRequest, len(openStatuses))
+	waits := make([]func() error, len(openStatuses))
+	for i, st := range openStatuses {
+		f := f
+		f.Status = st
+		waits[i] = later(func() (err error) {
+			found[i], err = c.allRequests(ctx, p, f, 0)
+			return err
+		})
+	}
+	var out []domain.ChangeRequest
+	var first error
+	for i, wait := range waits {
+		if err := wait(); err != nil && first == nil {
+			first = err
+		}
+		out = append(out, found[i]...)
+	}
+	if first != nil {
+		return nil, first
+	}
+	slices.SortStableFunc(out, func(a, b domain.ChangeRequest) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return out, nil
+}
+
+// later runs fn in its own goroutine; the function it returns waits for
+// fn and returns its error (it may be called more than once). Pages read
+// what does not depend on each other at the same time.
+func later(fn func() error) func() error {
+	done := make(chan struct{})
+	var err error
+	go func() {
+		defer close(done)
+		err = fn()
+	}()
+	return func() error {
+		<-done
+		return err
+	}
+}
+
+// allFlags lists every flag of the project that passes the filter.
+func (c *Console) allFlags(ctx context.Context, p *app.Principal, project string, filter domain.FlagFilter) ([]domain.Flag, error) {
+	var out []domain.Flag
+	page := domain.Page{Limit: domain.MaxPageLimit}
+	for {
+		items, next, err := c.svc.ListFlags(ctx, p, project, filter, page)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+		if next == "" {
+			return out, nil
+		}
+		page.Cursor = next
+	}
+}
+
+// environments lists every environment of the project, in the store's order.
+func (c *Console) environments(ctx context.Context, p *app.Principal, project string) ([]domain.Environment, error) {
+	var out []domain.Environment
+	page := domain.Page{Limit: domain.MaxPageLimit}
+	for {
+		items, next, err := c.svc.ListEnvironments(ctx, p, project, page)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+		if next == "" {
+			return out, nil
+		}
+		page.Cursor = next
+	}
+}
+
+// targetingSummary says a config in one line: "2 rules · default 25 % → on".
+func targetingSummary(c *domain.FlagConfig) string {
+	if !c.Enabled {
+		return "serves " + variantText(c.OffVariant)
+	}
+	var parts []string
+	if n := len(c.Rules); n > 0 {
+		parts = append(parts, plural(n, "rule", "rules"))
+	}
+	d := "default " + pct(c.DefaultRule.Rollout)
+	if w := weightsText(c.DefaultRule.Weights); w != "" && c.DefaultRule.Rollout > 0 {
+		d += " → " + w
+	}
+	parts = append(parts, d)
+	return strings.Join(parts, " · ")
+}
+
+// variantText names a variant, or the fallback.
+func variantText(key string) string {
+	if key == domain.OffVariantKey || key == "" {
+		return "the code's default"
+	}
+	return key
+}
+
+// weightsText: "on", or "on 20 %, control 80 %".
+func weightsText(ws []domain.Weight) string {
+	total := 0
+	var served []domain.Weight
+	for _, w := range ws {
+		if w.Weight > 0 {
+			total += w.Weight
+			served = append(served, w)
+		}
+	}
+	switch len(served) {
+	case 0:
+		return ""
+	case 1:
+		return served[0].Variant
+	}
+	parts := make([]string, len(served))
+	for i, w := range served {
+		parts[i] = w.Variant + " " + pct(float64(w.Weight)*100/float64(total))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ---- creating a flag ----
+
+// newFlagForm is the "New flag" form, as typed.
+type newFlagForm struct {
+	Key, Name, Description, Tags string
+	Kind                         string // "boolean" or "custom"
+	Variants                     string // custom: one key=JSON per line
+	Problems                     formProblems
+}
+
+// Custom reports whether the custom variants are chosen.
+func (f *newFlagForm) Custom() bool { return f.Kind == "custom" }
+
+// newFlagFields maps the service's pointers to the form's fields.
+func newFlagField(pointer string) (id, label string) {
+	switch {
+	case pointer == "/key":
+		return "new-key", "Key"
+	case pointer == "/name":
+		return "new-name", "Name"
+	case pointer == "/description":
+		return "new-description", "Description"
+	case pointer == "/tags" || strings.HasPrefix(pointer, "/tags/"):
+		return "new-tags", "Tags"
+	case pointer == "/variants" || strings.HasPrefix(pointer, "/variants/"):
+		if rest, ok := strings.CutPrefix(pointer, "/variants/"); ok {
+			n, field, _ := strings.Cut(rest, "/")
+			if i, err := strconv.Atoi(n); err == nil {
+				return "new-variants", fmt.Sprintf("Variant %d %s", i+1, field)
+			}
+		}
+		return "new-variants", "Variants"
+	}
+	return "", strings.TrimPrefix(pointer, "/")
+}
+
+// booleanVariants are a boolean flag's ("off" is reserved: it names the
+// fallback).
+func booleanVariants() []domain.Variant {
+	return []domain.Variant{{Key: "on", Value: json.RawMessage("true")}, {Key: "control", Value: json.RawMessage("false")}}
+}
+
+// parseVariants reads key=JSON lines.
+func parseVariants(text string, probs *formProblems) []domain.Variant {
+	var out []domain.Variant
+	for n, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		key, val, ok := strings.Cut(line, "=")
+		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		switch {
+		case !ok || key == "":
+			probs.add("new-variants", "Variants", fmt.Sprintf("line %d: write key=value, for example blue=\"#0000ff\"", n+1))
+			continue
+		case !json.Valid([]byte(val)):
+			probs.add("new-variants", "Variants", fmt.Sprintf("line %d: the value of %q is not JSON (write text in double quotes: %q)", n+1, key, val))
+			continue
+		}
+		out = append(out, domain.Variant{Key: key, Value: json.RawMessage(val)})
+	}
+	if len(out) == 0 && len(probs.Items) == 0 {
+		probs.add("new-variants", "Variants", "give at least one variant, one key=value per line")
+	}
+	return out
+}
+
+func splitList(s string) []string {
+	out := []string{}
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func (c *Console) flagCreate(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	project := r.PathValue("project")
+	form := r.PostForm
+	nf := &newFlagForm{Key: strings.TrimSpace(form.Get("key")), Name: strings.TrimSpace(form.Get("name")),
+		Description: form.Get("description"), Tags: form.Get("tags"), Kind: form.Get("kind"), Variants: form.Get("variants")}
+	if nf.Kind != "custom" {
+		nf.Kind = "boolean"
+	}
+	in := app.FlagInput{Key: nf.Key, Name: nf.Name, Description: nf.Description, Tags: splitList(nf.Tags), Variants: booleanVariants()}
+	if nf.Custom() {
+		in.Variants = parseVariants(nf.Variants, &nf.Problems)
+	}
+	var err error
+	if len(nf.Problems.Items) == 0 {
+		var f *domain.Flag
+		if f, err = c.svc.CreateFlag(r.Context(), v.P, project, in); err == nil {
+			return done(w, r, flagPath(project, f.Key), "flag-created")
+		}
+		de, ok := err.(*domain.Error)
+		if !ok || (de.Code != domain.CodeInvalid && de.Code != domain.CodeConflict) {
+			return err
+		}
+		nf.Problems.Message = de.Message
+		for _, fe := range de.Fields {
+			id, label := newFlagField(fe.Pointer)
+			nf.Problems.add(id, label, fe.Detail)
+		}
+		if len(de.Fields) == 0 {
+			nf.Problems.Items = append(nf.Problems.Items, problemItem{Text: de.Message})
+		}
+		err = de
+	}
+	view, lerr := c.flagListData(r.Context(), v, project, url.Values{}, nf)
+	if lerr != nil {
+		return lerr
+	}
+	status := http.StatusUnprocessableEntity
+	if de, ok := err.(*domain.Error); ok {
+		status = problem.Status(de.Code)
+	}
+	return c.render(w, v, status, "flags", view.Project.Name, view)
+}
+
+func flagPath(project, flag string) string {
+	return "/projects/" + url.PathEscape(project) + "/flags/" + url.PathEscape(flag)
+}
+
+// ---- problems shown in a form ----
+
+// formProblems are what a form's submission was refused for: a summary at
+// the top (each linking to its field) and each field's own messages.
+type formProblems struct {
+	Message string // the refusal as the service said it
+	Items   []problemItem
+	byField map[string][]string
+}
+
+type problemItem struct {
+	Label, Text string
+	Field       string // the input's id, "" when no field is to blame
+}
+
+func (p *formProblems) add(field, label, text string) {
+	p.Items = append(p.Items, problemItem{Label: label, Text: text, Field: field})
+	if field != "" {
+		if p.byField == nil {
+			p.byField = map[string][]string{}
+		}
+		p.byField[field] = append(p.byField[field], text)
+	}
+}
+
+// Any reports whether there is a problem.
+func (p *formProblems) Any() bool { return len(p.Items) > 0 || p.Message != "" }
+
+// Of is a field's problems.
+func (p *formProblems) Of(field string) []string { return p.byField[field] }
+
+// ---- a flag ----
+
+// flagView is a flag's page.
+type flagView struct {
+	Project  *domain.Project
+	Flag     *domain.Flag
+	Variants []variantRow
+	Envs     []envTargeting
+	Open     []domain.ChangeRequest // open requests for the flag
+}
+
+type variantRow struct{ Key, Value, Name, Description string }
+
+// envTargeting is the flag's targeting in one environment, in lines.
+type envTargeting struct {
+	Env     domain.Environment
+	Config  *domain.FlagConfig
+	Off     string
+	Rules   []ruleText
+	Default []string
+	Pending pendingBadge
+}
+
+type ruleText struct {
+	Title string
+	Lines []string
+}
+
+// EditHref is the editor of the flag's targeting in env.
+func (v *flagView) EditHref(env string) string {
+	return flagPath(v.Flag.Project, v.Flag.Key) + "/targeting/" + url.PathEscape(env)
+}
+
+func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	ctx := r.Context()
+	project, key := r.PathValue("project"), r.PathValue("flag")
+	var open []domain.ChangeRequest
+	openRead := later(func() (err error) {
+		open, err = c.openRequests(ctx, v.P, domain.CRFilter{Project: project, Flag: key})
+		return err
+	})
+	defer openRead()
+	p, err := c.svc.GetProject(ctx, v.P, project)
+	if err != nil {
+		return err
+	}
+	f, err := c.svc.GetFlag(ctx, v.P, project, key)
+	if err != nil {
+		return err
+	}
+	view := &flagView{Project: p, Flag: f}
+	for _, vr := range f.Variants {
+		view.Variants = append(view.Variants, variantRow{Key: vr.Key, Value: string(vr.Value), Name: vr.Name, Description: vr.Description})
+	}
+	envs, err := c.environments(ctx, v.P, project)
+	if err != nil {
+		return err
+	}
+	configs, err := c.pageConfigs(ctx, v.P, project, []*domain.Flag{f}, envs)
+	if err != nil {
+		return err
+	}
+	if err := openRead(); err != nil {
+		return err
+	}
+	view.Open = open
+	for i, e := range envs {
+		cfg := configs[i]
+		if cfg == nil {
+			continue // the environment went away meanwhile
+		}
+		et := envTargeting{Env: e, Config: cfg, Off: "When off, serves " + variantText(cfg.OffVariant), Default: allocationLines(cfg.DefaultRule)}
+		for i, rule := range cfg.Rules {
+			et.Rules = append(et.Rules, ruleText{Title: ruleTitle(rule, i), Lines: ruleLines(rule)})
+		}
+		var ids []string
+		for _, cr := range view.Open {
+			if cr.Environment == e.Key && cr.Status == domain.StatusPending {
+				ids = append(ids, cr.ID)
+			}
+		}
+		if len(ids) == 1 {
+			et.Pending = pendingBadge{Count: 1, Href: "/requests/" + url.PathEscape(ids[0])}
+		} else if len(ids) > 1 {
+			et.Pending = pendingBadge{Count: len(ids), Href: pendingListHref(project)}
+		}
+		view.Envs = append(view.Envs, et)
+	}
+	return c.ok(w, v, "flag", f.Name, view)
+}
+
+// flagArchive archives the flag, or restores it (archived=0); the service
+// decides whether the viewer may.
+func (c *Console) flagArchive(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	ctx := r.Context()
+	project, key := r.PathValue("project"), r.PathValue("flag")
+	if r.PostForm.Get("archived") == "0" {
+		version, err := formVersion(r)
+		if err != nil {
+			return err
+		}
+		if _, err := c.svc.ChangeFlag(ctx, v.P, project, key, version, app.ChangeOptions{}, func(f *domain.Flag) error {
+			f.Archived = false
+			return nil
+		}); err != nil {
+			return err
+		}
+		return done(w, r, flagPath(project, key), "flag-restored")
+	}
+	if _, err := c.svc.ArchiveFlag(ctx, v.P, project, key); err != nil {
+		return err
+	}
+	return done(w, r, flagPath(project, key), "flag-archived")
 }

@@ -1,5 +1,571 @@
 package console
 
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/problem"
+)
+
+// Projects, their environments, each environment's approval settings and
+// SDK keys, and the organisation's approvals switch. (A project's own page,
+// /projects/{project}, and its flags are flags.go's.)
+
 func (c *Console) projectRoutes() []Route {
-	return []Route{}
+	const env = "/projects/{project}/environments/{environment}"
+	routes := []Route{
+		{Method: "GET", Pattern: "/projects", handler: c.projectsPage},
+		{Method: "POST", Pattern: "/projects", handler: c.projectCreate},
+		{Method: "POST", Pattern: "/settings", handler: c.orgSettingsSubmit},
+		{Method: "GET", Pattern: "/projects/{project}/environments", handler: c.environmentsPage},
+		{Method: "POST", Pattern: "/projects/{project}/environments", handler: c.environmentCreate},
+		{Method: "POST", Pattern: env, handler: c.environmentSubmit},
+		{Method: "GET", Pattern: env + "/approvals", handler: c.approvalsPage},
+		{Method: "POST", Pattern: env + "/approvals", handler: c.approvalsSubmit},
+		{Method: "GET", Pattern: env + "/sdk-keys", handler: c.sdkKeysPage},
+		{Method: "POST", Pattern: env + "/sdk-keys", handler: c.sdkKeyCreate},
+		{Method: "POST", Pattern: env + "/sdk-keys/{key}/rotate", handler: c.sdkKeyRotate},
+		{Method: "POST", Pattern: env + "/sdk-keys/{key}/revoke", handler: c.sdkKeyRevoke},
+	}
+	return append(routes, c.auditRoutes()...)
+}
+
+var _ = flash(map[string]string{
+	"project-created":         "The project is created, with the environments development, staging and production.",
+	"approvals-on":            "Approvals are on: each environment's approval settings apply now.",
+	"approvals-off":           "Approvals are off: changes apply directly in every environment.",
+	"environment-created":     "The environment is created.",
+	"environment-protected":   "The environment is protected now.",
+	"environment-unprotected": "The environment is no longer protected.",
+	"approval-settings-saved": "The approval settings are saved.",
+	"sdk-key-revoked":         "The SDK key is revoked: it stops working at once.",
+})
+
+// ---- refused forms ----
+
+// fieldNotes are a refused form's problems: one message above the form,
+// and one next to each field concerned.
+type fieldNotes struct {
+	Message string
+	fields  map[string]string
+}
+
+// notesFrom reads a refusal that the form can show next to its fields (an
+// invalid or conflicting value, a stale version); ok is false for any
+// other error, which becomes an error page.
+func notesFrom(err error) (n fieldNotes, status int, ok bool) {
+	var de *domain.Error
+	if !errors.As(err, &de) {
+		return n, 0, false
+	}
+	switch de.Code {
+	case domain.CodeInvalid, domain.CodeMalformed, domain.CodeConflict:
+	default:
+		return n, 0, false
+	}
+	n.Message = de.Message
+	var summary []string
+	for _, f := range de.Fields {
+		name := f.Parameter
+		if f.Pointer != "" {
+			name, _, _ = strings.Cut(strings.TrimPrefix(f.Pointer, "/"), "/")
+		}
+		n.add(name, f.Detail)
+		summary = append(summary, strings.ReplaceAll(name, "_", " ")+": "+f.Detail)
+	}
+	if len(summary) > 0 {
+		// an error summary: every problem, named, also those of fields
+		// the form does not show
+		n.Message = "Not saved. " + strings.Join(summary, "; ") + "."
+	}
+	return n, problem.Status(de.Code), true
+}
+
+func (n *fieldNotes) add(field, detail string) {
+	if n.fields == nil {
+		n.fields = map[string]string{}
+	}
+	if prev := n.fields[field]; prev != "" {
+		detail = prev + "; " + detail
+	}
+	n.fields[field] = detail
+}
+
+// For is the message for a field (its JSON name), "" when it is fine.
+func (n fieldNotes) For(field string) string { return n.fields[field] }
+
+// mustFormVersion reads the form's version: a replacing write must say
+// which version it replaces.
+func mustFormVersion(r *http.Request) (*int64, error) {
+	version, err := formVersion(r)
+	if err == nil && version == nil {
+		var v domain.Validation
+		v.Add("/version", "is required: the version the page showed")
+		return nil, v.Err()
+	}
+	return version, err
+}
+
+// ---- projects and the organisation's switch ----
+
+type projectsView struct {
+	Projects []domain.Project
+	Next     string // the cursor of the next page of projects
+	Org      *domain.OrgSettings
+	Form     app.ProjectInput // the new project form's values
+	Notes    fieldNotes
+}
+
+func (c *Console) projectsPage(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	return c.showProjects(w, r, v, http.StatusOK, projectsView{})
+}
+
+func (c *Console) showProjects(w http.ResponseWriter, r *http.Request, v *viewer, status int, view projectsView) error {
+	ctx := r.Context()
+	var err error
+	view.Projects, view.Next, err = c.svc.ListProjects(ctx, v.P, domain.Page{Limit: domain.MaxPageLimit, Cursor: r.URL.Query().Get("cursor")})
+	if err != nil {
+		return err
+	}
+	if view.Org, err = c.svc.GetOrgSettings(ctx, v.P); err != nil {
+		return err
+	}
+	return c.render(w, v, status, "projects", "Projects", view)
+}
+
+func (c *Console) projectCreate(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	f := r.PostForm
+	in := app.ProjectInput{Key: strings.TrimSpace(f.Get("key")), Name: strings.TrimSpace(f.Get("name")), Description: strings.TrimSpace(f.Get("description"))}
+	p, err := c.svc.CreateProject(r.Context(), v.P, in)
+	if err != nil {
+		notes, status, ok := notesFrom(err)
+		if !ok {
+			return err
+		}
+		if status == http.StatusConflict && notes.For("key") == "" {
+			notes.add("key", "is taken: choose another key")
+		}
+		return c.showProjects(w, r, v, status, projectsView{Form: in, Notes: notes})
+	}
+	return done(w, r, "/projects/"+p.Key, "project-created")
+}
+
+// orgSettingsSubmit turns the organisation's approvals switch on or off.
+func (c *Console) orgSettingsSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	version, err := mustFormVersion(r)
+	if err != nil {
+		return err
+	}
+	on := r.PostForm.Get("approvals") == "on"
+	if _, err := c.svc.UpdateOrgSettings(r.Context(), v.P, version, app.OrgSettingsInput{Approvals: on, Version: version}); err != nil {
+		return err
+	}
+	if on {
+		return done(w, r, "/projects", "approvals-on")
+	}
+	return done(w, r, "/projects", "approvals-off")
+}
+
+// ---- environments ----
+
+type environmentsView struct {
+	Project      *domain.Project
+	Environments []domain.Environment
+	Org          *domain.OrgSettings
+	Form         app.EnvironmentInput // the new environment form's values
+	Notes        fieldNotes
+}
+
+func environmentsURL(project string) string { return "/projects/" + project + "/environments" }
+
+func environmentURL(project, env string) string { return environmentsURL(project) + "/" + env }
+
+func (c *Console) environmentsPage(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	return c.showEnvironments(w, r, v, http.StatusOK, environmentsView{})
+}
+
+func (c *Console) showEnvironments(w http.ResponseWriter, r *http.Request, v *viewer, status int, view environmentsView) error {
+	ctx := r.Context()
+	var err error
+	if view.Project, err = c.svc.GetProject(ctx, v.P, r.PathValue("project")); err != nil {
+		return err
+	}
+	if view.Environments, err = c.envsOfProject(r, v, view.Project.Key); err != nil {
+		return err
+	}
+	if view.Org, err = c.svc.GetOrgSettings(ctx, v.P); err != nil {
+		return err
+	}
+	return c.render(w, v, status, "environments", "Environments of "+view.Project.Name, view)
+}
+
+func (c *Console) envsOfProject(r *http.Request, v *viewer, project string) ([]domain.Environment, error) {
+	var out []domain.Environment
+	page := domain.Page{Limit: domain.MaxPageLimit}
+	for {
+		items, next, err := c.svc.ListEnvironments(r.Context(), v.P, project, page)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+		if next == "" {
+			return out, nil
+		}
+		page.Cursor = next
+	}
+}
+
+func (c *Console) environmentCreate(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	f := r.PostForm
+	project := r.PathValue("project")
+	in := app.EnvironmentInput{Key: strings.TrimSpace(f.Get("key")), Name: strings.TrimSpace(f.Get("name")), Protected: f.Get("protected") != ""}
+	if _, err := c.svc.CreateEnvironment(r.Context(), v.P, project, in); err != nil {
+		notes, status, ok := notesFrom(err)
+		if !ok {
+			return err
+		}
+		if status == http.StatusConflict && notes.For("key") == "" {
+			notes.add("key", notes.Message)
+		}
+		return c.showEnvironments(w, r, v, status, environmentsView{Form: in, Notes: notes})
+	}
+	return done(w, r, environmentsURL(project), "environment-created")
+}
+
+// environmentSubmit protects an environment or lifts its protection.
+func (c *Console) environmentSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	version, err := mustFormVersion(r)
+	if err != nil {
+		return err
+	}
+	project := r.PathValue("project")
+	var protect bool
+	switch r.PostForm.Get("protected") {
+	case "on":
+		protect = true
+	case "off":
+	default:
+		var val domain.Validation
+		val.Add("/protected", "must be on or off")
+		return val.Err()
+	}
+	if _, err := c.svc.UpdateEnvironment(r.Context(), v.P, project, r.PathValue("environment"), version, func(e *domain.Environment) error {
+		e.Protected = protect
+		return nil
+	}); err != nil {
+		return err
+	}
+	if protect {
+		return done(w, r, environmentsURL(project), "environment-protected")
+	}
+	return done(w, r, environmentsURL(project), "environment-unprotected")
+}
+
+// ---- approval settings ----
+
+type approvalsView struct {
+	Project  *domain.Project
+	Env      *domain.Environment
+	Org      *domain.OrgSettings
+	S        *domain.ApprovalSettings // what the page shows: the settings, or the refused form
+	Min      string                   // min_approvals as the form had it
+	Tags     string                   // the tags, comma-separated
+	Members  []domain.Member          // who may be designated: editors and above, and anyone designated now
+	Editable bool
+	Notes    fieldNotes
+	v        *viewer
+}
+
+// Designated reports whether a member is among the designated reviewers.
+func (a approvalsView) Designated(id string) bool {
+	for _, m := range a.S.DesignatedReviewers {
+		if m == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Grants names the bypass grants' holders.
+func (a approvalsView) Grants() []string {
+	var out []string
+	for _, g := range a.S.Bypass {
+		if g.MemberID != "" {
+			out = append(out, a.v.Name("member:"+g.MemberID))
+		} else {
+			out = append(out, a.v.Name("token:"+g.TokenID))
+		}
+	}
+	return out
+}
+
+// DesignatedNames names the designated reviewers.
+func (a approvalsView) DesignatedNames() []string {
+	var out []string
+	for _, id := range a.S.DesignatedReviewers {
+		out = append(out, a.v.Name("member:"+id))
+	}
+	return out
+}
+
+func approvalsURL(project, env string) string { return environmentURL(project, env) + "/approvals" }
+
+func (c *Console) approvalsPage(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	return c.showApprovals(w, r, v, http.StatusOK, nil, "", fieldNotes{})
+}
+
+// showApprovals renders the approval settings page: the stored settings,
+// or (shown non-nil) a refused form as it was sent, with min as typed.
+func (c *Console) showApprovals(w http.ResponseWriter, r *http.Request, v *viewer, status int, shown *domain.ApprovalSettings, min string, notes fieldNotes) error {
+	ctx := r.Context()
+	project, envKey := r.PathValue("project"), r.PathValue("environment")
+	view := approvalsView{Editable: v.Can("manager"), Notes: notes, v: v}
+	var err error
+	if view.Project, err = c.svc.GetProject(ctx, v.P, project); err != nil {
+		return err
+	}
+	if view.Env, err = c.svc.GetEnvironment(ctx, v.P, project, envKey); err != nil {
+		return err
+	}
+	if view.Org, err = c.svc.GetOrgSettings(ctx, v.P); err != nil {
+		return err
+	}
+	view.S, view.Min = shown, min
+	if shown == nil {
+		if view.S, err = c.svc.GetApprovalSettings(ctx, v.P, project, envKey); err != nil {
+			return err
+		}
+		view.Min = strconv.Itoa(view.S.MinApprovals)
+	}
+	view.Tags = strings.Join(view.S.Tags, ", ")
+	if view.Editable {
+		members, err := c.everyMember(r, v)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			if m.Role.AtLeast(domain.RoleEditor) || view.Designated(m.ID) {
+				view.Members = append(view.Members, m)
+			}
+		}
+	}
+	return c.render(w, v, status, "approvals", "Approval settings of "+view.Env.Name+" in "+view.Project.Name, view)
+}
+
+func (c *Console) everyMember(r *http.Request, v *viewer) ([]domain.Member, error) {
+	var out []domain.Member
+	page := domain.Page{Limit: domain.MaxPageLimit}
+	for {
+		items, next, err := c.svc.ListMembers(r.Context(), v.P, page)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+		if next == "" {
+			return out, nil
+		}
+		page.Cursor = next
+	}
+}
+
+// splitSettingTags reads tags written with commas or spaces between them.
+func splitSettingTags(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+}
+
+// approvalsSubmit replaces the environment's approval settings with the
+// form (the bypass grants, which the page does not edit, are kept).
+func (c *Console) approvalsSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	ctx := r.Context()
+	project, envKey := r.PathValue("project"), r.PathValue("environment")
+	version, err := mustFormVersion(r)
+	if err != nil {
+		return err
+	}
+	current, err := c.svc.GetApprovalSettings(ctx, v.P, project, envKey)
+	if err != nil {
+		return err
+	}
+	f := r.PostForm
+	checked := func(name string) bool { return f.Get(name) != "" }
+	in := &domain.ApprovalSettings{
+		Project: project, Environment: envKey,
+		Required:                        domain.Required(f.Get("required")),
+		Tags:                            splitSettingTags(f.Get("tags")),
+		AllowSelfApproval:               checked("allow_self_approval"),
+		RejectionBlocksApply:            checked("rejection_blocks_apply"),
+		Reviewers:                       domain.ReviewerMode(f.Get("reviewers")),
+		DesignatedReviewers:             f["designated_reviewers"],
+		AutoApproveAfter:                f.Get("auto_approve_after"),
+		ExpireAfter:                     strings.TrimSpace(f.Get("expire_after")),
+		Apply:                           domain.ApplyMode(f.Get("apply")),
+		LockWhilePending:                checked("lock_while_pending"),
+		APITokenBypass:                  checked("api_token_bypass"),
+		AllowUnapprovedScheduleDeletion: checked("allow_unapproved_schedule_deletion"),
+		Bypass:                          current.Bypass,
+	}
+	if in.DesignatedReviewers == nil {
+		in.DesignatedReviewers = []string{}
+	}
+	// A number that is no number is sent as 0, which the service refuses
+	// (after deciding whether the viewer may change the settings at all).
+	min := strings.TrimSpace(f.Get("min_approvals"))
+	n, convErr := strconv.Atoi(min)
+	if convErr != nil {
+		n = 0
+	}
+	in.MinApprovals = n
+	_, err = c.svc.UpdateApprovalSettings(ctx, v.P, project, envKey, version, in)
+	if err == nil {
+		return done(w, r, approvalsURL(project, envKey), "approval-settings-saved")
+	}
+	notes, status, ok := notesFrom(err)
+	if !ok {
+		return err
+	}
+	if convErr != nil && notes.For("min_approvals") != "" {
+		notes.fields["min_approvals"] = "must be a whole number from 1 to 5"
+	}
+	if status == http.StatusConflict {
+		// Someone changed them meanwhile: show them as they are now.
+		notes.Message += ". The page now shows the settings as they are; make your change again."
+		return c.showApprovals(w, r, v, status, nil, "", notes)
+	}
+	in.Version = *version
+	return c.showApprovals(w, r, v, status, in, min, notes)
+}
+
+// ---- SDK keys ----
+
+// graceOptions are how long a rotated key may keep working.
+var graceOptions = []struct{ Value, Label string }{
+	{"", "Stop the old key at once"},
+	{"1h", "Keep the old key 1 hour"},
+	{"24h", "Keep the old key 24 hours"},
+	{"168h", "Keep the old key 7 days"},
+	{"720h", "Keep the old key 30 days"},
+}
+
+type sdkKeysView struct {
+	Project *domain.Project
+	Env     *domain.Environment
+	Keys    []domain.SDKKey
+	Name    string // the new key form's value
+	Notes   fieldNotes
+	New     *app.CreatedSDKKey // the key just created or rotated to: its secret, shown once
+	Old     *domain.SDKKey     // the key a rotation replaced
+	Graces  []struct{ Value, Label string }
+	now     time.Time
+}
+
+// Revocable reports whether a key still works (and so may be revoked).
+func (s sdkKeysView) Revocable(k domain.SDKKey) bool { return k.Live(s.now) }
+
+// Rotatable reports whether a key may be rotated: it works and has no
+// successor yet.
+func (s sdkKeysView) Rotatable(k domain.SDKKey) bool { return k.Live(s.now) && k.ReplacedBy == "" }
+
+// State says whether a key works.
+func (s sdkKeysView) State(k domain.SDKKey) string {
+	switch {
+	case k.RevokedAt != nil:
+		return "revoked " + when(k.RevokedAt)
+	case k.ExpiresAt != nil && !s.now.Before(*k.ExpiresAt):
+		return "stopped " + when(k.ExpiresAt)
+	case k.ExpiresAt != nil:
+		return "works until " + when(k.ExpiresAt)
+	}
+	return "works"
+}
+
+func sdkKeysURL(project, env string) string { return environmentURL(project, env) + "/sdk-keys" }
+
+func (c *Console) sdkKeysPage(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	return c.showSDKKeys(w, r, v, http.StatusOK, sdkKeysView{})
+}
+
+func (c *Console) showSDKKeys(w http.ResponseWriter, r *http.Request, v *viewer, status int, view sdkKeysView) error {
+	ctx := r.Context()
+	project, envKey := r.PathValue("project"), r.PathValue("environment")
+	// Listing first: it is for admins, whatever exists.
+	page := domain.Page{Limit: domain.MaxPageLimit}
+	for {
+		items, next, err := c.svc.ListSDKKeys(ctx, v.P, project, envKey, page)
+		if err != nil {
+			return err
+		}
+		view.Keys = append(view.Keys, items...)
+		if next == "" {
+			break
+		}
+		page.Cursor = next
+	}
+	var err error
+	if view.Project, err = c.svc.GetProject(ctx, v.P, project); err != nil {
+		return err
+	}
+	if view.Env, err = c.svc.GetEnvironment(ctx, v.P, project, envKey); err != nil {
+		return err
+	}
+	view.Graces, view.now = graceOptions, c.svc.Now()
+	return c.render(w, v, status, "sdkkeys", "SDK keys of "+view.Env.Name+" in "+view.Project.Name, view)
+}
+
+// sdkKeyCreate issues a key and shows its secret on the answer (200, not
+// a redirect: the secret is never in a URL, and is shown only this once).
+func (c *Console) sdkKeyCreate(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	k, err := c.svc.CreateSDKKey(r.Context(), v.P, r.PathValue("project"), r.PathValue("environment"), app.SDKKeyInput{Name: name})
+	if err != nil {
+		notes, status, ok := notesFrom(err)
+		if !ok {
+			return err
+		}
+		return c.showSDKKeys(w, r, v, status, sdkKeysView{Name: name, Notes: notes})
+	}
+	return c.showSDKKeys(w, r, v, http.StatusOK, sdkKeysView{New: k})
+}
+
+// sdkKeyRotate replaces a key, the old one working on for the grace
+// period chosen; the new secret is shown once, as on creation.
+func (c *Console) sdkKeyRotate(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	grace := r.PostForm.Get("grace")
+	var in app.RotateSDKKeyInput
+	known := false
+	for _, g := range graceOptions {
+		known = known || g.Value == grace
+	}
+	if !known {
+		var val domain.Validation
+		val.Add("/grace", "must be one of the periods offered")
+		return val.Err()
+	}
+	if grace != "" {
+		d, _ := time.ParseDuration(grace)
+		until := c.svc.Now().Add(d)
+		in.OldKeyExpiresAt = &until
+	}
+	k, err := c.svc.RotateSDKKey(r.Context(), v.P, r.PathValue("project"), r.PathValue("environment"), r.PathValue("key"), in)
+	if err != nil {
+		notes, status, ok := notesFrom(err)
+		if !ok {
+			return err
+		}
+		return c.showSDKKeys(w, r, v, status, sdkKeysView{Notes: notes})
+	}
+	return c.showSDKKeys(w, r, v, http.StatusOK, sdkKeysView{New: &k.CreatedSDKKey, Old: k.Old})
+}
+
+func (c *Console) sdkKeyRevoke(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	project, envKey := r.PathValue("project"), r.PathValue("environment")
+	if err := c.svc.RevokeSDKKey(r.Context(), v.P, project, envKey, r.PathValue("key")); err != nil {
+		return err
+	}
+	return done(w, r, sdkKeysURL(project, envKey), "sdk-key-revoked")
 }

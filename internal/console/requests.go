@@ -40,6 +40,9 @@ var _ = flash(map[string]string{
 func (c *Console) allRequests(ctx context.Context, p *app.Principal, f domain.CRFilter, limit int) ([]domain.ChangeRequest, error) {
 	var out []domain.ChangeRequest
 	page := domain.Page{Limit: domain.MaxPageLimit}
+	if limit > 0 && limit < page.Limit {
+		page.Limit = limit
+	}
 	for {
 		items, next, err := c.svc.ListRequests(ctx, p, f, page)
 		if err != nil {
@@ -76,14 +79,21 @@ func (c *Console) waitingOn(ctx context.Context, p *app.Principal) ([]domain.Cha
 // inboxView is the home page.
 type inboxView struct {
 	Waiting, Mine, Applied []domain.ChangeRequest
+	// MoreWaiting counts the requests waiting on the viewer beyond those
+	// shown (the list shows inboxRows; /requests has them all).
+	MoreWaiting int
 }
+
+// inboxRows is how many requests each list of the inbox shows.
+const inboxRows = 50
 
 func (c *Console) inbox(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	ctx := r.Context()
 	var in inboxView
 	var err error
-	if in.Waiting, err = c.waitingOn(ctx, v.P); err != nil {
-		return err
+	in.Waiting = v.waiting
+	if len(in.Waiting) > inboxRows {
+		in.MoreWaiting, in.Waiting = len(in.Waiting)-inboxRows, in.Waiting[:inboxRows]
 	}
 	if in.Mine, err = c.allRequests(ctx, v.P, domain.CRFilter{Requester: v.P.MemberID}, 20); err != nil {
 		return err

@@ -18,9 +18,10 @@ type viewer struct {
 	Waiting int    // requests waiting on the viewer's review (navigation count)
 	Flash   string // what the last form did (?done=…), from a fixed list
 
-	ctx   context.Context
-	svc   *app.Service
-	names map[string]string // member id → name, read once per page
+	ctx     context.Context
+	svc     *app.Service
+	waiting []domain.ChangeRequest // what Waiting counts
+	names   map[string]string      // member id → name, read once per page
 }
 
 func (c *Console) newViewer(ctx context.Context, p *app.Principal, r *http.Request) (*viewer, error) {
@@ -34,7 +35,7 @@ func (c *Console) newViewer(ctx context.Context, p *app.Principal, r *http.Reque
 	if err != nil {
 		return nil, err
 	}
-	v.Waiting = len(waiting)
+	v.Waiting, v.waiting = len(waiting), waiting
 	return v, nil
 }
 

@@ -267,7 +267,21 @@ func listNewestFirst[T any](tx *bolt.Tx, index []byte, page domain.Page, load fu
 
 func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, page domain.Page) (out []domain.ChangeRequest, next string, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
+		// A status filter looks at the stored bytes before decoding: a
+		// request whose record lacks "status":"<that status>" cannot match
+		// (encoding/json writes the field exactly so, and a quote inside a
+		// string is escaped), so only candidates are decoded; Matches
+		// decides as before. The console lists open requests on every page.
+		var marker []byte
+		if filter.Status != "" {
+			marker = []byte(`"status":` + strconv.Quote(string(filter.Status)))
+		}
 		out, next, err = listNewestFirst(tx, bChangeReqByTime, page, func(_, id []byte) (*domain.ChangeRequest, error) {
+			if marker != nil {
+				if raw := tx.Bucket(bChangeRequests).Get(id); raw != nil && !bytes.Contains(raw, marker) {
+					return nil, nil
+				}
+			}
 			cr, _, err := get[domain.ChangeRequest](tx, bChangeRequests, id)
 			return cr, err
 		}, filter.Matches)

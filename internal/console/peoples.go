@@ -1,5 +1,0 @@
-package console
-
-func (c *Console) peopleRoutes() []Route {
-	return []Route{}
-}
