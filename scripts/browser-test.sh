@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A real browser walks an e-mail approval on the local runtime.
+# A real browser walks an e-mail approval, a sign-in and the web console on
+# the local runtime.
 #
 # Starts the local runtime (free port, temporary data, COUNTERSIGN_DEV=1),
 # seeds what TestEmailApprovalEndToEnd seeds (a reviewer, a project, a flag,
@@ -10,9 +11,15 @@
 # (scripts/browser/signin.mjs) the reviewer's invitation signs them in, the
 # account page signs them out and /login sends a new link. Afterwards the
 # API must say the request is approved and the audit must hold the approval
-# with channel "email" and the sign-in. Screenshots: .tools/artifacts/browser/.
+# with channel "email" and the sign-in. Then (scripts/browser/console.mjs) the
+# console's proof walk of issue 12: it seeds a requester, a reviewer and an
+# admin (invited), a project "web" with a flag to change and a pending request
+# for the phone; two people edit, review, approve and apply in two browser
+# contexts, a phone approves, an admin looks at the admin pages, and every
+# page is checked with axe-core, for CSP violations, other origins, its weight
+# and its layout. Screenshots: .tools/artifacts/browser/.
 #
-# Needs node (with npm, once, to install playwright-core into .tools/browser),
+# Needs node (with npm, once, to install playwright-core and axe-core into .tools/browser),
 # /usr/bin/chromium (apt-get install chromium), Go and curl.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,20 +36,23 @@ chromium="${CHROMIUM:-/usr/bin/chromium}"
 # json EXPR: evaluates EXPR on the JSON read from stdin (bound to v) and prints it
 json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s||"null");const r=eval(process.argv[1]);console.log(typeof r==="string"?r:JSON.stringify(r))})' "$1"; }
 
-# playwright-core, pinned in scripts/browser/package.json, into .tools/browser
+# playwright-core and axe-core, pinned in scripts/browser/package.json, into .tools/browser
 tools="$root/.tools/browser"
-pw_version="$(json 'v.dependencies["playwright-core"]' <scripts/browser/package.json)"
-have=""
-[ -f "$tools/node_modules/playwright-core/package.json" ] &&
-  have="$(json 'v.version' <"$tools/node_modules/playwright-core/package.json")"
-if [ "$have" != "$pw_version" ]; then
-  command -v npm >/dev/null || die "npm is not installed (needed once to install playwright-core into .tools/browser)"
-  echo "installing playwright-core@$pw_version into .tools/browser"
+install_pinned() { # install_pinned PACKAGE: installs the pinned version unless it is there
+  local name=$1 want have=""
+  want="$(json "v.dependencies[\"$name\"]" <scripts/browser/package.json)"
+  [ -f "$tools/node_modules/$name/package.json" ] &&
+    have="$(json 'v.version' <"$tools/node_modules/$name/package.json")"
+  [ "$have" = "$want" ] && return 0
+  command -v npm >/dev/null || die "npm is not installed (needed once to install $name into .tools/browser)"
+  echo "installing $name@$want into .tools/browser"
   mkdir -p "$tools"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$tools" --no-audit --no-fund --loglevel=error \
-    "playwright-core@$pw_version" >"$tools/npm-install.log" 2>&1 ||
-    { tail -20 "$tools/npm-install.log" >&2; die "npm install playwright-core@$pw_version failed (log: $tools/npm-install.log)"; }
-fi
+    "$name@$want" >"$tools/npm-install.log" 2>&1 ||
+    { tail -20 "$tools/npm-install.log" >&2; die "npm install $name@$want failed (log: $tools/npm-install.log)"; }
+}
+install_pinned playwright-core
+install_pinned axe-core
 
 work="$(mktemp -d)"
 pid=""
@@ -128,6 +138,53 @@ found="$(call GET "/v1/audit" 200 |
   json '["auth.signed_in", "auth.signed_out", "auth.sign_in_link_requested"].every(a => (v.items||[]).some(e => e.action === a && (a !== "auth.signed_in" || e.channel === "email")))')"
 [ "$found" = "true" ] || die "the audit lacks the sign-in (channel email), the sign-out or the link request"
 echo "  the audit has the sign-in (channel email), the sign-out and the link request"
+
+echo "seeding the console walk: a requester, a reviewer and an admin (invited), a project with two flags, a pending request"
+call POST /v1/members 201 '{"email":"rita@example.com","name":"Rita Requester","role":"editor"}' >/dev/null
+call POST /v1/members 201 '{"email":"ravi@example.com","name":"Ravi Reviewer","role":"editor"}' >/dev/null
+call POST /v1/members 201 '{"email":"ada@example.com","name":"Ada Admin","role":"admin"}' >/dev/null
+call POST /v1/projects 201 '{"key":"web","name":"Web shop"}' >/dev/null
+# a boolean flag: "on" serves true, "control" false ("off" is the reserved fallback)
+call POST /v1/projects/web/flags 201 '{"key":"new-checkout","name":"New checkout","variants":[{"key":"on","value":true},{"key":"control","value":false}]}' >/dev/null
+call POST /v1/projects/web/flags 201 '{"key":"dark-mode","name":"Dark mode","variants":[{"key":"on","value":true},{"key":"control","value":false}]}' >/dev/null
+# approvals on (the walk above turned them on; production is protected by default and needs one approval)
+settings="$(call GET /v1/settings 200)"
+if [ "$(echo "$settings" | json 'v.approvals')" != "true" ]; then
+  call PUT /v1/settings 200 "{\"approvals\":true,\"version\":$(echo "$settings" | json 'v.version')}" >/dev/null
+fi
+policy="$(call GET /v1/projects/web/environments/production/approval-settings 200)"
+[ "$(echo "$policy" | json 'v.required !== "off" && v.min_approvals === 1 && !v.allow_self_approval')" = "true" ] ||
+  die "production's approval settings are not \"one approval, not by the requester\": $policy"
+# the phone approves this one (requested by the admin token, so the reviewer may review it)
+phone_cr="$(call PUT /v1/projects/web/flags/dark-mode/environments/production 202 '{"enabled":true}' 'If-Match: "0"' | json 'v.id')"
+[ -n "$phone_cr" ] && [ "$phone_cr" != "undefined" ] || die "the 202 answer has no change request id"
+for who in rita ravi ada; do
+  for i in $(seq 1 100); do
+    n="$(curl -sf "$base/dev/mail.json" | json "v.filter(m => (m.to||[]).includes(\"$who@example.com\") && m.subject === \"You are invited to Countersign\").length")" || n=0
+    [ "$n" -ge 1 ] && break
+    [ "$i" = 100 ] && die "no invitation to $who@example.com within 10 s"
+    sleep 0.1
+  done
+done
+echo "  invitations sent; request $phone_cr waits for the phone"
+
+echo "walking the console in chromium: requester, reviewer, phone, admin (axe-core on every page)"
+BASE="$base" ARTIFACTS="$artifacts" CHROMIUM="$chromium" PLAYWRIGHT_CORE_FROM="$tools" PHONE_REQUEST="$phone_cr" \
+  PROJECT=web FLAG=new-checkout REQUESTER=rita@example.com REVIEWER=ravi@example.com ADMIN=ada@example.com \
+  timeout 300 node scripts/browser/console.mjs || die "the console walk failed (screenshots so far: $artifacts)"
+
+echo "checking the console's work through the API"
+config="$(call GET /v1/projects/web/flags/new-checkout/environments/production 200)"
+found="$(echo "$config" | json 'v.enabled === true && v.rules.some(r => r.name === "germany" && r.rollout === 25 && r.conditions.some(c => c.attribute === "country" && c.operator === "in" && c.values.includes("DE")))')"
+[ "$found" = "true" ] || die "production's targeting of new-checkout lacks the rule the console walk added: $config"
+echo "  production's targeting of new-checkout has the rule \"germany\" (country in DE, 25 %)"
+status="$(call GET "/v1/change-requests/$phone_cr" 200 | json 'v.status')"
+[ "$status" = "approved" ] || die "change request $phone_cr is $status after the phone approved it, want approved"
+echo "  change request $phone_cr, approved on the phone, is approved"
+audit="$(call GET "/v1/audit?project=web&flag=new-checkout" 200)"
+[ "$(echo "$audit" | json '["created", "approved", "applied"].every(a => (v.items||[]).some(e => e.action === "change_request." + a && e.channel === "console"))')" = "true" ] ||
+  die "the audit lacks change_request.created, .approved or .applied for new-checkout with channel console"
+echo "  the audit's entries for new-checkout (action, channel): $(echo "$audit" | json '(v.items||[]).filter(e => e.action.startsWith("change_request.")).reverse().map(e => e.action.replace("change_request.", "") + " " + e.channel).join(", ")')"
 
 ok=1
 echo "browser test passed; screenshots:"

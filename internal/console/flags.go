@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,7 +18,7 @@ import (
 )
 
 // A project's flags (search, tag filter, archived toggle), a flag's page
-// (variants, targeting per environment, open requests), creating and
+// (variants, targeting per environment, pending requests), creating and
 // archiving flags. The targeting editor is in targeting.go.
 
 func (c *Console) flagRoutes() []Route {
@@ -32,14 +33,14 @@ func (c *Console) flagRoutes() []Route {
 }
 
 var _ = flash(map[string]string{
-	"flag-created":  "The flag is created. It serves nothing anywhere until you turn its targeting on.",
+	"flag-created":  "The flag is created. It serves the default value in the code everywhere until you turn its targeting on.",
 	"flag-archived": "The flag is archived: it is hidden from the list and its targeting cannot change until it is restored.",
 	"flag-restored": "The flag is restored.",
 	"saved":         "Saved: the new targeting is live.",
 })
 
 // flagsPerPage is how many flags the list shows at once.
-const flagsPerPage = 100
+const flagsPerPage = 50
 
 // ---- the list ----
 
@@ -166,7 +167,8 @@ func (c *Console) flagList(w http.ResponseWriter, r *http.Request, v *viewer) er
 // flagListData reads the list: the project, its environments, one page
 // of flags (a search reads every flag the archived toggle shows and
 // filters them here, so that it finds flags of every page), the configs of
-// the page's flags only, and the project's pending requests in one read.
+// the page's flags only, and the project's pending requests in one read;
+// the requests, the flags and the configs are read at the same time.
 func (c *Console) flagListData(ctx context.Context, v *viewer, project string, q url.Values, nf *newFlagForm) (*flagListView, error) {
 	p, err := c.svc.GetProject(ctx, v.P, project)
 	if err != nil {
@@ -174,7 +176,7 @@ func (c *Console) flagListData(ctx context.Context, v *viewer, project string, q
 	}
 	var pending []domain.ChangeRequest
 	pendingRead := later(func() (err error) {
-		pending, err = c.allRequests(ctx, v.P, domain.CRFilter{Project: project, Status: domain.StatusPending}, 0)
+		pending, err = c.pendingRequests(ctx, v.P, domain.CRFilter{Project: project})
 		return err
 	})
 	defer pendingRead()
@@ -183,13 +185,15 @@ func (c *Console) flagListData(ctx context.Context, v *viewer, project string, q
 	if view.Envs, err = c.environments(ctx, v.P, project); err != nil {
 		return nil, err
 	}
+	configs := c.readConfigs(ctx, v.P, project, view.Envs)
+	defer configs.wait()
 	archived := view.Archived
 	filter := domain.FlagFilter{Tag: view.Tag, Archived: &archived}
 	var shown []*domain.Flag
 	tags := map[string]bool{}
 	if view.Searching() {
 		view.After = q.Get("after")
-		if shown, err = c.searchFlags(ctx, v.P, view, filter, tags); err != nil {
+		if shown, err = c.searchFlags(ctx, v.P, view, filter, tags, configs); err != nil {
 			return nil, err
 		}
 	} else {
@@ -210,8 +214,10 @@ func (c *Console) flagListData(ctx context.Context, v *viewer, project string, q
 		view.Tags = append(view.Tags, t)
 	}
 	slices.Sort(view.Tags)
-
-	configs, err := c.pageConfigs(ctx, v.P, project, shown, view.Envs)
+	for _, f := range shown {
+		configs.ask(f.Key)
+	}
+	got, err := configs.wait()
 	if err != nil {
 		return nil, err
 	}
@@ -239,9 +245,8 @@ func (c *Console) flagListData(ctx context.Context, v *viewer, project string, q
 	for i, f := range shown {
 		row := flagRow{Flag: f, Cells: make([]flagCell, len(view.Envs)), FlagLevel: badge(f.Key, "")}
 		for j, e := range view.Envs {
-			cfg := configs[i*len(view.Envs)+j]
 			cell := flagCell{Env: e.Key, Pending: badge(f.Key, e.Key)}
-			if cfg != nil {
+			if cfg := got[f.Key][j]; cfg != nil {
 				cell.Enabled = cfg.Enabled
 				cell.Summary = targetingSummary(cfg)
 			}
@@ -254,22 +259,41 @@ func (c *Console) flagListData(ctx context.Context, v *viewer, project string, q
 
 // searchFlags reads every flag that passes the filter, keeps those whose
 // key or name contains the search (any case), and returns the page after
-// view.After (by key); it notes the tags of every flag read.
-func (c *Console) searchFlags(ctx context.Context, p *app.Principal, view *flagListView, filter domain.FlagFilter, tags map[string]bool) ([]*domain.Flag, error) {
-	all, err := c.allFlags(ctx, p, view.Project.Key, filter)
-	if err != nil {
-		return nil, err
-	}
+// view.After (by key); it notes the tags of every flag read. Stores list
+// flags by key: while they do, the first matches after view.After are the
+// page, and their configs are asked for as soon as they are found.
+func (c *Console) searchFlags(ctx context.Context, p *app.Principal, view *flagListView, filter domain.FlagFilter, tags map[string]bool, configs *configReader) ([]*domain.Flag, error) {
 	needle := strings.ToLower(view.Q)
 	var matching []*domain.Flag
-	for i := range all {
-		f := &all[i]
-		for _, t := range f.Tags {
-			tags[t] = true
+	sorted, prev, asked := true, "", 0
+	page := domain.Page{Limit: domain.MaxPageLimit}
+	for {
+		items, next, err := c.svc.ListFlags(ctx, p, view.Project.Key, filter, page)
+		if err != nil {
+			return nil, err
 		}
-		if strings.Contains(strings.ToLower(f.Key), needle) || strings.Contains(strings.ToLower(f.Name), needle) {
+		for i := range items {
+			f := &items[i]
+			for _, t := range f.Tags {
+				tags[t] = true
+			}
+			if f.Key < prev {
+				sorted = false
+			}
+			prev = f.Key
+			if !strings.Contains(strings.ToLower(f.Key), needle) && !strings.Contains(strings.ToLower(f.Name), needle) {
+				continue
+			}
 			matching = append(matching, f)
+			if sorted && f.Key > view.After && asked < flagsPerPage {
+				configs.ask(f.Key)
+				asked++
+			}
 		}
+		if next == "" {
+			break
+		}
+		page.Cursor = next
 	}
 	slices.SortFunc(matching, func(a, b *domain.Flag) int { return strings.Compare(a.Key, b.Key) })
 	view.Matching = len(matching)
@@ -290,78 +314,83 @@ func (c *Console) searchFlags(ctx context.Context, p *app.Principal, view *flagL
 	return shown, nil
 }
 
-// pageConfigs reads the config of every flag of the page in every
-// environment (flag i, environment j at i*len(envs)+j). The service has no
-// bulk read of configs, so it reads one by one, a few at a time.
-func (c *Console) pageConfigs(ctx context.Context, p *app.Principal, project string, flags []*domain.Flag, envs []domain.Environment) ([]*domain.FlagConfig, error) {
-	out := make([]*domain.FlagConfig, len(flags)*len(envs))
-	if len(out) == 0 {
-		return out, nil
-	}
-	const workers = 8
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		next  = make(chan int)
-	)
-	for range min(workers, len(out)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range next {
-				f, e := flags[k/len(envs)], envs[k%len(envs)]
-				cfg, err := c.svc.GetFlagConfig(ctx, p, project, f.Key, e.Key)
-				if err != nil && domain.ErrorCode(err) != domain.CodeNotFound {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					continue
-				}
-				out[k] = cfg
-			}
-		}()
-	}
-	for k := range out {
-		next <- k
-	}
-	close(next)
-	wg.Wait()
-	return out, first
+// configReader reads flags' configs in every environment of a project, a
+// few flags at a time, while the page goes on with other reads. The
+// service has no bulk read of configs, so it reads them one by one, and
+// only for the flags a page shows.
+type configReader struct {
+	ctx     context.Context
+	svc     *app.Service
+	p       *app.Principal
+	project string
+	envs    []domain.Environment
+	jobs    chan string
+	asked   map[string]bool // only the page's goroutine asks
+	workers sync.WaitGroup
+	done    sync.Once
+	mu      sync.Mutex
+	got     map[string][]*domain.FlagConfig // flag → config per environment (nil: gone meanwhile)
+	err     error
 }
 
-// openStatuses are the states of a request that is not final.
-var openStatuses = []domain.CRStatus{domain.StatusPending, domain.StatusApproved, domain.StatusRejected}
+// configWorkers is how many configs a page reads at once.
+const configWorkers = 8
 
-// openRequests lists the open requests that pass the filter, newest
-// first. It asks by status, all at once: stores read only the requests in
-// that state.
-func (c *Console) openRequests(ctx context.Context, p *app.Principal, f domain.CRFilter) ([]domain.ChangeRequest, error) {
-	found := make([][]domain.ChangeRequest, len(openStatuses))
-	waits := make([]func() error, len(openStatuses))
-	for i, st := range openStatuses {
-		f := f
-		f.Status = st
-		waits[i] = later(func() (err error) {
-			found[i], err = c.allRequests(ctx, p, f, 0)
-			return err
-		})
+func (c *Console) readConfigs(ctx context.Context, p *app.Principal, project string, envs []domain.Environment) *configReader {
+	r := &configReader{ctx: ctx, svc: c.svc, p: p, project: project, envs: envs, jobs: make(chan string, flagsPerPage),
+		asked: map[string]bool{}, got: map[string][]*domain.FlagConfig{}}
+	for range configWorkers {
+		r.workers.Add(1)
+		go r.work()
 	}
-	var out []domain.ChangeRequest
-	var first error
-	for i, wait := range waits {
-		if err := wait(); err != nil && first == nil {
-			first = err
+	return r
+}
+
+func (r *configReader) work() {
+	defer r.workers.Done()
+	for key := range r.jobs {
+		cfgs := make([]*domain.FlagConfig, len(r.envs))
+		for j, e := range r.envs {
+			cfg, err := r.svc.GetFlagConfig(r.ctx, r.p, r.project, key, e.Key)
+			if err != nil && domain.ErrorCode(err) != domain.CodeNotFound {
+				r.mu.Lock()
+				if r.err == nil {
+					r.err = err
+				}
+				r.mu.Unlock()
+				break
+			}
+			cfgs[j] = cfg
 		}
-		out = append(out, found[i]...)
+		r.mu.Lock()
+		r.got[key] = cfgs
+		r.mu.Unlock()
 	}
-	if first != nil {
-		return nil, first
+}
+
+// ask reads the flag's configs (once).
+func (r *configReader) ask(flag string) {
+	if !r.asked[flag] {
+		r.asked[flag] = true
+		r.jobs <- flag
 	}
-	slices.SortStableFunc(out, func(a, b domain.ChangeRequest) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	return out, nil
+}
+
+// wait returns what was read once every flag asked for is read; a flag
+// not asked for has no configs. It may be called more than once.
+func (r *configReader) wait() (map[string][]*domain.FlagConfig, error) {
+	r.done.Do(func() {
+		close(r.jobs)
+		r.workers.Wait()
+	})
+	return r.got, r.err
+}
+
+// pendingRequests lists the pending requests that pass the filter,
+// newest first (by status: stores read only the requests in that state).
+func (c *Console) pendingRequests(ctx context.Context, p *app.Principal, f domain.CRFilter) ([]domain.ChangeRequest, error) {
+	f.Status = domain.StatusPending
+	return c.allRequests(ctx, p, f, 0)
 }
 
 // later runs fn in its own goroutine; the function it returns waits for
@@ -377,23 +406,6 @@ func later(fn func() error) func() error {
 	return func() error {
 		<-done
 		return err
-	}
-}
-
-// allFlags lists every flag of the project that passes the filter.
-func (c *Console) allFlags(ctx context.Context, p *app.Principal, project string, filter domain.FlagFilter) ([]domain.Flag, error) {
-	var out []domain.Flag
-	page := domain.Page{Limit: domain.MaxPageLimit}
-	for {
-		items, next, err := c.svc.ListFlags(ctx, p, project, filter, page)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, items...)
-		if next == "" {
-			return out, nil
-		}
-		page.Cursor = next
 	}
 }
 
@@ -558,17 +570,14 @@ func (c *Console) flagCreate(w http.ResponseWriter, r *http.Request, v *viewer) 
 		if f, err = c.svc.CreateFlag(r.Context(), v.P, project, in); err == nil {
 			return done(w, r, flagPath(project, f.Key), "flag-created")
 		}
-		de, ok := err.(*domain.Error)
-		if !ok || (de.Code != domain.CodeInvalid && de.Code != domain.CodeConflict) {
+		var de *domain.Error
+		if !errors.As(err, &de) || (de.Code != domain.CodeInvalid && de.Code != domain.CodeConflict) {
 			return err
 		}
 		nf.Problems.Message = de.Message
 		for _, fe := range de.Fields {
 			id, label := newFlagField(fe.Pointer)
 			nf.Problems.add(id, label, fe.Detail)
-		}
-		if len(de.Fields) == 0 {
-			nf.Problems.Items = append(nf.Problems.Items, problemItem{Text: de.Message})
 		}
 		err = de
 	}
@@ -577,7 +586,8 @@ func (c *Console) flagCreate(w http.ResponseWriter, r *http.Request, v *viewer) 
 		return lerr
 	}
 	status := http.StatusUnprocessableEntity
-	if de, ok := err.(*domain.Error); ok {
+	var de *domain.Error
+	if errors.As(err, &de) {
 		status = problem.Status(de.Code)
 	}
 	return c.render(w, v, status, "flags", view.Project.Name, view)
@@ -612,6 +622,15 @@ func (p *formProblems) add(field, label, text string) {
 	}
 }
 
+// Headline says what went wrong, after "was not saved": how many problems
+// the list below shows, or the refusal itself.
+func (p *formProblems) Headline() string {
+	if len(p.Items) > 0 {
+		return plural(len(p.Items), "problem", "problems")
+	}
+	return p.Message
+}
+
 // Any reports whether there is a problem.
 func (p *formProblems) Any() bool { return len(p.Items) > 0 || p.Message != "" }
 
@@ -626,7 +645,7 @@ type flagView struct {
 	Flag     *domain.Flag
 	Variants []variantRow
 	Envs     []envTargeting
-	Open     []domain.ChangeRequest // open requests for the flag
+	Pending  []domain.ChangeRequest // pending requests for the flag
 }
 
 type variantRow struct{ Key, Value, Name, Description string }
@@ -654,12 +673,12 @@ func (v *flagView) EditHref(env string) string {
 func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	ctx := r.Context()
 	project, key := r.PathValue("project"), r.PathValue("flag")
-	var open []domain.ChangeRequest
-	openRead := later(func() (err error) {
-		open, err = c.openRequests(ctx, v.P, domain.CRFilter{Project: project, Flag: key})
+	var pending []domain.ChangeRequest
+	pendingRead := later(func() (err error) {
+		pending, err = c.pendingRequests(ctx, v.P, domain.CRFilter{Project: project, Flag: key})
 		return err
 	})
-	defer openRead()
+	defer pendingRead()
 	p, err := c.svc.GetProject(ctx, v.P, project)
 	if err != nil {
 		return err
@@ -676,16 +695,18 @@ func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, v *viewer) er
 	if err != nil {
 		return err
 	}
-	configs, err := c.pageConfigs(ctx, v.P, project, []*domain.Flag{f}, envs)
+	configs := c.readConfigs(ctx, v.P, project, envs)
+	configs.ask(key)
+	got, err := configs.wait()
 	if err != nil {
 		return err
 	}
-	if err := openRead(); err != nil {
+	if err := pendingRead(); err != nil {
 		return err
 	}
-	view.Open = open
+	view.Pending = pending
 	for i, e := range envs {
-		cfg := configs[i]
+		cfg := got[key][i]
 		if cfg == nil {
 			continue // the environment went away meanwhile
 		}
@@ -694,8 +715,8 @@ func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, v *viewer) er
 			et.Rules = append(et.Rules, ruleText{Title: ruleTitle(rule, i), Lines: ruleLines(rule)})
 		}
 		var ids []string
-		for _, cr := range view.Open {
-			if cr.Environment == e.Key && cr.Status == domain.StatusPending {
+		for _, cr := range view.Pending {
+			if cr.Environment == e.Key {
 				ids = append(ids, cr.ID)
 			}
 		}

@@ -212,3 +212,21 @@ func testLogOutput() io.Writer {
 	}
 	return io.Discard
 }
+
+// auditAll is the whole audit log.
+func (w *world) auditAll() []domain.AuditEntry {
+	w.t.Helper()
+	var out []domain.AuditEntry
+	page := domain.Page{Limit: domain.MaxPageLimit}
+	for {
+		items, next, err := w.svc.ListAudit(w.ctx, w.admin, domain.AuditFilter{}, page)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		out = append(out, items...)
+		if next == "" {
+			return out
+		}
+		page.Cursor = next
+	}
+}

@@ -140,7 +140,8 @@ type targetingView struct {
 	Version    string
 	Title      field
 	Gate       gateInfo
-	Open       []domain.ChangeRequest // open requests for the flag in the environment
+	Pending    []domain.ChangeRequest // pending requests for the flag in the environment
+	Conflict   bool                   // the save was refused because something changed meanwhile
 	Operators  []variantOption
 	Problems   formProblems
 }
@@ -158,9 +159,25 @@ func (tv *targetingView) ApprovalsHref() string {
 	return "/projects/" + url.PathEscape(tv.Flag.Project) + "/environments/" + url.PathEscape(tv.Env.Key) + "/approvals"
 }
 
+// AgainHref is the editor afresh: the current targeting, or the
+// request's current proposal.
+func (tv *targetingView) AgainHref() string {
+	if tv.Request != nil {
+		return tv.EditRequestHref(tv.Request.ID)
+	}
+	return tv.Action()
+}
+
 // EditRequestHref edits an open request's proposal here.
 func (tv *targetingView) EditRequestHref(id string) string {
 	return tv.Action() + "?request=" + url.QueryEscape(id)
+}
+
+// operatorHints say what the values of a comparison must be.
+var operatorHints = map[domain.Operator]string{
+	domain.OpGT: "greater than, numbers", domain.OpGTE: "at least, numbers", domain.OpLT: "less than, numbers", domain.OpLTE: "at most, numbers",
+	domain.OpSemverEq: "versions like 1.2.3", domain.OpSemverGT: "versions like 1.2.3", domain.OpSemverLT: "versions like 1.2.3",
+	domain.OpBefore: "dates like 2026-01-02T15:04:05Z", domain.OpAfter: "dates like 2026-01-02T15:04:05Z", domain.OpExists: "no values",
 }
 
 // operatorOptions are every operator, as conditionText says them.
@@ -168,7 +185,11 @@ func operatorOptions() []variantOption {
 	ops := domain.Operators()
 	out := make([]variantOption, len(ops))
 	for i, o := range ops {
-		out[i] = variantOption{Value: string(o), Label: strings.ReplaceAll(string(o), "_", " ")}
+		label := strings.ReplaceAll(string(o), "_", " ")
+		if h := operatorHints[o]; h != "" {
+			label += " (" + h + ")"
+		}
+		out[i] = variantOption{Value: string(o), Label: label}
 	}
 	return out
 }
@@ -177,12 +198,12 @@ func operatorOptions() []variantOption {
 // the project, flag, environment, the request (when editing one), what
 // saving does and the open requests.
 func (c *Console) newTargetingView(ctx context.Context, v *viewer, project, flag, env, requestID string) (*targetingView, error) {
-	var open []domain.ChangeRequest
-	openRead := later(func() (err error) {
-		open, err = c.openRequests(ctx, v.P, domain.CRFilter{Project: project, Flag: flag, Environment: env})
+	var pending []domain.ChangeRequest
+	pendingRead := later(func() (err error) {
+		pending, err = c.pendingRequests(ctx, v.P, domain.CRFilter{Project: project, Flag: flag, Environment: env})
 		return err
 	})
-	defer openRead()
+	defer pendingRead()
 	p, err := c.svc.GetProject(ctx, v.P, project)
 	if err != nil {
 		return nil, err
@@ -223,12 +244,12 @@ func (c *Console) newTargetingView(ctx context.Context, v *viewer, project, flag
 			tv.Gate = gateInfo{Known: true, Gated: as.Gates(org, f), MinApprovals: as.MinApprovals}
 		}
 	}
-	if err := openRead(); err != nil {
+	if err := pendingRead(); err != nil {
 		return nil, err
 	}
-	for _, cr := range open {
+	for _, cr := range pending {
 		if tv.Request == nil || cr.ID != tv.Request.ID {
-			tv.Open = append(tv.Open, cr)
+			tv.Pending = append(tv.Pending, cr)
 		}
 	}
 	return tv, nil
@@ -307,7 +328,7 @@ func (tv *targetingView) fromConfig(cfg *domain.FlagConfig, version int64) {
 	for i, rule := range cfg.Rules {
 		r := newRuleRow(i, rule.Name)
 		for j, cd := range rule.Conditions {
-			r.Conds = append(r.Conds, condFromValues(i, j, cd.Attribute, string(cd.Operator), strings.Join(cd.Values, ", ")))
+			r.Conds = append(r.Conds, condFromValues(i, j, cd.Attribute, string(cd.Operator), joinValues(cd.Values)))
 		}
 		r.Alloc = tv.allocFromConfig(fmt.Sprintf("rule.%d", i), rule.Allocation)
 		tv.Rules = append(tv.Rules, r)
@@ -409,7 +430,7 @@ func (tv *targetingView) toConfig() (enabled bool, off string, rules []domain.Ru
 				continue
 			}
 			rule.Conditions = append(rule.Conditions, domain.Condition{Attribute: strings.TrimSpace(cd.Attribute.Value),
-				Operator: domain.Operator(cd.Operator.Value), Values: splitList(cd.Values.Value)})
+				Operator: domain.Operator(cd.Operator.Value), Values: splitValues(cd.Values.Value)})
 			condIdx = append(condIdx, j)
 		}
 		var ws []string
@@ -421,6 +442,42 @@ func (tv *targetingView) toConfig() (enabled bool, off string, rules []domain.Ru
 	}
 	def, m.def = tv.parseAlloc(&tv.Default, "Default rule")
 	return tv.Enabled, tv.OffVariant.Value, rules, def, m
+}
+
+// joinValues writes a condition's values as the form shows them: comma
+// separated, a comma or backslash inside a value escaped with a backslash.
+func joinValues(values []string) string {
+	esc := strings.NewReplacer(`\`, `\\`, ",", `\,`)
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = esc.Replace(v)
+	}
+	return strings.Join(out, ", ")
+}
+
+// splitValues reads what joinValues wrote (blank values left out).
+func splitValues(s string) []string {
+	out := []string{}
+	var cur strings.Builder
+	flush := func() {
+		if v := strings.TrimSpace(cur.String()); v != "" {
+			out = append(out, v)
+		}
+		cur.Reset()
+	}
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && i+1 < len(s):
+			i++
+			cur.WriteByte(s[i])
+		case s[i] == ',':
+			flush()
+		default:
+			cur.WriteByte(s[i])
+		}
+	}
+	flush()
+	return out
 }
 
 // parseAlloc reads a rollout (blank is 0) and the weights typed (blank
@@ -631,6 +688,7 @@ func (c *Console) targetingSubmit(w http.ResponseWriter, r *http.Request, v *vie
 		return err
 	}
 	tv.Problems.Message = de.Message
+	tv.Conflict = de.Code == domain.CodeConflict
 	for _, fe := range de.Fields {
 		ptr := fe.Pointer
 		if tv.Request != nil {

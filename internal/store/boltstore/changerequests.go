@@ -267,20 +267,10 @@ func listNewestFirst[T any](tx *bolt.Tx, index []byte, page domain.Page, load fu
 
 func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, page domain.Page) (out []domain.ChangeRequest, next string, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		// A status filter looks at the stored bytes before decoding: a
-		// request whose record lacks "status":"<that status>" cannot match
-		// (encoding/json writes the field exactly so, and a quote inside a
-		// string is escaped), so only candidates are decoded; Matches
-		// decides as before. The console lists open requests on every page.
-		var marker []byte
-		if filter.Status != "" {
-			marker = []byte(`"status":` + strconv.Quote(string(filter.Status)))
-		}
+		needles := crNeedles(filter)
 		out, next, err = listNewestFirst(tx, bChangeReqByTime, page, func(_, id []byte) (*domain.ChangeRequest, error) {
-			if marker != nil {
-				if raw := tx.Bucket(bChangeRequests).Get(id); raw != nil && !bytes.Contains(raw, marker) {
-					return nil, nil
-				}
+			if raw := tx.Bucket(bChangeRequests).Get(id); raw != nil && !containsAll(raw, needles) {
+				return nil, nil
 			}
 			cr, _, err := get[domain.ChangeRequest](tx, bChangeRequests, id)
 			return cr, err
@@ -411,4 +401,51 @@ func (s *Store) ListAudit(ctx context.Context, filter domain.AuditFilter, page d
 		return err
 	})
 	return out, next, err
+}
+
+// crNeedles are what a stored request must contain to pass the filter:
+// for each value the filter asks for, one of the ways the record can hold
+// it (its JSON encoding, after the field's name where the field is
+// known). A record lacking one cannot match, so it is skipped undecoded;
+// one that has them all is decoded and filter.Matches decides as before.
+// The console lists open requests, and a member's own, on every page.
+func crNeedles(f domain.CRFilter) [][][]byte {
+	var out [][][]byte
+	field := func(value string, names ...string) {
+		if value == "" {
+			return
+		}
+		v, _ := json.Marshal(value)
+		var alts [][]byte
+		for _, n := range names {
+			alts = append(alts, append([]byte(`"`+n+`":`), v...))
+		}
+		if len(names) == 0 {
+			alts = append(alts, v)
+		}
+		out = append(out, alts)
+	}
+	field(string(f.Status), "status")
+	field(f.Project, "project")
+	field(f.Flag, "flag")
+	field(f.Environment, "environment")
+	field(f.Requester, "requester", "requester_member")
+	field(f.Reviewer) // in notify_reviewers or a review: anywhere
+	return out
+}
+
+func containsAll(raw []byte, needles [][][]byte) bool {
+	for _, alts := range needles {
+		found := false
+		for _, n := range alts {
+			if bytes.Contains(raw, n) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
