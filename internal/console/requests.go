@@ -60,22 +60,6 @@ func (c *Console) allRequests(ctx context.Context, p *app.Principal, f domain.CR
 	return out, nil
 }
 
-// waitingOn lists the requests that wait on p's review: pending, and p
-// may review them and has not yet.
-func (c *Console) waitingOn(ctx context.Context, p *app.Principal) ([]domain.ChangeRequest, error) {
-	pending, err := c.allRequests(ctx, p, domain.CRFilter{Status: domain.StatusPending}, 0)
-	if err != nil {
-		return nil, err
-	}
-	out := pending[:0]
-	for _, cr := range pending {
-		if c.svc.WaitsOn(p, &cr) {
-			out = append(out, cr)
-		}
-	}
-	return out, nil
-}
-
 // inboxView is the home page.
 type inboxView struct {
 	Waiting, Mine, Applied []domain.ChangeRequest
@@ -91,7 +75,9 @@ func (c *Console) inbox(w http.ResponseWriter, r *http.Request, v *viewer) error
 	ctx := r.Context()
 	var in inboxView
 	var err error
-	in.Waiting = v.waiting
+	if in.Waiting, err = v.waitingList(); err != nil {
+		return err
+	}
 	if len(in.Waiting) > inboxRows {
 		in.MoreWaiting, in.Waiting = len(in.Waiting)-inboxRows, in.Waiting[:inboxRows]
 	}

@@ -200,7 +200,7 @@ func operatorOptions() []variantOption {
 func (c *Console) newTargetingView(ctx context.Context, v *viewer, project, flag, env, requestID string) (*targetingView, error) {
 	var pending []domain.ChangeRequest
 	pendingRead := later(func() (err error) {
-		pending, err = c.pendingRequests(ctx, v.P, domain.CRFilter{Project: project, Flag: flag, Environment: env})
+		pending, err = v.pendingList(domain.CRFilter{Project: project, Flag: flag, Environment: env})
 		return err
 	})
 	defer pendingRead()

@@ -2,8 +2,10 @@ package console
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
@@ -11,17 +13,25 @@ import (
 
 // viewer is the signed-in member a page is rendered for.
 type viewer struct {
-	P       *app.Principal
-	Member  *domain.Member
-	CSRF    string // the session's CSRF token, for every form
-	Path    string // the page's path (the navigation marks where you are)
-	Waiting int    // requests waiting on the viewer's review (navigation count)
-	Flash   string // what the last form did (?done=…), from a fixed list
+	P      *app.Principal
+	Member *domain.Member
+	CSRF   string // the session's CSRF token, for every form
+	Path   string // the page's path (the navigation marks where you are)
+	Flash  string // what the last form did (?done=…), from a fixed list
 
-	ctx     context.Context
-	svc     *app.Service
-	waiting []domain.ChangeRequest // what Waiting counts
-	names   map[string]string      // member id → name, read once per page
+	ctx context.Context
+	svc *app.Service
+	c   *Console
+	log *slog.Logger
+
+	// the pending requests, read once, alongside the page's own reads (a
+	// GET starts the read at once): what waits on the viewer's review is
+	// among them, and pages show their pending badges from them
+	waitOnce sync.Once
+	waitDone chan struct{}
+	pending  []domain.ChangeRequest
+	waitErr  error
+	names    map[string]string // member id → name, read once per page
 }
 
 func (c *Console) newViewer(ctx context.Context, p *app.Principal, r *http.Request) (*viewer, error) {
@@ -31,12 +41,66 @@ func (c *Console) newViewer(ctx context.Context, p *app.Principal, r *http.Reque
 	}
 	v := &viewer{P: p, Member: m, CSRF: sess.CSRFToken, Path: r.URL.Path, ctx: ctx, svc: c.svc,
 		Flash: flashes[r.URL.Query().Get("done")]}
-	waiting, err := c.waitingOn(ctx, p)
+	v.c, v.log = c, c.log
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		v.startWaiting()
+	}
+	return v, nil
+}
+
+func (v *viewer) startWaiting() {
+	v.waitOnce.Do(func() {
+		v.waitDone = make(chan struct{})
+		go func() {
+			defer close(v.waitDone)
+			v.pending, v.waitErr = v.c.allRequests(v.ctx, v.P, domain.CRFilter{Status: domain.StatusPending}, 0)
+		}()
+	})
+}
+
+// pendingList is the pending requests that pass the filter (its status
+// is pending whatever it says).
+func (v *viewer) pendingList(f domain.CRFilter) ([]domain.ChangeRequest, error) {
+	v.startWaiting()
+	<-v.waitDone
+	if v.waitErr != nil {
+		return nil, v.waitErr
+	}
+	f.Status = domain.StatusPending
+	var out []domain.ChangeRequest
+	for i := range v.pending {
+		if f.Matches(&v.pending[i]) {
+			out = append(out, v.pending[i])
+		}
+	}
+	return out, nil
+}
+
+// waitingList is the requests waiting on the viewer's review: pending,
+// and the viewer may review them and has not yet.
+func (v *viewer) waitingList() ([]domain.ChangeRequest, error) {
+	all, err := v.pendingList(domain.CRFilter{})
 	if err != nil {
 		return nil, err
 	}
-	v.Waiting, v.waiting = len(waiting), waiting
-	return v, nil
+	var out []domain.ChangeRequest
+	for i := range all {
+		if v.svc.WaitsOn(v.P, &all[i]) {
+			out = append(out, all[i])
+		}
+	}
+	return out, nil
+}
+
+// Waiting counts the requests waiting on the viewer's review, for the
+// navigation (0 when they could not be read: the page still shows).
+func (v *viewer) Waiting() int {
+	list, err := v.waitingList()
+	if err != nil {
+		v.log.ErrorContext(v.ctx, "reading the requests waiting on a member failed", "member", v.P.MemberID, "err", err)
+		return 0
+	}
+	return len(list)
 }
 
 // Can reports whether the viewer has at least role ("editor", "manager", "admin").
