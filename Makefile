@@ -5,7 +5,7 @@ FUNCTIONS := api timers notifier evaluate
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 ARTIFACTS_DIR ?= bin
 
-.PHONY: run test build deploy lint fmt clean seed build-ApiFunction build-TimersFunction build-NotifierFunction build-EvaluateFunction
+.PHONY: run test build deploy deploy-check lint fmt clean seed build-ApiFunction build-TimersFunction build-NotifierFunction build-EvaluateFunction
 
 ## run: the whole system in one process on 127.0.0.1:8080, data in ./.data, in
 ## development mode (mail catcher at /dev/mail, movable clock; loopback only).
@@ -41,10 +41,20 @@ build-NotifierFunction:
 build-EvaluateFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/evaluate
 
-## deploy: needs the AWS SAM CLI; STAGE=dev|staging|prod
+## deploy: needs the AWS SAM CLI and AWS credentials; STAGE=dev|staging|prod.
+## Asks the sender address, the first admin's e-mail and an optional custom
+## domain, then runs sam build and a non-guided sam deploy (scripts/deploy.sh,
+## infra/README.md). PARAMS="AlarmEmail=ops@example.com ..." sets more
+## template parameters (or answers a question in advance); --yes in PARAMS
+## skips the confirmations.
 STAGE ?= dev
+PARAMS ?=
 deploy:
-	sam build && sam deploy --guided --config-file infra/samconfig.toml --config-env $(STAGE)
+	./scripts/deploy.sh $(STAGE) $(PARAMS)
+
+## deploy-check: cfn-lint and the SAM translation of template.yaml (no AWS needed)
+deploy-check:
+	./scripts/deploy.sh --check
 
 seed:
 	./scripts/seed.sh

@@ -1602,7 +1602,7 @@ func TestParametersAndOutputs(t *testing.T) {
 	walk = func(v any, path string) {
 		switch x := v.(type) {
 		case obj:
-			if name, ok := refName(x); ok && !known[name] {
+			if name, ok := refName(x); ok && !known[name] && !samReferenceable(tpl, name) {
 				t.Errorf("%s: !Ref %s names no parameter or resource", path, name)
 			}
 			if res, _, ok := getAtt(x); ok && tpl.resources[res] == nil {
@@ -1655,6 +1655,23 @@ func TestParametersAndOutputs(t *testing.T) {
 }
 
 var subVar = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+// samReferenceable reports whether name is one of the generated resources
+// SAM lets a template !Ref through its source: <HttpApi or Api>.Stage and
+// .DomainName, <Function>.Alias and .Version.
+func samReferenceable(tpl *template, name string) bool {
+	res, prop, ok := strings.Cut(name, ".")
+	if !ok {
+		return false
+	}
+	switch tpl.resources[res]["Type"] {
+	case "AWS::Serverless::HttpApi", "AWS::Serverless::Api":
+		return prop == "Stage" || prop == "DomainName"
+	case "AWS::Serverless::Function":
+		return prop == "Alias" || prop == "Version"
+	}
+	return false
+}
 
 // samconfigDeploy reads the [<env>.deploy.parameters] sections of a
 // samconfig.toml: only `key = value` lines, which is all the file uses.
