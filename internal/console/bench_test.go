@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,17 +138,24 @@ func benchPage(b *testing.B, path string) {
 	}
 	size := run()
 	b.ResetTimer()
+	times := make([]time.Duration, 0, b.N)
 	for range b.N {
+		start := time.Now() // wall clock: the time one page takes
 		run()
+		times = append(times, time.Since(start)) // wall clock: the time one page takes
 	}
 	b.StopTimer()
-	per := b.Elapsed() / time.Duration(b.N)
-	b.ReportMetric(float64(per.Microseconds())/1000, "ms/page")
+	slices.Sort(times)
+	median, worst := times[len(times)/2], times[len(times)-1]
+	b.ReportMetric(float64(median.Microseconds())/1000, "ms/page")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
 	b.ReportMetric(float64(size)/1024, "KB")
-	// the probe run (b.N = 1) times one cold page; the budget is for the
-	// measured run
-	if b.N >= 10 && per > pageBudget {
-		b.Errorf("GET %s takes %v per page, over the %v budget", path, per, pageBudget)
+	// The budget holds for the median page of the measured run (the probe
+	// run, b.N = 1, times one cold page): a page the garbage collector or
+	// another process on the machine interrupts is the worst, reported
+	// beside it.
+	if b.N >= 10 && median > pageBudget {
+		b.Errorf("GET %s takes %v (median of %d), over the %v budget", path, median, b.N, pageBudget)
 	}
 }
 

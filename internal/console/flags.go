@@ -259,12 +259,13 @@ func (c *Console) flagListData(ctx context.Context, v *viewer, project string, q
 }
 
 // searchFlags reads every flag that passes the filter, keeps those whose
-// key or name contains the search (any case), and returns the page after
+// key or name contains the search (ASCII letters in any case: the store
+// filters, domain.FlagFilter.Query), and returns the page after
 // view.After (by key); it notes the tags of every flag read. Stores list
 // flags by key: while they do, the first matches after view.After are the
 // page, and their configs are asked for as soon as they are found.
 func (c *Console) searchFlags(ctx context.Context, p *app.Principal, view *flagListView, filter domain.FlagFilter, tags map[string]bool, configs *configReader) ([]*domain.Flag, error) {
-	needle := strings.ToLower(view.Q)
+	filter.Query = view.Q // the store matches key or name, and skips the rest undecoded
 	var matching []*domain.Flag
 	sorted, prev, asked := true, "", 0
 	page := domain.Page{Limit: domain.MaxPageLimit}
@@ -282,9 +283,6 @@ func (c *Console) searchFlags(ctx context.Context, p *app.Principal, view *flagL
 				sorted = false
 			}
 			prev = f.Key
-			if !strings.Contains(strings.ToLower(f.Key), needle) && !strings.Contains(strings.ToLower(f.Name), needle) {
-				continue
-			}
 			matching = append(matching, f)
 			if sorted && f.Key > view.After && asked < flagsPerPage {
 				configs.ask(f.Key)

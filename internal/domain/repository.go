@@ -29,10 +29,13 @@ func (p Page) Normalize() Page {
 	return p
 }
 
-// FlagFilter narrows a flag list. A nil Archived lists both.
+// FlagFilter narrows a flag list. A nil Archived lists both. Query keeps
+// flags whose key or name contains it, ASCII letters matching either case
+// (a search box).
 type FlagFilter struct {
 	Tag      string
 	Archived *bool
+	Query    string
 }
 
 // Matches reports whether f passes the filter.
@@ -42,6 +45,37 @@ func (ff FlagFilter) Matches(f *Flag) bool {
 	}
 	if ff.Archived != nil && f.Archived != *ff.Archived {
 		return false
+	}
+	if ff.Query != "" && !ContainsFoldASCII(f.Key, ff.Query) && !ContainsFoldASCII(f.Name, ff.Query) {
+		return false
+	}
+	return true
+}
+
+// ContainsFoldASCII reports whether s contains sub, ASCII letters matching
+// either case (and nothing else folded: "K" the Kelvin sign is not "k").
+func ContainsFoldASCII(s, sub string) bool {
+	n := len(sub)
+	for i := 0; i+n <= len(s); i++ {
+		if equalFoldASCII(s[i:i+n], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func equalFoldASCII(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
 	}
 	return true
 }
@@ -289,8 +323,32 @@ type OutboxItem struct {
 	LastError     string     `json:"last_error,omitempty"`
 	// Done lists the deliveries (e-mail recipients, "event") already made, so
 	// a retry sends only what is missing.
-	Done    []string `json:"done"`
-	Version int64    `json:"version"`
+	Done []string `json:"done"`
+	// Deliveries is each delivery's own state, by key ("event",
+	// "email:<member>"): the deliveries the entry owes, decided at its first
+	// attempt. Each is tried, retried and dead-lettered on its own, so one
+	// recipient never holds up another; the item stays pending while one of
+	// them is, and is then dead if one of them is, else delivered. Empty
+	// before the first attempt (and on items older than it).
+	Deliveries map[string]OutboxDelivery `json:"deliveries,omitempty"`
+	// ClaimedBy and ClaimedUntil: a notifier working on the item claims it
+	// until then, so that another one (the stream's and the sweep's) leaves
+	// it alone meanwhile; a claim past its time is void.
+	ClaimedBy    string     `json:"claimed_by,omitempty"`
+	ClaimedUntil *time.Time `json:"claimed_until,omitempty"`
+	Version      int64      `json:"version"`
+}
+
+// OutboxDelivery is one delivery of an outbox item: one recipient's e-mail,
+// or the domain event.
+type OutboxDelivery struct {
+	State         string    `json:"state"`    // OutboxPending, OutboxDelivered or OutboxDead
+	Attempts      int       `json:"attempts"` // attempts that failed
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	LastError     string    `json:"last_error,omitempty"`
+	// Refused: dead at once, because the recipient was refused for good
+	// (not retried).
+	Refused bool `json:"refused,omitempty"`
 }
 
 // OutboxRepository is the delivery side of the outbox.

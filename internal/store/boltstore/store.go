@@ -100,6 +100,12 @@ func decodeCursor(c string) ([]byte, error) {
 
 // list reads one page of bucket entries under prefix that pass keep.
 func list[T any](tx *bolt.Tx, bucket, prefix []byte, page domain.Page, keep func(*T) bool) ([]T, string, error) {
+	return listRaw(tx, bucket, prefix, page, nil, keep)
+}
+
+// listRaw is list with a look at each stored record before it is decoded:
+// a record maybe refuses cannot pass keep, and is skipped undecoded.
+func listRaw[T any](tx *bolt.Tx, bucket, prefix []byte, page domain.Page, maybe func(raw []byte) bool, keep func(*T) bool) ([]T, string, error) {
 	page = page.Normalize()
 	c := tx.Bucket(bucket).Cursor()
 	var k, raw []byte
@@ -121,6 +127,9 @@ func list[T any](tx *bolt.Tx, bucket, prefix []byte, page domain.Page, keep func
 	out := []T{}
 	var last []byte
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, raw = c.Next() {
+		if maybe != nil && !maybe(raw) {
+			continue
+		}
 		var v T
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return nil, "", fmt.Errorf("decode %s/%s: %w", bucket, k, err)
@@ -408,10 +417,28 @@ func (s *Store) ListFlags(ctx context.Context, project string, filter domain.Fla
 		if tx.Bucket(bProjects).Get(key(project)) == nil {
 			return domain.NotFound("project", project)
 		}
-		out, next, err = list(tx, bFlags, key(project, ""), page, filter.Matches)
+		out, next, err = listRaw(tx, bFlags, key(project, ""), page, flagQueryPrefilter(filter.Query), filter.Matches)
 		return err
 	})
 	return out, next, err
+}
+
+// flagQueryPrefilter looks for a search in a flag's stored JSON before it
+// is decoded. A query of letters, digits, spaces and "-_.:/" is written
+// as is in the JSON of a key or name that contains it (encoding/json
+// escapes none of them), so a record without it, ASCII case folded,
+// cannot match; other queries decode every record.
+func flagQueryPrefilter(q string) func([]byte) bool {
+	if q == "" {
+		return nil
+	}
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(" -_.:/", c) >= 0) {
+			return nil
+		}
+	}
+	return func(raw []byte) bool { return domain.ContainsFoldASCII(string(raw), q) }
 }
 
 func flagConfigs(tx *bolt.Tx, project, flag string) ([]domain.FlagConfig, error) {

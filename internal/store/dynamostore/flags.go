@@ -85,7 +85,13 @@ func (s *Store) ListFlags(ctx context.Context, project string, filter domain.Fla
 		}
 		l.filter = &c
 	}
-	return list[domain.Flag](ctx, s, l, page)
+	if filter.Query == "" {
+		return list[domain.Flag](ctx, s, l, page)
+	}
+	// A search has no expression in DynamoDB (contains() matches case):
+	// the items are filtered here, and a page is still full when a next
+	// cursor follows.
+	return listKeep(ctx, s, l, page, filter.Matches)
 }
 
 func (s *Store) flagConfigs(ctx context.Context, project, flag string) ([]domain.FlagConfig, error) {

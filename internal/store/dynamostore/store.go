@@ -629,6 +629,11 @@ type listing struct {
 // list reads one page of a listing, strongly consistent, in sort key order.
 // Its cursors are the base64url of the last returned item's sort key.
 func list[T any](ctx context.Context, s *Store, l listing, page domain.Page) ([]T, string, error) {
+	return listKeep[T](ctx, s, l, page, nil)
+}
+
+// listKeep is list with a test of each decoded item (nil keeps all).
+func listKeep[T any](ctx context.Context, s *Store, l listing, page domain.Page, keep func(*T) bool) ([]T, string, error) {
 	return queryPage[T](ctx, s, query{
 		key:    expression.Key(attrPK).Equal(expression.Value(l.pk)).And(expression.Key(attrSK).BeginsWith(l.prefix)),
 		filter: l.filter,
@@ -643,7 +648,7 @@ func list[T any](ctx context.Context, s *Store, l listing, page domain.Page) ([]
 			}
 			return key{l.pk, sk}.av(), nil
 		},
-	}, page, nil)
+	}, page, keep)
 }
 
 // query is one list read by Query, from the table (strongly consistent) or

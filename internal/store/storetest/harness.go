@@ -488,6 +488,24 @@ func testFlagListFilterAndPages(t *testing.T, s domain.Store) {
 	if got := collect(domain.FlagFilter{Tag: "checkout", Archived: &no}, 1); fmt.Sprint(got) != "[f0 f6]" {
 		t.Fatalf("checkout, not archived: %v", got)
 	}
+	// a search: key or name, ASCII letters in either case, across pages
+	for key, name := range map[string]string{"new-checkout": "New Checkout", "dark-mode": "Dark <Mode> & more", "kelvin": "Kelvin scale"} {
+		f := newFlag(key)
+		f.Name = name
+		must(t, s.CreateFlag(ctx, f, nil))
+	}
+	for q, want := range map[string]string{
+		"CHECKOUT": "[new-checkout]", "new-": "[new-checkout]", "f": "[f0 f1 f2 f3 f4 f5 f6 f7 f8]",
+		"<mode> &": "[dark-mode]", "mode": "[dark-mode]", "elvin s": "[kelvin]", "kelvin": "[kelvin]",
+		"kKelvin": "[]", "nothing": "[]",
+	} {
+		if got := fmt.Sprint(collect(domain.FlagFilter{Query: q}, 1)); got != want && !(want == "[]" && got == "[]") {
+			t.Errorf("query %q: %v, want %v", q, got, want)
+		}
+	}
+	if got := collect(domain.FlagFilter{Query: "F", Tag: "checkout", Archived: &no}, 1); fmt.Sprint(got) != "[f0 f6]" {
+		t.Fatalf("query, tag and archived: %v", got)
+	}
 	_, _, err = s.ListFlags(ctx, "nope", domain.FlagFilter{}, domain.Page{})
 	wantCode(t, err, domain.CodeNotFound)
 }
