@@ -18,7 +18,7 @@ const (
 )
 
 func (p *Principal) actor() domain.Actor {
-	return domain.Actor{MemberID: p.MemberID, TokenID: p.TokenID, Role: p.Role}
+	return domain.Actor{MemberID: p.MemberID, TokenID: p.TokenID, Role: p.Role, Behind: p.Behind}
 }
 
 func (s *Service) audit(actor, action, channel string) domain.AuditEntry {

@@ -189,7 +189,7 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRK
 		ProposedConfig: cfg, ProposedFlag: flag, BaseVersion: base, Requester: p.Actor(), RequesterMember: p.MemberID,
 		NotifyReviewers: []string{}, Status: domain.StatusPending, Revision: 1, Policy: policy,
 		Reviews: []domain.Review{}, Timeline: []domain.TimelineEvent{}, CreatedAt: now, UpdatedAt: now, ApplyAt: applyAt,
-		RevisionBy: p.MemberID, BaseConfig: baseCfg,
+		RevisionBy: p.actor().Person(), RequesterBehind: p.Behind, BaseConfig: baseCfg,
 	}
 	if kind == domain.KindFlag {
 		cr.BaseFlag = cloneFlag(f)

@@ -48,6 +48,9 @@ type Principal struct {
 	// timelines: "" is the API (ChannelAPI); the web console sets
 	// ChannelConsole.
 	Channel string
+	// Behind is, for a service token, the member who created it (for
+	// reviewing, what the token requests that member requested).
+	Behind string
 
 	session *domain.Session // the session as read when it authenticated
 }
@@ -120,6 +123,12 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, 
 		return nil, errUnauthenticated
 	}
 	p := &Principal{TokenID: t.ID, MemberID: t.MemberID, Role: t.Role}
+	if t.Service() {
+		p.Behind, _ = strings.CutPrefix(t.CreatedBy, "member:")
+		if p.Behind == t.CreatedBy { // made by the bootstrap or another token: nobody to name
+			p.Behind = ""
+		}
+	}
 	if !t.Service() {
 		m, err := s.store.GetMember(ctx, t.MemberID)
 		if domain.ErrorCode(err) == domain.CodeNotFound {

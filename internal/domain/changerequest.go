@@ -14,6 +14,19 @@ type Actor struct {
 	TokenID  string `json:"token_id,omitempty"`
 	Role     Role   `json:"role,omitempty"`
 	System   string `json:"system,omitempty"` // e.g. "auto-approval"
+	// Behind is, for a service token, the member who created it: what the
+	// token asks for, that member asked for, as far as reviewing goes (an
+	// admin does not approve what they requested through their own token).
+	Behind string `json:"behind,omitempty"`
+}
+
+// Person is the member acting: themselves, or the one behind a service
+// token ("" for the system).
+func (a Actor) Person() string {
+	if a.MemberID != "" {
+		return a.MemberID
+	}
+	return a.Behind
 }
 
 // String names the actor in timelines and audit entries.
@@ -120,9 +133,12 @@ type ChangeRequest struct {
 	// the two writes), the timers find it due and finish the job.
 	ApplyPending bool `json:"apply_pending,omitempty"`
 	// RevisionBy is the member who made the current revision (the requester,
-	// or whoever edited it last); they cannot review it unless self-approval
-	// is allowed.
+	// or whoever edited it last, or the member behind the service token
+	// that did); they cannot review it unless self-approval is allowed.
 	RevisionBy string `json:"revision_by,omitempty"`
+	// RequesterBehind is, for a request a service token made, the member
+	// who created the token: they count as the requester when reviewing.
+	RequesterBehind string `json:"requester_behind,omitempty"`
 	// BaseConfig / BaseFlag are the live state the proposal was made against,
 	// so that a refused apply can say what changed since.
 	BaseConfig *FlagConfig `json:"base_config,omitempty"`
@@ -155,6 +171,7 @@ var (
 	ErrApplyRole        = &Error{Code: CodeForbidden, Message: "applying needs the editor role or higher"}
 	ErrPastDeadline     = &Error{Code: CodeConflict, Message: "the request passed its expiry deadline; it can no longer be reviewed, edited or applied"}
 	ErrScheduleDeletion = &Error{Code: CodeForbidden, Message: "deleting an approved scheduled change needs approval here: a reviewer (not the requester) or an admin must withdraw it"}
+	ErrScheduleEdit     = &Error{Code: CodeForbidden, Message: "editing an approved scheduled change would undo its approval, which here needs a second person: an admin may edit it, or a reviewer may withdraw it and you open a new request"}
 	ErrTimelineFull     = &Error{Code: CodeConflict, Message: fmt.Sprintf("the request has %d timeline events, the most it can hold; open a new request", MaxTimelineEvents)}
 )
 
@@ -219,7 +236,9 @@ func (cr *ChangeRequest) CanReview(a Actor) error {
 	if !a.Role.AtLeast(RoleEditor) {
 		return ErrReviewerRole
 	}
-	if (cr.isRequester(a) || (cr.RevisionBy != "" && a.MemberID == cr.RevisionBy)) && !cr.Policy.AllowSelfApproval {
+	own := cr.isRequester(a) || (cr.RevisionBy != "" && a.MemberID == cr.RevisionBy) ||
+		(cr.RequesterBehind != "" && a.MemberID == cr.RequesterBehind)
+	if own && !cr.Policy.AllowSelfApproval {
 		return ErrSelfReview
 	}
 	if cr.Policy.Reviewers == ReviewersDesignated && a.Role != RoleAdmin && !slices.Contains(cr.Policy.DesignatedReviewers, a.MemberID) {
@@ -348,7 +367,7 @@ func (cr *ChangeRequest) Edit(a Actor, title, description *string, cfg *FlagConf
 	}
 	cr.BaseVersion = base
 	cr.Revision++
-	cr.RevisionBy = a.MemberID
+	cr.RevisionBy = a.Person()
 	cr.Status = StatusPending
 	cr.ApplyPending = false
 	cr.restartTimers(now)
@@ -362,6 +381,12 @@ func (cr *ChangeRequest) CheckEdit(a Actor, now time.Time) error {
 	}
 	if cr.Status != StatusPending && cr.Status != StatusApproved && cr.Status != StatusRejected {
 		return ErrNotEditable
+	}
+	// An edit sends an approved request back to pending: for an approved
+	// scheduled change that is as good as deleting it, so it takes what
+	// deleting takes (and a withdrawal after the edit finds it pending).
+	if cr.scheduledApproved(now) && !cr.Policy.AllowUnapprovedScheduleDeletion && a.Role != RoleAdmin {
+		return ErrScheduleEdit
 	}
 	if cr.pastDeadline(now) {
 		return ErrPastDeadline
@@ -415,9 +440,8 @@ func (cr *ChangeRequest) CheckWithdraw(a Actor, now time.Time) error {
 	if cr.Status.Final() {
 		return ErrNotWithdrawable
 	}
-	scheduled := cr.Status == StatusApproved && cr.ApplyAt != nil && cr.ApplyAt.After(now)
 	switch {
-	case scheduled && !cr.Policy.AllowUnapprovedScheduleDeletion:
+	case cr.scheduledApproved(now) && !cr.Policy.AllowUnapprovedScheduleDeletion:
 		if a.Role != RoleAdmin && (cr.isRequester(a) || cr.CanReview(a) != nil) {
 			return ErrScheduleDeletion
 		}
@@ -425,6 +449,12 @@ func (cr *ChangeRequest) CheckWithdraw(a Actor, now time.Time) error {
 		return ErrNotRequester
 	}
 	return nil
+}
+
+// scheduledApproved reports whether the request is an approved change
+// scheduled for later.
+func (cr *ChangeRequest) scheduledApproved(now time.Time) bool {
+	return cr.Status == StatusApproved && cr.ApplyAt != nil && cr.ApplyAt.After(now)
 }
 
 // CheckApply says whether a may apply the request onto live version live at
