@@ -176,6 +176,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 	r = r.WithContext(ctx)
 	w.Header().Set("X-Request-Id", id)
+	// no answer is ever sniffed into something it does not say it is
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		if v := recover(); v != nil {
@@ -184,7 +186,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeError(ctx, sw, r, s.log, fmt.Errorf("panic: %v", v))
 			}
 		}
-		s.log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+		s.log.InfoContext(ctx, "request", "method", r.Method, "path", RedactPath(r.URL.Path), "status", sw.status,
 			"duration_ms", time.Since(start).Milliseconds(), "request_id", id)
 	}()
 	s.mux.ServeHTTP(sw, r)
@@ -356,4 +358,20 @@ func boolParam(r *http.Request, name string) (*bool, error) {
 		return nil, v.Err()
 	}
 	return &b, nil
+}
+
+// credentialPaths are the routes whose last segment is a credential: an
+// e-mail action link and a sign-in link act for whoever holds them.
+var credentialPaths = []string{"/a/", "/signin/"}
+
+// RedactPath is a request path as logs may keep it: the credential in an
+// action or sign-in link is replaced, so that a log reader cannot act with
+// it. Query strings are never logged.
+func RedactPath(p string) string {
+	for _, prefix := range credentialPaths {
+		if strings.HasPrefix(p, prefix) && len(p) > len(prefix) {
+			return prefix + "[redacted]"
+		}
+	}
+	return p
 }
