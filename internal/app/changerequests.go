@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -167,8 +168,8 @@ func keepFlagIdentity(f, live *domain.Flag) {
 
 // prefixed moves validation pointers under prefix.
 func prefixed(err error, prefix string) error {
-	de, ok := err.(*domain.Error)
-	if !ok || de.Code != domain.CodeInvalid {
+	var de *domain.Error
+	if !errors.As(err, &de) || de.Code != domain.CodeInvalid {
 		return err
 	}
 	out := *de
@@ -223,7 +224,7 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRK
 		v.Add("/apply_at", "is at or after the request's expiry (%s): it could never apply", cr.ExpiresAt.Format(time.RFC3339))
 		return nil, v.Err()
 	}
-	if f.Archived {
+	if f.Archived && (flag == nil || flag.Archived) {
 		return nil, domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before proposing changes", f.Key)
 	}
 	if err := s.checkNotify(ctx, cr, opts.NotifyReviewers); err != nil {
@@ -284,7 +285,7 @@ func (s *Service) checkNotify(ctx context.Context, cr *domain.ChangeRequest, ids
 			return err
 		}
 		if err := cr.CanReview(domain.Actor{MemberID: m.ID, Role: m.Role}); err != nil {
-			v.Add(fmt.Sprintf("/notify_reviewers/%d", i), "%s cannot review this request: %s", m.Email, err.(*domain.Error).Message)
+			v.Add(fmt.Sprintf("/notify_reviewers/%d", i), "%s cannot review this request: %s", m.Email, errText(err))
 		}
 	}
 	return v.Err()
@@ -555,7 +556,7 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 		switch cr.Kind {
 		case domain.KindTargeting:
 			if err := cr.CheckApply(a, c.Version, now); err != nil {
-				if de, ok := err.(*domain.Error); ok && de.CurrentVersion > 0 && cr.BaseConfig != nil {
+				if de := asDomainError(err); de != nil && de.CurrentVersion > 0 && cr.BaseConfig != nil {
 					if d, derr := domain.ConfigDiff(cr.BaseConfig, c); derr == nil {
 						return domain.WithChanges(de, d.Summary)
 					}
@@ -582,7 +583,7 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 			}
 		case domain.KindFlag:
 			if err := cr.CheckApply(a, f.Version, now); err != nil {
-				if de, ok := err.(*domain.Error); ok && de.CurrentVersion > 0 && cr.BaseFlag != nil {
+				if de := asDomainError(err); de != nil && de.CurrentVersion > 0 && cr.BaseFlag != nil {
 					if d, derr := domain.FlagDiff(cr.BaseFlag, f); derr == nil {
 						return domain.WithChanges(de, d.Summary)
 					}
@@ -610,7 +611,7 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 		return nil
 	})
 	if err != nil {
-		if de, ok := err.(*domain.Error); ok && de.CurrentVersion > 0 {
+		if de := asDomainError(err); de != nil && de.CurrentVersion > 0 {
 			s.noteApplyConflict(ctx, a, id, channel, de)
 		}
 		return nil, false, err
@@ -698,4 +699,21 @@ func (s *Service) ListDeadLetters(ctx context.Context, p *Principal, page domain
 		return nil, "", err
 	}
 	return s.store.ListDeadLetters(ctx, page)
+}
+
+// asDomainError is err's *domain.Error, nil when it has none.
+func asDomainError(err error) *domain.Error {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return de
+	}
+	return nil
+}
+
+// errText is a refusal's client-safe message.
+func errText(err error) string {
+	if de := asDomainError(err); de != nil {
+		return de.Message
+	}
+	return "not allowed"
 }

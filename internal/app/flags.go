@@ -294,6 +294,12 @@ func flagChangeIsCritical(cur, next *domain.Flag, c *domain.FlagConfig, a *domai
 	if cur.BucketingSalt != next.BucketingSalt || cur.BucketingUnit != next.BucketingUnit {
 		return true
 	}
+	// An archived flag is not served (SDKs get FLAG_NOT_FOUND and fall back
+	// to their defaults): archiving a flag this environment serves, or
+	// restoring one it would serve, changes what users see.
+	if cur.Archived != next.Archived && served(c) {
+		return true
+	}
 	if !a.Gates(org, next) {
 		return true // re-tagging must not be a way around approval
 	}
@@ -309,13 +315,22 @@ func flagChangeIsCritical(cur, next *domain.Flag, c *domain.FlagConfig, a *domai
 	return false
 }
 
-// ArchiveFlag archives a flag (DELETE without hard). Archiving is not gated.
-func (s *Service) ArchiveFlag(ctx context.Context, p *Principal, project, key string) (*domain.Flag, error) {
-	out, err := s.ChangeFlag(ctx, p, project, key, nil, ChangeOptions{}, func(f *domain.Flag) error {
+// served reports whether a config serves users anything but the
+// fallback: it is enabled, or serves a variant while off.
+func served(c *domain.FlagConfig) bool {
+	return c.Enabled || (c.OffVariant != "" && c.OffVariant != domain.OffVariantKey)
+}
+
+// ArchiveFlag archives a flag (DELETE without hard). A flag that an
+// environment requiring approval serves is switched off there by
+// archiving, so that is a change request under the strictest of those
+// environments' policies (Outcome.Request), like any flag change that
+// matters there; a flag nothing gated serves is archived at once.
+func (s *Service) ArchiveFlag(ctx context.Context, p *Principal, project, key string) (Outcome[domain.Flag], error) {
+	return s.ChangeFlag(ctx, p, project, key, nil, ChangeOptions{Title: "Archive " + key}, func(f *domain.Flag) error {
 		f.Archived = true
 		return nil
 	})
-	return out.Applied, err
 }
 
 // DeleteFlag deletes an archived flag and its configs for good.

@@ -84,3 +84,39 @@ func TestServiceTokenCreatorCannotApproveItsRequest(t *testing.T) {
 		}
 	})
 }
+
+// Archiving stops serving a flag: where production serves it and needs
+// approval, archiving is a change request, and so is restoring it; the
+// approved request archives it when applied.
+func TestArchivingAServedFlagIsAChangeRequest(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, w *world) {
+		out, err := w.svc.ArchiveFlag(w.ctx, w.requester, "shop", "checkout")
+		if err != nil || out.Request == nil || out.Applied != nil {
+			t.Fatalf("archiving a flag production serves: %v %+v", err, out)
+		}
+		if f, _ := w.svc.GetFlag(w.ctx, w.admin, "shop", "checkout"); f.Archived {
+			t.Fatal("archived without approval")
+		}
+		id := out.Request.ID
+		w.must(w.svc.Review(w.ctx, w.alice, id, domain.DecisionApprove, "retire it", app.ChannelAPI))
+		w.must(w.svc.Apply(w.ctx, w.requester, id))
+		if f, _ := w.svc.GetFlag(w.ctx, w.admin, "shop", "checkout"); !f.Archived {
+			t.Fatal("the applied request did not archive the flag")
+		}
+		// restoring it would serve production again: a request too
+		back, err := w.svc.ChangeFlag(w.ctx, w.requester, "shop", "checkout", nil, app.ChangeOptions{}, func(f *domain.Flag) error {
+			f.Archived = false
+			return nil
+		})
+		if err != nil || back.Request == nil {
+			t.Fatalf("restoring a flag production would serve: %v %+v", err, back)
+		}
+		// a flag no gated environment serves archives at once
+		w.must(w.svc.CreateFlag(w.ctx, w.admin, "shop", app.FlagInput{Key: "idle", Name: "Idle",
+			Variants: []domain.Variant{{Key: "on", Value: []byte(`true`)}}}))
+		idle, err := w.svc.ArchiveFlag(w.ctx, w.requester, "shop", "idle")
+		if err != nil || idle.Applied == nil || !idle.Applied.Archived {
+			t.Fatalf("archiving an idle flag: %v %+v", err, idle)
+		}
+	})
+}

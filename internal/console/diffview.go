@@ -177,6 +177,7 @@ func flagParts(before, after *domain.Flag) []diffPart {
 			parts = appendPart(parts, part("Variant "+quoted(o.Key), variantLines(o), nil))
 		}
 	}
+	parts = appendPart(parts, part("Archived", []string{archivedText(before.Archived)}, []string{archivedText(after.Archived)}))
 	parts = appendPart(parts, part("Name", []string{before.Name}, []string{after.Name}))
 	parts = appendPart(parts, part("Description", []string{orNone(before.Description)}, []string{orNone(after.Description)}))
 	parts = appendPart(parts, part("Tags", []string{orNone(strings.Join(before.Tags, ", "))}, []string{orNone(strings.Join(after.Tags, ", "))}))
@@ -210,4 +211,11 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+func archivedText(a bool) string {
+	if a {
+		return "Archived: not served (SDKs fall back to their defaults)"
+	}
+	return "Not archived: served as its targeting says"
 }

@@ -727,21 +727,28 @@ func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, v *viewer) er
 func (c *Console) flagArchive(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	ctx := r.Context()
 	project, key := r.PathValue("project"), r.PathValue("flag")
+	var out app.Outcome[domain.Flag]
+	var err error
+	flashKey := "flag-archived"
 	if r.PostForm.Get("archived") == "0" {
-		version, err := formVersion(r)
-		if err != nil {
-			return err
+		version, verr := formVersion(r)
+		if verr != nil {
+			return verr
 		}
-		if _, err := c.svc.ChangeFlag(ctx, v.P, project, key, version, app.ChangeOptions{}, func(f *domain.Flag) error {
+		flashKey = "flag-restored"
+		out, err = c.svc.ChangeFlag(ctx, v.P, project, key, version, app.ChangeOptions{Title: "Restore " + key}, func(f *domain.Flag) error {
 			f.Archived = false
 			return nil
-		}); err != nil {
-			return err
-		}
-		return done(w, r, flagPath(project, key), "flag-restored")
+		})
+	} else {
+		out, err = c.svc.ArchiveFlag(ctx, v.P, project, key)
 	}
-	if _, err := c.svc.ArchiveFlag(ctx, v.P, project, key); err != nil {
+	if err != nil {
 		return err
 	}
-	return done(w, r, flagPath(project, key), "flag-archived")
+	if out.Request != nil {
+		// an environment requiring approval serves it: the change is a request
+		return done(w, r, "/requests/"+url.PathEscape(out.Request.ID), "requested")
+	}
+	return done(w, r, flagPath(project, key), flashKey)
 }

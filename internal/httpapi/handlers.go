@@ -199,11 +199,14 @@ func (s *Server) deleteFlag(w http.ResponseWriter, r *http.Request, p *app.Princ
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	f, err := s.svc.ArchiveFlag(r.Context(), p, project, key)
+	out, err := s.svc.ArchiveFlag(r.Context(), p, project, key)
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, f.Version, f)
+	if out.Request != nil {
+		return writeProposed(w, out.Request)
+	}
+	return writeVersioned(w, http.StatusOK, out.Applied.Version, out.Applied)
 }
 
 // ---- targeting ----

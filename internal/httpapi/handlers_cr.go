@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,8 +34,8 @@ func changeOptions(r *http.Request) app.ChangeOptions {
 // notifyHeaderErrors names the header for reviewer errors of a gated write
 // (the app reports them as body fields, as POST /v1/change-requests has them).
 func notifyHeaderErrors(err error) error {
-	de, ok := err.(*domain.Error)
-	if !ok || de.Code != domain.CodeInvalid {
+	var de *domain.Error
+	if !errors.As(err, &de) || de.Code != domain.CodeInvalid {
 		return err
 	}
 	out := *de
