@@ -451,7 +451,10 @@ func (s *Service) ChangeFlagConfig(ctx context.Context, p *Principal, project, f
 		if err := checkVersion("targeting", expected, c.Version); err != nil {
 			return err
 		}
-		if w.LockedBy != "" && how != "bypass" {
+		// a pending request's lock holds while its environment requires
+		// approval; with approval off (here, or organisation-wide) writes
+		// apply directly and nothing waits on the request
+		if w.LockedBy != "" && how != "bypass" && g.gated {
 			return domain.Errorf(domain.CodeConflict, "change request %s is pending for this flag in %s and locks it; wait for it or withdraw it", w.LockedBy, env)
 		}
 		if g.gated != g.settings.Gates(org, f) {

@@ -120,3 +120,20 @@ func TestArchivingAServedFlagIsAChangeRequest(t *testing.T) {
 		}
 	})
 }
+
+// A pending request's lock holds only while approval is required: with
+// approvals switched off organisation-wide, writes apply.
+func TestLockWhilePendingEndsWithApprovals(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, w *world) {
+		w.settings(func(s *domain.ApprovalSettings) { s.LockWhilePending = true })
+		out, err := w.svc.ChangeFlagConfig(w.ctx, w.requester, "shop", "checkout", "production", nil, app.ChangeOptions{}, rollout(20))
+		if err != nil || out.Request == nil {
+			t.Fatalf("the locking request: %v %+v", err, out)
+		}
+		w.must(w.svc.UpdateOrgSettings(w.ctx, w.admin, nil, app.OrgSettingsInput{Approvals: false}))
+		direct, err := w.svc.ChangeFlagConfig(w.ctx, w.alice, "shop", "checkout", "production", nil, app.ChangeOptions{}, rollout(30))
+		if err != nil || direct.Applied == nil || direct.Applied.DefaultRule.Rollout != 30 {
+			t.Fatalf("a write with approvals off: %v %+v", err, direct)
+		}
+	})
+}
