@@ -273,6 +273,11 @@ func (s *Service) RequestSignInLink(ctx context.Context, email, clientIP string)
 // limit counts one request under key and refuses it (rate_limited, with
 // the time until the window ends) beyond max in the window.
 func (s *Service) limit(ctx context.Context, key string, max int, window time.Duration) error {
+	return s.limitWith(ctx, key, max, window, "too many sign-in links asked for")
+}
+
+// limitWith is limit saying what there was too much of.
+func (s *Service) limitWith(ctx context.Context, key string, max int, window time.Duration, tooMany string) error {
 	now := s.clock.Now()
 	n, resets, err := s.identity().Hit(ctx, key, window, now)
 	if err != nil {
@@ -285,7 +290,7 @@ func (s *Service) limit(ctx context.Context, key string, max int, window time.Du
 	if wait < time.Second {
 		wait = time.Second
 	}
-	return domain.RateLimited(wait, "too many sign-in links asked for; try again in %s", wait)
+	return domain.RateLimited(wait, "%s; try again in %s", tooMany, wait)
 }
 
 // laterRetry reports whether a is a rate limit that lasts longer than b.
@@ -756,4 +761,24 @@ func (s *Service) provision(ctx context.Context, id OIDCIdentity, addr string) (
 	}
 	s.log.InfoContext(ctx, "member provisioned", "member", m.ID, "role", m.Role, "actor", ActorOIDC)
 	return m, nil
+}
+
+// Failed token authentications are limited per client address: past
+// MaxAuthFailures in AuthFailureWindow the caller gets 429 (Retry-After)
+// instead of 401. Only failures are counted, in the store (so the limit
+// holds across Lambda instances); a valid token never meets the limit.
+const (
+	MaxAuthFailures   = 30
+	AuthFailureWindow = time.Minute
+)
+
+// AuthenticationFailed counts a failed authentication from clientIP and
+// answers the rate limit when it is over; nil otherwise.
+func (s *Service) AuthenticationFailed(ctx context.Context, clientIP string) error {
+	err := s.limitWith(ctx, "auth-failed:ip:"+clientIP, MaxAuthFailures, AuthFailureWindow, "too many requests with tokens that are not valid from this address")
+	if err != nil && domain.ErrorCode(err) != domain.CodeRateLimited {
+		s.log.WarnContext(ctx, "counting a failed authentication failed", "err", err)
+		return nil
+	}
+	return err
 }

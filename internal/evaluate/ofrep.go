@@ -29,9 +29,10 @@ const (
 
 // Handler serves OFREP and the ruleset route over an evaluator.
 type Handler struct {
-	ev  *Evaluator
-	log *slog.Logger
-	mux *http.ServeMux
+	ev       *Evaluator
+	log      *slog.Logger
+	mux      *http.ServeMux
+	failures authLimiter // failed key checks per client address
 }
 
 // NewHandler builds the evaluation HTTP handler:
@@ -133,6 +134,11 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) *domain.SDKKey {
 		if domain.ErrorCode(err) != domain.CodeUnauthenticated {
 			h.log.ErrorContext(r.Context(), "SDK key lookup failed", "err", err)
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "internal error"})
+			return nil
+		}
+		if wait := h.failures.fail(clientAddress(r), h.ev.clock.Now()); wait > 0 {
+			w.Header().Set("Retry-After", retryAfter(wait))
+			writeJSON(w, http.StatusTooManyRequests, map[string]string{"errorDetails": "too many requests with keys that are not valid from this address; try again later"})
 			return nil
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="countersign-sdk"`)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/httpapi"
 )
@@ -104,5 +105,27 @@ func TestAccessLogRedactsLinkTokens(t *testing.T) {
 	}
 	if got := httpapi.RedactPath("/v1/projects/a/flags"); got != "/v1/projects/a/flags" {
 		t.Fatalf("an ordinary path: %q", got)
+	}
+}
+
+// Failed token authentications are limited per client address; a valid
+// token is never limited, and the window passes.
+func TestFailedTokenAuthenticationsAreLimited(t *testing.T) {
+	a := newTestAPI(t)
+	bad := withToken("cs_not_a_token_0123456789abcdefghijkl")
+	for i := range app.MaxAuthFailures {
+		if res := a.do("GET", "/v1/projects", nil, bad); res.StatusCode != 401 {
+			t.Fatalf("failure %d: %d", i+1, res.StatusCode)
+		}
+	}
+	res := a.do("GET", "/v1/projects", nil, bad)
+	res.wantProblem(t, 429, domain.CodeRateLimited)
+	if res.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	a.do("GET", "/v1/projects", nil).want(t, 200) // the admin's valid token
+	a.clock.Advance(app.AuthFailureWindow)
+	if res := a.do("GET", "/v1/projects", nil, bad); res.StatusCode != 401 {
+		t.Fatalf("after the window: %d", res.StatusCode)
 	}
 }

@@ -191,7 +191,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*app.Prin
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			return nil, domain.Errorf(domain.CodeUnauthenticated, "send Authorization: Bearer <token>")
 		}
-		return s.svc.Authenticate(r.Context(), strings.TrimSpace(token))
+		p, err := s.svc.Authenticate(r.Context(), strings.TrimSpace(token))
+		if domain.ErrorCode(err) == domain.CodeUnauthenticated {
+			if limited := s.svc.AuthenticationFailed(r.Context(), clientIP(r)); limited != nil {
+				return nil, limited
+			}
+		}
+		return p, err
 	}
 	c, err := r.Cookie(SessionCookie)
 	if err != nil || c.Value == "" {
