@@ -29,8 +29,8 @@ func (s *Service) ActionsOn(p *Principal, v *RequestView) RequestActions {
 	if out.Edit == nil {
 		out.Edit = v.CheckEdit(a, now)
 	}
-	if out.Comment == nil && len(v.Timeline) >= domain.MaxTimelineEvents {
-		out.Comment = domain.ErrTimelineFull
+	if out.Comment == nil {
+		out.Comment = v.CheckComment(a)
 	}
 	return out
 }

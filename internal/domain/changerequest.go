@@ -95,10 +95,16 @@ type TimelineEvent struct {
 	At       time.Time `json:"at"`
 }
 
-// Limits on what a request accumulates (it is one DynamoDB item).
+// Limits on what a request accumulates (it is one DynamoDB item, at most
+// 400 KB). Comments are what anyone who reads the project can add, so they
+// are capped per request, per member and in total length; transitions
+// (reviews, edits, apply, withdraw, expiry) are never refused for room,
+// so no amount of commenting can freeze a request.
 const (
-	MaxCommentLength  = 2000
-	MaxTimelineEvents = 150
+	MaxCommentLength     = 2000     // characters of one comment
+	MaxComments          = 100      // comments on one request
+	MaxCommentsPerMember = 20       // comments by one member on one request
+	MaxCommentBytes      = 96 << 10 // bytes of all comments on one request
 )
 
 // ChangeRequest is a proposed change to what users see, waiting for review.
@@ -172,7 +178,9 @@ var (
 	ErrPastDeadline     = &Error{Code: CodeConflict, Message: "the request passed its expiry deadline; it can no longer be reviewed, edited or applied"}
 	ErrScheduleDeletion = &Error{Code: CodeForbidden, Message: "deleting an approved scheduled change needs approval here: a reviewer (not the requester) or an admin must withdraw it"}
 	ErrScheduleEdit     = &Error{Code: CodeForbidden, Message: "editing an approved scheduled change would undo its approval, which here needs a second person: an admin may edit it, or a reviewer may withdraw it and you open a new request"}
-	ErrTimelineFull     = &Error{Code: CodeConflict, Message: fmt.Sprintf("the request has %d timeline events, the most it can hold; open a new request", MaxTimelineEvents)}
+	ErrTooManyComments  = &Error{Code: CodeConflict, Message: fmt.Sprintf("the request has %d comments, the most it takes; its reviews and actions still work", MaxComments)}
+	ErrYourComments     = &Error{Code: CodeConflict, Message: fmt.Sprintf("you have written %d comments on this request, the most one member may", MaxCommentsPerMember)}
+	ErrCommentsTooLong  = &Error{Code: CodeConflict, Message: fmt.Sprintf("the comments on this request reach %d KB, the most it holds; its reviews and actions still work", MaxCommentBytes>>10)}
 )
 
 // ErrBaseChanged says the live state moved on since the request was made.
@@ -211,9 +219,6 @@ func (cr *ChangeRequest) reviewsOf(d Decision) []Review {
 func (cr *ChangeRequest) AddEvent(e TimelineEvent) error { return cr.event(e) }
 
 func (cr *ChangeRequest) event(e TimelineEvent) error {
-	if len(cr.Timeline) >= MaxTimelineEvents {
-		return ErrTimelineFull
-	}
 	e.Revision = cr.Revision
 	cr.Timeline = append(cr.Timeline, e)
 	cr.UpdatedAt = e.At
@@ -549,7 +554,46 @@ func (cr *ChangeRequest) AddComment(a Actor, text string, mentions []string, now
 	if err := checkComment(text, true); err != nil {
 		return err
 	}
+	if err := cr.CheckComment(a); err != nil {
+		return err
+	}
+	if cr.commentBytes()+len(text) > MaxCommentBytes {
+		return ErrCommentsTooLong
+	}
 	return cr.event(TimelineEvent{Type: "commented", Actor: a.String(), Comment: text, Mentions: mentions, At: now})
+}
+
+// CheckComment says whether a may add a comment now (room permitting),
+// changing nothing.
+func (cr *ChangeRequest) CheckComment(a Actor) error {
+	total, mine := 0, 0
+	for _, e := range cr.Timeline {
+		if e.Type == "commented" {
+			total++
+			if e.Actor == a.String() {
+				mine++
+			}
+		}
+	}
+	switch {
+	case total >= MaxComments:
+		return ErrTooManyComments
+	case mine >= MaxCommentsPerMember:
+		return ErrYourComments
+	case cr.commentBytes() >= MaxCommentBytes:
+		return ErrCommentsTooLong
+	}
+	return nil
+}
+
+func (cr *ChangeRequest) commentBytes() int {
+	n := 0
+	for _, e := range cr.Timeline {
+		if e.Type == "commented" {
+			n += len(e.Comment)
+		}
+	}
+	return n
 }
 
 func checkComment(c string, required bool) error {
