@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: every test, on a fresh machine. Installs what the tests need
-# (Go modules; DynamoDB Local, the SES emulator and an OpenID provider from
-# npm into .tools/, reused when present), starts them, runs vet, gofmt and
-# all Go tests with -race (the store conformance suite on bbolt AND on
-# DynamoDB Local), the browser walks, and stops them.
+# (Go modules; DynamoDB Local, the SES emulator, an OpenID provider and an
+# SMTP server from npm into .tools/, reused when present), starts them, runs
+# vet, gofmt and all Go tests with -race (the store conformance suite on
+# bbolt AND on DynamoDB Local), the browser walks, and stops them.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -30,7 +30,7 @@ fi
 
 step "DynamoDB Local"
 ./scripts/dynamodb-local.sh start
-trap './scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true; ./scripts/ses-local.sh stop >/dev/null 2>&1 || true; ./scripts/oidc-provider.sh stop >/dev/null 2>&1 || true' EXIT
+trap './scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true; ./scripts/ses-local.sh stop >/dev/null 2>&1 || true; ./scripts/oidc-provider.sh stop >/dev/null 2>&1 || true; ./scripts/smtp-server.sh stop >/dev/null 2>&1 || true' EXIT
 COUNTERSIGN_DYNAMODB_ENDPOINT="$(./scripts/dynamodb-local.sh endpoint)"
 export COUNTERSIGN_DYNAMODB_ENDPOINT
 export COUNTERSIGN_REQUIRE_DYNAMODB=1
@@ -47,7 +47,16 @@ COUNTERSIGN_OIDC_TEST_ISSUER="$(./scripts/oidc-provider.sh endpoint)"
 export COUNTERSIGN_OIDC_TEST_ISSUER
 export COUNTERSIGN_REQUIRE_OIDC=1
 
-step "go test -race ./... (DynamoDB Local at $COUNTERSIGN_DYNAMODB_ENDPOINT, SES at $COUNTERSIGN_SES_ENDPOINT, OpenID provider at $COUNTERSIGN_OIDC_TEST_ISSUER)"
+step "SMTP server (smtp-server, for internal/notify/smtpmail, the notifier's SMTP delivery and make run's SMTP mail)"
+# a real SMTP server on loopback (STARTTLS, TLS and a plain relay; it
+# refuses and greylists some recipients and keeps what it accepts, which
+# the tests read back over HTTP); stopped by the trap above
+./scripts/smtp-server.sh start
+COUNTERSIGN_SMTP_TEST_URL="$(./scripts/smtp-server.sh endpoint)"
+export COUNTERSIGN_SMTP_TEST_URL
+export COUNTERSIGN_REQUIRE_SMTP=1
+
+step "go test -race ./... (DynamoDB Local at $COUNTERSIGN_DYNAMODB_ENDPOINT, SES at $COUNTERSIGN_SES_ENDPOINT, OpenID provider at $COUNTERSIGN_OIDC_TEST_ISSUER, SMTP test server at $COUNTERSIGN_SMTP_TEST_URL)"
 # -v so the log shows which suites ran where; the filter keeps the summary
 # lines, every failure, and the conformance suite's results per store.
 mkdir -p .tools

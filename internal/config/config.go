@@ -10,8 +10,6 @@ import (
 	"net/mail"
 	"strings"
 	"time"
-
-	"github.com/countersign/countersign/internal/oidcauth"
 )
 
 // Config is the whole configuration of a process.
@@ -31,6 +29,13 @@ type Config struct {
 	MailFrom       string        // COUNTERSIGN_MAIL_FROM: sender of e-mail
 	SESEndpoint    string        // COUNTERSIGN_SES_ENDPOINT: send e-mail through this SES endpoint (local runs: instead of the catcher)
 	SESConfigSet   string        // COUNTERSIGN_SES_CONFIGURATION_SET
+	// SMTPURL sends the single process's e-mail through an SMTP server
+	// (COUNTERSIGN_SMTP_URL: smtp://[user[:password]@]host[:port] with
+	// STARTTLS, smtps://… with TLS, smtp://…?tls=none to a relay on this
+	// machine; smtpmail.ParseURL reads it when the mailer is built).
+	SMTPURL        string
+	SMTPPassword   string        // COUNTERSIGN_SMTP_PASSWORD: the SMTP password, instead of the URL's
+	SMTPCAFile     string        // COUNTERSIGN_SMTP_CA_FILE: PEM certificates trusted for the SMTP server, besides the system's
 	EventBus       string        // COUNTERSIGN_EVENT_BUS: EventBridge bus of domain events (AWS)
 	LinkKey        string        // COUNTERSIGN_LINK_KEY: hex HMAC key of e-mail action links (local runs: a generated file)
 	RulesetRefresh time.Duration // COUNTERSIGN_RULESET_REFRESH: how stale an evaluator's cached ruleset may be
@@ -38,9 +43,9 @@ type Config struct {
 	AdminEmail      string        // COUNTERSIGN_ADMIN_EMAIL: on an empty store, the first admin is created with this address and invited
 	SessionIdle     time.Duration // COUNTERSIGN_SESSION_IDLE: a session ends after this long without use
 	SessionLifetime time.Duration // COUNTERSIGN_SESSION_LIFETIME: a session ends this long after sign-in at the latest
-	// OIDC is sign-in with an OpenID provider (COUNTERSIGN_OIDC_*, read by
-	// oidcauth.ConfigFromEnv; BaseURL filled in); nil when not configured.
-	OIDC *oidcauth.Config
+	// Sign-in with an OpenID provider (COUNTERSIGN_OIDC_*) is read by the
+	// processes that serve sign-in (internal/setup/apiwire.OIDCFromEnv), so
+	// that this package, which every process links, links no adapter.
 }
 
 // Store kinds.
@@ -95,6 +100,22 @@ func FromEnv(getenv func(string) string, defaultStore string) (Config, error) {
 	c.MailFrom = get("COUNTERSIGN_MAIL_FROM", "countersign@localhost.localdomain")
 	c.SESEndpoint = get("COUNTERSIGN_SES_ENDPOINT", "")
 	c.SESConfigSet = get("COUNTERSIGN_SES_CONFIGURATION_SET", "")
+	c.SMTPURL = get("COUNTERSIGN_SMTP_URL", "")
+	c.SMTPPassword = getenv("COUNTERSIGN_SMTP_PASSWORD") // as given: a password may begin or end with a blank
+	c.SMTPCAFile = get("COUNTERSIGN_SMTP_CA_FILE", "")
+	if c.SMTPURL != "" {
+		// the whole URL is checked where the mailer is built (smtpmail,
+		// which the Lambda functions do not link); the mistakes here are
+		// the ones that would send mail elsewhere than meant
+		if !strings.HasPrefix(c.SMTPURL, "smtp://") && !strings.HasPrefix(c.SMTPURL, "smtps://") {
+			return c, fmt.Errorf("COUNTERSIGN_SMTP_URL must start with smtp:// (STARTTLS) or smtps:// (TLS)")
+		}
+		if c.SESEndpoint != "" {
+			return c, fmt.Errorf("COUNTERSIGN_SMTP_URL and COUNTERSIGN_SES_ENDPOINT are both set: e-mail goes through one of them; unset the other")
+		}
+	} else if c.SMTPPassword != "" || c.SMTPCAFile != "" {
+		return c, fmt.Errorf("COUNTERSIGN_SMTP_PASSWORD or COUNTERSIGN_SMTP_CA_FILE is set without COUNTERSIGN_SMTP_URL")
+	}
 	c.EventBus = get("COUNTERSIGN_EVENT_BUS", "")
 	c.LinkKey = get("COUNTERSIGN_LINK_KEY", "")
 	rr, err := time.ParseDuration(get("COUNTERSIGN_RULESET_REFRESH", "5s"))
@@ -116,12 +137,6 @@ func FromEnv(getenv func(string) string, defaultStore string) (Config, error) {
 	}
 	if c.SessionIdle > c.SessionLifetime {
 		return c, fmt.Errorf("COUNTERSIGN_SESSION_IDLE (%s) must not be longer than COUNTERSIGN_SESSION_LIFETIME (%s)", c.SessionIdle, c.SessionLifetime)
-	}
-	if c.OIDC, err = oidcauth.ConfigFromEnv(getenv); err != nil {
-		return c, err
-	}
-	if c.OIDC != nil {
-		c.OIDC.BaseURL = c.BaseURL
 	}
 	if c.Store != StoreBolt && c.Store != StoreDynamoDB {
 		return c, fmt.Errorf("COUNTERSIGN_STORE must be %q or %q, not %q", StoreBolt, StoreDynamoDB, c.Store)

@@ -17,8 +17,8 @@ func TestIdentityDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.SessionIdle != 12*time.Hour || c.SessionLifetime != 7*24*time.Hour || c.AdminEmail != "" || c.OIDC != nil {
-		t.Fatalf("defaults: idle %s, lifetime %s, admin %q, oidc %v", c.SessionIdle, c.SessionLifetime, c.AdminEmail, c.OIDC)
+	if c.SessionIdle != 12*time.Hour || c.SessionLifetime != 7*24*time.Hour || c.AdminEmail != "" {
+		t.Fatalf("defaults: idle %s, lifetime %s, admin %q", c.SessionIdle, c.SessionLifetime, c.AdminEmail)
 	}
 	c, err = fromEnv(map[string]string{"COUNTERSIGN_SESSION_IDLE": "30m", "COUNTERSIGN_SESSION_LIFETIME": "24h", "COUNTERSIGN_ADMIN_EMAIL": "boss@example.com"})
 	if err != nil || c.SessionIdle != 30*time.Minute || c.SessionLifetime != 24*time.Hour || c.AdminEmail != "boss@example.com" {
@@ -34,7 +34,6 @@ func TestIdentityErrors(t *testing.T) {
 		{"COUNTERSIGN_SESSION_LIFETIME", "-1h"}:      "COUNTERSIGN_SESSION_LIFETIME",
 		{"COUNTERSIGN_ADMIN_EMAIL", "Boss <b@x.io>"}: "COUNTERSIGN_ADMIN_EMAIL",
 		{"COUNTERSIGN_ADMIN_EMAIL", "nobody"}:        "COUNTERSIGN_ADMIN_EMAIL",
-		{"COUNTERSIGN_OIDC_CLIENT_ID", "x"}:          "COUNTERSIGN_OIDC_ISSUER",
 	} {
 		_, err := fromEnv(map[string]string{env[0]: env[1]})
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -43,13 +42,21 @@ func TestIdentityErrors(t *testing.T) {
 	}
 }
 
-func TestOIDCConfigGetsTheBaseURL(t *testing.T) {
-	c, err := fromEnv(map[string]string{"COUNTERSIGN_BASE_URL": "https://flags.example.com", "COUNTERSIGN_OIDC_ISSUER": "https://idp.example.com",
-		"COUNTERSIGN_OIDC_CLIENT_ID": "cs", "COUNTERSIGN_OIDC_CLIENT_SECRET": "s"})
-	if err != nil {
-		t.Fatal(err)
+func TestSMTP(t *testing.T) {
+	c, err := fromEnv(map[string]string{"COUNTERSIGN_SMTP_URL": " smtps://ada@mail.example.com ", "COUNTERSIGN_SMTP_PASSWORD": " p w ", "COUNTERSIGN_SMTP_CA_FILE": "/etc/ca.pem"})
+	if err != nil || c.SMTPURL != "smtps://ada@mail.example.com" || c.SMTPPassword != " p w " || c.SMTPCAFile != "/etc/ca.pem" {
+		t.Fatalf("%q %q %q %v", c.SMTPURL, c.SMTPPassword, c.SMTPCAFile, err)
 	}
-	if c.OIDC == nil || c.OIDC.BaseURL != "https://flags.example.com" || c.OIDC.Validate() != nil {
-		t.Fatalf("oidc: %+v", c.OIDC)
+	for _, env := range []map[string]string{
+		{"COUNTERSIGN_SMTP_URL": "mail.example.com:587"},
+		{"COUNTERSIGN_SMTP_URL": "http://ada:secret@mail.example.com"},
+		{"COUNTERSIGN_SMTP_URL": "smtp://mail.example.com", "COUNTERSIGN_SES_ENDPOINT": "http://127.0.0.1:8005"},
+		{"COUNTERSIGN_SMTP_PASSWORD": "secret"},
+		{"COUNTERSIGN_SMTP_CA_FILE": "/etc/ca.pem"},
+	} {
+		_, err := fromEnv(env)
+		if err == nil || !strings.Contains(err.Error(), "COUNTERSIGN_SMTP_") || strings.Contains(err.Error(), "secret") {
+			t.Errorf("%v: %v, want an error about the SMTP settings that shows no password", env, err)
+		}
 	}
 }

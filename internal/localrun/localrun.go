@@ -26,6 +26,7 @@ import (
 	"github.com/countersign/countersign/internal/notify/catcher"
 	"github.com/countersign/countersign/internal/notify/eventbus"
 	"github.com/countersign/countersign/internal/notify/sesmail"
+	"github.com/countersign/countersign/internal/notify/smtpmail"
 	"github.com/countersign/countersign/internal/setup"
 )
 
@@ -56,18 +57,15 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		return err
 	}
 
-	// E-mail goes to the built-in catcher (/dev/mail), or through SES when
-	// COUNTERSIGN_SES_ENDPOINT is set; domain events are logged and listed
-	// at /dev/events.
+	// E-mail goes through an SMTP server (COUNTERSIGN_SMTP_URL) or SES
+	// (COUNTERSIGN_SES_ENDPOINT), else to the built-in catcher (/dev/mail);
+	// domain events are logged and listed at /dev/events.
 	mailbox := catcher.New(cfg.MailFrom, clk.Now)
-	var mailer notify.Mailer = mailbox
-	if cfg.SESEndpoint != "" {
-		client, err := sesmail.NewClient(ctx, cfg.SESEndpoint, "")
-		if err != nil {
-			return err
-		}
-		mailer = sesmail.New(client, cfg.MailFrom, cfg.SESConfigSet)
+	mailer, err := mailerFor(ctx, cfg, mailbox, log)
+	if err != nil {
+		return err
 	}
+	caught := mailer == notify.Mailer(mailbox)
 	events := eventbus.NewLogPublisher(log, 500)
 	notifier := notify.New(store, svc, mailer, events, clk, log, cfg.MailFrom, cfg.BaseURL)
 	boot, err := svc.BootstrapAdmin(ctx, app.BootstrapInput{Token: cfg.AdminToken, Email: cfg.AdminEmail})
@@ -90,7 +88,7 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 	}
 	if boot.Invited != "" {
 		where := "in that inbox"
-		if cfg.Dev && cfg.SESEndpoint == "" {
+		if cfg.Dev && caught {
 			where = "in the mail catcher, " + strings.TrimRight(cfg.BaseURL, "/") + "/dev/mail"
 		}
 		fmt.Fprintf(console, "\n  Countersign created the first admin, %s, and sent an invitation: open it %s.\n\n", boot.Invited, where)
@@ -113,8 +111,8 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		// not even the console's sign-in redirect: there is nothing here
 		mux.Handle("/dev/", http.NotFoundHandler())
 	}
-	if !cfg.Dev && cfg.SESEndpoint == "" {
-		log.Warn("e-mail is not delivered: set COUNTERSIGN_SES_ENDPOINT to send it through SES, or COUNTERSIGN_DEV=1 to read it in the mail catcher on this machine")
+	if !cfg.Dev && caught {
+		log.Warn("e-mail is not delivered: set COUNTERSIGN_SMTP_URL to send it through an SMTP server (or COUNTERSIGN_SES_ENDPOINT, SES), or COUNTERSIGN_DEV=1 to read it in the mail catcher on this machine")
 	}
 	// evaluation (OFREP and the ruleset route) is its own handler, as it is
 	// its own Lambda on AWS
@@ -198,8 +196,36 @@ func banner(w io.Writer, cfg config.Config, base, firstSignIn string) {
 			"  is admin@localhost.localdomain unless COUNTERSIGN_ADMIN_EMAIL said otherwise).\n\n", base)
 	}
 	fmt.Fprint(w, "  The mail catcher is for trying Countersign on one machine. A team running\n"+
-		"  this process for real sets COUNTERSIGN_DEV=0 and sends e-mail through SES\n"+
-		"  (COUNTERSIGN_SES_ENDPOINT); see the README.\n\n")
+		"  this process for real sets COUNTERSIGN_DEV=0 and sends e-mail through an\n"+
+		"  SMTP server (COUNTERSIGN_SMTP_URL) or SES; see the README.\n\n")
+}
+
+// mailerFor is where e-mail goes: an SMTP server when COUNTERSIGN_SMTP_URL
+// is set, SES when COUNTERSIGN_SES_ENDPOINT is (config.FromEnv refuses
+// both), else the catcher.
+func mailerFor(ctx context.Context, cfg config.Config, mailbox *catcher.Catcher, log *slog.Logger) (notify.Mailer, error) {
+	switch {
+	case cfg.SMTPURL != "":
+		sc, err := smtpmail.ParseURL(cfg.SMTPURL, cfg.SMTPPassword)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.SMTPCAFile != "" {
+			if err := sc.LoadCAFile(cfg.SMTPCAFile); err != nil {
+				return nil, err
+			}
+		}
+		log.Info("e-mail goes through SMTP", "smtp", sc.String(), "from", cfg.MailFrom)
+		return smtpmail.New(sc, cfg.MailFrom), nil
+	case cfg.SESEndpoint != "":
+		client, err := sesmail.NewClient(ctx, cfg.SESEndpoint, "")
+		if err != nil {
+			return nil, err
+		}
+		log.Info("e-mail goes through SES", "endpoint", cfg.SESEndpoint, "from", cfg.MailFrom)
+		return sesmail.New(client, cfg.MailFrom, cfg.SESConfigSet), nil
+	}
+	return mailbox, nil
 }
 
 // sweeper runs the timer sweep and the outbox dispatcher on a ticker, and

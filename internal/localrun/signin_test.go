@@ -6,11 +6,15 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/notify/smtpmail/smtptest"
 )
 
 var invitationRe = regexp.MustCompile(`(?m)^(?:Accept the invitation and sign in|Sign in): (\S+)$`)
@@ -201,5 +205,52 @@ func TestAdminEmailInvitation(t *testing.T) {
 	mail = waitMail(t, base, "boss@example.com", "Your sign-in link", 0)
 	if invitationRe.FindStringSubmatch(mail.Text) == nil {
 		t.Fatalf("the sign-in link mail: %s", mail.Text)
+	}
+}
+
+// COUNTERSIGN_SMTP_URL: a team's single process (no development mode)
+// mails through a real SMTP server, here with STARTTLS, the user in the
+// URL, the password in COUNTERSIGN_SMTP_PASSWORD and the server's private
+// CA in COUNTERSIGN_SMTP_CA_FILE; the first admin's invitation arrives
+// there, and its link opens the sign-in page.
+func TestSMTPInvitation(t *testing.T) {
+	srv := smtptest.Start(t)
+	boss := "boss-" + smtptest.Token() + "@example.com"
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte(srv.CAPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	env := map[string]string{"COUNTERSIGN_ADMIN_EMAIL": boss, "COUNTERSIGN_DATA_DIR": t.TempDir(), "COUNTERSIGN_ADDR": addr,
+		"COUNTERSIGN_DEV": "0", "COUNTERSIGN_TIMER_INTERVAL": "50ms", "COUNTERSIGN_MAIL_FROM": "Countersign <countersign@example.com>",
+		"COUNTERSIGN_SMTP_URL":      "smtp://" + url.User(srv.Username).String() + "@" + srv.StartTLS,
+		"COUNTERSIGN_SMTP_PASSWORD": srv.Password, "COUNTERSIGN_SMTP_CA_FILE": ca}
+	cfg, err := config.FromEnv(func(k string) string { return env[k] }, config.StoreBolt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	console, stop := start(t, cfg)
+	defer stop()
+	if out := console.String(); !strings.Contains(out, boss) || strings.Contains(out, "/dev/mail") {
+		t.Fatalf("the banner: %s", out)
+	}
+	var got []smtptest.Message
+	for deadline := time.Now().Add(10 * time.Second); len(got) == 0 && time.Now().Before(deadline); { // wall clock: polling the server
+		time.Sleep(50 * time.Millisecond)
+		got = srv.Messages(t, boss)
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d invitations at the SMTP server", len(got))
+	}
+	m := got[0]
+	if m.Subject != "You are invited to Countersign" || m.User != srv.Username || !m.Secure || m.MailFrom != "countersign@example.com" {
+		t.Fatalf("the invitation: subject %q, user %q, secure %v, from %q", m.Subject, m.User, m.Secure, m.MailFrom)
+	}
+	link := invitationRe.FindStringSubmatch(m.Text)
+	if link == nil || !strings.HasPrefix(link[1], "http://"+addr+"/signin/") {
+		t.Fatalf("no sign-in link in %s", m.Text)
+	}
+	if code, _, page := newPerson(t).do("GET", link[1], ""); code != 200 || !strings.Contains(page, boss) {
+		t.Fatalf("GET the invitation's link: %d %s", code, page)
 	}
 }

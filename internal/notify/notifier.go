@@ -1,18 +1,17 @@
 // Package notify delivers the outbox: for each audit entry, the e-mails to
-// the people it concerns and one domain event. Delivery is at least once:
-// what was delivered is recorded per recipient, so a retry sends only what
-// is missing, but a crash between a send and its record sends that one
-// message twice. Failures are retried with backoff and end in a dead-letter
-// state that can be listed.
+// the people it concerns and one domain event. Each of these deliveries (one
+// recipient's e-mail, or the event) is tried, retried with backoff and
+// dead-lettered on its own, its state kept on the outbox item, so one
+// recipient never holds up another and a retry sends only what is missing.
+// Delivery is at least once: a crash between a send and its record sends
+// that one message twice. Dead letters can be listed.
 package notify
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -42,9 +41,6 @@ type Store interface {
 	ListMembers(ctx context.Context, page domain.Page) ([]domain.Member, string, error)
 }
 
-// MaxAttempts is how often an outbox item is tried before it is dead.
-const MaxAttempts = 8
-
 // Notifier delivers outbox items.
 type Notifier struct {
 	store   Store
@@ -58,112 +54,12 @@ type Notifier struct {
 }
 
 // New builds a notifier. baseURL is where action links point (the API's
-// public address); from is the sender address.
+// public address); from is the sender address. log also carries the
+// notifier's metrics (MailRefused, OutboxDeadLettered: CloudWatch embedded
+// metric format, see internal/metrics), so on Lambda it is the function's
+// JSON logger on stdout (config.Logger).
 func New(store Store, svc *app.Service, mail Mailer, events Publisher, clk clock.Clock, log *slog.Logger, from, baseURL string) *Notifier {
 	return &Notifier{store: store, svc: svc, mail: mail, events: events, clock: clk, log: log, from: from, baseURL: strings.TrimRight(baseURL, "/")}
-}
-
-// Drain delivers every pending item that is due: the local dispatcher.
-func (n *Notifier) Drain(ctx context.Context) (delivered, failed int, err error) {
-	items, err := n.store.ListOutbox(ctx, n.clock.Now(), 100)
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, it := range items {
-		if err := n.Deliver(ctx, it.ID); err != nil {
-			failed++
-			continue
-		}
-		delivered++
-	}
-	return delivered, failed, nil
-}
-
-// delivery is one message or event an item owes.
-type delivery struct {
-	key  string // "event" or "email:<member>"
-	send func(ctx context.Context) error
-}
-
-// Deliver delivers one outbox item: what is missing of it, once. A failure
-// is recorded with the next attempt time (or the dead-letter state) and
-// returned.
-func (n *Notifier) Deliver(ctx context.Context, id string) error {
-	it, err := n.store.GetOutbox(ctx, id)
-	if err != nil {
-		return err
-	}
-	if it.State != domain.OutboxPending {
-		return nil // delivered already (a duplicate stream record), or dead
-	}
-	ds, err := n.deliveries(ctx, it.Entry)
-	var sendErr error
-	if err == nil {
-		for _, d := range ds {
-			if slices.Contains(it.Done, d.key) {
-				continue
-			}
-			if sendErr = d.send(ctx); sendErr != nil {
-				break
-			}
-			// record each delivery as it happens, so a retry skips it
-			if it, err = n.store.UpdateOutbox(ctx, id, func(o *domain.OutboxItem) error {
-				o.Done = append(o.Done, d.key)
-				return nil
-			}); err != nil {
-				return err
-			}
-		}
-	} else {
-		sendErr = err
-	}
-	now := n.clock.Now()
-	_, uerr := n.store.UpdateOutbox(ctx, id, func(o *domain.OutboxItem) error {
-		if o.State != domain.OutboxPending {
-			return nil
-		}
-		if sendErr == nil {
-			o.State = domain.OutboxDelivered
-			o.LastError = ""
-			return nil
-		}
-		o.Attempts++
-		o.LastError = sendErr.Error()
-		if o.Attempts >= MaxAttempts || !retryable(sendErr) {
-			o.State = domain.OutboxDead
-			o.NextAttemptAt = now
-			return nil
-		}
-		o.NextAttemptAt = now.Add(backoff(o.Attempts))
-		return nil
-	})
-	if uerr != nil {
-		return uerr
-	}
-	if sendErr != nil {
-		n.log.WarnContext(ctx, "notification delivery failed", "outbox", id, "err", sendErr)
-		return sendErr
-	}
-	return nil
-}
-
-func retryable(err error) bool {
-	var permanent *permanentError
-	if errors.As(err, &permanent) {
-		return false
-	}
-	if errors.Is(err, sesmail.ErrInvalidMessage) {
-		return false
-	}
-	return true
-}
-
-type permanentError struct{ error }
-
-// backoff is 30s, 1m, 2m, … capped at 1h.
-func backoff(attempt int) time.Duration {
-	d := 30 * time.Second << (attempt - 1)
-	return min(d, time.Hour)
 }
 
 var eventTypes = map[string]string{
@@ -193,8 +89,12 @@ func eventType(action string) string {
 	return action
 }
 
-func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) ([]delivery, error) {
-	out := []delivery{{key: "event", send: func(ctx context.Context) error {
+// deliveries are what entry e owes now: the event and the e-mails. gone
+// says why a recipient owed at the first attempt may be missing from them
+// now.
+func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) (out []delivery, gone string, err error) {
+	gone = "no longer concerned (removed, e-mail turned off, or no longer a reviewer)"
+	out = []delivery{{key: "event", send: func(ctx context.Context) error {
 		ev := eventbus.Event{ID: e.ID, Type: eventType(e.Action), Time: e.At, Project: e.Project, Flag: e.Flag, Environment: e.Environment,
 			ChangeRequest: e.ChangeRequest, Actor: e.Actor, Detail: map[string]any{"action": e.Action}}
 		if e.Diff != nil {
@@ -220,34 +120,36 @@ func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) ([]deliv
 	if purpose, ok := signInMails[e.Action]; ok && e.Member != "" && n.mail != nil {
 		m, err := n.store.GetMember(ctx, e.Member)
 		if domain.ErrorCode(err) == domain.CodeNotFound {
-			return out, nil // removed meanwhile: no link for them
+			return out, "the member was removed", nil // removed meanwhile: no link for them
 		}
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		return append(out, delivery{key: "email:" + m.ID, send: func(ctx context.Context) error {
 			msg, err := n.signInMail(ctx, e, m, purpose)
 			if domain.ErrorCode(err) == domain.CodeNotFound {
-				n.log.InfoContext(ctx, "no sign-in link mailed: the member was removed", "outbox", e.ID, "member", m.ID)
-				return nil
+				return &goneError{"the member was removed"}
 			}
 			if err != nil {
 				return err
 			}
 			_, err = n.mail.Send(ctx, msg)
 			return err
-		}}), nil
+		}}), "", nil
 	}
 	if e.ChangeRequest == "" || n.mail == nil {
-		return out, nil
+		return out, gone, nil
 	}
 	cr, err := n.store.GetChangeRequest(ctx, e.ChangeRequest)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if cr.Status != domain.StatusPending && reviewActions[e.Action] {
+		gone = "the change request is " + string(cr.Status) + " now"
 	}
 	mails, err := n.emails(ctx, e, cr)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for _, m := range mails {
 		out = append(out, delivery{key: "email:" + m.member.ID, send: func(ctx context.Context) error {
@@ -255,8 +157,12 @@ func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) ([]deliv
 			return err
 		}})
 	}
-	return out, nil
+	return out, gone, nil
 }
+
+// reviewActions are the entries whose mail asks for a review: sent only
+// while the request is pending.
+var reviewActions = map[string]bool{"change_request.created": true, "change_request.edited": true, "change_request.approvals_revoked": true}
 
 type mail struct {
 	member *domain.Member

@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,30 +53,76 @@ type fixture struct {
 	clock   *clock.Manual
 	mail    *outage
 	box     *catcher.Catcher
+	mailer  notify.Mailer // what the notifier sends with: mail, unless the options said otherwise
 	events  *eventbus.LogPublisher
+	logs    *logBuffer // the notifier's JSON log (and metric) lines
+	log     *slog.Logger
 	n       *notify.Notifier
 	request string
 }
 
+// fixtureOpts change the fixture.
+type fixtureOpts struct {
+	// mailer replaces the outage over the catcher.
+	mailer func(f *fixture) notify.Mailer
+	// emails of the reviewers m_a and m_b (default a@example.com and
+	// b@example.com), and of a third reviewer m_c if not empty
+	emailA, emailB, emailC string
+}
+
+// logBuffer is a log destination safe for concurrent writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // newFixture opens a request in production that two reviewers are asked to review.
 func newFixture(t *testing.T, failures int, err error) *fixture {
+	return newFixtureWith(t, failures, err, fixtureOpts{})
+}
+
+func newFixtureWith(t *testing.T, failures int, err error, opts fixtureOpts) *fixture {
 	store, e := boltstore.Open(t.TempDir())
 	if e != nil {
 		t.Fatal(e)
 	}
 	t.Cleanup(func() { store.Close() })
-	f := &fixture{store: store, clock: clocktest.Clock(2, 8, 0)}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f.svc = app.New(store, f.clock, log)
+	f := &fixture{store: store, clock: clocktest.Clock(2, 8, 0), logs: &logBuffer{}}
+	log := slog.New(slog.NewJSONHandler(f.logs, nil))
+	f.log = log
+	f.svc = app.New(store, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	signer, _ := actionlink.NewSigner([]byte(strings.Repeat("s", 32)))
 	f.svc.WithLinks(signer)
 	f.box = catcher.New("cs@example.com", f.clock.Now)
 	f.mail = &outage{n: failures, err: err, inner: f.box}
+	f.mailer = f.mail
+	if opts.mailer != nil {
+		f.mailer = opts.mailer(f)
+	}
 	f.events = eventbus.NewLogPublisher(log, 100)
-	f.n = notify.New(store, f.svc, f.mail, f.events, f.clock, log, "cs@example.com", "http://cs.test")
+	f.n = f.notifier()
 	ctx := context.Background()
-	for _, m := range []domain.Member{{ID: "m_admin", Email: "admin@example.com", Name: "Admin", Role: domain.RoleAdmin}, {ID: "m_req", Email: "req@example.com", Name: "Req", Role: domain.RoleEditor},
-		{ID: "m_a", Email: "a@example.com", Name: "A", Role: domain.RoleEditor}, {ID: "m_b", Email: "b@example.com", Name: "B", Role: domain.RoleEditor}} {
+	emailA, emailB := cmp.Or(opts.emailA, "a@example.com"), cmp.Or(opts.emailB, "b@example.com")
+	members := []domain.Member{{ID: "m_admin", Email: "admin@example.com", Name: "Admin", Role: domain.RoleAdmin}, {ID: "m_req", Email: "req@example.com", Name: "Req", Role: domain.RoleEditor},
+		{ID: "m_a", Email: emailA, Name: "A", Role: domain.RoleEditor}, {ID: "m_b", Email: emailB, Name: "B", Role: domain.RoleEditor}}
+	reviewers := []string{"m_a", "m_b"}
+	if opts.emailC != "" {
+		members = append(members, domain.Member{ID: "m_c", Email: opts.emailC, Name: "C", Role: domain.RoleEditor})
+		reviewers = append(reviewers, "m_c")
+	}
+	for _, m := range members {
 		if e := store.CreateMember(ctx, &m); e != nil {
 			t.Fatal(e)
 		}
@@ -90,13 +137,19 @@ func newFixture(t *testing.T, failures int, err error) *fixture {
 	must(f.svc.CreateProject(ctx, admin, app.ProjectInput{Key: "shop", Name: "Shop"}))
 	must(f.svc.CreateFlag(ctx, admin, "shop", app.FlagInput{Key: "f", Name: "F", Variants: []domain.Variant{{Key: "on", Value: json.RawMessage(`true`)}}}))
 	must(f.svc.UpdateOrgSettings(ctx, admin, nil, app.OrgSettingsInput{Approvals: true}))
-	out, e := f.svc.ChangeFlagConfig(ctx, req, "shop", "f", "production", nil, app.ChangeOptions{NotifyReviewers: []string{"m_a", "m_b"}},
+	out, e := f.svc.ChangeFlagConfig(ctx, req, "shop", "f", "production", nil, app.ChangeOptions{NotifyReviewers: reviewers},
 		func(c *domain.FlagConfig) error { c.Enabled = true; return nil })
 	if e != nil || out.Request == nil {
 		t.Fatalf("propose: %v", e)
 	}
 	f.request = out.Request.ID
 	return f
+}
+
+// notifier is a notifier on the fixture's store: a new one is a restart
+// (or another instance), which knows only what the store keeps.
+func (f *fixture) notifier() *notify.Notifier {
+	return notify.New(f.store, f.svc, f.mailer, f.events, f.clock, f.log, "cs@example.com", "http://cs.test")
 }
 
 func (f *fixture) createdItem(t *testing.T) *domain.OutboxItem {

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/metrics"
 )
 
 // Sweeper runs one sweep of due timers.
@@ -20,14 +21,23 @@ type Sweeper interface {
 // the same event may arrive twice, or two invocations may overlap: the sweep
 // is safe either way (every change is a conditional write). It returns an
 // error only when it could not read what is due, so that Lambda retries;
-// failures on single requests are in the report and the logs.
+// failures on single requests are in the report and the logs. A sweep that
+// failed, or failed on a request, counts 1 in the SweepFailures metric
+// (CloudWatch embedded metric format, through log).
 func Handler(s Sweeper, d Drainer, log *slog.Logger) func(context.Context, events.EventBridgeEvent) (*app.SweepReport, error) {
 	return func(ctx context.Context, ev events.EventBridgeEvent) (*app.SweepReport, error) {
 		log.InfoContext(ctx, "timer sweep fired", "event_id", ev.ID, "source", ev.Source, "detail_type", ev.DetailType, "time", ev.Time)
 		r, err := s.Sweep(ctx)
 		if err != nil {
 			log.ErrorContext(ctx, "timer sweep failed", "err", err)
+			metrics.Count(ctx, log, metrics.SweepFailures, 1)
 			return r, err
+		}
+		if r != nil && len(r.Failed) > 0 {
+			// the sweep went on, but these requests are stuck until a
+			// later sweep gets through
+			log.ErrorContext(ctx, "timer sweep failed on some requests", "failed", r.Failed)
+			metrics.Count(ctx, log, metrics.SweepFailures, 1, slog.Int("failed_requests", len(r.Failed)))
 		}
 		if d != nil {
 			// the outbox's safety net: deliveries that failed on the stream

@@ -3,8 +3,9 @@
 //
 // A Sender sends one Message per SendEmail call as "simple" content: a
 // subject, a plain-text part and an HTML part, all UTF-8. Send validates the
-// message before it calls SES, and Retryable tells a caller (a queue, a
-// timer) whether an error is worth another attempt later.
+// message before it calls SES, and Classify tells a caller (a queue, a
+// timer) what an error means: try again later, the message is refused for
+// good, or sending is blocked for everyone until a person acts.
 //
 // The package is self-contained: it imports nothing from the rest of
 // Countersign, so a caller maps its own notification into a Message.
@@ -82,8 +83,8 @@ func New(client *sesv2.Client, from, configurationSet string) *Sender {
 // Send sends m and returns the message ID SES assigned. A message that fails
 // validation is refused without a call to SES, with an error wrapping
 // ErrInvalidMessage; any other error is SES's or the network's, wrapped so
-// that errors.As still finds the sesv2/types error, and classified by
-// Retryable.
+// that errors.As still finds the sesv2/types error. Every error is an
+// *Error with its Class (Classify finds it).
 func (s *Sender) Send(ctx context.Context, m Message) (string, error) {
 	if s == nil || s.client == nil {
 		return "", errors.New("sesmail: Sender has no SES client (use New)")
@@ -95,11 +96,16 @@ func (s *Sender) Send(ctx context.Context, m Message) (string, error) {
 		m.ConfigurationSet = s.configurationSet
 	}
 	if err := validate(m); err != nil {
-		return "", err
+		// a bad recipient or part refuses this message; a bad sender every one
+		class := Refused
+		if a, perr := mail.ParseAddress(m.From); perr != nil || a.Address == "" {
+			class = Blocked
+		}
+		return "", &Error{Class: class, Err: err}
 	}
 	out, err := s.client.SendEmail(ctx, input(m))
 	if err != nil {
-		return "", fmt.Errorf("sesmail: send %q from %s to %d recipient(s): %w", m.Subject, m.From, len(m.To), err)
+		return "", &Error{Class: classifyFor(err, m), Err: fmt.Errorf("sesmail: send %q from %s to %d recipient(s): %w", m.Subject, m.From, len(m.To), err)}
 	}
 	if out == nil || out.MessageId == nil || *out.MessageId == "" {
 		return "", errors.New("sesmail: SES accepted the message but returned no message ID")

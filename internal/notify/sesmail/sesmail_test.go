@@ -365,35 +365,43 @@ func TestNetworkErrorIsRetryable(t *testing.T) {
 // Retryable classifies the result.
 func TestSESErrorsClassified(t *testing.T) {
 	tests := []struct {
-		status    int
-		code      string // X-Amzn-ErrorType; empty for none
-		retryable bool
-		as        func(error) bool // the sesv2 type the SDK should produce
+		status  int
+		code    string // X-Amzn-ErrorType; empty for none
+		message string // the error's message; "" for "test says <code>"
+		class   Class
+		as      func(error) bool // the sesv2 type the SDK should produce
 	}{
-		{400, "MessageRejected", false, as[*types.MessageRejected]},
-		{400, "MailFromDomainNotVerifiedException", false, as[*types.MailFromDomainNotVerifiedException]},
-		{400, "AccountSuspendedException", false, as[*types.AccountSuspendedException]},
-		{400, "SendingPausedException", false, as[*types.SendingPausedException]},
-		{400, "BadRequestException", false, as[*types.BadRequestException]},
-		{404, "NotFoundException", false, as[*types.NotFoundException]},
-		{429, "TooManyRequestsException", true, as[*types.TooManyRequestsException]},
-		{400, "LimitExceededException", true, as[*types.LimitExceededException]},
-		{400, "Throttling", true, nil},
-		{403, "AccessDeniedException", false, nil},
-		{403, "", false, nil},
-		{500, "InternalFailure", true, nil},
-		{503, "", true, nil},
-		{502, "", true, nil},
+		// the sandbox refusing a recipient: this recipient only
+		{400, "MessageRejected", "Email address is not verified. The following identities failed the check in region EU-WEST-1: alice@example.test", Refused, as[*types.MessageRejected]},
+		// the sender not verified: everyone, until someone verifies it
+		{400, "MessageRejected", "Email address is not verified. The following identities failed the check in region EU-WEST-1: NoReply@Example.test, alice@example.test", Blocked, as[*types.MessageRejected]},
+		{400, "MailFromDomainNotVerifiedException", "", Blocked, as[*types.MailFromDomainNotVerifiedException]},
+		{400, "AccountSuspendedException", "", Blocked, as[*types.AccountSuspendedException]},
+		{400, "SendingPausedException", "", Blocked, as[*types.SendingPausedException]},
+		{400, "BadRequestException", "", Refused, as[*types.BadRequestException]},
+		{404, "NotFoundException", "", Blocked, as[*types.NotFoundException]},
+		{429, "TooManyRequestsException", "", Transient, as[*types.TooManyRequestsException]},
+		{400, "LimitExceededException", "", Transient, as[*types.LimitExceededException]},
+		{400, "Throttling", "", Transient, nil},
+		{403, "AccessDeniedException", "", Blocked, nil},
+		{403, "", "", Blocked, nil},
+		{500, "InternalFailure", "", Transient, nil},
+		{503, "", "", Transient, nil},
+		{502, "", "", Transient, nil},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%d_%s", tt.status, tt.code), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d_%s_%s", tt.status, tt.code, tt.class), func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				if tt.code != "" {
 					w.Header().Set("X-Amzn-ErrorType", tt.code)
 				}
 				w.WriteHeader(tt.status)
-				fmt.Fprintf(w, `{"message":"test says %s"}`, tt.code)
+				msg := tt.message
+				if msg == "" {
+					msg = "test says " + tt.code
+				}
+				_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
 			}))
 			defer srv.Close()
 			client, err := NewClient(context.Background(), srv.URL, "")
@@ -401,15 +409,24 @@ func TestSESErrorsClassified(t *testing.T) {
 				t.Fatal(err)
 			}
 			rec := &recorder{}
-			_, err = New(recordingClient(client, rec, 1), "noreply@example.test", "").Send(context.Background(), reviewMessage())
+			m := reviewMessage()
+			m.From = "Countersign <noreply@example.test>"
+			_, err = New(recordingClient(client, rec, 1), "", "").Send(context.Background(), m)
 			if err == nil {
 				t.Fatal("Send succeeded")
 			}
 			if tt.as != nil && !tt.as(err) {
 				t.Errorf("error %v (%T): not the expected sesv2 type", err, errors.Unwrap(err))
 			}
-			if got := Retryable(err); got != tt.retryable {
-				t.Errorf("Retryable(%v) = %v, want %v", err, got, tt.retryable)
+			if got := Classify(err); got != tt.class {
+				t.Errorf("Classify(%v) = %v, want %v", err, got, tt.class)
+			}
+			var se *Error
+			if !errors.As(err, &se) || se.Class != tt.class {
+				t.Errorf("Send's error %T %+v: want an *Error of class %v", err, se, tt.class)
+			}
+			if got := Retryable(err); got != (tt.class == Transient) {
+				t.Errorf("Retryable(%v) = %v, want %v", err, got, tt.class == Transient)
 			}
 		})
 	}
@@ -426,44 +443,51 @@ func opErr(err error) error {
 	return fmt.Errorf("sesmail: send: %w", &smithy.OperationError{ServiceID: "SESv2", OperationName: "SendEmail", Err: err})
 }
 
-func TestRetryable(t *testing.T) {
+// TestClassify: SES's and the SDK's errors as Send wraps them, unwrapped
+// (Classify reads the SDK's errors itself), and Retryable, which is
+// Classify(err) == Transient.
+func TestClassify(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want bool
+		want Class
 	}{
-		{"nil", nil, false},
-		{"invalid message", fmt.Errorf("%w: no recipient", ErrInvalidMessage), false},
-		{"MessageRejected", opErr(&types.MessageRejected{Message: aws.String("Email address is not verified.")}), false},
-		{"MailFromDomainNotVerified", opErr(&types.MailFromDomainNotVerifiedException{}), false},
-		{"AccountSuspended", opErr(&types.AccountSuspendedException{}), false},
-		{"SendingPaused", opErr(&types.SendingPausedException{}), false},
-		{"BadRequest", opErr(&types.BadRequestException{}), false},
-		{"NotFound", opErr(&types.NotFoundException{}), false},
-		{"TooManyRequests", opErr(&types.TooManyRequestsException{}), true},
-		{"TooManyRequests after the SDK's retries", opErr(&retry.MaxAttemptsError{Attempt: 3, Err: &types.TooManyRequestsException{}}), true},
-		{"LimitExceeded", opErr(&types.LimitExceededException{}), true},
-		{"InternalServiceError", opErr(&types.InternalServiceErrorException{}), true},
-		{"ConcurrentModification", opErr(&types.ConcurrentModificationException{}), true},
-		{"generic Throttling", opErr(&smithy.GenericAPIError{Code: "Throttling", Fault: smithy.FaultClient}), true},
-		{"generic server fault", opErr(&smithy.GenericAPIError{Code: "Whatever", Fault: smithy.FaultServer}), true},
-		{"generic client fault", opErr(&smithy.GenericAPIError{Code: "AccessDenied", Fault: smithy.FaultClient}), false},
-		{"HTTP 500", opErr(responseError(500)), true},
-		{"HTTP 503", opErr(responseError(503)), true},
-		{"HTTP 429", opErr(responseError(429)), true},
-		{"HTTP 400", opErr(responseError(400)), false},
-		{"HTTP 403", opErr(responseError(403)), false},
-		{"connection refused", opErr(&smithyhttp.RequestSendError{Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}), true},
-		{"connection reset", opErr(&smithyhttp.RequestSendError{Err: &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}}), true},
-		{"DNS not found", opErr(&net.DNSError{Err: "no such host", Name: "email.example", IsNotFound: true}), false},
-		{"deadline", opErr(&smithy.CanceledError{Err: context.DeadlineExceeded}), true},
-		{"canceled", opErr(&smithy.CanceledError{Err: context.Canceled}), false},
-		{"unknown", errors.New("something else"), false},
+		{"nil", nil, 0},
+		{"invalid message", fmt.Errorf("%w: no recipient", ErrInvalidMessage), Refused},
+		{"classified", fmt.Errorf("outer: %w", &Error{Class: Blocked, Err: errors.New("x")}), Blocked},
+		{"MessageRejected", opErr(&types.MessageRejected{Message: aws.String("Email address is not verified.")}), Refused},
+		{"MailFromDomainNotVerified", opErr(&types.MailFromDomainNotVerifiedException{}), Blocked},
+		{"AccountSuspended", opErr(&types.AccountSuspendedException{}), Blocked},
+		{"SendingPaused", opErr(&types.SendingPausedException{}), Blocked},
+		{"BadRequest", opErr(&types.BadRequestException{}), Refused},
+		{"NotFound", opErr(&types.NotFoundException{}), Blocked},
+		{"TooManyRequests", opErr(&types.TooManyRequestsException{}), Transient},
+		{"TooManyRequests after the SDK's retries", opErr(&retry.MaxAttemptsError{Attempt: 3, Err: &types.TooManyRequestsException{}}), Transient},
+		{"LimitExceeded", opErr(&types.LimitExceededException{}), Transient},
+		{"InternalServiceError", opErr(&types.InternalServiceErrorException{}), Transient},
+		{"ConcurrentModification", opErr(&types.ConcurrentModificationException{}), Transient},
+		{"generic Throttling", opErr(&smithy.GenericAPIError{Code: "Throttling", Fault: smithy.FaultClient}), Transient},
+		{"generic server fault", opErr(&smithy.GenericAPIError{Code: "Whatever", Fault: smithy.FaultServer}), Transient},
+		{"generic client fault", opErr(&smithy.GenericAPIError{Code: "AccessDenied", Fault: smithy.FaultClient}), Blocked},
+		{"HTTP 500", opErr(responseError(500)), Transient},
+		{"HTTP 503", opErr(responseError(503)), Transient},
+		{"HTTP 429", opErr(responseError(429)), Transient},
+		{"HTTP 400", opErr(responseError(400)), Blocked},
+		{"HTTP 403", opErr(responseError(403)), Blocked},
+		{"connection refused", opErr(&smithyhttp.RequestSendError{Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}), Transient},
+		{"connection reset", opErr(&smithyhttp.RequestSendError{Err: &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}}), Transient},
+		{"DNS not found", opErr(&net.DNSError{Err: "no such host", Name: "email.example", IsNotFound: true}), Blocked},
+		{"deadline", opErr(&smithy.CanceledError{Err: context.DeadlineExceeded}), Transient},
+		{"canceled", opErr(&smithy.CanceledError{Err: context.Canceled}), Blocked},
+		{"unknown", errors.New("something else"), Blocked},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Retryable(tt.err); got != tt.want {
-				t.Errorf("Retryable(%v) = %v, want %v", tt.err, got, tt.want)
+			if got := Classify(tt.err); got != tt.want {
+				t.Errorf("Classify(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+			if got := Retryable(tt.err); got != (tt.want == Transient) {
+				t.Errorf("Retryable(%v) = %v, want %v", tt.err, got, tt.want == Transient)
 			}
 		})
 	}
@@ -521,6 +545,14 @@ func TestValidation(t *testing.T) {
 			}
 			if Retryable(err) {
 				t.Errorf("Retryable(%v) = true", err)
+			}
+			// a bad sender blocks every message; anything else refuses this one
+			wantClass := Refused
+			if strings.Contains(tt.name, "From") || tt.name == "everything at once" {
+				wantClass = Blocked
+			}
+			if got := Classify(err); got != wantClass {
+				t.Errorf("Classify(%v) = %v, want %v", err, got, wantClass)
 			}
 			for _, want := range tt.want {
 				if !strings.Contains(err.Error(), want) {

@@ -85,4 +85,57 @@ func testOutbox(t *testing.T, s domain.Store) {
 	if len(dead) != 1 || dead[0].ID != "a1" || dead[0].Done[0] != "email:m1" || dead[0].LastError != "SES said no" {
 		t.Fatalf("dead letters: %+v", dead)
 	}
+
+	// each delivery's own state, and a notifier's claim, are kept with the
+	// item as the update left them, and listed with it
+	claim := t0.Add(2 * time.Minute)
+	_, err = s.UpdateOutbox(ctx, "a3", func(it *domain.OutboxItem) error {
+		it.Deliveries = map[string]domain.OutboxDelivery{
+			"event":      {State: domain.OutboxDelivered},
+			"email:m1":   {State: domain.OutboxDead, Attempts: 1, NextAttemptAt: t0, LastError: "MessageRejected", Refused: true},
+			"email:m2":   {State: domain.OutboxPending, Attempts: 2, NextAttemptAt: t0.Add(90 * time.Second), LastError: "throttled"},
+			"email:m3:x": {State: domain.OutboxPending},
+		}
+		it.Done = append(it.Done, "event")
+		it.ClaimedBy, it.ClaimedUntil = "round-1", &claim
+		it.NextAttemptAt = t0.Add(90 * time.Second)
+		return nil
+	})
+	must(t, err)
+	checkDeliveries := func(where string, it domain.OutboxItem) {
+		t.Helper()
+		m1, m2 := it.Deliveries["email:m1"], it.Deliveries["email:m2"]
+		if len(it.Deliveries) != 4 || it.Deliveries["event"].State != domain.OutboxDelivered ||
+			m1.State != domain.OutboxDead || !m1.Refused || m1.Attempts != 1 || !m1.NextAttemptAt.Equal(t0) || m1.LastError != "MessageRejected" ||
+			m2.State != domain.OutboxPending || m2.Refused || m2.Attempts != 2 || !m2.NextAttemptAt.Equal(t0.Add(90*time.Second)) ||
+			it.Deliveries["email:m3:x"].State != domain.OutboxPending || it.ClaimedBy != "round-1" || it.ClaimedUntil == nil || !it.ClaimedUntil.Equal(claim) {
+			t.Fatalf("%s: deliveries %+v, claim %q until %v", where, it.Deliveries, it.ClaimedBy, it.ClaimedUntil)
+		}
+	}
+	it, err = s.GetOutbox(ctx, "a3")
+	must(t, err)
+	checkDeliveries("read back", *it)
+	items, err := s.ListOutbox(ctx, t0.Add(time.Hour), 10)
+	must(t, err)
+	if len(items) != 1 || items[0].ID != "a3" {
+		t.Fatalf("pending after the update: %+v", items)
+	}
+	checkDeliveries("listed", items[0])
+	// a claim is released by writing it empty
+	it, err = s.UpdateOutbox(ctx, "a3", func(it *domain.OutboxItem) error {
+		it.ClaimedBy, it.ClaimedUntil = "", nil
+		it.State = domain.OutboxDead
+		return nil
+	})
+	must(t, err)
+	it, err = s.GetOutbox(ctx, "a3")
+	must(t, err)
+	if it.ClaimedBy != "" || it.ClaimedUntil != nil || len(it.Deliveries) != 4 {
+		t.Fatalf("after release: %+v", it)
+	}
+	dead, _, err = s.ListDeadLetters(ctx, domain.Page{})
+	must(t, err)
+	if len(dead) != 2 || !dead[0].Deliveries["email:m1"].Refused && !dead[1].Deliveries["email:m1"].Refused {
+		t.Fatalf("dead letters with deliveries: %+v", dead)
+	}
 }
