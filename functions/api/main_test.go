@@ -13,10 +13,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/lambdahttp"
-	"github.com/countersign/countersign/internal/setup"
+	"github.com/countersign/countersign/internal/setup/apiwire"
 	"github.com/countersign/countersign/internal/store/boltstore"
 )
 
@@ -31,7 +32,9 @@ func TestSampleEventsThroughLambdaHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	svc, h := setup.API(store, clock.System{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := app.New(store, clock.System{}, log)
+	h := apiwire.New(svc, log)
 	if _, err := svc.Bootstrap(context.Background(), eventsToken); err != nil {
 		t.Fatal(err)
 	}

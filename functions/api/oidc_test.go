@@ -17,7 +17,8 @@ import (
 	"github.com/countersign/countersign/internal/lambdahttp"
 	"github.com/countersign/countersign/internal/oidcauth"
 	"github.com/countersign/countersign/internal/oidcauth/oidctest"
-	"github.com/countersign/countersign/internal/setup"
+	"github.com/countersign/countersign/internal/setup/apiwire"
+	"github.com/countersign/countersign/internal/setup/appwire"
 	"github.com/countersign/countersign/internal/store/boltstore"
 )
 
@@ -38,16 +39,18 @@ func TestOIDCSignInThroughLambdaHandler(t *testing.T) {
 	// the provider stamps the ID token's iat and exp from the wall clock,
 	// so the service clock here follows it
 	clk := clock.NewOffset()
-	svc, api := setup.API(store, clk, log)
 	base := strings.TrimSuffix(oidctest.RedirectURL, oidcauth.CallbackPath)
-	cfg := config.Config{BaseURL: base, LinkKey: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", OIDC: &oidcauth.Config{
+	cfg := config.Config{BaseURL: base, LinkKey: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}
+	oc := &oidcauth.Config{
 		Issuer: issuer, Name: "Test provider", ClientID: oidctest.ClientID, ClientSecret: oidctest.ClientSecret,
 		BaseURL: base, Scopes: oidcauth.DefaultScopes, Role: domain.RoleViewer,
-	}}
-	if err := setup.Links(cfg, svc, ""); err != nil {
+	}
+	svc, err := appwire.Service(cfg, store, clk, log, "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := setup.Identity(ctx, cfg, svc, api, clk, log, ""); err != nil {
+	api := apiwire.New(svc, log)
+	if err := apiwire.Identity(ctx, cfg, oc, nil, svc, api, clk, log, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.Bootstrap(ctx, eventsToken); err != nil {

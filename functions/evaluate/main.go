@@ -2,7 +2,9 @@
 // its own Lambda behind the same HTTP API, so the hot path scales and is
 // billed apart from management. It keeps each environment's compiled
 // ruleset in memory and checks its version at most every
-// COUNTERSIGN_RULESET_REFRESH.
+// COUNTERSIGN_RULESET_REFRESH. It links the DynamoDB store and the
+// evaluator only: no application service, console, sign-in, e-mail or
+// events (functions/imports_test.go).
 package main
 
 import (
@@ -13,10 +15,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/countersign/countersign/internal/clock"
-	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/evaluate"
 	"github.com/countersign/countersign/internal/lambdahttp"
-	"github.com/countersign/countersign/internal/setup"
+	"github.com/countersign/countersign/internal/setup/lambdabase"
 )
 
 func main() {
@@ -27,18 +28,11 @@ func main() {
 }
 
 func run() error {
-	ctx := context.Background()
-	cfg, err := config.FromEnv(os.Getenv, config.StoreDynamoDB)
+	b, err := lambdabase.Load(context.Background(), os.Getenv)
 	if err != nil {
 		return err
 	}
-	log := cfg.Logger(os.Stdout)
-	store, closeStore, err := setup.OpenStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	h := evaluate.NewHandler(evaluate.New(store, clock.System{}, cfg.RulesetRefresh), log)
+	h := evaluate.NewHandler(evaluate.New(b.Store, clock.System{}, b.Config.RulesetRefresh), b.Log)
 	lambda.Start(lambdahttp.Handler(h))
 	return nil
 }

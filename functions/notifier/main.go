@@ -1,6 +1,7 @@
 // Command notifier delivers the outbox: the table's DynamoDB Stream invokes
 // it for every new outbox item (e-mail through SES v2, domain events to
-// EventBridge).
+// EventBridge). It links the store, the application service (it issues the
+// links e-mails carry) and the notifier: no HTTP API, console or sign-in.
 package main
 
 import (
@@ -10,8 +11,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/countersign/countersign/internal/clock"
 	"github.com/countersign/countersign/internal/notify"
-	"github.com/countersign/countersign/internal/setup"
+	"github.com/countersign/countersign/internal/setup/appwire"
+	"github.com/countersign/countersign/internal/setup/lambdabase"
+	"github.com/countersign/countersign/internal/setup/notifywire"
 )
 
 func main() {
@@ -22,16 +26,18 @@ func main() {
 }
 
 func run() error {
-	ctx := context.Background()
-	l, err := setup.ForLambda(ctx)
+	b, err := lambdabase.Load(context.Background(), os.Getenv)
 	if err != nil {
 		return err
 	}
-	defer l.Close()
-	n, err := setup.Notifier(ctx, l.Config, l.Store, l.Service, l.Log)
+	svc, err := appwire.Service(b.Config, b.Store, clock.System{}, b.Log, "")
 	if err != nil {
 		return err
 	}
-	lambda.Start(notify.StreamHandler(n, l.Log))
+	n, err := notifywire.Notifier(b.Config, b.AWS, b.Store, svc, b.Log)
+	if err != nil {
+		return err
+	}
+	lambda.Start(notify.StreamHandler(n, b.Log))
 	return nil
 }

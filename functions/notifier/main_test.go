@@ -14,12 +14,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/countersign/countersign/internal/actionlink"
+	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/notify"
 	"github.com/countersign/countersign/internal/notify/catcher"
 	"github.com/countersign/countersign/internal/notify/eventbus"
-	"github.com/countersign/countersign/internal/setup"
 	"github.com/countersign/countersign/internal/store/boltstore"
 	"github.com/countersign/countersign/internal/store/dynamotest"
 )
@@ -45,7 +45,7 @@ func streamEventDelivers(t *testing.T, store domain.Store) {
 	ctx := context.Background()
 	clk := clocktest.Clock(0, 0, 0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, _ := setup.API(store, clk, log)
+	svc := app.New(store, clk, log)
 	signer, _ := actionlink.NewSigner([]byte(strings.Repeat("k", 32)))
 	svc.WithLinks(signer)
 	// the outbox item the sample event names, written as every audited change writes one

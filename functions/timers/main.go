@@ -1,6 +1,7 @@
 // Command timers sweeps due change-request timers (auto-approval, expiry,
 // scheduled apply) and retries failed notifications. An EventBridge schedule
-// invokes it every minute.
+// invokes it every minute. It links the store, the application service and
+// the notifier (SES, EventBridge): no HTTP API, console or sign-in.
 package main
 
 import (
@@ -10,7 +11,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/countersign/countersign/internal/setup"
+	"github.com/countersign/countersign/internal/clock"
+	"github.com/countersign/countersign/internal/setup/appwire"
+	"github.com/countersign/countersign/internal/setup/lambdabase"
+	"github.com/countersign/countersign/internal/setup/notifywire"
 	"github.com/countersign/countersign/internal/timers"
 )
 
@@ -22,16 +26,18 @@ func main() {
 }
 
 func run() error {
-	ctx := context.Background()
-	l, err := setup.ForLambda(ctx)
+	b, err := lambdabase.Load(context.Background(), os.Getenv)
 	if err != nil {
 		return err
 	}
-	defer l.Close()
-	n, err := setup.Notifier(ctx, l.Config, l.Store, l.Service, l.Log)
+	svc, err := appwire.Service(b.Config, b.Store, clock.System{}, b.Log, "")
 	if err != nil {
 		return err
 	}
-	lambda.Start(timers.Handler(l.Service, n, l.Log))
+	n, err := notifywire.Notifier(b.Config, b.AWS, b.Store, svc, b.Log)
+	if err != nil {
+		return err
+	}
+	lambda.Start(timers.Handler(svc, n, b.Log))
 	return nil
 }

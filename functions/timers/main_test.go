@@ -15,7 +15,6 @@ import (
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
-	"github.com/countersign/countersign/internal/setup"
 	"github.com/countersign/countersign/internal/store/boltstore"
 	"github.com/countersign/countersign/internal/timers"
 )
@@ -31,7 +30,7 @@ func TestScheduledEventFiresSweep(t *testing.T) {
 	defer store.Close()
 	clk := clocktest.Clock(0, 0, 0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, _ := setup.API(store, clk, log)
+	svc := app.New(store, clk, log)
 	ctx := context.Background()
 	admin := &app.Principal{MemberID: "m_admin", TokenID: "t", Role: domain.RoleAdmin}
 	editor := &app.Principal{MemberID: "m_ed", TokenID: "t2", Role: domain.RoleEditor}

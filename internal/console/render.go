@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/countersign/countersign/internal/domain"
@@ -25,8 +26,11 @@ var assetFiles embed.FS
 
 // pages are the parsed templates, one per page file (templates/<name>.html
 // defines "content"), each with the layout and the shared partials
-// (files whose name starts with "_").
-var pages = parsePages()
+// (files whose name starts with "_"). They are parsed at the first page
+// rendered, not at package initialisation: the api function links the
+// console, and most of its cold starts serve JSON (docs/benchmarks.md,
+// "Lambda binaries and cold start").
+var pages = sync.OnceValue(parsePages)
 
 var funcs = template.FuncMap{
 	"when":      when,
@@ -79,7 +83,7 @@ type Page struct {
 // render writes a page. It renders into a buffer first, so a template
 // error becomes an error page, not half a page.
 func (c *Console) render(w http.ResponseWriter, v *viewer, status int, name, title string, data any) error {
-	t := pages[name]
+	t := pages()[name]
 	if t == nil {
 		return fmt.Errorf("console: no page template %q", name)
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -64,13 +65,27 @@ func Operators() []Operator {
 		OpGT, OpGTE, OpLT, OpLTE, OpSemverEq, OpSemverGT, OpSemverLT, OpBefore, OpAfter, OpExists}
 }
 
+// The patterns of keys and values. Each is compiled at its first use, not
+// at package initialisation: every process links this package, and the
+// evaluate function, for one, never validates (docs/benchmarks.md, "Lambda
+// binaries and cold start").
 var (
-	slugRe      = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	flagKeyRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-	variantRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	attributeRe = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_.$-]{0,127}$`)
-	semverRe    = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$`)
+	slugRe      = compileLazily(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	flagKeyRe   = compileLazily(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+	variantRe   = compileLazily(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	attributeRe = compileLazily(`^[A-Za-z_$][A-Za-z0-9_.$-]{0,127}$`)
+	semverRe    = compileLazily(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$`)
 )
+
+// lazyRegexp is a regular expression compiled once, at its first use.
+type lazyRegexp func() *regexp.Regexp
+
+func compileLazily(expr string) lazyRegexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
+
+// MatchString reports whether s matches the expression.
+func (re lazyRegexp) MatchString(s string) bool { return re().MatchString(s) }
 
 // Limits keep single items well under DynamoDB's 400 KB and transactions
 // under 100 items.

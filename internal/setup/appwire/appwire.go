@@ -1,7 +1,9 @@
-package setup
+// Package appwire builds the application service with its action link
+// key: what the api, timers and notifier functions and the local process
+// share (the evaluate function needs no service).
+package appwire
 
 import (
-	"context"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -11,16 +13,23 @@ import (
 	"github.com/countersign/countersign/internal/clock"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/domain"
-	"github.com/countersign/countersign/internal/notify"
-	"github.com/countersign/countersign/internal/notify/eventbus"
-	"github.com/countersign/countersign/internal/notify/sesmail"
 )
+
+// Service is the application service over store, with the action link key
+// (see Links).
+func Service(cfg config.Config, store domain.Store, clk clock.Clock, log *slog.Logger, keyFile string) (*app.Service, error) {
+	svc := app.New(store, clk, log)
+	if err := Links(cfg, svc, keyFile); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
 
 // Links gives svc the action link key: COUNTERSIGN_LINK_KEY (hex, or the
 // raw secret Secrets Manager made, on AWS), else, when keyFile is not "",
 // a key file created on first start (local runs).
 func Links(cfg config.Config, svc *app.Service, keyFile string) error {
-	key, err := linkKey(cfg, keyFile)
+	key, err := LinkKey(cfg, keyFile)
 	if err != nil {
 		return err
 	}
@@ -32,8 +41,8 @@ func Links(cfg config.Config, svc *app.Service, keyFile string) error {
 	return nil
 }
 
-// linkKey is the action link key (see Links).
-func linkKey(cfg config.Config, keyFile string) ([]byte, error) {
+// LinkKey is the action link key (see Links).
+func LinkKey(cfg config.Config, keyFile string) ([]byte, error) {
 	var key []byte
 	switch {
 	case cfg.LinkKey != "":
@@ -50,20 +59,4 @@ func linkKey(cfg config.Config, keyFile string) ([]byte, error) {
 		return nil, fmt.Errorf("COUNTERSIGN_LINK_KEY is not set: e-mail action links need a key")
 	}
 	return key, nil
-}
-
-// Notifier builds the AWS notifier: SES v2 for e-mail, EventBridge for
-// domain events.
-func Notifier(ctx context.Context, cfg config.Config, store domain.Store, svc *app.Service, log *slog.Logger) (*notify.Notifier, error) {
-	sesClient, err := sesmail.NewClient(ctx, cfg.SESEndpoint, "")
-	if err != nil {
-		return nil, err
-	}
-	ebClient, err := eventbus.NewClient(ctx, "", "")
-	if err != nil {
-		return nil, err
-	}
-	mailer := sesmail.New(sesClient, cfg.MailFrom, cfg.SESConfigSet)
-	events := eventbus.New(ebClient, cfg.EventBus, "countersign")
-	return notify.New(store, svc, mailer, events, clock.System{}, log, cfg.MailFrom, cfg.BaseURL), nil
 }

@@ -1,4 +1,4 @@
-package setup_test
+package apiwire_test
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock/clocktest"
@@ -16,7 +19,7 @@ import (
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/httpapi"
 	"github.com/countersign/countersign/internal/oidcauth"
-	"github.com/countersign/countersign/internal/setup"
+	"github.com/countersign/countersign/internal/setup/apiwire"
 	"github.com/countersign/countersign/internal/store/boltstore"
 )
 
@@ -26,8 +29,8 @@ func newAPI(t *testing.T) (*app.Service, *httpapi.Server, domain.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc, api := setup.API(store, clocktest.Clock(0, 9, 0), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	return svc, api, store
+	svc := app.New(store, clocktest.Clock(0, 9, 0), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return svc, apiwire.New(svc, slog.New(slog.DiscardHandler)), store
 }
 
 // What the OpenID Connect flow ends with: a session for the member the
@@ -42,7 +45,7 @@ func TestOIDCSignIn(t *testing.T) {
 	if err := store.CreateMember(ctx, &domain.Member{ID: "m_ada", Email: "ada@example.com", Name: "Ada", Role: domain.RoleEditor}); err != nil {
 		t.Fatal(err)
 	}
-	signIn := setup.OIDCSignIn(svc, api)
+	signIn := apiwire.OIDCSignIn(svc, api)
 
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "https://flags.example.com/auth/oidc/callback", nil)
@@ -74,11 +77,16 @@ func TestIdentityWiring(t *testing.T) {
 		"COUNTERSIGN_SESSION_IDLE": "1h", "COUNTERSIGN_SESSION_LIFETIME": "2h",
 		"COUNTERSIGN_OIDC_ISSUER": "https://idp.example.com", "COUNTERSIGN_OIDC_CLIENT_ID": "cs", "COUNTERSIGN_OIDC_CLIENT_SECRET": "secret",
 		"COUNTERSIGN_OIDC_NAME": "Okta", "COUNTERSIGN_OIDC_ALLOWED_DOMAINS": "example.com"}
-	cfg, err := config.FromEnv(func(k string) string { return env[k] }, config.StoreBolt)
+	getenv := func(k string) string { return env[k] }
+	cfg, err := config.FromEnv(getenv, config.StoreBolt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := setup.Identity(context.Background(), cfg, svc, api, clocktest.Clock(0, 9, 0), slog.New(slog.DiscardHandler), ""); err != nil {
+	oc, err := apiwire.OIDCFromEnv(getenv, cfg.BaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := apiwire.Identity(context.Background(), cfg, oc, nil, svc, api, clocktest.Clock(0, 9, 0), slog.New(slog.DiscardHandler), ""); err != nil {
 		t.Fatal(err)
 	}
 	if idle, life := svc.SessionLifetimes(); idle.Hours() != 1 || life.Hours() != 2 {
@@ -101,5 +109,44 @@ func TestIdentityWiring(t *testing.T) {
 	ns, err := svc.SignInOIDC(context.Background(), app.OIDCIdentity{Issuer: "https://idp.example.com", Subject: "9", Email: "new@example.com", EmailVerified: true}, "")
 	if err != nil || ns.Member.Role != domain.RoleViewer {
 		t.Fatalf("provisioning: %+v %v", ns, err)
+	}
+}
+
+// The OpenID provider's settings are read with Countersign's public
+// address; none is no provider, and a half-done setup is an error.
+func TestOIDCFromEnv(t *testing.T) {
+	env := map[string]string{"COUNTERSIGN_OIDC_ISSUER": "https://idp.example.com", "COUNTERSIGN_OIDC_CLIENT_ID": "cs", "COUNTERSIGN_OIDC_CLIENT_SECRET": "s"}
+	oc, err := apiwire.OIDCFromEnv(func(k string) string { return env[k] }, "https://flags.example.com")
+	if err != nil || oc == nil || oc.BaseURL != "https://flags.example.com" || oc.Validate() != nil {
+		t.Fatalf("oidc: %+v %v", oc, err)
+	}
+	if oc, err := apiwire.OIDCFromEnv(func(string) string { return "" }, "https://flags.example.com"); oc != nil || err != nil {
+		t.Fatalf("no provider: %+v %v", oc, err)
+	}
+	_, err = apiwire.OIDCFromEnv(func(k string) string { return map[string]string{"COUNTERSIGN_OIDC_CLIENT_ID": "x"}[k] }, "")
+	if err == nil || !strings.Contains(err.Error(), "COUNTERSIGN_OIDC_ISSUER") {
+		t.Fatalf("a client id without an issuer: %v", err)
+	}
+}
+
+// A client secret in Secrets Manager needs an AWS configuration; one that
+// cannot be had stops the start.
+func TestIdentityClientSecretARN(t *testing.T) {
+	svc, api, _ := newAPI(t)
+	cfg := config.Config{BaseURL: "https://flags.example.com", LinkKey: strings.Repeat("ab", 32), SessionIdle: time.Hour, SessionLifetime: 2 * time.Hour}
+	oc := &oidcauth.Config{Issuer: "https://idp.example.com", ClientID: "cs", ClientSecretARN: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cs", BaseURL: cfg.BaseURL,
+		Scopes: oidcauth.DefaultScopes, Role: domain.RoleViewer}
+	log := slog.New(slog.DiscardHandler)
+	if err := apiwire.Identity(context.Background(), cfg, oc, nil, svc, api, clocktest.Clock(0, 9, 0), log, ""); err == nil {
+		t.Fatal("no AWS configuration: no error")
+	}
+	broken := func() (aws.Config, error) { return aws.Config{}, errors.New("no region") }
+	if err := apiwire.Identity(context.Background(), cfg, oc, broken, svc, api, clocktest.Clock(0, 9, 0), log, ""); err == nil || !strings.Contains(err.Error(), "no region") {
+		t.Fatalf("a broken AWS configuration: %v", err)
+	}
+	called := false
+	ok := func() (aws.Config, error) { called = true; return aws.Config{Region: "eu-west-1"}, nil }
+	if err := apiwire.Identity(context.Background(), cfg, oc, ok, svc, api, clocktest.Clock(0, 9, 0), log, ""); err != nil || !called {
+		t.Fatalf("with an AWS configuration: %v (asked: %v)", err, called)
 	}
 }

@@ -1,0 +1,212 @@
+package functions_test
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// module is the main module's path; entries below starting with
+// "internal/" are under it.
+const module = "github.com/countersign/countersign/"
+
+// rule is what a function's import graph must and must not hold. An entry
+// is an import path, or a path followed by "/..." for it and every package
+// below it.
+type rule struct {
+	need   []string
+	forbid []string
+}
+
+// lambdaForbidden is never in a Lambda function: the embedded store, the
+// local process's wiring and tools, the mail catcher and SMTP (the single
+// process's mail), and the AWS SDK's shared-config chain where the
+// function does not need it is listed per function.
+var lambdaForbidden = []string{
+	"go.etcd.io/bbolt/...",
+	"internal/store/boltstore",
+	"internal/setup", // the whole system's wiring: functions/local only
+	"internal/localrun",
+	"internal/recovery",
+	"internal/devtools",
+	"internal/notify/catcher",
+	"internal/notify/smtpmail",
+	"net/smtp",
+	"github.com/wneessen/go-mail/...",
+}
+
+// The adapters, by function. The api function writes the outbox and sends
+// nothing (the notifier does), so it has neither SES nor EventBridge; the
+// evaluate function reads DynamoDB and nothing else. The timers and
+// notifier functions link the SDK's config package only because
+// internal/notify/sesmail and internal/notify/eventbus hold a NewClient
+// that uses it (for the local process); they build their clients without
+// it (internal/setup/awsenv).
+var rules = map[string]rule{
+	"evaluate": {
+		need: []string{"internal/evaluate", "internal/lambdahttp", "internal/setup/lambdabase", "internal/store/dynamostore", "github.com/aws/aws-sdk-go-v2/service/dynamodb"},
+		forbid: []string{
+			"internal/app", "internal/actionlink", "internal/httpapi", "internal/console", "internal/oidcauth/...", "github.com/coreos/go-oidc/...",
+			"internal/notify/...", "internal/timers", "internal/setup/apiwire", "internal/setup/appwire", "internal/setup/notifywire",
+			"github.com/aws/aws-sdk-go-v2/service/sesv2/...", "github.com/aws/aws-sdk-go-v2/service/eventbridge/...",
+			"github.com/aws/aws-sdk-go-v2/service/secretsmanager/...", "github.com/aws/aws-sdk-go-v2/config/...",
+		},
+	},
+	"api": {
+		need: []string{"internal/httpapi", "internal/console", "internal/oidcauth", "internal/app", "internal/setup/apiwire", "internal/lambdahttp",
+			"internal/store/dynamostore", "github.com/aws/aws-sdk-go-v2/service/dynamodb", "github.com/aws/aws-sdk-go-v2/service/secretsmanager"},
+		forbid: []string{
+			"internal/notify/...", "internal/timers", "internal/evaluate", "internal/eval", "internal/setup/notifywire",
+			"github.com/aws/aws-sdk-go-v2/service/sesv2/...", "github.com/aws/aws-sdk-go-v2/service/eventbridge/...",
+			"github.com/aws/aws-sdk-go-v2/config/...",
+		},
+	},
+	"timers": {
+		need: []string{"internal/timers", "internal/app", "internal/notify", "internal/setup/notifywire", "internal/store/dynamostore",
+			"github.com/aws/aws-sdk-go-v2/service/dynamodb", "github.com/aws/aws-sdk-go-v2/service/sesv2", "github.com/aws/aws-sdk-go-v2/service/eventbridge"},
+		forbid: []string{
+			"internal/httpapi", "internal/console", "internal/oidcauth/...", "github.com/coreos/go-oidc/...", "internal/setup/apiwire",
+			"internal/evaluate", "internal/eval", "internal/lambdahttp", "github.com/aws/aws-sdk-go-v2/service/secretsmanager/...",
+		},
+	},
+	"notifier": {
+		need: []string{"internal/notify", "internal/app", "internal/setup/notifywire", "internal/store/dynamostore",
+			"github.com/aws/aws-sdk-go-v2/service/dynamodb", "github.com/aws/aws-sdk-go-v2/service/sesv2", "github.com/aws/aws-sdk-go-v2/service/eventbridge"},
+		forbid: []string{
+			"internal/httpapi", "internal/console", "internal/oidcauth/...", "github.com/coreos/go-oidc/...", "internal/setup/apiwire",
+			"internal/evaluate", "internal/eval", "internal/timers", "internal/lambdahttp", "github.com/aws/aws-sdk-go-v2/service/secretsmanager/...",
+		},
+	},
+}
+
+// local is the whole system in one process, and wires everything.
+var local = rule{need: []string{
+	"internal/setup", "internal/localrun", "internal/store/boltstore", "internal/store/dynamostore", "internal/httpapi", "internal/console",
+	"internal/oidcauth", "internal/evaluate", "internal/notify", "internal/notify/sesmail", "internal/notify/eventbus", "internal/notify/catcher",
+	"github.com/aws/aws-sdk-go-v2/config",
+}}
+
+func TestEachFunctionLinksOnlyItsAdapters(t *testing.T) {
+	dirs, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if _, ok := rules[d.Name()]; d.IsDir() && !ok && d.Name() != "local" {
+			t.Errorf("functions/%s has no rule here: add what it must and must not link", d.Name())
+		}
+	}
+	for name, r := range rules {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			deps := lambdaDeps(t, "./"+name)
+			check(t, deps, rule{need: r.need, forbid: append(slices.Clone(lambdaForbidden), r.forbid...)})
+			if name == "evaluate" {
+				// issue 13: `go list -deps ./functions/evaluate | grep -E 'sesv2|eventbridge|oidc|console'` is empty
+				for p := range deps.imports {
+					for _, w := range []string{"sesv2", "eventbridge", "oidc", "console"} {
+						if strings.Contains(p, w) {
+							t.Errorf("evaluate links %s (%q): %s", p, w, deps.chain(p))
+						}
+					}
+				}
+			}
+		})
+	}
+	t.Run("local", func(t *testing.T) {
+		t.Parallel()
+		check(t, lambdaDeps(t, "./local"), local)
+	})
+}
+
+// graph is a program's import graph: each package it links, with the
+// packages that package imports.
+type graph struct {
+	root    string
+	imports map[string][]string
+}
+
+// lambdaDeps is the import graph of pkg as `make build` builds it:
+// linux/arm64, with the Makefile's LAMBDA_FLAGS tags.
+func lambdaDeps(t *testing.T, pkg string) graph {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", pkg)
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("go list -deps %s: %v\n%s", pkg, err, stderr)
+	}
+	g := graph{imports: map[string][]string{}}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		g.imports[f[0]] = f[1:]
+		g.root = f[0] // -deps lists the package itself last
+	}
+	return g
+}
+
+// has reports whether the graph holds package p.
+func (g graph) has(p string) bool {
+	_, ok := g.imports[p]
+	return ok
+}
+
+// chain is the shortest import chain from the root to p.
+func (g graph) chain(p string) string {
+	prev := map[string]string{g.root: ""}
+	queue := []string{g.root}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if n == p {
+			var c []string
+			for ; n != ""; n = prev[n] {
+				c = append(c, strings.TrimPrefix(n, module))
+			}
+			slices.Reverse(c)
+			return strings.Join(c, " → ")
+		}
+		for _, m := range g.imports[n] {
+			if _, seen := prev[m]; !seen {
+				prev[m] = n
+				queue = append(queue, m)
+			}
+		}
+	}
+	return p
+}
+
+func check(t *testing.T, g graph, r rule) {
+	t.Helper()
+	for _, want := range r.need {
+		if !g.has(full(want)) {
+			t.Errorf("does not link %s", full(want))
+		}
+	}
+	for _, f := range r.forbid {
+		path, tree := strings.CutSuffix(full(f), "/...")
+		var found []string
+		for p := range g.imports {
+			if p == path || tree && strings.HasPrefix(p, path+"/") {
+				found = append(found, p)
+			}
+		}
+		if len(found) > 0 {
+			slices.Sort(found)
+			t.Errorf("links %s, which it must not (rule %q): %s", strings.Join(found, ", "), f, g.chain(found[0]))
+		}
+	}
+}
+
+func full(p string) string {
+	if strings.HasPrefix(p, "internal/") {
+		return module + p
+	}
+	return p
+}
