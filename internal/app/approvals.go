@@ -218,17 +218,37 @@ type ChangeOptions struct {
 
 var mentionRe = regexp.MustCompile(`@([A-Za-z0-9_.+-]+(?:@[A-Za-z0-9.-]+)?)`)
 
-// mentions finds the members a comment @mentions, by id or e-mail.
-func (s *Service) mentions(ctx context.Context, text string) []string {
+// MaxMentions bounds the members one comment may @mention: each gets an
+// e-mail, and a comment is not a mailing list.
+const MaxMentions = 10
+
+// mentions finds the members a comment @mentions, by id or e-mail; more
+// than MaxMentions is refused.
+func (s *Service) mentions(ctx context.Context, text string) ([]string, error) {
+	refs := mentionRe.FindAllStringSubmatch(text, -1)
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	var members []domain.Member
+	if err := forEach(ctx, s.store.ListMembers, func(m domain.Member) error {
+		members = append(members, m)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, m := range mentionRe.FindAllStringSubmatch(text, -1) {
+	for _, m := range refs {
 		ref := strings.TrimRight(m[1], ".")
-		_ = forEach(ctx, s.store.ListMembers, func(mem domain.Member) error {
+		for _, mem := range members {
 			if (mem.ID == ref || domain.SameEmail(mem.Email, ref)) && !slices.Contains(out, mem.ID) {
 				out = append(out, mem.ID)
 			}
-			return nil
-		})
+		}
 	}
-	return out
+	if len(out) > MaxMentions {
+		var v domain.Validation
+		v.Add("/comment", "mentions %d members; a comment may mention at most %d", len(out), MaxMentions)
+		return nil, v.Err()
+	}
+	return out, nil
 }

@@ -657,9 +657,12 @@ func (s *Service) Comment(ctx context.Context, p *Principal, id, text string) (*
 	if err := p.require(domain.RoleViewer, "commenting"); err != nil {
 		return nil, err
 	}
-	mentions := s.mentions(ctx, text)
+	mentions, err := s.mentions(ctx, text)
+	if err != nil {
+		return nil, err
+	}
 	var added domain.TimelineEvent
-	_, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+	_, err = s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
 		if err := cr.AddComment(p.actor(), text, mentions, s.clock.Now()); err != nil {
 			return err
 		}

@@ -77,3 +77,25 @@ func TestCommentsCannotFreezeARequest(t *testing.T) {
 		}
 	})
 }
+
+// A comment mentions at most MaxMentions members: each mention is an
+// e-mail.
+func TestMentionsAreCapped(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, w *world) {
+		out, err := w.svc.ChangeFlagConfig(w.ctx, w.requester, "shop", "checkout", "production", nil, app.ChangeOptions{}, rollout(20))
+		if err != nil || out.Request == nil {
+			t.Fatalf("opening: %v %+v", err, out)
+		}
+		var many []string
+		for i := range app.MaxMentions + 1 {
+			p := w.member(fmt.Sprintf("extra%d", i), domain.RoleViewer)
+			many = append(many, "@"+p.MemberID)
+		}
+		_, err = w.svc.Comment(w.ctx, w.viewer, out.Request.ID, "look "+strings.Join(many, " "))
+		wantCode(t, err, domain.CodeInvalid)
+		ev, err := w.svc.Comment(w.ctx, w.viewer, out.Request.ID, "look "+strings.Join(many[:app.MaxMentions], " ")+" "+many[0])
+		if err != nil || len(ev.Mentions) != app.MaxMentions {
+			t.Fatalf("%d mentions: %v %v", app.MaxMentions, err, ev)
+		}
+	})
+}
