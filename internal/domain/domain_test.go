@@ -214,3 +214,22 @@ func TestConfigDiffSummary(t *testing.T) {
 		t.Fatalf("no change, no diff: %+v", same)
 	}
 }
+
+// Numeric operators take finite decimal numbers only: ParseFloat's "NaN",
+// "Inf" and hex floats are refused.
+func TestNumericConditionValues(t *testing.T) {
+	for val, ok := range map[string]bool{
+		"42": true, "-1.5": true, "+3": true, ".5": true, "1e3": true, "2.": true,
+		"NaN": false, "nan": false, "Inf": false, "-Infinity": false, "+inf": false, "0x1p-2": false, "1_000": false, "": false, "1.2.3": false,
+	} {
+		c := domain.Condition{Attribute: "age", Operator: domain.OpGT, Values: []string{val}}
+		r := domain.Rule{Conditions: []domain.Condition{c}}
+		cfg := &domain.FlagConfig{Project: "p", Flag: "f", Environment: "e", Rules: []domain.Rule{r}, OffVariant: domain.OffVariantKey,
+			DefaultRule: domain.Allocation{Weights: []domain.Weight{}}}
+		f := &domain.Flag{Project: "p", Key: "f", Variants: []domain.Variant{{Key: "on", Value: []byte("true")}}}
+		err := cfg.Validate(f)
+		if got := err == nil; got != ok {
+			t.Errorf("gt %q: valid %v, want %v (%v)", val, got, ok, err)
+		}
+	}
+}

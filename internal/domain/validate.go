@@ -74,6 +74,7 @@ var (
 	flagKeyRe   = compileLazily(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 	variantRe   = compileLazily(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 	attributeRe = compileLazily(`^[A-Za-z_$][A-Za-z0-9_.$-]{0,127}$`)
+	decimalRe   = compileLazily(`^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$`)
 	semverRe    = compileLazily(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$`)
 )
 
@@ -296,8 +297,10 @@ func (c Condition) validate(v *Validation, ptr string) {
 		vp := fmt.Sprintf("%s/values/%d", ptr, i)
 		switch kind {
 		case kindNumber:
-			if _, err := strconv.ParseFloat(val, 64); err != nil {
-				v.Add(vp, "operator %q compares numbers: %q is not a number", c.Operator, val)
+			// ParseFloat takes "NaN", "Inf" and hex floats too, which no
+			// comparison makes sense with: only a finite decimal number
+			if n, err := strconv.ParseFloat(val, 64); err != nil || math.IsNaN(n) || math.IsInf(n, 0) || !decimalRe.MatchString(val) {
+				v.Add(vp, "operator %q compares numbers: %q is not a finite decimal number like 42 or -1.5", c.Operator, val)
 			}
 		case kindSemver:
 			if !semverRe.MatchString(val) {
