@@ -30,6 +30,18 @@ type Manual struct {
 // Advance or Set.
 func NewOffset() *Manual { return &Manual{} }
 
+// NewOffsetBy returns a clock that runs with real time, shifted by d (a
+// development run restarting where its clock was moved to).
+func NewOffsetBy(d time.Duration) *Manual { return &Manual{offset: d} }
+
+// Offset is how far an offset clock runs ahead of real time (behind when
+// negative).
+func (m *Manual) Offset() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.offset
+}
+
 // NewFixed returns a clock that stands still at t until moved.
 func NewFixed(t time.Time) *Manual {
 	t = t.UTC()

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -44,8 +45,16 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 	// it can be moved through /dev/clock.
 	var clk clock.Clock = clock.System{}
 	var devClock *clock.Manual
+	// The development clock's offset is kept in the data directory: timers
+	// and outbox items written under a moved clock would otherwise wait,
+	// after a restart, for real time to catch up with them.
+	clockFile := filepath.Join(cfg.DataDir, "dev-clock-offset")
 	if cfg.Dev {
-		devClock = clock.NewOffset()
+		offset, err := readClockOffset(clockFile)
+		if err != nil {
+			return err
+		}
+		devClock = clock.NewOffsetBy(offset)
 		clk = devClock
 	}
 	svc, api := setup.API(store, clk, log)
@@ -105,7 +114,13 @@ func Run(ctx context.Context, cfg config.Config, logs, console io.Writer) error 
 		mux.Handle("/dev/mail/", dev(mailbox.Handler()))
 		mux.Handle("/dev/mail.json", dev(mailbox.Handler()))
 		mux.Handle("GET /dev/events", dev(devtools.EventsHandler(events)))
-		mux.Handle("/dev/clock", dev(devtools.ClockHandler(devClock, sweeper.now)))
+		moved := func() {
+			if err := writeClockOffset(clockFile, devClock.Offset()); err != nil {
+				log.Error("keeping the development clock's offset failed", "file", clockFile, "err", err)
+			}
+			sweeper.now()
+		}
+		mux.Handle("/dev/clock", dev(devtools.ClockHandler(devClock, moved)))
 		log.Warn("development mode: /dev/mail shows every e-mail and /dev/clock moves the service's clock; never use COUNTERSIGN_DEV=1 for a team")
 	} else {
 		// not even the console's sign-in redirect: there is nothing here
@@ -266,4 +281,34 @@ func (s *sweeper) run(ctx context.Context, every time.Duration) {
 			s.log.Error("outbox delivery failed", "err", err)
 		}
 	}
+}
+
+// readClockOffset reads the development clock's kept offset (0 when none
+// was kept).
+func readClockOffset(file string) (time.Duration, error) {
+	raw, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the development clock's offset: %w", err)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return 0, fmt.Errorf("the development clock's offset in %s is not a duration (delete the file to start from real time): %w", file, err)
+	}
+	return d, nil
+}
+
+// writeClockOffset keeps the development clock's offset, replacing the
+// file whole (a crash leaves the old offset or the new one).
+func writeClockOffset(file string, d time.Duration) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return err
+	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, []byte(d.String()+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, file)
 }

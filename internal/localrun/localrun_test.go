@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -536,5 +537,38 @@ func TestEmailApprovalEndToEnd(t *testing.T) {
 		if !types[want] {
 			t.Errorf("no %s event among %v", want, types)
 		}
+	}
+}
+
+// The development clock's offset survives a restart: timers and outbox
+// items written under a moved clock are not frozen until real time
+// catches up.
+func TestDevClockOffsetSurvivesRestart(t *testing.T) {
+	const tok = "dev-admin-token-0123456789abcdef"
+	env := map[string]string{"COUNTERSIGN_ADMIN_TOKEN": tok, "COUNTERSIGN_DATA_DIR": t.TempDir(), "COUNTERSIGN_ADDR": freeAddr(t), "COUNTERSIGN_DEV": "1"}
+	cfg, err := config.FromEnv(func(k string) string { return env[k] }, config.StoreBolt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + cfg.Addr
+	devNow := func() time.Time {
+		t.Helper()
+		code, out := jsonCall(t, "GET", base+"/dev/clock", "", "")
+		at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(out["now"]))
+		if code != 200 || err != nil {
+			t.Fatalf("GET /dev/clock: %d %v %v", code, out, err)
+		}
+		return at
+	}
+	_, stop := start(t, cfg)
+	if code, out := jsonCall(t, "POST", base+"/dev/clock", "", `{"advance":"50h"}`); code != 200 {
+		t.Fatalf("advance: %d %v", code, out)
+	}
+	stop()
+	_, stop = start(t, cfg)
+	defer stop()
+	ahead := devNow().Sub(time.Now()) // wall clock: the offset clock is real time shifted
+	if ahead < 49*time.Hour || ahead > 51*time.Hour {
+		t.Fatalf("after a restart the development clock is %v ahead of real time, want about 50h", ahead)
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/countersign/countersign/internal/clock/clocktest"
 )
 
 // One count is one JSON line in CloudWatch embedded metric format: _aws
@@ -15,7 +18,7 @@ import (
 // Countersign, no dimensions, the name with unit Count), the value under
 // the metric's name, the properties beside it, all at the top level.
 func TestCountShape(t *testing.T) {
-	at := time.Date(2026, 1, 1, 0, 0, 0, 123_000_000, time.UTC)
+	at := clocktest.Epoch.Add(123 * time.Millisecond)
 	now = func() time.Time { return at }
 	t.Cleanup(func() { now = time.Now })
 
@@ -33,7 +36,7 @@ func TestCountShape(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
 		t.Fatalf("%v: %s", err, lines[0])
 	}
-	const wantAWS = `{"Timestamp":1767225600123,"CloudWatchMetrics":[{"Namespace":"Countersign","Dimensions":[[]],"Metrics":[{"Name":"MailRefused","Unit":"Count"}]}]}`
+	wantAWS := fmt.Sprintf(`{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"Countersign","Dimensions":[[]],"Metrics":[{"Name":"MailRefused","Unit":"Count"}]}]}`, at.UnixMilli())
 	if got := string(rec["_aws"]); got != wantAWS {
 		t.Errorf("_aws is\n%s\nwant\n%s", got, wantAWS)
 	}

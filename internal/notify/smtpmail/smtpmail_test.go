@@ -217,7 +217,7 @@ func TestContext(t *testing.T) {
 	if err == nil || sesmail.Classify(err) != sesmail.Blocked || !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled: %v (%v)", err, sesmail.Classify(err))
 	}
-	ctx, cancel = context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	ctx, cancel = context.WithDeadline(context.Background(), time.Now().Add(-time.Second)) // wall clock: a deadline already past
 	defer cancel()
 	_, err = smtpmail.New(srv.Config(t, srv.StartTLS), "").Send(ctx, reviewMessage("a-"+smtptest.Token()+"@example.test"))
 	if err == nil || sesmail.Classify(err) != sesmail.Transient {

@@ -67,7 +67,7 @@ func TestLoadOnDynamoDBLocal(t *testing.T) {
 		dynamotest.NewStore(t) // fails under make test, skips elsewhere
 		return
 	}
-	table := fmt.Sprintf("cs-lambdabase-%d", time.Now().UnixNano())
+	table := fmt.Sprintf("cs-lambdabase-%d", time.Now().UnixNano()) // wall clock: a unique table name
 	b, err := lambdabase.Load(context.Background(), env(map[string]string{"COUNTERSIGN_TABLE": table, "COUNTERSIGN_DYNAMODB_ENDPOINT": endpoint}))
 	if err != nil {
 		t.Fatal(err)
