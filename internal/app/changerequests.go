@@ -215,7 +215,10 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRK
 		return nil, err
 	}
 	if cr.ApplyAt != nil {
-		at := cr.ApplyAt.UTC()
+		at, err := applyAtUTC(*cr.ApplyAt)
+		if err != nil {
+			return nil, err
+		}
 		cr.ApplyAt = &at
 	}
 	cr.StartTimers(now)
@@ -424,7 +427,10 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 			cr.NotifyReviewers = slices.Clone(in.NotifyReviewers)
 		}
 		if in.ApplyAt != nil {
-			at := in.ApplyAt.UTC()
+			at, err := applyAtUTC(*in.ApplyAt)
+			if err != nil {
+				return err
+			}
 			cr.ApplyAt = &at
 		}
 		e := s.audit(p.Actor(), "change_request.edited", p.channel())
@@ -719,4 +725,16 @@ func errText(err error) string {
 		return de.Message
 	}
 	return "not allowed"
+}
+// applyAtUTC is a schedule in UTC, refused when UTC puts it outside the
+// years 1 to 9999 (RFC 3339 writes four-digit years: 9999-12-31T23:59-23:59
+// is in the year 10000 in UTC, which no store can encode).
+func applyAtUTC(t time.Time) (time.Time, error) {
+	at := t.UTC()
+	if at.Year() < 1 || at.Year() > 9999 {
+		var v domain.Validation
+		v.Add("/apply_at", "is outside the years 1 to 9999 in UTC")
+		return time.Time{}, v.Err()
+	}
+	return at, nil
 }
