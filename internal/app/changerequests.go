@@ -726,6 +726,7 @@ func errText(err error) string {
 	}
 	return "not allowed"
 }
+
 // applyAtUTC is a schedule in UTC, refused when UTC puts it outside the
 // years 1 to 9999 (RFC 3339 writes four-digit years: 9999-12-31T23:59-23:59
 // is in the year 10000 in UTC, which no store can encode).
