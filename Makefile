@@ -1,11 +1,11 @@
 # Countersign. `make run` starts the whole system locally; `make test` runs every test.
 SHELL := /bin/bash
 GO ?= go
-FUNCTIONS := api timers notifier evaluate
+FUNCTIONS := api timers notifier evaluate mailevents
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 ARTIFACTS_DIR ?= bin
 
-.PHONY: run test build deploy deploy-check lint fmt clean seed build-ApiFunction build-TimersFunction build-NotifierFunction build-EvaluateFunction
+.PHONY: run test build deploy deploy-check lint fmt clean seed build-ApiFunction build-TimersFunction build-NotifierFunction build-EvaluateFunction build-MailEventsFunction
 
 ## run: the whole system in one process on 127.0.0.1:8080, data in ./.data, in
 ## development mode (mail catcher at /dev/mail, movable clock; loopback only).
@@ -40,6 +40,9 @@ build-NotifierFunction:
 
 build-EvaluateFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/evaluate
+
+build-MailEventsFunction:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/mailevents
 
 ## deploy: needs the AWS SAM CLI and AWS credentials; STAGE=dev|staging|prod.
 ## Asks the sender address, the first admin's e-mail and an optional custom

@@ -25,6 +25,7 @@ require (
 	golang.org/x/oauth2 v0.38.0
 	golang.org/x/sys v0.45.0
 	gopkg.in/yaml.v3 v3.0.1
+	pgregory.net/rapid v1.3.0
 )
 
 require (

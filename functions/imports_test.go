@@ -39,8 +39,10 @@ var lambdaForbidden = []string{
 
 // The adapters, by function. The api function writes the outbox and sends
 // nothing (the notifier does), so it has neither SES nor EventBridge; the
-// evaluate function reads DynamoDB and nothing else. The timers and
-// notifier functions link the SDK's config package only because
+// evaluate function reads DynamoDB and nothing else; the mailevents
+// function records what SES reports (delivered by an EventBridge rule, not
+// read with an EventBridge client) through the application service. The
+// timers and notifier functions link the SDK's config package only because
 // internal/notify/sesmail and internal/notify/eventbus hold a NewClient
 // that uses it (for the local process); they build their clients without
 // it (internal/setup/awsenv).
@@ -77,6 +79,15 @@ var rules = map[string]rule{
 		forbid: []string{
 			"internal/httpapi", "internal/console", "internal/oidcauth/...", "github.com/coreos/go-oidc/...", "internal/setup/apiwire",
 			"internal/evaluate", "internal/eval", "internal/timers", "internal/lambdahttp", "github.com/aws/aws-sdk-go-v2/service/secretsmanager/...",
+		},
+	},
+	"mailevents": {
+		need: []string{"internal/mailevents", "internal/app", "internal/setup/lambdabase", "internal/store/dynamostore", "github.com/aws/aws-sdk-go-v2/service/dynamodb"},
+		forbid: []string{
+			"internal/httpapi", "internal/console", "internal/oidcauth/...", "github.com/coreos/go-oidc/...", "internal/setup/apiwire",
+			"internal/notify/...", "internal/setup/notifywire", "internal/timers", "internal/evaluate", "internal/eval", "internal/lambdahttp",
+			"github.com/aws/aws-sdk-go-v2/service/sesv2/...", "github.com/aws/aws-sdk-go-v2/service/eventbridge/...",
+			"github.com/aws/aws-sdk-go-v2/service/secretsmanager/...", "github.com/aws/aws-sdk-go-v2/config/...",
 		},
 	},
 }

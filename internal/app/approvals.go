@@ -175,6 +175,7 @@ func (s *Service) revokeApprovals(ctx context.Context, p *Principal, project, en
 
 // gate is the approval decision for a change to a flag in an environment.
 type gate struct {
+	env      string
 	gated    bool
 	settings *domain.ApprovalSettings
 }
@@ -184,7 +185,7 @@ func (s *Service) gateFor(ctx context.Context, org *domain.OrgSettings, f *domai
 	if err != nil {
 		return gate{}, err
 	}
-	return gate{gated: a.Gates(org, f), settings: a}, nil
+	return gate{env: env, gated: a.Gates(org, f), settings: a}, nil
 }
 
 // bypass says whether p may skip approval in env, and audits why.

@@ -23,11 +23,18 @@ type RequestView struct {
 	// Applicable: approved, no blocking rejection, and the live state is
 	// still the one the request was made against.
 	Applicable bool `json:"applicable"`
+	// UnreachableReviewers are the members the request waits on whose
+	// address is suppressed (mail to it bounced, or they complained): they
+	// get no mail about it (mailevents.go).
+	UnreachableReviewers []UnreachableReviewer `json:"unreachable_reviewers,omitempty"`
 }
 
 func (s *Service) view(ctx context.Context, cr *domain.ChangeRequest) (*RequestView, error) {
 	v := &RequestView{ChangeRequest: cr, Approvals: len(cr.Approvals()), Rejections: len(cr.Rejections())}
 	var err error
+	if v.UnreachableReviewers, err = s.unreachableReviewers(ctx, cr); err != nil {
+		return nil, err
+	}
 	switch cr.Kind {
 	case domain.KindTargeting:
 		var live *domain.FlagConfig

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 
 	"github.com/countersign/countersign/internal/domain"
@@ -112,11 +113,58 @@ func (s *Service) ListFlags(ctx context.Context, p *Principal, project string, f
 // policy of those environments. Renaming, describing, the maintainer and
 // archiving apply directly, audited. The key is immutable, and a variant that
 // any environment serves cannot be removed or renamed.
+//
+// Whether a change needs approval is decided on reads of the settings; the
+// write is told the settings' versions (domain.SettingsGuard) and commits
+// only if they are still those. When approval was switched on meanwhile the
+// store refuses the write, and the change is decided again (decideAgain).
 func (s *Service) ChangeFlag(ctx context.Context, p *Principal, project, key string, expected *int64, opts ChangeOptions, change func(*domain.Flag) error) (Outcome[domain.Flag], error) {
-	var out Outcome[domain.Flag]
 	if err := p.require(domain.RoleEditor, "changing a flag"); err != nil {
+		return Outcome[domain.Flag]{}, err
+	}
+	return decideAgain(func() (Outcome[domain.Flag], error) {
+		return s.changeFlag(ctx, p, project, key, expected, opts, change)
+	})
+}
+
+// maxDecisions bounds how often decideAgain decides one write.
+const maxDecisions = 3
+
+// decideAgain runs decide, one gating decision and its write, again when
+// the write answers ErrContention: the store refused it because what the
+// decision read (the settings it names, the flag's tags) changed before it
+// committed. Each decision reads afresh; after maxDecisions the contention
+// is the answer (409, retry).
+func decideAgain[T any](decide func() (T, error)) (T, error) {
+	for i := 1; ; i++ {
+		out, err := decide()
+		if i < maxDecisions && errors.Is(err, domain.ErrContention) {
+			continue
+		}
 		return out, err
 	}
+}
+
+// settingsGuard names the settings a decision was made on: the organisation
+// settings and, with approvals on, the settings of the environments it
+// looked at (with approvals off nothing else decides: every environment is
+// ungated whatever its settings say, and switching approvals on moves the
+// organisation settings' version).
+func settingsGuard(org *domain.OrgSettings, gates ...gate) *domain.SettingsGuard {
+	g := &domain.SettingsGuard{Org: org.Version}
+	if !org.Approvals {
+		return g
+	}
+	for _, e := range gates {
+		eg := domain.GuardOf(e.settings)
+		eg.Environment = e.env
+		g.Environments = append(g.Environments, eg)
+	}
+	return g
+}
+
+func (s *Service) changeFlag(ctx context.Context, p *Principal, project, key string, expected *int64, opts ChangeOptions, change func(*domain.Flag) error) (Outcome[domain.Flag], error) {
+	var out Outcome[domain.Flag]
 	cur, err := s.store.GetFlag(ctx, project, key)
 	if err != nil {
 		return out, err
@@ -137,14 +185,24 @@ func (s *Service) ChangeFlag(ctx context.Context, p *Principal, project, key str
 	if err != nil {
 		return out, err
 	}
-	critical, err := s.criticalEnvironments(ctx, org, cur, probe)
+	// Every environment's settings are read once: the decision is made on
+	// them all, and the write is guarded by them all.
+	gates, err := s.environmentGates(ctx, org, cur)
 	if err != nil {
 		return out, err
 	}
-	gated, err := s.gatedEnvironments(ctx, org, cur)
+	critical, err := s.criticalAmong(ctx, org, gates, cur, probe)
 	if err != nil {
 		return out, err
 	}
+	gated := map[string]gate{}
+	for _, g := range gates {
+		if g.gated {
+			gated[g.env] = g
+		}
+	}
+	guard := settingsGuard(org, gates...)
+	guard.AllEnvironments = org.Approvals
 	decided := map[string]bool{}
 	for _, g := range critical {
 		decided[g.settings.Environment] = true
@@ -181,13 +239,18 @@ func (s *Service) ChangeFlag(ctx context.Context, p *Principal, project, key str
 			return out, nil
 		}
 	}
-	f, err := s.store.UpdateFlag(ctx, project, key, func(f *domain.Flag, configs []domain.FlagConfig, audit *domain.Audit) error {
+	f, err := s.store.WriteFlag(ctx, project, key, func(f *domain.Flag, configs []domain.FlagConfig, w *domain.FlagWrite) error {
 		if err := checkVersion("flag", expected, f.Version); err != nil {
 			return err
 		}
 		before := cloneFlag(f)
 		if err := change(f); err != nil {
 			return err
+		}
+		if mayNeedApproval(before, f) {
+			// decided on these settings: the store writes only while they
+			// hold (a change no setting can gate needs no guard)
+			w.Settings = guard
 		}
 		if err := s.checkFlagChange(before, f, configs); err != nil {
 			return err
@@ -213,7 +276,7 @@ func (s *Service) ChangeFlag(ctx context.Context, p *Principal, project, key str
 			e.Diff = d
 		}
 		e.Version = f.Version + 1
-		audit.Record(e)
+		w.Record(e)
 		return nil
 	})
 	if err != nil {
@@ -249,45 +312,63 @@ func (s *Service) checkFlagChange(before, after *domain.Flag, configs []domain.F
 // criticalEnvironments are the environments that require approval for the
 // change from cur to next.
 func (s *Service) criticalEnvironments(ctx context.Context, org *domain.OrgSettings, cur, next *domain.Flag) ([]gate, error) {
-	var out []gate
+	gates, err := s.environmentGates(ctx, org, cur)
+	if err != nil {
+		return nil, err
+	}
+	return s.criticalAmong(ctx, org, gates, cur, next)
+}
+
+// environmentGates is the gate of f in every environment of its project,
+// with approvals on organisation-wide; none with approvals off (nothing is
+// gated then).
+func (s *Service) environmentGates(ctx context.Context, org *domain.OrgSettings, f *domain.Flag) ([]gate, error) {
 	if !org.Approvals {
 		return nil, nil
 	}
-	err := forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.Environment, string, error) {
-		return s.store.ListEnvironments(ctx, cur.Project, pg)
-	}, func(env domain.Environment) error {
-		g, err := s.gateFor(ctx, org, cur, cur.Project, env.Key)
-		if err != nil || !g.gated {
-			return err
-		}
-		_, c, err := s.store.GetFlagConfig(ctx, cur.Project, cur.Key, env.Key)
-		if err != nil {
-			return err
-		}
-		if flagChangeIsCritical(cur, next, c, g.settings, org) {
-			out = append(out, g)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// gatedEnvironments are the environments that require approval for f.
-func (s *Service) gatedEnvironments(ctx context.Context, org *domain.OrgSettings, f *domain.Flag) (map[string]gate, error) {
-	out := map[string]gate{}
-	if !org.Approvals {
-		return out, nil
-	}
+	var out []gate
 	err := forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.Environment, string, error) {
 		return s.store.ListEnvironments(ctx, f.Project, pg)
 	}, func(env domain.Environment) error {
 		g, err := s.gateFor(ctx, org, f, f.Project, env.Key)
-		if err == nil && g.gated {
-			out[env.Key] = g
+		if err == nil {
+			out = append(out, g)
 		}
 		return err
 	})
 	return out, err
+}
+
+// criticalAmong are the gated environments among gates that require
+// approval for the change from cur to next.
+func (s *Service) criticalAmong(ctx context.Context, org *domain.OrgSettings, gates []gate, cur, next *domain.Flag) ([]gate, error) {
+	var out []gate
+	for _, g := range gates {
+		if !g.gated {
+			continue
+		}
+		_, c, err := s.store.GetFlagConfig(ctx, cur.Project, cur.Key, g.env)
+		if err != nil {
+			return nil, err
+		}
+		if flagChangeIsCritical(cur, next, c, g.settings, org) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// mayNeedApproval reports whether flagChangeIsCritical could hold for the
+// change from cur to next in some environment under some settings: whether
+// it changes anything flagChangeIsCritical looks at. A change that does not
+// (a name, a description, a maintainer) applies directly whatever the
+// settings are.
+func mayNeedApproval(cur, next *domain.Flag) bool {
+	return cur.BucketingSalt != next.BucketingSalt || cur.BucketingUnit != next.BucketingUnit ||
+		cur.Archived != next.Archived || !slices.Equal(cur.Tags, next.Tags) ||
+		!slices.EqualFunc(cur.Variants, next.Variants, func(a, b domain.Variant) bool {
+			return a.Key == b.Key && domain.JSONEqual(a.Value, b.Value)
+		})
 }
 
 func flagChangeIsCritical(cur, next *domain.Flag, c *domain.FlagConfig, a *domain.ApprovalSettings, org *domain.OrgSettings) bool {
@@ -399,11 +480,22 @@ func prepareConfig(c *domain.FlagConfig, f *domain.Flag, prefix string) error {
 // the proposal (the caller answers 202). A member holding a bypass grant who
 // gives a reason, or a service token where api_token_bypass is on, applies
 // directly; the audit entry says so.
+//
+// The decision is made on reads of the settings; the write is told their
+// versions (domain.SettingsGuard) and commits only if they are still those,
+// else the change is decided again (decideAgain): a write decided before
+// approval was switched on never commits after the switch.
 func (s *Service) ChangeFlagConfig(ctx context.Context, p *Principal, project, flag, env string, expected *int64, opts ChangeOptions, change func(*domain.FlagConfig) error) (Outcome[domain.FlagConfig], error) {
-	var out Outcome[domain.FlagConfig]
 	if err := p.require(domain.RoleEditor, "changing targeting"); err != nil {
-		return out, err
+		return Outcome[domain.FlagConfig]{}, err
 	}
+	return decideAgain(func() (Outcome[domain.FlagConfig], error) {
+		return s.changeFlagConfig(ctx, p, project, flag, env, expected, opts, change)
+	})
+}
+
+func (s *Service) changeFlagConfig(ctx context.Context, p *Principal, project, flag, env string, expected *int64, opts ChangeOptions, change func(*domain.FlagConfig) error) (Outcome[domain.FlagConfig], error) {
+	var out Outcome[domain.FlagConfig]
 	org, err := s.store.GetOrgSettings(ctx)
 	if err != nil {
 		return out, err
@@ -447,7 +539,10 @@ func (s *Service) ChangeFlagConfig(ctx context.Context, p *Principal, project, f
 		out.Request = v
 		return out, nil
 	}
+	guard := settingsGuard(org, g)
 	c, err := s.store.UpdateFlagConfig(ctx, project, flag, env, func(f *domain.Flag, c *domain.FlagConfig, w *domain.ConfigWrite) error {
+		// decided on these settings: the store writes only while they hold
+		w.Settings = guard
 		if err := checkVersion("targeting", expected, c.Version); err != nil {
 			return err
 		}

@@ -58,7 +58,10 @@ func (s *Service) ListMembers(ctx context.Context, p *Principal, page domain.Pag
 // admin (domain.MemberWrite.KeepAnAdmin), and the store decides it in the same
 // atomic write, so two admins demoting each other at once leave one. A
 // lower role ends the member's sessions; a new address ends the sign-in
-// links sent to the old one. The change is audited (member.updated).
+// links sent to the old one, and clears a mail suppression of the old one.
+// Only admins clear a suppression (email_suppressed set to null); nobody
+// sets one (SES's events do: RecordMailEvent). The change is audited
+// (member.updated).
 func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, expected *int64, change func(*domain.Member) error) (*domain.Member, error) {
 	self := p != nil && p.MemberID == id
 	if !self {
@@ -72,6 +75,10 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 			return err
 		}
 		orig = *m
+		if orig.EmailSuppressed != nil { // change may write through m's pointer
+			sup := *orig.EmailSuppressed
+			orig.EmailSuppressed = &sup
+		}
 		if err := change(m); err != nil {
 			return err
 		}
@@ -89,12 +96,17 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 			}
 			w.KeepAnAdmin = orig.Role == domain.RoleAdmin
 		}
+		cleared, err := checkSuppressionChange(p, &orig, m)
+		if err != nil {
+			return err
+		}
 		m.UpdatedAt = s.clock.Now()
 		if err := m.Validate(); err != nil {
 			return err
 		}
 		e := s.audit(p.Actor(), ActionMemberUpdated, p.channel())
 		e.Member, e.Version = m.ID, orig.Version+1
+		e.Reason = cleared
 		before, after := orig, *m
 		before.UpdatedAt, after.UpdatedAt, before.Version, after.Version = time.Time{}, time.Time{}, 0, 0
 		if d, err := domain.AnyDiff(&before, &after); err == nil {

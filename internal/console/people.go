@@ -27,6 +27,7 @@ func (c *Console) peopleRoutes() []Route {
 		{Method: "POST", Pattern: "/members/{id}/role", handler: c.memberRoleSubmit},
 		{Method: "POST", Pattern: "/members/{id}/remove", handler: c.memberRemoveSubmit},
 		{Method: "POST", Pattern: "/members/{id}/invite", handler: c.memberReinviteSubmit},
+		{Method: "POST", Pattern: "/members/{id}/unsuppress", handler: c.memberUnsuppressSubmit},
 		{Method: "POST", Pattern: "/members/{id}/sessions/{session}/end", handler: c.memberEndSessionSubmit},
 		{Method: "GET", Pattern: "/tokens", handler: c.tokensPage},
 		{Method: "POST", Pattern: "/tokens", handler: c.tokenCreateSubmit},
@@ -35,12 +36,13 @@ func (c *Console) peopleRoutes() []Route {
 }
 
 var _ = flash(map[string]string{
-	"member-added":     "The member is added, and an invitation is on its way to them.",
-	"member-reinvited": "A new invitation is on its way; the link sent before no longer works.",
-	"member-role":      "The role is changed.",
-	"member-removed":   "The member is removed: their sessions, sign-in links and tokens no longer work.",
-	"session-ended":    "The session is ended.",
-	"token-revoked":    "The token is revoked: it no longer works.",
+	"member-added":        "The member is added, and an invitation is on its way to them.",
+	"member-reinvited":    "A new invitation is on its way; the link sent before no longer works.",
+	"member-role":         "The role is changed.",
+	"member-removed":      "The member is removed: their sessions, sign-in links and tokens no longer work.",
+	"member-unsuppressed": "Countersign mails this address again (if SES's account-level suppression list holds it too, remove it there as well).",
+	"session-ended":       "The session is ended.",
+	"token-revoked":       "The token is revoked: it no longer works.",
 })
 
 // memberRoles are the roles, from the fewest rights to the most.
@@ -314,6 +316,26 @@ func (c *Console) memberRoleSubmit(w http.ResponseWriter, r *http.Request, v *vi
 func (c *Console) memberRemoveSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	return c.memberAct(w, r, v, "member-removed", func(id string) error {
 		return c.svc.DeleteMember(r.Context(), v.P, id)
+	})
+}
+
+// memberUnsuppressSubmit clears the mail suppression of a member's address
+// (admins; audited member.updated), against the version the form showed.
+func (c *Console) memberUnsuppressSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	return c.memberAct(w, r, v, "member-unsuppressed", func(id string) error {
+		version, err := formVersion(r)
+		if err != nil {
+			return err
+		}
+		m, err := c.svc.GetMember(r.Context(), v.P, id)
+		if err != nil || m.EmailSuppressed == nil {
+			return err // nothing to clear (a form sent twice): no write
+		}
+		_, err = c.svc.UpdateMember(r.Context(), v.P, id, version, func(m *domain.Member) error {
+			m.EmailSuppressed = nil
+			return nil
+		})
+		return err
 	})
 }
 

@@ -211,10 +211,14 @@ type Member struct {
 	Name  string `json:"name"`
 	Role  Role   `json:"role"`
 	// EmailOptOut turns off e-mail, except for requests that wait on them.
-	EmailOptOut bool      `json:"email_opt_out"`
-	Version     int64     `json:"version"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	EmailOptOut bool `json:"email_opt_out"`
+	// EmailSuppressed is set when mail to Email hard-bounced or drew a
+	// complaint (SES events, app.RecordMailEvent): no mail is sent to the
+	// address until an admin clears it or the address changes.
+	EmailSuppressed *Suppression `json:"email_suppressed,omitempty"`
+	Version         int64        `json:"version"`
+	CreatedAt       time.Time    `json:"created_at"`
+	UpdatedAt       time.Time    `json:"updated_at"`
 }
 
 // Token is an API token. Only the SHA-256 hash of its secret is stored.

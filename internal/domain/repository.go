@@ -124,10 +124,13 @@ type FlagRepository interface {
 	CreateFlag(ctx context.Context, f *Flag, audit []AuditEntry) error
 	GetFlag(ctx context.Context, project, key string) (*Flag, error)
 	ListFlags(ctx context.Context, project string, filter FlagFilter, page Page) ([]Flag, string, error)
-	// UpdateFlag gives fn the flag and every stored config of it, so that fn
-	// can refuse to drop a variant in use; no config changes until the write
-	// commits.
+	// UpdateFlag is WriteFlag for a change that tells the store nothing
+	// besides the flag and its audit entries (no settings guard).
 	UpdateFlag(ctx context.Context, project, key string, fn func(f *Flag, configs []FlagConfig, audit *Audit) error) (*Flag, error)
+	// WriteFlag gives fn the flag and every stored config of it, so that fn
+	// can refuse to drop a variant in use; no config changes until the write
+	// commits. fn says in w what else the write is (see FlagWrite).
+	WriteFlag(ctx context.Context, project, key string, fn func(f *Flag, configs []FlagConfig, w *FlagWrite) error) (*Flag, error)
 	// DeleteFlag removes the flag and all its configs if check (given the
 	// current flag) returns nil.
 	DeleteFlag(ctx context.Context, project, key string, check func(*Flag, *Audit) error) error
@@ -139,7 +142,8 @@ type FlagRepository interface {
 	// UpdateFlagConfig gives fn the current flag (read only) and config, and
 	// the open change request holding the pending lock (w.LockedBy); the
 	// write (with w's audit entries) commits only if none of them changed
-	// meanwhile.
+	// meanwhile, and only if the settings w.Settings names are still as
+	// named (else ErrContention, nothing written).
 	UpdateFlagConfig(ctx context.Context, project, flag, env string, fn func(f *Flag, c *FlagConfig, w *ConfigWrite) error) (*FlagConfig, error)
 }
 
@@ -247,10 +251,76 @@ type DueRequest struct {
 }
 
 // ConfigWrite is what a config update function learns besides the flag and
-// config (LockedBy, read only) and what it adds (audit entries).
+// config (LockedBy, read only) and what it adds (audit entries, and the
+// settings its gating decision was made on).
 type ConfigWrite struct {
 	Audit
 	LockedBy string
+	// Settings, when set, names the settings the write's gating decision
+	// (apply directly, not as a change request) was made on: see
+	// SettingsGuard.
+	Settings *SettingsGuard
+}
+
+// FlagWrite is what a flag update function says besides the flag itself.
+// Stores give each attempt a fresh one.
+type FlagWrite struct {
+	// Audit entries are written (with their outbox items) in the same
+	// atomic write as the change.
+	Audit
+	// Settings, when set, names the settings the write's gating decision
+	// was made on: see SettingsGuard.
+	Settings *SettingsGuard
+}
+
+// SettingsGuard names the approval settings a direct write's gating decision
+// was made on. The application decides whether a change applies directly or
+// becomes a change request on reads of the settings, before the store's
+// write; a store told a guard writes only if those settings are still as
+// read, checked in the same atomic write as the change (bbolt reads them in
+// its write transaction; DynamoDB adds ConditionChecks to the write's
+// transaction: docs/dynamodb.md, "Writes decided on settings"). Otherwise it
+// writes nothing and answers ErrContention, and the application decides
+// again on fresh reads. So no write decided before approval was switched on
+// commits after the switch: a direct write either commits before the
+// settings change, or is decided again after it.
+//
+// A store never infers a guard: writes without one (tests, tools, applying
+// an approved request) check no settings.
+type SettingsGuard struct {
+	// Org is the organisation settings' version read, 0 when never written.
+	Org int64
+	// Environments are the approval settings read of each environment the
+	// decision looked at. With approvals off organisation-wide nothing else
+	// decides, so a decision may name none.
+	Environments []EnvironmentGuard
+	// AllEnvironments says Environments are every environment of the project
+	// (a flag-level change is decided on all of them): the write fails too
+	// when the project has another one (created since).
+	AllEnvironments bool
+}
+
+// EnvironmentGuard is one environment's approval settings as a decision read
+// them.
+type EnvironmentGuard struct {
+	Environment string
+	// Version is the settings' version, 0 when never written.
+	Version int64
+	// Protected, for settings never written (Version 0), is the protection
+	// of the environment: such settings are DefaultApprovalSettings, which
+	// follow it, so protecting the environment changes them.
+	Protected bool
+}
+
+// GuardOf is the guard of settings as read (GetApprovalSettings). Settings
+// never written are DefaultApprovalSettings, whose Required says the
+// environment's protection.
+func GuardOf(a *ApprovalSettings) EnvironmentGuard {
+	g := EnvironmentGuard{Environment: a.Environment, Version: a.Version}
+	if a.Version == 0 {
+		g.Protected = a.Required == RequiredAll
+	}
+	return g
 }
 
 // ApprovalRepository stores organisation and environment approval settings.

@@ -56,6 +56,7 @@ const (
 	retryLater verdict = iota + 1 // transient, or blocked for everyone: kept, retried with backoff
 	refused                       // the recipient is refused for good: dead at once, MailRefused
 	giveUp                        // a failure no retry fixes that is not a refusal: dead at once, OutboxDeadLettered
+	suppressed                    // the recipient's address is suppressed: not sent, dead at once, not counted
 )
 
 // judge classifies a delivery's error. The mail adapters classify theirs
@@ -66,6 +67,10 @@ const (
 func judge(err error) (verdict, sesmail.Class) {
 	var p *permanentError
 	var g *goneError
+	var sup *suppressedError
+	if errors.As(err, &sup) {
+		return suppressed, 0
+	}
 	if errors.As(err, &p) || errors.As(err, &g) {
 		return giveUp, 0
 	}
@@ -283,7 +288,7 @@ func (r *roundState) record(ctx context.Context, key string, sendErr error) erro
 				d.LastError = fmt.Sprintf("%s (it had failed %d time(s), last: %s)", d.LastError, d.Attempts-1, previous)
 			}
 			switch {
-			case v == refused:
+			case v == refused || v == suppressed:
 				d.State, d.Refused, d.NextAttemptAt = domain.OutboxDead, true, r.now
 			case v == giveUp || d.Attempts >= MaxAttempts:
 				d.State, d.NextAttemptAt = domain.OutboxDead, r.now
@@ -414,7 +419,12 @@ func (n *Notifier) logFailure(ctx context.Context, id, key string, err error, cl
 		attrs = append(attrs, "class", class.String())
 	}
 	props := []slog.Attr{slog.String("outbox", id), slog.String("delivery", key)}
+	var sup *suppressedError
 	switch {
+	case errors.As(err, &sup):
+		// known already: recorded when SES reported the bounce or
+		// complaint (the member shows it); no alarm for each mail skipped
+		n.log.WarnContext(ctx, "recipient's address is suppressed (a hard bounce or a complaint): not sent", attrs...)
 	case d.State == domain.OutboxDead && d.Refused:
 		n.log.ErrorContext(ctx, "recipient refused for good: dead-lettered, not retried", attrs...)
 		metrics.Count(ctx, n.log, metrics.MailRefused, 1, props...)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +40,9 @@ type Store interface {
 	GetChangeRequest(ctx context.Context, id string) (*domain.ChangeRequest, error)
 	GetMember(ctx context.Context, id string) (*domain.Member, error)
 	ListMembers(ctx context.Context, page domain.Page) ([]domain.Member, string, error)
+	// ListChangeRequests finds the pending requests that wait on a member
+	// whose address was suppressed (suppressed.go).
+	ListChangeRequests(ctx context.Context, filter domain.CRFilter, page domain.Page) ([]domain.ChangeRequest, string, error)
 }
 
 // Notifier delivers outbox items.
@@ -126,6 +130,9 @@ func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) (out []d
 			return nil, "", err
 		}
 		return append(out, delivery{key: "email:" + m.ID, send: func(ctx context.Context) error {
+			if m.EmailSuppressed != nil {
+				return suppressedErr(m) // the link is not even issued
+			}
 			msg, err := n.signInMail(ctx, e, m, purpose)
 			if domain.ErrorCode(err) == domain.CodeNotFound {
 				return &goneError{"the member was removed"}
@@ -136,6 +143,13 @@ func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) (out []d
 			_, err = n.mail.Send(ctx, msg)
 			return err
 		}}), "", nil
+	}
+	if e.Action == app.ActionMemberEmailSuppressed && e.Member != "" && n.mail != nil {
+		mails, err := n.unreachableNotices(ctx, e)
+		if err != nil {
+			return nil, "", err
+		}
+		return append(out, mailDeliveries(n, mails)...), "no longer concerned (the request moved on, or the suppression was cleared)", nil
 	}
 	if e.ChangeRequest == "" || n.mail == nil {
 		return out, gone, nil
@@ -151,13 +165,28 @@ func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) (out []d
 	if err != nil {
 		return nil, "", err
 	}
+	return append(out, mailDeliveries(n, mails)...), gone, nil
+}
+
+// mailDeliveries are the deliveries of mails: each one's key is its
+// recipient's ("email:<member>", or the mail's own key), and a recipient
+// whose address is suppressed is not sent to (suppressedError).
+func mailDeliveries(n *Notifier, mails []mail) []delivery {
+	out := make([]delivery, 0, len(mails))
 	for _, m := range mails {
-		out = append(out, delivery{key: "email:" + m.member.ID, send: func(ctx context.Context) error {
+		key := m.key
+		if key == "" {
+			key = "email:" + m.member.ID
+		}
+		out = append(out, delivery{key: key, send: func(ctx context.Context) error {
+			if m.member.EmailSuppressed != nil {
+				return suppressedErr(m.member)
+			}
 			_, err := n.mail.Send(ctx, m.msg)
 			return err
 		}})
 	}
-	return out, gone, nil
+	return out
 }
 
 // reviewActions are the entries whose mail asks for a review: sent only
@@ -167,11 +196,14 @@ var reviewActions = map[string]bool{"change_request.created": true, "change_requ
 type mail struct {
 	member *domain.Member
 	msg    sesmail.Message
+	key    string // the delivery's key when it is not "email:<member>"
 }
 
 // emails decides who hears of an entry, and what they read.
 func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.ChangeRequest) ([]mail, error) {
 	var out []mail
+	var unreachable []*domain.Member // reviewers the request waits on whose address is suppressed
+	waits := cr.WaitsOn()
 	add := func(memberID string, waitsOnThem bool, subject, intro string, actions []string) error {
 		m, err := n.store.GetMember(ctx, memberID)
 		if domain.ErrorCode(err) == domain.CodeNotFound {
@@ -182,6 +214,9 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 		}
 		if m.EmailOptOut && !waitsOnThem {
 			return nil
+		}
+		if m.EmailSuppressed != nil && waitsOnThem && slices.Contains(waits, m.ID) {
+			unreachable = append(unreachable, m)
 		}
 		msg, err := n.render(m, cr, e, subject, intro, actions)
 		if err != nil {
@@ -205,6 +240,16 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 		for _, r := range reviewers {
 			if err := add(r, true, "Review requested: "+title, "Change request "+title+" "+verb+".", []string{actionlink.Approve, actionlink.Reject}); err != nil {
 				return nil, err
+			}
+		}
+		// the requester hears that some of them cannot be reached
+		if len(unreachable) > 0 && cr.RequesterMember != "" {
+			notice, err := n.unreachableNotice(ctx, e, cr, unreachable)
+			if err != nil {
+				return nil, err
+			}
+			if notice != nil {
+				out = append(out, *notice)
 			}
 		}
 	case "change_request.reviewed", "change_request.approved", "change_request.rejected", "change_request.auto_approved", "change_request.applied",

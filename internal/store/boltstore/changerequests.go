@@ -151,6 +151,59 @@ func (s *Store) UpdateApprovalSettings(ctx context.Context, project, env string,
 	return a, err
 }
 
+// checkSettings is a write's domain.SettingsGuard on bbolt: it reads the
+// settings the guard names in the write's own transaction, which bbolt
+// serialises with every settings write, and answers ErrContention (the
+// transaction then rolls back, writing nothing) when one is not as the
+// guard read it.
+func checkSettings(tx *bolt.Tx, project string, g *domain.SettingsGuard) error {
+	if g == nil {
+		return nil
+	}
+	o, _, err := get[domain.OrgSettings](tx, bSettings, orgSettingsKey)
+	if err != nil {
+		return err
+	}
+	var org int64
+	if o != nil {
+		org = o.Version
+	}
+	if org != g.Org {
+		return domain.ErrContention
+	}
+	for _, want := range g.Environments {
+		e, err := getEnvironment(tx, project, want.Environment)
+		if domain.ErrorCode(err) == domain.CodeNotFound {
+			return domain.ErrContention // as on DynamoDB: the next decision tells
+		}
+		if err != nil {
+			return err
+		}
+		a, ok, err := get[domain.ApprovalSettings](tx, bApproval, key(project, want.Environment))
+		if err != nil {
+			return err
+		}
+		var v int64
+		if ok {
+			v = a.Version
+		}
+		if v != want.Version || (v == 0 && e.Protected != want.Protected) {
+			return domain.ErrContention
+		}
+	}
+	if g.AllEnvironments {
+		n, prefix := 0, key(project, "")
+		c := tx.Bucket(bEnvironments).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			n++
+		}
+		if n != len(g.Environments) {
+			return domain.ErrContention
+		}
+	}
+	return nil
+}
+
 // putRequest writes a request and moves its entry in the due index from
 // where the read version had it (before, nil for a new request).
 func putRequest(tx *bolt.Tx, before, cr *domain.ChangeRequest) error {

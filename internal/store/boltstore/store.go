@@ -446,7 +446,13 @@ func flagConfigs(tx *bolt.Tx, project, flag string) ([]domain.FlagConfig, error)
 	return out, err
 }
 
-func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*domain.Flag, []domain.FlagConfig, *domain.Audit) error) (f *domain.Flag, err error) {
+func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*domain.Flag, []domain.FlagConfig, *domain.Audit) error) (*domain.Flag, error) {
+	return s.WriteFlag(ctx, project, k, func(f *domain.Flag, configs []domain.FlagConfig, w *domain.FlagWrite) error {
+		return fn(f, configs, &w.Audit)
+	})
+}
+
+func (s *Store) WriteFlag(ctx context.Context, project, k string, fn func(*domain.Flag, []domain.FlagConfig, *domain.FlagWrite) error) (f *domain.Flag, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		if _, err := getFlag(tx, project, k); err != nil {
 			return err
@@ -455,16 +461,19 @@ func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*doma
 		if err != nil {
 			return err
 		}
-		var audit domain.Audit
+		var w domain.FlagWrite
 		f, err = modify(tx, bFlags, key(project, k), domain.NotFound("flag", k), func(f *domain.Flag) *int64 { return &f.Version },
-			func(f *domain.Flag) error { return fn(f, configs, &audit) })
+			func(f *domain.Flag) error { return fn(f, configs, &w) })
 		if err != nil {
+			return err
+		}
+		if err := checkSettings(tx, project, w.Settings); err != nil {
 			return err
 		}
 		if err := bumpRuleset(tx, project); err != nil {
 			return err
 		}
-		return writeAudit(tx, audit.Entries)
+		return writeAudit(tx, w.Entries)
 	})
 	return f, err
 }
@@ -537,6 +546,9 @@ func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string,
 		read := c.Version
 		w := domain.ConfigWrite{LockedBy: string(tx.Bucket(bLocks).Get(key(project, flag, env)))}
 		if err := fn(f, c, &w); err != nil {
+			return err
+		}
+		if err := checkSettings(tx, project, w.Settings); err != nil {
 			return err
 		}
 		if err := writeAudit(tx, w.Entries); err != nil {

@@ -105,6 +105,12 @@ func (s *Store) flagConfigs(ctx context.Context, project, flag string) ([]domain
 }
 
 func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*domain.Flag, []domain.FlagConfig, *domain.Audit) error) (*domain.Flag, error) {
+	return s.WriteFlag(ctx, project, k, func(f *domain.Flag, configs []domain.FlagConfig, w *domain.FlagWrite) error {
+		return fn(f, configs, &w.Audit)
+	})
+}
+
+func (s *Store) WriteFlag(ctx context.Context, project, k string, fn func(*domain.Flag, []domain.FlagConfig, *domain.FlagWrite) error) (*domain.Flag, error) {
 	var f *domain.Flag
 	err := retry(ctx, func() error {
 		read, flag, err := s.readFlag(ctx, project, k)
@@ -118,8 +124,8 @@ func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*doma
 			return err
 		}
 		v := flag.Version
-		var audit domain.Audit
-		if err := fn(flag, configs, &audit); err != nil {
+		var w domain.FlagWrite
+		if err := fn(flag, configs, &w); err != nil {
 			return err
 		}
 		flag.Version = v + 1
@@ -131,8 +137,18 @@ func (s *Store) UpdateFlag(ctx context.Context, project, k string, fn func(*doma
 		cond := versionIs(v).And(unchanged(read, attrConfigSeq))
 		b.add(s.txPut(it, &cond))
 		s.addRulesetBump(&b, project)
-		from := s.addAudit(&b, audit.Entries)
-		if err := outcome(s.transact(ctx, &b), audit.Entries, from, "put flag "+project+"/"+k); err != nil {
+		guardFrom, guardTo := s.addSettingsGuard(&b, project, w.Settings, "")
+		from := s.addAudit(&b, w.Entries)
+		if len(b.items) > maxTxItems && guardTo > guardFrom {
+			return domain.Errorf(domain.CodeConflict,
+				"a change to flag %q is checked against the approval settings of each of the %d environments of project %q, and that is more than one write can check: save the approval settings of the environments that have none (each of those takes two checks)",
+				k, len(w.Settings.Environments), project)
+		}
+		err = s.transact(ctx, &b)
+		if _, stale := anyFailedCondition(err, guardFrom, guardTo); stale {
+			return domain.ErrContention // the settings changed since the decision: decide again
+		}
+		if err := outcome(err, w.Entries, from, "put flag "+project+"/"+k); err != nil {
 			return err
 		}
 		f = flag
@@ -231,19 +247,28 @@ func (s *Store) GetFlagConfig(ctx context.Context, project, flag, env string) (*
 // that the environment exists, and the increment of the project's ruleset
 // version. c carries its new version already.
 func (s *Store) addConfigWrite(b *txBuilder, project, flag, env string, c *domain.FlagConfig, readVersion, flagVersion int64) {
+	s.addConfigWriteWhere(b, project, flag, env, c, readVersion, flagVersion, itemExists)
+}
+
+// addConfigWriteWhere is addConfigWrite with envCond as the check of the
+// environment item (a settings guard adds its protection to it); it returns
+// the check's index in b.
+func (s *Store) addConfigWriteWhere(b *txBuilder, project, flag, env string, c *domain.FlagConfig, readVersion, flagVersion int64, envCond expression.ConditionBuilder) (envCheck int) {
 	it, err := encode(configKey(project, flag, env), c, item{
 		attrGSI1PK: str(prefixEnvConf + project + "#" + env),
 		attrGSI1SK: str(flag),
 	})
 	if err != nil {
 		b.add(types.TransactWriteItem{}, err)
-		return
+		return -1
 	}
 	cond := versionOrNew(readVersion)
 	b.add(s.txPut(it, &cond))
 	b.add(s.txUpdate(flagKey(project, flag), expression.Add(expression.Name(attrConfigSeq), expression.Value(1)), versionIs(flagVersion)))
-	b.add(s.txCheck(envKey(project, env), itemExists))
+	envCheck = len(b.items)
+	b.add(s.txCheck(envKey(project, env), envCond))
 	s.addRulesetBump(b, project)
+	return envCheck
 }
 
 func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string, fn func(*domain.Flag, *domain.FlagConfig, *domain.ConfigWrite) error) (*domain.FlagConfig, error) {
@@ -260,14 +285,22 @@ func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string,
 		}
 		config.Version = v + 1
 		var b txBuilder
-		s.addConfigWrite(&b, project, flag, env, config, v, flagVersion)
+		envCond, pinned := guardedEnv(w.Settings, env)
+		envCheck := s.addConfigWriteWhere(&b, project, flag, env, config, v, flagVersion, envCond)
 		// The lock is as fn saw it: still held by the same request, or
 		// still free.
 		b.add(s.txCheck(lockKey(project, flag, env), lockHeldBy(holder)))
+		guardFrom, guardTo := s.addSettingsGuard(&b, project, w.Settings, env)
 		from := s.addAudit(&b, w.Entries)
+		err = s.transact(ctx, &b)
+		if _, stale := anyFailedCondition(err, guardFrom, guardTo); stale || (pinned && failedCondition(err, envCheck)) {
+			// The settings the decision was made on changed (or the
+			// environment is gone): the application decides again.
+			return domain.ErrContention
+		}
 		// A failed condition means something changed, or the flag or the
 		// environment is gone: the next read tells which.
-		if err := outcome(s.transact(ctx, &b), w.Entries, from, "put flag config "+project+"/"+flag+"/"+env); err != nil {
+		if err := outcome(err, w.Entries, from, "put flag config "+project+"/"+flag+"/"+env); err != nil {
 			return err
 		}
 		c = config

@@ -14,8 +14,9 @@ import (
 // member writes (testMembers covers the plain ones).
 func memberTests() map[string]func(*testing.T, domain.Store) {
 	return map[string]func(*testing.T, domain.Store){
-		"LastAdminGuard":      testLastAdminGuard,
-		"LastAdminConcurrent": testLastAdminConcurrent,
+		"LastAdminGuard":         testLastAdminGuard,
+		"LastAdminConcurrent":    testLastAdminConcurrent,
+		"MemberEmailSuppression": testMemberEmailSuppression,
 	}
 }
 

@@ -28,6 +28,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,7 +70,8 @@ type binary struct {
 }
 
 // functionEnv is the environment template.yaml gives each function (the
-// Globals' variables and the function's own), with made-up values.
+// Globals' variables and the function's own; for a function not named
+// here, the Globals'), with made-up values.
 // COUNTERSIGN_DYNAMODB_ENDPOINT is not set: the store is DynamoDB on AWS,
 // which init does not call. COUNTERSIGN_ADMIN_EMAIL and _TOKEN are empty
 // (the template's default for the token; with either set, the api
@@ -106,8 +108,32 @@ func functionEnv(name string) map[string]string {
 	return env
 }
 
-// Functions are the deployed functions, in template.yaml's order.
-var functions = []string{"api", "evaluate", "timers", "notifier"}
+// functions are the Lambda functions of the module at root: every
+// functions/<name> with Go code but local (the single process, not
+// deployed; infra/template_test.go checks that the others are in
+// template.yaml), the four of issue 13 first.
+func functions(root string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(root, "functions"))
+	if err != nil {
+		return nil, err
+	}
+	first := []string{"api", "evaluate", "timers", "notifier"}
+	var names []string
+	for _, e := range entries {
+		if gofiles, _ := filepath.Glob(filepath.Join(root, "functions", e.Name(), "*.go")); !e.IsDir() || e.Name() == "local" || len(gofiles) == 0 {
+			continue
+		}
+		names = append(names, e.Name())
+	}
+	rank := func(n string) int {
+		if i := slices.Index(first, n); i >= 0 {
+			return i
+		}
+		return len(first)
+	}
+	slices.SortStableFunc(names, func(a, b string) int { return cmp.Or(rank(a)-rank(b), strings.Compare(a, b)) })
+	return names, nil
+}
 
 const minimalPkg = "./scripts/bench/lambdainit/minimal"
 
@@ -153,7 +179,11 @@ func measure(rounds, traceRounds int, root, keep string, verbose bool, out io.Wr
 		return err
 	}
 	bins := []*binary{{name: "minimal", pkg: minimalPkg, root: here, env: map[string]string{}}}
-	for _, f := range functions {
+	names, err := functions(root)
+	if err != nil {
+		return err
+	}
+	for _, f := range names {
 		bins = append(bins, &binary{name: f, pkg: "./functions/" + f, root: root, env: functionEnv(f)})
 	}
 	fmt.Fprintf(out, "building %d binaries for linux/%s (timed) and linux/%s (sizes) with %s\n", len(bins), runtime.GOARCH, sizeArch, strings.Join(flags, " "))
