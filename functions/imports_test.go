@@ -41,11 +41,12 @@ var lambdaForbidden = []string{
 // nothing (the notifier does), so it has neither SES nor EventBridge; the
 // evaluate function reads DynamoDB and nothing else; the mailevents
 // function records what SES reports (delivered by an EventBridge rule, not
-// read with an EventBridge client) through the application service. The
-// timers and notifier functions link the SDK's config package only because
-// internal/notify/sesmail and internal/notify/eventbus hold a NewClient
-// that uses it (for the local process); they build their clients without
-// it (internal/setup/awsenv).
+// read with an EventBridge client) through the application service; the
+// timers function sweeps and sends nothing (the outbox reaches the
+// notifier, which also retries it on a schedule). No function links the
+// SDK's config package: they build their clients from the environment
+// Lambda gives them (internal/setup/awsenv); only the local process and
+// tests use the whole default chain (internal/setup/localaws).
 var rules = map[string]rule{
 	"evaluate": {
 		need: []string{"internal/evaluate", "internal/lambdahttp", "internal/setup/lambdabase", "internal/store/dynamostore", "github.com/aws/aws-sdk-go-v2/service/dynamodb"},
@@ -66,11 +67,12 @@ var rules = map[string]rule{
 		},
 	},
 	"timers": {
-		need: []string{"internal/timers", "internal/app", "internal/notify", "internal/setup/notifywire", "internal/store/dynamostore",
-			"github.com/aws/aws-sdk-go-v2/service/dynamodb", "github.com/aws/aws-sdk-go-v2/service/sesv2", "github.com/aws/aws-sdk-go-v2/service/eventbridge"},
+		need: []string{"internal/timers", "internal/app", "internal/setup/appwire", "internal/store/dynamostore", "github.com/aws/aws-sdk-go-v2/service/dynamodb"},
 		forbid: []string{
 			"internal/httpapi", "internal/console", "internal/oidcauth/...", "github.com/coreos/go-oidc/...", "internal/setup/apiwire",
-			"internal/evaluate", "internal/eval", "internal/lambdahttp", "github.com/aws/aws-sdk-go-v2/service/secretsmanager/...",
+			"internal/notify/...", "internal/setup/notifywire", "internal/evaluate", "internal/eval", "internal/lambdahttp",
+			"github.com/aws/aws-sdk-go-v2/service/sesv2/...", "github.com/aws/aws-sdk-go-v2/service/eventbridge/...",
+			"github.com/aws/aws-sdk-go-v2/service/secretsmanager/...", "github.com/aws/aws-sdk-go-v2/config/...",
 		},
 	},
 	"notifier": {
@@ -79,6 +81,7 @@ var rules = map[string]rule{
 		forbid: []string{
 			"internal/httpapi", "internal/console", "internal/oidcauth/...", "github.com/coreos/go-oidc/...", "internal/setup/apiwire",
 			"internal/evaluate", "internal/eval", "internal/timers", "internal/lambdahttp", "github.com/aws/aws-sdk-go-v2/service/secretsmanager/...",
+			"github.com/aws/aws-sdk-go-v2/config/...", "internal/setup/localaws",
 		},
 	},
 	"mailevents": {
@@ -96,7 +99,7 @@ var rules = map[string]rule{
 var local = rule{need: []string{
 	"internal/setup", "internal/localrun", "internal/store/boltstore", "internal/store/dynamostore", "internal/httpapi", "internal/console",
 	"internal/oidcauth", "internal/evaluate", "internal/notify", "internal/notify/sesmail", "internal/notify/eventbus", "internal/notify/catcher",
-	"github.com/aws/aws-sdk-go-v2/config",
+	"internal/setup/localaws", "github.com/aws/aws-sdk-go-v2/config",
 }}
 
 func TestEachFunctionLinksOnlyItsAdapters(t *testing.T) {

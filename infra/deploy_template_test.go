@@ -137,14 +137,12 @@ func TestBaseURLOfMailFunctions(t *testing.T) {
 			t.Errorf("%s sends mail: COUNTERSIGN_MAIL_FROM is %s, want !Ref MailFrom", f.id, jsonOf(env["COUNTERSIGN_MAIL_FROM"]))
 		}
 	}
-	// The notifier (the outbox) and the timers (retries) are the two.
-	for _, id := range []string{"NotifierFunction", "TimersFunction"} {
-		if !sendsMail(tpl.function(t, id)) {
-			t.Errorf("%s may not ses:SendEmail", id)
-		}
+	// The notifier (the outbox, and its scheduled retry) is the one.
+	if !sendsMail(tpl.function(t, "NotifierFunction")) {
+		t.Errorf("NotifierFunction may not ses:SendEmail")
 	}
-	if mailers != 2 {
-		t.Errorf("%d functions may send mail, want 2 (notifier and timers)", mailers)
+	if mailers != 1 {
+		t.Errorf("%d functions may send mail, want 1 (the notifier)", mailers)
 	}
 
 	if got := jsonOf(envOf(tpl.function(t, "ApiFunction"))["COUNTERSIGN_BASE_URL"]); got != wantAPIBaseURL {

@@ -1,6 +1,7 @@
 // Command notifier delivers the outbox: the table's DynamoDB Stream invokes
 // it for every new outbox item (e-mail through SES v2, domain events to
-// EventBridge). It links the store, the application service (it issues the
+// EventBridge), and an EventBridge schedule every minute to retry, with
+// backoff, what failed on the stream. It links the store, the application service (it issues the
 // links e-mails carry) and the notifier: no HTTP API, console or sign-in.
 package main
 
@@ -38,6 +39,6 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	lambda.Start(notify.StreamHandler(n, b.Log))
+	lambda.Start(notify.Handler(n, b.Log))
 	return nil
 }

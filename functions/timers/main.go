@@ -1,7 +1,9 @@
 // Command timers sweeps due change-request timers (auto-approval, expiry,
-// scheduled apply) and retries failed notifications. An EventBridge schedule
-// invokes it every minute. It links the store, the application service and
-// the notifier (SES, EventBridge): no HTTP API, console or sign-in.
+// scheduled apply). An EventBridge schedule invokes it every minute. It
+// links the store and the application service: what a sweep does reaches
+// people through the outbox, which the notifier function delivers (and
+// retries), so this function links neither SES nor EventBridge, nor an HTTP
+// API, console or sign-in.
 package main
 
 import (
@@ -14,7 +16,6 @@ import (
 	"github.com/countersign/countersign/internal/clock"
 	"github.com/countersign/countersign/internal/setup/appwire"
 	"github.com/countersign/countersign/internal/setup/lambdabase"
-	"github.com/countersign/countersign/internal/setup/notifywire"
 	"github.com/countersign/countersign/internal/timers"
 )
 
@@ -34,10 +35,6 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	n, err := notifywire.Notifier(b.Config, b.AWS, b.Store, svc, b.Log)
-	if err != nil {
-		return err
-	}
-	lambda.Start(timers.Handler(svc, n, b.Log))
+	lambda.Start(timers.Handler(svc, b.Log))
 	return nil
 }

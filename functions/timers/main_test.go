@@ -64,7 +64,7 @@ func TestScheduledEventFiresSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := lambda.NewHandler(timers.Handler(svc, nil, log)).Invoke(ctx, payload)
+	res, err := lambda.NewHandler(timers.Handler(svc, log)).Invoke(ctx, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestScheduledEventFiresSweep(t *testing.T) {
 		t.Fatalf("report: %s", res)
 	}
 	// delivered twice (EventBridge is at least once): nothing more happens
-	res, err = lambda.NewHandler(timers.Handler(svc, nil, log)).Invoke(ctx, payload)
+	res, err = lambda.NewHandler(timers.Handler(svc, log)).Invoke(ctx, payload)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -217,16 +218,17 @@ type ChangeOptions struct {
 	BypassReason    string
 }
 
-var mentionRe = regexp.MustCompile(`@([A-Za-z0-9_.+-]+(?:@[A-Za-z0-9.-]+)?)`)
+var mentionRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`@([A-Za-z0-9_.+-]+(?:@[A-Za-z0-9.-]+)?)`) })
 
 // MaxMentions bounds the members one comment may @mention: each gets an
-// e-mail, and a comment is not a mailing list.
+// e-mail, and a comment is not a mailing list. A member gets at most
+// domain.MaxMentionMailsPerHour mention mails per request and hour (Comment).
 const MaxMentions = 10
 
 // mentions finds the members a comment @mentions, by id or e-mail; more
 // than MaxMentions is refused.
 func (s *Service) mentions(ctx context.Context, text string) ([]string, error) {
-	refs := mentionRe.FindAllStringSubmatch(text, -1)
+	refs := mentionRe().FindAllStringSubmatch(text, -1)
 	if len(refs) == 0 {
 		return nil, nil
 	}

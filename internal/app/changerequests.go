@@ -666,6 +666,11 @@ func (s *Service) Withdraw(ctx context.Context, p *Principal, id string) (*Reque
 }
 
 // Comment adds a comment; @id or @e-mail mentions are resolved to members.
+// Each member mentioned is mailed unless they had
+// domain.MaxMentionMailsPerHour mention mails about the request within the
+// hour: decided from the request's timeline in the comment's own write, so
+// concurrent comments cannot both take the last mail; the audit entry (the
+// outbox item) names who is not mailed.
 func (s *Service) Comment(ctx context.Context, p *Principal, id, text string) (*domain.TimelineEvent, error) {
 	if err := p.require(domain.RoleViewer, "commenting"); err != nil {
 		return nil, err
@@ -682,6 +687,7 @@ func (s *Service) Comment(ctx context.Context, p *Principal, id, text string) (*
 		added = cr.Timeline[len(cr.Timeline)-1]
 		e := s.audit(p.Actor(), "change_request.commented", p.channel())
 		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason, e.Mentions = cr.Project, cr.Flag, cr.Environment, cr.ID, text, mentions
+		e.MentionsNotMailed = added.MentionsNotMailed
 		audit.Record(e)
 		return nil
 	})

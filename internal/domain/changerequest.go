@@ -86,13 +86,17 @@ type Review struct {
 
 // TimelineEvent is one thing that happened to a request.
 type TimelineEvent struct {
-	Type     string    `json:"type"` // created, edited, commented, approved, rejected, applied, withdrawn, expired, auto_approved, apply_conflict
-	Actor    string    `json:"actor"`
-	Revision int       `json:"revision"`
-	Comment  string    `json:"comment,omitempty"`
-	Mentions []string  `json:"mentions,omitempty"`
-	Channel  string    `json:"channel,omitempty"`
-	At       time.Time `json:"at"`
+	Type     string   `json:"type"` // created, edited, commented, approved, rejected, applied, withdrawn, expired, auto_approved, apply_conflict
+	Actor    string   `json:"actor"`
+	Revision int      `json:"revision"`
+	Comment  string   `json:"comment,omitempty"`
+	Mentions []string `json:"mentions,omitempty"`
+	// MentionsNotMailed are the members of Mentions who got no e-mail for
+	// this comment: they had had MaxMentionMailsPerHour mention mails about
+	// the request within the hour (MayMailMention).
+	MentionsNotMailed []string  `json:"mentions_not_mailed,omitempty"`
+	Channel           string    `json:"channel,omitempty"`
+	At                time.Time `json:"at"`
 }
 
 // Limits on what a request accumulates (it is one DynamoDB item, at most
@@ -105,6 +109,19 @@ const (
 	MaxComments          = 100      // comments on one request
 	MaxCommentsPerMember = 20       // comments by one member on one request
 	MaxCommentBytes      = 96 << 10 // bytes of all comments on one request
+)
+
+// MaxMentionMailsPerHour bounds the mention e-mails one member gets about
+// one request in any rolling hour (MentionMailWindow): a comment that
+// mentions them once more still shows the mention in the timeline, but
+// mails nothing (TimelineEvent.MentionsNotMailed). With MaxMentions per
+// comment and MaxCommentsPerMember this keeps one viewer from turning a
+// request into a mail cannon aimed at a colleague. The count is kept in
+// the request's own timeline, written in the comment's transaction, so it
+// holds under concurrent comments on every store.
+const (
+	MaxMentionMailsPerHour = 3
+	MentionMailWindow      = time.Hour
 )
 
 // ChangeRequest is a proposed change to what users see, waiting for review.
@@ -560,7 +577,27 @@ func (cr *ChangeRequest) AddComment(a Actor, text string, mentions []string, now
 	if cr.commentBytes()+len(text) > MaxCommentBytes {
 		return ErrCommentsTooLong
 	}
-	return cr.event(TimelineEvent{Type: "commented", Actor: a.String(), Comment: text, Mentions: mentions, At: now})
+	var notMailed []string
+	for _, m := range mentions {
+		if !cr.MayMailMention(m, now) {
+			notMailed = append(notMailed, m)
+		}
+	}
+	return cr.event(TimelineEvent{Type: "commented", Actor: a.String(), Comment: text, Mentions: mentions, MentionsNotMailed: notMailed, At: now})
+}
+
+// MayMailMention reports whether a comment at now that mentions member may
+// mail them: fewer than MaxMentionMailsPerHour comments on the request
+// mailed them a mention within the MentionMailWindow before now. (Comments
+// stamped after now, under a clock set back, count too.)
+func (cr *ChangeRequest) MayMailMention(member string, now time.Time) bool {
+	since, mailed := now.Add(-MentionMailWindow), 0
+	for _, e := range cr.Timeline {
+		if e.Type == "commented" && e.At.After(since) && slices.Contains(e.Mentions, member) && !slices.Contains(e.MentionsNotMailed, member) {
+			mailed++
+		}
+	}
+	return mailed < MaxMentionMailsPerHour
 }
 
 // CheckComment says whether a may add a comment now (room permitting),
@@ -624,9 +661,12 @@ type AuditEntry struct {
 	Approvers     []string  `json:"approvers,omitempty"`
 	Reason        string    `json:"reason,omitempty"`
 	Mentions      []string  `json:"mentions,omitempty"` // members a comment @mentions
-	Decision      string    `json:"decision,omitempty"` // a review's: approve or reject
-	Diff          *Diff     `json:"diff,omitempty"`
-	Version       int64     `json:"version,omitempty"` // the resulting version of what changed
+	// MentionsNotMailed are the members of Mentions the comment mails
+	// nothing: over MaxMentionMailsPerHour (TimelineEvent.MentionsNotMailed).
+	MentionsNotMailed []string `json:"mentions_not_mailed,omitempty"`
+	Decision          string   `json:"decision,omitempty"` // a review's: approve or reject
+	Diff              *Diff    `json:"diff,omitempty"`
+	Version           int64    `json:"version,omitempty"` // the resulting version of what changed
 }
 
 // AuditFilter narrows the audit log.

@@ -101,6 +101,29 @@ const (
 	maxDescription            = 2000
 )
 
+// MaxJSONDepth bounds how deeply the JSON the service takes nests arrays and
+// objects: the API refuses a body nested deeper before parsing it for real
+// (httpapi.MaxJSONDepth is this), and what a patch builds out of several
+// bodies is held to it by validation (MaxVariantValueDepth). The deepest
+// document of the API's own shape is a config, five levels; the rest is room
+// for variant values.
+const MaxJSONDepth = 32
+
+// variantValueNesting is how many arrays and objects enclose a variant's
+// value in the deepest body that can carry it: a JSON Patch (the array, an
+// operation) replacing a change request's editable part (the object, its
+// proposed_flag, the variants, the variant). A flag document encloses it in
+// three (the flag, the variants, the variant).
+const variantValueNesting = 6
+
+// MaxVariantValueDepth bounds how deeply a variant's value nests (a scalar
+// is 0 deep, [1] is 1, {"a":[1]} is 2): 26, so that a stored flag (29 at
+// most) and any body that sends a stored flag back, whole or patched, stay
+// within MaxJSONDepth. Flag.Validate enforces it, whichever way the value
+// was built: one body, several JSON Patch operations, a merge patch, the
+// console's form.
+const MaxVariantValueDepth = MaxJSONDepth - variantValueNesting
+
 // Slugify makes a key from a human name: "New Checkout Flow" → "new-checkout-flow".
 func Slugify(name string) string {
 	var b strings.Builder
@@ -211,6 +234,8 @@ func (f *Flag) Validate() error {
 		seen[vr.Key] = true
 		if len(vr.Value) == 0 || !json.Valid(vr.Value) {
 			v.Add(ptr+"/value", "is required and must be JSON")
+		} else if d := jsonDepth(vr.Value); d > MaxVariantValueDepth {
+			v.Add(ptr+"/value", "nests arrays and objects %d deep; a variant's value may nest at most %d deep", d, MaxVariantValueDepth)
 		}
 		checkName(&v, ptr+"/name", vr.Name, false)
 		checkDescription(&v, ptr+"/description", vr.Description)
@@ -357,3 +382,33 @@ func EmailKey(addr string) string {
 
 // SameEmail reports whether a and b are the same address (EmailKey).
 func SameEmail(a, b string) bool { return EmailKey(a) == EmailKey(b) }
+
+// jsonDepth is how deeply valid JSON nests arrays and objects: 0 for a
+// scalar, 1 for [1] or {}, 2 for [[1]] or {"a":{}}. One pass over the bytes,
+// no allocation: validation runs on every flag write, inside the store's
+// transaction.
+func jsonDepth(b []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++ // the escaped byte (\" included); \uXXXX's digits are plain
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+			deepest = max(deepest, depth)
+		case ']', '}':
+			depth--
+		}
+	}
+	return deepest
+}

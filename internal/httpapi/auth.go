@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/countersign/countersign/internal/app"
@@ -20,8 +21,13 @@ import (
 //go:embed pages/*.html
 var pageFiles embed.FS
 
-func pageTemplate(name string) *template.Template {
-	return template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name+".html"))
+// pageTemplate parses a page on its first use: parsing at package
+// initialisation would add to every cold start of the api function, most of
+// whose invocations render no page.
+func pageTemplate(name string) func() *template.Template {
+	return sync.OnceValue(func() *template.Template {
+		return template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name+".html"))
+	})
 }
 
 var (
@@ -75,7 +81,7 @@ func (s *Server) RenderSignInError(w http.ResponseWriter, r *http.Request, err e
 	if de.RetryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfter(de.RetryAfter))
 	}
-	_ = s.writePage(w, statusFor(de.Code), messageTemplate, pageView{Title: title, Message: de.Message, LoginLink: de.Code == domain.CodeGone || de.Code == domain.CodeForbidden})
+	_ = s.writePage(w, statusFor(de.Code), messageTemplate(), pageView{Title: title, Message: de.Message, LoginLink: de.Code == domain.CodeGone || de.Code == domain.CodeForbidden})
 }
 
 // ---- /login ----
@@ -99,7 +105,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, _ *app.Princi
 	if r.URL.Query().Get("signed_out") != "" {
 		v.Message = "You are signed out."
 	}
-	return s.writePage(w, http.StatusOK, loginTemplate, v)
+	return s.writePage(w, http.StatusOK, loginTemplate(), v)
 }
 
 // linkOnItsWay is the one answer to every accepted request for a sign-in
@@ -109,18 +115,18 @@ const linkOnItsWay = "If that address belongs to a member of this Countersign, a
 func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request, _ *app.Principal) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
-		return s.writePage(w, statusFor(domain.CodeMalformed), loginTemplate, s.loginView(r, "The form could not be read; try again.", ""))
+		return s.writePage(w, statusFor(domain.CodeMalformed), loginTemplate(), s.loginView(r, "The form could not be read; try again.", ""))
 	}
 	email := r.PostForm.Get("email")
 	err := s.svc.RequestSignInLink(r.Context(), email, clientIP(r))
 	if domain.ErrorCode(err) == domain.CodeInvalid {
-		return s.writePage(w, statusFor(domain.CodeInvalid), loginTemplate, s.loginView(r, "Enter an e-mail address like ada@example.com.", email))
+		return s.writePage(w, statusFor(domain.CodeInvalid), loginTemplate(), s.loginView(r, "Enter an e-mail address like ada@example.com.", email))
 	}
 	if err != nil {
 		s.RenderSignInError(w, r, err)
 		return nil
 	}
-	return s.writePage(w, http.StatusAccepted, messageTemplate, pageView{Title: "Check your inbox", Message: linkOnItsWay})
+	return s.writePage(w, http.StatusAccepted, messageTemplate(), pageView{Title: "Check your inbox", Message: linkOnItsWay})
 }
 
 // EmailLinkInput is the body of POST /v1/auth/email-link.
@@ -166,7 +172,7 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request, _ *app.Princ
 	if next := r.URL.Query().Get("next"); next != "" && SafeNext(next) == next {
 		v.Next = next
 	}
-	return s.writePage(w, http.StatusOK, signInTemplate, v)
+	return s.writePage(w, http.StatusOK, signInTemplate(), v)
 }
 
 var errSignInForm = domain.Errorf(domain.CodeForbidden, "this form does not belong to this link in this browser; open the link from the e-mail again")

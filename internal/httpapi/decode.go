@@ -55,7 +55,11 @@ func readBody(w http.ResponseWriter, r *http.Request, allowed ...string) ([]byte
 // five levels; variant values are the caller's JSON, and 32 leaves them
 // room. Deeper bodies are refused before anything parses them for real
 // (a merge patch 9 000 levels deep cost seconds inside a store's write).
-const MaxJSONDepth = 32
+// A patch can still build something deeper out of bodies within the bound
+// (a JSON Patch adding into a value another operation added): what is
+// stored is held to it by the domain's validation
+// (domain.MaxVariantValueDepth), which shares this constant.
+const MaxJSONDepth = domain.MaxJSONDepth
 
 // checkJSONShape refuses, in one pass over the tokens, a body nested deeper
 // than MaxJSONDepth and an object naming a member twice (parsers disagree

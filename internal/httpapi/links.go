@@ -4,6 +4,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"sync"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
@@ -14,7 +15,9 @@ import (
 // only the form's POST acts, with a CSRF token tied to the link. The pages
 // work without JavaScript and do not submit themselves.
 
-var linkPage = template.Must(template.New("link").Parse(`<!doctype html>
+// linkPage is parsed on first use, not at every cold start.
+var linkPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("link").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>{{.Title}} · Countersign</title>
 <meta name="referrer" content="no-referrer"></head>
 <body style="font-family: sans-serif; max-width: 44em; margin: 2em auto">
@@ -40,6 +43,7 @@ var linkPage = template.Must(template.New("link").Parse(`<!doctype html>
 </form>
 {{end}}
 </body></html>`))
+})
 
 type linkView struct {
 	Title, Message, CSRF, Button string
@@ -55,7 +59,7 @@ func (s *Server) writeLinkPage(w http.ResponseWriter, status int, v linkView) er
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
 	w.WriteHeader(status)
-	return linkPage.Execute(w, v)
+	return linkPage().Execute(w, v)
 }
 
 // linkError renders a refused link with the status its error code maps to.

@@ -29,6 +29,7 @@ import (
 	"github.com/countersign/countersign/internal/notify/sesmail"
 	"github.com/countersign/countersign/internal/notify/smtpmail"
 	"github.com/countersign/countersign/internal/setup"
+	"github.com/countersign/countersign/internal/setup/localaws"
 )
 
 // Run serves until ctx ends. Logs go to logs; the one-time bootstrap token
@@ -233,7 +234,7 @@ func mailerFor(ctx context.Context, cfg config.Config, mailbox *catcher.Catcher,
 		log.Info("e-mail goes through SMTP", "smtp", sc.String(), "from", cfg.MailFrom)
 		return smtpmail.New(sc, cfg.MailFrom), nil
 	case cfg.SESEndpoint != "":
-		client, err := sesmail.NewClient(ctx, cfg.SESEndpoint, "")
+		client, err := localaws.SES(ctx, cfg.SESEndpoint, "")
 		if err != nil {
 			return nil, err
 		}

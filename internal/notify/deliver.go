@@ -27,7 +27,7 @@ const MaxAttempts = 8
 const ClaimFor = 2 * time.Minute
 
 // Drain delivers every pending item that is due: the local dispatcher, and
-// the timers' retry of what failed on the stream.
+// the notifier function's scheduled retry of what failed on the stream.
 func (n *Notifier) Drain(ctx context.Context) (delivered, failed int, err error) {
 	items, err := n.store.ListOutbox(ctx, n.clock.Now(), 100)
 	if err != nil {

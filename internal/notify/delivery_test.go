@@ -23,6 +23,7 @@ import (
 	"github.com/countersign/countersign/internal/notify/sesmail"
 	"github.com/countersign/countersign/internal/notify/smtpmail"
 	"github.com/countersign/countersign/internal/notify/smtpmail/smtptest"
+	"github.com/countersign/countersign/internal/setup/localaws"
 )
 
 // ---------------------------------------------------------------------------
@@ -102,7 +103,7 @@ func (s *sandbox) count(addr string) int {
 func sesFixture(t *testing.T, sb *sandbox, a, b string) *fixture {
 	endpoint := sesEndpoint(t)
 	return newFixtureWith(t, 0, nil, fixtureOpts{emailA: a, emailB: b, mailer: func(f *fixture) notify.Mailer {
-		client, err := sesmail.NewClient(context.Background(), endpoint, "")
+		client, err := localaws.SES(context.Background(), endpoint, "")
 		if err != nil {
 			t.Fatal(err)
 		}

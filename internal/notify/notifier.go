@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/countersign/countersign/internal/actionlink"
@@ -278,6 +279,9 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 		}
 	case "change_request.commented":
 		for _, m := range e.Mentions {
+			if slices.Contains(e.MentionsNotMailed, m) {
+				continue // over domain.MaxMentionMailsPerHour: decided when the comment was written
+			}
 			if err := add(m, false, "You were mentioned: "+title, fmt.Sprintf("%s mentioned you on %s: %q", e.Actor, title, e.Reason), nil); err != nil {
 				return nil, err
 			}
@@ -318,7 +322,9 @@ func (n *Notifier) reviewers(ctx context.Context, cr *domain.ChangeRequest) ([]s
 	}
 }
 
-var htmlMail = template.Must(template.New("mail").Parse(`<!doctype html>
+// htmlMail is parsed on first use, not at every cold start.
+var htmlMail = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("mail").Parse(`<!doctype html>
 <html><body style="font-family: sans-serif; max-width: 40em">
 <p>{{.Intro}}</p>
 <table>
@@ -331,6 +337,7 @@ var htmlMail = template.Must(template.New("mail").Parse(`<!doctype html>
 {{if .Summary}}<p>What it changes:</p><ul>{{range .Summary}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{range .Links}}<p><a href="{{.URL}}">{{.Label}}</a> (you confirm on the next page; the link expires {{.Expires}})</p>{{end}}
 </body></html>`))
+})
 
 type link struct{ Label, URL, Expires string }
 type due struct{ Name, At string }
@@ -379,7 +386,7 @@ func (n *Notifier) render(m *domain.Member, cr *domain.ChangeRequest, e domain.A
 		fmt.Fprintf(&text, "\n%s: %s\n(you confirm on the next page; the link expires %s)\n", l.Label, l.URL, l.Expires)
 	}
 	var html strings.Builder
-	if err := htmlMail.Execute(&html, map[string]any{"Intro": intro, "CR": cr, "Env": envName(cr), "Due": dues, "Summary": summary, "Links": links}); err != nil {
+	if err := htmlMail().Execute(&html, map[string]any{"Intro": intro, "CR": cr, "Env": envName(cr), "Due": dues, "Summary": summary, "Links": links}); err != nil {
 		return sesmail.Message{}, &permanentError{err}
 	}
 	return sesmail.Message{From: n.from, To: []string{m.Email}, Subject: subject, Text: text.String(), HTML: html.String(),
@@ -393,12 +400,15 @@ var signInMails = map[string]domain.LinkPurpose{
 	app.ActionSignInLinkRequested: domain.LinkSignIn,
 }
 
-var signInHTML = template.Must(template.New("signin").Parse(`<!doctype html>
+// signInHTML is parsed on first use, not at every cold start.
+var signInHTML = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("signin").Parse(`<!doctype html>
 <html><body style="font-family: sans-serif; max-width: 40em">
 <p>{{.Intro}}</p>
 <p><a href="{{.URL}}">{{.Label}}</a></p>
 <p>The link works once, until {{.Expires}}; you confirm on the page it opens. {{.Outro}}</p>
 </body></html>`))
+})
 
 // signInMail is an invitation, or a sign-in link someone asked for. The
 // link is issued now, at send time (replacing the member's link of that
@@ -424,7 +434,7 @@ func (n *Notifier) signInMail(ctx context.Context, e domain.AuditEntry, m *domai
 	}
 	text := fmt.Sprintf("%s\n\n%s: %s\n(the link works once, until %s; you confirm on the page it opens)\n\n%s\n", v["Intro"], v["Label"], v["URL"], v["Expires"], v["Outro"])
 	var html strings.Builder
-	if err := signInHTML.Execute(&html, v); err != nil {
+	if err := signInHTML().Execute(&html, v); err != nil {
 		return sesmail.Message{}, &permanentError{err}
 	}
 	return sesmail.Message{From: n.from, To: []string{m.Email}, Subject: subject, Text: text, HTML: html.String(),

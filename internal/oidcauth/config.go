@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -116,7 +117,9 @@ func ConfigFromEnv(getenv func(string) string) (*Config, error) {
 	return c, c.check(false)
 }
 
-var domainName = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+var domainName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+})
 
 // Validate reports the first problem of the configuration, in terms of
 // its environment variables.
@@ -159,7 +162,7 @@ func (c *Config) check(withBase bool) error {
 		return fmt.Errorf("%s must include openid, has %q", EnvScopes, strings.Join(c.Scopes, " "))
 	}
 	for _, d := range c.AllowedDomains {
-		if !domainName.MatchString(d) {
+		if !domainName().MatchString(d) {
 			return fmt.Errorf("%s: %q is not a domain name like example.com", EnvAllowedDomains, d)
 		}
 	}

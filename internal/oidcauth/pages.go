@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/problem"
@@ -15,7 +16,9 @@ import (
 // for text/html) or an RFC 9457 problem (anything else), both with a fixed,
 // safe message: the cause goes to the log only.
 
-var errorPage = template.Must(template.New("oidc-error").Parse(`<!doctype html>
+// errorPage is parsed on first use, not at every cold start.
+var errorPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("oidc-error").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>{{.Title}} · Countersign</title>
 <meta name="referrer" content="no-referrer"></head>
 <body style="font-family: sans-serif; max-width: 44em; margin: 2em auto">
@@ -23,6 +26,7 @@ var errorPage = template.Must(template.New("oidc-error").Parse(`<!doctype html>
 <p id="message">{{.Message}}</p>
 <p><a id="back" href="/login">Back to the sign-in page</a></p>
 </body></html>`))
+})
 
 type problemDoc struct {
 	Type     string `json:"type"`
@@ -58,7 +62,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, code domain.Code,
 		hdr.Set("X-Frame-Options", "DENY")
 		hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 		w.WriteHeader(status)
-		_ = errorPage.Execute(w, struct{ Title, Message string }{title, message})
+		_ = errorPage().Execute(w, struct{ Title, Message string }{title, message})
 		return
 	}
 	hdr.Set("Content-Type", "application/problem+json")

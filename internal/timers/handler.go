@@ -24,7 +24,7 @@ type Sweeper interface {
 // failures on single requests are in the report and the logs. A sweep that
 // failed, or failed on a request, counts 1 in the SweepFailures metric
 // (CloudWatch embedded metric format, through log).
-func Handler(s Sweeper, d Drainer, log *slog.Logger) func(context.Context, events.EventBridgeEvent) (*app.SweepReport, error) {
+func Handler(s Sweeper, log *slog.Logger) func(context.Context, events.EventBridgeEvent) (*app.SweepReport, error) {
 	return func(ctx context.Context, ev events.EventBridgeEvent) (*app.SweepReport, error) {
 		log.InfoContext(ctx, "timer sweep fired", "event_id", ev.ID, "source", ev.Source, "detail_type", ev.DetailType, "time", ev.Time)
 		r, err := s.Sweep(ctx)
@@ -39,17 +39,6 @@ func Handler(s Sweeper, d Drainer, log *slog.Logger) func(context.Context, event
 			log.ErrorContext(ctx, "timer sweep failed on some requests", "failed", r.Failed)
 			metrics.Count(ctx, log, metrics.SweepFailures, 1, slog.Int("failed_requests", len(r.Failed)))
 		}
-		if d != nil {
-			// the outbox's safety net: deliveries that failed on the stream
-			// are retried here, with backoff
-			delivered, failed, err := d.Drain(ctx)
-			log.InfoContext(ctx, "outbox retried", "delivered", delivered, "failed", failed, "err", err)
-		}
 		return r, nil
 	}
-}
-
-// Drainer retries due outbox deliveries.
-type Drainer interface {
-	Drain(ctx context.Context) (delivered, failed int, err error)
 }

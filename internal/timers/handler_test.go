@@ -72,7 +72,7 @@ func TestSweepFailuresMetric(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError}))
-			_, err := timers.Handler(tt.s, nil, log)(context.Background(), events.EventBridgeEvent{ID: "e1"})
+			_, err := timers.Handler(tt.s, log)(context.Background(), events.EventBridgeEvent{ID: "e1"})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err %v", err)
 			}

@@ -31,8 +31,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/smithy-go"
@@ -570,38 +568,4 @@ func DetailType(eventType string) string {
 		s = string([]rune(s)[:maxDetailType])
 	}
 	return s
-}
-
-// NewClient returns an EventBridge client. With endpoint set (a local
-// stand-in or test server) it uses that as BaseEndpoint, region (or
-// us-east-1) and, unless credentials are configured, dummy static ones.
-// Without endpoint it uses the default AWS configuration chain, with region
-// overriding the configured one when set.
-func NewClient(ctx context.Context, endpoint, region string) (*eventbridge.Client, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if region != "" {
-		opts = append(opts, awsconfig.WithRegion(region))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("eventbus: load AWS configuration: %w", err)
-	}
-	if endpoint == "" {
-		return eventbridge.NewFromConfig(cfg), nil
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	if cfg.Credentials == nil {
-		cfg.Credentials = localCredentials()
-	} else if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		cfg.Credentials = localCredentials()
-	}
-	return eventbridge.NewFromConfig(cfg, func(o *eventbridge.Options) {
-		o.BaseEndpoint = aws.String(endpoint)
-	}), nil
-}
-
-func localCredentials() aws.CredentialsProvider {
-	return credentials.NewStaticCredentialsProvider("local", "local", "")
 }

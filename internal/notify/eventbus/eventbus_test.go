@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/countersign/countersign/internal/notify/eventbus"
+	"github.com/countersign/countersign/internal/setup/localaws"
 )
 
 // wireEntry is a PutEvents request entry as it appears on the wire.
@@ -182,7 +182,7 @@ func newClient(t *testing.T, f *fakeBus) *eventbridge.Client {
 	isolateAWSEnv(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	c, err := eventbus.NewClient(context.Background(), f.srv.URL, "eu-west-1")
+	c, err := localaws.EventBridge(context.Background(), f.srv.URL, "eu-west-1")
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}
@@ -482,9 +482,9 @@ func TestRequestLevelFailure(t *testing.T) {
 		pf.Failed[10].ErrorCode != eventbus.CodeNotAttempted || pf.Failed[22].ID != "e22" {
 		t.Errorf("Failed = %+v", pf.Failed)
 	}
-	var nf *types.ResourceNotFoundException
-	if !errors.As(err, &nf) {
-		t.Errorf("err does not unwrap to *types.ResourceNotFoundException: %v", err)
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ResourceNotFoundException" {
+		t.Errorf("err does not unwrap to the API error ResourceNotFoundException: %v", err)
 	}
 	if eventbus.Retryable(err) {
 		t.Errorf("Retryable = true for a missing bus")
@@ -530,7 +530,7 @@ func TestInvalidEventSendsNothing(t *testing.T) {
 func TestNewClientDummyCredentials(t *testing.T) {
 	f := newFakeBus(t)
 	isolateAWSEnv(t)
-	c, err := eventbus.NewClient(context.Background(), f.srv.URL, "")
+	c, err := localaws.EventBridge(context.Background(), f.srv.URL, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/countersign/countersign/internal/setup/localaws"
 )
 
 // emulator returns the SES emulator's endpoint from COUNTERSIGN_SES_ENDPOINT.
@@ -164,7 +166,7 @@ func reviewMessage() Message {
 func TestSendToEmulator(t *testing.T) {
 	endpoint := emulator(t)
 	ctx := context.Background()
-	client, err := NewClient(ctx, endpoint, "")
+	client, err := localaws.SES(ctx, endpoint, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +272,7 @@ func TestSendToEmulator(t *testing.T) {
 func TestSendDefaults(t *testing.T) {
 	endpoint := emulator(t)
 	ctx := context.Background()
-	client, err := NewClient(ctx, endpoint, "us-east-1")
+	client, err := localaws.SES(ctx, endpoint, "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +317,7 @@ func TestSendDefaults(t *testing.T) {
 // error that Retryable calls permanent.
 func TestEmulatorRejectionIsPermanent(t *testing.T) {
 	endpoint := emulator(t)
-	client, err := NewClient(context.Background(), endpoint, "")
+	client, err := localaws.SES(context.Background(), endpoint, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +345,7 @@ func TestNetworkErrorIsRetryable(t *testing.T) {
 	endpoint := "http://" + l.Addr().String()
 	l.Close()
 
-	client, err := NewClient(context.Background(), endpoint, "")
+	client, err := localaws.SES(context.Background(), endpoint, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +406,7 @@ func TestSESErrorsClassified(t *testing.T) {
 				_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
 			}))
 			defer srv.Close()
-			client, err := NewClient(context.Background(), srv.URL, "")
+			client, err := localaws.SES(context.Background(), srv.URL, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -588,56 +590,4 @@ func clearAWSEnv(t *testing.T) {
 	t.Setenv("AWS_CONFIG_FILE", dir+"/config")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", dir+"/credentials")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
-
-func TestNewClient(t *testing.T) {
-	ctx := context.Background()
-	t.Run("local endpoint, no AWS credentials", func(t *testing.T) {
-		clearAWSEnv(t)
-		c, err := NewClient(ctx, "http://127.0.0.1:8005", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := c.Options()
-		if o.Region != LocalRegion || aws.ToString(o.BaseEndpoint) != "http://127.0.0.1:8005" {
-			t.Errorf("region %q, endpoint %q", o.Region, aws.ToString(o.BaseEndpoint))
-		}
-		creds, err := o.Credentials.Retrieve(ctx)
-		if err != nil || creds.AccessKeyID != "local" || creds.SecretAccessKey != "local" {
-			t.Errorf("credentials %q/%q, %v: want local/local", creds.AccessKeyID, creds.SecretAccessKey, err)
-		}
-	})
-	t.Run("local endpoint keeps configured credentials and region", func(t *testing.T) {
-		clearAWSEnv(t)
-		t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-		t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-		c, err := NewClient(ctx, "http://127.0.0.1:8005", "eu-west-1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := c.Options()
-		creds, err := o.Credentials.Retrieve(ctx)
-		if err != nil || creds.AccessKeyID != "AKIDTEST" {
-			t.Errorf("credentials %q, %v: want the configured AKIDTEST", creds.AccessKeyID, err)
-		}
-		if o.Region != "eu-west-1" {
-			t.Errorf("region %q, want eu-west-1", o.Region)
-		}
-	})
-	t.Run("AWS", func(t *testing.T) {
-		clearAWSEnv(t)
-		c, err := NewClient(ctx, "", "eu-central-1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if o := c.Options(); o.Region != "eu-central-1" || o.BaseEndpoint != nil {
-			t.Errorf("region %q, endpoint %v: want eu-central-1 and SES's own endpoint", o.Region, o.BaseEndpoint)
-		}
-	})
-	t.Run("AWS without a region", func(t *testing.T) {
-		clearAWSEnv(t)
-		if _, err := NewClient(ctx, "", ""); err == nil || !strings.Contains(err.Error(), "region") {
-			t.Errorf("err = %v, want a missing-region error", err)
-		}
-	})
 }
