@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/store/record"
 )
 
 var (
@@ -56,7 +57,7 @@ func writeAudit(tx *bolt.Tx, entries []domain.AuditEntry) error {
 		case tx.Bucket(bOutbox).Get(key(e.ID)) != nil:
 			return fmt.Errorf("bbolt: outbox item %q exists already", e.ID)
 		}
-		if err := put(tx, bAudit, k, e); err != nil {
+		if err := put(tx, bAudit, k, record.FromAuditEntry(*e)); err != nil {
 			return err
 		}
 	}
@@ -78,7 +79,7 @@ func (s *Store) AppendAudit(ctx context.Context, entries ...domain.AuditEntry) e
 func (s *Store) GetOrgSettings(ctx context.Context) (o *domain.OrgSettings, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		var ok bool
-		o, ok, err = get[domain.OrgSettings](tx, bSettings, orgSettingsKey)
+		o, ok, err = get[record.OrgSettings](tx, bSettings, orgSettingsKey)
 		if err == nil && !ok {
 			o = &domain.OrgSettings{}
 		}
@@ -90,7 +91,7 @@ func (s *Store) GetOrgSettings(ctx context.Context) (o *domain.OrgSettings, err 
 func (s *Store) UpdateOrgSettings(ctx context.Context, fn func(*domain.OrgSettings, *domain.Audit) error) (o *domain.OrgSettings, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var ok bool
-		o, ok, err = get[domain.OrgSettings](tx, bSettings, orgSettingsKey)
+		o, ok, err = get[record.OrgSettings](tx, bSettings, orgSettingsKey)
 		if err != nil {
 			return err
 		}
@@ -106,7 +107,7 @@ func (s *Store) UpdateOrgSettings(ctx context.Context, fn func(*domain.OrgSettin
 		if err := writeAudit(tx, audit.Entries); err != nil {
 			return err
 		}
-		return put(tx, bSettings, orgSettingsKey, o)
+		return put(tx, bSettings, orgSettingsKey, record.FromOrgSettings(*o))
 	})
 	return o, err
 }
@@ -116,7 +117,7 @@ func getApprovalSettings(tx *bolt.Tx, project, env string) (*domain.ApprovalSett
 	if err != nil {
 		return nil, err
 	}
-	a, ok, err := get[domain.ApprovalSettings](tx, bApproval, key(project, env))
+	a, ok, err := get[record.ApprovalSettings](tx, bApproval, key(project, env))
 	if err == nil && !ok {
 		a = domain.DefaultApprovalSettings(e)
 	}
@@ -146,7 +147,7 @@ func (s *Store) UpdateApprovalSettings(ctx context.Context, project, env string,
 		if err := writeAudit(tx, audit.Entries); err != nil {
 			return err
 		}
-		return put(tx, bApproval, key(project, env), a)
+		return put(tx, bApproval, key(project, env), record.FromApprovalSettings(*a))
 	})
 	return a, err
 }
@@ -160,7 +161,7 @@ func checkSettings(tx *bolt.Tx, project string, g *domain.SettingsGuard) error {
 	if g == nil {
 		return nil
 	}
-	o, _, err := get[domain.OrgSettings](tx, bSettings, orgSettingsKey)
+	o, _, err := get[record.OrgSettings](tx, bSettings, orgSettingsKey)
 	if err != nil {
 		return err
 	}
@@ -179,7 +180,7 @@ func checkSettings(tx *bolt.Tx, project string, g *domain.SettingsGuard) error {
 		if err != nil {
 			return err
 		}
-		a, ok, err := get[domain.ApprovalSettings](tx, bApproval, key(project, want.Environment))
+		a, ok, err := get[record.ApprovalSettings](tx, bApproval, key(project, want.Environment))
 		if err != nil {
 			return err
 		}
@@ -220,7 +221,7 @@ func putRequest(tx *bolt.Tx, before, cr *domain.ChangeRequest) error {
 			return err
 		}
 	}
-	return put(tx, bChangeRequests, key(cr.ID), cr)
+	return put(tx, bChangeRequests, key(cr.ID), record.FromChangeRequest(*cr))
 }
 
 func (s *Store) ListDue(ctx context.Context, before time.Time, limit int) (out []domain.DueRequest, err error) {
@@ -269,7 +270,7 @@ func (s *Store) CreateChangeRequest(ctx context.Context, cr *domain.ChangeReques
 func (s *Store) GetChangeRequest(ctx context.Context, id string) (cr *domain.ChangeRequest, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		var ok bool
-		cr, ok, err = get[domain.ChangeRequest](tx, bChangeRequests, key(id))
+		cr, ok, err = get[record.ChangeRequest](tx, bChangeRequests, key(id))
 		if err == nil && !ok {
 			err = domain.NotFound("change request", id)
 		}
@@ -325,7 +326,7 @@ func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, 
 			if raw := tx.Bucket(bChangeRequests).Get(id); raw != nil && !containsAll(raw, needles) {
 				return nil, nil
 			}
-			cr, _, err := get[domain.ChangeRequest](tx, bChangeRequests, id)
+			cr, _, err := get[record.ChangeRequest](tx, bChangeRequests, id)
 			return cr, err
 		}, filter.Matches)
 		return err
@@ -348,7 +349,7 @@ func releaseIfFinal(tx *bolt.Tx, cr *domain.ChangeRequest) error {
 func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Audit) error) (cr *domain.ChangeRequest, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var ok bool
-		cr, ok, err = get[domain.ChangeRequest](tx, bChangeRequests, key(id))
+		cr, ok, err = get[record.ChangeRequest](tx, bChangeRequests, key(id))
 		if err != nil {
 			return err
 		}
@@ -376,7 +377,7 @@ func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*dom
 func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.Audit) error) (cr *domain.ChangeRequest, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var ok bool
-		cr, ok, err = get[domain.ChangeRequest](tx, bChangeRequests, key(id))
+		cr, ok, err = get[record.ChangeRequest](tx, bChangeRequests, key(id))
 		if err != nil {
 			return err
 		}
@@ -414,12 +415,12 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 		}
 		if c != nil {
 			c.Version = readConfig + 1
-			if err := put(tx, bConfigs, key(cr.Project, cr.Flag, cr.Environment), c); err != nil {
+			if err := put(tx, bConfigs, key(cr.Project, cr.Flag, cr.Environment), record.FromFlagConfig(*c)); err != nil {
 				return err
 			}
 		} else {
 			f.Version = readFlag + 1
-			if err := put(tx, bFlags, key(cr.Project, cr.Flag), f); err != nil {
+			if err := put(tx, bFlags, key(cr.Project, cr.Flag), record.FromFlag(*f)); err != nil {
 				return err
 			}
 		}
@@ -445,11 +446,11 @@ func (s *Store) PendingLock(ctx context.Context, project, flag, env string) (id 
 func (s *Store) ListAudit(ctx context.Context, filter domain.AuditFilter, page domain.Page) (out []domain.AuditEntry, next string, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		out, next, err = listNewestFirst(tx, bAudit, page, func(_, raw []byte) (*domain.AuditEntry, error) {
-			var e domain.AuditEntry
-			if err := json.Unmarshal(raw, &e); err != nil {
+			e, err := decode[record.AuditEntry](raw)
+			if err != nil {
 				return nil, fmt.Errorf("decode audit entry: %w", err)
 			}
-			return &e, nil
+			return e, nil
 		}, filter.Matches)
 		return err
 	})

@@ -3,11 +3,13 @@ package boltstore
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/store/record"
 )
 
 var (
@@ -52,12 +54,12 @@ func (s *Store) Ruleset(ctx context.Context, project, env string) (r *domain.Rul
 		prefix := key(project, "")
 		c := tx.Bucket(bFlags).Cursor()
 		for k, raw := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, raw = c.Next() {
-			f, err := decodeAs[domain.Flag](raw)
+			f, err := decode[record.Flag](raw)
 			if err != nil {
-				return err
+				return fmt.Errorf("decode %s/%s: %w", bFlags, k, err)
 			}
 			r.Flags = append(r.Flags, *f)
-			cfg, ok, err := get[domain.FlagConfig](tx, bConfigs, key(project, f.Key, env))
+			cfg, ok, err := get[record.FlagConfig](tx, bConfigs, key(project, f.Key, env))
 			if err != nil {
 				return err
 			}
@@ -85,7 +87,7 @@ func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey, audit ...dom
 		if err := writeAudit(tx, audit); err != nil {
 			return err
 		}
-		return put(tx, bSDKKeys, id, k)
+		return put(tx, bSDKKeys, id, record.FromSDKKey(*k))
 	})
 }
 
@@ -96,7 +98,7 @@ func (s *Store) GetSDKKeyByHash(ctx context.Context, hash string) (k *domain.SDK
 			return domain.Errorf(domain.CodeNotFound, "SDK key not found")
 		}
 		var ok bool
-		k, ok, err = get[domain.SDKKey](tx, bSDKKeys, id)
+		k, ok, err = get[record.SDKKey](tx, bSDKKeys, id)
 		if err == nil && (!ok || k.RevokedAt != nil) {
 			err = domain.Errorf(domain.CodeNotFound, "SDK key not found")
 		}
@@ -110,7 +112,7 @@ func (s *Store) ListSDKKeys(ctx context.Context, project, env string, page domai
 		if _, err := getEnvironment(tx, project, env); err != nil {
 			return err
 		}
-		out, next, err = list[domain.SDKKey](tx, bSDKKeys, key(project, env, ""), page, nil)
+		out, next, err = list[record.SDKKey](tx, bSDKKeys, key(project, env, ""), page, nil)
 		return err
 	})
 	return out, next, err
@@ -119,7 +121,7 @@ func (s *Store) ListSDKKeys(ctx context.Context, project, env string, page domai
 func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at time.Time, audit ...domain.AuditEntry) (k *domain.SDKKey, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var ok bool
-		k, ok, err = get[domain.SDKKey](tx, bSDKKeys, key(project, env, id))
+		k, ok, err = get[record.SDKKey](tx, bSDKKeys, key(project, env, id))
 		if err != nil {
 			return err
 		}
@@ -137,7 +139,7 @@ func (s *Store) RevokeSDKKey(ctx context.Context, project, env, id string, at ti
 		if err := writeAudit(tx, audit); err != nil {
 			return err
 		}
-		return put(tx, bSDKKeys, key(project, env, id), k)
+		return put(tx, bSDKKeys, key(project, env, id), record.FromSDKKey(*k))
 	})
 	return k, err
 }
@@ -146,7 +148,7 @@ func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next 
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		oldID := key(project, env, id)
 		var ok bool
-		old, ok, err = get[domain.SDKKey](tx, bSDKKeys, oldID)
+		old, ok, err = get[record.SDKKey](tx, bSDKKeys, oldID)
 		if err != nil {
 			return err
 		}
@@ -168,13 +170,13 @@ func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next 
 		if err := tx.Bucket(bSDKKeyHashes).Put([]byte(next.Hash), nextID); err != nil {
 			return err
 		}
-		if err := put(tx, bSDKKeys, nextID, next); err != nil {
+		if err := put(tx, bSDKKeys, nextID, record.FromSDKKey(*next)); err != nil {
 			return err
 		}
 		if err := writeAudit(tx, audit); err != nil {
 			return err
 		}
-		return put(tx, bSDKKeys, oldID, old)
+		return put(tx, bSDKKeys, oldID, record.FromSDKKey(*old))
 	})
 	if err != nil {
 		return nil, err

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/store/record"
 )
 
 // Identity: sign-in links, sessions and rate-limit windows. Keys join their
@@ -40,68 +42,13 @@ func nulKey(parts ...string) []byte {
 	return b
 }
 
-// ---- records: the stored form of the identity entities ----
-
-type linkRecord struct {
-	MemberID  string     `json:"member_id"`
-	Purpose   string     `json:"purpose"`
-	Hash      string     `json:"hash"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt time.Time  `json:"expires_at"`
-	UsedAt    *time.Time `json:"used_at,omitempty"`
-}
-
-func linkToRecord(l *domain.SignInLink) linkRecord {
-	return linkRecord{
-		MemberID: l.MemberID, Purpose: string(l.Purpose), Hash: l.Hash,
-		CreatedAt: l.CreatedAt.UTC(), ExpiresAt: l.ExpiresAt.UTC(), UsedAt: utcPtr(l.UsedAt),
+// memberSessions values are session ids, as JSON strings.
+func decodeID(raw []byte) (*string, error) {
+	var id string
+	if err := json.Unmarshal(raw, &id); err != nil {
+		return nil, err
 	}
-}
-
-func (r *linkRecord) domain() *domain.SignInLink {
-	return &domain.SignInLink{
-		MemberID: r.MemberID, Purpose: domain.LinkPurpose(r.Purpose), Hash: r.Hash,
-		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, UsedAt: utcPtr(r.UsedAt),
-	}
-}
-
-type sessionRecord struct {
-	ID        string     `json:"id"`
-	Hash      string     `json:"hash"`
-	MemberID  string     `json:"member_id"`
-	Role      string     `json:"role"`
-	Channel   string     `json:"channel"`
-	CSRFToken string     `json:"csrf_token"`
-	CreatedAt time.Time  `json:"created_at"`
-	LastSeen  time.Time  `json:"last_seen"`
-	IdleUntil time.Time  `json:"idle_until"`
-	ExpiresAt time.Time  `json:"expires_at"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	UserAgent string     `json:"user_agent,omitempty"`
-}
-
-func sessionToRecord(s *domain.Session) sessionRecord {
-	return sessionRecord{
-		ID: s.ID, Hash: s.Hash, MemberID: s.MemberID, Role: string(s.Role), Channel: string(s.Channel), CSRFToken: s.CSRFToken,
-		CreatedAt: s.CreatedAt.UTC(), LastSeen: s.LastSeen.UTC(), IdleUntil: s.IdleUntil.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
-		RevokedAt: utcPtr(s.RevokedAt), UserAgent: s.UserAgent,
-	}
-}
-
-func (r *sessionRecord) domain() *domain.Session {
-	return &domain.Session{
-		ID: r.ID, Hash: r.Hash, MemberID: r.MemberID, Role: domain.Role(r.Role), Channel: domain.SignInChannel(r.Channel), CSRFToken: r.CSRFToken,
-		CreatedAt: r.CreatedAt, LastSeen: r.LastSeen, IdleUntil: r.IdleUntil, ExpiresAt: r.ExpiresAt,
-		RevokedAt: utcPtr(r.RevokedAt), UserAgent: r.UserAgent,
-	}
-}
-
-func utcPtr(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
+	return &id, nil
 }
 
 // ---- sign-in links ----
@@ -126,14 +73,14 @@ func (s *Store) PutSignInLink(ctx context.Context, l *domain.SignInLink, audit .
 		if err := writeAudit(tx, audit); err != nil {
 			return err
 		}
-		return put(tx, bSignInLinks, nulKey(l.MemberID, string(l.Purpose)), linkToRecord(l))
+		return put(tx, bSignInLinks, nulKey(l.MemberID, string(l.Purpose)), record.FromSignInLink(*l))
 	})
 }
 
 func (s *Store) UseSignInLink(ctx context.Context, memberID string, purpose domain.LinkPurpose, fn func(*domain.SignInLink, *domain.Audit) (*domain.Session, error)) (sess *domain.Session, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		lk := nulKey(memberID, string(purpose))
-		r, ok, err := get[linkRecord](tx, bSignInLinks, lk)
+		l, ok, err := get[record.SignInLink](tx, bSignInLinks, lk)
 		if err != nil {
 			return err
 		}
@@ -143,14 +90,13 @@ func (s *Store) UseSignInLink(ctx context.Context, memberID string, purpose doma
 		if err := memberExists(tx, memberID); err != nil {
 			return err
 		}
-		l := r.domain()
 		var audit domain.Audit
 		if sess, err = fn(l, &audit); err != nil {
 			return err
 		}
 		// The key is the one read, whatever fn did to the link.
 		l.MemberID, l.Purpose = memberID, purpose
-		if err := put(tx, bSignInLinks, lk, linkToRecord(l)); err != nil {
+		if err := put(tx, bSignInLinks, lk, record.FromSignInLink(*l)); err != nil {
 			return err
 		}
 		if sess != nil {
@@ -218,57 +164,61 @@ func createSession(tx *bolt.Tx, sess *domain.Session) error {
 	if err := dropEndedSessions(tx, sess.MemberID, sess.CreatedAt); err != nil {
 		return err
 	}
-	if err := put(tx, bSessions, key(sess.ID), sessionToRecord(sess)); err != nil {
+	if err := put(tx, bSessions, key(sess.ID), record.FromSession(*sess)); err != nil {
 		return err
 	}
 	if err := hashes.Put([]byte(sess.Hash), []byte(sess.ID)); err != nil {
 		return err
 	}
-	return put(tx, bMemberSessions, nulKey(sess.MemberID, sess.ID), sess.ID)
+	id, err := json.Marshal(sess.ID)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bMemberSessions).Put(nulKey(sess.MemberID, sess.ID), id)
 }
 
 // memberSessions calls visit with every session of the member (nil for an
 // entry whose session is gone) and its member_sessions key.
-func memberSessions(tx *bolt.Tx, memberID string, visit func(k []byte, r *sessionRecord)) error {
+func memberSessions(tx *bolt.Tx, memberID string, visit func(k []byte, sess *domain.Session)) error {
 	prefix := nulKey(memberID, "")
 	c := tx.Bucket(bMemberSessions).Cursor()
 	for k, raw := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, raw = c.Next() {
-		id, err := decodeAs[string](raw)
+		id, err := decodeID(raw)
 		if err != nil {
 			return fmt.Errorf("decode %s/%q: %w", bMemberSessions, k, err)
 		}
-		r, _, err := get[sessionRecord](tx, bSessions, key(*id))
+		sess, _, err := get[record.Session](tx, bSessions, key(*id))
 		if err != nil {
 			return err
 		}
-		visit(bytes.Clone(k), r)
+		visit(bytes.Clone(k), sess)
 	}
 	return nil
 }
 
 func dropEndedSessions(tx *bolt.Tx, memberID string, now time.Time) error {
 	sessions, hashes, members := tx.Bucket(bSessions), tx.Bucket(bSessionHashes), tx.Bucket(bMemberSessions)
-	var ended []*sessionRecord
+	var ended []*domain.Session
 	var entries [][]byte
-	err := memberSessions(tx, memberID, func(k []byte, r *sessionRecord) {
-		if r == nil || !now.Before(r.ExpiresAt) {
-			ended, entries = append(ended, r), append(entries, k)
+	err := memberSessions(tx, memberID, func(k []byte, sess *domain.Session) {
+		if sess == nil || !now.Before(sess.ExpiresAt) {
+			ended, entries = append(ended, sess), append(entries, k)
 		}
 	})
 	if err != nil {
 		return err
 	}
-	for i, r := range ended {
+	for i, sess := range ended {
 		if err := members.Delete(entries[i]); err != nil {
 			return err
 		}
-		if r == nil {
+		if sess == nil {
 			continue
 		}
-		if err := sessions.Delete(key(r.ID)); err != nil {
+		if err := sessions.Delete(key(sess.ID)); err != nil {
 			return err
 		}
-		if err := hashes.Delete([]byte(r.Hash)); err != nil {
+		if err := hashes.Delete([]byte(sess.Hash)); err != nil {
 			return err
 		}
 	}
@@ -283,15 +233,12 @@ func (s *Store) GetSessionByHash(ctx context.Context, hash string) (sess *domain
 		if id == nil {
 			return errNoSession()
 		}
-		r, ok, err := get[sessionRecord](tx, bSessions, key(string(id)))
-		if err != nil {
-			return err
+		var ok bool
+		sess, ok, err = get[record.Session](tx, bSessions, key(string(id)))
+		if err == nil && !ok {
+			err = errNoSession()
 		}
-		if !ok {
-			return errNoSession()
-		}
-		sess = r.domain()
-		return nil
+		return err
 	})
 	return sess, err
 }
@@ -299,18 +246,18 @@ func (s *Store) GetSessionByHash(ctx context.Context, hash string) (sess *domain
 func (s *Store) ListSessions(ctx context.Context, memberID string, page domain.Page) (out []domain.Session, next string, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		var ids []string
-		ids, next, err = list[string](tx, bMemberSessions, nulKey(memberID, ""), page, nil)
+		ids, next, err = listRaw(tx, bMemberSessions, nulKey(memberID, ""), page, nil, decodeID, nil)
 		if err != nil {
 			return err
 		}
 		out = make([]domain.Session, 0, len(ids))
 		for _, id := range ids {
-			r, ok, err := get[sessionRecord](tx, bSessions, key(id))
+			sess, ok, err := get[record.Session](tx, bSessions, key(id))
 			if err != nil {
 				return err
 			}
 			if ok {
-				out = append(out, *r.domain())
+				out = append(out, *sess)
 			}
 		}
 		return nil
@@ -320,50 +267,50 @@ func (s *Store) ListSessions(ctx context.Context, memberID string, page domain.P
 
 func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleUntil time.Time) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
-		r, ok, err := get[sessionRecord](tx, bSessions, key(id))
+		sess, ok, err := get[record.Session](tx, bSessions, key(id))
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return domain.NotFound("session", id)
 		}
-		if r.RevokedAt != nil {
+		if sess.RevokedAt != nil {
 			return nil
 		}
 		changed := false
-		if lastSeen.After(r.LastSeen) {
-			r.LastSeen, changed = lastSeen.UTC(), true
+		if lastSeen.After(sess.LastSeen) {
+			sess.LastSeen, changed = lastSeen.UTC(), true
 		}
-		if idleUntil.After(r.IdleUntil) {
-			r.IdleUntil, changed = idleUntil.UTC(), true
+		if idleUntil.After(sess.IdleUntil) {
+			sess.IdleUntil, changed = idleUntil.UTC(), true
 		}
 		if !changed {
 			return nil
 		}
-		return put(tx, bSessions, key(id), r)
+		return put(tx, bSessions, key(id), record.FromSession(*sess))
 	})
 }
 
 func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time, audit ...domain.AuditEntry) (sess *domain.Session, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
-		r, ok, err := get[sessionRecord](tx, bSessions, key(id))
+		cur, ok, err := get[record.Session](tx, bSessions, key(id))
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return domain.NotFound("session", id)
 		}
-		if r.RevokedAt == nil {
+		if cur.RevokedAt == nil {
 			at := at.UTC()
-			r.RevokedAt = &at
-			if err := put(tx, bSessions, key(id), r); err != nil {
+			cur.RevokedAt = &at
+			if err := put(tx, bSessions, key(id), record.FromSession(*cur)); err != nil {
 				return err
 			}
 			if err := writeAudit(tx, audit); err != nil {
 				return err
 			}
 		}
-		sess = r.domain()
+		sess = cur
 		return nil
 	})
 	return sess, err
@@ -373,22 +320,22 @@ func (s *Store) RevokeMemberSessions(ctx context.Context, memberID string, at ti
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		n = 0
 		at := at.UTC()
-		var revoked []*sessionRecord
-		err := memberSessions(tx, memberID, func(_ []byte, r *sessionRecord) {
-			if r == nil || r.RevokedAt != nil {
+		var revoked []*domain.Session
+		err := memberSessions(tx, memberID, func(_ []byte, sess *domain.Session) {
+			if sess == nil || sess.RevokedAt != nil {
 				return
 			}
-			if r.domain().Live(at) {
+			if sess.Live(at) {
 				n++
 			}
-			r.RevokedAt = &at
-			revoked = append(revoked, r)
+			sess.RevokedAt = &at
+			revoked = append(revoked, sess)
 		})
 		if err != nil {
 			return err
 		}
-		for _, r := range revoked {
-			if err := put(tx, bSessions, key(r.ID), r); err != nil {
+		for _, sess := range revoked {
+			if err := put(tx, bSessions, key(sess.ID), record.FromSession(*sess)); err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/store/record"
 )
 
 var (
@@ -45,7 +46,7 @@ func putOutbox(tx *bolt.Tx, before, it *domain.OutboxItem) error {
 			return err
 		}
 	}
-	return put(tx, bOutbox, key(it.ID), it)
+	return put(tx, bOutbox, key(it.ID), record.FromOutboxItem(*it))
 }
 
 // enqueue puts every audit entry in the outbox, in the caller's transaction.
@@ -64,7 +65,7 @@ func (s *Store) ListOutbox(ctx context.Context, before time.Time, limit int) (ou
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bOutboxDue).Cursor()
 		for k, id := c.First(); k != nil && strings.Compare(string(k), string(end)) <= 0 && len(out) < limit; k, id = c.Next() {
-			it, ok, err := get[domain.OutboxItem](tx, bOutbox, id)
+			it, ok, err := get[record.OutboxItem](tx, bOutbox, id)
 			if err != nil {
 				return err
 			}
@@ -80,7 +81,7 @@ func (s *Store) ListOutbox(ctx context.Context, before time.Time, limit int) (ou
 func (s *Store) GetOutbox(ctx context.Context, id string) (it *domain.OutboxItem, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		var ok bool
-		it, ok, err = get[domain.OutboxItem](tx, bOutbox, key(id))
+		it, ok, err = get[record.OutboxItem](tx, bOutbox, key(id))
 		if err == nil && !ok {
 			err = domain.NotFound("outbox item", id)
 		}
@@ -92,7 +93,7 @@ func (s *Store) GetOutbox(ctx context.Context, id string) (it *domain.OutboxItem
 func (s *Store) UpdateOutbox(ctx context.Context, id string, fn func(*domain.OutboxItem) error) (it *domain.OutboxItem, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var ok bool
-		it, ok, err = get[domain.OutboxItem](tx, bOutbox, key(id))
+		it, ok, err = get[record.OutboxItem](tx, bOutbox, key(id))
 		if err != nil {
 			return err
 		}
@@ -112,7 +113,7 @@ func (s *Store) UpdateOutbox(ctx context.Context, id string, fn func(*domain.Out
 func (s *Store) ListDeadLetters(ctx context.Context, page domain.Page) (out []domain.OutboxItem, next string, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		out, next, err = listNewestFirst(tx, bOutboxDead, page, func(_, id []byte) (*domain.OutboxItem, error) {
-			it, _, err := get[domain.OutboxItem](tx, bOutbox, id)
+			it, _, err := get[record.OutboxItem](tx, bOutbox, id)
 			return it, err
 		}, func(*domain.OutboxItem) bool { return true })
 		return err

@@ -17,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/store/record"
 )
 
 var (
@@ -68,20 +69,33 @@ func (s *Store) Close() error { return s.db.Close() }
 
 func key(parts ...string) []byte { return []byte(strings.Join(parts, "/")) }
 
-func get[T any](tx *bolt.Tx, bucket, k []byte) (*T, bool, error) {
+// get reads the entity under k: entities are stored as their records
+// (internal/store/record), in JSON.
+func get[R record.Of[D], D any](tx *bolt.Tx, bucket, k []byte) (*D, bool, error) {
 	raw := tx.Bucket(bucket).Get(k)
 	if raw == nil {
 		return nil, false, nil
 	}
-	var v T
-	if err := json.Unmarshal(raw, &v); err != nil {
+	v, err := decode[R](raw)
+	if err != nil {
 		return nil, false, fmt.Errorf("decode %s/%s: %w", bucket, k, err)
 	}
-	return &v, true, nil
+	return v, true, nil
 }
 
-func put(tx *bolt.Tx, bucket, k []byte, v any) error {
-	raw, err := json.Marshal(v)
+// decode reads a stored record as its domain value.
+func decode[R record.Of[D], D any](raw []byte) (*D, error) {
+	var r R
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, err
+	}
+	v := r.Domain()
+	return &v, nil
+}
+
+// put writes an entity's record under k.
+func put[R record.Of[D], D any](tx *bolt.Tx, bucket, k []byte, r R) error {
+	raw, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encode %s/%s: %w", bucket, k, err)
 	}
@@ -98,14 +112,15 @@ func decodeCursor(c string) ([]byte, error) {
 	return k, nil
 }
 
-// list reads one page of bucket entries under prefix that pass keep.
-func list[T any](tx *bolt.Tx, bucket, prefix []byte, page domain.Page, keep func(*T) bool) ([]T, string, error) {
-	return listRaw(tx, bucket, prefix, page, nil, keep)
+// list reads one page of the records under prefix that pass keep.
+func list[R record.Of[D], D any](tx *bolt.Tx, bucket, prefix []byte, page domain.Page, keep func(*D) bool) ([]D, string, error) {
+	return listRaw(tx, bucket, prefix, page, nil, decode[R], keep)
 }
 
-// listRaw is list with a look at each stored record before it is decoded:
-// a record maybe refuses cannot pass keep, and is skipped undecoded.
-func listRaw[T any](tx *bolt.Tx, bucket, prefix []byte, page domain.Page, maybe func(raw []byte) bool, keep func(*T) bool) ([]T, string, error) {
+// listRaw is list of the values read decodes, with a look at each stored
+// value before it is decoded: a value maybe refuses cannot pass keep, and is
+// skipped undecoded.
+func listRaw[T any](tx *bolt.Tx, bucket, prefix []byte, page domain.Page, maybe func(raw []byte) bool, read func([]byte) (*T, error), keep func(*T) bool) ([]T, string, error) {
 	page = page.Normalize()
 	c := tx.Bucket(bucket).Cursor()
 	var k, raw []byte
@@ -130,17 +145,17 @@ func listRaw[T any](tx *bolt.Tx, bucket, prefix []byte, page domain.Page, maybe 
 		if maybe != nil && !maybe(raw) {
 			continue
 		}
-		var v T
-		if err := json.Unmarshal(raw, &v); err != nil {
+		v, err := read(raw)
+		if err != nil {
 			return nil, "", fmt.Errorf("decode %s/%s: %w", bucket, k, err)
 		}
-		if keep != nil && !keep(&v) {
+		if keep != nil && !keep(v) {
 			continue
 		}
 		if len(out) == page.Limit {
 			return out, encodeCursor(last), nil
 		}
-		out = append(out, v)
+		out = append(out, *v)
 		last = append(last[:0], k...)
 	}
 	return out, "", nil
@@ -168,13 +183,13 @@ func (s *Store) CreateProject(ctx context.Context, p *domain.Project, envs []dom
 			return domain.Errorf(domain.CodeConflict, "project %q already exists", p.Key)
 		}
 		p.Version = 1
-		if err := put(tx, bProjects, key(p.Key), p); err != nil {
+		if err := put(tx, bProjects, key(p.Key), record.FromProject(*p)); err != nil {
 			return err
 		}
 		for i := range envs {
 			envs[i].Project = p.Key
 			envs[i].Version = 1
-			if err := put(tx, bEnvironments, key(p.Key, envs[i].Key), &envs[i]); err != nil {
+			if err := put(tx, bEnvironments, key(p.Key, envs[i].Key), record.FromEnvironment(envs[i])); err != nil {
 				return err
 			}
 		}
@@ -187,7 +202,7 @@ func (s *Store) GetProject(ctx context.Context, k string) (*domain.Project, erro
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var ok bool
 		var err error
-		p, ok, err = get[domain.Project](tx, bProjects, key(k))
+		p, ok, err = get[record.Project](tx, bProjects, key(k))
 		if err == nil && !ok {
 			err = domain.NotFound("project", k)
 		}
@@ -198,15 +213,16 @@ func (s *Store) GetProject(ctx context.Context, k string) (*domain.Project, erro
 
 func (s *Store) ListProjects(ctx context.Context, page domain.Page) (out []domain.Project, next string, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		out, next, err = list[domain.Project](tx, bProjects, nil, page, nil)
+		out, next, err = list[record.Project](tx, bProjects, nil, page, nil)
 		return err
 	})
 	return out, next, err
 }
 
-// modify is the read-modify-write every Update* method shares.
-func modify[T any](tx *bolt.Tx, bucket, k []byte, notFound error, version func(*T) *int64, fn func(*T) error) (*T, error) {
-	v, ok, err := get[T](tx, bucket, k)
+// modify is the read-modify-write every Update* method shares; from is the
+// record of the entity.
+func modify[D any, R record.Of[D]](tx *bolt.Tx, bucket, k []byte, notFound error, from func(D) R, version func(*D) *int64, fn func(*D) error) (*D, error) {
+	v, ok, err := get[R](tx, bucket, k)
 	if err != nil {
 		return nil, err
 	}
@@ -218,12 +234,12 @@ func modify[T any](tx *bolt.Tx, bucket, k []byte, notFound error, version func(*
 		return nil, err
 	}
 	*version(v) = read + 1
-	return v, put(tx, bucket, k, v)
+	return v, put(tx, bucket, k, from(*v))
 }
 
 func (s *Store) UpdateProject(ctx context.Context, k string, fn func(*domain.Project) error) (p *domain.Project, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
-		p, err = modify(tx, bProjects, key(k), domain.NotFound("project", k), func(p *domain.Project) *int64 { return &p.Version }, fn)
+		p, err = modify(tx, bProjects, key(k), domain.NotFound("project", k), record.FromProject, func(p *domain.Project) *int64 { return &p.Version }, fn)
 		return err
 	})
 	return p, err
@@ -275,7 +291,7 @@ func revokeProjectSDKKeys(tx *bolt.Tx, project string, at time.Time) (ids []stri
 	var values [][]byte
 	c := keys.Cursor()
 	for kk, raw := c.Seek(prefix); kk != nil && bytes.HasPrefix(kk, prefix); kk, raw = c.Next() {
-		sk, err := decodeAs[domain.SDKKey](raw)
+		sk, err := decode[record.SDKKey](raw)
 		if err != nil {
 			return nil, fmt.Errorf("decode %s/%s: %w", bSDKKeys, kk, err)
 		}
@@ -286,7 +302,7 @@ func revokeProjectSDKKeys(tx *bolt.Tx, project string, at time.Time) (ids []stri
 		if err := hashes.Delete([]byte(sk.Hash)); err != nil {
 			return nil, err
 		}
-		v, err := json.Marshal(sk)
+		v, err := json.Marshal(record.FromSDKKey(*sk))
 		if err != nil {
 			return nil, fmt.Errorf("encode %s/%s: %w", bSDKKeys, kk, err)
 		}
@@ -320,7 +336,7 @@ func (s *Store) CreateEnvironment(ctx context.Context, e *domain.Environment) er
 			return domain.Errorf(domain.CodeConflict, "project %q has %d environments, the most a project may have", e.Project, n)
 		}
 		e.Version = 1
-		return put(tx, bEnvironments, key(e.Project, e.Key), e)
+		return put(tx, bEnvironments, key(e.Project, e.Key), record.FromEnvironment(*e))
 	})
 }
 
@@ -338,7 +354,7 @@ func getEnvironment(tx *bolt.Tx, project, k string) (*domain.Environment, error)
 	if tx.Bucket(bProjects).Get(key(project)) == nil {
 		return nil, domain.NotFound("project", project)
 	}
-	e, ok, err := get[domain.Environment](tx, bEnvironments, key(project, k))
+	e, ok, err := get[record.Environment](tx, bEnvironments, key(project, k))
 	if err == nil && !ok {
 		err = domain.NotFound("environment", k)
 	}
@@ -350,7 +366,7 @@ func (s *Store) ListEnvironments(ctx context.Context, project string, page domai
 		if tx.Bucket(bProjects).Get(key(project)) == nil {
 			return domain.NotFound("project", project)
 		}
-		out, next, err = list[domain.Environment](tx, bEnvironments, key(project, ""), page, nil)
+		out, next, err = list[record.Environment](tx, bEnvironments, key(project, ""), page, nil)
 		return err
 	})
 	return out, next, err
@@ -362,7 +378,7 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 			return err
 		}
 		var audit domain.Audit
-		e, err = modify(tx, bEnvironments, key(project, k), domain.NotFound("environment", k), func(e *domain.Environment) *int64 { return &e.Version },
+		e, err = modify(tx, bEnvironments, key(project, k), domain.NotFound("environment", k), record.FromEnvironment, func(e *domain.Environment) *int64 { return &e.Version },
 			func(e *domain.Environment) error { return fn(e, &audit) })
 		if err != nil {
 			return err
@@ -389,7 +405,7 @@ func (s *Store) CreateFlag(ctx context.Context, f *domain.Flag, audit []domain.A
 		if err := bumpRuleset(tx, f.Project); err != nil {
 			return err
 		}
-		return put(tx, bFlags, key(f.Project, f.Key), f)
+		return put(tx, bFlags, key(f.Project, f.Key), record.FromFlag(*f))
 	})
 }
 
@@ -397,7 +413,7 @@ func getFlag(tx *bolt.Tx, project, k string) (*domain.Flag, error) {
 	if tx.Bucket(bProjects).Get(key(project)) == nil {
 		return nil, domain.NotFound("project", project)
 	}
-	f, ok, err := get[domain.Flag](tx, bFlags, key(project, k))
+	f, ok, err := get[record.Flag](tx, bFlags, key(project, k))
 	if err == nil && !ok {
 		err = domain.NotFound("flag", k)
 	}
@@ -417,7 +433,7 @@ func (s *Store) ListFlags(ctx context.Context, project string, filter domain.Fla
 		if tx.Bucket(bProjects).Get(key(project)) == nil {
 			return domain.NotFound("project", project)
 		}
-		out, next, err = listRaw(tx, bFlags, key(project, ""), page, flagQueryPrefilter(filter.Query), filter.Matches)
+		out, next, err = listRaw(tx, bFlags, key(project, ""), page, flagQueryPrefilter(filter.Query), decode[record.Flag], filter.Matches)
 		return err
 	})
 	return out, next, err
@@ -442,7 +458,7 @@ func flagQueryPrefilter(q string) func([]byte) bool {
 }
 
 func flagConfigs(tx *bolt.Tx, project, flag string) ([]domain.FlagConfig, error) {
-	out, _, err := list[domain.FlagConfig](tx, bConfigs, key(project, flag, ""), domain.Page{Limit: domain.MaxPageLimit}, nil)
+	out, _, err := list[record.FlagConfig](tx, bConfigs, key(project, flag, ""), domain.Page{Limit: domain.MaxPageLimit}, nil)
 	return out, err
 }
 
@@ -462,7 +478,7 @@ func (s *Store) WriteFlag(ctx context.Context, project, k string, fn func(*domai
 			return err
 		}
 		var w domain.FlagWrite
-		f, err = modify(tx, bFlags, key(project, k), domain.NotFound("flag", k), func(f *domain.Flag) *int64 { return &f.Version },
+		f, err = modify(tx, bFlags, key(project, k), domain.NotFound("flag", k), record.FromFlag, func(f *domain.Flag) *int64 { return &f.Version },
 			func(f *domain.Flag) error { return fn(f, configs, &w) })
 		if err != nil {
 			return err
@@ -518,7 +534,7 @@ func getFlagConfig(tx *bolt.Tx, project, flag, env string) (*domain.Flag, *domai
 	if _, err := getEnvironment(tx, project, env); err != nil {
 		return nil, nil, err
 	}
-	c, ok, err := get[domain.FlagConfig](tx, bConfigs, key(project, flag, env))
+	c, ok, err := get[record.FlagConfig](tx, bConfigs, key(project, flag, env))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -558,7 +574,7 @@ func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string,
 		if err := bumpRuleset(tx, project); err != nil {
 			return err
 		}
-		return put(tx, bConfigs, key(project, flag, env), c)
+		return put(tx, bConfigs, key(project, flag, env), record.FromFlagConfig(*c))
 	})
 	return c, err
 }
@@ -582,14 +598,14 @@ func (s *Store) CreateMember(ctx context.Context, m *domain.Member, audit ...dom
 		if err := writeAudit(tx, audit); err != nil {
 			return err
 		}
-		return put(tx, bMembers, key(m.ID), m)
+		return put(tx, bMembers, key(m.ID), record.FromMember(*m))
 	})
 }
 
 func (s *Store) GetMember(ctx context.Context, id string) (m *domain.Member, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		var ok bool
-		m, ok, err = get[domain.Member](tx, bMembers, key(id))
+		m, ok, err = get[record.Member](tx, bMembers, key(id))
 		if err == nil && !ok {
 			err = domain.NotFound("member", id)
 		}
@@ -600,7 +616,7 @@ func (s *Store) GetMember(ctx context.Context, id string) (m *domain.Member, err
 
 func (s *Store) ListMembers(ctx context.Context, page domain.Page) (out []domain.Member, next string, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		out, next, err = list[domain.Member](tx, bMembers, nil, page, nil)
+		out, next, err = list[record.Member](tx, bMembers, nil, page, nil)
 		return err
 	})
 	return out, next, err
@@ -614,7 +630,7 @@ func (s *Store) WriteMember(ctx context.Context, id string, fn func(*domain.Memb
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var oldEmail string
 		var w domain.MemberWrite
-		m, err = modify(tx, bMembers, key(id), domain.NotFound("member", id), func(m *domain.Member) *int64 { return &m.Version },
+		m, err = modify(tx, bMembers, key(id), domain.NotFound("member", id), record.FromMember, func(m *domain.Member) *int64 { return &m.Version },
 			func(m *domain.Member) error { oldEmail = m.Email; return fn(m, &w) })
 		if err != nil {
 			return err
@@ -650,7 +666,7 @@ func (s *Store) DeleteMember(ctx context.Context, id string) error {
 
 func (s *Store) RemoveMember(ctx context.Context, id string, check func(*domain.Member, *domain.MemberWrite) error) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
-		m, ok, err := get[domain.Member](tx, bMembers, key(id))
+		m, ok, err := get[record.Member](tx, bMembers, key(id))
 		if err != nil {
 			return err
 		}
@@ -689,7 +705,7 @@ func keepAnAdmin(tx *bolt.Tx, id, email string, removal bool) error {
 		if bytes.Equal(k, self) {
 			continue
 		}
-		m, err := decodeAs[domain.Member](raw)
+		m, err := decode[record.Member](raw)
 		if err != nil {
 			return fmt.Errorf("decode %s/%s: %w", bMembers, k, err)
 		}
@@ -710,14 +726,14 @@ func (s *Store) CreateToken(ctx context.Context, t *domain.Token) error {
 		if err := tx.Bucket(bTokenHashes).Put([]byte(t.Hash), []byte(t.ID)); err != nil {
 			return err
 		}
-		return put(tx, bTokens, key(t.ID), t)
+		return put(tx, bTokens, key(t.ID), record.FromToken(*t))
 	})
 }
 
 func (s *Store) GetToken(ctx context.Context, id string) (t *domain.Token, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		var ok bool
-		t, ok, err = get[domain.Token](tx, bTokens, key(id))
+		t, ok, err = get[record.Token](tx, bTokens, key(id))
 		if err == nil && !ok {
 			err = domain.NotFound("token", id)
 		}
@@ -733,7 +749,7 @@ func (s *Store) GetTokenByHash(ctx context.Context, hash string) (t *domain.Toke
 			return domain.Errorf(domain.CodeNotFound, "token not found")
 		}
 		var ok bool
-		t, ok, err = get[domain.Token](tx, bTokens, id)
+		t, ok, err = get[record.Token](tx, bTokens, id)
 		if err == nil && (!ok || t.RevokedAt != nil) {
 			err = domain.Errorf(domain.CodeNotFound, "token not found")
 		}
@@ -745,7 +761,7 @@ func (s *Store) GetTokenByHash(ctx context.Context, hash string) (t *domain.Toke
 func (s *Store) ListTokens(ctx context.Context, memberID string, page domain.Page) (out []domain.Token, next string, err error) {
 	keep := func(t *domain.Token) bool { return memberID == "" || t.MemberID == memberID }
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		out, next, err = list(tx, bTokens, nil, page, keep)
+		out, next, err = list[record.Token](tx, bTokens, nil, page, keep)
 		return err
 	})
 	return out, next, err
@@ -754,7 +770,7 @@ func (s *Store) ListTokens(ctx context.Context, memberID string, page domain.Pag
 func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit ...domain.AuditEntry) (t *domain.Token, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var ok bool
-		t, ok, err = get[domain.Token](tx, bTokens, key(id))
+		t, ok, err = get[record.Token](tx, bTokens, key(id))
 		if err != nil {
 			return err
 		}
@@ -772,14 +788,14 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit 
 		if err := writeAudit(tx, audit); err != nil {
 			return err
 		}
-		return put(tx, bTokens, key(id), t)
+		return put(tx, bTokens, key(id), record.FromToken(*t))
 	})
 	return t, err
 }
 
 func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
-		t, ok, err := get[domain.Token](tx, bTokens, key(id))
+		t, ok, err := get[record.Token](tx, bTokens, key(id))
 		if err != nil {
 			return err
 		}
@@ -791,16 +807,8 @@ func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
 		}
 		at := at.UTC()
 		t.LastUsedAt = &at
-		return put(tx, bTokens, key(id), t)
+		return put(tx, bTokens, key(id), record.FromToken(*t))
 	})
 }
 
 func hasPrefix(k, prefix []byte) bool { return bytes.HasPrefix(k, prefix) }
-
-func decodeAs[T any](raw []byte) (*T, error) {
-	var v T
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	return &v, nil
-}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/store/record"
 )
 
 // An audit entry is an item of its own, PK AUDIT#<project> (AUDIT#- without
@@ -32,7 +33,7 @@ func auditPK(project string) string {
 // auditItem encodes an audit entry.
 func auditItem(e *domain.AuditEntry) (item, error) {
 	sk := timeID(e.At, e.ID)
-	return encode(key{auditPK(e.Project), sk}, e, item{attrGSI2PK: str(gsiAudit), attrGSI2SK: str(sk)})
+	return encode(key{auditPK(e.Project), sk}, record.FromAuditEntry(*e), item{attrGSI2PK: str(gsiAudit), attrGSI2SK: str(sk)})
 }
 
 // itemsPerAuditEntry is what one audit entry adds to a transaction: the
@@ -197,7 +198,7 @@ func (s *Store) ListAudit(ctx context.Context, filter domain.AuditFilter, page d
 	if filter != (domain.AuditFilter{}) {
 		keep = filter.Matches
 	}
-	return queryPage(ctx, s, q, page, keep)
+	return queryPage[record.AuditEntry](ctx, s, q, page, keep)
 }
 
 // all joins conditions with AND; nil when there are none.

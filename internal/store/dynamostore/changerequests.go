@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/store/record"
 )
 
 var (
@@ -51,7 +52,7 @@ func (s *Store) GetOrgSettings(ctx context.Context) (*domain.OrgSettings, error)
 	if it == nil {
 		return &domain.OrgSettings{}, nil
 	}
-	return decode[domain.OrgSettings](it)
+	return decode[record.OrgSettings](it)
 }
 
 func (s *Store) UpdateOrgSettings(ctx context.Context, fn func(*domain.OrgSettings, *domain.Audit) error) (*domain.OrgSettings, error) {
@@ -67,7 +68,7 @@ func (s *Store) UpdateOrgSettings(ctx context.Context, fn func(*domain.OrgSettin
 			return err
 		}
 		o.Version = v + 1
-		it, err := encode(orgSettingsKey(), o, nil)
+		it, err := encode(orgSettingsKey(), record.FromOrgSettings(*o), nil)
 		if err != nil {
 			return err
 		}
@@ -100,13 +101,13 @@ func (s *Store) readApprovalSettings(ctx context.Context, project, env string) (
 		return nil, s.notFoundIn(ctx, project, "environment", env)
 	}
 	if items[1] == nil {
-		e, err := decode[domain.Environment](items[0])
+		e, err := decode[record.Environment](items[0])
 		if err != nil {
 			return nil, err
 		}
 		return domain.DefaultApprovalSettings(e), nil
 	}
-	return decode[domain.ApprovalSettings](items[1])
+	return decode[record.ApprovalSettings](items[1])
 }
 
 func (s *Store) GetApprovalSettings(ctx context.Context, project, env string) (*domain.ApprovalSettings, error) {
@@ -126,7 +127,7 @@ func (s *Store) UpdateApprovalSettings(ctx context.Context, project, env string,
 			return err
 		}
 		a.Version = v + 1
-		it, err := encode(approvalKey(project, env), a, nil)
+		it, err := encode(approvalKey(project, env), record.FromApprovalSettings(*a), nil)
 		if err != nil {
 			return err
 		}
@@ -184,7 +185,7 @@ func crItem(id string, cr *domain.ChangeRequest) (item, error) {
 		extra[attrGSI3PK] = str(dueShardKey(id))
 		extra[attrGSI3SK] = str(timeID(*due, id))
 	}
-	return encode(crKey(id), cr, extra)
+	return encode(crKey(id), record.FromChangeRequest(*cr), extra)
 }
 
 func crLockKey(cr *domain.ChangeRequest) key { return lockKey(cr.Project, cr.Flag, cr.Environment) }
@@ -238,7 +239,7 @@ func (s *Store) readCR(ctx context.Context, id string) (*domain.ChangeRequest, e
 	if it == nil {
 		return nil, domain.NotFound("change request", id)
 	}
-	return decode[domain.ChangeRequest](it)
+	return decode[record.ChangeRequest](it)
 }
 
 // crVersionIs reports whether request id still has version v.
@@ -309,7 +310,7 @@ func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, 
 	if filter != (domain.CRFilter{}) {
 		keep = filter.Matches
 	}
-	return queryPage(ctx, s, query{
+	return queryPage[record.ChangeRequest](ctx, s, query{
 		index:       indexGSI1,
 		key:         expression.Key(attrGSI1PK).Equal(expression.Value(gsiCR)),
 		filter:      all(conds),
@@ -416,7 +417,7 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 			if flagItem = items[0]; flagItem == nil {
 				return s.notFoundIn(ctx, project, "flag", flag)
 			}
-			if f, err = decode[domain.Flag](flagItem); err != nil {
+			if f, err = decode[record.Flag](flagItem); err != nil {
 				return err
 			}
 			if !wasApplied {
@@ -464,7 +465,7 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 			s.addConfigWrite(&b, project, flag, env, c, configVersion, flagVersion)
 		} else {
 			f.Version = flagVersion + 1
-			fit, err := encode(flagKey(project, flag), f, keep(flagItem, attrConfigSeq))
+			fit, err := encode(flagKey(project, flag), record.FromFlag(*f), keep(flagItem, attrConfigSeq))
 			if err != nil {
 				return err
 			}

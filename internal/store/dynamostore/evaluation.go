@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/store/record"
 )
 
 var _ domain.EvaluationRepository = (*Store)(nil)
@@ -114,7 +115,7 @@ func (s *Store) Ruleset(ctx context.Context, project, env string) (*domain.Rules
 		if err != nil {
 			return nil, err
 		}
-		flags, err := listAll[domain.Flag](ctx, s, listing{pk: prefixProject + project, prefix: prefixFlag, what: "flags of " + project})
+		flags, err := listAll[record.Flag](ctx, s, listing{pk: prefixProject + project, prefix: prefixFlag, what: "flags of " + project})
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +135,7 @@ func (s *Store) Ruleset(ctx context.Context, project, env string) (*domain.Rules
 			if it == nil {
 				continue
 			}
-			c, err := decode[domain.FlagConfig](it)
+			c, err := decode[record.FlagConfig](it)
 			if err != nil {
 				return nil, err
 			}
@@ -174,7 +175,7 @@ const (
 
 func (s *Store) CreateSDKKey(ctx context.Context, k *domain.SDKKey, audit ...domain.AuditEntry) error {
 	return retry(ctx, func() error {
-		it, err := encode(sdkKeyKey(k.Project, k.Environment, k.ID), k, nil)
+		it, err := encode(sdkKeyKey(k.Project, k.Environment, k.ID), record.FromSDKKey(*k), nil)
 		if err != nil {
 			return err
 		}
@@ -222,7 +223,7 @@ func (s *Store) GetSDKKeyByHash(ctx context.Context, hash string) (*domain.SDKKe
 	if it == nil {
 		return nil, errNoSDKKey()
 	}
-	k, err := decode[domain.SDKKey](it)
+	k, err := decode[record.SDKKey](it)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +241,7 @@ func (s *Store) ListSDKKeys(ctx context.Context, project, env string, page domai
 	if !ok {
 		return nil, "", s.notFoundIn(ctx, project, "environment", env)
 	}
-	return list[domain.SDKKey](ctx, s, listing{
+	return list[record.SDKKey](ctx, s, listing{
 		pk: prefixProject + project, prefix: prefixSDKKey + env + "#", what: "SDK keys of " + project + "/" + env,
 	}, page)
 }
@@ -293,11 +294,11 @@ func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next 
 		if err := old.RotateTo(&n, at, expires); err != nil {
 			return err
 		}
-		oldItem, err := encode(kk, old, nil)
+		oldItem, err := encode(kk, record.FromSDKKey(*old), nil)
 		if err != nil {
 			return err
 		}
-		newItem, err := encode(sdkKeyKey(n.Project, n.Environment, n.ID), &n, nil)
+		newItem, err := encode(sdkKeyKey(n.Project, n.Environment, n.ID), record.FromSDKKey(n), nil)
 		if err != nil {
 			return err
 		}
@@ -347,5 +348,5 @@ func (s *Store) sdkKey(ctx context.Context, kk key, id string) (*domain.SDKKey, 
 	if read == nil {
 		return nil, domain.NotFound("SDK key", id)
 	}
-	return decode[domain.SDKKey](read)
+	return decode[record.SDKKey](read)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/store/record"
 )
 
 // A flag item carries config_seq, bumped (in the same transaction) by every
@@ -20,7 +21,7 @@ func (s *Store) CreateFlag(ctx context.Context, f *domain.Flag, audit []domain.A
 	return retry(ctx, func() error {
 		var b txBuilder
 		b.add(s.txUpdate(projectKey(f.Project), expression.Add(expression.Name(attrFlagSeq), expression.Value(1)), itemExists))
-		it, err := encode(flagKey(f.Project, f.Key), f, item{attrConfigSeq: num(0)})
+		it, err := encode(flagKey(f.Project, f.Key), record.FromFlag(*f), item{attrConfigSeq: num(0)})
 		if err != nil {
 			return err
 		}
@@ -50,7 +51,7 @@ func (s *Store) readFlag(ctx context.Context, project, k string) (item, *domain.
 	if it == nil {
 		return nil, nil, s.notFoundIn(ctx, project, "flag", k)
 	}
-	f, err := decode[domain.Flag](it)
+	f, err := decode[record.Flag](it)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -86,16 +87,16 @@ func (s *Store) ListFlags(ctx context.Context, project string, filter domain.Fla
 		l.filter = &c
 	}
 	if filter.Query == "" {
-		return list[domain.Flag](ctx, s, l, page)
+		return list[record.Flag](ctx, s, l, page)
 	}
 	// A search has no expression in DynamoDB (contains() matches case):
 	// the items are filtered here, and a page is still full when a next
 	// cursor follows.
-	return listKeep(ctx, s, l, page, filter.Matches)
+	return listKeep[record.Flag](ctx, s, l, page, filter.Matches)
 }
 
 func (s *Store) flagConfigs(ctx context.Context, project, flag string) ([]domain.FlagConfig, error) {
-	configs, err := listAll[domain.FlagConfig](ctx, s, listing{
+	configs, err := listAll[record.FlagConfig](ctx, s, listing{
 		pk: prefixProject + project, prefix: prefixConfig + flag + "#", what: "configs of " + project + "/" + flag,
 	})
 	if configs == nil && err == nil {
@@ -129,7 +130,7 @@ func (s *Store) WriteFlag(ctx context.Context, project, k string, fn func(*domai
 			return err
 		}
 		flag.Version = v + 1
-		it, err := encode(flagKey(project, k), flag, keep(read, attrConfigSeq))
+		it, err := encode(flagKey(project, k), record.FromFlag(*flag), keep(read, attrConfigSeq))
 		if err != nil {
 			return err
 		}
@@ -218,7 +219,7 @@ func (s *Store) readFlagConfig(ctx context.Context, project, flag, env string, l
 	case en == nil:
 		return nil, nil, nil, "", s.notFoundIn(ctx, project, "environment", env)
 	}
-	f, err := decode[domain.Flag](fl)
+	f, err := decode[record.Flag](fl)
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
@@ -229,7 +230,7 @@ func (s *Store) readFlagConfig(ctx context.Context, project, flag, env string, l
 	if co == nil {
 		return fl, f, domain.DefaultFlagConfig(f, env), holder, nil
 	}
-	c, err := decode[domain.FlagConfig](co)
+	c, err := decode[record.FlagConfig](co)
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
@@ -254,7 +255,7 @@ func (s *Store) addConfigWrite(b *txBuilder, project, flag, env string, c *domai
 // environment item (a settings guard adds its protection to it); it returns
 // the check's index in b.
 func (s *Store) addConfigWriteWhere(b *txBuilder, project, flag, env string, c *domain.FlagConfig, readVersion, flagVersion int64, envCond expression.ConditionBuilder) (envCheck int) {
-	it, err := encode(configKey(project, flag, env), c, item{
+	it, err := encode(configKey(project, flag, env), record.FromFlagConfig(*c), item{
 		attrGSI1PK: str(prefixEnvConf + project + "#" + env),
 		attrGSI1SK: str(flag),
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/store/record"
 )
 
 // ---- members ----
@@ -29,7 +30,7 @@ func emailItem(m *domain.Member) item {
 func (s *Store) CreateMember(ctx context.Context, m *domain.Member, audit ...domain.AuditEntry) error {
 	m.Version = 1
 	return retry(ctx, func() error {
-		it, err := encode(memberKey(m.ID), m, nil)
+		it, err := encode(memberKey(m.ID), record.FromMember(*m), nil)
 		if err != nil {
 			return err
 		}
@@ -58,11 +59,11 @@ func (s *Store) GetMember(ctx context.Context, id string) (*domain.Member, error
 	if it == nil {
 		return nil, domain.NotFound("member", id)
 	}
-	return decode[domain.Member](it)
+	return decode[record.Member](it)
 }
 
 func (s *Store) ListMembers(ctx context.Context, page domain.Page) ([]domain.Member, string, error) {
-	return list[domain.Member](ctx, s, listing{pk: pkOrg, prefix: prefixMember, what: "members"}, page)
+	return list[record.Member](ctx, s, listing{pk: pkOrg, prefix: prefixMember, what: "members"}, page)
 }
 
 func (s *Store) UpdateMember(ctx context.Context, id string, fn func(*domain.Member) error) (*domain.Member, error) {
@@ -78,7 +79,7 @@ func (s *Store) WriteMember(ctx context.Context, id string, fn func(*domain.Memb
 		if read == nil {
 			return domain.NotFound("member", id)
 		}
-		if m, err = decode[domain.Member](read); err != nil {
+		if m, err = decode[record.Member](read); err != nil {
 			return err
 		}
 		v, oldEmail := m.Version, m.Email
@@ -87,7 +88,7 @@ func (s *Store) WriteMember(ctx context.Context, id string, fn func(*domain.Memb
 			return err
 		}
 		m.Version = v + 1
-		it, err := encode(memberKey(id), m, nil)
+		it, err := encode(memberKey(id), record.FromMember(*m), nil)
 		if err != nil {
 			return err
 		}
@@ -131,7 +132,7 @@ func (s *Store) RemoveMember(ctx context.Context, id string, check func(*domain.
 		if read == nil {
 			return domain.NotFound("member", id)
 		}
-		m, err := decode[domain.Member](read)
+		m, err := decode[record.Member](read)
 		if err != nil {
 			return err
 		}
@@ -231,7 +232,7 @@ func (s *Store) otherAdmin(ctx context.Context, id string) (string, error) {
 
 func (s *Store) CreateToken(ctx context.Context, t *domain.Token) error {
 	return retry(ctx, func() error {
-		it, err := encode(tokenKey(t.ID), t, nil)
+		it, err := encode(tokenKey(t.ID), record.FromToken(*t), nil)
 		if err != nil {
 			return err
 		}
@@ -260,7 +261,7 @@ func (s *Store) GetToken(ctx context.Context, id string) (*domain.Token, error) 
 	if it == nil {
 		return nil, domain.NotFound("token", id)
 	}
-	return decode[domain.Token](it)
+	return decode[record.Token](it)
 }
 
 func (s *Store) GetTokenByHash(ctx context.Context, hash string) (*domain.Token, error) {
@@ -278,7 +279,7 @@ func (s *Store) GetTokenByHash(ctx context.Context, hash string) (*domain.Token,
 	if it == nil {
 		return nil, domain.Errorf(domain.CodeNotFound, "token not found")
 	}
-	t, err := decode[domain.Token](it)
+	t, err := decode[record.Token](it)
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +296,7 @@ func (s *Store) ListTokens(ctx context.Context, memberID string, page domain.Pag
 		l.filter = &c
 		l.what = "tokens of " + memberID
 	}
-	return list[domain.Token](ctx, s, l, page)
+	return list[record.Token](ctx, s, l, page)
 }
 
 // RevokeToken reads the token; a revoked one is answered as it is.
@@ -311,7 +312,7 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit 
 		if read == nil {
 			return domain.NotFound("token", id)
 		}
-		if t, err = decode[domain.Token](read); err != nil {
+		if t, err = decode[record.Token](read); err != nil {
 			return err
 		}
 		if t.RevokedAt != nil {
@@ -349,7 +350,7 @@ func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
 		if read == nil {
 			return domain.NotFound("token", id)
 		}
-		t, err := decode[domain.Token](read)
+		t, err := decode[record.Token](read)
 		if err != nil {
 			return err
 		}

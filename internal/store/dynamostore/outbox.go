@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/store/record"
 )
 
 // An outbox item is an item of its own, PK OUTBOX#<id>, SK OUTBOX, id being
@@ -63,7 +64,7 @@ func outboxItem(id string, it *domain.OutboxItem) (item, error) {
 		extra[attrGSI1PK] = str(gsiOutboxDead)
 		extra[attrGSI1SK] = str(timeID(it.NextAttemptAt, id))
 	}
-	return encode(outboxKey(id), it, extra)
+	return encode(outboxKey(id), record.FromOutboxItem(*it), extra)
 }
 
 // ListOutbox reads the pending items due at or before before, oldest first
@@ -98,7 +99,7 @@ func (s *Store) ListOutbox(ctx context.Context, before time.Time, limit int) ([]
 		if raw == nil {
 			continue
 		}
-		it, err := decode[domain.OutboxItem](raw)
+		it, err := decode[record.OutboxItem](raw)
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +122,7 @@ func (s *Store) GetOutbox(ctx context.Context, id string) (*domain.OutboxItem, e
 	if raw == nil {
 		return nil, domain.NotFound("outbox item", id)
 	}
-	return decode[domain.OutboxItem](raw)
+	return decode[record.OutboxItem](raw)
 }
 
 // UpdateOutbox reads the item (strongly), runs fn, and puts the whole item
@@ -184,7 +185,7 @@ func deadLetterStartKey(c string) (item, error) {
 // ListDeadLetters reads GSI1 under OUTBOXDEAD (eventually consistent), newest
 // first.
 func (s *Store) ListDeadLetters(ctx context.Context, page domain.Page) ([]domain.OutboxItem, string, error) {
-	return queryPage[domain.OutboxItem](ctx, s, query{
+	return queryPage[record.OutboxItem](ctx, s, query{
 		index:       indexGSI1,
 		key:         expression.Key(attrGSI1PK).Equal(expression.Value(gsiOutboxDead)),
 		newestFirst: true,

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/store/record"
 )
 
 // A project item carries env_count (its environments, bounded by
@@ -36,13 +37,13 @@ func (s *Store) CreateProject(ctx context.Context, p *domain.Project, envs []dom
 	}
 	return retry(ctx, func() error {
 		var b txBuilder
-		it, err := encode(projectKey(p.Key), p, item{attrEnvCount: num(int64(len(envs))), attrFlagSeq: num(0)})
+		it, err := encode(projectKey(p.Key), record.FromProject(*p), item{attrEnvCount: num(int64(len(envs))), attrFlagSeq: num(0)})
 		if err != nil {
 			return err
 		}
 		b.add(s.txPut(it, &itemMissing))
 		for i := range envs {
-			it, err := encode(envKey(p.Key, envs[i].Key), &envs[i], nil)
+			it, err := encode(envKey(p.Key, envs[i].Key), record.FromEnvironment(envs[i]), nil)
 			if err != nil {
 				return err
 			}
@@ -69,11 +70,11 @@ func (s *Store) GetProject(ctx context.Context, k string) (*domain.Project, erro
 	if it == nil {
 		return nil, domain.NotFound("project", k)
 	}
-	return decode[domain.Project](it)
+	return decode[record.Project](it)
 }
 
 func (s *Store) ListProjects(ctx context.Context, page domain.Page) ([]domain.Project, string, error) {
-	return list[domain.Project](ctx, s, listing{pk: pkOrg, prefix: prefixProject, what: "projects"}, page)
+	return list[record.Project](ctx, s, listing{pk: pkOrg, prefix: prefixProject, what: "projects"}, page)
 }
 
 func (s *Store) UpdateProject(ctx context.Context, k string, fn func(*domain.Project) error) (p *domain.Project, err error) {
@@ -85,7 +86,7 @@ func (s *Store) UpdateProject(ctx context.Context, k string, fn func(*domain.Pro
 		if read == nil {
 			return domain.NotFound("project", k)
 		}
-		if p, err = decode[domain.Project](read); err != nil {
+		if p, err = decode[record.Project](read); err != nil {
 			return err
 		}
 		v := p.Version
@@ -93,7 +94,7 @@ func (s *Store) UpdateProject(ctx context.Context, k string, fn func(*domain.Pro
 			return err
 		}
 		p.Version = v + 1
-		it, err := encode(projectKey(k), p, keep(read, attrEnvCount, attrFlagSeq, attrSDKKeySeq))
+		it, err := encode(projectKey(k), record.FromProject(*p), keep(read, attrEnvCount, attrFlagSeq, attrSDKKeySeq))
 		if err != nil {
 			return err
 		}
@@ -242,7 +243,7 @@ func (s *Store) CreateEnvironment(ctx context.Context, e *domain.Environment) er
 		b.add(s.txUpdate(projectKey(e.Project),
 			expression.Add(expression.Name(attrEnvCount), expression.Value(1)),
 			itemExists.And(roomLeft)))
-		it, err := encode(envKey(e.Project, e.Key), e, nil)
+		it, err := encode(envKey(e.Project, e.Key), record.FromEnvironment(*e), nil)
 		if err != nil {
 			return err
 		}
@@ -295,7 +296,7 @@ func (s *Store) GetEnvironment(ctx context.Context, project, k string) (*domain.
 	if it == nil {
 		return nil, s.notFoundIn(ctx, project, "environment", k)
 	}
-	return decode[domain.Environment](it)
+	return decode[record.Environment](it)
 }
 
 func (s *Store) ListEnvironments(ctx context.Context, project string, page domain.Page) ([]domain.Environment, string, error) {
@@ -306,7 +307,7 @@ func (s *Store) ListEnvironments(ctx context.Context, project string, page domai
 	if !ok {
 		return nil, "", domain.NotFound("project", project)
 	}
-	return list[domain.Environment](ctx, s, listing{pk: prefixProject + project, prefix: prefixEnv, what: "environments of " + project}, page)
+	return list[record.Environment](ctx, s, listing{pk: prefixProject + project, prefix: prefixEnv, what: "environments of " + project}, page)
 }
 
 func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn func(*domain.Environment, *domain.Audit) error) (e *domain.Environment, err error) {
@@ -318,7 +319,7 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 		if read == nil {
 			return s.notFoundIn(ctx, project, "environment", k)
 		}
-		if e, err = decode[domain.Environment](read); err != nil {
+		if e, err = decode[record.Environment](read); err != nil {
 			return err
 		}
 		v := e.Version
@@ -327,7 +328,7 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 			return err
 		}
 		e.Version = v + 1
-		it, err := encode(envKey(project, k), e, nil)
+		it, err := encode(envKey(project, k), record.FromEnvironment(*e), nil)
 		if err != nil {
 			return err
 		}

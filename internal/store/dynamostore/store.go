@@ -24,6 +24,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/store/record"
 )
 
 // Attribute names the store adds beside an entity's own (JSON-named) ones.
@@ -181,10 +182,10 @@ func num(n int64) types.AttributeValue {
 func useJSONNames(o *attributevalue.EncoderOptions)  { o.TagKey = "json" }
 func readJSONNames(o *attributevalue.DecoderOptions) { o.TagKey = "json" }
 
-// encode marshals an entity under its JSON names and adds its key and extra
-// (store-only) attributes.
-func encode(k key, v any, extra item) (item, error) {
-	it, err := attributevalue.MarshalMapWithOptions(v, useJSONNames)
+// encode marshals an entity's record (internal/store/record) under its JSON
+// names and adds its key and extra (store-only) attributes.
+func encode[R record.Of[D], D any](k key, r R, extra item) (item, error) {
+	it, err := attributevalue.MarshalMapWithOptions(r, useJSONNames)
 	if err != nil {
 		return nil, fmt.Errorf("dynamodb encode %s: %w", k, err)
 	}
@@ -195,11 +196,13 @@ func encode(k key, v any, extra item) (item, error) {
 	return it, nil
 }
 
-func decode[T any](it item) (*T, error) {
-	var v T
-	if err := attributevalue.UnmarshalMapWithOptions(it, &v, readJSONNames); err != nil {
+// decode reads an entity from its record's attributes.
+func decode[R record.Of[D], D any](it item) (*D, error) {
+	var r R
+	if err := attributevalue.UnmarshalMapWithOptions(it, &r, readJSONNames); err != nil {
 		return nil, fmt.Errorf("dynamodb decode %s/%s: %w", stringAttr(it, attrPK), stringAttr(it, attrSK), err)
 	}
+	v := r.Domain()
 	return &v, nil
 }
 
@@ -628,13 +631,13 @@ type listing struct {
 
 // list reads one page of a listing, strongly consistent, in sort key order.
 // Its cursors are the base64url of the last returned item's sort key.
-func list[T any](ctx context.Context, s *Store, l listing, page domain.Page) ([]T, string, error) {
-	return listKeep[T](ctx, s, l, page, nil)
+func list[R record.Of[D], D any](ctx context.Context, s *Store, l listing, page domain.Page) ([]D, string, error) {
+	return listKeep[R](ctx, s, l, page, nil)
 }
 
 // listKeep is list with a test of each decoded item (nil keeps all).
-func listKeep[T any](ctx context.Context, s *Store, l listing, page domain.Page, keep func(*T) bool) ([]T, string, error) {
-	return queryPage[T](ctx, s, query{
+func listKeep[R record.Of[D], D any](ctx context.Context, s *Store, l listing, page domain.Page, keep func(*D) bool) ([]D, string, error) {
+	return queryPage[R](ctx, s, query{
 		key:    expression.Key(attrPK).Equal(expression.Value(l.pk)).And(expression.Key(attrSK).BeginsWith(l.prefix)),
 		filter: l.filter,
 		what:   l.what,
@@ -673,7 +676,7 @@ type query struct {
 // another page follows, so a page with a next cursor is full and the last
 // page has none. The cursor names the last returned item, so a page that
 // stopped in the middle of a DynamoDB page loses nothing.
-func queryPage[T any](ctx context.Context, s *Store, q query, page domain.Page, keep func(*T) bool) ([]T, string, error) {
+func queryPage[R record.Of[D], D any](ctx context.Context, s *Store, q query, page domain.Page, keep func(*D) bool) ([]D, string, error) {
 	page = page.Normalize()
 	b := expression.NewBuilder().WithKeyCondition(q.key)
 	if q.filter != nil {
@@ -701,7 +704,7 @@ func queryPage[T any](ctx context.Context, s *Store, q query, page domain.Page, 
 	if q.index != "" {
 		in.IndexName = aws.String(q.index)
 	}
-	out := []T{}
+	out := []D{}
 	var last item
 	for {
 		limit := int32(page.Limit + 1 - len(out))
@@ -717,7 +720,7 @@ func queryPage[T any](ctx context.Context, s *Store, q query, page domain.Page, 
 			return nil, "", fmt.Errorf("dynamodb query %s: %w", q.what, err)
 		}
 		for _, it := range res.Items {
-			v, err := decode[T](it)
+			v, err := decode[R](it)
 			if err != nil {
 				return nil, "", err
 			}
@@ -739,11 +742,11 @@ func queryPage[T any](ctx context.Context, s *Store, q query, page domain.Page, 
 
 // listAll reads every item of a listing (a small one: configs of a flag,
 // environments of a project).
-func listAll[T any](ctx context.Context, s *Store, l listing) ([]T, error) {
-	var all []T
+func listAll[R record.Of[D], D any](ctx context.Context, s *Store, l listing) ([]D, error) {
+	var all []D
 	cursor := ""
 	for {
-		page, next, err := list[T](ctx, s, l, domain.Page{Limit: domain.MaxPageLimit, Cursor: cursor})
+		page, next, err := list[R](ctx, s, l, domain.Page{Limit: domain.MaxPageLimit, Cursor: cursor})
 		if err != nil {
 			return nil, err
 		}
