@@ -147,8 +147,7 @@ func (s *Service) revokeApprovals(ctx context.Context, p *Principal, project, en
 	err := forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.ChangeRequest, string, error) {
 		return s.store.ListChangeRequests(ctx, domain.CRFilter{Project: project}, pg)
 	}, func(cr domain.ChangeRequest) error {
-		covered := cr.Environment == env || (cr.Kind == domain.KindFlag && slices.Contains(cr.Policy.Environments, env))
-		if !covered || (cr.Status != domain.StatusPending && cr.Status != domain.StatusApproved) {
+		if !proposalOf(&cr).covers(&cr, env) || (cr.Status != domain.StatusPending && cr.Status != domain.StatusApproved) {
 			return nil
 		}
 		_, err := s.store.UpdateChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, audit *domain.Audit) error {

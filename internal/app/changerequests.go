@@ -35,34 +35,18 @@ func (s *Service) view(ctx context.Context, cr *domain.ChangeRequest) (*RequestV
 	if v.UnreachableReviewers, err = s.unreachableReviewers(ctx, cr); err != nil {
 		return nil, err
 	}
-	switch cr.Kind {
-	case domain.KindTargeting:
-		var live *domain.FlagConfig
-		_, live, err = s.store.GetFlagConfig(ctx, cr.Project, cr.Flag, cr.Environment)
-		if domain.ErrorCode(err) == domain.CodeNotFound {
-			// the flag (or environment) is gone; the request is history
-			return v, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		v.LiveVersion = live.Version
-		if v.Diff, err = domain.ConfigDiff(live, cr.ProposedConfig); err != nil {
-			return nil, err
-		}
-	case domain.KindFlag:
-		var live *domain.Flag
-		live, err = s.store.GetFlag(ctx, cr.Project, cr.Flag)
-		if domain.ErrorCode(err) == domain.CodeNotFound {
-			return v, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		v.LiveVersion = live.Version
-		if v.Diff, err = domain.FlagDiff(live, cr.ProposedFlag); err != nil {
-			return nil, err
-		}
+	k := proposalOf(cr)
+	l, err := k.read(ctx, s, cr)
+	if domain.ErrorCode(err) == domain.CodeNotFound {
+		// the flag (or environment) is gone; the request is history
+		return v, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v.LiveVersion = k.version(l)
+	if v.Diff, err = k.diff(cr, l); err != nil {
+		return nil, err
 	}
 	if cr.Status == domain.StatusApplied {
 		// the live state now is the proposal (or later); show what was applied
@@ -115,43 +99,55 @@ func (s *Service) CreateRequest(ctx context.Context, p *Principal, in RequestInp
 	}
 	opts := ChangeOptions{Title: in.Title, NotifyReviewers: in.NotifyReviewers}
 	if in.ProposedConfig != nil {
-		f, live, err := s.store.GetFlagConfig(ctx, in.Project, in.Flag, in.Environment)
-		if err != nil {
-			return nil, err
-		}
-		proposed := *in.ProposedConfig
-		keepIdentity(&proposed, live)
-		if err := prepareConfig(&proposed, f, "/proposed_config"); err != nil {
-			return nil, err
-		}
-		g, err := s.gateFor(ctx, org, f, in.Project, in.Environment)
-		if err != nil {
-			return nil, err
-		}
-		return s.openRequest(ctx, p, domain.KindTargeting, f, live.Version, live, &proposed, nil, domain.PolicyOf(g.settings), g.settings.LockWhilePending, opts, in.Description, in.ApplyAt)
+		return s.createTargetingRequest(ctx, p, org, in, opts)
 	}
-	live, err := s.store.GetFlag(ctx, in.Project, in.Flag)
+	return s.createFlagRequest(ctx, p, org, in, opts)
+}
+
+func (s *Service) createTargetingRequest(ctx context.Context, p *Principal, org *domain.OrgSettings, in RequestInput, opts ChangeOptions) (*RequestView, error) {
+	f, cur, err := s.store.GetFlagConfig(ctx, in.Project, in.Flag, in.Environment)
+	if err != nil {
+		return nil, err
+	}
+	proposed := *in.ProposedConfig
+	keepIdentity(&proposed, cur)
+	if err := prepareConfig(&proposed, f, "/proposed_config"); err != nil {
+		return nil, err
+	}
+	g, err := s.gateFor(ctx, org, f, in.Project, in.Environment)
+	if err != nil {
+		return nil, err
+	}
+	cr := targetingRequest(live{flag: f, config: cur}, &proposed)
+	cr.Description, cr.ApplyAt = in.Description, in.ApplyAt
+	return s.openRequest(ctx, p, f, cr, domain.PolicyOf(g.settings), g.settings.LockWhilePending, opts)
+}
+
+func (s *Service) createFlagRequest(ctx context.Context, p *Principal, org *domain.OrgSettings, in RequestInput, opts ChangeOptions) (*RequestView, error) {
+	f, err := s.store.GetFlag(ctx, in.Project, in.Flag)
 	if err != nil {
 		return nil, err
 	}
 	proposed := *in.ProposedFlag
-	keepFlagIdentity(&proposed, live)
+	keepFlagIdentity(&proposed, f)
 	if err := proposed.Validate(); err != nil {
 		return nil, prefixed(err, "/proposed_flag")
 	}
-	if proposed.Maintainer != live.Maintainer {
+	if proposed.Maintainer != f.Maintainer {
 		if err := s.checkMaintainer(ctx, proposed.Maintainer); err != nil {
 			return nil, prefixed(err, "/proposed_flag")
 		}
 	}
-	critical, err := s.criticalEnvironments(ctx, org, live, &proposed)
+	critical, err := s.criticalEnvironments(ctx, org, f, &proposed)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkServedVariants(ctx, live, &proposed); err != nil {
+	if err := s.checkServedVariants(ctx, f, &proposed); err != nil {
 		return nil, err
 	}
-	return s.openRequest(ctx, p, domain.KindFlag, live, live.Version, nil, nil, &proposed, policyOver(critical), false, opts, in.Description, in.ApplyAt)
+	cr := flagRequest(f, &proposed)
+	cr.Description, cr.ApplyAt = in.Description, in.ApplyAt
+	return s.openRequest(ctx, p, f, cr, policyOver(critical), false, opts)
 }
 
 func policyOver(gs []gate) domain.Policy {
@@ -189,22 +185,15 @@ func prefixed(err error, prefix string) error {
 	return &out
 }
 
-func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRKind, f *domain.Flag, base int64, baseCfg *domain.FlagConfig,
-	cfg *domain.FlagConfig, flag *domain.Flag, policy domain.Policy, lock bool, opts ChangeOptions, description string, applyAt *time.Time) (*RequestView, error) {
+// openRequest opens cr, a proposal about the flag f made by
+// targetingRequest or flagRequest (with a description and a schedule if
+// any), under policy; lock takes the flag's pending lock.
+func (s *Service) openRequest(ctx context.Context, p *Principal, f *domain.Flag, cr *domain.ChangeRequest, policy domain.Policy, lock bool, opts ChangeOptions) (*RequestView, error) {
 	now := s.clock.Now()
-	cr := &domain.ChangeRequest{
-		ID: newID("cr"), Project: f.Project, Flag: f.Key, Kind: kind, Title: opts.Title, Description: description,
-		ProposedConfig: cfg, ProposedFlag: flag, BaseVersion: base, Requester: p.Actor(), RequesterMember: p.MemberID,
-		NotifyReviewers: []string{}, Status: domain.StatusPending, Revision: 1, Policy: policy,
-		Reviews: []domain.Review{}, Timeline: []domain.TimelineEvent{}, CreatedAt: now, UpdatedAt: now, ApplyAt: applyAt,
-		RevisionBy: p.actor().Person(), RequesterBehind: p.Behind, BaseConfig: baseCfg,
-	}
-	if kind == domain.KindFlag {
-		cr.BaseFlag = cloneFlag(f)
-	}
-	if cfg != nil {
-		cr.Environment = cfg.Environment
-	}
+	cr.ID, cr.Project, cr.Flag, cr.Title = newID("cr"), f.Project, f.Key, opts.Title
+	cr.Requester, cr.RequesterMember, cr.RequesterBehind, cr.RevisionBy = p.Actor(), p.MemberID, p.Behind, p.actor().Person()
+	cr.NotifyReviewers, cr.Status, cr.Revision, cr.Policy = []string{}, domain.StatusPending, 1, policy
+	cr.Reviews, cr.Timeline, cr.CreatedAt, cr.UpdatedAt = []domain.Review{}, []domain.TimelineEvent{}, now, now
 	if cr.Title == "" {
 		cr.Title = fmt.Sprintf("Change flag %s", f.Key)
 		if cr.Environment != "" {
@@ -234,7 +223,7 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, kind domain.CRK
 		v.Add("/apply_at", "is at or after the request's expiry (%s): it could never apply", cr.ExpiresAt.Format(time.RFC3339))
 		return nil, v.Err()
 	}
-	if f.Archived && (flag == nil || flag.Archived) {
+	if f.Archived && (cr.ProposedFlag == nil || cr.ProposedFlag.Archived) {
 		return nil, domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before proposing changes", f.Key)
 	}
 	if err := s.checkNotify(ctx, cr, opts.NotifyReviewers); err != nil {
@@ -353,62 +342,17 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 	if err != nil {
 		return nil, err
 	}
-	var v domain.Validation
-	if in.ProposedConfig != nil && cur.Kind != domain.KindTargeting {
-		v.Add("/proposed_config", "this request proposes a flag-level change; send proposed_flag")
-	}
-	if in.ProposedFlag != nil && cur.Kind != domain.KindFlag {
-		v.Add("/proposed_flag", "this request proposes targeting; send proposed_config")
-	}
-	if err := v.Err(); err != nil {
+	k := proposalOf(cur)
+	if err := k.accepts(in); err != nil {
 		return nil, err
 	}
-	f, live, err := s.liveOf(ctx, cur)
+	l, err := k.read(ctx, s, cur)
 	if err != nil {
 		return nil, err
 	}
-	var cfg *domain.FlagConfig
-	var flag *domain.Flag
-	var tightened *domain.Policy
-	base := f.Version
-	if cur.Kind == domain.KindTargeting {
-		base = live.Version
-		next := *cur.ProposedConfig
-		if in.ProposedConfig != nil {
-			next = *in.ProposedConfig
-		}
-		keepIdentity(&next, live)
-		if err := prepareConfig(&next, f, "/proposed_config"); err != nil {
-			return nil, err
-		}
-		cfg = &next
-	} else {
-		next := *cur.ProposedFlag
-		if in.ProposedFlag != nil {
-			next = *in.ProposedFlag
-		}
-		keepFlagIdentity(&next, f)
-		if err := next.Validate(); err != nil {
-			return nil, prefixed(err, "/proposed_flag")
-		}
-		if err := s.checkServedVariants(ctx, f, &next); err != nil {
-			return nil, err
-		}
-		flag = &next
-		// The edit may reach environments the request did not: its policy
-		// becomes the strictest of what it had and what the new proposal needs.
-		org, err := s.store.GetOrgSettings(ctx)
-		if err != nil {
-			return nil, err
-		}
-		critical, err := s.criticalEnvironments(ctx, org, f, &next)
-		if err != nil {
-			return nil, err
-		}
-		if len(critical) > 0 {
-			strict := domain.Strictest([]domain.Policy{cur.Policy, policyOver(critical)})
-			tightened = &strict
-		}
+	rev, err := k.revise(ctx, s, cur, in, l)
+	if err != nil {
+		return nil, err
 	}
 	if in.NotifyReviewers != nil {
 		if err := s.checkNotify(ctx, cur, in.NotifyReviewers); err != nil {
@@ -419,16 +363,12 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 		if err := checkVersion("change request", expected, cr.Version); err != nil {
 			return err
 		}
-		if err := cr.Edit(p.actor(), in.Title, in.Description, cfg, flag, base, s.clock.Now()); err != nil {
+		if err := cr.Edit(p.actor(), in.Title, in.Description, rev.config, rev.flag, rev.base, s.clock.Now()); err != nil {
 			return err
 		}
-		if cr.Kind == domain.KindTargeting {
-			cr.BaseConfig = live
-		} else {
-			cr.BaseFlag = cloneFlag(f)
-		}
-		if tightened != nil {
-			cr.Policy = *tightened
+		rev.rebase(cr)
+		if rev.tightened != nil {
+			cr.Policy = *rev.tightened
 		}
 		if in.NotifyReviewers != nil {
 			cr.NotifyReviewers = slices.Clone(in.NotifyReviewers)
@@ -449,14 +389,6 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 		return nil, err
 	}
 	return s.view(ctx, cr)
-}
-
-func (s *Service) liveOf(ctx context.Context, cr *domain.ChangeRequest) (*domain.Flag, *domain.FlagConfig, error) {
-	if cr.Kind == domain.KindTargeting {
-		return s.store.GetFlagConfig(ctx, cr.Project, cr.Flag, cr.Environment)
-	}
-	f, err := s.store.GetFlag(ctx, cr.Project, cr.Flag)
-	return f, nil, err
 }
 
 // Review records an approval or rejection. When it completes the quorum and
@@ -533,13 +465,9 @@ func (s *Service) applyAs(ctx context.Context, a domain.Actor, id, channel strin
 // apply is applyAs without the view; applied says whether this call applied
 // the request (false: it already was).
 func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string, check func(*domain.ChangeRequest) error) (cr *domain.ChangeRequest, applied bool, err error) {
-	// A flag-level proposal must not drop a variant some environment serves.
-	// Checked here on a read: the store's apply function sees no configs.
-	if pre, err := s.store.GetChangeRequest(ctx, id); err == nil && pre.Kind == domain.KindFlag && pre.Status == domain.StatusApproved {
-		if live, err := s.store.GetFlag(ctx, pre.Project, pre.Flag); err == nil {
-			if err := s.checkServedVariants(ctx, live, pre.ProposedFlag); err != nil {
-				return nil, false, err
-			}
+	if pre, err := s.store.GetChangeRequest(ctx, id); err == nil {
+		if err := proposalOf(pre).beforeApply(ctx, s, pre); err != nil {
+			return nil, false, err
 		}
 	}
 	cr, err = s.store.ApplyChangeRequest(ctx, id, func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, audit *domain.Audit) error {
@@ -566,58 +494,22 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 				e.Approvers = append(e.Approvers, ev.Actor)
 			}
 		}
-		switch cr.Kind {
-		case domain.KindTargeting:
-			if err := cr.CheckApply(a, c.Version, now); err != nil {
-				if de := asDomainError(err); de != nil && de.CurrentVersion > 0 && cr.BaseConfig != nil {
-					if d, derr := domain.ConfigDiff(cr.BaseConfig, c); derr == nil {
-						return domain.WithChanges(de, d.Summary)
-					}
+		k, l := proposalOf(cr), live{flag: f, config: c}
+		if err := cr.CheckApply(a, k.version(l), now); err != nil {
+			if de := asDomainError(err); de != nil && de.CurrentVersion > 0 {
+				if d, derr := k.moved(cr, l); derr == nil && d != nil {
+					return domain.WithChanges(de, d.Summary)
 				}
-				return err
 			}
-			next := *cr.ProposedConfig
-			keepIdentity(&next, c)
-			next.UpdatedAt = now
-			if err := prepareConfig(&next, f, "/proposed_config"); err != nil {
-				return domain.Errorf(domain.CodeConflict, "the proposal no longer fits the flag (its variants changed); edit the request")
-			}
-			if f.Archived {
-				return domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it before applying", f.Key)
-			}
-			d, err := domain.ConfigDiff(c, &next)
-			if err != nil {
-				return err
-			}
-			e.Diff, e.Version = d, c.Version+1
-			*c = next
-			if err := cr.MarkApplied(a, c.Version+1, channel, now); err != nil {
-				return err
-			}
-		case domain.KindFlag:
-			if err := cr.CheckApply(a, f.Version, now); err != nil {
-				if de := asDomainError(err); de != nil && de.CurrentVersion > 0 && cr.BaseFlag != nil {
-					if d, derr := domain.FlagDiff(cr.BaseFlag, f); derr == nil {
-						return domain.WithChanges(de, d.Summary)
-					}
-				}
-				return err
-			}
-			next := *cr.ProposedFlag
-			keepFlagIdentity(&next, f)
-			next.UpdatedAt = now
-			if err := next.Validate(); err != nil {
-				return domain.Errorf(domain.CodeConflict, "the proposal is no longer a valid flag; edit the request")
-			}
-			d, err := domain.FlagDiff(f, &next)
-			if err != nil {
-				return err
-			}
-			e.Diff, e.Version = d, f.Version+1
-			*f = next
-			if err := cr.MarkApplied(a, f.Version+1, channel, now); err != nil {
-				return err
-			}
+			return err
+		}
+		d, version, err := k.applyTo(cr, l, now)
+		if err != nil {
+			return err
+		}
+		e.Diff, e.Version = d, version
+		if err := cr.MarkApplied(a, version, channel, now); err != nil {
+			return err
 		}
 		audit.Record(e)
 		applied = true

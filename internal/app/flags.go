@@ -231,7 +231,7 @@ func (s *Service) changeFlag(ctx context.Context, p *Principal, project, key str
 			if err := s.checkServedVariants(ctx, cur, probe); err != nil {
 				return out, err
 			}
-			v, err := s.openRequest(ctx, p, domain.KindFlag, cur, cur.Version, nil, nil, probe, policyOver(critical), false, opts, "", nil)
+			v, err := s.openRequest(ctx, p, cur, flagRequest(cur, probe), policyOver(critical), false, opts)
 			if err != nil {
 				return out, err
 			}
@@ -532,7 +532,7 @@ func (s *Service) changeFlagConfig(ctx context.Context, p *Principal, project, f
 		if f.Archived {
 			return out, domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before changing its targeting", f.Key)
 		}
-		v, err := s.openRequest(ctx, p, domain.KindTargeting, f, cur.Version, cur, &next, nil, domain.PolicyOf(g.settings), g.settings.LockWhilePending, opts, "", nil)
+		v, err := s.openRequest(ctx, p, f, targetingRequest(live{flag: f, config: cur}, &next), domain.PolicyOf(g.settings), g.settings.LockWhilePending, opts)
 		if err != nil {
 			return out, err
 		}
