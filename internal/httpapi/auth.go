@@ -6,7 +6,6 @@ import (
 	"html/template"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
@@ -268,35 +267,12 @@ func (s *Server) oidc(w http.ResponseWriter, r *http.Request, _ *app.Principal) 
 
 // ---- the API's side ----
 
-// SessionMember is who a session belongs to.
-type SessionMember struct {
-	ID    string      `json:"id"`
-	Email string      `json:"email"`
-	Name  string      `json:"name"`
-	Role  domain.Role `json:"role"`
-}
-
-// CurrentSessionView answers GET /v1/session: the caller's own session,
-// with its CSRF token.
-type CurrentSessionView struct {
-	ID            string        `json:"id"`
-	Member        SessionMember `json:"member"`
-	Channel       string        `json:"channel"`
-	CreatedAt     time.Time     `json:"created_at"`
-	IdleExpiresAt time.Time     `json:"idle_expires_at"`
-	ExpiresAt     time.Time     `json:"expires_at"`
-	CSRFToken     string        `json:"csrf_token"`
-}
-
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
 	sess, m, err := s.svc.CurrentSession(r.Context(), p)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, CurrentSessionView{
-		ID: sess.ID, Member: SessionMember{ID: m.ID, Email: m.Email, Name: m.Name, Role: m.Role}, Channel: string(sess.Channel),
-		CreatedAt: sess.CreatedAt, IdleExpiresAt: sess.IdleUntil, ExpiresAt: sess.ExpiresAt, CSRFToken: sess.CSRFToken,
-	})
+	return writeJSON(w, http.StatusOK, currentSessionView(sess, m))
 }
 
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -308,21 +284,6 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request, p *app.Pr
 	return nil
 }
 
-// SessionView is a session as listed: never its secret, hash or CSRF token.
-type SessionView struct {
-	ID            string      `json:"id"`
-	MemberID      string      `json:"member_id"`
-	Role          domain.Role `json:"role"`
-	Channel       string      `json:"channel"`
-	CreatedAt     time.Time   `json:"created_at"`
-	LastSeenAt    time.Time   `json:"last_seen_at"`
-	IdleExpiresAt time.Time   `json:"idle_expires_at"`
-	ExpiresAt     time.Time   `json:"expires_at"`
-	RevokedAt     *time.Time  `json:"revoked_at,omitempty"`
-	UserAgent     string      `json:"user_agent,omitempty"`
-	Current       bool        `json:"current"`
-}
-
 func (s *Server) listMemberSessions(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
 	pg, err := page(r)
 	if err != nil {
@@ -332,13 +293,7 @@ func (s *Server) listMemberSessions(w http.ResponseWriter, r *http.Request, p *a
 	if err != nil {
 		return err
 	}
-	views := make([]SessionView, len(items))
-	for i, x := range items {
-		views[i] = SessionView{ID: x.ID, MemberID: x.MemberID, Role: x.Role, Channel: string(x.Channel), CreatedAt: x.CreatedAt,
-			LastSeenAt: x.LastSeen, IdleExpiresAt: x.IdleUntil, ExpiresAt: x.ExpiresAt, RevokedAt: x.RevokedAt,
-			UserAgent: x.UserAgent, Current: x.ID == p.SessionID}
-	}
-	return writeList(w, views, next)
+	return writeList(w, mapSlice(items, func(x *domain.Session) SessionView { return sessionView(x, x.ID == p.SessionID) }), next)
 }
 
 func (s *Server) deleteMemberSession(w http.ResponseWriter, r *http.Request, p *app.Principal) error {

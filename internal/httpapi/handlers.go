@@ -31,19 +31,19 @@ var (
 )
 
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	return listed(w, r, func(pg domain.Page) ([]domain.Project, string, error) { return s.svc.ListProjects(r.Context(), p, pg) })
+	return listed(w, r, func(pg domain.Page) ([]domain.Project, string, error) { return s.svc.ListProjects(r.Context(), p, pg) }, projectView)
 }
 
 func (s *Server) createProject(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	var in app.ProjectInput
+	var in projectInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	proj, err := s.svc.CreateProject(r.Context(), p, in)
+	proj, err := s.svc.CreateProject(r.Context(), p, in.toApp())
 	if err != nil {
 		return err
 	}
-	return created(w, "/v1/projects/"+esc(proj.Key), proj.Version, proj)
+	return created(w, "/v1/projects/"+esc(proj.Key), proj.Version, projectView(proj))
 }
 
 func (s *Server) getProject(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -51,7 +51,7 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request, p *app.Princ
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, proj.Version, proj)
+	return writeVersioned(w, http.StatusOK, proj.Version, projectView(proj))
 }
 
 func (s *Server) patchProject(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -64,12 +64,12 @@ func (s *Server) patchProject(w http.ResponseWriter, r *http.Request, p *app.Pri
 		return err
 	}
 	proj, err := s.svc.UpdateProject(r.Context(), p, r.PathValue("project"), expected, func(proj *domain.Project) error {
-		return applyPatch(patch, "project", proj, projectReadOnly...)
+		return patchView(patch, "project", proj, projectView, (*ProjectView).toDomain, projectReadOnly...)
 	})
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, proj.Version, proj)
+	return writeVersioned(w, http.StatusOK, proj.Version, projectView(proj))
 }
 
 func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -85,19 +85,19 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, p *app.Pr
 func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
 	return listed(w, r, func(pg domain.Page) ([]domain.Environment, string, error) {
 		return s.svc.ListEnvironments(r.Context(), p, r.PathValue("project"), pg)
-	})
+	}, environmentView)
 }
 
 func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	var in app.EnvironmentInput
+	var in environmentInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	e, err := s.svc.CreateEnvironment(r.Context(), p, r.PathValue("project"), in)
+	e, err := s.svc.CreateEnvironment(r.Context(), p, r.PathValue("project"), in.toApp())
 	if err != nil {
 		return err
 	}
-	return created(w, "/v1/projects/"+esc(e.Project)+"/environments/"+esc(e.Key), e.Version, e)
+	return created(w, "/v1/projects/"+esc(e.Project)+"/environments/"+esc(e.Key), e.Version, environmentView(e))
 }
 
 func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -105,7 +105,7 @@ func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request, p *app.P
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, e.Version, e)
+	return writeVersioned(w, http.StatusOK, e.Version, environmentView(e))
 }
 
 func (s *Server) patchEnvironment(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -118,12 +118,12 @@ func (s *Server) patchEnvironment(w http.ResponseWriter, r *http.Request, p *app
 		return err
 	}
 	e, err := s.svc.UpdateEnvironment(r.Context(), p, r.PathValue("project"), r.PathValue("environment"), expected, func(e *domain.Environment) error {
-		return applyPatch(patch, "environment", e, environmentReadOnly...)
+		return patchView(patch, "environment", e, environmentView, (*EnvironmentView).toDomain, environmentReadOnly...)
 	})
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, e.Version, e)
+	return writeVersioned(w, http.StatusOK, e.Version, environmentView(e))
 }
 
 // ---- flags ----
@@ -142,19 +142,19 @@ func (s *Server) listFlags(w http.ResponseWriter, r *http.Request, p *app.Princi
 	if err != nil {
 		return err
 	}
-	return writeList(w, items, next)
+	return writeList(w, mapSlice(items, flagView), next)
 }
 
 func (s *Server) createFlag(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	var in app.FlagInput
+	var in flagInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	f, err := s.svc.CreateFlag(r.Context(), p, r.PathValue("project"), in)
+	f, err := s.svc.CreateFlag(r.Context(), p, r.PathValue("project"), in.toApp())
 	if err != nil {
 		return err
 	}
-	return created(w, "/v1/projects/"+esc(f.Project)+"/flags/"+esc(f.Key), f.Version, f)
+	return created(w, "/v1/projects/"+esc(f.Project)+"/flags/"+esc(f.Key), f.Version, flagView(f))
 }
 
 func (s *Server) getFlag(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -162,7 +162,7 @@ func (s *Server) getFlag(w http.ResponseWriter, r *http.Request, p *app.Principa
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, f.Version, f)
+	return writeVersioned(w, http.StatusOK, f.Version, flagView(f))
 }
 
 func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -175,15 +175,12 @@ func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p *app.Princi
 		return err
 	}
 	out, err := s.svc.ChangeFlag(r.Context(), p, r.PathValue("project"), r.PathValue("flag"), expected, changeOptions(r), func(f *domain.Flag) error {
-		return applyPatch(patch, "flag", f, flagReadOnly...)
+		return patchView(patch, "flag", f, flagView, (*FlagView).toDomain, flagReadOnly...)
 	})
 	if err != nil {
 		return notifyHeaderErrors(err)
 	}
-	if out.Request != nil {
-		return writeProposed(w, out.Request)
-	}
-	return writeVersioned(w, http.StatusOK, out.Applied.Version, out.Applied)
+	return writeOutcome(w, out, flagView, flagVersion)
 }
 
 func (s *Server) deleteFlag(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -203,10 +200,7 @@ func (s *Server) deleteFlag(w http.ResponseWriter, r *http.Request, p *app.Princ
 	if err != nil {
 		return err
 	}
-	if out.Request != nil {
-		return writeProposed(w, out.Request)
-	}
-	return writeVersioned(w, http.StatusOK, out.Applied.Version, out.Applied)
+	return writeOutcome(w, out, flagView, flagVersion)
 }
 
 // ---- targeting ----
@@ -216,15 +210,7 @@ func (s *Server) getFlagConfig(w http.ResponseWriter, r *http.Request, p *app.Pr
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, c.Version, c)
-}
-
-// configPut is a whole targeting document. It may be a GET response sent
-// back: project, flag and environment must then match the URL; updated_at is
-// ignored; version (or If-Match) is required.
-type configPut struct {
-	domain.FlagConfig
-	Version *int64 `json:"version"`
+	return writeVersioned(w, http.StatusOK, c.Version, flagConfigView(c))
 }
 
 func (s *Server) putFlagConfig(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -242,7 +228,7 @@ func (s *Server) putFlagConfig(w http.ResponseWriter, r *http.Request, p *app.Pr
 		return err
 	}
 	out, err := s.svc.ChangeFlagConfig(r.Context(), p, project, flag, env, expected, changeOptions(r), func(c *domain.FlagConfig) error {
-		next := in.FlagConfig
+		next := in.FlagConfigView.toDomain()
 		next.Project, next.Flag, next.Environment, next.Version, next.UpdatedAt = c.Project, c.Flag, c.Environment, c.Version, c.UpdatedAt
 		*c = next
 		return nil
@@ -260,7 +246,7 @@ func (s *Server) patchFlagConfig(w http.ResponseWriter, r *http.Request, p *app.
 		return err
 	}
 	out, err := s.svc.ChangeFlagConfig(r.Context(), p, r.PathValue("project"), r.PathValue("flag"), r.PathValue("environment"), expected, changeOptions(r), func(c *domain.FlagConfig) error {
-		return applyPatch(patch, "targeting", c, configReadOnly...)
+		return patchView(patch, "targeting", c, flagConfigView, (*FlagConfigView).toDomain, configReadOnly...)
 	})
 	return writeConfigOutcome(w, out, notifyHeaderErrors(err))
 }
@@ -269,28 +255,37 @@ func writeConfigOutcome(w http.ResponseWriter, out app.Outcome[domain.FlagConfig
 	if err != nil {
 		return err
 	}
+	return writeOutcome(w, out, flagConfigView, configVersion)
+}
+
+// writeOutcome answers a write that may have opened a change request: 202
+// with the request, or 200 with what was written (its version the ETag).
+func writeOutcome[T, V any](w http.ResponseWriter, out app.Outcome[T], view func(*T) V, version func(*T) int64) error {
 	if out.Request != nil {
 		return writeProposed(w, out.Request)
 	}
-	return writeVersioned(w, http.StatusOK, out.Applied.Version, out.Applied)
+	return writeVersioned(w, http.StatusOK, version(out.Applied), view(out.Applied))
 }
+
+func flagVersion(f *domain.Flag) int64         { return f.Version }
+func configVersion(c *domain.FlagConfig) int64 { return c.Version }
 
 // ---- members ----
 
 func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	return listed(w, r, func(pg domain.Page) ([]domain.Member, string, error) { return s.svc.ListMembers(r.Context(), p, pg) })
+	return listed(w, r, func(pg domain.Page) ([]domain.Member, string, error) { return s.svc.ListMembers(r.Context(), p, pg) }, memberView)
 }
 
 func (s *Server) createMember(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	var in app.MemberInput
+	var in memberInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	m, err := s.svc.CreateMember(r.Context(), p, in)
+	m, err := s.svc.CreateMember(r.Context(), p, in.toApp())
 	if err != nil {
 		return err
 	}
-	return created(w, "/v1/members/"+esc(m.ID), m.Version, m)
+	return created(w, "/v1/members/"+esc(m.ID), m.Version, memberView(m))
 }
 
 func (s *Server) getMember(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -298,7 +293,7 @@ func (s *Server) getMember(w http.ResponseWriter, r *http.Request, p *app.Princi
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, m.Version, m)
+	return writeVersioned(w, http.StatusOK, m.Version, memberView(m))
 }
 
 func (s *Server) patchMember(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -311,12 +306,12 @@ func (s *Server) patchMember(w http.ResponseWriter, r *http.Request, p *app.Prin
 		return err
 	}
 	m, err := s.svc.UpdateMember(r.Context(), p, r.PathValue("member"), expected, func(m *domain.Member) error {
-		return applyPatch(patch, "member", m, memberReadOnly...)
+		return patchView(patch, "member", m, memberView, (*MemberView).toDomain, memberReadOnly...)
 	})
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, m.Version, m)
+	return writeVersioned(w, http.StatusOK, m.Version, memberView(m))
 }
 
 func (s *Server) deleteMember(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -329,28 +324,6 @@ func (s *Server) deleteMember(w http.ResponseWriter, r *http.Request, p *app.Pri
 
 // ---- tokens ----
 
-// TokenView is a token as clients see it: never its hash.
-type TokenView struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	MemberID string `json:"member_id,omitempty"`
-	Service  bool   `json:"service"`
-	// Role is a service token's role, or the cap on a member token's role
-	// (absent: the token follows its member's role).
-	Role       domain.Role `json:"role,omitempty"`
-	CreatedBy  string      `json:"created_by"`
-	CreatedAt  time.Time   `json:"created_at"`
-	LastUsedAt *time.Time  `json:"last_used_at,omitempty"`
-	RevokedAt  *time.Time  `json:"revoked_at,omitempty"`
-	// Token is the secret, present only in the response that created it.
-	Token string `json:"token,omitempty"`
-}
-
-func tokenView(t *domain.Token) TokenView {
-	return TokenView{ID: t.ID, Name: t.Name, MemberID: t.MemberID, Service: t.Service(), Role: t.Role,
-		CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt}
-}
-
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
 	pg, err := page(r)
 	if err != nil {
@@ -360,19 +333,15 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, p *app.Princ
 	if err != nil {
 		return err
 	}
-	views := make([]TokenView, len(items))
-	for i := range items {
-		views[i] = tokenView(&items[i])
-	}
-	return writeList(w, views, next)
+	return writeList(w, mapSlice(items, tokenView), next)
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	var in app.TokenInput
+	var in tokenInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	t, err := s.svc.CreateToken(r.Context(), p, in)
+	t, err := s.svc.CreateToken(r.Context(), p, in.toApp())
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,12 @@ func notifyHeaderErrors(err error) error {
 // writeProposed answers a gated write: 202 with the change request it opened.
 func writeProposed(w http.ResponseWriter, v *app.RequestView) error {
 	w.Header().Set("Location", "/v1/change-requests/"+esc(v.ID))
-	return writeVersioned(w, http.StatusAccepted, v.Version, v)
+	return writeVersioned(w, http.StatusAccepted, v.Version, requestView(v))
+}
+
+// writeRequest answers with a change request where it stands.
+func writeRequest(w http.ResponseWriter, v *app.RequestView) error {
+	return writeVersioned(w, http.StatusOK, v.Version, requestView(v))
 }
 
 // ---- settings ----
@@ -62,14 +67,11 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, p *app.Prin
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, o.Version, o)
+	return writeVersioned(w, http.StatusOK, o.Version, orgSettingsView(o))
 }
 
 func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	var in struct {
-		app.OrgSettingsInput
-		UpdatedAt *time.Time `json:"updated_at"`
-	}
+	var in settingsPut
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
@@ -77,11 +79,11 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *app.Prin
 	if err != nil {
 		return err
 	}
-	o, err := s.svc.UpdateOrgSettings(r.Context(), p, expected, in.OrgSettingsInput)
+	o, err := s.svc.UpdateOrgSettings(r.Context(), p, expected, in.toApp())
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, o.Version, o)
+	return writeVersioned(w, http.StatusOK, o.Version, orgSettingsView(o))
 }
 
 func (s *Server) getApprovalSettings(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -89,14 +91,7 @@ func (s *Server) getApprovalSettings(w http.ResponseWriter, r *http.Request, p *
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, a.Version, a)
-}
-
-// approvalSettingsPut is a whole settings document; like targeting, a GET
-// response sent back is accepted.
-type approvalSettingsPut struct {
-	domain.ApprovalSettings
-	Version *int64 `json:"version"`
+	return writeVersioned(w, http.StatusOK, a.Version, approvalSettingsView(a))
 }
 
 func (s *Server) putApprovalSettings(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -112,11 +107,12 @@ func (s *Server) putApprovalSettings(w http.ResponseWriter, r *http.Request, p *
 	if err := matchesURL([3]string{"project", in.Project, project}, [3]string{"environment", in.Environment, env}); err != nil {
 		return err
 	}
-	a, err := s.svc.UpdateApprovalSettings(r.Context(), p, project, env, expected, &in.ApprovalSettings)
+	next := in.ApprovalSettingsView.toDomain()
+	a, err := s.svc.UpdateApprovalSettings(r.Context(), p, project, env, expected, &next)
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, a.Version, a)
+	return writeVersioned(w, http.StatusOK, a.Version, approvalSettingsView(a))
 }
 
 // ---- change requests ----
@@ -142,19 +138,19 @@ func (s *Server) listChangeRequests(w http.ResponseWriter, r *http.Request, p *a
 	if err != nil {
 		return err
 	}
-	return writeList(w, items, next)
+	return writeList(w, mapSlice(items, changeRequestView), next)
 }
 
 func (s *Server) createChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	var in app.RequestInput
+	var in changeRequestInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	v, err := s.svc.CreateRequest(r.Context(), p, in)
+	v, err := s.svc.CreateRequest(r.Context(), p, in.toApp())
 	if err != nil {
 		return err
 	}
-	return created(w, "/v1/change-requests/"+esc(v.ID), v.Version, v)
+	return created(w, "/v1/change-requests/"+esc(v.ID), v.Version, requestView(v))
 }
 
 func (s *Server) getChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -162,19 +158,7 @@ func (s *Server) getChangeRequest(w http.ResponseWriter, r *http.Request, p *app
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, v.Version, v)
-}
-
-// crEditable is the part of a change request a PATCH may change; merge
-// patches and JSON patches apply to it (version: the precondition).
-type crEditable struct {
-	Title           string             `json:"title"`
-	Description     string             `json:"description"`
-	ProposedConfig  *domain.FlagConfig `json:"proposed_config,omitempty"`
-	ProposedFlag    *domain.Flag       `json:"proposed_flag,omitempty"`
-	NotifyReviewers []string           `json:"notify_reviewers"`
-	ApplyAt         *time.Time         `json:"apply_at"`
-	Version         int64              `json:"version"`
+	return writeRequest(w, v)
 }
 
 func (s *Server) patchChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -194,8 +178,7 @@ func (s *Server) patchChangeRequest(w http.ResponseWriter, r *http.Request, p *a
 	if expected != nil && *expected != cur.Version {
 		return domain.StaleVersion("change request", *expected, cur.Version)
 	}
-	doc := crEditable{Title: cur.Title, Description: cur.Description, ProposedConfig: cur.ProposedConfig, ProposedFlag: cur.ProposedFlag,
-		NotifyReviewers: cur.NotifyReviewers, ApplyAt: cur.ApplyAt, Version: cur.Version}
+	doc := crEditableOf(cur)
 	if err := applyPatch(patch, "change request", &doc); err != nil {
 		return err
 	}
@@ -204,8 +187,7 @@ func (s *Server) patchChangeRequest(w http.ResponseWriter, r *http.Request, p *a
 		v.Add("/apply_at", "a schedule cannot be removed by an edit; withdraw the request instead")
 		return v.Err()
 	}
-	in := app.EditInput{Title: &doc.Title, Description: &doc.Description, ProposedConfig: doc.ProposedConfig, ProposedFlag: doc.ProposedFlag,
-		NotifyReviewers: doc.NotifyReviewers, ApplyAt: doc.ApplyAt}
+	in := doc.toApp()
 	if in.NotifyReviewers == nil {
 		in.NotifyReviewers = []string{}
 	}
@@ -213,13 +195,7 @@ func (s *Server) patchChangeRequest(w http.ResponseWriter, r *http.Request, p *a
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, v.Version, v)
-}
-
-// ReviewInput is the body of POST /v1/change-requests/{id}/reviews.
-type ReviewInput struct {
-	Decision domain.Decision `json:"decision"`
-	Comment  string          `json:"comment"`
+	return writeRequest(w, v)
 }
 
 func (s *Server) reviewChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -231,7 +207,7 @@ func (s *Server) reviewChangeRequest(w http.ResponseWriter, r *http.Request, p *
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, v.Version, v)
+	return writeRequest(w, v)
 }
 
 func (s *Server) listComments(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -261,13 +237,11 @@ func (s *Server) listComments(w http.ResponseWriter, r *http.Request, p *app.Pri
 	if end < len(items) {
 		next = "c" + strconv.Itoa(end)
 	}
-	return writeList(w, items[start:end], next)
+	return writeList(w, mapSlice(items[start:end], timelineEventView), next)
 }
 
 func (s *Server) addComment(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	var in struct {
-		Comment string `json:"comment"`
-	}
+	var in commentInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
@@ -275,7 +249,7 @@ func (s *Server) addComment(w http.ResponseWriter, r *http.Request, p *app.Princ
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, e)
+	return writeJSON(w, http.StatusCreated, mapPtr(e, timelineEventView))
 }
 
 func (s *Server) applyChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -283,7 +257,7 @@ func (s *Server) applyChangeRequest(w http.ResponseWriter, r *http.Request, p *a
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, v.Version, v)
+	return writeRequest(w, v)
 }
 
 func (s *Server) withdrawChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -291,7 +265,7 @@ func (s *Server) withdrawChangeRequest(w http.ResponseWriter, r *http.Request, p
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, v.Version, v)
+	return writeRequest(w, v)
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -319,41 +293,13 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p *app.Princi
 	if err != nil {
 		return err
 	}
-	return writeList(w, items, next)
+	return writeList(w, mapSlice(items, auditEntryView), next)
 }
 
 func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
 	return listed(w, r, func(pg domain.Page) ([]domain.OutboxItem, string, error) {
 		return s.svc.ListDeadLetters(r.Context(), p, pg)
-	})
-}
-
-// SDKKeyView is an SDK key as clients see it: never its hash; the secret
-// only in the response that created it.
-type SDKKeyView struct {
-	ID          string     `json:"id"`
-	Project     string     `json:"project"`
-	Environment string     `json:"environment"`
-	Name        string     `json:"name"`
-	CreatedBy   string     `json:"created_by"`
-	CreatedAt   time.Time  `json:"created_at"`
-	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
-	ReplacedBy  string     `json:"replaced_by,omitempty"`
-	Replaces    string     `json:"replaces,omitempty"`
-	Key         string     `json:"key,omitempty"`
-}
-
-func sdkKeyView(k *domain.SDKKey) SDKKeyView {
-	return SDKKeyView{ID: k.ID, Project: k.Project, Environment: k.Environment, Name: k.Name, CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt,
-		RevokedAt: k.RevokedAt, ExpiresAt: k.ExpiresAt, ReplacedBy: k.ReplacedBy, Replaces: k.Replaces}
-}
-
-// RotatedSDKKeyView is a rotation's answer: the new key with its secret
-// (shown only here) and the old key as it now is.
-type RotatedSDKKeyView struct {
-	SDKKeyView
-	Old SDKKeyView `json:"old"`
+	}, outboxItemView)
 }
 
 func (s *Server) listSDKKeys(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -365,19 +311,15 @@ func (s *Server) listSDKKeys(w http.ResponseWriter, r *http.Request, p *app.Prin
 	if err != nil {
 		return err
 	}
-	views := make([]SDKKeyView, len(items))
-	for i := range items {
-		views[i] = sdkKeyView(&items[i])
-	}
-	return writeList(w, views, next)
+	return writeList(w, mapSlice(items, sdkKeyView), next)
 }
 
 func (s *Server) createSDKKey(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	var in app.SDKKeyInput
+	var in sdkKeyInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	k, err := s.svc.CreateSDKKey(r.Context(), p, r.PathValue("project"), r.PathValue("environment"), in)
+	k, err := s.svc.CreateSDKKey(r.Context(), p, r.PathValue("project"), r.PathValue("environment"), in.toApp())
 	if err != nil {
 		return err
 	}
@@ -387,11 +329,11 @@ func (s *Server) createSDKKey(w http.ResponseWriter, r *http.Request, p *app.Pri
 }
 
 func (s *Server) rotateSDKKey(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	var in app.RotateSDKKeyInput
+	var in rotateSDKKeyInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	k, err := s.svc.RotateSDKKey(r.Context(), p, r.PathValue("project"), r.PathValue("environment"), r.PathValue("key"), in)
+	k, err := s.svc.RotateSDKKey(r.Context(), p, r.PathValue("project"), r.PathValue("environment"), r.PathValue("key"), in.toApp())
 	if err != nil {
 		return err
 	}

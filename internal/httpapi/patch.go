@@ -60,6 +60,9 @@ func readPatch(w http.ResponseWriter, r *http.Request) (*patchRequest, error) {
 // of /version) and a different value is a stale-version conflict, while one
 // removed or set to null (which a merge patch's null does) is invalid.
 func applyPatch[T any](p *patchRequest, kind string, cur *T, readOnly ...string) error {
+	if shownCheck != nil {
+		shownCheck(cur)
+	}
 	doc, err := json.Marshal(cur)
 	if err != nil {
 		return err
@@ -124,6 +127,18 @@ func applyPatch[T any](p *patchRequest, kind string, cur *T, readOnly ...string)
 		return err
 	}
 	*cur = fresh
+	return nil
+}
+
+// patchView patches a domain value through its view: the document a patch
+// applies to is the view's JSON, as the API shows the resource, and the
+// patched document, read back into the view, becomes the new value.
+func patchView[D, V any](p *patchRequest, kind string, cur *D, view func(*D) V, back func(*V) D, readOnly ...string) error {
+	doc := view(cur)
+	if err := applyPatch(p, kind, &doc, readOnly...); err != nil {
+		return err
+	}
+	*cur = back(&doc)
 	return nil
 }
 

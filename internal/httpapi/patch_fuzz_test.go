@@ -43,34 +43,34 @@ func patchTargets() []struct {
 		{"project", projectReadOnly, func(p *patchRequest) (any, any, error) {
 			cur := domain.Project{Key: "shop", Name: "Shop", Description: "the shop", Version: 2, CreatedAt: created, UpdatedAt: updated}
 			before := cur
-			err := applyPatch(p, "project", &cur, projectReadOnly...)
+			err := patchView(p, "project", &cur, projectView, (*ProjectView).toDomain, projectReadOnly...)
 			return before, cur, err
 		}},
 		{"environment", environmentReadOnly, func(p *patchRequest) (any, any, error) {
 			cur := domain.Environment{Project: "shop", Key: "production", Name: "Production", Protected: true, Version: 1, CreatedAt: created, UpdatedAt: updated}
 			before := cur
-			err := applyPatch(p, "environment", &cur, environmentReadOnly...)
+			err := patchView(p, "environment", &cur, environmentView, (*EnvironmentView).toDomain, environmentReadOnly...)
 			return before, cur, err
 		}},
 		{"flag", flagReadOnly, func(p *patchRequest) (any, any, error) {
 			cur := flag()
-			err := applyPatch(p, "flag", &cur, flagReadOnly...)
+			err := patchView(p, "flag", &cur, flagView, (*FlagView).toDomain, flagReadOnly...)
 			return flag(), cur, err
 		}},
 		{"targeting", configReadOnly, func(p *patchRequest) (any, any, error) {
 			cur := config()
-			err := applyPatch(p, "targeting", &cur, configReadOnly...)
+			err := patchView(p, "targeting", &cur, flagConfigView, (*FlagConfigView).toDomain, configReadOnly...)
 			return config(), cur, err
 		}},
 		{"member", memberReadOnly, func(p *patchRequest) (any, any, error) {
 			cur := domain.Member{ID: "m_0123", Email: "viewer@example.com", Name: "Viewer", Role: domain.RoleViewer, Version: 4, CreatedAt: created, UpdatedAt: updated}
 			before := cur
-			err := applyPatch(p, "member", &cur, memberReadOnly...)
+			err := patchView(p, "member", &cur, memberView, (*MemberView).toDomain, memberReadOnly...)
 			return before, cur, err
 		}},
 		{"change request", nil, func(p *patchRequest) (any, any, error) {
 			c := config()
-			cur := crEditable{Title: "Go to half", ProposedConfig: &c, NotifyReviewers: []string{"m_1"}, ApplyAt: &applyAt, Version: 2}
+			cur := crEditable{Title: "Go to half", ProposedConfig: mapPtr(&c, flagConfigView), NotifyReviewers: []string{"m_1"}, ApplyAt: &applyAt, Version: 2}
 			before := cur
 			err := applyPatch(p, "change request", &cur)
 			return before, cur, err

@@ -21,15 +21,15 @@ const codeMethodNotAllowed = domain.CodeMethodNotAllowed
 
 // Problem is an RFC 9457 problem document with Countersign's extensions.
 type Problem struct {
-	Type           string              `json:"type"`
-	Title          string              `json:"title"`
-	Status         int                 `json:"status"`
-	Detail         string              `json:"detail"`
-	Code           domain.Code         `json:"code"`
-	Instance       string              `json:"instance,omitempty"`
-	Errors         []domain.FieldError `json:"errors,omitempty"`
-	CurrentVersion *int64              `json:"current_version,omitempty"`
-	RequestID      string              `json:"request_id,omitempty"`
+	Type           string           `json:"type"`
+	Title          string           `json:"title"`
+	Status         int              `json:"status"`
+	Detail         string           `json:"detail"`
+	Code           domain.Code      `json:"code"`
+	Instance       string           `json:"instance,omitempty"`
+	Errors         []FieldErrorView `json:"errors,omitempty"`
+	CurrentVersion *int64           `json:"current_version,omitempty"`
+	RequestID      string           `json:"request_id,omitempty"`
 }
 
 // ProblemTypeBase prefixes problem type URIs; each code has its own.
@@ -58,7 +58,7 @@ func writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, log
 		Detail:    de.Message,
 		Code:      de.Code,
 		Instance:  r.URL.Path,
-		Errors:    de.Fields,
+		Errors:    mapSlice(de.Fields, fieldErrorView),
 		RequestID: requestID(ctx),
 	}
 	if de.Code == domain.CodeConflict && de.CurrentVersion > 0 {
@@ -68,6 +68,9 @@ func writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, log
 	}
 	if de.RetryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfter(de.RetryAfter))
+	}
+	if shownCheck != nil {
+		shownCheck(p)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -242,7 +242,16 @@ func (s *Server) wrap(rt Route) http.Handler {
 
 // ---- response helpers ----
 
+// shownCheck, when set (by this package's tests), sees every value the API
+// encodes for clients: response bodies, problems, and the documents
+// patches apply to. The tests refuse any that holds a domain struct rather
+// than a view (views.go).
+var shownCheck func(v any)
+
 func writeJSON(w http.ResponseWriter, status int, v any) error {
+	if shownCheck != nil {
+		shownCheck(v)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
@@ -285,8 +294,9 @@ func matchesURL(fields ...[3]string) error {
 	return v.Err()
 }
 
-// listed serves a plain list route: page parameters in, one page out.
-func listed[T any](w http.ResponseWriter, r *http.Request, list func(domain.Page) ([]T, string, error)) error {
+// listed serves a plain list route: page parameters in, one page out,
+// each item shown by view.
+func listed[T, V any](w http.ResponseWriter, r *http.Request, list func(domain.Page) ([]T, string, error), view func(*T) V) error {
 	pg, err := page(r)
 	if err != nil {
 		return err
@@ -295,7 +305,7 @@ func listed[T any](w http.ResponseWriter, r *http.Request, list func(domain.Page
 	if err != nil {
 		return err
 	}
-	return writeList(w, items, next)
+	return writeList(w, mapSlice(items, view), next)
 }
 
 // page reads limit and cursor query parameters.

@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// The bodies the API reads, in types of its own: their json tags are the
+// API's contract (with openapi.yaml), and strictUnmarshal refuses any
+// member they do not name. Each converts to what the application takes.
+// Bodies that may be a response sent back (a PUT of targeting or approval
+// settings, a proposal) are the response's view with a version beside it.
+
+// projectInput is the body of POST /v1/projects.
+type projectInput struct {
+	Key         string `json:"key"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+func (in *projectInput) toApp() app.ProjectInput {
+	return app.ProjectInput{Key: in.Key, Name: in.Name, Description: in.Description}
+}
+
+// environmentInput is the body of POST /v1/projects/{project}/environments.
+type environmentInput struct {
+	Key       string `json:"key"`
+	Name      string `json:"name"`
+	Protected bool   `json:"protected"`
+}
+
+func (in *environmentInput) toApp() app.EnvironmentInput {
+	return app.EnvironmentInput{Key: in.Key, Name: in.Name, Protected: in.Protected}
+}
+
+// flagInput is the body of POST /v1/projects/{project}/flags.
+type flagInput struct {
+	Key            string                `json:"key"`
+	Name           string                `json:"name"`
+	Description    string                `json:"description"`
+	Tags           []string              `json:"tags"`
+	Maintainer     string                `json:"maintainer"`
+	BucketingUnit  string                `json:"bucketing_unit"`
+	BucketingSalt  string                `json:"bucketing_salt"`
+	EvaluationMode domain.EvaluationMode `json:"evaluation_mode"`
+	Variants       []VariantView         `json:"variants"`
+}
+
+func (in *flagInput) toApp() app.FlagInput {
+	return app.FlagInput{Key: in.Key, Name: in.Name, Description: in.Description, Tags: in.Tags, Maintainer: in.Maintainer,
+		BucketingUnit: in.BucketingUnit, BucketingSalt: in.BucketingSalt, EvaluationMode: in.EvaluationMode,
+		Variants: mapSlice(in.Variants, (*VariantView).toDomain)}
+}
+
+// configPut is a whole targeting document. It may be a GET response sent
+// back: project, flag and environment must then match the URL; updated_at is
+// ignored; version (or If-Match) is required.
+type configPut struct {
+	FlagConfigView
+	Version *int64 `json:"version"`
+}
+
+// memberInput is the body of POST /v1/members.
+type memberInput struct {
+	Email string      `json:"email"`
+	Name  string      `json:"name"`
+	Role  domain.Role `json:"role"`
+}
+
+func (in *memberInput) toApp() app.MemberInput {
+	return app.MemberInput{Email: in.Email, Name: in.Name, Role: in.Role}
+}
+
+// tokenInput is the body of POST /v1/tokens.
+type tokenInput struct {
+	Name    string      `json:"name"`
+	Role    domain.Role `json:"role"`
+	Service bool        `json:"service"`
+}
+
+func (in *tokenInput) toApp() app.TokenInput {
+	return app.TokenInput{Name: in.Name, Role: in.Role, Service: in.Service}
+}
+
+// settingsPut is the body of PUT /v1/settings: the whole settings, which
+// may be a GET response sent back (updated_at is ignored).
+type settingsPut struct {
+	Approvals bool       `json:"approvals"`
+	Version   *int64     `json:"version"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
+func (in *settingsPut) toApp() app.OrgSettingsInput {
+	return app.OrgSettingsInput{Approvals: in.Approvals, Version: in.Version}
+}
+
+// approvalSettingsPut is a whole settings document; like targeting, a GET
+// response sent back is accepted.
+type approvalSettingsPut struct {
+	ApprovalSettingsView
+	Version *int64 `json:"version"`
+}
+
+// changeRequestInput is the body of POST /v1/change-requests.
+type changeRequestInput struct {
+	Project         string          `json:"project"`
+	Flag            string          `json:"flag"`
+	Environment     string          `json:"environment"`
+	Title           string          `json:"title"`
+	Description     string          `json:"description"`
+	ProposedConfig  *FlagConfigView `json:"proposed_config"`
+	ProposedFlag    *FlagView       `json:"proposed_flag"`
+	NotifyReviewers []string        `json:"notify_reviewers"`
+	ApplyAt         *time.Time      `json:"apply_at"`
+}
+
+func (in *changeRequestInput) toApp() app.RequestInput {
+	return app.RequestInput{Project: in.Project, Flag: in.Flag, Environment: in.Environment, Title: in.Title, Description: in.Description,
+		ProposedConfig: mapPtr(in.ProposedConfig, (*FlagConfigView).toDomain), ProposedFlag: mapPtr(in.ProposedFlag, (*FlagView).toDomain),
+		NotifyReviewers: in.NotifyReviewers, ApplyAt: in.ApplyAt}
+}
+
+// crEditable is the part of a change request a PATCH may change; merge
+// patches and JSON patches apply to it (version: the precondition).
+type crEditable struct {
+	Title           string          `json:"title"`
+	Description     string          `json:"description"`
+	ProposedConfig  *FlagConfigView `json:"proposed_config,omitempty"`
+	ProposedFlag    *FlagView       `json:"proposed_flag,omitempty"`
+	NotifyReviewers []string        `json:"notify_reviewers"`
+	ApplyAt         *time.Time      `json:"apply_at"`
+	Version         int64           `json:"version"`
+}
+
+func crEditableOf(v *app.RequestView) crEditable {
+	return crEditable{Title: v.Title, Description: v.Description, ProposedConfig: mapPtr(v.ProposedConfig, flagConfigView),
+		ProposedFlag: mapPtr(v.ProposedFlag, flagView), NotifyReviewers: v.NotifyReviewers, ApplyAt: v.ApplyAt, Version: v.Version}
+}
+
+func (doc *crEditable) toApp() app.EditInput {
+	return app.EditInput{Title: &doc.Title, Description: &doc.Description,
+		ProposedConfig: mapPtr(doc.ProposedConfig, (*FlagConfigView).toDomain), ProposedFlag: mapPtr(doc.ProposedFlag, (*FlagView).toDomain),
+		NotifyReviewers: doc.NotifyReviewers, ApplyAt: doc.ApplyAt}
+}
+
+// ReviewInput is the body of POST /v1/change-requests/{id}/reviews.
+type ReviewInput struct {
+	Decision domain.Decision `json:"decision"`
+	Comment  string          `json:"comment"`
+}
+
+// commentInput is the body of POST /v1/change-requests/{id}/comments.
+type commentInput struct {
+	Comment string `json:"comment"`
+}
+
+// sdkKeyInput is the body of POST .../sdk-keys.
+type sdkKeyInput struct {
+	Name string `json:"name"`
+}
+
+func (in *sdkKeyInput) toApp() app.SDKKeyInput { return app.SDKKeyInput{Name: in.Name} }
+
+// rotateSDKKeyInput is the body of POST .../sdk-keys/{key}/rotate.
+type rotateSDKKeyInput struct {
+	OldKeyExpiresAt *time.Time `json:"old_key_expires_at"`
+}
+
+func (in *rotateSDKKeyInput) toApp() app.RotateSDKKeyInput {
+	return app.RotateSDKKeyInput{OldKeyExpiresAt: in.OldKeyExpiresAt}
+}

@@ -1,0 +1,656 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/domain"
+)
+
+// The API's views: what a response shows of the domain's values, in types
+// of its own whose json tags are the API's contract (openapi.yaml says the
+// same). The domain's structs are never encoded as they are: their tags
+// are not the contract, and a field added to one reaches no client until a
+// view shows it. views_test.go fails when a domain field has no decision
+// here (shown by a view, or listed as deliberately not shown), and the
+// golden test (golden_test.go) pins every response byte for byte.
+//
+// Conversions copy slices and maps as they are: a nil slice stays nil
+// (JSON null) and an empty one empty ([]), as the domain values had them.
+// Where a view is also what a client sends back (PUT bodies, PATCH
+// documents, proposals), toDomain converts it the other way.
+
+// mapSlice converts each element; nil stays nil.
+func mapSlice[S, D any](in []S, conv func(*S) D) []D {
+	if in == nil {
+		return nil
+	}
+	out := make([]D, len(in))
+	for i := range in {
+		out[i] = conv(&in[i])
+	}
+	return out
+}
+
+// mapPtr converts a pointed-to value; nil stays nil.
+func mapPtr[S, D any](in *S, conv func(*S) D) *D {
+	if in == nil {
+		return nil
+	}
+	out := conv(in)
+	return &out
+}
+
+// ---- projects and environments ----
+
+// ProjectView is a project.
+type ProjectView struct {
+	Key         string    `json:"key"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Version     int64     `json:"version"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func projectView(p *domain.Project) ProjectView {
+	return ProjectView{Key: p.Key, Name: p.Name, Description: p.Description, Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
+
+func (v *ProjectView) toDomain() domain.Project {
+	return domain.Project{Key: v.Key, Name: v.Name, Description: v.Description, Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
+}
+
+// EnvironmentView is an environment of a project.
+type EnvironmentView struct {
+	Project   string    `json:"project"`
+	Key       string    `json:"key"`
+	Name      string    `json:"name"`
+	Protected bool      `json:"protected"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func environmentView(e *domain.Environment) EnvironmentView {
+	return EnvironmentView{Project: e.Project, Key: e.Key, Name: e.Name, Protected: e.Protected, Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+}
+
+func (v *EnvironmentView) toDomain() domain.Environment {
+	return domain.Environment{Project: v.Project, Key: v.Key, Name: v.Name, Protected: v.Protected, Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
+}
+
+// ---- flags ----
+
+// VariantView is one value a flag serves.
+type VariantView struct {
+	Key         string          `json:"key"`
+	Value       json.RawMessage `json:"value"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+}
+
+func variantView(v *domain.Variant) VariantView {
+	return VariantView{Key: v.Key, Value: v.Value, Name: v.Name, Description: v.Description}
+}
+
+func (v *VariantView) toDomain() domain.Variant {
+	return domain.Variant{Key: v.Key, Value: v.Value, Name: v.Name, Description: v.Description}
+}
+
+// FlagView is a flag.
+type FlagView struct {
+	Project        string                `json:"project"`
+	Key            string                `json:"key"`
+	Name           string                `json:"name"`
+	Description    string                `json:"description"`
+	Tags           []string              `json:"tags"`
+	Maintainer     string                `json:"maintainer"`
+	BucketingUnit  string                `json:"bucketing_unit"`
+	BucketingSalt  string                `json:"bucketing_salt"`
+	EvaluationMode domain.EvaluationMode `json:"evaluation_mode"`
+	Variants       []VariantView         `json:"variants"`
+	Archived       bool                  `json:"archived"`
+	Version        int64                 `json:"version"`
+	CreatedAt      time.Time             `json:"created_at"`
+	UpdatedAt      time.Time             `json:"updated_at"`
+}
+
+func flagView(f *domain.Flag) FlagView {
+	return FlagView{Project: f.Project, Key: f.Key, Name: f.Name, Description: f.Description, Tags: f.Tags, Maintainer: f.Maintainer,
+		BucketingUnit: f.BucketingUnit, BucketingSalt: f.BucketingSalt, EvaluationMode: f.EvaluationMode,
+		Variants: mapSlice(f.Variants, variantView), Archived: f.Archived, Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt}
+}
+
+func (v *FlagView) toDomain() domain.Flag {
+	return domain.Flag{Project: v.Project, Key: v.Key, Name: v.Name, Description: v.Description, Tags: v.Tags, Maintainer: v.Maintainer,
+		BucketingUnit: v.BucketingUnit, BucketingSalt: v.BucketingSalt, EvaluationMode: v.EvaluationMode,
+		Variants: mapSlice(v.Variants, (*VariantView).toDomain), Archived: v.Archived, Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
+}
+
+// ---- targeting ----
+
+// WeightView is a variant's share of a rule's users.
+type WeightView struct {
+	Variant string `json:"variant"`
+	Weight  int    `json:"weight"`
+}
+
+func weightView(w *domain.Weight) WeightView { return WeightView{Variant: w.Variant, Weight: w.Weight} }
+
+func (v *WeightView) toDomain() domain.Weight {
+	return domain.Weight{Variant: v.Variant, Weight: v.Weight}
+}
+
+// AllocationView is who of a rule's users is served, and which variant.
+type AllocationView struct {
+	Rollout float64      `json:"rollout"`
+	Weights []WeightView `json:"weights"`
+}
+
+func allocationView(a *domain.Allocation) AllocationView {
+	return AllocationView{Rollout: a.Rollout, Weights: mapSlice(a.Weights, weightView)}
+}
+
+func (v *AllocationView) toDomain() domain.Allocation {
+	return domain.Allocation{Rollout: v.Rollout, Weights: mapSlice(v.Weights, (*WeightView).toDomain)}
+}
+
+// ConditionView is one test on a user attribute.
+type ConditionView struct {
+	Attribute string          `json:"attribute"`
+	Operator  domain.Operator `json:"operator"`
+	Values    []string        `json:"values"`
+}
+
+func conditionView(c *domain.Condition) ConditionView {
+	return ConditionView{Attribute: c.Attribute, Operator: c.Operator, Values: c.Values}
+}
+
+func (v *ConditionView) toDomain() domain.Condition {
+	return domain.Condition{Attribute: v.Attribute, Operator: v.Operator, Values: v.Values}
+}
+
+// RuleView is a targeting rule: its conditions, with its allocation's
+// members beside them.
+type RuleView struct {
+	Name       string          `json:"name"`
+	Conditions []ConditionView `json:"conditions"`
+	AllocationView
+}
+
+func ruleView(r *domain.Rule) RuleView {
+	return RuleView{Name: r.Name, Conditions: mapSlice(r.Conditions, conditionView), AllocationView: allocationView(&r.Allocation)}
+}
+
+func (v *RuleView) toDomain() domain.Rule {
+	return domain.Rule{Name: v.Name, Conditions: mapSlice(v.Conditions, (*ConditionView).toDomain), Allocation: v.AllocationView.toDomain()}
+}
+
+// FlagConfigView is a flag's targeting in one environment.
+type FlagConfigView struct {
+	Project         string         `json:"project"`
+	Flag            string         `json:"flag"`
+	Environment     string         `json:"environment"`
+	Enabled         bool           `json:"enabled"`
+	Rules           []RuleView     `json:"rules"`
+	DefaultRule     AllocationView `json:"default_rule"`
+	OffVariant      string         `json:"off_variant"`
+	StickyBucketing bool           `json:"sticky_bucketing"`
+	ExposureEvent   string         `json:"exposure_event"`
+	Version         int64          `json:"version"`
+	UpdatedAt       time.Time      `json:"updated_at"`
+}
+
+func flagConfigView(c *domain.FlagConfig) FlagConfigView {
+	return FlagConfigView{Project: c.Project, Flag: c.Flag, Environment: c.Environment, Enabled: c.Enabled, Rules: mapSlice(c.Rules, ruleView),
+		DefaultRule: allocationView(&c.DefaultRule), OffVariant: c.OffVariant, StickyBucketing: c.StickyBucketing,
+		ExposureEvent: c.ExposureEvent, Version: c.Version, UpdatedAt: c.UpdatedAt}
+}
+
+func (v *FlagConfigView) toDomain() domain.FlagConfig {
+	return domain.FlagConfig{Project: v.Project, Flag: v.Flag, Environment: v.Environment, Enabled: v.Enabled,
+		Rules: mapSlice(v.Rules, (*RuleView).toDomain), DefaultRule: v.DefaultRule.toDomain(), OffVariant: v.OffVariant,
+		StickyBucketing: v.StickyBucketing, ExposureEvent: v.ExposureEvent, Version: v.Version, UpdatedAt: v.UpdatedAt}
+}
+
+// ---- members ----
+
+// SuppressionView says why mail to a member's address is not sent.
+type SuppressionView struct {
+	Reason     domain.SuppressionReason `json:"reason"`
+	At         time.Time                `json:"at"`
+	FeedbackID string                   `json:"feedback_id,omitempty"`
+	Detail     string                   `json:"detail,omitempty"`
+}
+
+func suppressionView(s *domain.Suppression) SuppressionView {
+	return SuppressionView{Reason: s.Reason, At: s.At, FeedbackID: s.FeedbackID, Detail: s.Detail}
+}
+
+func (v *SuppressionView) toDomain() domain.Suppression {
+	return domain.Suppression{Reason: v.Reason, At: v.At, FeedbackID: v.FeedbackID, Detail: v.Detail}
+}
+
+// MemberView is a member of the organisation.
+type MemberView struct {
+	ID              string           `json:"id"`
+	Email           string           `json:"email"`
+	Name            string           `json:"name"`
+	Role            domain.Role      `json:"role"`
+	EmailOptOut     bool             `json:"email_opt_out"`
+	EmailSuppressed *SuppressionView `json:"email_suppressed,omitempty"`
+	Version         int64            `json:"version"`
+	CreatedAt       time.Time        `json:"created_at"`
+	UpdatedAt       time.Time        `json:"updated_at"`
+}
+
+func memberView(m *domain.Member) MemberView {
+	return MemberView{ID: m.ID, Email: m.Email, Name: m.Name, Role: m.Role, EmailOptOut: m.EmailOptOut,
+		EmailSuppressed: mapPtr(m.EmailSuppressed, suppressionView), Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+}
+
+func (v *MemberView) toDomain() domain.Member {
+	return domain.Member{ID: v.ID, Email: v.Email, Name: v.Name, Role: v.Role, EmailOptOut: v.EmailOptOut,
+		EmailSuppressed: mapPtr(v.EmailSuppressed, (*SuppressionView).toDomain), Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
+}
+
+// ---- settings ----
+
+// OrgSettingsView is the organisation's switches.
+type OrgSettingsView struct {
+	Approvals bool      `json:"approvals"`
+	Version   int64     `json:"version"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func orgSettingsView(o *domain.OrgSettings) OrgSettingsView {
+	return OrgSettingsView{Approvals: o.Approvals, Version: o.Version, UpdatedAt: o.UpdatedAt}
+}
+
+// BypassGrantView names the member or token that may skip approval.
+type BypassGrantView struct {
+	MemberID string `json:"member_id,omitempty"`
+	TokenID  string `json:"token_id,omitempty"`
+}
+
+func bypassGrantView(b *domain.BypassGrant) BypassGrantView {
+	return BypassGrantView{MemberID: b.MemberID, TokenID: b.TokenID}
+}
+
+func (v *BypassGrantView) toDomain() domain.BypassGrant {
+	return domain.BypassGrant{MemberID: v.MemberID, TokenID: v.TokenID}
+}
+
+// ApprovalSettingsView is an environment's approval policy.
+type ApprovalSettingsView struct {
+	Project                         string              `json:"project"`
+	Environment                     string              `json:"environment"`
+	Required                        domain.Required     `json:"required"`
+	Tags                            []string            `json:"tags"`
+	MinApprovals                    int                 `json:"min_approvals"`
+	AllowSelfApproval               bool                `json:"allow_self_approval"`
+	RejectionBlocksApply            bool                `json:"rejection_blocks_apply"`
+	Reviewers                       domain.ReviewerMode `json:"reviewers"`
+	DesignatedReviewers             []string            `json:"designated_reviewers"`
+	AutoApproveAfter                string              `json:"auto_approve_after"`
+	ExpireAfter                     string              `json:"expire_after"`
+	Apply                           domain.ApplyMode    `json:"apply"`
+	LockWhilePending                bool                `json:"lock_while_pending"`
+	APITokenBypass                  bool                `json:"api_token_bypass"`
+	AllowUnapprovedScheduleDeletion bool                `json:"allow_unapproved_schedule_deletion"`
+	Bypass                          []BypassGrantView   `json:"bypass"`
+	Version                         int64               `json:"version"`
+	UpdatedAt                       time.Time           `json:"updated_at"`
+}
+
+func approvalSettingsView(a *domain.ApprovalSettings) ApprovalSettingsView {
+	return ApprovalSettingsView{Project: a.Project, Environment: a.Environment, Required: a.Required, Tags: a.Tags, MinApprovals: a.MinApprovals,
+		AllowSelfApproval: a.AllowSelfApproval, RejectionBlocksApply: a.RejectionBlocksApply, Reviewers: a.Reviewers,
+		DesignatedReviewers: a.DesignatedReviewers, AutoApproveAfter: a.AutoApproveAfter, ExpireAfter: a.ExpireAfter, Apply: a.Apply,
+		LockWhilePending: a.LockWhilePending, APITokenBypass: a.APITokenBypass, AllowUnapprovedScheduleDeletion: a.AllowUnapprovedScheduleDeletion,
+		Bypass: mapSlice(a.Bypass, bypassGrantView), Version: a.Version, UpdatedAt: a.UpdatedAt}
+}
+
+func (v *ApprovalSettingsView) toDomain() domain.ApprovalSettings {
+	return domain.ApprovalSettings{Project: v.Project, Environment: v.Environment, Required: v.Required, Tags: v.Tags, MinApprovals: v.MinApprovals,
+		AllowSelfApproval: v.AllowSelfApproval, RejectionBlocksApply: v.RejectionBlocksApply, Reviewers: v.Reviewers,
+		DesignatedReviewers: v.DesignatedReviewers, AutoApproveAfter: v.AutoApproveAfter, ExpireAfter: v.ExpireAfter, Apply: v.Apply,
+		LockWhilePending: v.LockWhilePending, APITokenBypass: v.APITokenBypass, AllowUnapprovedScheduleDeletion: v.AllowUnapprovedScheduleDeletion,
+		Bypass: mapSlice(v.Bypass, (*BypassGrantView).toDomain), Version: v.Version, UpdatedAt: v.UpdatedAt}
+}
+
+// ---- change requests ----
+
+// PolicyView is the approval policy a request keeps.
+type PolicyView struct {
+	MinApprovals                    int                 `json:"min_approvals"`
+	AllowSelfApproval               bool                `json:"allow_self_approval"`
+	RejectionBlocksApply            bool                `json:"rejection_blocks_apply"`
+	Reviewers                       domain.ReviewerMode `json:"reviewers"`
+	DesignatedReviewers             []string            `json:"designated_reviewers"`
+	Apply                           domain.ApplyMode    `json:"apply"`
+	AutoApproveAfter                string              `json:"auto_approve_after"`
+	ExpireAfter                     string              `json:"expire_after"`
+	AllowUnapprovedScheduleDeletion bool                `json:"allow_unapproved_schedule_deletion"`
+	Environments                    []string            `json:"environments"`
+}
+
+func policyView(p *domain.Policy) PolicyView {
+	return PolicyView{MinApprovals: p.MinApprovals, AllowSelfApproval: p.AllowSelfApproval, RejectionBlocksApply: p.RejectionBlocksApply,
+		Reviewers: p.Reviewers, DesignatedReviewers: p.DesignatedReviewers, Apply: p.Apply, AutoApproveAfter: p.AutoApproveAfter,
+		ExpireAfter: p.ExpireAfter, AllowUnapprovedScheduleDeletion: p.AllowUnapprovedScheduleDeletion, Environments: p.Environments}
+}
+
+// ReviewView is one reviewer's decision on one revision.
+type ReviewView struct {
+	Reviewer string          `json:"reviewer"`
+	Decision domain.Decision `json:"decision"`
+	Comment  string          `json:"comment"`
+	Revision int             `json:"revision"`
+	Channel  string          `json:"channel"`
+	At       time.Time       `json:"at"`
+}
+
+func reviewView(r *domain.Review) ReviewView {
+	return ReviewView{Reviewer: r.Reviewer, Decision: r.Decision, Comment: r.Comment, Revision: r.Revision, Channel: r.Channel, At: r.At}
+}
+
+// TimelineEventView is one thing that happened to a request (also a
+// comment, as the comment routes answer).
+type TimelineEventView struct {
+	Type              string    `json:"type"`
+	Actor             string    `json:"actor"`
+	Revision          int       `json:"revision"`
+	Comment           string    `json:"comment,omitempty"`
+	Mentions          []string  `json:"mentions,omitempty"`
+	MentionsNotMailed []string  `json:"mentions_not_mailed,omitempty"`
+	Channel           string    `json:"channel,omitempty"`
+	At                time.Time `json:"at"`
+}
+
+func timelineEventView(e *domain.TimelineEvent) TimelineEventView {
+	return TimelineEventView{Type: e.Type, Actor: e.Actor, Revision: e.Revision, Comment: e.Comment, Mentions: e.Mentions,
+		MentionsNotMailed: e.MentionsNotMailed, Channel: e.Channel, At: e.At}
+}
+
+// ChangeRequestView is a change request as lists show it. It never shows
+// the nonces of the e-mail action links already used (UsedLinks): they
+// are the server's record of which links are spent.
+type ChangeRequestView struct {
+	ID              string              `json:"id"`
+	Project         string              `json:"project"`
+	Flag            string              `json:"flag"`
+	Environment     string              `json:"environment,omitempty"`
+	Kind            domain.CRKind       `json:"kind"`
+	Title           string              `json:"title"`
+	Description     string              `json:"description"`
+	ProposedConfig  *FlagConfigView     `json:"proposed_config,omitempty"`
+	ProposedFlag    *FlagView           `json:"proposed_flag,omitempty"`
+	BaseVersion     int64               `json:"base_version"`
+	Requester       string              `json:"requester"`
+	RequesterMember string              `json:"requester_member,omitempty"`
+	NotifyReviewers []string            `json:"notify_reviewers"`
+	Status          domain.CRStatus     `json:"status"`
+	Revision        int                 `json:"revision"`
+	Policy          PolicyView          `json:"policy"`
+	Reviews         []ReviewView        `json:"reviews"`
+	Timeline        []TimelineEventView `json:"timeline"`
+	AutoApproveAt   *time.Time          `json:"auto_approve_at,omitempty"`
+	ExpiresAt       *time.Time          `json:"expires_at,omitempty"`
+	ApplyAt         *time.Time          `json:"apply_at,omitempty"`
+	ApplyPending    bool                `json:"apply_pending,omitempty"`
+	RevisionBy      string              `json:"revision_by,omitempty"`
+	RequesterBehind string              `json:"requester_behind,omitempty"`
+	BaseConfig      *FlagConfigView     `json:"base_config,omitempty"`
+	BaseFlag        *FlagView           `json:"base_flag,omitempty"`
+	AppliedBy       string              `json:"applied_by,omitempty"`
+	AppliedAt       *time.Time          `json:"applied_at,omitempty"`
+	AppliedVersion  int64               `json:"applied_version,omitempty"`
+	Version         int64               `json:"version"`
+	CreatedAt       time.Time           `json:"created_at"`
+	UpdatedAt       time.Time           `json:"updated_at"`
+}
+
+func changeRequestView(cr *domain.ChangeRequest) ChangeRequestView {
+	return ChangeRequestView{ID: cr.ID, Project: cr.Project, Flag: cr.Flag, Environment: cr.Environment, Kind: cr.Kind, Title: cr.Title,
+		Description: cr.Description, ProposedConfig: mapPtr(cr.ProposedConfig, flagConfigView), ProposedFlag: mapPtr(cr.ProposedFlag, flagView),
+		BaseVersion: cr.BaseVersion, Requester: cr.Requester, RequesterMember: cr.RequesterMember, NotifyReviewers: cr.NotifyReviewers,
+		Status: cr.Status, Revision: cr.Revision, Policy: policyView(&cr.Policy), Reviews: mapSlice(cr.Reviews, reviewView),
+		Timeline: mapSlice(cr.Timeline, timelineEventView), AutoApproveAt: cr.AutoApproveAt, ExpiresAt: cr.ExpiresAt, ApplyAt: cr.ApplyAt,
+		ApplyPending: cr.ApplyPending, RevisionBy: cr.RevisionBy, RequesterBehind: cr.RequesterBehind,
+		BaseConfig: mapPtr(cr.BaseConfig, flagConfigView), BaseFlag: mapPtr(cr.BaseFlag, flagView), AppliedBy: cr.AppliedBy,
+		AppliedAt: cr.AppliedAt, AppliedVersion: cr.AppliedVersion, Version: cr.Version, CreatedAt: cr.CreatedAt, UpdatedAt: cr.UpdatedAt}
+}
+
+// DiffView is what a change does: RFC 6902 operations and readable lines.
+type DiffView struct {
+	Operations json.RawMessage `json:"operations"`
+	Summary    []string        `json:"summary"`
+}
+
+func diffView(d *domain.Diff) DiffView { return DiffView{Operations: d.Operations, Summary: d.Summary} }
+
+// UnreachableReviewerView is a member a request waits on whose address is
+// suppressed.
+type UnreachableReviewerView struct {
+	MemberID    string           `json:"member_id"`
+	Email       string           `json:"email"`
+	Name        string           `json:"name"`
+	Suppression *SuppressionView `json:"suppression"`
+}
+
+func unreachableReviewerView(u *app.UnreachableReviewer) UnreachableReviewerView {
+	return UnreachableReviewerView{MemberID: u.MemberID, Email: u.Email, Name: u.Name, Suppression: mapPtr(u.Suppression, suppressionView)}
+}
+
+// RequestView is a change request with where it stands (app.RequestView):
+// the request's members, then the diff from the live state, the live
+// version and the review counts.
+type RequestView struct {
+	*ChangeRequestView
+	Diff                 *DiffView                 `json:"diff"`
+	LiveVersion          int64                     `json:"live_version"`
+	Approvals            int                       `json:"approvals"`
+	Rejections           int                       `json:"rejections"`
+	Applicable           bool                      `json:"applicable"`
+	UnreachableReviewers []UnreachableReviewerView `json:"unreachable_reviewers,omitempty"`
+}
+
+func requestView(v *app.RequestView) RequestView {
+	out := RequestView{Diff: mapPtr(v.Diff, diffView), LiveVersion: v.LiveVersion, Approvals: v.Approvals, Rejections: v.Rejections,
+		Applicable: v.Applicable, UnreachableReviewers: mapSlice(v.UnreachableReviewers, unreachableReviewerView)}
+	out.ChangeRequestView = mapPtr(v.ChangeRequest, changeRequestView)
+	return out
+}
+
+// ---- audit and notifications ----
+
+// AuditEntryView is one line of the audit log.
+type AuditEntryView struct {
+	ID                string    `json:"id"`
+	At                time.Time `json:"at"`
+	Actor             string    `json:"actor"`
+	Action            string    `json:"action"`
+	Channel           string    `json:"channel"`
+	Project           string    `json:"project,omitempty"`
+	Flag              string    `json:"flag,omitempty"`
+	Environment       string    `json:"environment,omitempty"`
+	ChangeRequest     string    `json:"change_request,omitempty"`
+	SDKKey            string    `json:"sdk_key,omitempty"`
+	Member            string    `json:"member,omitempty"`
+	Requester         string    `json:"requester,omitempty"`
+	Approvers         []string  `json:"approvers,omitempty"`
+	Reason            string    `json:"reason,omitempty"`
+	Mentions          []string  `json:"mentions,omitempty"`
+	MentionsNotMailed []string  `json:"mentions_not_mailed,omitempty"`
+	Decision          string    `json:"decision,omitempty"`
+	Diff              *DiffView `json:"diff,omitempty"`
+	Version           int64     `json:"version,omitempty"`
+}
+
+func auditEntryView(e *domain.AuditEntry) AuditEntryView {
+	return AuditEntryView{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Channel: e.Channel, Project: e.Project, Flag: e.Flag,
+		Environment: e.Environment, ChangeRequest: e.ChangeRequest, SDKKey: e.SDKKey, Member: e.Member, Requester: e.Requester,
+		Approvers: e.Approvers, Reason: e.Reason, Mentions: e.Mentions, MentionsNotMailed: e.MentionsNotMailed, Decision: e.Decision,
+		Diff: mapPtr(e.Diff, diffView), Version: e.Version}
+}
+
+// OutboxDeliveryView is one delivery of an undelivered notification.
+type OutboxDeliveryView struct {
+	State         string    `json:"state"`
+	Attempts      int       `json:"attempts"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	LastError     string    `json:"last_error,omitempty"`
+	Refused       bool      `json:"refused,omitempty"`
+}
+
+func outboxDeliveryView(d *domain.OutboxDelivery) OutboxDeliveryView {
+	return OutboxDeliveryView{State: d.State, Attempts: d.Attempts, NextAttemptAt: d.NextAttemptAt, LastError: d.LastError, Refused: d.Refused}
+}
+
+// OutboxItemView is a notification that ran out of attempts (a dead
+// letter), with the audit entry it was for.
+type OutboxItemView struct {
+	ID            string                        `json:"id"`
+	Entry         AuditEntryView                `json:"entry"`
+	State         string                        `json:"state"`
+	Attempts      int                           `json:"attempts"`
+	NextAttemptAt time.Time                     `json:"next_attempt_at"`
+	LastError     string                        `json:"last_error,omitempty"`
+	Done          []string                      `json:"done"`
+	Deliveries    map[string]OutboxDeliveryView `json:"deliveries,omitempty"`
+	ClaimedBy     string                        `json:"claimed_by,omitempty"`
+	ClaimedUntil  *time.Time                    `json:"claimed_until,omitempty"`
+	Version       int64                         `json:"version"`
+}
+
+func outboxItemView(it *domain.OutboxItem) OutboxItemView {
+	var deliveries map[string]OutboxDeliveryView
+	if it.Deliveries != nil {
+		deliveries = make(map[string]OutboxDeliveryView, len(it.Deliveries))
+		for k, d := range it.Deliveries {
+			deliveries[k] = outboxDeliveryView(&d)
+		}
+	}
+	return OutboxItemView{ID: it.ID, Entry: auditEntryView(&it.Entry), State: it.State, Attempts: it.Attempts, NextAttemptAt: it.NextAttemptAt,
+		LastError: it.LastError, Done: it.Done, Deliveries: deliveries, ClaimedBy: it.ClaimedBy, ClaimedUntil: it.ClaimedUntil, Version: it.Version}
+}
+
+// ---- tokens, SDK keys, sessions ----
+
+// TokenView is a token as clients see it: never its hash.
+type TokenView struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	MemberID string `json:"member_id,omitempty"`
+	Service  bool   `json:"service"`
+	// Role is a service token's role, or the cap on a member token's role
+	// (absent: the token follows its member's role).
+	Role       domain.Role `json:"role,omitempty"`
+	CreatedBy  string      `json:"created_by"`
+	CreatedAt  time.Time   `json:"created_at"`
+	LastUsedAt *time.Time  `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time  `json:"revoked_at,omitempty"`
+	// Token is the secret, present only in the response that created it.
+	Token string `json:"token,omitempty"`
+}
+
+func tokenView(t *domain.Token) TokenView {
+	return TokenView{ID: t.ID, Name: t.Name, MemberID: t.MemberID, Service: t.Service(), Role: t.Role,
+		CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt}
+}
+
+// SDKKeyView is an SDK key as clients see it: never its hash; the secret
+// only in the response that created it.
+type SDKKeyView struct {
+	ID          string     `json:"id"`
+	Project     string     `json:"project"`
+	Environment string     `json:"environment"`
+	Name        string     `json:"name"`
+	CreatedBy   string     `json:"created_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	ReplacedBy  string     `json:"replaced_by,omitempty"`
+	Replaces    string     `json:"replaces,omitempty"`
+	Key         string     `json:"key,omitempty"`
+}
+
+func sdkKeyView(k *domain.SDKKey) SDKKeyView {
+	return SDKKeyView{ID: k.ID, Project: k.Project, Environment: k.Environment, Name: k.Name, CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt,
+		RevokedAt: k.RevokedAt, ExpiresAt: k.ExpiresAt, ReplacedBy: k.ReplacedBy, Replaces: k.Replaces}
+}
+
+// RotatedSDKKeyView is a rotation's answer: the new key with its secret
+// (shown only here) and the old key as it now is.
+type RotatedSDKKeyView struct {
+	SDKKeyView
+	Old SDKKeyView `json:"old"`
+}
+
+// SessionMember is who a session belongs to.
+type SessionMember struct {
+	ID    string      `json:"id"`
+	Email string      `json:"email"`
+	Name  string      `json:"name"`
+	Role  domain.Role `json:"role"`
+}
+
+func sessionMember(m *domain.Member) SessionMember {
+	return SessionMember{ID: m.ID, Email: m.Email, Name: m.Name, Role: m.Role}
+}
+
+// CurrentSessionView answers GET /v1/session: the caller's own session,
+// with its CSRF token.
+type CurrentSessionView struct {
+	ID            string        `json:"id"`
+	Member        SessionMember `json:"member"`
+	Channel       string        `json:"channel"`
+	CreatedAt     time.Time     `json:"created_at"`
+	IdleExpiresAt time.Time     `json:"idle_expires_at"`
+	ExpiresAt     time.Time     `json:"expires_at"`
+	CSRFToken     string        `json:"csrf_token"`
+}
+
+func currentSessionView(s *domain.Session, m *domain.Member) CurrentSessionView {
+	return CurrentSessionView{ID: s.ID, Member: sessionMember(m), Channel: string(s.Channel), CreatedAt: s.CreatedAt,
+		IdleExpiresAt: s.IdleUntil, ExpiresAt: s.ExpiresAt, CSRFToken: s.CSRFToken}
+}
+
+// SessionView is a session as listed: never its secret, hash or CSRF token.
+type SessionView struct {
+	ID            string      `json:"id"`
+	MemberID      string      `json:"member_id"`
+	Role          domain.Role `json:"role"`
+	Channel       string      `json:"channel"`
+	CreatedAt     time.Time   `json:"created_at"`
+	LastSeenAt    time.Time   `json:"last_seen_at"`
+	IdleExpiresAt time.Time   `json:"idle_expires_at"`
+	ExpiresAt     time.Time   `json:"expires_at"`
+	RevokedAt     *time.Time  `json:"revoked_at,omitempty"`
+	UserAgent     string      `json:"user_agent,omitempty"`
+	Current       bool        `json:"current"`
+}
+
+// sessionView is a listed session; current says it is the caller's.
+func sessionView(s *domain.Session, current bool) SessionView {
+	return SessionView{ID: s.ID, MemberID: s.MemberID, Role: s.Role, Channel: string(s.Channel), CreatedAt: s.CreatedAt,
+		LastSeenAt: s.LastSeen, IdleExpiresAt: s.IdleUntil, ExpiresAt: s.ExpiresAt, RevokedAt: s.RevokedAt,
+		UserAgent: s.UserAgent, Current: current}
+}
+
+// ---- problems ----
+
+// FieldErrorView is one bad field of a request: a body member (pointer),
+// or a query parameter or header (parameter).
+type FieldErrorView struct {
+	Pointer   string `json:"pointer,omitempty"`
+	Parameter string `json:"parameter,omitempty"`
+	Detail    string `json:"detail"`
+}
+
+func fieldErrorView(f *domain.FieldError) FieldErrorView {
+	return FieldErrorView{Pointer: f.Pointer, Parameter: f.Parameter, Detail: f.Detail}
+}
