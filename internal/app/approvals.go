@@ -22,7 +22,7 @@ func (p *Principal) actor() domain.Actor {
 	return domain.Actor{MemberID: p.MemberID, TokenID: p.TokenID, Role: p.Role, Behind: p.Behind}
 }
 
-func (s *Service) audit(actor, action, channel string) domain.AuditEntry {
+func (s *Service) audit(actor string, action domain.AuditAction, channel string) domain.AuditEntry {
 	return domain.AuditEntry{ID: newID("a"), At: s.clock.Now(), Actor: actor, Action: action, Channel: channel}
 }
 
@@ -54,7 +54,7 @@ func (s *Service) UpdateOrgSettings(ctx context.Context, p *Principal, expected 
 		before := *o
 		o.Approvals = in.Approvals
 		o.UpdatedAt = s.clock.Now()
-		e := s.audit(p.Actor(), "settings.updated", p.channel())
+		e := s.audit(p.Actor(), domain.ActionSettingsUpdated, p.channel())
 		d, err := domain.AnyDiff(&before, o)
 		if err != nil {
 			return err
@@ -121,7 +121,7 @@ func (s *Service) UpdateApprovalSettings(ctx context.Context, p *Principal, proj
 		next := *in
 		next.Project, next.Environment, next.Version, next.UpdatedAt = a.Project, a.Environment, a.Version, s.clock.Now()
 		*a = next
-		e := s.audit(p.Actor(), "approval_settings.updated", p.channel())
+		e := s.audit(p.Actor(), domain.ActionApprovalSettingsUpdated, p.channel())
 		e.Project, e.Environment = project, env
 		if d, err := domain.AnyDiff(&before, a); err == nil {
 			e.Diff = d
@@ -150,12 +150,12 @@ func (s *Service) revokeApprovals(ctx context.Context, p *Principal, project, en
 		if !proposalOf(&cr).covers(&cr, env) || (cr.Status != domain.StatusPending && cr.Status != domain.StatusApproved) {
 			return nil
 		}
-		_, err := s.store.UpdateChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+		_, err := s.store.UpdateChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, audit *domain.RequestWrite) error {
 			reason := "api_token_bypass was turned on for " + env
 			if err := cr.RevokeApprovals(p.actor(), reason, s.clock.Now()); err != nil {
 				return err
 			}
-			e := s.audit(p.Actor(), "change_request.approvals_revoked", p.channel())
+			e := s.audit(p.Actor(), domain.ActionRequestApprovalsRevoked, p.channel())
 			e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason = cr.Project, cr.Flag, cr.Environment, cr.ID, reason
 			audit.Record(e)
 			return nil
@@ -175,9 +175,9 @@ func (s *Service) revokeApprovals(ctx context.Context, p *Principal, project, en
 
 // gate is the approval decision for a change to a flag in an environment.
 type gate struct {
-	env      string
-	gated    bool
-	settings *domain.ApprovalSettings
+	project, flag, env string // the flag in the environment whose gate this is
+	gated              bool
+	settings           *domain.ApprovalSettings
 }
 
 func (s *Service) gateFor(ctx context.Context, org *domain.OrgSettings, f *domain.Flag, project, env string) (gate, error) {
@@ -185,19 +185,19 @@ func (s *Service) gateFor(ctx context.Context, org *domain.OrgSettings, f *domai
 	if err != nil {
 		return gate{}, err
 	}
-	return gate{env: env, gated: a.Gates(org, f), settings: a}, nil
+	return gate{project: project, flag: f.Key, env: env, gated: a.Gates(org, f), settings: a}, nil
 }
 
 // bypass says whether p may skip approval in env, and audits why.
-func bypass(p *Principal, g gate, reason string) (string, error) {
+func bypass(p *Principal, g gate, reason string) (domain.AuditAction, error) {
 	if reason != "" {
 		if !g.settings.CanBypass(p.MemberID, p.TokenID) {
 			return "", domain.Errorf(domain.CodeForbidden, "you hold no bypass grant for this environment")
 		}
-		return "bypass", nil
+		return domain.ActionBypass, nil
 	}
 	if p.MemberID == "" && g.settings.APITokenBypass {
-		return "api_token_bypass", nil
+		return domain.ActionAPITokenBypass, nil
 	}
 	return "", nil
 }

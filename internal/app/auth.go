@@ -23,16 +23,16 @@ import (
 // Audit actions of members and of signing in. The notifier mails the
 // sign-in link of ActionMemberInvited and ActionSignInLinkRequested entries.
 const (
-	ActionMemberCreated       = "member.created"
-	ActionMemberUpdated       = "member.updated"
-	ActionMemberRemoved       = "member.removed"
-	ActionMemberInvited       = "member.invited"
-	ActionSignInLinkRequested = "auth.sign_in_link_requested"
-	ActionSignedIn            = "auth.signed_in"
-	ActionSignedOut           = "auth.signed_out"
-	ActionSignInFailed        = "auth.sign_in_failed"
-	ActionSessionRevoked      = "auth.session_revoked"
-	ActionTokenRevoked        = "token.revoked"
+	ActionMemberCreated       = domain.ActionMemberCreated
+	ActionMemberUpdated       = domain.ActionMemberUpdated
+	ActionMemberRemoved       = domain.ActionMemberRemoved
+	ActionMemberInvited       = domain.ActionMemberInvited
+	ActionSignInLinkRequested = domain.ActionSignInLinkRequested
+	ActionSignedIn            = domain.ActionSignedIn
+	ActionSignedOut           = domain.ActionSignedOut
+	ActionSignInFailed        = domain.ActionSignInFailed
+	ActionSessionRevoked      = domain.ActionSessionRevoked
+	ActionTokenRevoked        = domain.ActionTokenRevoked
 )
 
 // Actors of what nobody signed in did.

@@ -30,7 +30,7 @@ func (w *world) outboxActions() []domain.AuditEntry {
 	return out
 }
 
-func entriesOf(entries []domain.AuditEntry, action string) []domain.AuditEntry {
+func entriesOf(entries []domain.AuditEntry, action domain.AuditAction) []domain.AuditEntry {
 	var out []domain.AuditEntry
 	for _, e := range entries {
 		if e.Action == action {

@@ -230,7 +230,7 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, f *domain.Flag,
 		return nil, err
 	}
 	cr.NotifyReviewers = append(cr.NotifyReviewers, opts.NotifyReviewers...)
-	if err := cr.AddEvent(domain.TimelineEvent{Type: "created", Actor: p.Actor(), Channel: p.channel(), At: now}); err != nil {
+	if err := cr.AddEvent(domain.TimelineEvent{Type: domain.EventCreated, Actor: p.Actor(), Channel: p.channel(), At: now}); err != nil {
 		return nil, err
 	}
 	v, err := s.view(ctx, cr)
@@ -242,7 +242,7 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, f *domain.Flag,
 		val.Add("/proposed_config", "the proposal changes nothing")
 		return nil, val.Err()
 	}
-	e := s.audit(p.Actor(), "change_request.created", p.channel())
+	e := s.audit(p.Actor(), domain.ActionRequestCreated, p.channel())
 	e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Requester, e.Diff = cr.Project, cr.Flag, cr.Environment, cr.ID, cr.Requester, v.Diff
 	if err := s.store.CreateChangeRequest(ctx, cr, lock, []domain.AuditEntry{e}); err != nil {
 		return nil, err
@@ -359,7 +359,7 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 			return nil, err
 		}
 	}
-	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
 		if err := checkVersion("change request", expected, cr.Version); err != nil {
 			return err
 		}
@@ -380,9 +380,9 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 			}
 			cr.ApplyAt = &at
 		}
-		e := s.audit(p.Actor(), "change_request.edited", p.channel())
+		e := s.audit(p.Actor(), domain.ActionRequestEdited, p.channel())
 		e.Project, e.Flag, e.Environment, e.ChangeRequest = cr.Project, cr.Flag, cr.Environment, cr.ID
-		audit.Record(e)
+		w.Record(e)
 		return nil
 	})
 	if err != nil {
@@ -402,7 +402,7 @@ func (s *Service) Review(ctx context.Context, p *Principal, id string, d domain.
 // still valid, not used yet; it records its use there too).
 func (s *Service) review(ctx context.Context, p *Principal, id string, d domain.Decision, comment, channel string, check func(*domain.ChangeRequest) error) (*RequestView, error) {
 	var approvedNow bool
-	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
 		if check != nil {
 			if err := check(cr); err != nil {
 				return err
@@ -415,15 +415,15 @@ func (s *Service) review(ctx context.Context, p *Principal, id string, d domain.
 		// A review that decides the request is recorded as the decision
 		// (approved, rejected); one that does not, as a review. Either way one
 		// entry, so the requester hears of each review once, with its comment.
-		e := s.audit(p.Actor(), "change_request.reviewed", channel)
+		e := s.audit(p.Actor(), domain.ActionRequestReviewed, channel)
 		switch {
 		case approvedNow:
-			e.Action = "change_request.approved"
+			e.Action = domain.ActionRequestApproved
 		case d == domain.DecisionReject && cr.Status == domain.StatusRejected:
-			e.Action = "change_request.rejected"
+			e.Action = domain.ActionRequestRejected
 		}
 		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason, e.Decision = cr.Project, cr.Flag, cr.Environment, cr.ID, comment, string(d)
-		audit.Record(e)
+		w.Record(e)
 		return nil
 	})
 	if err != nil {
@@ -470,7 +470,7 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 			return nil, false, err
 		}
 	}
-	cr, err = s.store.ApplyChangeRequest(ctx, id, func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, audit *domain.Audit) error {
+	cr, err = s.store.ApplyChangeRequest(ctx, id, func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) error {
 		applied = false
 		if a.System == "" && !a.Role.AtLeast(domain.RoleEditor) {
 			return domain.ErrApplyRole
@@ -484,13 +484,13 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 			return nil
 		}
 		now := s.clock.Now()
-		e := s.audit(a.String(), "change_request.applied", channel)
+		e := s.audit(a.String(), domain.ActionRequestApplied, channel)
 		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Requester = cr.Project, cr.Flag, cr.Environment, cr.ID, cr.Requester
 		for _, r := range cr.Approvals() {
 			e.Approvers = append(e.Approvers, "member:"+r.Reviewer)
 		}
 		for _, ev := range cr.Timeline {
-			if ev.Type == "auto_approved" && ev.Revision == cr.Revision {
+			if ev.Type == domain.EventAutoApproved && ev.Revision == cr.Revision {
 				e.Approvers = append(e.Approvers, ev.Actor)
 			}
 		}
@@ -503,7 +503,7 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 			}
 			return err
 		}
-		d, version, err := k.applyTo(cr, l, now)
+		d, version, err := k.applyTo(cr, l, now, w)
 		if err != nil {
 			return err
 		}
@@ -511,7 +511,8 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 		if err := cr.MarkApplied(a, version, channel, now); err != nil {
 			return err
 		}
-		audit.Record(e)
+		w.Record(e)
+		w.Applied, w.ReleaseLock = true, true
 		applied = true
 		return nil
 	})
@@ -529,11 +530,11 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 
 // noteApplyConflict puts a refused apply into the timeline and the audit log.
 func (s *Service) noteApplyConflict(ctx context.Context, a domain.Actor, id, channel string, cause *domain.Error) {
-	_, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
-		e := s.audit(a.String(), "change_request.apply_conflict", channel)
+	_, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
+		e := s.audit(a.String(), domain.ActionRequestApplyConflict, channel)
 		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason = cr.Project, cr.Flag, cr.Environment, cr.ID, cause.Message
-		audit.Record(e)
-		return cr.AddEvent(domain.TimelineEvent{Type: "apply_conflict", Actor: a.String(), Comment: cause.Message, Channel: channel, At: s.clock.Now()})
+		w.Record(e)
+		return cr.AddEvent(domain.TimelineEvent{Type: domain.EventApplyConflict, Actor: a.String(), Comment: cause.Message, Channel: channel, At: s.clock.Now()})
 	})
 	if err != nil {
 		s.log.WarnContext(ctx, "recording an apply conflict failed", "id", id, "err", err)
@@ -542,13 +543,14 @@ func (s *Service) noteApplyConflict(ctx context.Context, a domain.Actor, id, cha
 
 // Withdraw withdraws a request (its requester, or an admin).
 func (s *Service) Withdraw(ctx context.Context, p *Principal, id string) (*RequestView, error) {
-	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
 		if err := cr.Withdraw(p.actor(), s.clock.Now()); err != nil {
 			return err
 		}
-		e := s.audit(p.Actor(), "change_request.withdrawn", p.channel())
+		w.ReleaseLock = true
+		e := s.audit(p.Actor(), domain.ActionRequestWithdrawn, p.channel())
 		e.Project, e.Flag, e.Environment, e.ChangeRequest = cr.Project, cr.Flag, cr.Environment, cr.ID
-		audit.Record(e)
+		w.Record(e)
 		return nil
 	})
 	if err != nil {
@@ -572,15 +574,15 @@ func (s *Service) Comment(ctx context.Context, p *Principal, id, text string) (*
 		return nil, err
 	}
 	var added domain.TimelineEvent
-	_, err = s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+	_, err = s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
 		if err := cr.AddComment(p.actor(), text, mentions, s.clock.Now()); err != nil {
 			return err
 		}
 		added = cr.Timeline[len(cr.Timeline)-1]
-		e := s.audit(p.Actor(), "change_request.commented", p.channel())
+		e := s.audit(p.Actor(), domain.ActionRequestCommented, p.channel())
 		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason, e.Mentions = cr.Project, cr.Flag, cr.Environment, cr.ID, text, mentions
 		e.MentionsNotMailed = added.MentionsNotMailed
-		audit.Record(e)
+		w.Record(e)
 		return nil
 	})
 	if err != nil {
@@ -600,7 +602,7 @@ func (s *Service) Comments(ctx context.Context, p *Principal, id string) ([]doma
 	}
 	out := []domain.TimelineEvent{}
 	for _, e := range cr.Timeline {
-		if e.Type == "commented" {
+		if e.Type == domain.EventCommented {
 			out = append(out, e)
 		}
 	}

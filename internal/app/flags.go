@@ -68,7 +68,7 @@ func (s *Service) CreateFlag(ctx context.Context, p *Principal, project string, 
 	if err := s.checkMaintainer(ctx, f.Maintainer); err != nil {
 		return nil, err
 	}
-	e := s.audit(p.Actor(), "flag.created", p.channel())
+	e := s.audit(p.Actor(), domain.ActionFlagCreated, p.channel())
 	e.Project, e.Flag, e.Version = project, f.Key, 1
 	if err := s.store.CreateFlag(ctx, f, []domain.AuditEntry{e}); err != nil {
 		return nil, err
@@ -181,64 +181,88 @@ func (s *Service) changeFlag(ctx context.Context, p *Principal, project, key str
 			return out, err
 		}
 	}
-	org, err := s.store.GetOrgSettings(ctx)
+	d, err := s.decideFlag(ctx, p, cur, probe, opts)
 	if err != nil {
 		return out, err
 	}
-	// Every environment's settings are read once: the decision is made on
-	// them all, and the write is guarded by them all.
-	gates, err := s.environmentGates(ctx, org, cur)
-	if err != nil {
+	if len(d.critical) > 0 && d.how == "" {
+		out.Request, err = s.proposeFlag(ctx, p, cur, probe, d, opts)
 		return out, err
 	}
-	critical, err := s.criticalAmong(ctx, org, gates, cur, probe)
-	if err != nil {
-		return out, err
+	out.Applied, err = s.writeFlag(ctx, p, project, key, expected, opts, change, d)
+	return out, err
+}
+
+// flagDecision is how a flag change goes: the gates of every environment
+// (read once: the decision is made on them all, and the write is guarded by
+// them all), the gated environments where it needs approval (critical), and
+// the bypass that skips them all (how), if any.
+type flagDecision struct {
+	org      *domain.OrgSettings
+	critical []gate
+	gated    map[string]gate // environment → its gate, gated ones
+	decided  map[string]bool // the critical environments
+	guard    *domain.SettingsGuard
+	how      domain.AuditAction
+}
+
+func (s *Service) decideFlag(ctx context.Context, p *Principal, cur, probe *domain.Flag, opts ChangeOptions) (flagDecision, error) {
+	d := flagDecision{gated: map[string]gate{}, decided: map[string]bool{}}
+	var err error
+	if d.org, err = s.store.GetOrgSettings(ctx); err != nil {
+		return d, err
 	}
-	gated := map[string]gate{}
+	gates, err := s.environmentGates(ctx, d.org, cur)
+	if err != nil {
+		return d, err
+	}
+	if d.critical, err = s.criticalAmong(ctx, d.org, gates, cur, probe); err != nil {
+		return d, err
+	}
 	for _, g := range gates {
 		if g.gated {
-			gated[g.env] = g
+			d.gated[g.env] = g
 		}
 	}
-	guard := settingsGuard(org, gates...)
-	guard.AllEnvironments = org.Approvals
-	decided := map[string]bool{}
-	for _, g := range critical {
-		decided[g.settings.Environment] = true
-	}
-	how := ""
-	if len(critical) > 0 {
-		for i, g := range critical {
-			h, err := bypass(p, g, opts.BypassReason)
-			if err != nil {
-				return out, err
-			}
-			if h == "" || (i > 0 && h != how) {
-				how = ""
-				break
-			}
-			how = h
+	d.guard = settingsGuard(d.org, gates...)
+	d.guard.AllEnvironments = d.org.Approvals
+	for i, g := range d.critical {
+		h, err := bypass(p, g, opts.BypassReason)
+		if err != nil {
+			return d, err
 		}
-		if how == "" {
-			if err := s.checkFlagChange(cur, probe, nil); err != nil {
-				return out, err
-			}
-			keepFlagIdentity(probe, cur)
-			if err := probe.Validate(); err != nil {
-				return out, err
-			}
-			if err := s.checkServedVariants(ctx, cur, probe); err != nil {
-				return out, err
-			}
-			v, err := s.openRequest(ctx, p, cur, flagRequest(cur, probe), policyOver(critical), false, opts)
-			if err != nil {
-				return out, err
-			}
-			out.Request = v
-			return out, nil
+		if h == "" || (i > 0 && h != d.how) {
+			d.how = "" // one bypass must skip every critical environment
+			break
 		}
+		d.how = h
 	}
+	for _, g := range d.critical {
+		d.decided[g.settings.Environment] = true
+	}
+	return d, nil
+}
+
+// proposeFlag opens the request of a flag change that needs approval in
+// d.critical.
+func (s *Service) proposeFlag(ctx context.Context, p *Principal, cur, probe *domain.Flag, d flagDecision, opts ChangeOptions) (*RequestView, error) {
+	if err := s.checkFlagChange(cur, probe, nil); err != nil {
+		return nil, err
+	}
+	keepFlagIdentity(probe, cur)
+	if err := probe.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.checkServedVariants(ctx, cur, probe); err != nil {
+		return nil, err
+	}
+	return s.openRequest(ctx, p, cur, flagRequest(cur, probe), policyOver(d.critical), false, opts)
+}
+
+// writeFlag applies a flag change directly: no gated environment needs
+// approval for it, or d.how skips them all.
+func (s *Service) writeFlag(ctx context.Context, p *Principal, project, key string, expected *int64, opts ChangeOptions, change func(*domain.Flag) error, d flagDecision) (*domain.Flag, error) {
+	org, guard, gated, decided, how := d.org, d.guard, d.gated, d.decided, d.how
 	f, err := s.store.WriteFlag(ctx, project, key, func(f *domain.Flag, configs []domain.FlagConfig, w *domain.FlagWrite) error {
 		if err := checkVersion("flag", expected, f.Version); err != nil {
 			return err
@@ -267,7 +291,7 @@ func (s *Service) changeFlag(ctx context.Context, p *Principal, project, key str
 			}
 		}
 		f.UpdatedAt = s.clock.Now()
-		e := s.audit(p.Actor(), "flag.updated", p.channel())
+		e := s.audit(p.Actor(), domain.ActionFlagUpdated, p.channel())
 		if how != "" {
 			e.Action, e.Reason = how, opts.BypassReason
 		}
@@ -280,11 +304,10 @@ func (s *Service) changeFlag(ctx context.Context, p *Principal, project, key str
 		return nil
 	})
 	if err != nil {
-		return out, err
+		return nil, err
 	}
 	s.log.InfoContext(ctx, "flag updated", "project", project, "flag", key, "version", f.Version, "actor", p.Actor())
-	out.Applied = f
-	return out, nil
+	return f, nil
 }
 
 // checkFlagChange enforces what no flag change may do.
@@ -423,7 +446,7 @@ func (s *Service) DeleteFlag(ctx context.Context, p *Principal, project, key str
 		if !f.Archived {
 			return domain.Errorf(domain.CodeConflict, "flag %q is not archived; archive it first (DELETE without hard=true)", key)
 		}
-		e := s.audit(p.Actor(), "flag.deleted", p.channel())
+		e := s.audit(p.Actor(), domain.ActionFlagDeleted, p.channel())
 		e.Project, e.Flag = project, key
 		audit.Record(e)
 		return nil
@@ -508,39 +531,43 @@ func (s *Service) changeFlagConfig(ctx context.Context, p *Principal, project, f
 	if err != nil {
 		return out, err
 	}
-	how := ""
+	var how domain.AuditAction
 	if g.gated {
 		if how, err = bypass(p, g, opts.BypassReason); err != nil {
 			return out, err
 		}
 	}
 	if g.gated && how == "" {
-		if err := checkVersion("targeting", expected, cur.Version); err != nil {
-			return out, err
-		}
-		next := *cur
-		if err := change(&next); err != nil {
-			return out, err
-		}
-		if err := checkConfigIdentity(cur, &next); err != nil {
-			return out, err
-		}
-		keepIdentity(&next, cur)
-		if err := prepareConfig(&next, f, ""); err != nil {
-			return out, err
-		}
-		if f.Archived {
-			return out, domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before changing its targeting", f.Key)
-		}
-		v, err := s.openRequest(ctx, p, f, targetingRequest(live{flag: f, config: cur}, &next), domain.PolicyOf(g.settings), g.settings.LockWhilePending, opts)
-		if err != nil {
-			return out, err
-		}
-		out.Request = v
-		return out, nil
+		out.Request, err = s.proposeConfig(ctx, p, f, cur, g, expected, opts, change)
+		return out, err
 	}
+	out.Applied, err = s.writeConfig(ctx, p, org, g, how, expected, opts, change)
+	return out, err
+}
+
+// proposeConfig opens the request of a targeting change that needs
+// approval in g's environment.
+func (s *Service) proposeConfig(ctx context.Context, p *Principal, f *domain.Flag, cur *domain.FlagConfig, g gate, expected *int64, opts ChangeOptions, change func(*domain.FlagConfig) error) (*RequestView, error) {
+	if err := checkVersion("targeting", expected, cur.Version); err != nil {
+		return nil, err
+	}
+	next := *cur
+	if err := changeConfig(cur, &next, change); err != nil {
+		return nil, err
+	}
+	keepIdentity(&next, cur)
+	if err := readyConfig(f, &next); err != nil {
+		return nil, err
+	}
+	return s.openRequest(ctx, p, f, targetingRequest(live{flag: f, config: cur}, &next), domain.PolicyOf(g.settings), g.settings.LockWhilePending, opts)
+}
+
+// writeConfig applies a targeting change directly: the environment needs no
+// approval, or how (a bypass) skips it. The write holds only while the
+// settings it was decided on do (decideAgain).
+func (s *Service) writeConfig(ctx context.Context, p *Principal, org *domain.OrgSettings, g gate, how domain.AuditAction, expected *int64, opts ChangeOptions, change func(*domain.FlagConfig) error) (*domain.FlagConfig, error) {
 	guard := settingsGuard(org, g)
-	c, err := s.store.UpdateFlagConfig(ctx, project, flag, env, func(f *domain.Flag, c *domain.FlagConfig, w *domain.ConfigWrite) error {
+	c, err := s.store.UpdateFlagConfig(ctx, g.project, g.flag, g.env, func(f *domain.Flag, c *domain.FlagConfig, w *domain.ConfigWrite) error {
 		// decided on these settings: the store writes only while they hold
 		w.Settings = guard
 		if err := checkVersion("targeting", expected, c.Version); err != nil {
@@ -549,31 +576,25 @@ func (s *Service) changeFlagConfig(ctx context.Context, p *Principal, project, f
 		// a pending request's lock holds while its environment requires
 		// approval; with approval off (here, or organisation-wide) writes
 		// apply directly and nothing waits on the request
-		if w.LockedBy != "" && how != "bypass" && g.gated {
-			return domain.Errorf(domain.CodeConflict, "change request %s is pending for this flag in %s and locks it; wait for it or withdraw it", w.LockedBy, env)
+		if w.LockedBy != "" && how != domain.ActionBypass && g.gated {
+			return domain.Errorf(domain.CodeConflict, "change request %s is pending for this flag in %s and locks it; wait for it or withdraw it", w.LockedBy, g.env)
 		}
 		if g.gated != g.settings.Gates(org, f) {
 			return domain.ErrContention // the flag's tags changed since the decision
 		}
 		before := *c
-		if err := change(c); err != nil {
-			return err
-		}
-		if err := checkConfigIdentity(&before, c); err != nil {
+		if err := changeConfig(&before, c, change); err != nil {
 			return err
 		}
 		c.UpdatedAt = s.clock.Now()
-		if err := prepareConfig(c, f, ""); err != nil {
+		if err := readyConfig(f, c); err != nil {
 			return err
 		}
-		if f.Archived {
-			return domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before changing its targeting", f.Key)
-		}
-		e := s.audit(p.Actor(), "targeting.updated", p.channel())
+		e := s.audit(p.Actor(), domain.ActionTargetingUpdated, p.channel())
 		if how != "" {
 			e.Action, e.Reason = how, opts.BypassReason
 		}
-		e.Project, e.Flag, e.Environment, e.Version = project, flag, env, before.Version+1
+		e.Project, e.Flag, e.Environment, e.Version = f.Project, f.Key, g.env, before.Version+1
 		if d, err := domain.ConfigDiff(&before, c); err == nil {
 			e.Diff = d
 		}
@@ -581,11 +602,31 @@ func (s *Service) changeFlagConfig(ctx context.Context, p *Principal, project, f
 		return nil
 	})
 	if err != nil {
-		return out, err
+		return nil, err
 	}
-	s.log.InfoContext(ctx, "targeting updated", "project", project, "flag", flag, "environment", env, "version", c.Version, "actor", p.Actor())
-	out.Applied = c
-	return out, nil
+	s.log.InfoContext(ctx, "targeting updated", "project", c.Project, "flag", c.Flag, "environment", c.Environment, "version", c.Version, "actor", p.Actor())
+	return c, nil
+}
+
+// changeConfig applies change to next, a copy of cur, which must keep
+// cur's identity.
+func changeConfig(cur, next *domain.FlagConfig, change func(*domain.FlagConfig) error) error {
+	if err := change(next); err != nil {
+		return err
+	}
+	return checkConfigIdentity(cur, next)
+}
+
+// readyConfig fills c's defaults and checks it against its flag f, which
+// must not be archived.
+func readyConfig(f *domain.Flag, c *domain.FlagConfig) error {
+	if err := prepareConfig(c, f, ""); err != nil {
+		return err
+	}
+	if f.Archived {
+		return domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before changing its targeting", f.Key)
+	}
+	return nil
 }
 
 func checkConfigIdentity(before, after *domain.FlagConfig) error {

@@ -90,7 +90,7 @@ func (s *Service) checkLink(cr *domain.ChangeRequest, c actionlink.Claims, m *do
 		return domain.Errorf(domain.CodeGone, "this link expired on %s", c.ExpiresAt().Format(time.RFC1123))
 	}
 	if cr.Status == domain.StatusWithdrawn {
-		return domain.Errorf(domain.CodeGone, "this link was revoked: the request was withdrawn%s", lastActor(cr, "withdrawn"))
+		return domain.Errorf(domain.CodeGone, "this link was revoked: the request was withdrawn%s", lastActor(cr, domain.EventWithdrawn))
 	}
 	if c.Revision != cr.Revision {
 		return domain.Errorf(domain.CodeGone, "this link was revoked: the request was edited after it was sent (it is now at revision %d); a new e-mail went out", cr.Revision)
@@ -123,15 +123,14 @@ func (s *Service) checkLink(cr *domain.ChangeRequest, c actionlink.Claims, m *do
 func decidedBy(cr *domain.ChangeRequest) string {
 	for i := len(cr.Timeline) - 1; i >= 0; i-- {
 		e := cr.Timeline[i]
-		switch e.Type {
-		case "approved", "rejected", "auto_approved", "applied", "expired", "withdrawn":
+		if e.Type.Decides() {
 			return fmt.Sprintf(" (%s by %s at %s)", e.Type, e.Actor, e.At.Format(time.RFC1123))
 		}
 	}
 	return ""
 }
 
-func lastActor(cr *domain.ChangeRequest, typ string) string {
+func lastActor(cr *domain.ChangeRequest, typ domain.EventType) string {
 	for i := len(cr.Timeline) - 1; i >= 0; i-- {
 		if cr.Timeline[i].Type == typ {
 			return " by " + cr.Timeline[i].Actor

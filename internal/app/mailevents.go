@@ -24,7 +24,7 @@ import (
 
 // Audit action and actor of a suppression.
 const (
-	ActionMemberEmailSuppressed = "member.email_suppressed"
+	ActionMemberEmailSuppressed = domain.ActionMemberEmailSuppressed
 	ActorSES                    = "system:ses"
 )
 

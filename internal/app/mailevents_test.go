@@ -10,7 +10,7 @@ import (
 )
 
 // audited are the audit entries of action.
-func (w *world) audited(action string) []domain.AuditEntry {
+func (w *world) audited(action domain.AuditAction) []domain.AuditEntry {
 	w.t.Helper()
 	entries, _, err := w.store.ListAudit(w.ctx, domain.AuditFilter{}, domain.Page{Limit: domain.MaxPageLimit})
 	if err != nil {

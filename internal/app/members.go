@@ -173,7 +173,7 @@ func (s *Service) DeleteMember(ctx context.Context, p *Principal, id string) err
 const ActorRecoverAdmin = "system:recover-admin"
 
 // ActionAdminRecovered is the audit action of RecoverAdmin.
-const ActionAdminRecovered = "member.admin_recovered"
+const ActionAdminRecovered = domain.ActionMemberAdminRecovered
 
 // RecoverAdminInput names the member an operator makes admin.
 type RecoverAdminInput struct {

@@ -250,7 +250,7 @@ func (m *model) checkModel(t *rapid.T, s *snapshot) {
 }
 
 // configWrites are the audit actions of a write to production's config.
-var configWrites = []string{"targeting.updated", "bypass", "api_token_bypass", "change_request.applied"}
+var configWrites = []domain.AuditAction{"targeting.updated", "bypass", "api_token_bypass", "change_request.applied"}
 
 // checkInvariants checks, on the store alone: no apply without its quorum
 // or with a blocking rejection; one apply per request; every version of the
@@ -268,7 +268,7 @@ func (m *model) checkInvariants(t *rapid.T, s *snapshot) {
 			created[e.ChangeRequest]++
 		}
 		if slices.Contains(configWrites, e.Action) && e.Flag == "checkout" && e.Environment == "production" {
-			versions[e.Version] = append(versions[e.Version], e.Action+" "+e.ChangeRequest)
+			versions[e.Version] = append(versions[e.Version], string(e.Action)+" "+e.ChangeRequest)
 		}
 	}
 	for id := range appliedEntries {

@@ -82,7 +82,7 @@ func (s *Service) DeleteProject(ctx context.Context, p *Principal, key string) e
 		return err
 	}
 	err := s.store.DeleteProject(ctx, key, s.clock.Now(), func(revoked []string) []domain.AuditEntry {
-		e := s.audit(p.Actor(), "project.deleted", p.channel())
+		e := s.audit(p.Actor(), domain.ActionProjectDeleted, p.channel())
 		e.Project = key
 		if len(revoked) > 0 {
 			e.Reason = "revoked its SDK keys " + strings.Join(revoked, ", ")
@@ -159,7 +159,7 @@ func (s *Service) UpdateEnvironment(ctx context.Context, p *Principal, project, 
 			return err
 		}
 		// Protection decides the default approval settings: audited like them.
-		entry := s.audit(p.Actor(), "environment.updated", p.channel())
+		entry := s.audit(p.Actor(), domain.ActionEnvironmentUpdated, p.channel())
 		entry.Project, entry.Environment, entry.Version = project, key, orig.Version+1
 		if d, err := domain.AnyDiff(&orig, e); err == nil {
 			entry.Diff = d

@@ -40,8 +40,9 @@ type proposal interface {
 	// beforeApply checks, on reads, what the store's apply write cannot see.
 	beforeApply(ctx context.Context, s *Service, cr *domain.ChangeRequest) error
 	// applyTo writes the proposal onto the live state, inside the store's
-	// apply write: the diff it made and the new live version.
-	applyTo(cr *domain.ChangeRequest, l live, now time.Time) (*domain.Diff, int64, error)
+	// apply write, and names in w the live state the store is to write:
+	// the diff it made and the new live version.
+	applyTo(cr *domain.ChangeRequest, l live, now time.Time, w *domain.ApplyWrite) (*domain.Diff, int64, error)
 }
 
 // revision is an edit's new proposal, with its base.
@@ -120,7 +121,7 @@ func (targetingProposal) beforeApply(context.Context, *Service, *domain.ChangeRe
 	return nil
 }
 
-func (targetingProposal) applyTo(cr *domain.ChangeRequest, l live, now time.Time) (*domain.Diff, int64, error) {
+func (targetingProposal) applyTo(cr *domain.ChangeRequest, l live, now time.Time, w *domain.ApplyWrite) (*domain.Diff, int64, error) {
 	f, c := l.flag, l.config
 	next := *cr.ProposedConfig
 	keepIdentity(&next, c)
@@ -137,6 +138,7 @@ func (targetingProposal) applyTo(cr *domain.ChangeRequest, l live, now time.Time
 	}
 	version := c.Version + 1
 	*c = next
+	w.Config = c
 	return d, version, nil
 }
 
@@ -219,7 +221,7 @@ func (flagProposal) beforeApply(ctx context.Context, s *Service, cr *domain.Chan
 	return s.checkServedVariants(ctx, live, cr.ProposedFlag)
 }
 
-func (flagProposal) applyTo(cr *domain.ChangeRequest, l live, now time.Time) (*domain.Diff, int64, error) {
+func (flagProposal) applyTo(cr *domain.ChangeRequest, l live, now time.Time, w *domain.ApplyWrite) (*domain.Diff, int64, error) {
 	f := l.flag
 	next := *cr.ProposedFlag
 	keepFlagIdentity(&next, f)
@@ -233,5 +235,6 @@ func (flagProposal) applyTo(cr *domain.ChangeRequest, l live, now time.Time) (*d
 	}
 	version := f.Version + 1
 	*f = next
+	w.Flag = f
 	return d, version, nil
 }

@@ -31,7 +31,7 @@ func (s *Service) CreateSDKKey(ctx context.Context, p *Principal, project, env s
 		return nil, v.Err()
 	}
 	k, secret := s.newSDKKey(p, project, env, in.Name)
-	if err := s.store.CreateSDKKey(ctx, k, s.sdkKeyAudit(p, "sdk_key.created", k, "named "+strconv.Quote(k.Name))); err != nil {
+	if err := s.store.CreateSDKKey(ctx, k, s.sdkKeyAudit(p, domain.ActionSDKKeyCreated, k, "named "+strconv.Quote(k.Name))); err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "SDK key created", "project", project, "environment", env, "key", k.ID, "actor", p.Actor())
@@ -54,7 +54,7 @@ func (s *Service) RevokeSDKKey(ctx context.Context, p *Principal, project, env, 
 	if err := p.require(domain.RoleAdmin, "revoking SDK keys"); err != nil {
 		return err
 	}
-	e := s.sdkKeyAudit(p, "sdk_key.revoked", &domain.SDKKey{ID: id, Project: project, Environment: env}, "")
+	e := s.sdkKeyAudit(p, domain.ActionSDKKeyRevoked, &domain.SDKKey{ID: id, Project: project, Environment: env}, "")
 	if _, err := s.store.RevokeSDKKey(ctx, project, env, id, s.clock.Now(), e); err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (s *Service) RotateSDKKey(ctx context.Context, p *Principal, project, env, 
 	if expires.After(now) {
 		reason = "replaced by " + next.ID + "; the old key works until " + expires.UTC().Format(time.RFC3339)
 	}
-	e := s.sdkKeyAudit(p, "sdk_key.rotated", &domain.SDKKey{ID: id, Project: project, Environment: env}, reason)
+	e := s.sdkKeyAudit(p, domain.ActionSDKKeyRotated, &domain.SDKKey{ID: id, Project: project, Environment: env}, reason)
 	old, err := s.store.RotateSDKKey(ctx, project, env, id, next, now, expires, e)
 	if err != nil {
 		return nil, err
@@ -117,7 +117,7 @@ func (s *Service) RotateSDKKey(ctx context.Context, p *Principal, project, env, 
 
 // sdkKeyAudit is the audit entry of an SDK key write (never its secret or
 // hash).
-func (s *Service) sdkKeyAudit(p *Principal, action string, k *domain.SDKKey, reason string) domain.AuditEntry {
+func (s *Service) sdkKeyAudit(p *Principal, action domain.AuditAction, k *domain.SDKKey, reason string) domain.AuditEntry {
 	e := s.audit(p.Actor(), action, p.channel())
 	e.Project, e.Environment, e.SDKKey, e.Reason = k.Project, k.Environment, k.ID, reason
 	return e

@@ -122,14 +122,15 @@ func (s *Service) fire(ctx context.Context, id string, now time.Time) ([]string,
 }
 
 func (s *Service) expire(ctx context.Context, id string, now time.Time) ([]string, error) {
-	_, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+	_, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
 		if err := cr.Expire(now); err != nil {
 			return errNoop
 		}
-		e := s.audit(actorExpiry.String(), "change_request.expired", ChannelSystem)
+		w.ReleaseLock = true
+		e := s.audit(actorExpiry.String(), domain.ActionRequestExpired, ChannelSystem)
 		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Requester = cr.Project, cr.Flag, cr.Environment, cr.ID, cr.Requester
 		e.Reason = fmt.Sprintf("not applied by its deadline %s (expire_after %s)", cr.ExpiresAt.UTC().Format(time.RFC3339), cr.Policy.ExpireAfter)
-		audit.Record(e)
+		w.Record(e)
 		return nil
 	})
 	if err != nil {
@@ -139,15 +140,15 @@ func (s *Service) expire(ctx context.Context, id string, now time.Time) ([]strin
 }
 
 func (s *Service) autoApprove(ctx context.Context, id string, now time.Time) ([]string, error) {
-	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
 		missing := max(cr.Policy.MinApprovals-len(cr.Approvals()), 0)
 		if err := cr.AutoApprove(now); err != nil {
 			return errNoop
 		}
-		e := s.audit(actorAutoApproval.String(), "change_request.auto_approved", ChannelSystem)
+		e := s.audit(actorAutoApproval.String(), domain.ActionRequestAutoApproved, ChannelSystem)
 		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Requester = cr.Project, cr.Flag, cr.Environment, cr.ID, cr.Requester
 		e.Reason = fmt.Sprintf("no objection within %s: auto-approval counts as the %d missing approval(s) of %d", cr.Policy.AutoApproveAfter, missing, cr.Policy.MinApprovals)
-		audit.Record(e)
+		w.Record(e)
 		return nil
 	})
 	if err != nil {
@@ -180,14 +181,14 @@ func (s *Service) timedApply(ctx context.Context, a domain.Actor, id string, out
 		// the schedule so the timers stop retrying; the request waits to be
 		// edited, or has reached its end anyway.
 		dropped := false
-		_, uerr := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, audit *domain.Audit) error {
+		_, uerr := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
 			if cr.Status != domain.StatusApproved || (cr.ApplyAt == nil && !cr.ApplyPending) {
 				return errNoop
 			}
 			dropped = true
-			e := s.audit(a.String(), "change_request.schedule_failed", ChannelSystem)
+			e := s.audit(a.String(), domain.ActionRequestScheduleFailed, ChannelSystem)
 			e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason = cr.Project, cr.Flag, cr.Environment, cr.ID, de.Message
-			audit.Record(e)
+			w.Record(e)
 			return cr.ScheduleFailed(de.Message, s.clock.Now())
 		})
 		if uerr != nil && !errors.Is(uerr, errNoop) {

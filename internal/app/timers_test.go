@@ -39,7 +39,7 @@ func (w *world) auditActions(id string) []string {
 	var out []string
 	for _, e := range entries {
 		if e.ChangeRequest == id {
-			out = append(out, e.Action+" by "+e.Actor+": "+e.Reason)
+			out = append(out, string(e.Action)+" by "+e.Actor+": "+e.Reason)
 		}
 	}
 	return out

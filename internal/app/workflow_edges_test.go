@@ -119,7 +119,7 @@ func TestTimersFinishAnInterruptedApply(t *testing.T) {
 		w.settings(func(a *domain.ApprovalSettings) { a.Apply = domain.ApplyOnApproval })
 		cr := w.propose(w.requester, 50)
 		// the review's write, without the apply that should follow it
-		_, err := w.store.UpdateChangeRequest(w.ctx, cr.ID, func(c *domain.ChangeRequest, _ *domain.Audit) error {
+		_, err := w.store.UpdateChangeRequest(w.ctx, cr.ID, func(c *domain.ChangeRequest, _ *domain.RequestWrite) error {
 			_, err := c.Review(domain.Actor{MemberID: "m_alice", Role: domain.RoleEditor}, domain.DecisionApprove, "ok", "api", w.clock.Now())
 			return err
 		})

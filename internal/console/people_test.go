@@ -52,7 +52,7 @@ func (w *world) storedMemberByEmail(email string) *domain.Member {
 }
 
 // peopleAudit lists the audit entries with action about member.
-func (w *world) peopleAudit(action, member string) []domain.AuditEntry {
+func (w *world) peopleAudit(action domain.AuditAction, member string) []domain.AuditEntry {
 	w.t.Helper()
 	entries, _, err := w.svc.ListAudit(w.ctx, w.admin, domain.AuditFilter{}, domain.Page{Limit: domain.MaxPageLimit})
 	if err != nil {

@@ -527,7 +527,7 @@ func pjGrants(gs []domain.BypassGrant) string {
 }
 
 // pjActions keeps the entries of one action.
-func pjActions(es []domain.AuditEntry, action string) []domain.AuditEntry {
+func pjActions(es []domain.AuditEntry, action domain.AuditAction) []domain.AuditEntry {
 	var out []domain.AuditEntry
 	for _, e := range es {
 		if e.Action == action {

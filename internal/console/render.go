@@ -183,19 +183,21 @@ func serveAsset(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-// eventTexts say what happened, after the actor's name.
-var eventTexts = map[string]string{
-	"created": "requested the change", "edited": "edited the request", "commented": "commented",
-	"approved": "approved", "rejected": "rejected", "applied": "applied the change", "withdrawn": "withdrew the request",
-	"expired": "expired the request", "auto_approved": "auto-approved the request", "apply_conflict": "could not apply: the live state changed",
-	"schedule_failed": "could not apply on schedule", "approvals_revoked": "revoked the approvals",
+// eventTexts say what happened, after the actor's name; every timeline
+// event has one (TestEveryEventHasText).
+var eventTexts = map[domain.EventType]string{
+	domain.EventCreated: "requested the change", domain.EventEdited: "edited the request", domain.EventCommented: "commented",
+	domain.EventApproved: "approved", domain.EventRejected: "rejected", domain.EventApplied: "applied the change",
+	domain.EventWithdrawn: "withdrew the request", domain.EventExpired: "expired the request",
+	domain.EventAutoApproved: "auto-approved the request", domain.EventApplyConflict: "could not apply: the live state changed",
+	domain.EventScheduleFailed: "could not apply on schedule", domain.EventApprovalsRevoked: "revoked the approvals",
 }
 
-func eventText(t string) string {
+func eventText(t domain.EventType) string {
 	if s, ok := eventTexts[t]; ok {
 		return s
 	}
-	return strings.ReplaceAll(t, "_", " ")
+	return strings.ReplaceAll(string(t), "_", " ")
 }
 
 // inWords says a duration as people do: "12 hours", "30 minutes".

@@ -86,11 +86,11 @@ type Review struct {
 
 // TimelineEvent is one thing that happened to a request.
 type TimelineEvent struct {
-	Type     string   `json:"type"` // created, edited, commented, approved, rejected, applied, withdrawn, expired, auto_approved, apply_conflict
-	Actor    string   `json:"actor"`
-	Revision int      `json:"revision"`
-	Comment  string   `json:"comment,omitempty"`
-	Mentions []string `json:"mentions,omitempty"`
+	Type     EventType `json:"type"`
+	Actor    string    `json:"actor"`
+	Revision int       `json:"revision"`
+	Comment  string    `json:"comment,omitempty"`
+	Mentions []string  `json:"mentions,omitempty"`
 	// MentionsNotMailed are the members of Mentions who got no e-mail for
 	// this comment: they had had MaxMentionMailsPerHour mention mails about
 	// the request within the hour (MayMailMention).
@@ -322,9 +322,9 @@ func (cr *ChangeRequest) Review(a Actor, d Decision, comment, channel string, no
 		return false, err
 	}
 	cr.Reviews = append(cr.Reviews, Review{Reviewer: a.MemberID, Decision: d, Comment: comment, Revision: cr.Revision, Channel: channel, At: now})
-	typ := "approved"
+	typ := EventApproved
 	if d == DecisionReject {
-		typ = "rejected"
+		typ = EventRejected
 	}
 	if err := cr.event(TimelineEvent{Type: typ, Actor: a.String(), Comment: comment, Channel: channel, At: now}); err != nil {
 		return false, err
@@ -355,7 +355,7 @@ func (cr *ChangeRequest) AutoApprove(now time.Time) error {
 	cr.Status = StatusApproved
 	cr.AutoApproveAt = nil
 	cr.ApplyPending = cr.AppliesOnApproval(now)
-	return cr.event(TimelineEvent{Type: "auto_approved", Actor: Actor{System: "auto-approval"}.String(), Channel: "system", At: now,
+	return cr.event(TimelineEvent{Type: EventAutoApproved, Actor: Actor{System: "auto-approval"}.String(), Channel: "system", At: now,
 		Comment: fmt.Sprintf("no objection within %s: auto-approval stands in for the %d missing approval(s)", cr.Policy.AutoApproveAfter, max(missing, 0))})
 }
 
@@ -365,7 +365,7 @@ func (cr *ChangeRequest) Expire(now time.Time) error {
 		return ErrNotWithdrawable
 	}
 	cr.Status = StatusExpired
-	return cr.event(TimelineEvent{Type: "expired", Actor: Actor{System: "expiry"}.String(), Channel: "system", At: now})
+	return cr.event(TimelineEvent{Type: EventExpired, Actor: Actor{System: "expiry"}.String(), Channel: "system", At: now})
 }
 
 // Edit replaces the proposal with a new revision: every approval and
@@ -393,7 +393,7 @@ func (cr *ChangeRequest) Edit(a Actor, title, description *string, cfg *FlagConf
 	cr.Status = StatusPending
 	cr.ApplyPending = false
 	cr.restartTimers(now)
-	return cr.event(TimelineEvent{Type: "edited", Actor: a.String(), At: now})
+	return cr.event(TimelineEvent{Type: EventEdited, Actor: a.String(), At: now})
 }
 
 // CheckEdit says whether a may edit the request at now, changing nothing.
@@ -431,7 +431,7 @@ func (cr *ChangeRequest) restartTimers(now time.Time) {
 func (cr *ChangeRequest) ScheduleFailed(reason string, now time.Time) error {
 	cr.ApplyAt = nil
 	cr.ApplyPending = false
-	return cr.event(TimelineEvent{Type: "schedule_failed", Actor: Actor{System: "scheduler"}.String(), Comment: reason, Channel: "system", At: now})
+	return cr.event(TimelineEvent{Type: EventScheduleFailed, Actor: Actor{System: "scheduler"}.String(), Comment: reason, Channel: "system", At: now})
 }
 
 // StartTimers sets the deadlines of a new request.
@@ -453,7 +453,7 @@ func (cr *ChangeRequest) Withdraw(a Actor, now time.Time) error {
 	}
 	cr.Status = StatusWithdrawn
 	cr.AutoApproveAt = nil
-	return cr.event(TimelineEvent{Type: "withdrawn", Actor: a.String(), At: now})
+	return cr.event(TimelineEvent{Type: EventWithdrawn, Actor: a.String(), At: now})
 }
 
 // CheckWithdraw says whether a may withdraw the request at now, changing
@@ -563,7 +563,7 @@ func (cr *ChangeRequest) MarkApplied(a Actor, version int64, channel string, now
 	cr.AppliedVersion = version
 	cr.AutoApproveAt = nil
 	cr.ApplyPending = false
-	return cr.event(TimelineEvent{Type: "applied", Actor: a.String(), Channel: channel, At: now})
+	return cr.event(TimelineEvent{Type: EventApplied, Actor: a.String(), Channel: channel, At: now})
 }
 
 // AddComment adds a comment, with the members it @mentions.
@@ -583,7 +583,7 @@ func (cr *ChangeRequest) AddComment(a Actor, text string, mentions []string, now
 			notMailed = append(notMailed, m)
 		}
 	}
-	return cr.event(TimelineEvent{Type: "commented", Actor: a.String(), Comment: text, Mentions: mentions, MentionsNotMailed: notMailed, At: now})
+	return cr.event(TimelineEvent{Type: EventCommented, Actor: a.String(), Comment: text, Mentions: mentions, MentionsNotMailed: notMailed, At: now})
 }
 
 // MayMailMention reports whether a comment at now that mentions member may
@@ -593,7 +593,7 @@ func (cr *ChangeRequest) AddComment(a Actor, text string, mentions []string, now
 func (cr *ChangeRequest) MayMailMention(member string, now time.Time) bool {
 	since, mailed := now.Add(-MentionMailWindow), 0
 	for _, e := range cr.Timeline {
-		if e.Type == "commented" && e.At.After(since) && slices.Contains(e.Mentions, member) && !slices.Contains(e.MentionsNotMailed, member) {
+		if e.Type == EventCommented && e.At.After(since) && slices.Contains(e.Mentions, member) && !slices.Contains(e.MentionsNotMailed, member) {
 			mailed++
 		}
 	}
@@ -605,7 +605,7 @@ func (cr *ChangeRequest) MayMailMention(member string, now time.Time) bool {
 func (cr *ChangeRequest) CheckComment(a Actor) error {
 	total, mine := 0, 0
 	for _, e := range cr.Timeline {
-		if e.Type == "commented" {
+		if e.Type == EventCommented {
 			total++
 			if e.Actor == a.String() {
 				mine++
@@ -626,7 +626,7 @@ func (cr *ChangeRequest) CheckComment(a Actor) error {
 func (cr *ChangeRequest) commentBytes() int {
 	n := 0
 	for _, e := range cr.Timeline {
-		if e.Type == "commented" {
+		if e.Type == EventCommented {
 			n += len(e.Comment)
 		}
 	}
@@ -646,21 +646,21 @@ func checkComment(c string, required bool) error {
 
 // AuditEntry is one line of the append-only audit log.
 type AuditEntry struct {
-	ID            string    `json:"id"`
-	At            time.Time `json:"at"`
-	Actor         string    `json:"actor"`
-	Action        string    `json:"action"` // flag.created, targeting.updated, change_request.applied, settings.updated, bypass, …
-	Channel       string    `json:"channel"`
-	Project       string    `json:"project,omitempty"`
-	Flag          string    `json:"flag,omitempty"`
-	Environment   string    `json:"environment,omitempty"`
-	ChangeRequest string    `json:"change_request,omitempty"`
-	SDKKey        string    `json:"sdk_key,omitempty"` // the SDK key (its id) created, revoked or rotated
-	Member        string    `json:"member,omitempty"`  // the member an entry concerns (member.*, auth.*, token.*): invited, signed in, removed
-	Requester     string    `json:"requester,omitempty"`
-	Approvers     []string  `json:"approvers,omitempty"`
-	Reason        string    `json:"reason,omitempty"`
-	Mentions      []string  `json:"mentions,omitempty"` // members a comment @mentions
+	ID            string      `json:"id"`
+	At            time.Time   `json:"at"`
+	Actor         string      `json:"actor"`
+	Action        AuditAction `json:"action"`
+	Channel       string      `json:"channel"`
+	Project       string      `json:"project,omitempty"`
+	Flag          string      `json:"flag,omitempty"`
+	Environment   string      `json:"environment,omitempty"`
+	ChangeRequest string      `json:"change_request,omitempty"`
+	SDKKey        string      `json:"sdk_key,omitempty"` // the SDK key (its id) created, revoked or rotated
+	Member        string      `json:"member,omitempty"`  // the member an entry concerns (member.*, auth.*, token.*): invited, signed in, removed
+	Requester     string      `json:"requester,omitempty"`
+	Approvers     []string    `json:"approvers,omitempty"`
+	Reason        string      `json:"reason,omitempty"`
+	Mentions      []string    `json:"mentions,omitempty"` // members a comment @mentions
 	// MentionsNotMailed are the members of Mentions the comment mails
 	// nothing: over MaxMentionMailsPerHour (TimelineEvent.MentionsNotMailed).
 	MentionsNotMailed []string `json:"mentions_not_mailed,omitempty"`
@@ -719,5 +719,5 @@ func (cr *ChangeRequest) RevokeApprovals(a Actor, reason string, now time.Time) 
 	cr.Status = StatusPending
 	cr.ApplyPending = false
 	cr.restartTimers(now)
-	return cr.event(TimelineEvent{Type: "approvals_revoked", Actor: a.String(), Comment: reason, At: now})
+	return cr.event(TimelineEvent{Type: EventApprovalsRevoked, Actor: a.String(), Comment: reason, At: now})
 }

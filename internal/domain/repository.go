@@ -2,6 +2,7 @@ package domain
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -244,6 +245,74 @@ type Audit struct {
 // Record adds an entry.
 func (a *Audit) Record(e AuditEntry) { a.Entries = append(a.Entries, e) }
 
+// RequestWrite is what a change request's update function says besides the
+// request itself. Stores give each attempt a fresh one.
+type RequestWrite struct {
+	// Audit entries are written (with their outbox items) in the same
+	// atomic write as the request.
+	Audit
+	// ReleaseLock releases, in the same write, the pending lock of the
+	// request's flag and environment if this request holds it (a lock held
+	// by another request, or by none, is left alone). A store never
+	// releases a lock on its own: the application sets it when the request
+	// reaches a final state (withdrawn, expired, applied).
+	ReleaseLock bool
+}
+
+// ApplyWrite is what an apply function says its apply writes. Stores give
+// each attempt a fresh one.
+type ApplyWrite struct {
+	// Audit entries and the lock's release, as for an update.
+	RequestWrite
+	// Applied says fn applied the request: the store writes the request
+	// (its read version + 1), the live state named below, the audit entries
+	// and the lock's release in one atomic write. Without Applied the apply
+	// writes nothing, whatever fn did to the request or put in w (a
+	// request fn marks applied included). An apply writes live state:
+	// Applied with neither Flag nor Config is refused with an error (as is
+	// a write set Check refuses), and nothing is written.
+	Applied bool
+	// Flag, when set, is the request's flag to write: the flag fn was
+	// given, changed, at the version it was read at (fn leaves Version
+	// alone). The store writes it with that version + 1, only while the
+	// stored flag is still at that version: when it is not (another writer
+	// moved it on, or Flag was read elsewhere, earlier) the apply writes
+	// nothing and answers ErrContention. A writer that comes between the
+	// store's own read and write makes the store read again and call fn
+	// again, as any lost race does.
+	Flag *Flag
+	// Config is Flag's counterpart for the config of the request's flag in
+	// the request's environment (the config fn was given): written with its
+	// version + 1 only while the stored config is still at Config.Version
+	// (0: never written), else ErrContention and nothing written.
+	Config *FlagConfig
+}
+
+// Check refuses a write set a store cannot write for a request about flag
+// of project in env ("" when the request names no environment): live state
+// of another flag or environment, a config without an environment, both
+// the flag and its config (one change writes one of them), or an apply
+// that names no live state. The refusals are errors in the application,
+// not conflicts.
+func (w *ApplyWrite) Check(project, flag, env string) error {
+	switch {
+	case !w.Applied:
+		return nil
+	case w.Flag == nil && w.Config == nil:
+		return fmt.Errorf("apply of a change request on %s/%s names no live state to write (ApplyWrite.Flag or Config)", project, flag)
+	case w.Flag != nil && w.Config != nil:
+		return fmt.Errorf("apply of a change request on %s/%s names both the flag and a config; a store writes one of them", project, flag)
+	case w.Flag != nil && (w.Flag.Project != project || w.Flag.Key != flag):
+		return fmt.Errorf("apply of a change request on %s/%s names flag %s/%s", project, flag, w.Flag.Project, w.Flag.Key)
+	case w.Config != nil && env == "":
+		return fmt.Errorf("apply of a change request on %s/%s, which names no environment, names a config", project, flag)
+	case w.Config != nil && (w.Config.Project != project || w.Config.Flag != flag || w.Config.Environment != env):
+		return fmt.Errorf("apply of a change request on %s/%s in %s names the config of %s/%s in %s",
+			project, flag, env, w.Config.Project, w.Config.Flag, w.Config.Environment)
+	}
+	return nil
+}
+
 // DueRequest is a change request a timer must look at, and when.
 type DueRequest struct {
 	ID  string
@@ -336,28 +405,43 @@ type ApprovalRepository interface {
 }
 
 // ChangeRequestRepository stores change requests and the audit log.
+//
+// A store writes what the application tells it (the lock flag of
+// CreateChangeRequest, a RequestWrite, an ApplyWrite): it never reads a
+// request's kind to decide what to write, nor compares the request before
+// and after an update function to infer what happened (newly applied, now
+// final). What it does derive is bookkeeping of the record it writes: the
+// due index from the request's NextDue, the list and reviewer indexes, and
+// the project's ruleset version, which moves with every flag or config
+// write.
 type ChangeRequestRepository interface {
 	// CreateChangeRequest writes a new request and its audit entries. With
 	// lock, it also takes the pending lock of the request's flag and
-	// environment (conflict if another open request holds it); the lock is
-	// released when the request reaches a final state.
+	// environment. Conflict if another open request holds that lock,
+	// whether or not this one takes it; the lock is held until a write
+	// releases it (RequestWrite.ReleaseLock).
 	CreateChangeRequest(ctx context.Context, cr *ChangeRequest, lock bool, audit []AuditEntry) error
 	GetChangeRequest(ctx context.Context, id string) (*ChangeRequest, error)
 	// ListChangeRequests lists newest first.
 	ListChangeRequests(ctx context.Context, filter CRFilter, page Page) ([]ChangeRequest, string, error)
 	// UpdateChangeRequest is the read-modify-write of a request (reviews,
-	// edits, comments, withdrawal, timers).
-	UpdateChangeRequest(ctx context.Context, id string, fn func(*ChangeRequest, *Audit) error) (*ChangeRequest, error)
+	// edits, comments, withdrawal, timers): fn changes the request and says
+	// in w what else the write is (see RequestWrite). The request is
+	// written with the read version + 1, only if it did not change
+	// meanwhile (a race retries).
+	UpdateChangeRequest(ctx context.Context, id string, fn func(cr *ChangeRequest, w *RequestWrite) error) (*ChangeRequest, error)
 	// ApplyChangeRequest is apply as one atomic write. fn gets the request,
-	// the live flag and, for targeting requests, the live config; it checks
-	// the request may apply, puts the proposal into the config (or flag),
-	// marks the request applied with the read version + 1 and records audit
-	// entries. If the request comes out newly applied, the store writes the
-	// request, the config (or flag) with its version + 1 and the audit entries
-	// together, only if none of them changed since they were read (a race
-	// retries). Otherwise it writes nothing and returns the request as it is,
-	// so a retried apply gets the same answer and no second version.
-	ApplyChangeRequest(ctx context.Context, id string, fn func(cr *ChangeRequest, f *Flag, c *FlagConfig, audit *Audit) error) (*ChangeRequest, error)
+	// the live state of its place (the flag and, when the request names an
+	// environment, the config there; else c is nil) and says in w what the
+	// apply writes (see ApplyWrite): fn checks the request may apply, puts
+	// the proposal into the live flag or config and names it in w, marks the
+	// request applied (with the version it names + 1) and records audit
+	// entries. With w.Applied the store writes the request, the live state
+	// w names and the audit entries together, only if none of them changed
+	// since they were read (a race retries, calling fn again). Without it
+	// the store writes nothing and returns the request as fn left it, so a
+	// retried apply gets the same answer and no second version.
+	ApplyChangeRequest(ctx context.Context, id string, fn func(cr *ChangeRequest, f *Flag, c *FlagConfig, w *ApplyWrite) error) (*ChangeRequest, error)
 	// ListDue returns the requests whose NextDue is at or before before,
 	// earliest first, at most limit. It reads only the due index (requests no
 	// timer concerns are not in it), so its cost follows the number of due

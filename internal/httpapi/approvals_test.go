@@ -147,7 +147,7 @@ func TestSettingsRoutes(t *testing.T) {
 	a.do("GET", "/v1/audit", nil).want(t, 200).json(&audit)
 	actions := []string{}
 	for _, e := range audit.Items {
-		actions = append(actions, e.Action)
+		actions = append(actions, string(e.Action))
 	}
 	if !strings.Contains(strings.Join(actions, " "), "approval_settings.updated") || !strings.Contains(strings.Join(actions, " "), "settings.updated") {
 		t.Fatalf("settings changes must be audited: %v", actions)

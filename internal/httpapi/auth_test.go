@@ -104,7 +104,7 @@ func (a *testAPI) auditActions() []domain.AuditEntry {
 	return l.Items
 }
 
-func countAction(entries []domain.AuditEntry, action string) int {
+func countAction(entries []domain.AuditEntry, action domain.AuditAction) int {
 	n := 0
 	for _, e := range entries {
 		if e.Action == action {

@@ -371,7 +371,7 @@ type TimelineEventView struct {
 }
 
 func timelineEventView(e *domain.TimelineEvent) TimelineEventView {
-	return TimelineEventView{Type: e.Type, Actor: e.Actor, Revision: e.Revision, Comment: e.Comment, Mentions: e.Mentions,
+	return TimelineEventView{Type: string(e.Type), Actor: e.Actor, Revision: e.Revision, Comment: e.Comment, Mentions: e.Mentions,
 		MentionsNotMailed: e.MentionsNotMailed, Channel: e.Channel, At: e.At}
 }
 
@@ -491,7 +491,7 @@ type AuditEntryView struct {
 }
 
 func auditEntryView(e *domain.AuditEntry) AuditEntryView {
-	return AuditEntryView{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Channel: e.Channel, Project: e.Project, Flag: e.Flag,
+	return AuditEntryView{ID: e.ID, At: e.At, Actor: e.Actor, Action: string(e.Action), Channel: e.Channel, Project: e.Project, Flag: e.Flag,
 		Environment: e.Environment, ChangeRequest: e.ChangeRequest, SDKKey: e.SDKKey, Member: e.Member, Requester: e.Requester,
 		Approvers: e.Approvers, Reason: e.Reason, Mentions: e.Mentions, MentionsNotMailed: e.MentionsNotMailed, Decision: e.Decision,
 		Diff: mapPtr(e.Diff, diffView), Version: e.Version}

@@ -67,31 +67,36 @@ func New(store Store, svc *app.Service, mail Mailer, events Publisher, clk clock
 	return &Notifier{store: store, svc: svc, mail: mail, events: events, clock: clk, log: log, from: from, baseURL: strings.TrimRight(baseURL, "/")}
 }
 
-var eventTypes = map[string]string{
-	"change_request.created":        eventbus.TypeChangeRequestCreated,
-	"change_request.edited":         eventbus.TypeChangeRequestEdited,
-	"change_request.reviewed":       eventbus.TypeChangeRequestReviewed,
-	"change_request.approved":       eventbus.TypeChangeRequestApproved,
-	"change_request.rejected":       eventbus.TypeChangeRequestRejected,
-	"change_request.auto_approved":  eventbus.TypeChangeRequestAutoApproved,
-	"change_request.applied":        eventbus.TypeChangeRequestApplied,
-	"change_request.apply_conflict": eventbus.TypeChangeRequestApplyConflict,
-	"change_request.withdrawn":      eventbus.TypeChangeRequestWithdrawn,
-	"change_request.expired":        eventbus.TypeChangeRequestExpired,
+// eventTypes name the domain event of each audit action that has one; an
+// action not here is published under its own name.
+var eventTypes = map[domain.AuditAction]string{
+	domain.ActionRequestCreated:          eventbus.TypeChangeRequestCreated,
+	domain.ActionRequestEdited:           eventbus.TypeChangeRequestEdited,
+	domain.ActionRequestReviewed:         eventbus.TypeChangeRequestReviewed,
+	domain.ActionRequestApproved:         eventbus.TypeChangeRequestApproved,
+	domain.ActionRequestRejected:         eventbus.TypeChangeRequestRejected,
+	domain.ActionRequestAutoApproved:     eventbus.TypeChangeRequestAutoApproved,
+	domain.ActionRequestApplied:          eventbus.TypeChangeRequestApplied,
+	domain.ActionRequestApplyConflict:    eventbus.TypeChangeRequestApplyConflict,
+	domain.ActionRequestWithdrawn:        eventbus.TypeChangeRequestWithdrawn,
+	domain.ActionRequestExpired:          eventbus.TypeChangeRequestExpired,
+	domain.ActionFlagCreated:             eventbus.TypeFlagChanged,
+	domain.ActionFlagUpdated:             eventbus.TypeFlagChanged,
+	domain.ActionFlagDeleted:             eventbus.TypeFlagChanged,
+	domain.ActionTargetingUpdated:        eventbus.TypeFlagChanged,
+	domain.ActionBypass:                  eventbus.TypeFlagChanged,
+	domain.ActionAPITokenBypass:          eventbus.TypeFlagChanged,
+	domain.ActionSettingsUpdated:         eventbus.TypeSettingsChanged,
+	domain.ActionApprovalSettingsUpdated: eventbus.TypeSettingsChanged,
+	domain.ActionEnvironmentUpdated:      eventbus.TypeSettingsChanged,
 }
 
 // eventType names the domain event of an audit action.
-func eventType(action string) string {
+func eventType(action domain.AuditAction) string {
 	if t, ok := eventTypes[action]; ok {
 		return t
 	}
-	switch {
-	case strings.HasPrefix(action, "flag.") || strings.HasPrefix(action, "targeting.") || action == "bypass" || action == "api_token_bypass":
-		return eventbus.TypeFlagChanged
-	case strings.Contains(action, "settings") || strings.HasPrefix(action, "environment."):
-		return eventbus.TypeSettingsChanged
-	}
-	return action
+	return string(action)
 }
 
 // deliveries are what entry e owes now: the event and the e-mails. gone
@@ -192,7 +197,7 @@ func mailDeliveries(n *Notifier, mails []mail) []delivery {
 
 // reviewActions are the entries whose mail asks for a review: sent only
 // while the request is pending.
-var reviewActions = map[string]bool{"change_request.created": true, "change_request.edited": true, "change_request.approvals_revoked": true}
+var reviewActions = map[domain.AuditAction]bool{domain.ActionRequestCreated: true, domain.ActionRequestEdited: true, domain.ActionRequestApprovalsRevoked: true}
 
 type mail struct {
 	member *domain.Member
@@ -228,7 +233,7 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 	}
 	title := fmt.Sprintf("%q (%s in %s)", cr.Title, cr.Flag, envName(cr))
 	switch e.Action {
-	case "change_request.created", "change_request.edited", "change_request.approvals_revoked":
+	case domain.ActionRequestCreated, domain.ActionRequestEdited, domain.ActionRequestApprovalsRevoked:
 		if cr.Status != domain.StatusPending {
 			return nil, nil
 		}
@@ -236,8 +241,8 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 		if err != nil {
 			return nil, err
 		}
-		verb := map[string]string{"change_request.created": "asks for your review", "change_request.edited": "was edited and needs your review again",
-			"change_request.approvals_revoked": "needs your review again"}[e.Action]
+		verb := map[domain.AuditAction]string{domain.ActionRequestCreated: "asks for your review", domain.ActionRequestEdited: "was edited and needs your review again",
+			domain.ActionRequestApprovalsRevoked: "needs your review again"}[e.Action]
 		for _, r := range reviewers {
 			if err := add(r, true, "Review requested: "+title, "Change request "+title+" "+verb+".", []string{actionlink.Approve, actionlink.Reject}); err != nil {
 				return nil, err
@@ -253,16 +258,16 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 				out = append(out, *notice)
 			}
 		}
-	case "change_request.reviewed", "change_request.approved", "change_request.rejected", "change_request.auto_approved", "change_request.applied",
-		"change_request.apply_conflict", "change_request.expired", "change_request.schedule_failed":
+	case domain.ActionRequestReviewed, domain.ActionRequestApproved, domain.ActionRequestRejected, domain.ActionRequestAutoApproved, domain.ActionRequestApplied,
+		domain.ActionRequestApplyConflict, domain.ActionRequestExpired, domain.ActionRequestScheduleFailed:
 		if cr.RequesterMember == "" {
 			return nil, nil
 		}
-		what := strings.ReplaceAll(strings.TrimPrefix(e.Action, "change_request."), "_", " ")
+		what := strings.ReplaceAll(strings.TrimPrefix(string(e.Action), "change_request."), "_", " ")
 		intro := fmt.Sprintf("Your change request %s: %s by %s.", title, what, e.Actor)
 		if e.Decision != "" {
 			what = map[string]string{"approve": "approved", "reject": "rejected"}[e.Decision]
-			if e.Action == "change_request.reviewed" {
+			if e.Action == domain.ActionRequestReviewed {
 				what = "reviewed (" + e.Decision + ")"
 			}
 			intro = fmt.Sprintf("Your change request %s: %s by %s, who wrote: %q", title, what, e.Actor, e.Reason)
@@ -271,13 +276,13 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 		}
 		var actions []string
 		if cr.Status == domain.StatusApproved && cr.Policy.Apply == domain.ApplyManual && cr.ApplyAt == nil &&
-			(e.Action == "change_request.approved" || e.Action == "change_request.auto_approved") {
+			(e.Action == domain.ActionRequestApproved || e.Action == domain.ActionRequestAutoApproved) {
 			actions = []string{actionlink.Apply}
 		}
 		if err := add(cr.RequesterMember, false, strings.ToUpper(what[:1])+what[1:]+": "+title, intro, actions); err != nil {
 			return nil, err
 		}
-	case "change_request.commented":
+	case domain.ActionRequestCommented:
 		for _, m := range e.Mentions {
 			if slices.Contains(e.MentionsNotMailed, m) {
 				continue // over domain.MaxMentionMailsPerHour: decided when the comment was written
@@ -390,14 +395,14 @@ func (n *Notifier) render(m *domain.Member, cr *domain.ChangeRequest, e domain.A
 		return sesmail.Message{}, &permanentError{err}
 	}
 	return sesmail.Message{From: n.from, To: []string{m.Email}, Subject: subject, Text: text.String(), HTML: html.String(),
-		Tags: map[string]string{"action": strings.ReplaceAll(e.Action, ".", "_")}}, nil
+		Tags: map[string]string{"action": strings.ReplaceAll(string(e.Action), ".", "_")}}, nil
 }
 
 // signInMails are the entries whose mail carries a sign-in link, and the
 // link's purpose.
-var signInMails = map[string]domain.LinkPurpose{
-	app.ActionMemberInvited:       domain.LinkInvitation,
-	app.ActionSignInLinkRequested: domain.LinkSignIn,
+var signInMails = map[domain.AuditAction]domain.LinkPurpose{
+	domain.ActionMemberInvited:       domain.LinkInvitation,
+	domain.ActionSignInLinkRequested: domain.LinkSignIn,
 }
 
 // signInHTML is parsed on first use, not at every cold start.
@@ -438,7 +443,7 @@ func (n *Notifier) signInMail(ctx context.Context, e domain.AuditEntry, m *domai
 		return sesmail.Message{}, &permanentError{err}
 	}
 	return sesmail.Message{From: n.from, To: []string{m.Email}, Subject: subject, Text: text, HTML: html.String(),
-		Tags: map[string]string{"action": strings.ReplaceAll(e.Action, ".", "_")}}, nil
+		Tags: map[string]string{"action": strings.ReplaceAll(string(e.Action), ".", "_")}}, nil
 }
 
 // actorName names who did something for a mail: a member's name, or

@@ -25,7 +25,7 @@ func (f *fixture) mailsTo(addr string) []catcher.Mail {
 
 // itemOf is the outbox item of the audit entry of action (the newest of
 // them, for a member when member is not "").
-func (f *fixture) itemOf(t *testing.T, action, member string) *domain.OutboxItem {
+func (f *fixture) itemOf(t *testing.T, action domain.AuditAction, member string) *domain.OutboxItem {
 	t.Helper()
 	entries, _, err := f.store.ListAudit(context.Background(), domain.AuditFilter{}, domain.Page{Limit: 200})
 	if err != nil {

@@ -334,19 +334,17 @@ func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, 
 	return out, next, err
 }
 
-// releaseIfFinal drops the pending lock a request holds once it is final.
-func releaseIfFinal(tx *bolt.Tx, cr *domain.ChangeRequest) error {
-	if !cr.Status.Final() {
-		return nil
-	}
+// releaseLock drops the pending lock at lk if request id holds it (a lock
+// held by another request, or by none, is left alone).
+func releaseLock(tx *bolt.Tx, lk []byte, id string) error {
 	locks := tx.Bucket(bLocks)
-	if holder := locks.Get(lockKey(cr)); holder != nil && string(holder) == cr.ID {
-		return locks.Delete(lockKey(cr))
+	if holder := locks.Get(lk); holder != nil && string(holder) == id {
+		return locks.Delete(lk)
 	}
 	return nil
 }
 
-func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Audit) error) (cr *domain.ChangeRequest, err error) {
+func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.RequestWrite) error) (cr *domain.ChangeRequest, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var ok bool
 		cr, ok, err = get[record.ChangeRequest](tx, bChangeRequests, key(id))
@@ -358,23 +356,25 @@ func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*dom
 		}
 		read := cr.Version
 		before := *cr
-		var audit domain.Audit
-		if err := fn(cr, &audit); err != nil {
+		var w domain.RequestWrite
+		if err := fn(cr, &w); err != nil {
 			return err
 		}
 		cr.Version = read + 1
-		if err := writeAudit(tx, audit.Entries); err != nil {
+		if err := writeAudit(tx, w.Entries); err != nil {
 			return err
 		}
-		if err := releaseIfFinal(tx, cr); err != nil {
-			return err
+		if w.ReleaseLock {
+			if err := releaseLock(tx, lockKey(&before), id); err != nil {
+				return err
+			}
 		}
 		return putRequest(tx, &before, cr)
 	})
 	return cr, err
 }
 
-func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.Audit) error) (cr *domain.ChangeRequest, err error) {
+func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.ApplyWrite) error) (cr *domain.ChangeRequest, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var ok bool
 		cr, ok, err = get[record.ChangeRequest](tx, bChangeRequests, key(id))
@@ -384,55 +384,88 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 		if !ok {
 			return domain.NotFound("change request", id)
 		}
-		f, err := getFlag(tx, cr.Project, cr.Flag)
+		// The request's place, as read: fn may not move it. Its live state
+		// is the flag and, when the request names an environment, the
+		// config there.
+		before := *cr
+		project, flag, env := cr.Project, cr.Flag, cr.Environment
+		f, err := getFlag(tx, project, flag)
 		if err != nil {
 			return err
 		}
 		var c *domain.FlagConfig
-		if cr.Kind == domain.KindTargeting {
-			if _, c, err = getFlagConfig(tx, cr.Project, cr.Flag, cr.Environment); err != nil {
+		if env != "" {
+			if _, c, err = getFlagConfig(tx, project, flag, env); err != nil {
 				return err
 			}
 		}
-		readCR, wasApplied := cr.Version, cr.Status == domain.StatusApplied
-		before := *cr
-		readFlag := f.Version
-		var readConfig int64
-		if c != nil {
-			readConfig = c.Version
-		}
-		var audit domain.Audit
-		if err := fn(cr, f, c, &audit); err != nil {
+		var w domain.ApplyWrite
+		if err := fn(cr, f, c, &w); err != nil {
 			return err
 		}
-		if wasApplied || cr.Status != domain.StatusApplied {
-			// nothing to apply (a retried apply answers with the request as it is)
+		if !w.Applied {
+			// nothing to write (a retried apply answers with the request as it is)
 			return nil
 		}
-		cr.Version = readCR + 1
-		if err := bumpRuleset(tx, cr.Project); err != nil {
+		if err := w.Check(project, flag, env); err != nil {
 			return err
 		}
-		if c != nil {
-			c.Version = readConfig + 1
-			if err := put(tx, bConfigs, key(cr.Project, cr.Flag, cr.Environment), record.FromFlagConfig(*c)); err != nil {
-				return err
-			}
-		} else {
-			f.Version = readFlag + 1
-			if err := put(tx, bFlags, key(cr.Project, cr.Flag), record.FromFlag(*f)); err != nil {
+		cr.Version = before.Version + 1
+		if w.Flag != nil {
+			if err := putLiveFlag(tx, w.Flag); err != nil {
 				return err
 			}
 		}
-		if err := writeAudit(tx, audit.Entries); err != nil {
+		if w.Config != nil {
+			if err := putLiveConfig(tx, w.Config); err != nil {
+				return err
+			}
+		}
+		if err := writeAudit(tx, w.Entries); err != nil {
 			return err
 		}
-		if err := releaseIfFinal(tx, cr); err != nil {
-			return err
+		if w.ReleaseLock {
+			if err := releaseLock(tx, lockKey(&before), id); err != nil {
+				return err
+			}
 		}
 		return putRequest(tx, &before, cr)
 	})
 	return cr, err
+}
+
+// putLiveFlag writes f, which an apply names at the version it read, with
+// that version + 1; ErrContention when the stored flag is at another
+// version. The ruleset version moves with it.
+func putLiveFlag(tx *bolt.Tx, f *domain.Flag) error {
+	cur, err := getFlag(tx, f.Project, f.Key)
+	if err != nil {
+		return err
+	}
+	if cur.Version != f.Version {
+		return domain.ErrContention
+	}
+	f.Version++
+	if err := bumpRuleset(tx, f.Project); err != nil {
+		return err
+	}
+	return put(tx, bFlags, key(f.Project, f.Key), record.FromFlag(*f))
+}
+
+// putLiveConfig is putLiveFlag for a config (version 0: never written).
+func putLiveConfig(tx *bolt.Tx, c *domain.FlagConfig) error {
+	_, cur, err := getFlagConfig(tx, c.Project, c.Flag, c.Environment)
+	if err != nil {
+		return err
+	}
+	if cur.Version != c.Version {
+		return domain.ErrContention
+	}
+	c.Version++
+	if err := bumpRuleset(tx, c.Project); err != nil {
+		return err
+	}
+	return put(tx, bConfigs, key(c.Project, c.Flag, c.Environment), record.FromFlagConfig(*c))
 }
 
 func (s *Store) PendingLock(ctx context.Context, project, flag, env string) (id string, err error) {

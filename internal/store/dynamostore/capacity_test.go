@@ -60,7 +60,7 @@ func TestLifecycleCapacity(t *testing.T) {
 		Reviews: []domain.Review{}, Timeline: []domain.TimelineEvent{}, CreatedAt: at, UpdatedAt: at,
 	}
 	must(t, cr.AddEvent(domain.TimelineEvent{Type: "created", Actor: requester.String(), Channel: "api", At: at}))
-	entry := func(n int, actor, action string) domain.AuditEntry {
+	entry := func(n int, actor string, action domain.AuditAction) domain.AuditEntry {
 		return domain.AuditEntry{ID: fmt.Sprintf("a_%010d", n), At: at.Add(time.Duration(n) * time.Minute), Actor: actor, Action: action,
 			Channel: "api", Project: "shop", Flag: "checkout", Environment: "production", ChangeRequest: cr.ID}
 	}
@@ -87,7 +87,7 @@ func TestLifecycleCapacity(t *testing.T) {
 	})
 	for i, reviewer := range []string{"m_bob", "m_cy"} {
 		step(fmt.Sprintf("review %d", i+1), func() error {
-			_, err := s.UpdateChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, a *domain.Audit) error {
+			_, err := s.UpdateChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, a *domain.RequestWrite) error {
 				actor := domain.Actor{MemberID: reviewer, Role: domain.RoleEditor}
 				if _, err := cr.Review(actor, domain.DecisionApprove, "Looks good to me.", "api", at.Add(time.Duration(i+1)*time.Minute)); err != nil {
 					return err
@@ -102,7 +102,7 @@ func TestLifecycleCapacity(t *testing.T) {
 	}
 	applier := domain.Actor{MemberID: "m_bob", Role: domain.RoleEditor}
 	step("apply", func() error {
-		_, err := s.ApplyChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, _ *domain.Flag, c *domain.FlagConfig, a *domain.Audit) error {
+		_, err := s.ApplyChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, _ *domain.Flag, c *domain.FlagConfig, a *domain.ApplyWrite) error {
 			if cr.Status == domain.StatusApplied {
 				return nil
 			}
@@ -120,6 +120,7 @@ func TestLifecycleCapacity(t *testing.T) {
 			e.Approvers = []string{"member:m_bob", "member:m_cy"}
 			a.Record(e)
 			*c = next
+			a.Applied, a.ReleaseLock, a.Config = true, true, c
 			return cr.MarkApplied(applier, c.Version+1, "api", at.Add(3*time.Minute))
 		})
 		return err

@@ -321,14 +321,10 @@ func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, 
 	}, page, keep)
 }
 
-// addRelease adds, when cr comes out final and holds its pending lock, the
-// lock's delete (conditioned on cr still holding it) to a transaction. A
-// lock held by another request, or by none, is left alone.
-func (s *Store) addRelease(ctx context.Context, b *txBuilder, id string, cr *domain.ChangeRequest) error {
-	if !cr.Status.Final() {
-		return nil
-	}
-	lk := crLockKey(cr)
+// addRelease adds to a transaction, when request id holds the lock lk, the
+// lock's delete (conditioned on id still holding it). A lock held by
+// another request, or by none, is left alone.
+func (s *Store) addRelease(ctx context.Context, b *txBuilder, id string, lk key) error {
 	it, err := s.get(ctx, lk)
 	if err != nil {
 		return err
@@ -340,16 +336,16 @@ func (s *Store) addRelease(ctx context.Context, b *txBuilder, id string, cr *dom
 	return nil
 }
 
-func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Audit) error) (*domain.ChangeRequest, error) {
+func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.RequestWrite) error) (*domain.ChangeRequest, error) {
 	var out *domain.ChangeRequest
 	err := retry(ctx, func() error {
 		cr, err := s.readCR(ctx, id)
 		if err != nil {
 			return err
 		}
-		v := cr.Version
-		var audit domain.Audit
-		if err := fn(cr, &audit); err != nil {
+		v, lk := cr.Version, crLockKey(cr)
+		var w domain.RequestWrite
+		if err := fn(cr, &w); err != nil {
 			return err
 		}
 		cr.Version = v + 1
@@ -360,15 +356,17 @@ func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*dom
 		var b txBuilder
 		cond := versionIs(v)
 		b.add(s.txPut(it, &cond))
-		if err := s.addRelease(ctx, &b, id, cr); err != nil {
-			return err
+		if w.ReleaseLock {
+			if err := s.addRelease(ctx, &b, id, lk); err != nil {
+				return err
+			}
 		}
-		from := s.addAudit(&b, audit.Entries)
+		from := s.addAudit(&b, w.Entries)
 		err = s.transact(ctx, &b)
 		if tooLarge(err) {
 			return errTooLarge(id)
 		}
-		if err := outcome(err, audit.Entries, from, "put change request "+id); err != nil {
+		if err := outcome(err, w.Entries, from, "put change request "+id); err != nil {
 			return err
 		}
 		out = cr
@@ -380,59 +378,51 @@ func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*dom
 	return out, nil
 }
 
-func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.Audit) error) (*domain.ChangeRequest, error) {
+// readPlace reads the live state of a request's place and its pending lock
+// in one strongly consistent batch: the flag and, when the request names an
+// environment, the environment and the config there (nil otherwise). It
+// returns the flag item as read (for its config_seq) and the lock holder.
+func (s *Store) readPlace(ctx context.Context, project, flag, env string) (item, *domain.Flag, *domain.FlagConfig, string, error) {
+	if env != "" {
+		return s.readFlagConfig(ctx, project, flag, env, true)
+	}
+	items, err := s.getMany(ctx, flagKey(project, flag), lockKey(project, flag, env))
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	if items[0] == nil {
+		return nil, nil, nil, "", s.notFoundIn(ctx, project, "flag", flag)
+	}
+	f, err := decode[record.Flag](items[0])
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	return items[0], f, nil, stringAttr(items[1], attrLockedBy), nil
+}
+
+func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.ApplyWrite) error) (*domain.ChangeRequest, error) {
 	var out *domain.ChangeRequest
 	err := retry(ctx, func() error {
 		cr, err := s.readCR(ctx, id)
 		if err != nil {
 			return err
 		}
-		// What the request changes, as read: fn may not move it.
+		// The request's place, as read: fn may not move it.
 		project, flag, env := cr.Project, cr.Flag, cr.Environment
 		lk := crLockKey(cr)
-		wasApplied := cr.Status == domain.StatusApplied
-		targeting := cr.Kind == domain.KindTargeting
-		// The live flag, and for targeting its config (and environment); and
-		// unless there is nothing left to apply, the lock: one batch.
-		var (
-			flagItem item
-			f        *domain.Flag
-			c        *domain.FlagConfig
-			holder   string
-		)
-		if targeting {
-			flagItem, f, c, holder, err = s.readFlagConfig(ctx, project, flag, env, !wasApplied)
-			if err != nil {
-				return err
-			}
-		} else {
-			keys := []key{flagKey(project, flag)}
-			if !wasApplied {
-				keys = append(keys, lk)
-			}
-			items, err := s.getMany(ctx, keys...)
-			if err != nil {
-				return err
-			}
-			if flagItem = items[0]; flagItem == nil {
-				return s.notFoundIn(ctx, project, "flag", flag)
-			}
-			if f, err = decode[record.Flag](flagItem); err != nil {
-				return err
-			}
-			if !wasApplied {
-				holder = stringAttr(items[1], attrLockedBy)
-			}
+		flagItem, f, c, holder, err := s.readPlace(ctx, project, flag, env)
+		if err != nil {
+			return err
 		}
 		crVersion, flagVersion := cr.Version, f.Version
 		var configVersion int64
 		if c != nil {
 			configVersion = c.Version
 		}
-		var audit domain.Audit
-		err = fn(cr, f, c, &audit)
-		if err != nil || (!wasApplied && cr.Status != domain.StatusApplied) {
-			// fn refused (or let the request be). The request and the live
+		var w domain.ApplyWrite
+		err = fn(cr, f, c, &w)
+		if err != nil || !w.Applied {
+			// fn refused, or applies nothing. The request and the live
 			// state were read one after the other, not together: if the
 			// request changed meanwhile (another apply committed between the
 			// two reads, say), fn judged a state that never was; read again.
@@ -444,12 +434,18 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 			if err != nil {
 				return err
 			}
-		}
-		if wasApplied || cr.Status != domain.StatusApplied {
 			// Nothing to apply: a retried apply answers with the request
 			// as it is, and writes nothing.
 			out = cr
 			return nil
+		}
+		if err := w.Check(project, flag, env); err != nil {
+			return err
+		}
+		if (w.Flag != nil && w.Flag.Version != flagVersion) || (w.Config != nil && w.Config.Version != configVersion) {
+			// fn names live state at a version other than the stored one
+			// (as read): the write's condition cannot hold.
+			return domain.ErrContention
 		}
 
 		var b txBuilder
@@ -460,12 +456,13 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 		}
 		cond := versionIs(crVersion)
 		b.add(s.txPut(it, &cond))
-		if targeting {
-			c.Version = configVersion + 1
-			s.addConfigWrite(&b, project, flag, env, c, configVersion, flagVersion)
-		} else {
-			f.Version = flagVersion + 1
-			fit, err := encode(flagKey(project, flag), record.FromFlag(*f), keep(flagItem, attrConfigSeq))
+		if w.Config != nil {
+			w.Config.Version = configVersion + 1
+			s.addConfigWrite(&b, project, flag, env, w.Config, configVersion, flagVersion)
+		}
+		if w.Flag != nil {
+			w.Flag.Version = flagVersion + 1
+			fit, err := encode(flagKey(project, flag), record.FromFlag(*w.Flag), keep(flagItem, attrConfigSeq))
 			if err != nil {
 				return err
 			}
@@ -473,16 +470,16 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 			b.add(s.txPut(fit, &fcond))
 			s.addRulesetBump(&b, project)
 		}
-		if holder == id {
+		if w.ReleaseLock && holder == id {
 			cond := lockHeldBy(id)
 			b.add(s.txDelete(lk, &cond))
 		}
-		from := s.addAudit(&b, audit.Entries)
+		from := s.addAudit(&b, w.Entries)
 		err = s.transact(ctx, &b)
 		if tooLarge(err) {
 			return errTooLarge(id)
 		}
-		if err := outcome(err, audit.Entries, from, "apply change request "+id); err != nil {
+		if err := outcome(err, w.Entries, from, "apply change request "+id); err != nil {
 			return err
 		}
 		out = cr

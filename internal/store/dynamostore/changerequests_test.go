@@ -68,7 +68,7 @@ func TestChangeRequestItemLayout(t *testing.T) {
 	must(t, err)
 	cr := targetingRequest("cr1", "production", at0.Add(time.Second))
 	must(t, s.CreateChangeRequest(ctx, cr, true, []domain.AuditEntry{audited("a1", "p", at0.Add(time.Second))}))
-	_, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+	_, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
 		_, err := cr.Review(domain.Actor{MemberID: "m7", Role: domain.RoleEditor}, domain.DecisionApprove, "ok", "api", at0)
 		return err
 	})
@@ -139,7 +139,8 @@ func TestLockReleasedBetweenConfigReadAndWrite(t *testing.T) {
 	_, err := s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig, w *domain.ConfigWrite) error {
 		seen = append(seen, w.LockedBy)
 		if len(seen) == 1 {
-			_, err := s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+			_, err := s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
+				w.ReleaseLock = true
 				return cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, at0)
 			})
 			if err != nil {
@@ -192,7 +193,7 @@ func TestChangeRequestTooLarge(t *testing.T) {
 		t.Fatalf("create: want a conflict about the item size, got %v", err)
 	}
 	must(t, s.CreateChangeRequest(ctx, targetingRequest("cr2", "production", at0), false, nil))
-	_, err = s.UpdateChangeRequest(ctx, "cr2", func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+	_, err = s.UpdateChangeRequest(ctx, "cr2", func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
 		cr.Description = big.Description
 		return nil
 	})
@@ -215,7 +216,7 @@ func TestReviewerFilter(t *testing.T) {
 		must(t, s.CreateChangeRequest(ctx, cr, false, nil))
 	}
 	for _, id := range []string{"cr3", "cr0"} {
-		_, err := s.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+		_, err := s.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
 			_, err := cr.Review(domain.Actor{MemberID: "m5", Role: domain.RoleEditor}, domain.DecisionReject, "no", "api", at0)
 			return err
 		})
@@ -330,9 +331,9 @@ func flagRequest(id string, proposed *domain.Flag, base int64) *domain.ChangeReq
 	}
 }
 
-func applyFlag(calls *int, during func()) func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.Audit) error {
+func applyFlag(calls *int, during func()) func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.ApplyWrite) error {
 	a := domain.Actor{MemberID: "m3", Role: domain.RoleEditor}
-	return func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, au *domain.Audit) error {
+	return func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) error {
 		*calls++
 		if c != nil {
 			return fmt.Errorf("a flag-level apply got a config")
@@ -349,7 +350,8 @@ func applyFlag(calls *int, during func()) func(*domain.ChangeRequest, *domain.Fl
 		next := *cr.ProposedFlag
 		next.Version = f.Version
 		*f = next
-		au.Record(domain.AuditEntry{ID: fmt.Sprintf("apply-%d", *calls), At: at0, Actor: a.String(), Action: "change_request.applied", Project: "p", Flag: f.Key})
+		w.Record(domain.AuditEntry{ID: fmt.Sprintf("apply-%d", *calls), At: at0, Actor: a.String(), Action: "change_request.applied", Project: "p", Flag: f.Key})
+		w.Applied, w.ReleaseLock, w.Flag = true, true, f
 		return cr.MarkApplied(a, f.Version+1, "api", at0)
 	}
 }

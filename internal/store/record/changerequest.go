@@ -68,14 +68,14 @@ type TimelineEvent struct {
 
 func FromTimelineEvent(e domain.TimelineEvent) TimelineEvent {
 	return TimelineEvent{
-		Type: e.Type, Actor: e.Actor, Revision: e.Revision, Comment: e.Comment, Mentions: e.Mentions,
+		Type: string(e.Type), Actor: e.Actor, Revision: e.Revision, Comment: e.Comment, Mentions: e.Mentions,
 		MentionsNotMailed: e.MentionsNotMailed, Channel: e.Channel, At: e.At,
 	}
 }
 
 func (r TimelineEvent) Domain() domain.TimelineEvent {
 	return domain.TimelineEvent{
-		Type: r.Type, Actor: r.Actor, Revision: r.Revision, Comment: r.Comment, Mentions: r.Mentions,
+		Type: domain.EventType(r.Type), Actor: r.Actor, Revision: r.Revision, Comment: r.Comment, Mentions: r.Mentions,
 		MentionsNotMailed: r.MentionsNotMailed, Channel: r.Channel, At: r.At,
 	}
 }
@@ -179,7 +179,7 @@ type AuditEntry struct {
 
 func FromAuditEntry(e domain.AuditEntry) AuditEntry {
 	return AuditEntry{
-		ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Channel: e.Channel, Project: e.Project, Flag: e.Flag,
+		ID: e.ID, At: e.At, Actor: e.Actor, Action: string(e.Action), Channel: e.Channel, Project: e.Project, Flag: e.Flag,
 		Environment: e.Environment, ChangeRequest: e.ChangeRequest, SDKKey: e.SDKKey, Member: e.Member, Requester: e.Requester,
 		Approvers: e.Approvers, Reason: e.Reason, Mentions: e.Mentions, MentionsNotMailed: e.MentionsNotMailed,
 		Decision: e.Decision, Diff: optional(e.Diff, FromDiff), Version: e.Version,
@@ -188,7 +188,7 @@ func FromAuditEntry(e domain.AuditEntry) AuditEntry {
 
 func (r AuditEntry) Domain() domain.AuditEntry {
 	return domain.AuditEntry{
-		ID: r.ID, At: r.At, Actor: r.Actor, Action: r.Action, Channel: r.Channel, Project: r.Project, Flag: r.Flag,
+		ID: r.ID, At: r.At, Actor: r.Actor, Action: domain.AuditAction(r.Action), Channel: r.Channel, Project: r.Project, Flag: r.Flag,
 		Environment: r.Environment, ChangeRequest: r.ChangeRequest, SDKKey: r.SDKKey, Member: r.Member, Requester: r.Requester,
 		Approvers: r.Approvers, Reason: r.Reason, Mentions: r.Mentions, MentionsNotMailed: r.MentionsNotMailed,
 		Decision: r.Decision, Diff: optional(r.Diff, Diff.Domain), Version: r.Version,

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ func approvalTests() map[string]func(*testing.T, domain.Store) {
 		"ChangeRequestListAndFilter": testChangeRequestList,
 		"PendingLock":                testPendingLock,
 		"ApplyIsAtomic":              testApplyIsAtomic,
+		"ApplyWritesWhatItIsTold":    testApplyWritesWhatItIsTold,
 		"ConcurrentApplies":          testConcurrentApplies,
 		"AuditWithDirectChanges":     testAuditWithDirectChanges,
 		"DueIndex":                   testDueIndex,
@@ -28,7 +30,7 @@ func approvalTests() map[string]func(*testing.T, domain.Store) {
 	}
 }
 
-func auditEntry(id, action string, at time.Time) domain.AuditEntry {
+func auditEntry(id string, action domain.AuditAction, at time.Time) domain.AuditEntry {
 	return domain.AuditEntry{ID: id, At: at, Actor: "member:m1", Action: action, Channel: "api", Project: "p", Flag: "f"}
 }
 
@@ -114,7 +116,7 @@ func testChangeRequestLifecycle(t *testing.T, s domain.Store) {
 	_, err = s.GetChangeRequest(ctx, "nope")
 	wantCode(t, err, domain.CodeNotFound)
 
-	got, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, a *domain.Audit) error {
+	got, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, a *domain.RequestWrite) error {
 		_, err := cr.Review(reviewer, domain.DecisionApprove, "lgtm", "api", t0.Add(time.Minute))
 		a.Record(auditEntry("a2", "change_request.approved", t0.Add(time.Minute)))
 		return err
@@ -124,7 +126,7 @@ func testChangeRequestLifecycle(t *testing.T, s domain.Store) {
 		t.Fatalf("after review: %+v", got)
 	}
 	// a refused transition writes nothing
-	_, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, a *domain.Audit) error {
+	_, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, a *domain.RequestWrite) error {
 		a.Record(auditEntry("a3", "never", t0))
 		_, err := cr.Review(reviewer, domain.DecisionApprove, "again", "api", t0.Add(2*time.Minute))
 		return err
@@ -153,7 +155,7 @@ func testChangeRequestList(t *testing.T, s domain.Store) {
 		}
 		must(t, s.CreateChangeRequest(ctx, newRequest(fmt.Sprintf("cr%d", i), env, t0.Add(time.Duration(i)*time.Minute)), false, nil))
 	}
-	_, err := s.UpdateChangeRequest(ctx, "cr4", func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+	_, err := s.UpdateChangeRequest(ctx, "cr4", func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
 		return cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, t0.Add(time.Hour))
 	})
 	must(t, err)
@@ -212,9 +214,29 @@ func testPendingLock(t *testing.T, s domain.Store) {
 	if seen != "cr1" {
 		t.Fatalf("UpdateFlagConfig should see the lock holder, saw %q", seen)
 	}
-	// a final state releases it
-	_, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+	// a final state does not release it by itself: the write says so
+	_, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
 		return cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, t0)
+	})
+	must(t, err)
+	if holder, _ := s.PendingLock(ctx, "p", "f", "production"); holder != "cr1" {
+		t.Fatalf("a write not told to release the lock released it: holder %q", holder)
+	}
+	// a request that does not hold the lock does not release another's
+	_, err = s.UpdateChangeRequest(ctx, "cr3", func(_ *domain.ChangeRequest, w *domain.RequestWrite) error {
+		w.ReleaseLock = true
+		return nil
+	})
+	must(t, err)
+	if holder, _ := s.PendingLock(ctx, "p", "f", "production"); holder != "cr1" {
+		t.Fatalf("cr3 released cr1's lock: holder %q", holder)
+	}
+	if holder, _ := s.PendingLock(ctx, "p", "f", "staging"); holder != "" {
+		t.Fatalf("cr3's own lock: holder %q", holder)
+	}
+	_, err = s.UpdateChangeRequest(ctx, "cr1", func(_ *domain.ChangeRequest, w *domain.RequestWrite) error {
+		w.ReleaseLock = true
+		return nil
 	})
 	must(t, err)
 	holder, err = s.PendingLock(ctx, "p", "f", "production")
@@ -223,15 +245,12 @@ func testPendingLock(t *testing.T, s domain.Store) {
 		t.Fatalf("lock not released: %q", holder)
 	}
 	must(t, s.CreateChangeRequest(ctx, newRequest("cr2", "production", t0), false, nil))
-	// a request that did not take the lock does not release another's
-	holder, _ = s.PendingLock(ctx, "p", "f", "staging")
-	if holder != "cr3" {
-		t.Fatalf("staging lock: %q", holder)
-	}
 }
 
-func applyFn(a domain.Actor, applied *int) func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.Audit) error {
-	return func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, au *domain.Audit) error {
+// applyFn applies a targeting request as the service does: the proposal
+// into the config it was given, named in the write with the lock's release.
+func applyFn(a domain.Actor, applied *int) func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.ApplyWrite) error {
+	return func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) error {
 		if cr.Status == domain.StatusApplied {
 			return nil
 		}
@@ -244,14 +263,15 @@ func applyFn(a domain.Actor, applied *int) func(*domain.ChangeRequest, *domain.F
 		if applied != nil {
 			*applied++
 		}
-		au.Record(auditEntry("apply-"+cr.ID+fmt.Sprint(c.Version), "change_request.applied", t0))
+		w.Record(auditEntry("apply-"+cr.ID+fmt.Sprint(c.Version), "change_request.applied", t0))
+		w.Applied, w.ReleaseLock, w.Config = true, true, c
 		return cr.MarkApplied(a, c.Version+1, "api", t0)
 	}
 }
 
 func approve(t *testing.T, s domain.Store, id string) {
 	t.Helper()
-	_, err := s.UpdateChangeRequest(context.Background(), id, func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+	_, err := s.UpdateChangeRequest(context.Background(), id, func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
 		_, err := cr.Review(reviewer, domain.DecisionApprove, "ok", "api", t0)
 		return err
 	})
@@ -305,6 +325,160 @@ func testApplyIsAtomic(t *testing.T, s domain.Store) {
 	_, c, _ = s.GetFlagConfig(ctx, "p", "f", "production")
 	if got.Status != domain.StatusApproved || c.Version != 1 {
 		t.Fatalf("a conflicting apply must write nothing: request %s, config v%d", got.Status, c.Version)
+	}
+}
+
+// An apply writes what its function names in the write (domain.ApplyWrite)
+// and nothing the store would infer: not from the request's status (marked
+// applied, but not Applied: nothing written), not from its kind (a targeting
+// request whose function names the flag writes the flag), not a lock
+// release it was not told. Live state named at a version other than the
+// stored one fails with contention; write sets a store cannot write are
+// refused. Refusals write nothing.
+func testApplyWritesWhatItIsTold(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
+	must(t, s.CreateChangeRequest(ctx, newRequest("cr1", "production", t0), true, nil))
+	approve(t, s, "cr1")
+	applier := domain.Actor{MemberID: "m3", Role: domain.RoleEditor}
+	state := func() string {
+		t.Helper()
+		cr, err := s.GetChangeRequest(ctx, "cr1")
+		must(t, err)
+		f, c, err := s.GetFlagConfig(ctx, "p", "f", "production")
+		must(t, err)
+		rs, err := s.RulesetVersion(ctx, "p")
+		must(t, err)
+		entries, _, err := s.ListAudit(ctx, domain.AuditFilter{}, domain.Page{})
+		must(t, err)
+		lock, err := s.PendingLock(ctx, "p", "f", "production")
+		must(t, err)
+		return fmt.Sprintf("request %s v%d, flag %q v%d, config v%d, ruleset v%d, %d audit entries, lock %q",
+			cr.Status, cr.Version, f.Name, f.Version, c.Version, rs, len(entries), lock)
+	}
+	before := state()
+	wantUnchanged := func(what string) {
+		t.Helper()
+		if got := state(); got != before {
+			t.Fatalf("%s wrote: before %s; after %s", what, before, got)
+		}
+	}
+	// proposal is cr1's proposal put into c (as read), marked applied.
+	proposal := func(cr *domain.ChangeRequest, c *domain.FlagConfig) error {
+		next := *cr.ProposedConfig
+		next.Version = c.Version
+		*c = next
+		return cr.MarkApplied(applier, c.Version+1, "api", t0)
+	}
+
+	// Marked applied, live state and audit named, but not Applied.
+	_, err := s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) error {
+		w.Config, w.ReleaseLock = c, true
+		w.Record(auditEntry("never-1", "change_request.applied", t0))
+		return proposal(cr, c)
+	})
+	must(t, err)
+	wantUnchanged("an apply not marked Applied")
+
+	// Write sets a store cannot write.
+	for _, c := range []struct {
+		what string
+		set  func(f *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite)
+	}{
+		{"Applied with no live state", func(*domain.Flag, *domain.FlagConfig, *domain.ApplyWrite) {}},
+		{"the config of another environment", func(_ *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) {
+			other := *c
+			other.Environment = "staging"
+			w.Config = &other
+		}},
+		{"another flag", func(f *domain.Flag, _ *domain.FlagConfig, w *domain.ApplyWrite) {
+			other := *f
+			other.Key = "g"
+			w.Flag = &other
+		}},
+		{"both the flag and the config", func(f *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) { w.Flag, w.Config = f, c }},
+	} {
+		_, err := s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, f *domain.Flag, cfg *domain.FlagConfig, w *domain.ApplyWrite) error {
+			w.Applied, w.ReleaseLock = true, true
+			w.Record(auditEntry("never-2", "change_request.applied", t0))
+			c.set(f, cfg, w)
+			return proposal(cr, cfg)
+		})
+		if err == nil || domain.ErrorCode(err) != domain.CodeInternal {
+			t.Fatalf("an apply naming %s: want an internal error, got %v", c.what, err)
+		}
+		wantUnchanged("an apply naming " + c.what)
+	}
+
+	// Live state named at its version before a concurrent write: the flag,
+	// then the config.
+	stale, err := s.GetFlag(ctx, "p", "f")
+	must(t, err)
+	_, err = s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig, _ *domain.Audit) error {
+		f.Name = "concurrent"
+		return nil
+	})
+	must(t, err)
+	before = state()
+	_, err = s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.Flag, _ *domain.FlagConfig, w *domain.ApplyWrite) error {
+		next := *stale
+		next.Name = "from the apply"
+		w.Flag, w.Applied, w.ReleaseLock = &next, true, true
+		w.Record(auditEntry("never-3", "change_request.applied", t0))
+		return cr.MarkApplied(applier, next.Version+1, "api", t0)
+	})
+	if !errors.Is(err, domain.ErrContention) {
+		t.Fatalf("an apply naming the flag at a version since moved on: want contention, got %v", err)
+	}
+	wantUnchanged("an apply naming a stale flag")
+	_, staleConfig, err := s.GetFlagConfig(ctx, "p", "f", "production")
+	must(t, err)
+	_, err = s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
+		c.Enabled = true
+		return nil
+	})
+	must(t, err)
+	before = state()
+	_, err = s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.Flag, _ *domain.FlagConfig, w *domain.ApplyWrite) error {
+		w.Config, w.Applied, w.ReleaseLock = staleConfig, true, true
+		w.Record(auditEntry("never-4", "change_request.applied", t0))
+		return proposal(cr, staleConfig)
+	})
+	if !errors.Is(err, domain.ErrContention) {
+		t.Fatalf("an apply naming the config at a version since moved on: want contention, got %v", err)
+	}
+	wantUnchanged("an apply naming a stale config")
+
+	// A targeting request whose function names the flag: the flag is
+	// written (version + 1, the ruleset version with it), the config is
+	// not; the lock stays, since the write did not say to release it.
+	cr, err := s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, f *domain.Flag, _ *domain.FlagConfig, w *domain.ApplyWrite) error {
+		f.Name = "renamed by cr1"
+		w.Flag, w.Applied = f, true
+		w.Record(auditEntry("apply-cr1", "change_request.applied", t0))
+		return cr.MarkApplied(applier, f.Version+1, "api", t0)
+	})
+	must(t, err)
+	want := "request applied v3, flag \"renamed by cr1\" v3, config v1, ruleset v4, 1 audit entries, lock \"cr1\""
+	if got := state(); got != want {
+		t.Fatalf("after the apply naming the flag:\n got %s\nwant %s", got, want)
+	}
+	if cr.Version != 3 || cr.AppliedVersion != 3 {
+		t.Fatalf("the apply's answer: %+v", cr)
+	}
+	for _, id := range []string{"never-1", "never-2", "never-3", "never-4"} {
+		if _, err := s.GetOutbox(ctx, id); domain.ErrorCode(err) != domain.CodeNotFound {
+			t.Fatalf("outbox item %s of an apply that wrote nothing: want not_found, got %v", id, err)
+		}
+	}
+	_, err = s.UpdateChangeRequest(ctx, "cr1", func(_ *domain.ChangeRequest, w *domain.RequestWrite) error {
+		w.ReleaseLock = true
+		return nil
+	})
+	must(t, err)
+	if holder, _ := s.PendingLock(ctx, "p", "f", "production"); holder != "" {
+		t.Fatalf("a write told to release the lock left it with %q", holder)
 	}
 }
 
@@ -442,7 +616,7 @@ func testDueIndex(t *testing.T, s domain.Store) {
 		t.Fatalf("limit: %s", got)
 	}
 	// a rejection stops auto-approval: the next due time becomes the expiry
-	_, err := s.UpdateChangeRequest(ctx, "cr-auto", func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+	_, err := s.UpdateChangeRequest(ctx, "cr-auto", func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
 		cr.Policy.MinApprovals = 2
 		_, err := cr.Review(reviewer, domain.DecisionReject, "no", "api", t0)
 		return err
@@ -452,7 +626,7 @@ func testDueIndex(t *testing.T, s domain.Store) {
 		t.Fatalf("after a rejection: %s", got)
 	}
 	// a final state leaves the index
-	_, err = s.UpdateChangeRequest(ctx, "cr-exp", func(cr *domain.ChangeRequest, _ *domain.Audit) error {
+	_, err = s.UpdateChangeRequest(ctx, "cr-exp", func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
 		return cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, t0)
 	})
 	must(t, err)
@@ -471,10 +645,11 @@ func testDueIndex(t *testing.T, s domain.Store) {
 	if got := ids(*at(100), 10); got != "[cr-sched@5 cr-auto@72]" {
 		t.Fatalf("approved scheduled request: %s", got)
 	}
-	_, err = s.ApplyChangeRequest(ctx, "cr-sched", func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, au *domain.Audit) error {
+	_, err = s.ApplyChangeRequest(ctx, "cr-sched", func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) error {
 		next := *cr.ProposedConfig
 		next.Version = c.Version
 		*c = next
+		w.Applied, w.Config = true, c
 		return cr.MarkApplied(domain.Actor{System: "scheduler"}, c.Version+1, "system", *at(5))
 	})
 	must(t, err)

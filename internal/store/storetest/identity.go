@@ -39,7 +39,7 @@ func newSession(id, hash, member string) *domain.Session {
 	}
 }
 
-func identityEntry(id, action string) domain.AuditEntry {
+func identityEntry(id string, action domain.AuditAction) domain.AuditEntry {
 	return domain.AuditEntry{ID: id, At: t0, Actor: "member:m-ada", Action: action, Channel: "web"}
 }
 

@@ -1,0 +1,101 @@
+package domain
+
+// The closed vocabularies of the audit log and of a request's timeline. Each
+// is a type, so a misspelt action or event is a compile error rather than
+// an entry no filter, notification or page ever matches. The strings are
+// stored and served: they are part of the API (docs/api.md) and of every
+// store's data, and never change.
+
+// AuditAction is what an audit entry records.
+type AuditAction string
+
+// The audit actions.
+const (
+	ActionFlagCreated             AuditAction = "flag.created"
+	ActionFlagUpdated             AuditAction = "flag.updated"
+	ActionFlagDeleted             AuditAction = "flag.deleted"
+	ActionTargetingUpdated        AuditAction = "targeting.updated"
+	ActionProjectDeleted          AuditAction = "project.deleted"
+	ActionEnvironmentUpdated      AuditAction = "environment.updated"
+	ActionSettingsUpdated         AuditAction = "settings.updated"
+	ActionApprovalSettingsUpdated AuditAction = "approval_settings.updated"
+	ActionBypass                  AuditAction = "bypass"           // a gated write applied directly by a member's bypass grant
+	ActionAPITokenBypass          AuditAction = "api_token_bypass" // a gated write applied directly by a service token (api_token_bypass)
+	ActionRequestCreated          AuditAction = "change_request.created"
+	ActionRequestEdited           AuditAction = "change_request.edited"
+	ActionRequestCommented        AuditAction = "change_request.commented"
+	ActionRequestReviewed         AuditAction = "change_request.reviewed" // a review that did not decide the request
+	ActionRequestApproved         AuditAction = "change_request.approved"
+	ActionRequestRejected         AuditAction = "change_request.rejected"
+	ActionRequestAutoApproved     AuditAction = "change_request.auto_approved"
+	ActionRequestApprovalsRevoked AuditAction = "change_request.approvals_revoked"
+	ActionRequestApplied          AuditAction = "change_request.applied"
+	ActionRequestApplyConflict    AuditAction = "change_request.apply_conflict"
+	ActionRequestScheduleFailed   AuditAction = "change_request.schedule_failed"
+	ActionRequestWithdrawn        AuditAction = "change_request.withdrawn"
+	ActionRequestExpired          AuditAction = "change_request.expired"
+	ActionSDKKeyCreated           AuditAction = "sdk_key.created"
+	ActionSDKKeyRotated           AuditAction = "sdk_key.rotated"
+	ActionSDKKeyRevoked           AuditAction = "sdk_key.revoked"
+	ActionMemberCreated           AuditAction = "member.created"
+	ActionMemberUpdated           AuditAction = "member.updated"
+	ActionMemberRemoved           AuditAction = "member.removed"
+	ActionMemberInvited           AuditAction = "member.invited"
+	ActionMemberEmailSuppressed   AuditAction = "member.email_suppressed"
+	ActionMemberAdminRecovered    AuditAction = "member.admin_recovered"
+	ActionSignInLinkRequested     AuditAction = "auth.sign_in_link_requested"
+	ActionSignedIn                AuditAction = "auth.signed_in"
+	ActionSignedOut               AuditAction = "auth.signed_out"
+	ActionSignInFailed            AuditAction = "auth.sign_in_failed"
+	ActionSessionRevoked          AuditAction = "auth.session_revoked"
+	ActionTokenRevoked            AuditAction = "token.revoked"
+)
+
+// AuditActions are every audit action, in the order above.
+var AuditActions = []AuditAction{
+	ActionFlagCreated, ActionFlagUpdated, ActionFlagDeleted, ActionTargetingUpdated, ActionProjectDeleted,
+	ActionEnvironmentUpdated, ActionSettingsUpdated, ActionApprovalSettingsUpdated, ActionBypass, ActionAPITokenBypass,
+	ActionRequestCreated, ActionRequestEdited, ActionRequestCommented, ActionRequestReviewed, ActionRequestApproved,
+	ActionRequestRejected, ActionRequestAutoApproved, ActionRequestApprovalsRevoked, ActionRequestApplied,
+	ActionRequestApplyConflict, ActionRequestScheduleFailed, ActionRequestWithdrawn, ActionRequestExpired,
+	ActionSDKKeyCreated, ActionSDKKeyRotated, ActionSDKKeyRevoked, ActionMemberCreated, ActionMemberUpdated,
+	ActionMemberRemoved, ActionMemberInvited, ActionMemberEmailSuppressed, ActionMemberAdminRecovered,
+	ActionSignInLinkRequested, ActionSignedIn, ActionSignedOut, ActionSignInFailed, ActionSessionRevoked, ActionTokenRevoked,
+}
+
+// EventType is what a timeline event of a change request records.
+type EventType string
+
+// The timeline events.
+const (
+	EventCreated          EventType = "created"
+	EventEdited           EventType = "edited"
+	EventCommented        EventType = "commented"
+	EventApproved         EventType = "approved"
+	EventRejected         EventType = "rejected"
+	EventAutoApproved     EventType = "auto_approved"
+	EventApprovalsRevoked EventType = "approvals_revoked"
+	EventApplied          EventType = "applied"
+	EventApplyConflict    EventType = "apply_conflict"
+	EventScheduleFailed   EventType = "schedule_failed"
+	EventWithdrawn        EventType = "withdrawn"
+	EventExpired          EventType = "expired"
+)
+
+// EventTypes are every timeline event type, in the order above.
+var EventTypes = []EventType{
+	EventCreated, EventEdited, EventCommented, EventApproved, EventRejected, EventAutoApproved,
+	EventApprovalsRevoked, EventApplied, EventApplyConflict, EventScheduleFailed, EventWithdrawn, EventExpired,
+}
+
+// Decides reports whether the event ends the review of the revision it is
+// in: the request was decided (approved, rejected, auto-approved) or closed
+// (applied, withdrawn, expired). An e-mail action link of that revision is
+// spent after it.
+func (t EventType) Decides() bool {
+	switch t {
+	case EventApproved, EventRejected, EventAutoApproved, EventApplied, EventExpired, EventWithdrawn:
+		return true
+	}
+	return false
+}
