@@ -26,6 +26,14 @@ func (s *Service) audit(actor string, action domain.AuditAction, channel string)
 	return domain.AuditEntry{ID: newID("a"), At: s.clock.Now(), Actor: actor, Action: action, Channel: channel}
 }
 
+// entryOf is the audit entry of transition t of cr: its action, by the
+// event's actor, through channel, about cr.
+func (s *Service) entryOf(cr *domain.ChangeRequest, t domain.Transition, channel string) domain.AuditEntry {
+	e := s.audit(t.Event.Actor, t.Action, channel)
+	e.Project, e.Flag, e.Environment, e.ChangeRequest = cr.Project, cr.Flag, cr.Environment, cr.ID
+	return e
+}
+
 // ---- settings ----
 
 // GetOrgSettings reads the organisation switches.
@@ -152,11 +160,12 @@ func (s *Service) revokeApprovals(ctx context.Context, p *Principal, project, en
 		}
 		_, err := s.store.UpdateChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, audit *domain.RequestWrite) error {
 			reason := "api_token_bypass was turned on for " + env
-			if err := cr.RevokeApprovals(p.actor(), reason, s.clock.Now()); err != nil {
+			t, err := cr.RevokeApprovals(p.actor(), reason, s.clock.Now())
+			if err != nil {
 				return err
 			}
-			e := s.audit(p.Actor(), domain.ActionRequestApprovalsRevoked, p.channel())
-			e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason = cr.Project, cr.Flag, cr.Environment, cr.ID, reason
+			e := s.entryOf(cr, t, p.channel())
+			e.Reason = reason
 			audit.Record(e)
 			return nil
 		})

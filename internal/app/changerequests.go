@@ -230,7 +230,8 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, f *domain.Flag,
 		return nil, err
 	}
 	cr.NotifyReviewers = append(cr.NotifyReviewers, opts.NotifyReviewers...)
-	if err := cr.AddEvent(domain.TimelineEvent{Type: domain.EventCreated, Actor: p.Actor(), Channel: p.channel(), At: now}); err != nil {
+	opened, err := cr.Opened(p.actor(), p.channel(), now)
+	if err != nil {
 		return nil, err
 	}
 	v, err := s.view(ctx, cr)
@@ -242,8 +243,8 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, f *domain.Flag,
 		val.Add("/proposed_config", "the proposal changes nothing")
 		return nil, val.Err()
 	}
-	e := s.audit(p.Actor(), domain.ActionRequestCreated, p.channel())
-	e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Requester, e.Diff = cr.Project, cr.Flag, cr.Environment, cr.ID, cr.Requester, v.Diff
+	e := s.entryOf(cr, opened, p.channel())
+	e.Requester, e.Diff = cr.Requester, v.Diff
 	if err := s.store.CreateChangeRequest(ctx, cr, lock, []domain.AuditEntry{e}); err != nil {
 		return nil, err
 	}
@@ -363,7 +364,8 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 		if err := checkVersion("change request", expected, cr.Version); err != nil {
 			return err
 		}
-		if err := cr.Edit(p.actor(), in.Title, in.Description, rev.config, rev.flag, rev.base, s.clock.Now()); err != nil {
+		t, err := cr.Edit(p.actor(), in.Title, in.Description, rev.config, rev.flag, rev.base, s.clock.Now())
+		if err != nil {
 			return err
 		}
 		rev.rebase(cr)
@@ -380,9 +382,7 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 			}
 			cr.ApplyAt = &at
 		}
-		e := s.audit(p.Actor(), domain.ActionRequestEdited, p.channel())
-		e.Project, e.Flag, e.Environment, e.ChangeRequest = cr.Project, cr.Flag, cr.Environment, cr.ID
-		w.Record(e)
+		w.Record(s.entryOf(cr, t, p.channel()))
 		return nil
 	})
 	if err != nil {
@@ -408,21 +408,15 @@ func (s *Service) review(ctx context.Context, p *Principal, id string, d domain.
 				return err
 			}
 		}
-		var err error
-		if approvedNow, err = cr.Review(p.actor(), d, comment, channel, s.clock.Now()); err != nil {
+		t, err := cr.Review(p.actor(), d, comment, channel, s.clock.Now())
+		if err != nil {
 			return err
 		}
-		// A review that decides the request is recorded as the decision
-		// (approved, rejected); one that does not, as a review. Either way one
-		// entry, so the requester hears of each review once, with its comment.
-		e := s.audit(p.Actor(), domain.ActionRequestReviewed, channel)
-		switch {
-		case approvedNow:
-			e.Action = domain.ActionRequestApproved
-		case d == domain.DecisionReject && cr.Status == domain.StatusRejected:
-			e.Action = domain.ActionRequestRejected
-		}
-		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason, e.Decision = cr.Project, cr.Flag, cr.Environment, cr.ID, comment, string(d)
+		approvedNow = t.Approved()
+		// one entry per review (approved, rejected or reviewed), so the
+		// requester hears of each review once, with its comment
+		e := s.entryOf(cr, t, channel)
+		e.Reason, e.Decision = comment, string(d)
 		w.Record(e)
 		return nil
 	})
@@ -484,16 +478,7 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 			return nil
 		}
 		now := s.clock.Now()
-		e := s.audit(a.String(), domain.ActionRequestApplied, channel)
-		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Requester = cr.Project, cr.Flag, cr.Environment, cr.ID, cr.Requester
-		for _, r := range cr.Approvals() {
-			e.Approvers = append(e.Approvers, "member:"+r.Reviewer)
-		}
-		for _, ev := range cr.Timeline {
-			if ev.Type == domain.EventAutoApproved && ev.Revision == cr.Revision {
-				e.Approvers = append(e.Approvers, ev.Actor)
-			}
-		}
+		approvers := approversOf(cr)
 		k, l := proposalOf(cr), live{flag: f, config: c}
 		if err := cr.CheckApply(a, k.version(l), now); err != nil {
 			if de := asDomainError(err); de != nil && de.CurrentVersion > 0 {
@@ -507,10 +492,12 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 		if err != nil {
 			return err
 		}
-		e.Diff, e.Version = d, version
-		if err := cr.MarkApplied(a, version, channel, now); err != nil {
+		t, err := cr.MarkApplied(a, version, channel, now)
+		if err != nil {
 			return err
 		}
+		e := s.entryOf(cr, t, channel)
+		e.Requester, e.Approvers, e.Diff, e.Version = cr.Requester, approvers, d, version
 		w.Record(e)
 		w.Applied, w.ReleaseLock = true, true
 		applied = true
@@ -528,13 +515,32 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 	return cr, applied, nil
 }
 
+// approversOf are who approved cr's current revision: its reviewers, and
+// auto-approval where it stood in.
+func approversOf(cr *domain.ChangeRequest) []string {
+	var out []string
+	for _, r := range cr.Approvals() {
+		out = append(out, "member:"+r.Reviewer)
+	}
+	for _, ev := range cr.Timeline {
+		if ev.Type == domain.EventAutoApproved && ev.Revision == cr.Revision {
+			out = append(out, ev.Actor)
+		}
+	}
+	return out
+}
+
 // noteApplyConflict puts a refused apply into the timeline and the audit log.
 func (s *Service) noteApplyConflict(ctx context.Context, a domain.Actor, id, channel string, cause *domain.Error) {
 	_, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
-		e := s.audit(a.String(), domain.ActionRequestApplyConflict, channel)
-		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason = cr.Project, cr.Flag, cr.Environment, cr.ID, cause.Message
+		t, err := cr.ApplyConflict(a, cause.Message, channel, s.clock.Now())
+		if err != nil {
+			return err
+		}
+		e := s.entryOf(cr, t, channel)
+		e.Reason = cause.Message
 		w.Record(e)
-		return cr.AddEvent(domain.TimelineEvent{Type: domain.EventApplyConflict, Actor: a.String(), Comment: cause.Message, Channel: channel, At: s.clock.Now()})
+		return nil
 	})
 	if err != nil {
 		s.log.WarnContext(ctx, "recording an apply conflict failed", "id", id, "err", err)
@@ -544,13 +550,12 @@ func (s *Service) noteApplyConflict(ctx context.Context, a domain.Actor, id, cha
 // Withdraw withdraws a request (its requester, or an admin).
 func (s *Service) Withdraw(ctx context.Context, p *Principal, id string) (*RequestView, error) {
 	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
-		if err := cr.Withdraw(p.actor(), s.clock.Now()); err != nil {
+		t, err := cr.Withdraw(p.actor(), s.clock.Now())
+		if err != nil {
 			return err
 		}
 		w.ReleaseLock = true
-		e := s.audit(p.Actor(), domain.ActionRequestWithdrawn, p.channel())
-		e.Project, e.Flag, e.Environment, e.ChangeRequest = cr.Project, cr.Flag, cr.Environment, cr.ID
-		w.Record(e)
+		w.Record(s.entryOf(cr, t, p.channel()))
 		return nil
 	})
 	if err != nil {
@@ -575,13 +580,13 @@ func (s *Service) Comment(ctx context.Context, p *Principal, id, text string) (*
 	}
 	var added domain.TimelineEvent
 	_, err = s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
-		if err := cr.AddComment(p.actor(), text, mentions, s.clock.Now()); err != nil {
+		t, err := cr.AddComment(p.actor(), text, mentions, s.clock.Now())
+		if err != nil {
 			return err
 		}
-		added = cr.Timeline[len(cr.Timeline)-1]
-		e := s.audit(p.Actor(), domain.ActionRequestCommented, p.channel())
-		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason, e.Mentions = cr.Project, cr.Flag, cr.Environment, cr.ID, text, mentions
-		e.MentionsNotMailed = added.MentionsNotMailed
+		added = t.Event
+		e := s.entryOf(cr, t, p.channel())
+		e.Reason, e.Mentions, e.MentionsNotMailed = text, mentions, added.MentionsNotMailed
 		w.Record(e)
 		return nil
 	})

@@ -123,12 +123,13 @@ func (s *Service) fire(ctx context.Context, id string, now time.Time) ([]string,
 
 func (s *Service) expire(ctx context.Context, id string, now time.Time) ([]string, error) {
 	_, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
-		if err := cr.Expire(now); err != nil {
+		t, err := cr.Expire(now)
+		if err != nil {
 			return errNoop
 		}
 		w.ReleaseLock = true
-		e := s.audit(actorExpiry.String(), domain.ActionRequestExpired, ChannelSystem)
-		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Requester = cr.Project, cr.Flag, cr.Environment, cr.ID, cr.Requester
+		e := s.entryOf(cr, t, ChannelSystem)
+		e.Requester = cr.Requester
 		e.Reason = fmt.Sprintf("not applied by its deadline %s (expire_after %s)", cr.ExpiresAt.UTC().Format(time.RFC3339), cr.Policy.ExpireAfter)
 		w.Record(e)
 		return nil
@@ -142,11 +143,12 @@ func (s *Service) expire(ctx context.Context, id string, now time.Time) ([]strin
 func (s *Service) autoApprove(ctx context.Context, id string, now time.Time) ([]string, error) {
 	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
 		missing := max(cr.Policy.MinApprovals-len(cr.Approvals()), 0)
-		if err := cr.AutoApprove(now); err != nil {
+		t, err := cr.AutoApprove(now)
+		if err != nil {
 			return errNoop
 		}
-		e := s.audit(actorAutoApproval.String(), domain.ActionRequestAutoApproved, ChannelSystem)
-		e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Requester = cr.Project, cr.Flag, cr.Environment, cr.ID, cr.Requester
+		e := s.entryOf(cr, t, ChannelSystem)
+		e.Requester = cr.Requester
 		e.Reason = fmt.Sprintf("no objection within %s: auto-approval counts as the %d missing approval(s) of %d", cr.Policy.AutoApproveAfter, missing, cr.Policy.MinApprovals)
 		w.Record(e)
 		return nil
@@ -186,10 +188,14 @@ func (s *Service) timedApply(ctx context.Context, a domain.Actor, id string, out
 				return errNoop
 			}
 			dropped = true
-			e := s.audit(a.String(), domain.ActionRequestScheduleFailed, ChannelSystem)
-			e.Project, e.Flag, e.Environment, e.ChangeRequest, e.Reason = cr.Project, cr.Flag, cr.Environment, cr.ID, de.Message
+			t, err := cr.ScheduleFailed(de.Message, s.clock.Now())
+			if err != nil {
+				return err
+			}
+			e := s.entryOf(cr, t, ChannelSystem)
+			e.Actor, e.Reason = a.String(), de.Message // the timer whose apply failed; the timeline says "the scheduler"
 			w.Record(e)
-			return cr.ScheduleFailed(de.Message, s.clock.Now())
+			return nil
 		})
 		if uerr != nil && !errors.Is(uerr, errNoop) {
 			return out, uerr

@@ -242,6 +242,39 @@ func (cr *ChangeRequest) event(e TimelineEvent) error {
 	return nil
 }
 
+// A Transition is what one change of a request did: the timeline event it
+// added and the audit action that records it. Every transition returns one,
+// and the audit entry (the outbox item the notifications come from) is made
+// from it, so a transition and its record cannot disagree.
+type Transition struct {
+	Event  TimelineEvent
+	Action AuditAction
+}
+
+// Approved reports whether the transition approved the request.
+func (t Transition) Approved() bool {
+	return t.Action == ActionRequestApproved || t.Action == ActionRequestAutoApproved
+}
+
+// transition adds e to the timeline, recorded as action.
+func (cr *ChangeRequest) transition(e TimelineEvent, action AuditAction) (Transition, error) {
+	if err := cr.event(e); err != nil {
+		return Transition{}, err
+	}
+	return Transition{Event: cr.Timeline[len(cr.Timeline)-1], Action: action}, nil
+}
+
+// Opened records that a opened the request (its first event).
+func (cr *ChangeRequest) Opened(a Actor, channel string, now time.Time) (Transition, error) {
+	return cr.transition(TimelineEvent{Type: EventCreated, Actor: a.String(), Channel: channel, At: now}, ActionRequestCreated)
+}
+
+// ApplyConflict records an apply that the live state refused (it moved on
+// since the request's base), as a saw it.
+func (cr *ChangeRequest) ApplyConflict(a Actor, reason, channel string, now time.Time) (Transition, error) {
+	return cr.transition(TimelineEvent{Type: EventApplyConflict, Actor: a.String(), Comment: reason, Channel: channel, At: now}, ActionRequestApplyConflict)
+}
+
 // Open reports whether the request still waits for something.
 func (cr *ChangeRequest) Open() bool { return !cr.Status.Final() }
 
@@ -309,71 +342,70 @@ func (cr *ChangeRequest) ReviewedBy(member string) bool {
 // moves the request to rejected when the policy says rejections block (a
 // rejection arriving after the quorum still blocks). It returns whether the
 // request became approved by this review.
-func (cr *ChangeRequest) Review(a Actor, d Decision, comment, channel string, now time.Time) (approvedNow bool, err error) {
+func (cr *ChangeRequest) Review(a Actor, d Decision, comment, channel string, now time.Time) (Transition, error) {
 	if d != DecisionApprove && d != DecisionReject {
 		var v Validation
 		v.Add("/decision", "must be approve or reject")
-		return false, v.Err()
+		return Transition{}, v.Err()
 	}
 	if err := checkComment(comment, true); err != nil {
-		return false, err
+		return Transition{}, err
 	}
 	if err := cr.CheckReview(a, now); err != nil {
-		return false, err
+		return Transition{}, err
 	}
 	cr.Reviews = append(cr.Reviews, Review{Reviewer: a.MemberID, Decision: d, Comment: comment, Revision: cr.Revision, Channel: channel, At: now})
 	typ := EventApproved
 	if d == DecisionReject {
 		typ = EventRejected
 	}
-	if err := cr.event(TimelineEvent{Type: typ, Actor: a.String(), Comment: comment, Channel: channel, At: now}); err != nil {
-		return false, err
-	}
-	if d == DecisionReject {
-		if cr.Policy.RejectionBlocksApply || cr.Policy.MinApprovals <= 1 {
-			cr.Status = StatusRejected
-		}
-		return false, nil
-	}
-	if cr.Status == StatusPending && len(cr.Approvals()) >= cr.Policy.MinApprovals &&
-		(!cr.Policy.RejectionBlocksApply || len(cr.Rejections()) == 0) {
+	// A review that decides the request is recorded as the decision
+	// (approved, rejected); one that does not, as a review.
+	action := ActionRequestReviewed
+	switch {
+	case d == DecisionReject && (cr.Policy.RejectionBlocksApply || cr.Policy.MinApprovals <= 1):
+		cr.Status = StatusRejected
+		action = ActionRequestRejected
+	case d == DecisionApprove && cr.Status == StatusPending && len(cr.Approvals()) >= cr.Policy.MinApprovals &&
+		(!cr.Policy.RejectionBlocksApply || len(cr.Rejections()) == 0):
 		cr.Status = StatusApproved
 		cr.ApplyPending = cr.AppliesOnApproval(now)
-		return true, nil
+		action = ActionRequestApproved
 	}
-	return false, nil
+	return cr.transition(TimelineEvent{Type: typ, Actor: a.String(), Comment: comment, Channel: channel, At: now}, action)
 }
 
 // AutoApprove approves a pending request whose auto-approval time passed,
 // counting as every missing approval. Rejected, withdrawn or re-edited
 // requests are not auto-approved (an edit restarts the timer).
-func (cr *ChangeRequest) AutoApprove(now time.Time) error {
+func (cr *ChangeRequest) AutoApprove(now time.Time) (Transition, error) {
 	if cr.Status != StatusPending || cr.AutoApproveAt == nil || now.Before(*cr.AutoApproveAt) || len(cr.Rejections()) > 0 {
-		return ErrNotReviewable
+		return Transition{}, ErrNotReviewable
 	}
 	missing := cr.Policy.MinApprovals - len(cr.Approvals())
 	cr.Status = StatusApproved
 	cr.AutoApproveAt = nil
 	cr.ApplyPending = cr.AppliesOnApproval(now)
-	return cr.event(TimelineEvent{Type: EventAutoApproved, Actor: Actor{System: "auto-approval"}.String(), Channel: "system", At: now,
-		Comment: fmt.Sprintf("no objection within %s: auto-approval stands in for the %d missing approval(s)", cr.Policy.AutoApproveAfter, max(missing, 0))})
+	return cr.transition(TimelineEvent{Type: EventAutoApproved, Actor: Actor{System: "auto-approval"}.String(), Channel: "system", At: now,
+		Comment: fmt.Sprintf("no objection within %s: auto-approval stands in for the %d missing approval(s)", cr.Policy.AutoApproveAfter, max(missing, 0))},
+		ActionRequestAutoApproved)
 }
 
 // Expire ends a request not applied by its deadline.
-func (cr *ChangeRequest) Expire(now time.Time) error {
+func (cr *ChangeRequest) Expire(now time.Time) (Transition, error) {
 	if cr.Status.Final() || cr.ExpiresAt == nil || now.Before(*cr.ExpiresAt) {
-		return ErrNotWithdrawable
+		return Transition{}, ErrNotWithdrawable
 	}
 	cr.Status = StatusExpired
-	return cr.event(TimelineEvent{Type: EventExpired, Actor: Actor{System: "expiry"}.String(), Channel: "system", At: now})
+	return cr.transition(TimelineEvent{Type: EventExpired, Actor: Actor{System: "expiry"}.String(), Channel: "system", At: now}, ActionRequestExpired)
 }
 
 // Edit replaces the proposal with a new revision: every approval and
 // rejection of earlier revisions stops counting, the request is pending
 // again, and its base moves to the live version the edit was made against.
-func (cr *ChangeRequest) Edit(a Actor, title, description *string, cfg *FlagConfig, flag *Flag, base int64, now time.Time) error {
+func (cr *ChangeRequest) Edit(a Actor, title, description *string, cfg *FlagConfig, flag *Flag, base int64, now time.Time) (Transition, error) {
 	if err := cr.CheckEdit(a, now); err != nil {
-		return err
+		return Transition{}, err
 	}
 	if title != nil {
 		cr.Title = *title
@@ -393,7 +425,7 @@ func (cr *ChangeRequest) Edit(a Actor, title, description *string, cfg *FlagConf
 	cr.Status = StatusPending
 	cr.ApplyPending = false
 	cr.restartTimers(now)
-	return cr.event(TimelineEvent{Type: EventEdited, Actor: a.String(), At: now})
+	return cr.transition(TimelineEvent{Type: EventEdited, Actor: a.String(), At: now}, ActionRequestEdited)
 }
 
 // CheckEdit says whether a may edit the request at now, changing nothing.
@@ -428,10 +460,10 @@ func (cr *ChangeRequest) restartTimers(now time.Time) {
 // ScheduleFailed records that a scheduled apply could not happen (the live
 // state moved on): the schedule is dropped, so timers stop retrying, and the
 // request waits to be edited onto the new base (an edit may schedule it again).
-func (cr *ChangeRequest) ScheduleFailed(reason string, now time.Time) error {
+func (cr *ChangeRequest) ScheduleFailed(reason string, now time.Time) (Transition, error) {
 	cr.ApplyAt = nil
 	cr.ApplyPending = false
-	return cr.event(TimelineEvent{Type: EventScheduleFailed, Actor: Actor{System: "scheduler"}.String(), Comment: reason, Channel: "system", At: now})
+	return cr.transition(TimelineEvent{Type: EventScheduleFailed, Actor: Actor{System: "scheduler"}.String(), Comment: reason, Channel: "system", At: now}, ActionRequestScheduleFailed)
 }
 
 // StartTimers sets the deadlines of a new request.
@@ -447,13 +479,13 @@ func (cr *ChangeRequest) StartTimers(now time.Time) {
 // approved change scheduled for later is different: deleting it needs a
 // second person (someone who may review it, or an admin), unless the policy
 // allows unapproved schedule deletion (LaunchDarkly).
-func (cr *ChangeRequest) Withdraw(a Actor, now time.Time) error {
+func (cr *ChangeRequest) Withdraw(a Actor, now time.Time) (Transition, error) {
 	if err := cr.CheckWithdraw(a, now); err != nil {
-		return err
+		return Transition{}, err
 	}
 	cr.Status = StatusWithdrawn
 	cr.AutoApproveAt = nil
-	return cr.event(TimelineEvent{Type: EventWithdrawn, Actor: a.String(), At: now})
+	return cr.transition(TimelineEvent{Type: EventWithdrawn, Actor: a.String(), At: now}, ActionRequestWithdrawn)
 }
 
 // CheckWithdraw says whether a may withdraw the request at now, changing
@@ -556,26 +588,26 @@ func (cr *ChangeRequest) NextDue() *time.Time {
 }
 
 // MarkApplied records the apply that produced live version version.
-func (cr *ChangeRequest) MarkApplied(a Actor, version int64, channel string, now time.Time) error {
+func (cr *ChangeRequest) MarkApplied(a Actor, version int64, channel string, now time.Time) (Transition, error) {
 	cr.Status = StatusApplied
 	cr.AppliedBy = a.String()
 	cr.AppliedAt = &now
 	cr.AppliedVersion = version
 	cr.AutoApproveAt = nil
 	cr.ApplyPending = false
-	return cr.event(TimelineEvent{Type: EventApplied, Actor: a.String(), Channel: channel, At: now})
+	return cr.transition(TimelineEvent{Type: EventApplied, Actor: a.String(), Channel: channel, At: now}, ActionRequestApplied)
 }
 
 // AddComment adds a comment, with the members it @mentions.
-func (cr *ChangeRequest) AddComment(a Actor, text string, mentions []string, now time.Time) error {
+func (cr *ChangeRequest) AddComment(a Actor, text string, mentions []string, now time.Time) (Transition, error) {
 	if err := checkComment(text, true); err != nil {
-		return err
+		return Transition{}, err
 	}
 	if err := cr.CheckComment(a); err != nil {
-		return err
+		return Transition{}, err
 	}
 	if cr.commentBytes()+len(text) > MaxCommentBytes {
-		return ErrCommentsTooLong
+		return Transition{}, ErrCommentsTooLong
 	}
 	var notMailed []string
 	for _, m := range mentions {
@@ -583,7 +615,7 @@ func (cr *ChangeRequest) AddComment(a Actor, text string, mentions []string, now
 			notMailed = append(notMailed, m)
 		}
 	}
-	return cr.event(TimelineEvent{Type: EventCommented, Actor: a.String(), Comment: text, Mentions: mentions, MentionsNotMailed: notMailed, At: now})
+	return cr.transition(TimelineEvent{Type: EventCommented, Actor: a.String(), Comment: text, Mentions: mentions, MentionsNotMailed: notMailed, At: now}, ActionRequestCommented)
 }
 
 // MayMailMention reports whether a comment at now that mentions member may
@@ -711,13 +743,13 @@ func (f CRFilter) Matches(cr *ChangeRequest) bool {
 
 // RevokeApprovals sends an open request back to review: a new revision of the
 // same proposal, so earlier approvals stop counting.
-func (cr *ChangeRequest) RevokeApprovals(a Actor, reason string, now time.Time) error {
+func (cr *ChangeRequest) RevokeApprovals(a Actor, reason string, now time.Time) (Transition, error) {
 	if cr.Status != StatusPending && cr.Status != StatusApproved {
-		return ErrNotReviewable
+		return Transition{}, ErrNotReviewable
 	}
 	cr.Revision++
 	cr.Status = StatusPending
 	cr.ApplyPending = false
 	cr.restartTimers(now)
-	return cr.event(TimelineEvent{Type: EventApprovalsRevoked, Actor: a.String(), Comment: reason, At: now})
+	return cr.transition(TimelineEvent{Type: EventApprovalsRevoked, Actor: a.String(), Comment: reason, At: now}, ActionRequestApprovalsRevoked)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -95,15 +96,16 @@ func TestStateMachineRefusals(t *testing.T) {
 	if _, err := cr.Review(domain.Actor{TokenID: "t"}, domain.DecisionApprove, "bot", "api", now); !errors.Is(err, domain.ErrNotAPerson) {
 		t.Fatalf("token review: %v", err)
 	}
-	if err := cr.Withdraw(alice, now); !errors.Is(err, domain.ErrNotRequester) {
+	if _, err := cr.Withdraw(alice, now); !errors.Is(err, domain.ErrNotRequester) {
 		t.Fatalf("withdraw by another: %v", err)
 	}
 	if err := cr.CheckApply(alice, 0, now); !errors.Is(err, domain.ErrNotApproved) {
 		t.Fatalf("apply before approval: %v", err)
 	}
-	ok, err := cr.Review(alice, domain.DecisionApprove, "fine", "api", now)
-	if err != nil || !ok || cr.Status != domain.StatusApproved {
-		t.Fatalf("first approval decides: %v %v %s", ok, err, cr.Status)
+	tr, err := cr.Review(alice, domain.DecisionApprove, "fine", "api", now)
+	if err != nil || !tr.Approved() || tr.Action != domain.ActionRequestApproved || tr.Event.Type != domain.EventApproved ||
+		tr.Event.Actor != alice.String() || !reflect.DeepEqual(tr.Event, cr.Timeline[len(cr.Timeline)-1]) || cr.Status != domain.StatusApproved {
+		t.Fatalf("first approval decides: %+v %v %s", tr, err, cr.Status)
 	}
 	if _, err := cr.Review(bob, domain.DecisionReject, "no", "api", now); !errors.Is(err, domain.ErrAlreadyDecided) {
 		t.Fatalf("after the decision: %v", err)
@@ -115,13 +117,13 @@ func TestStateMachineRefusals(t *testing.T) {
 	if err := cr.CheckApply(domain.Actor{MemberID: "v", Role: domain.RoleViewer}, 0, now); !errors.Is(err, domain.ErrApplyRole) {
 		t.Fatalf("viewer apply: %v", err)
 	}
-	if err := cr.MarkApplied(bob, 1, "api", now); err != nil {
+	if _, err := cr.MarkApplied(bob, 1, "api", now); err != nil {
 		t.Fatal(err)
 	}
-	if err := cr.Withdraw(req, now); !errors.Is(err, domain.ErrNotWithdrawable) {
+	if _, err := cr.Withdraw(req, now); !errors.Is(err, domain.ErrNotWithdrawable) {
 		t.Fatalf("withdraw after apply: %v", err)
 	}
-	if err := cr.Edit(req, nil, nil, nil, nil, 1, now); !errors.Is(err, domain.ErrNotEditable) {
+	if _, err := cr.Edit(req, nil, nil, nil, nil, 1, now); !errors.Is(err, domain.ErrNotEditable) {
 		t.Fatalf("edit after apply: %v", err)
 	}
 }
@@ -133,16 +135,16 @@ func TestTimers(t *testing.T) {
 	if cr.AutoApproveAt == nil || !cr.AutoApproveAt.Equal(now.Add(48*time.Hour)) || !cr.ExpiresAt.Equal(now.Add(72*time.Hour)) {
 		t.Fatalf("timers: %v %v", cr.AutoApproveAt, cr.ExpiresAt)
 	}
-	if err := cr.AutoApprove(now.Add(47 * time.Hour)); err == nil {
+	if _, err := cr.AutoApprove(now.Add(47 * time.Hour)); err == nil {
 		t.Fatal("auto-approved too early")
 	}
-	if err := cr.Edit(req, nil, nil, nil, nil, 0, now.Add(24*time.Hour)); err != nil {
+	if _, err := cr.Edit(req, nil, nil, nil, nil, 0, now.Add(24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if !cr.AutoApproveAt.Equal(now.Add(72 * time.Hour)) {
 		t.Fatalf("an edit restarts the auto-approval timer: %v", cr.AutoApproveAt)
 	}
-	if err := cr.AutoApprove(now.Add(72 * time.Hour)); err != nil || cr.Status != domain.StatusApproved {
+	if _, err := cr.AutoApprove(now.Add(72 * time.Hour)); err != nil || cr.Status != domain.StatusApproved {
 		t.Fatalf("auto-approve: %v %s", err, cr.Status)
 	}
 	last := cr.Timeline[len(cr.Timeline)-1]
@@ -154,13 +156,13 @@ func TestTimers(t *testing.T) {
 	if _, err := cr2.Review(alice, domain.DecisionReject, "no", "api", now); err != nil {
 		t.Fatal(err)
 	}
-	if err := cr2.AutoApprove(now.Add(49 * time.Hour)); err == nil {
+	if _, err := cr2.AutoApprove(now.Add(49 * time.Hour)); err == nil {
 		t.Fatal("a rejected request must not be auto-approved")
 	}
-	if err := cr2.Expire(now.Add(71 * time.Hour)); err == nil {
+	if _, err := cr2.Expire(now.Add(71 * time.Hour)); err == nil {
 		t.Fatal("expired too early")
 	}
-	if err := cr2.Expire(now.Add(72 * time.Hour)); err != nil || cr2.Status != domain.StatusExpired {
+	if _, err := cr2.Expire(now.Add(72 * time.Hour)); err != nil || cr2.Status != domain.StatusExpired {
 		t.Fatalf("expire: %v", err)
 	}
 }
@@ -168,10 +170,10 @@ func TestTimers(t *testing.T) {
 func TestAdminCanWithdrawAndEdit(t *testing.T) {
 	cr := newCR(domain.Policy{MinApprovals: 1})
 	title := "by admin"
-	if err := cr.Edit(admin, &title, nil, nil, nil, 0, now); err != nil || cr.Title != title || cr.Revision != 2 {
+	if _, err := cr.Edit(admin, &title, nil, nil, nil, 0, now); err != nil || cr.Title != title || cr.Revision != 2 {
 		t.Fatalf("admin edit: %v", err)
 	}
-	if err := cr.Withdraw(admin, now); err != nil {
+	if _, err := cr.Withdraw(admin, now); err != nil {
 		t.Fatal(err)
 	}
 }

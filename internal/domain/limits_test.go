@@ -107,7 +107,7 @@ func TestMentionMailCap(t *testing.T) {
 	at := now
 	comment := func(a domain.Actor, mentions ...string) domain.TimelineEvent {
 		t.Helper()
-		if err := cr.AddComment(a, "hey", mentions, at); err != nil {
+		if _, err := cr.AddComment(a, "hey", mentions, at); err != nil {
 			t.Fatal(err)
 		}
 		return cr.Timeline[len(cr.Timeline)-1]

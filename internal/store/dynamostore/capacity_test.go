@@ -121,7 +121,7 @@ func TestLifecycleCapacity(t *testing.T) {
 			a.Record(e)
 			*c = next
 			a.Applied, a.ReleaseLock, a.Config = true, true, c
-			return cr.MarkApplied(applier, c.Version+1, "api", at.Add(3*time.Minute))
+			return only(cr.MarkApplied(applier, c.Version+1, "api", at.Add(3*time.Minute)))
 		})
 		return err
 	})

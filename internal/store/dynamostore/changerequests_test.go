@@ -141,7 +141,7 @@ func TestLockReleasedBetweenConfigReadAndWrite(t *testing.T) {
 		if len(seen) == 1 {
 			_, err := s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
 				w.ReleaseLock = true
-				return cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, at0)
+				return only(cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, at0))
 			})
 			if err != nil {
 				t.Errorf("withdrawing inside the race: %v", err)
@@ -352,7 +352,7 @@ func applyFlag(calls *int, during func()) func(*domain.ChangeRequest, *domain.Fl
 		*f = next
 		w.Record(domain.AuditEntry{ID: fmt.Sprintf("apply-%d", *calls), At: at0, Actor: a.String(), Action: "change_request.applied", Project: "p", Flag: f.Key})
 		w.Applied, w.ReleaseLock, w.Flag = true, true, f
-		return cr.MarkApplied(a, f.Version+1, "api", at0)
+		return only(cr.MarkApplied(a, f.Version+1, "api", at0))
 	}
 }
 

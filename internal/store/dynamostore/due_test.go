@@ -266,7 +266,7 @@ func TestDueIndexIsSparse(t *testing.T) {
 	wantString(t, it, "GSI3SK", clocktest.Stamp(at0.Add(24*time.Hour))+"#cr-exp")
 
 	_, err := s.UpdateChangeRequest(ctx, "cr-exp", func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
-		return cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, at0)
+		return only(cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, at0))
 	})
 	must(t, err)
 	it = rawItem(t, c, table, "CR#cr-exp", "CR")

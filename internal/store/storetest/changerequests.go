@@ -156,7 +156,7 @@ func testChangeRequestList(t *testing.T, s domain.Store) {
 		must(t, s.CreateChangeRequest(ctx, newRequest(fmt.Sprintf("cr%d", i), env, t0.Add(time.Duration(i)*time.Minute)), false, nil))
 	}
 	_, err := s.UpdateChangeRequest(ctx, "cr4", func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
-		return cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, t0.Add(time.Hour))
+		return only(cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, t0.Add(time.Hour)))
 	})
 	must(t, err)
 
@@ -216,7 +216,7 @@ func testPendingLock(t *testing.T, s domain.Store) {
 	}
 	// a final state does not release it by itself: the write says so
 	_, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
-		return cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, t0)
+		return only(cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, t0))
 	})
 	must(t, err)
 	if holder, _ := s.PendingLock(ctx, "p", "f", "production"); holder != "cr1" {
@@ -265,7 +265,7 @@ func applyFn(a domain.Actor, applied *int) func(*domain.ChangeRequest, *domain.F
 		}
 		w.Record(auditEntry("apply-"+cr.ID+fmt.Sprint(c.Version), "change_request.applied", t0))
 		w.Applied, w.ReleaseLock, w.Config = true, true, c
-		return cr.MarkApplied(a, c.Version+1, "api", t0)
+		return only(cr.MarkApplied(a, c.Version+1, "api", t0))
 	}
 }
 
@@ -369,7 +369,7 @@ func testApplyWritesWhatItIsTold(t *testing.T, s domain.Store) {
 		next := *cr.ProposedConfig
 		next.Version = c.Version
 		*c = next
-		return cr.MarkApplied(applier, c.Version+1, "api", t0)
+		return only(cr.MarkApplied(applier, c.Version+1, "api", t0))
 	}
 
 	// Marked applied, live state and audit named, but not Applied.
@@ -426,7 +426,7 @@ func testApplyWritesWhatItIsTold(t *testing.T, s domain.Store) {
 		next.Name = "from the apply"
 		w.Flag, w.Applied, w.ReleaseLock = &next, true, true
 		w.Record(auditEntry("never-3", "change_request.applied", t0))
-		return cr.MarkApplied(applier, next.Version+1, "api", t0)
+		return only(cr.MarkApplied(applier, next.Version+1, "api", t0))
 	})
 	if !errors.Is(err, domain.ErrContention) {
 		t.Fatalf("an apply naming the flag at a version since moved on: want contention, got %v", err)
@@ -457,7 +457,7 @@ func testApplyWritesWhatItIsTold(t *testing.T, s domain.Store) {
 		f.Name = "renamed by cr1"
 		w.Flag, w.Applied = f, true
 		w.Record(auditEntry("apply-cr1", "change_request.applied", t0))
-		return cr.MarkApplied(applier, f.Version+1, "api", t0)
+		return only(cr.MarkApplied(applier, f.Version+1, "api", t0))
 	})
 	must(t, err)
 	want := "request applied v3, flag \"renamed by cr1\" v3, config v1, ruleset v4, 1 audit entries, lock \"cr1\""
@@ -627,7 +627,7 @@ func testDueIndex(t *testing.T, s domain.Store) {
 	}
 	// a final state leaves the index
 	_, err = s.UpdateChangeRequest(ctx, "cr-exp", func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
-		return cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, t0)
+		return only(cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, t0))
 	})
 	must(t, err)
 	if got := ids(*at(100), 10); got != "[cr-auto@72]" {
@@ -650,7 +650,7 @@ func testDueIndex(t *testing.T, s domain.Store) {
 		next.Version = c.Version
 		*c = next
 		w.Applied, w.Config = true, c
-		return cr.MarkApplied(domain.Actor{System: "scheduler"}, c.Version+1, "system", *at(5))
+		return only(cr.MarkApplied(domain.Actor{System: "scheduler"}, c.Version+1, "system", *at(5)))
 	})
 	must(t, err)
 	if got := ids(*at(100), 10); got != "[cr-auto@72]" {
