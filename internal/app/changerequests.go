@@ -194,34 +194,8 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, f *domain.Flag,
 	cr.Requester, cr.RequesterMember, cr.RequesterBehind, cr.RevisionBy = p.Actor(), p.MemberID, p.Behind, p.actor().Person()
 	cr.NotifyReviewers, cr.Status, cr.Revision, cr.Policy = []string{}, domain.StatusPending, 1, policy
 	cr.Reviews, cr.Timeline, cr.CreatedAt, cr.UpdatedAt = []domain.Review{}, []domain.TimelineEvent{}, now, now
-	if cr.Title == "" {
-		cr.Title = fmt.Sprintf("Change flag %s", f.Key)
-		if cr.Environment != "" {
-			cr.Title = fmt.Sprintf("Change %s in %s", f.Key, cr.Environment)
-		}
-	}
-	var v0 domain.Validation
-	if len([]rune(cr.Title)) > 200 {
-		v0.Add("/title", "at most 200 characters")
-	}
-	if len([]rune(cr.Description)) > domain.MaxCommentLength {
-		v0.Add("/description", "at most %d characters", domain.MaxCommentLength)
-	}
-	if err := v0.Err(); err != nil {
+	if err := scheduleRequest(cr, f, now); err != nil {
 		return nil, err
-	}
-	if cr.ApplyAt != nil {
-		at, err := applyAtUTC(*cr.ApplyAt)
-		if err != nil {
-			return nil, err
-		}
-		cr.ApplyAt = &at
-	}
-	cr.StartTimers(now)
-	if cr.ApplyAt != nil && cr.ExpiresAt != nil && !cr.ApplyAt.Before(*cr.ExpiresAt) {
-		var v domain.Validation
-		v.Add("/apply_at", "is at or after the request's expiry (%s): it could never apply", cr.ExpiresAt.Format(time.RFC3339))
-		return nil, v.Err()
 	}
 	if f.Archived && (cr.ProposedFlag == nil || cr.ProposedFlag.Archived) {
 		return nil, domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before proposing changes", f.Key)
@@ -513,6 +487,42 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 		s.log.InfoContext(ctx, "change request applied", "id", id, "actor", a.String(), "version", cr.AppliedVersion)
 	}
 	return cr, applied, nil
+}
+
+// scheduleRequest gives a new request its default title, checks its title
+// and description, and starts its timers, with its schedule (apply_at) in
+// UTC and before its expiry.
+func scheduleRequest(cr *domain.ChangeRequest, f *domain.Flag, now time.Time) error {
+	if cr.Title == "" {
+		cr.Title = fmt.Sprintf("Change flag %s", f.Key)
+		if cr.Environment != "" {
+			cr.Title = fmt.Sprintf("Change %s in %s", f.Key, cr.Environment)
+		}
+	}
+	var v0 domain.Validation
+	if len([]rune(cr.Title)) > 200 {
+		v0.Add("/title", "at most 200 characters")
+	}
+	if len([]rune(cr.Description)) > domain.MaxCommentLength {
+		v0.Add("/description", "at most %d characters", domain.MaxCommentLength)
+	}
+	if err := v0.Err(); err != nil {
+		return err
+	}
+	if cr.ApplyAt != nil {
+		at, err := applyAtUTC(*cr.ApplyAt)
+		if err != nil {
+			return err
+		}
+		cr.ApplyAt = &at
+	}
+	cr.StartTimers(now)
+	if cr.ApplyAt != nil && cr.ExpiresAt != nil && !cr.ApplyAt.Before(*cr.ExpiresAt) {
+		var v domain.Validation
+		v.Add("/apply_at", "is at or after the request's expiry (%s): it could never apply", cr.ExpiresAt.Format(time.RFC3339))
+		return v.Err()
+	}
+	return nil
 }
 
 // approversOf are who approved cr's current revision: its reviewers, and
