@@ -92,14 +92,7 @@ func (s *Service) RecordMailEvent(ctx context.Context, ev MailEvent) (*MailEvent
 	out := &MailEventOutcome{}
 	reason, ok := ev.Suppresses()
 	if !ok {
-		switch {
-		case ev.Type == MailBounce:
-			out.Ignored = fmt.Sprintf("a %s bounce (%s): SES retried or gave up on this message only; the address stays", strings.ToLower(cmpOr(ev.BounceType, "undetermined")), ev.BounceSubType)
-		case ev.Type == MailComplaint:
-			out.Ignored = "a complaint whose feedback type is not-spam"
-		default:
-			out.Ignored = "a " + cmpOr(ev.Type, "mail") + " event changes no address"
-		}
+		out.Ignored = ignoredMailEvent(ev)
 		s.log.InfoContext(ctx, "mail event recorded, nothing to change", "type", ev.Type, "bounce_type", ev.BounceType, "message", ev.MessageID,
 			"recipients", len(ev.Recipients), "why", out.Ignored)
 		return out, nil
@@ -121,6 +114,32 @@ func (s *Service) RecordMailEvent(ctx context.Context, ev MailEvent) (*MailEvent
 	if at.IsZero() {
 		at = s.clock.Now()
 	}
+	sup := domain.Suppression{Reason: reason, At: at.UTC(), FeedbackID: ev.FeedbackID, Detail: suppressionDetail(ev, reason)}
+	if err := s.suppressRecipients(ctx, matchRecipients(ev.Recipients, members), sup, ev.MessageID, out); err != nil {
+		return out, err
+	}
+	s.log.InfoContext(ctx, "mail event recorded", "type", ev.Type, "reason", reason, "message", ev.MessageID, "feedback_id", ev.FeedbackID,
+		"suppressed", out.Suppressed, "already", out.Already, "unknown_recipients", len(out.Unknown))
+	return out, nil
+}
+
+// ignoredMailEvent says why an event that suppresses nothing
+// (MailEvent.Suppresses) changes nothing: MailEventOutcome.Ignored.
+func ignoredMailEvent(ev MailEvent) string {
+	switch {
+	case ev.Type == MailBounce:
+		return fmt.Sprintf("a %s bounce (%s): SES retried or gave up on this message only; the address stays", strings.ToLower(cmpOr(ev.BounceType, "undetermined")), ev.BounceSubType)
+	case ev.Type == MailComplaint:
+		return "a complaint whose feedback type is not-spam"
+	default:
+		return "a " + cmpOr(ev.Type, "mail") + " event changes no address"
+	}
+}
+
+// suppressionDetail is the Suppression.Detail of an event that suppresses
+// for reason: the bounce subtype or the complaint's feedback type, and the
+// diagnostic, at most 500 bytes.
+func suppressionDetail(ev MailEvent, reason domain.SuppressionReason) string {
 	detail := ev.BounceSubType
 	if reason == domain.SuppressedComplaint {
 		detail = ev.FeedbackType
@@ -134,38 +153,64 @@ func (s *Service) RecordMailEvent(ctx context.Context, ev MailEvent) (*MailEvent
 		_, size := utf8.DecodeLastRuneInString(detail)
 		detail = detail[:len(detail)-size]
 	}
+	return detail
+}
+
+// mailRecipient is one recipient of an event and the members with that
+// address (none when it is unknown).
+type mailRecipient struct {
+	addr    string
+	members []domain.Member
+}
+
+// matchRecipients pairs each recipient address with the members who have
+// it, in the event's order, skipping empty addresses and repeats of one
+// (addresses compare as domain.EmailKey does).
+func matchRecipients(recipients []string, members []domain.Member) []mailRecipient {
+	var out []mailRecipient
 	var seen []string
-	for _, addr := range ev.Recipients {
+	for _, addr := range recipients {
 		key := domain.EmailKey(addr)
 		if key == "" || slices.Contains(seen, key) {
 			continue
 		}
 		seen = append(seen, key)
-		found := false
+		r := mailRecipient{addr: addr}
 		for _, m := range members {
-			if !domain.SameEmail(m.Email, addr) {
-				continue
+			if domain.SameEmail(m.Email, addr) {
+				r.members = append(r.members, m)
 			}
-			found = true
-			err := s.suppress(ctx, m.ID, addr, &domain.Suppression{Reason: reason, At: at.UTC(), FeedbackID: ev.FeedbackID, Detail: detail}, ev.MessageID)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// suppressRecipients marks the members of each recipient suppressed (sup),
+// and notes in out what became of each member and recipient. It stops at
+// the first failed write.
+func (s *Service) suppressRecipients(ctx context.Context, recipients []mailRecipient, sup domain.Suppression, messageID string, out *MailEventOutcome) error {
+	for _, r := range recipients {
+		if len(r.members) == 0 {
+			out.Unknown = append(out.Unknown, r.addr)
+			continue
+		}
+		for _, m := range r.members {
+			sup := sup // each member its own copy
+			err := s.suppress(ctx, m.ID, r.addr, &sup, messageID)
 			switch {
 			case errors.Is(err, errSuppressedAlready):
 				out.Already = append(out.Already, m.ID)
 			case domain.ErrorCode(err) == domain.CodeNotFound:
 				// removed meanwhile: nobody to mark
 			case err != nil:
-				return out, err
+				return err
 			default:
 				out.Suppressed = append(out.Suppressed, m.ID)
 			}
 		}
-		if !found {
-			out.Unknown = append(out.Unknown, addr)
-		}
 	}
-	s.log.InfoContext(ctx, "mail event recorded", "type", ev.Type, "reason", reason, "message", ev.MessageID, "feedback_id", ev.FeedbackID,
-		"suppressed", out.Suppressed, "already", out.Already, "unknown_recipients", len(out.Unknown))
-	return out, nil
+	return nil
 }
 
 // suppress marks member id's address suppressed, if it still is addr and

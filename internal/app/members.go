@@ -74,29 +74,11 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 		if err := checkVersion("member", expected, m.Version); err != nil {
 			return err
 		}
-		orig = *m
-		if orig.EmailSuppressed != nil { // change may write through m's pointer
-			sup := *orig.EmailSuppressed
-			orig.EmailSuppressed = &sup
-		}
+		orig = copyMember(m)
 		if err := change(m); err != nil {
 			return err
 		}
-		if m.ID != orig.ID {
-			return immutable("/id", "a member's id")
-		}
-		if m.Email != orig.Email && !p.Role.AtLeast(domain.RoleAdmin) {
-			// An address is how a member signs in (links, OpenID Connect) and
-			// how admins know who they promote: nobody re-labels themselves.
-			return domain.Errorf(domain.CodeForbidden, "only admins change e-mail addresses")
-		}
-		if m.Role != orig.Role {
-			if !p.Role.AtLeast(domain.RoleAdmin) {
-				return domain.Errorf(domain.CodeForbidden, "only admins change roles")
-			}
-			w.KeepAnAdmin = orig.Role == domain.RoleAdmin
-		}
-		cleared, err := checkSuppressionChange(p, &orig, m)
+		d, err := decideMemberChange(p, &orig, m)
 		if err != nil {
 			return err
 		}
@@ -104,20 +86,79 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 		if err := m.Validate(); err != nil {
 			return err
 		}
-		e := s.audit(p.Actor(), ActionMemberUpdated, p.channel())
-		e.Member, e.Version = m.ID, orig.Version+1
-		e.Reason = cleared
-		before, after := orig, *m
-		before.UpdatedAt, after.UpdatedAt, before.Version, after.Version = time.Time{}, time.Time{}, 0, 0
-		if d, err := domain.AnyDiff(&before, &after); err == nil {
-			e.Diff = d
-		}
-		w.Record(e)
+		w.KeepAnAdmin = d.keepAnAdmin
+		w.Record(s.memberUpdatedEntry(p, &orig, m, d.cleared))
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.endAccessAfterUpdate(ctx, id, &orig, m)
+	return m, nil
+}
+
+// copyMember is a copy of m that shares nothing with it.
+func copyMember(m *domain.Member) domain.Member {
+	c := *m
+	if c.EmailSuppressed != nil { // change may write through m's pointer
+		sup := *c.EmailSuppressed
+		c.EmailSuppressed = &sup
+	}
+	return c
+}
+
+// memberChange is what decideMemberChange allows of an update.
+type memberChange struct {
+	keepAnAdmin bool   // the role changed from admin: the store keeps another admin (MemberWrite.KeepAnAdmin)
+	cleared     string // the audit reason of a cleared mail suppression, "" when none was
+}
+
+// decideMemberChange checks what p changed of a member (orig as read, m as
+// changed) against what p may change, and answers what the write must do.
+// It clears m's mail suppression when the address changed
+// (checkSuppressionChange).
+func decideMemberChange(p *Principal, orig, m *domain.Member) (memberChange, error) {
+	var d memberChange
+	if m.ID != orig.ID {
+		return d, immutable("/id", "a member's id")
+	}
+	if m.Email != orig.Email && !p.Role.AtLeast(domain.RoleAdmin) {
+		// An address is how a member signs in (links, OpenID Connect) and
+		// how admins know who they promote: nobody re-labels themselves.
+		return d, domain.Errorf(domain.CodeForbidden, "only admins change e-mail addresses")
+	}
+	if m.Role != orig.Role {
+		if !p.Role.AtLeast(domain.RoleAdmin) {
+			return d, domain.Errorf(domain.CodeForbidden, "only admins change roles")
+		}
+		d.keepAnAdmin = orig.Role == domain.RoleAdmin
+	}
+	cleared, err := checkSuppressionChange(p, orig, m)
+	if err != nil {
+		return d, err
+	}
+	d.cleared = cleared
+	return d, nil
+}
+
+// memberUpdatedEntry is the audit entry of p's update of a member (orig as
+// read, m as written), with the diff of the two and reason.
+func (s *Service) memberUpdatedEntry(p *Principal, orig, m *domain.Member, reason string) domain.AuditEntry {
+	e := s.audit(p.Actor(), ActionMemberUpdated, p.channel())
+	e.Member, e.Version = m.ID, orig.Version+1
+	e.Reason = reason
+	before, after := *orig, *m
+	before.UpdatedAt, after.UpdatedAt, before.Version, after.Version = time.Time{}, time.Time{}, 0, 0
+	if d, err := domain.AnyDiff(&before, &after); err == nil {
+		e.Diff = d
+	}
+	return e
+}
+
+// endAccessAfterUpdate ends what let member id in that an update (orig as
+// read, m as written) took away: sessions after a lower role, sign-in links
+// and sessions after a new address.
+func (s *Service) endAccessAfterUpdate(ctx context.Context, id string, orig, m *domain.Member) {
 	if !m.Role.AtLeast(orig.Role) {
 		s.endMemberSessions(ctx, id, fmt.Sprintf("role lowered from %s to %s", orig.Role, m.Role))
 	}
@@ -127,7 +168,6 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 		}
 		s.endMemberSessions(ctx, id, "e-mail address changed")
 	}
-	return m, nil
 }
 
 // DeleteMember removes a member (admins only; the last admin stays, decided
@@ -249,12 +289,34 @@ var (
 	errMemberMoved  = errors.New("a member got or lost the e-mail address meanwhile; run the command again")
 )
 
+// recoverAdmin is one attempt of RecoverAdmin: it makes the member with
+// email an admin, or creates one. It answers errMemberMoved when a member
+// got or lost that address between the read and the write.
 func (s *Service) recoverAdmin(ctx context.Context, email string, in RecoverAdminInput) (*RecoveredAdmin, error) {
-	out := &RecoveredAdmin{}
+	found, adminsBefore, err := s.findRecoveryTarget(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	out := &RecoveredAdmin{AdminsBefore: adminsBefore}
+	if found == nil {
+		err = s.createRecoveredAdmin(ctx, email, in, out)
+	} else {
+		err = s.promoteRecoveredAdmin(ctx, found, email, in.Note, out)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// findRecoveryTarget reads every member: the one with email (nil when
+// none has it) and how many admins there are.
+func (s *Service) findRecoveryTarget(ctx context.Context, email string) (*domain.Member, int, error) {
 	var found *domain.Member
+	admins := 0
 	err := forEach(ctx, s.store.ListMembers, func(m domain.Member) error {
 		if m.Role == domain.RoleAdmin {
-			out.AdminsBefore++
+			admins++
 		}
 		if domain.SameEmail(m.Email, email) {
 			found = &m
@@ -262,37 +324,39 @@ func (s *Service) recoverAdmin(ctx context.Context, email string, in RecoverAdmi
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	reason := func(m *domain.Member, what string) string {
-		r := fmt.Sprintf("%s (%s) %s by the recover-admin command; %d admin member(s) before", m.Email, m.ID, what, out.AdminsBefore)
-		if in.Note != "" {
-			r += ": " + in.Note
-		}
-		return r
+	return found, admins, nil
+}
+
+// createRecoveredAdmin creates an admin member with email, named in.Name
+// (default: the address's local part), with its audit entry.
+func (s *Service) createRecoveredAdmin(ctx context.Context, email string, in RecoverAdminInput, out *RecoveredAdmin) error {
+	name := in.Name
+	if name == "" {
+		name, _, _ = strings.Cut(email, "@")
 	}
 	now := s.clock.Now()
-	if found == nil {
-		name := in.Name
-		if name == "" {
-			name, _, _ = strings.Cut(email, "@")
-		}
-		m := &domain.Member{ID: newID("m"), Email: email, Name: name, Role: domain.RoleAdmin, CreatedAt: now, UpdatedAt: now}
-		if err := m.Validate(); err != nil {
-			return nil, err
-		}
-		e := s.audit(ActorRecoverAdmin, ActionAdminRecovered, ChannelSystem)
-		e.Reason, e.Version = reason(m, "created as an admin"), 1
-		err := s.store.CreateMember(ctx, m, e)
-		if domain.ErrorCode(err) == domain.CodeConflict && !errors.Is(err, domain.ErrContention) {
-			return nil, fmt.Errorf("%w: %w", errMemberMoved, err)
-		}
-		if err != nil {
-			return nil, err
-		}
-		out.Member, out.Created, out.AuditID = m, true, e.ID
-		return out, nil
+	m := &domain.Member{ID: newID("m"), Email: email, Name: name, Role: domain.RoleAdmin, CreatedAt: now, UpdatedAt: now}
+	if err := m.Validate(); err != nil {
+		return err
 	}
+	e := s.recoveryEntry(m, "created as an admin", 1, out.AdminsBefore, in.Note)
+	err := s.store.CreateMember(ctx, m, e)
+	if domain.ErrorCode(err) == domain.CodeConflict && !errors.Is(err, domain.ErrContention) {
+		return memberMoved(err)
+	}
+	if err != nil {
+		return err
+	}
+	out.Member, out.Created, out.AuditID = m, true, e.ID
+	return nil
+}
+
+// promoteRecoveredAdmin makes found an admin, with its audit entry, if it
+// still has email; one who is an admin already is left as is
+// (RecoveredAdmin.Unchanged).
+func (s *Service) promoteRecoveredAdmin(ctx context.Context, found *domain.Member, email, note string, out *RecoveredAdmin) error {
 	var entry domain.AuditEntry
 	m, err := s.store.WriteMember(ctx, found.ID, func(m *domain.Member, w *domain.MemberWrite) error {
 		if !domain.SameEmail(m.Email, email) {
@@ -303,8 +367,7 @@ func (s *Service) recoverAdmin(ctx context.Context, email string, in RecoverAdmi
 		}
 		out.PreviousRole = m.Role
 		m.Role, m.UpdatedAt = domain.RoleAdmin, s.clock.Now()
-		entry = s.audit(ActorRecoverAdmin, ActionAdminRecovered, ChannelSystem)
-		entry.Reason, entry.Version = reason(m, "made an admin (was "+string(out.PreviousRole)+")"), m.Version+1
+		entry = s.recoveryEntry(m, "made an admin (was "+string(out.PreviousRole)+")", m.Version+1, out.AdminsBefore, note)
 		w.Record(entry)
 		return m.Validate()
 	})
@@ -314,14 +377,32 @@ func (s *Service) recoverAdmin(ctx context.Context, email string, in RecoverAdmi
 		if cur, err := s.store.GetMember(ctx, found.ID); err == nil {
 			out.Member = cur
 		}
-		return out, nil
+		return nil
 	case domain.ErrorCode(err) == domain.CodeNotFound:
-		return nil, fmt.Errorf("%w: %w", errMemberMoved, err)
+		return memberMoved(err)
 	case err != nil:
-		return nil, err
+		return err
 	}
 	out.Member, out.AuditID = m, entry.ID
-	return out, nil
+	return nil
+}
+
+// recoveryEntry is the audit entry of a recovery that did what to m,
+// written at version.
+func (s *Service) recoveryEntry(m *domain.Member, what string, version int64, adminsBefore int, note string) domain.AuditEntry {
+	e := s.audit(ActorRecoverAdmin, ActionAdminRecovered, ChannelSystem)
+	e.Reason = fmt.Sprintf("%s (%s) %s by the recover-admin command; %d admin member(s) before", m.Email, m.ID, what, adminsBefore)
+	if note != "" {
+		e.Reason += ": " + note
+	}
+	e.Version = version
+	return e
+}
+
+// memberMoved wraps err, which says the member with the address is gone
+// or another has it, as errMemberMoved: RecoverAdmin tries again.
+func memberMoved(err error) error {
+	return fmt.Errorf("%w: %w", errMemberMoved, err)
 }
 
 // forEach walks every page of a list.
