@@ -250,6 +250,8 @@ func newAPIFuzz(f testing.TB) *apiFuzz {
 			`{"version":0,"rules":[{"conditions":[{"attribute":"v","operator":"semver_gt","values":["1.2"]}],"allocation":{"rollout":101,"weights":[{"variant":"nope","weight":-1}]}}]}`}},
 		{route: "PATCH /v1/projects/{project}/flags/{flag}/environments/{environment}", media: 2, bodies: []string{`{"default_rule":{"rollout":25}}`,
 			`{"default_rule":{"rollout":"Infinity"}}`, `{"rules":[{"conditions":[{"attribute":"d","operator":"before","values":["yesterday"]}]}]}`, `{"off_variant":"nope"}`}},
+		{route: "POST /v1/projects/{project}/flags/{flag}/environments/{environment}/promote", bodies: []string{`{"from":"production"}`, `{"from":"staging"}`,
+			`{"from":""}`, `{"from":"nope"}`, `{"from":7}`, `{"from":"staging","from":"production"}`}},
 		{route: prod, media: 3, actor: 1, bodies: []string{`[{"op":"replace","path":"/default_rule/rollout","value":75}]`, `[{"op":"remove","path":"/rules/0"}]`}},
 		{route: "POST /v1/members", bodies: []string{`{"email":"new@example.com","name":"New","role":"viewer"}`, `{"email":"eve@example.com","name":"Eve","role":"viewer","role":"admin"}`,
 			`{"email":"viewer@example.com","name":"Again","role":"viewer"}`, `{"email":"x","name":"","role":"owner"}`}},

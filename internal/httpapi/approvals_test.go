@@ -189,6 +189,10 @@ func TestNoRouteBypassesApproval(t *testing.T) {
 			a.do("PATCH", prodPath, map[string]any{"default_rule": map[string]any{"rollout": 100}}, mergePatch(), withToken(editor)).want(t, 202)
 			a.do("PATCH", prodPath, `[{"op":"replace","path":"/enabled","value":false}]`, jsonPatch(), withToken(editor)).want(t, 202)
 		},
+		"POST /v1/projects/{project}/flags/{flag}/environments/{environment}/promote": func() {
+			// staging's targeting (never configured: off) proposed for production
+			a.do("POST", prodPath+"/promote", map[string]any{"from": "staging"}, withToken(editor)).want(t, 202)
+		},
 		"PATCH /v1/projects/{project}/flags/{flag}": func() {
 			a.do("PATCH", "/v1/projects/shop/flags/new-checkout", `[{"op":"replace","path":"/variants/0/value","value":false}]`, jsonPatch(), withToken(editor)).want(t, 202)
 			a.do("PATCH", "/v1/projects/shop/flags/new-checkout", map[string]any{"bucketing_salt": "reshuffle"}, mergePatch(), withToken(editor)).want(t, 202)

@@ -478,6 +478,10 @@ func runGoldenScenario(g *goldenRun) {
 	g.do("problem-not-found", 404, "GET", "/v1/change-requests/cr_nope", nil)
 	g.do("problem-locked", 409, "PATCH", production, map[string]any{"enabled": false}, mergePatch(), withToken(ed))
 
+	// ---- promotion ----
+	g.do("targeting-promote", 202, "POST", staging+"/promote", map[string]any{"from": "production"})
+	g.do("problem-promote-onto-itself", 422, "POST", staging+"/promote", map[string]any{"from": "staging"})
+
 	// what the store keeps that no answer may show
 	toks, _, err := a.store.ListTokens(ctx, "", domain.Page{Limit: domain.MaxPageLimit})
 	if err != nil {

@@ -251,6 +251,23 @@ func (s *Server) patchFlagConfig(w http.ResponseWriter, r *http.Request, p *app.
 	return writeConfigOutcome(w, out, notifyHeaderErrors(err))
 }
 
+// promoteFlagConfig gives the environment the targeting the flag has in
+// another (app.Service.Promote): 200 where it applied, 202 with the request
+// where the environment needs approval. If-Match, optional, is the target's
+// version.
+func (s *Server) promoteFlagConfig(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	var in promoteInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	expected, err := expectedVersion(r, nil)
+	if err != nil {
+		return err
+	}
+	out, err := s.svc.Promote(r.Context(), p, r.PathValue("project"), r.PathValue("flag"), r.PathValue("environment"), in.From, expected, changeOptions(r))
+	return writeConfigOutcome(w, out, notifyHeaderErrors(err))
+}
+
 func writeConfigOutcome(w http.ResponseWriter, out app.Outcome[domain.FlagConfig], err error) error {
 	if err != nil {
 		return err

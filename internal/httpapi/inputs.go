@@ -62,6 +62,12 @@ type configPut struct {
 	Version *int64 `json:"version"`
 }
 
+// promoteInput is the body of POST .../environments/{environment}/promote:
+// the environment whose targeting the URL's environment gets.
+type promoteInput struct {
+	From string `json:"from"`
+}
+
 // memberInput is the body of POST /v1/members.
 type memberInput struct {
 	Email string      `json:"email"`

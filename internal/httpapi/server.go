@@ -126,6 +126,7 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", handler: s.getFlagConfig},
 		{Method: "PUT", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", handler: s.putFlagConfig},
 		{Method: "PATCH", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", handler: s.patchFlagConfig},
+		{Method: "POST", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}/promote", handler: s.promoteFlagConfig},
 
 		{Method: "GET", Pattern: "/v1/members", handler: s.listMembers},
 		{Method: "POST", Pattern: "/v1/members", handler: s.createMember},
