@@ -335,20 +335,23 @@ func (s *Store) getMany(ctx context.Context, keys ...key) ([]item, error) {
 	return items, nil
 }
 
-// putIf writes an item if cond holds.
+// putIf writes an item if cond holds. A failed condition on an item that
+// is already the one put is the put's own write, sent again by the SDK
+// after its answer was lost: it succeeded (ownWrite, lostanswer.go).
 func (s *Store) putIf(ctx context.Context, it item, cond expression.ConditionBuilder) error {
 	e, err := condition(cond)
 	if err != nil {
 		return err
 	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 &s.table,
-		Item:                      it,
-		ConditionExpression:       e.Condition(),
-		ExpressionAttributeNames:  e.Names(),
-		ExpressionAttributeValues: e.Values(),
+		TableName:                           &s.table,
+		Item:                                it,
+		ConditionExpression:                 e.Condition(),
+		ExpressionAttributeNames:            e.Names(),
+		ExpressionAttributeValues:           e.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	return err
+	return ownWrite(err, it)
 }
 
 // ---- transactions ----
@@ -454,14 +457,19 @@ func (s *Store) transact(ctx context.Context, b *txBuilder) error {
 	}
 	if len(b.items) == 1 && b.items[0].Put != nil && b.items[0].Put.ReturnValuesOnConditionCheckFailure == "" {
 		p := b.items[0].Put
-		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		in := &dynamodb.PutItemInput{
 			TableName:                 p.TableName,
 			Item:                      p.Item,
 			ConditionExpression:       p.ConditionExpression,
 			ExpressionAttributeNames:  p.ExpressionAttributeNames,
 			ExpressionAttributeValues: p.ExpressionAttributeValues,
-		})
-		return err
+		}
+		if p.ConditionExpression != nil {
+			// a PutItem has no idempotency token: see ownWrite
+			in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+		}
+		_, err := s.db.PutItem(ctx, in)
+		return ownWrite(err, p.Item)
 	}
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: b.items})
 	return err
