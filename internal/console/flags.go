@@ -19,7 +19,8 @@ import (
 
 // A project's flags (search, tag filter, archived toggle), a flag's page
 // (variants, targeting per environment, pending requests), creating and
-// archiving flags. The targeting editor is in targeting.go.
+// archiving flags, and copying one environment's targeting into another
+// (promoting). The targeting editor is in targeting.go.
 
 func (c *Console) flagRoutes() []Route {
 	return []Route{
@@ -27,6 +28,7 @@ func (c *Console) flagRoutes() []Route {
 		{Method: "POST", Pattern: "/projects/{project}/flags", handler: c.flagCreate},
 		{Method: "GET", Pattern: "/projects/{project}/flags/{flag}", handler: c.flagPage},
 		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/archive", handler: c.flagArchive},
+		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/environments/{environment}/promote", handler: c.promoteSubmit},
 		{Method: "GET", Pattern: "/projects/{project}/flags/{flag}/targeting/{environment}", handler: c.targetingPage},
 		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/targeting/{environment}", handler: c.targetingSubmit},
 	}
@@ -37,6 +39,9 @@ var _ = flash(map[string]string{
 	"flag-archived": "The flag is archived: it is hidden from the list and its targeting cannot change until it is restored.",
 	"flag-restored": "The flag is restored.",
 	"saved":         "Saved: the new targeting is live.",
+	// the flag page names the two environments instead when it can
+	// (promotedFlash)
+	"promoted": "Copied: the environment now has the other environment's targeting.",
 })
 
 // flagsPerPage is how many flags the list shows at once (LaunchDarkly
@@ -638,6 +643,16 @@ type flagView struct {
 	Variants []variantRow
 	Envs     []envTargeting
 	Pending  []domain.ChangeRequest // pending requests for the flag
+	// Refusal is why copying targeting into an environment was just
+	// refused, shown in that environment's card (or above them all when
+	// it has none).
+	Refusal *promoteRefusal
+}
+
+// promoteRefusal is a refused promotion into Env ("" when the page has
+// no card for it).
+type promoteRefusal struct {
+	Env, Text string
 }
 
 type variantRow struct{ Key, Value, Name, Description string }
@@ -650,6 +665,10 @@ type envTargeting struct {
 	Rules   []ruleText
 	Default []string
 	Pending pendingBadge
+	// PromoteFrom is the environment the copy form has chosen: none (the
+	// form asks to choose one, so that a stray click copies nothing), or
+	// the one a refused copy named.
+	PromoteFrom string
 }
 
 type ruleText struct {
@@ -662,9 +681,63 @@ func (v *flagView) EditHref(env string) string {
 	return flagPath(v.Flag.Project, v.Flag.Key) + "/targeting/" + url.PathEscape(env)
 }
 
+// PromoteHref is where the form copying targeting into env posts.
+func (v *flagView) PromoteHref(env string) string {
+	return flagPath(v.Flag.Project, v.Flag.Key) + "/environments/" + url.PathEscape(env) + "/promote"
+}
+
+// CanPromote reports whether the page offers to copy targeting between
+// environments: to editors and up, while the flag is not archived and
+// has more than one environment (the service decides the rest).
+func (v *flagView) CanPromote(vw *viewer) bool {
+	return vw.Can("editor") && !v.Flag.Archived && len(v.Envs) > 1
+}
+
+// RefusalIn is why copying targeting into env was just refused, "" if it
+// was not.
+func (v *flagView) RefusalIn(env string) string {
+	if v.Refusal == nil || v.Refusal.Env != env {
+		return ""
+	}
+	return v.Refusal.Text
+}
+
 func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, v *viewer) error {
-	ctx := r.Context()
-	project, key := r.PathValue("project"), r.PathValue("flag")
+	view, err := c.flagData(r.Context(), v, r.PathValue("project"), r.PathValue("flag"))
+	if err != nil {
+		return err
+	}
+	if q := r.URL.Query(); q.Get("done") == "promoted" {
+		if msg := view.promotedFlash(q.Get("to"), q.Get("from")); msg != "" {
+			v.Flash = msg
+		}
+	}
+	return c.ok(w, v, "flag", view.Flag.Name, view)
+}
+
+// promotedFlash says what a promotion did, naming the environments
+// ("Staging now has Production's targeting."): only environments of the
+// page's flag, by their names, so that a link still cannot make the page
+// say anything else; "" when the link names no two of them.
+func (v *flagView) promotedFlash(to, from string) string {
+	var toName, fromName string
+	for _, e := range v.Envs {
+		switch e.Env.Key {
+		case to:
+			toName = e.Env.Name
+		case from:
+			fromName = e.Env.Name
+		}
+	}
+	if toName == "" || fromName == "" {
+		return ""
+	}
+	return toName + " now has " + fromName + "'s targeting."
+}
+
+// flagData reads a flag's page: the project, the flag, its targeting in
+// every environment and its pending requests.
+func (c *Console) flagData(ctx context.Context, v *viewer, project, key string) (*flagView, error) {
 	var pending []domain.ChangeRequest
 	pendingRead := later(func() (err error) {
 		pending, err = v.pendingList(domain.CRFilter{Project: project, Flag: key})
@@ -673,11 +746,11 @@ func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, v *viewer) er
 	defer pendingRead()
 	p, err := c.svc.GetProject(ctx, v.P, project)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	f, err := c.svc.GetFlag(ctx, v.P, project, key)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	view := &flagView{Project: p, Flag: f}
 	for _, vr := range f.Variants {
@@ -685,16 +758,16 @@ func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, v *viewer) er
 	}
 	envs, err := c.environments(ctx, v.P, project)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	configs := c.readConfigs(ctx, v.P, project, envs)
 	configs.ask(key)
 	got, err := configs.wait()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := pendingRead(); err != nil {
-		return err
+		return nil, err
 	}
 	view.Pending = pending
 	for i, e := range envs {
@@ -719,7 +792,7 @@ func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, v *viewer) er
 		}
 		view.Envs = append(view.Envs, et)
 	}
-	return c.ok(w, v, "flag", f.Name, view)
+	return view, nil
 }
 
 // flagArchive archives the flag, or restores it (archived=0); the service
@@ -751,4 +824,72 @@ func (c *Console) flagArchive(w http.ResponseWriter, r *http.Request, v *viewer)
 		return done(w, r, "/requests/"+url.PathEscape(out.Request.ID), "requested")
 	}
 	return done(w, r, flagPath(project, key), flashKey)
+}
+
+// promoteSubmit gives the environment the targeting the flag has in the
+// form's environment (from), against the version of the environment's
+// targeting the page showed. Where the environment needs approval it
+// opens a change request instead, and the browser goes to it. A refusal
+// shows the flag page again with the refusal in the environment's card,
+// with the refusal's status.
+func (c *Console) promoteSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	ctx := r.Context()
+	project, key, env := r.PathValue("project"), r.PathValue("flag"), r.PathValue("environment")
+	from := r.PostForm.Get("from")
+	version, err := formVersion(r)
+	if err == nil {
+		var out app.Outcome[domain.FlagConfig]
+		if out, err = c.svc.Promote(ctx, v.P, project, key, env, from, version, app.ChangeOptions{}); err == nil {
+			if out.Request != nil {
+				return done(w, r, "/requests/"+url.PathEscape(out.Request.ID), "requested")
+			}
+			return done(w, r, flagPath(project, key)+"?"+url.Values{"to": {env}, "from": {from}}.Encode(), "promoted")
+		}
+	}
+	var de *domain.Error
+	if !errors.As(err, &de) || de.Code == domain.CodeNotFound {
+		return err // no such flag or environment: the error page
+	}
+	view, verr := c.flagData(ctx, v, project, key)
+	if verr != nil {
+		return verr
+	}
+	view.Refusal = &promoteRefusal{Text: promoteRefusalText(de)}
+	for i := range view.Envs {
+		e := &view.Envs[i]
+		if e.Env.Key != env {
+			continue
+		}
+		view.Refusal.Env = env
+		if from != env && slices.ContainsFunc(view.Envs, func(o envTargeting) bool { return o.Env.Key == from }) {
+			e.PromoteFrom = from // offered again as it was chosen
+		}
+	}
+	return c.render(w, v, problem.Status(de.Code), "flag", view.Flag.Name, view)
+}
+
+// promoteRefusalText says a refused promotion, naming the form's control
+// for the problems of the environment chosen.
+func promoteRefusalText(de *domain.Error) string {
+	if len(de.Fields) == 0 {
+		return de.Message
+	}
+	parts := make([]string, 0, len(de.Fields))
+	for _, fe := range de.Fields {
+		name := fe.Parameter
+		switch {
+		case fe.Pointer == "/from":
+			name = "Copy targeting from"
+		case fe.Pointer == "/version":
+			name = "Version"
+		case fe.Pointer != "":
+			name = strings.TrimPrefix(fe.Pointer, "/")
+		}
+		if name == "" {
+			parts = append(parts, fe.Detail)
+			continue
+		}
+		parts = append(parts, name+": "+fe.Detail)
+	}
+	return strings.Join(parts, "; ")
 }

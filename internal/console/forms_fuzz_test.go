@@ -195,6 +195,8 @@ func newFormsFuzz(tb testing.TB) *formsFuzz {
 			"key=fz2&name=Colours&kind=custom&variants=blue%3D%22blue%22%0Agreen%3D%7B%22g%22%3A1%7D", "name=x&kind=custom&variants=off%3D1%0Aa%3D%0A%3D%3D",
 			"name=x&kind=custom&variants=a%3D%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B"}},
 		{route: "POST /projects/{project}/flags/{flag}/archive", forms: []string{"", "archived=0&version=1", "archived=0&version=x"}},
+		{route: "POST /projects/{project}/flags/{flag}/environments/{environment}/promote", actor: 1, forms: []string{"from=development&version=0",
+			"from=staging&version=0", "from=qa", "from=production&version=7", "from=&version=x", "from=production&from=development"}},
 		{route: "POST /projects/{project}/flags/{flag}/targeting/{environment}", actor: 1, forms: []string{targeting,
 			"action=add&" + targeting, "version=0&default.rollout=abc&default.weight.on=-1&rule.0.cond.0.attribute=age&rule.0.cond.0.operator=gt&rule.0.cond.0.values=NaN",
 			"version=0&rule.0.cond.0.attribute=v&rule.0.cond.0.operator=semver_gt&rule.0.cond.0.values=1.2%2C%5C&rule.0.weight.nope=1&rule.0.rollout=101",
