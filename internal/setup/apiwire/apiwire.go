@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -26,10 +27,15 @@ import (
 )
 
 // New builds the HTTP API over svc, with the web console at the paths the
-// API does not own (Identity then configures how people get in).
+// API does not own (Identity then configures how people get in). The
+// console is built at its first page view: most of the api function's
+// invocations are API calls (SDKs, scripts, e-mail links), and a cold start
+// that serves one does not pay for the console's routes (about 0.5 ms;
+// docs/benchmarks.md, "Lambda binaries and cold start").
 func New(svc *app.Service, log *slog.Logger) *httpapi.Server {
 	api := httpapi.New(svc, log)
-	api.SetConsole(console.New(svc, api, log))
+	c := sync.OnceValue(func() *console.Console { return console.New(svc, api, log) })
+	api.SetConsole(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c().ServeHTTP(w, r) }))
 	return api
 }
 
