@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -27,15 +26,10 @@ import (
 )
 
 // New builds the HTTP API over svc, with the web console at the paths the
-// API does not own (Identity then configures how people get in). The
-// console is built at its first page view: most of the api function's
-// invocations are API calls (SDKs, scripts, e-mail links), and a cold start
-// that serves one does not pay for the console's routes (about 0.5 ms;
-// docs/benchmarks.md, "Lambda binaries and cold start").
+// API does not own (Identity then configures how people get in).
 func New(svc *app.Service, log *slog.Logger) *httpapi.Server {
 	api := httpapi.New(svc, log)
-	c := sync.OnceValue(func() *console.Console { return console.New(svc, api, log) })
-	api.SetConsole(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c().ServeHTTP(w, r) }))
+	api.SetConsole(console.New(svc, api, log))
 	return api
 }
 
