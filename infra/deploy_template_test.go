@@ -603,9 +603,9 @@ func TestStreamIteratorAgeAlarm(t *testing.T) {
 func TestCustomMetricAlarms(t *testing.T) {
 	tpl := loadTemplate(t)
 	for name := range metricContract {
-		ids := tpl.alarmOn(metricNamespace, name, "[]")
+		ids := tpl.alarmOn(metricNamespace, name, jsonOf([]any{obj{"Name": metrics.Dimension, "Value": obj{"Ref": "Table"}}}))
 		if len(ids) != 1 {
-			t.Errorf("want one alarm on %s/%s without dimensions, found %v", metricNamespace, name, ids)
+			t.Errorf("want one alarm on %s/%s with the dimension %s = the stack's table, found %v", metricNamespace, name, metrics.Dimension, ids)
 			continue
 		}
 		if p := asMap(tpl.alarms()[ids[0]]["Properties"]); p["Statistic"] != "Sum" {
@@ -736,7 +736,7 @@ func TestDashboard(t *testing.T) {
 		want = append(want, "AWS/Lambda/Errors/<"+f.id+">", "AWS/Lambda/Throttles/<"+f.id+">")
 	}
 	for name := range metricContract {
-		want = append(want, metricNamespace+"/"+name)
+		want = append(want, metricNamespace+"/"+name+"/<Table>") // this stack's table: the dimension's value
 	}
 	for _, w := range want {
 		if !metrics[w] {

@@ -10,6 +10,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+
+	"github.com/countersign/countersign/internal/metrics"
 )
 
 // Config is the whole configuration of a process.
@@ -179,7 +181,14 @@ func (c Config) level() (slog.Level, error) {
 }
 
 // Logger returns the structured JSON logger the configuration asks for.
+// Every line names the stage and, with the DynamoDB store, the table: the
+// dimension of the custom metrics (internal/metrics), which tells one
+// stack's from another's in a shared account.
 func (c Config) Logger(w io.Writer) *slog.Logger {
 	l, _ := c.level()
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("stage", c.Stage)
+	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("stage", c.Stage)
+	if c.Table != "" {
+		log = log.With(metrics.Dimension, c.Table)
+	}
+	return log
 }

@@ -1,11 +1,15 @@
 package config_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/metrics"
 )
 
 func fromEnv(env map[string]string) (config.Config, error) {
@@ -58,5 +62,25 @@ func TestSMTP(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "COUNTERSIGN_SMTP_") || strings.Contains(err.Error(), "secret") {
 			t.Errorf("%v: %v, want an error about the SMTP settings that shows no password", env, err)
 		}
+	}
+}
+
+// The table names the stack in every line: it is the custom metrics'
+// dimension (internal/metrics), so a stack's alarms see its own metrics.
+func TestLoggerNamesTheTable(t *testing.T) {
+	var buf bytes.Buffer
+	log := config.Config{Stage: "prod", Table: "countersign-prod"}.Logger(&buf)
+	metrics.Count(context.Background(), log, metrics.SweepFailures, 1)
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatal(err)
+	}
+	if line[metrics.Dimension] != "countersign-prod" || line["stage"] != "prod" {
+		t.Fatalf("line: %s", buf.String())
+	}
+	buf.Reset()
+	config.Config{Stage: "dev"}.Logger(&buf).Info("local")
+	if strings.Contains(buf.String(), `"table"`) {
+		t.Fatalf("no table, no attribute: %s", buf.String())
 	}
 }

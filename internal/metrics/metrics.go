@@ -2,8 +2,9 @@
 // metric format (EMF): each count is one JSON log line that CloudWatch Logs
 // turns into a metric data point, with no API call and no agent.
 //
-// Every metric is in namespace Countersign, without dimensions, in unit
-// Count. The names are a contract with template.yaml's alarms and dashboard
+// Every metric is in namespace Countersign, with one dimension, table (the
+// DynamoDB table: one per stack, so two stacks in one account have their own
+// metrics and alarms), in unit Count. The names are a contract with template.yaml's alarms and dashboard
 // (metricContract in infra/deploy_template_test.go checks both sides):
 // renaming one silences its alarm.
 package metrics
@@ -16,6 +17,12 @@ import (
 
 // Namespace is the CloudWatch namespace of every metric here.
 const Namespace = "Countersign"
+
+// Dimension is the one dimension of every metric: the property of the log
+// line that names the stack's DynamoDB table. The logger carries it
+// (config.Logger); EMF reads a dimension's value from the line's property
+// of that name, and a line without it records no metric.
+const Dimension = "table"
 
 // The metrics.
 const (
@@ -62,15 +69,16 @@ type definition struct {
 var now = time.Now
 
 // Count emits one EMF line through log's handler: name = value, in
-// namespace Countersign, without dimensions (Dimensions [[]]), unit Count,
+// namespace Countersign, with the dimension table (Dimensions [["table"]],
+// its value the logger's table attribute), unit Count,
 // with attrs as plain properties (which outbox item, which member: searchable
 // in Logs Insights, not dimensions). The line is a warning record, written
 // whatever the log level (a metric is never filtered out), so on Lambda it
 // goes to stdout with the function's other JSON log lines:
 //
-//	{"time":"…","level":"WARN","msg":"metric MailRefused","stage":"prod",
+//	{"time":"…","level":"WARN","msg":"metric MailRefused","stage":"prod","table":"countersign-prod",
 //	 "_aws":{"Timestamp":1767225600000,"CloudWatchMetrics":[{"Namespace":"Countersign",
-//	 "Dimensions":[[]],"Metrics":[{"Name":"MailRefused","Unit":"Count"}]}]},
+//	 "Dimensions":[["table"]],"Metrics":[{"Name":"MailRefused","Unit":"Count"}]}]},
 //	 "MailRefused":1,"outbox":"…","member":"…"}
 //
 // The logger must be a JSON one without groups (config.Logger's is): EMF
@@ -84,7 +92,7 @@ func Count(ctx context.Context, log *slog.Logger, name string, value int, attrs 
 		Timestamp: t.UnixMilli(),
 		CloudWatchMetrics: []metricsDoc{{
 			Namespace:  Namespace,
-			Dimensions: [][]string{{}},
+			Dimensions: [][]string{{Dimension}},
 			Metrics:    []definition{{Name: name, Unit: Unit}},
 		}},
 	}

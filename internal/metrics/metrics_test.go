@@ -24,7 +24,7 @@ func TestCountShape(t *testing.T) {
 
 	var buf bytes.Buffer
 	// a logger that shows only errors: metrics are written all the same
-	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError})).With("stage", "prod")
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError})).With("stage", "prod", Dimension, "countersign-prod")
 	log.Warn("an ordinary warning is filtered out")
 	Count(context.Background(), log, MailRefused, 1, slog.String("outbox", "a1"), slog.String("delivery", "email:m1"))
 
@@ -36,17 +36,17 @@ func TestCountShape(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
 		t.Fatalf("%v: %s", err, lines[0])
 	}
-	wantAWS := fmt.Sprintf(`{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"Countersign","Dimensions":[[]],"Metrics":[{"Name":"MailRefused","Unit":"Count"}]}]}`, at.UnixMilli())
+	wantAWS := fmt.Sprintf(`{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"Countersign","Dimensions":[["table"]],"Metrics":[{"Name":"MailRefused","Unit":"Count"}]}]}`, at.UnixMilli())
 	if got := string(rec["_aws"]); got != wantAWS {
 		t.Errorf("_aws is\n%s\nwant\n%s", got, wantAWS)
 	}
-	for k, want := range map[string]string{"MailRefused": `1`, "outbox": `"a1"`, "delivery": `"email:m1"`, "stage": `"prod"`,
+	for k, want := range map[string]string{"MailRefused": `1`, "outbox": `"a1"`, "delivery": `"email:m1"`, "stage": `"prod"`, "table": `"countersign-prod"`,
 		"level": `"WARN"`, "msg": `"metric MailRefused"`} {
 		if got := string(rec[k]); got != want {
 			t.Errorf("%s is %s, want %s", k, got, want)
 		}
 	}
-	if len(rec) != 8 { // the above, _aws and time
+	if len(rec) != 9 { // the above, _aws and time
 		t.Errorf("members: %s", lines[0])
 	}
 }
