@@ -170,7 +170,7 @@ func (f *fixture) metricCounts(t *testing.T) map[string]int {
 		name := d.Metrics[0].Name
 		var v int
 		if err := json.Unmarshal(rec[name], &v); err != nil || d.Namespace != metrics.Namespace || d.Metrics[0].Unit != "Count" ||
-			len(d.Dimensions) != 1 || len(d.Dimensions[0]) != 0 {
+			len(d.Dimensions) != 1 || len(d.Dimensions[0]) != 1 || d.Dimensions[0][0] != metrics.Dimension {
 			t.Fatalf("metric line %s is not the contract's shape", line)
 		}
 		out[name] += v

@@ -45,7 +45,7 @@ func sweepFailures(t *testing.T, log string) int {
 			t.Fatal(err)
 		}
 		cw := rec.AWS.CloudWatchMetrics
-		if len(cw) != 1 || cw[0].Namespace != "Countersign" || len(cw[0].Dimensions) != 1 || len(cw[0].Dimensions[0]) != 0 ||
+		if len(cw) != 1 || cw[0].Namespace != "Countersign" || len(cw[0].Dimensions) != 1 || len(cw[0].Dimensions[0]) != 1 || cw[0].Dimensions[0][0] != "table" ||
 			len(cw[0].Metrics) != 1 || cw[0].Metrics[0] != (struct{ Name, Unit string }{"SweepFailures", "Count"}) || rec.SweepFailures == nil {
 			t.Fatalf("not a SweepFailures line of the contract's shape: %s", line)
 		}
