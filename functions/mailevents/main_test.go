@@ -106,7 +106,7 @@ func sampleEvents(t *testing.T, store domain.Store) {
 		t.Fatalf("the reviewer after the bounce: %+v", s)
 	}
 	entries, _, err := store.ListAudit(ctx, domain.AuditFilter{Actor: app.ActorSES}, domain.Page{})
-	if err != nil || len(entries) != 1 || entries[0].Action != app.ActionMemberEmailSuppressed || entries[0].Member != "m_rev" {
+	if err != nil || len(entries) != 1 || entries[0].Action != domain.ActionMemberEmailSuppressed || entries[0].Member != "m_rev" {
 		t.Fatalf("audit by system:ses: %+v %v", entries, err)
 	}
 	v, err := svc.GetRequest(ctx, req, out.Request.ID)

@@ -20,21 +20,6 @@ import (
 // Sessions authenticate like tokens (AuthenticateSession); the HTTP layer
 // adds the cookie and the CSRF rules.
 
-// Audit actions of members and of signing in. The notifier mails the
-// sign-in link of ActionMemberInvited and ActionSignInLinkRequested entries.
-const (
-	ActionMemberCreated       = domain.ActionMemberCreated
-	ActionMemberUpdated       = domain.ActionMemberUpdated
-	ActionMemberRemoved       = domain.ActionMemberRemoved
-	ActionMemberInvited       = domain.ActionMemberInvited
-	ActionSignInLinkRequested = domain.ActionSignInLinkRequested
-	ActionSignedIn            = domain.ActionSignedIn
-	ActionSignedOut           = domain.ActionSignedOut
-	ActionSignInFailed        = domain.ActionSignInFailed
-	ActionSessionRevoked      = domain.ActionSessionRevoked
-	ActionTokenRevoked        = domain.ActionTokenRevoked
-)
-
 // Actors of what nobody signed in did.
 const (
 	ActorSignIn = "system:sign-in" // someone not signed in asked for a link or failed to sign in
@@ -203,13 +188,13 @@ func (s *Service) deadLink(memberID string, purpose domain.LinkPurpose) *domain.
 // memberAddedEntries are the audit entries of a new member: created, and
 // invited (which makes the notifier mail the invitation).
 func (s *Service) memberAddedEntries(actor, channel string, m *domain.Member, why string) []domain.AuditEntry {
-	created := s.audit(actor, ActionMemberCreated, channel)
+	created := s.audit(actor, domain.ActionMemberCreated, channel)
 	created.Member, created.Version = m.ID, 1
 	created.Reason = fmt.Sprintf("%s (%s) added as %s", m.Email, m.ID, m.Role)
 	if why != "" {
 		created.Reason += ": " + why
 	}
-	invited := s.audit(actor, ActionMemberInvited, channel)
+	invited := s.audit(actor, domain.ActionMemberInvited, channel)
 	invited.Member = m.ID
 	invited.Reason = fmt.Sprintf("invitation to %s; its sign-in link works once, for %s", m.Email, domain.SignInLinkLifetime)
 	return []domain.AuditEntry{created, invited}
@@ -225,7 +210,7 @@ func (s *Service) Invite(ctx context.Context, p *Principal, memberID string) err
 	if err != nil {
 		return err
 	}
-	e := s.audit(p.Actor(), ActionMemberInvited, p.channel())
+	e := s.audit(p.Actor(), domain.ActionMemberInvited, p.channel())
 	e.Member = m.ID
 	e.Reason = fmt.Sprintf("new invitation to %s; the one sent before no longer works", m.Email)
 	if err := s.identity().PutSignInLink(ctx, s.deadLink(m.ID, domain.LinkInvitation), e); err != nil {
@@ -264,7 +249,7 @@ func (s *Service) RequestSignInLink(ctx context.Context, email, clientIP string)
 		s.signInFailed(ctx, addr, "", ChannelEmail, "asked for a sign-in link, but no member has this address")
 		return nil
 	}
-	e := s.audit(ActorSignIn, ActionSignInLinkRequested, ChannelEmail)
+	e := s.audit(ActorSignIn, domain.ActionSignInLinkRequested, ChannelEmail)
 	e.Member = m.ID
 	e.Reason = "sign-in link asked for at /login for " + m.Email
 	return s.identity().PutSignInLink(ctx, s.deadLink(m.ID, domain.LinkSignIn), e)
@@ -319,7 +304,7 @@ func (s *Service) signInFailed(ctx context.Context, addr, memberID, channel, why
 	if !powerOfTen(n) {
 		return
 	}
-	e := s.audit(ActorSignIn, ActionSignInFailed, channel)
+	e := s.audit(ActorSignIn, domain.ActionSignInFailed, channel)
 	e.Member = memberID
 	e.Reason = fmt.Sprintf("%s: %s (failure %d for this address in the hour ending %s; entries are written at the 1st, 10th, 100th, … failure of the hour, the others are only counted)",
 		addr, why, n, resets.UTC().Format(time.RFC3339))
@@ -401,7 +386,7 @@ func checkSignInLink(l *domain.SignInLink, secret string, now time.Time) error {
 }
 
 // SignInWithLink signs in with an e-mailed link: in one write the link is
-// used up and a new session starts (audited ActionSignedIn, channel
+// used up and a new session starts (audited domain.ActionSignedIn, channel
 // email). A refusal counts as a failed sign-in of the member's address.
 func (s *Service) SignInWithLink(ctx context.Context, token, userAgent string) (*NewSession, error) {
 	purpose, secret, m, err := s.linkHolder(ctx, token)
@@ -469,7 +454,7 @@ func (s *Service) newSession(m *domain.Member, channel domain.SignInChannel, use
 }
 
 func (s *Service) signedInEntry(m *domain.Member, sess *domain.Session, how string) domain.AuditEntry {
-	e := s.audit("member:"+m.ID, ActionSignedIn, string(sess.Channel))
+	e := s.audit("member:"+m.ID, domain.ActionSignedIn, string(sess.Channel))
 	e.Member = m.ID
 	e.Reason = fmt.Sprintf("%s signed in %s; session %s", m.Email, how, sess.ID)
 	return e
@@ -551,12 +536,12 @@ func (s *Service) CurrentSession(ctx context.Context, p *Principal) (*domain.Ses
 	return sess, m, err
 }
 
-// SignOut ends the caller's session (audited ActionSignedOut).
+// SignOut ends the caller's session (audited domain.ActionSignedOut).
 func (s *Service) SignOut(ctx context.Context, p *Principal) error {
 	if p == nil || p.SessionID == "" {
 		return errNoSession
 	}
-	e := s.audit(p.Actor(), ActionSignedOut, p.channel())
+	e := s.audit(p.Actor(), domain.ActionSignedOut, p.channel())
 	e.Member, e.Reason = p.MemberID, "signed out of session "+p.SessionID
 	if _, err := s.identity().RevokeSession(ctx, p.SessionID, s.clock.Now(), e); err != nil {
 		return err
@@ -575,7 +560,7 @@ func (s *Service) EndSession(ctx context.Context, secret, why string) {
 	if err != nil || !sess.Live(s.clock.Now()) {
 		return
 	}
-	e := s.audit("member:"+sess.MemberID, ActionSignedOut, string(sess.Channel))
+	e := s.audit("member:"+sess.MemberID, domain.ActionSignedOut, string(sess.Channel))
 	e.Member, e.Reason = sess.MemberID, "session "+sess.ID+" ended: "+why
 	if _, err := s.identity().RevokeSession(ctx, sess.ID, s.clock.Now(), e); err != nil {
 		s.log.WarnContext(ctx, "ending a replaced session failed", "session", sess.ID, "err", err)
@@ -604,7 +589,7 @@ func (s *Service) ListMemberSessions(ctx context.Context, p *Principal, memberID
 }
 
 // RevokeMemberSession ends one of a member's sessions (audited
-// ActionSessionRevoked): admins anyone's, members their own.
+// domain.ActionSessionRevoked): admins anyone's, members their own.
 func (s *Service) RevokeMemberSession(ctx context.Context, p *Principal, memberID, sessionID string) error {
 	if err := p.mayManage(memberID, "ending sessions"); err != nil {
 		return err
@@ -622,7 +607,7 @@ func (s *Service) RevokeMemberSession(ctx context.Context, p *Principal, memberI
 	if !found {
 		return domain.NotFound("session", sessionID)
 	}
-	e := s.audit(p.Actor(), ActionSessionRevoked, p.channel())
+	e := s.audit(p.Actor(), domain.ActionSessionRevoked, p.channel())
 	e.Member, e.Reason = memberID, "session "+sessionID+" ended by "+p.Actor()
 	if _, err := s.identity().RevokeSession(ctx, sessionID, s.clock.Now(), e); err != nil {
 		return err
@@ -744,7 +729,7 @@ func (s *Service) provision(ctx context.Context, id OIDCIdentity, addr string) (
 			return nil, err
 		}
 	}
-	e := s.audit(ActorOIDC, ActionMemberCreated, ChannelOIDC)
+	e := s.audit(ActorOIDC, domain.ActionMemberCreated, ChannelOIDC)
 	e.Member, e.Version = m.ID, 1
 	e.Reason = fmt.Sprintf("%s (%s) added as %s on their first sign-in through %s (domain %s is allowed)", m.Email, m.ID, m.Role, id.Issuer, dom)
 	err := s.store.CreateMember(ctx, m, e)

@@ -61,7 +61,7 @@ func TestSignInWithLink(t *testing.T) {
 		}
 		// the creation is audited and invites, with no secret anywhere
 		out := w.outboxActions()
-		if len(entriesOf(out, app.ActionMemberCreated)) != 1 || len(entriesOf(out, app.ActionMemberInvited)) != 1 || entriesOf(out, app.ActionMemberInvited)[0].Member != m.ID {
+		if len(entriesOf(out, domain.ActionMemberCreated)) != 1 || len(entriesOf(out, domain.ActionMemberInvited)) != 1 || entriesOf(out, domain.ActionMemberInvited)[0].Member != m.ID {
 			t.Fatalf("outbox after adding a member: %+v", out)
 		}
 		tok := w.linkToken(m.ID, domain.LinkInvitation)
@@ -93,7 +93,7 @@ func TestSignInWithLink(t *testing.T) {
 		if _, err := w.svc.CheckSignInLink(w.ctx, tok); !errors.Is(err, domain.ErrLinkUsed) {
 			t.Fatalf("check after use: %v", err)
 		}
-		signedIn := entriesOf(w.outboxActions(), app.ActionSignedIn)
+		signedIn := entriesOf(w.outboxActions(), domain.ActionSignedIn)
 		if len(signedIn) != 1 || signedIn[0].Channel != "email" || signedIn[0].Member != m.ID {
 			t.Fatalf("auth.signed_in: %+v", signedIn)
 		}
@@ -139,7 +139,7 @@ func TestSignInWithLink(t *testing.T) {
 		if _, err := w.svc.CheckSignInLink(w.ctx, pending); !errors.Is(err, domain.ErrLinkExpired) {
 			t.Fatalf("a removed member's link: %v", err)
 		}
-		if len(entriesOf(w.outboxActions(), app.ActionMemberRemoved)) != 1 {
+		if len(entriesOf(w.outboxActions(), domain.ActionMemberRemoved)) != 1 {
 			t.Fatal("member.removed is not audited")
 		}
 	})
@@ -168,7 +168,7 @@ func TestInvitationAndRequestReplaceTheLink(t *testing.T) {
 		if _, err := w.svc.CheckSignInLink(w.ctx, sign); !errors.Is(err, domain.ErrLinkExpired) {
 			t.Fatalf("the sign-in link before a new request: %v", err)
 		}
-		req := entriesOf(w.outboxActions(), app.ActionSignInLinkRequested)
+		req := entriesOf(w.outboxActions(), domain.ActionSignInLinkRequested)
 		if len(req) != 1 || req[0].Member != id || req[0].Actor != app.ActorSignIn {
 			t.Fatalf("the request's entry: %+v", req)
 		}
@@ -228,7 +228,7 @@ func TestFailedSignInsAggregated(t *testing.T) {
 				for _, it := range items {
 					out = append(out, it.Entry)
 				}
-				return entriesOf(out, app.ActionSignInFailed)
+				return entriesOf(out, domain.ActionSignInFailed)
 			}
 			for i := range 12 {
 				if i > 0 && i%app.SignInLinkLimit == 0 {
@@ -240,7 +240,7 @@ func TestFailedSignInsAggregated(t *testing.T) {
 			}
 			entries := failed()
 			if len(entries) != 2 || !strings.Contains(entries[0].Reason, "stranger@example.com") || !strings.Contains(entries[0].Reason, "failure 1 ") ||
-				!strings.Contains(entries[1].Reason, "failure 10 ") || entries[0].Action != app.ActionSignInFailed || entries[0].Actor != app.ActorSignIn {
+				!strings.Contains(entries[1].Reason, "failure 10 ") || entries[0].Action != domain.ActionSignInFailed || entries[0].Actor != app.ActorSignIn {
 				t.Fatalf("failed sign-in entries: %+v", entries)
 			}
 			clk.Advance(time.Hour)
@@ -268,7 +268,7 @@ func TestRevokeTokenAudited(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		revoked := entriesOf(w.outboxActions(), app.ActionTokenRevoked)
+		revoked := entriesOf(w.outboxActions(), domain.ActionTokenRevoked)
 		if len(revoked) != 1 || revoked[0].Member != w.alice.MemberID || !revoked[0].At.Equal(t0.Add(time.Minute)) || !strings.Contains(revoked[0].Reason, tok.ID) {
 			t.Fatalf("token.revoked entries: %+v", revoked)
 		}
@@ -289,7 +289,7 @@ func TestSignInOIDC(t *testing.T) {
 		if _, err := w.svc.AuthenticateSession(w.ctx, ns.Secret); err != nil {
 			t.Fatal(err)
 		}
-		signedIn := entriesOf(w.outboxActions(), app.ActionSignedIn)
+		signedIn := entriesOf(w.outboxActions(), domain.ActionSignedIn)
 		if len(signedIn) != 1 || signedIn[0].Channel != "oidc" || signedIn[0].Member != w.alice.MemberID {
 			t.Fatalf("auth.signed_in: %+v", signedIn)
 		}
@@ -314,7 +314,7 @@ func TestSignInOIDC(t *testing.T) {
 		if err != nil || again.Member.ID != ns.Member.ID || again.Session.ID == ns.Session.ID {
 			t.Fatalf("the second sign-in of a provisioned member: %+v %v", again, err)
 		}
-		created := entriesOf(w.outboxActions(), app.ActionMemberCreated)
+		created := entriesOf(w.outboxActions(), domain.ActionMemberCreated)
 		if len(created) != 1 || created[0].Actor != app.ActorOIDC || created[0].Channel != "oidc" {
 			t.Fatalf("member.created of provisioning: %+v", created)
 		}
@@ -354,7 +354,7 @@ func TestBootstrapAdminEmail(t *testing.T) {
 			}
 			invited := 0
 			for _, it := range items {
-				if it.Entry.Action == app.ActionMemberInvited && it.Entry.Member == ms[0].ID && it.Entry.Actor == app.ActorBootstrap {
+				if it.Entry.Action == domain.ActionMemberInvited && it.Entry.Member == ms[0].ID && it.Entry.Actor == app.ActorBootstrap {
 					invited++
 				}
 			}

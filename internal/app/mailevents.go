@@ -22,11 +22,8 @@ import (
 // (UpdateMember, email_suppressed set to null), and a new address clears
 // it.
 
-// Audit action and actor of a suppression.
-const (
-	ActionMemberEmailSuppressed = domain.ActionMemberEmailSuppressed
-	ActorSES                    = "system:ses"
-)
+// ActorSES is who a suppression is audited as.
+const ActorSES = "system:ses"
 
 // SES event types (the detail's eventType) and the bounce type of a hard
 // bounce.
@@ -82,7 +79,7 @@ var errSuppressedAlready = errors.New("suppressed already")
 
 // RecordMailEvent records one SES event. A hard bounce or a complaint
 // marks each member whose address is a recipient suppressed, with an audit
-// entry (ActionMemberEmailSuppressed, by ActorSES) in the same write;
+// entry (domain.ActionMemberEmailSuppressed, by ActorSES) in the same write;
 // anything else (deliveries, transient bounces, delays, rejects) changes
 // nothing. A member suppressed already is left alone, so an event
 // delivered twice (EventBridge delivers at least once) writes once.
@@ -225,7 +222,7 @@ func (s *Service) suppress(ctx context.Context, id, addr string, sup *domain.Sup
 		}
 		m.EmailSuppressed = sup
 		m.UpdatedAt = s.clock.Now()
-		e := s.audit(ActorSES, ActionMemberEmailSuppressed, ChannelSystem)
+		e := s.audit(ActorSES, domain.ActionMemberEmailSuppressed, ChannelSystem)
 		e.Member, e.Version = m.ID, m.Version+1
 		e.Reason = suppressionReason(m.Email, sup, messageID)
 		w.Record(e)

@@ -70,7 +70,7 @@ func TestHardBounceSuppressesTheMember(t *testing.T) {
 			s.Detail != "General: smtp; 550 5.1.1 user unknown" || alice.Version != 2 {
 			t.Fatalf("alice after the bounce: %+v (version %d)", s, alice.Version)
 		}
-		entries := w.audited(app.ActionMemberEmailSuppressed)
+		entries := w.audited(domain.ActionMemberEmailSuppressed)
 		if len(entries) != 1 || entries[0].Actor != app.ActorSES || entries[0].Member != "m_alice" || entries[0].Channel != app.ChannelSystem ||
 			!strings.Contains(entries[0].Reason, "fb-alice-1") || !strings.Contains(entries[0].Reason, "alice@example.com") {
 			t.Fatalf("audit: %+v", entries)
@@ -84,7 +84,7 @@ func TestHardBounceSuppressesTheMember(t *testing.T) {
 		if err != nil || len(res.Suppressed) != 0 || strings.Join(res.Already, ",") != "m_alice" {
 			t.Fatalf("the same event again: %+v %v", res, err)
 		}
-		if n := len(w.audited(app.ActionMemberEmailSuppressed)); n != 1 || w.get("m_alice").Version != 2 {
+		if n := len(w.audited(domain.ActionMemberEmailSuppressed)); n != 1 || w.get("m_alice").Version != 2 {
 			t.Fatalf("a repeated event wrote again: %d entries, version %d", n, w.get("m_alice").Version)
 		}
 
@@ -168,7 +168,7 @@ func TestClearingASuppression(t *testing.T) {
 		}
 		// (the clock stands still here: entries are found by what they say)
 		withReason := func(part string) *domain.AuditEntry {
-			for _, e := range w.audited(app.ActionMemberUpdated) {
+			for _, e := range w.audited(domain.ActionMemberUpdated) {
 				if strings.Contains(e.Reason, part) {
 					return &e
 				}

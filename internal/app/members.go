@@ -144,7 +144,7 @@ func decideMemberChange(p *Principal, orig, m *domain.Member) (memberChange, err
 // memberUpdatedEntry is the audit entry of p's update of a member (orig as
 // read, m as written), with the diff of the two and reason.
 func (s *Service) memberUpdatedEntry(p *Principal, orig, m *domain.Member, reason string) domain.AuditEntry {
-	e := s.audit(p.Actor(), ActionMemberUpdated, p.channel())
+	e := s.audit(p.Actor(), domain.ActionMemberUpdated, p.channel())
 	e.Member, e.Version = m.ID, orig.Version+1
 	e.Reason = reason
 	before, after := *orig, *m
@@ -182,7 +182,7 @@ func (s *Service) DeleteMember(ctx context.Context, p *Principal, id string) err
 	}
 	err := s.store.RemoveMember(ctx, id, func(m *domain.Member, w *domain.MemberWrite) error {
 		w.KeepAnAdmin = m.Role == domain.RoleAdmin
-		e := s.audit(p.Actor(), ActionMemberRemoved, p.channel())
+		e := s.audit(p.Actor(), domain.ActionMemberRemoved, p.channel())
 		e.Member, e.Reason = m.ID, fmt.Sprintf("%s (%s, %s) removed", m.Email, m.ID, m.Role)
 		w.Record(e)
 		return nil
@@ -212,9 +212,6 @@ func (s *Service) DeleteMember(ctx context.Context, p *Principal, id string) err
 // ActorRecoverAdmin is who RecoverAdmin's changes are audited as.
 const ActorRecoverAdmin = "system:recover-admin"
 
-// ActionAdminRecovered is the audit action of RecoverAdmin.
-const ActionAdminRecovered = domain.ActionMemberAdminRecovered
-
 // RecoverAdminInput names the member an operator makes admin.
 type RecoverAdminInput struct {
 	Email string // the member's e-mail address (any case); created when no member has it
@@ -239,7 +236,7 @@ type RecoveredAdmin struct {
 // none can be reached): it runs with direct store access, not through the
 // API, and so needs no principal. It makes the member with in.Email an admin,
 // or creates an admin member with that address, audited as
-// ActionAdminRecovered by ActorRecoverAdmin in the same write as the change.
+// domain.ActionMemberAdminRecovered by ActorRecoverAdmin in the same write as the change.
 // A member who is an admin already is left as is.
 func (s *Service) RecoverAdmin(ctx context.Context, in RecoverAdminInput) (*RecoveredAdmin, error) {
 	email := strings.TrimSpace(in.Email)
@@ -390,7 +387,7 @@ func (s *Service) promoteRecoveredAdmin(ctx context.Context, found *domain.Membe
 // recoveryEntry is the audit entry of a recovery that did what to m,
 // written at version.
 func (s *Service) recoveryEntry(m *domain.Member, what string, version int64, adminsBefore int, note string) domain.AuditEntry {
-	e := s.audit(ActorRecoverAdmin, ActionAdminRecovered, ChannelSystem)
+	e := s.audit(ActorRecoverAdmin, domain.ActionMemberAdminRecovered, ChannelSystem)
 	e.Reason = fmt.Sprintf("%s (%s) %s by the recover-admin command; %d admin member(s) before", m.Email, m.ID, what, adminsBefore)
 	if note != "" {
 		e.Reason += ": " + note
@@ -523,7 +520,7 @@ func (s *Service) RevokeToken(ctx context.Context, p *Principal, id string) erro
 	}
 	// The store writes the entry with the revocation, and not at all when
 	// the token was revoked already.
-	e := s.audit(p.Actor(), ActionTokenRevoked, p.channel())
+	e := s.audit(p.Actor(), domain.ActionTokenRevoked, p.channel())
 	e.Member = t.MemberID
 	e.Reason = fmt.Sprintf("token %s (%q) revoked", t.ID, t.Name)
 	if _, err := s.store.RevokeToken(ctx, id, e.At, e); err != nil {

@@ -187,7 +187,7 @@ func TestRecoverAdminAfterNoAdminIsLeft(t *testing.T) {
 		// the audit entry, written with the change (its outbox item, read
 		// strongly on both stores, carries it)
 		ob, err := w.store.GetOutbox(w.ctx, r.AuditID)
-		if err != nil || ob.Entry.Action != app.ActionAdminRecovered || ob.Entry.Actor != app.ActorRecoverAdmin || !strings.Contains(ob.Entry.Reason, "incident 42") {
+		if err != nil || ob.Entry.Action != domain.ActionMemberAdminRecovered || ob.Entry.Actor != app.ActorRecoverAdmin || !strings.Contains(ob.Entry.Reason, "incident 42") {
 			t.Fatalf("the recovery's audit entry: %+v %v", ob, err)
 		}
 		again, err := w.svc.RecoverAdmin(w.ctx, app.RecoverAdminInput{Email: "alice@example.com"})

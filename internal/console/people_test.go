@@ -159,10 +159,10 @@ func TestInviteCreatesTheMemberAndInvites(t *testing.T) {
 	if m == nil || m.Role != domain.RoleEditor || m.Name != "Grace Hopper" {
 		t.Fatalf("member %+v", m)
 	}
-	if n := len(w.peopleAudit(app.ActionMemberInvited, m.ID)); n != 1 {
+	if n := len(w.peopleAudit(domain.ActionMemberInvited, m.ID)); n != 1 {
 		t.Fatalf("%d invitations audited, want 1", n)
 	}
-	if n := len(w.peopleAudit(app.ActionMemberCreated, m.ID)); n != 1 {
+	if n := len(w.peopleAudit(domain.ActionMemberCreated, m.ID)); n != 1 {
 		t.Fatalf("%d creations audited, want 1", n)
 	}
 	b.get(p.location()).want(200).has(`id="flash"`, "an invitation is on its way", "Grace Hopper")
@@ -196,7 +196,7 @@ func TestRoleChangeIsAudited(t *testing.T) {
 	if got := w.storedMember(ada.ID); got.Role != domain.RoleManager || got.Version != 2 {
 		t.Fatalf("member %+v", got)
 	}
-	entries := w.peopleAudit(app.ActionMemberUpdated, ada.ID)
+	entries := w.peopleAudit(domain.ActionMemberUpdated, ada.ID)
 	if len(entries) != 1 || entries[0].Actor != "member:"+root.ID || entries[0].Diff == nil {
 		t.Fatalf("audit %+v", entries)
 	}
@@ -266,7 +266,7 @@ func TestNonAdminsCannotManageMembers(t *testing.T) {
 	if w.storedMemberByEmail("mallory@example.com") != nil {
 		t.Fatal("mallory was added")
 	}
-	if n := len(w.peopleAudit(app.ActionMemberInvited, ada.ID)); n != 1 {
+	if n := len(w.peopleAudit(domain.ActionMemberInvited, ada.ID)); n != 1 {
 		t.Fatalf("%d invitations, want the first only", n)
 	}
 }
@@ -281,7 +281,7 @@ func TestRemoveAndInviteAgain(t *testing.T) {
 	if p.location() != "/members?done=member-reinvited" {
 		t.Fatalf("redirect to %q", p.location())
 	}
-	if n := len(w.peopleAudit(app.ActionMemberInvited, ada.ID)); n != 2 {
+	if n := len(w.peopleAudit(domain.ActionMemberInvited, ada.ID)); n != 2 {
 		t.Fatalf("%d invitations audited, want 2", n)
 	}
 
@@ -292,7 +292,7 @@ func TestRemoveAndInviteAgain(t *testing.T) {
 	if w.storedMember(ada.ID) != nil {
 		t.Fatal("ada is still a member")
 	}
-	if n := len(w.peopleAudit(app.ActionMemberRemoved, ada.ID)); n != 1 {
+	if n := len(w.peopleAudit(domain.ActionMemberRemoved, ada.ID)); n != 1 {
 		t.Fatalf("%d removals audited", n)
 	}
 	b.get(p.location()).want(200).has("The member is removed").lacks("ada@example.com")
@@ -467,7 +467,7 @@ func TestForgedFormsChangeNothing(t *testing.T) {
 	if got := w.storedMember(ada.ID); got == nil || got.Role != domain.RoleEditor || got.Version != 1 {
 		t.Fatalf("ada now %+v", got)
 	}
-	if n := len(w.peopleAudit(app.ActionMemberInvited, ada.ID)); n != 1 {
+	if n := len(w.peopleAudit(domain.ActionMemberInvited, ada.ID)); n != 1 {
 		t.Fatalf("%d invitations", n)
 	}
 	ts := w.storedTokens(root.ID)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/domain"
 )
 
 // A bounced reviewer: the members list and the member's page say that mail
@@ -55,7 +56,7 @@ func TestSuppressedAddressIsShown(t *testing.T) {
 	}
 	admin.get(p.location()).want(200).has("Countersign mails this address again").lacks(`id="member-suppressed"`, "/unsuppress")
 	cleared := false
-	for _, e := range w.peopleAudit(app.ActionMemberUpdated, f.reviewer.ID) {
+	for _, e := range w.peopleAudit(domain.ActionMemberUpdated, f.reviewer.ID) {
 		cleared = cleared || e.Actor == "member:"+w.peopleAdmin().ID && e.Channel == app.ChannelConsole
 	}
 	if !cleared {

@@ -175,7 +175,7 @@ func TestSignInLinkGetChangesNothingPostSignsIn(t *testing.T) {
 	entries := a.auditActions()
 	var signedIn *domain.AuditEntry
 	for i := range entries {
-		if entries[i].Action == app.ActionSignedIn {
+		if entries[i].Action == domain.ActionSignedIn {
 			signedIn = &entries[i]
 		}
 	}
@@ -251,7 +251,7 @@ func TestInvitationReplacesLinkAndRemovalKillsIt(t *testing.T) {
 		t.Fatalf("the answer: %s", r.body)
 	}
 	a.browser().do("GET", first, nil).want(t, 410)
-	if n := countAction(a.auditActions(), app.ActionMemberInvited); n != 2 {
+	if n := countAction(a.auditActions(), domain.ActionMemberInvited); n != 2 {
 		t.Fatalf("member.invited entries: %d, want 2 (creation, new invitation)", n)
 	}
 	second := a.link(m.ID, domain.LinkInvitation) // what the notifier mails
@@ -553,7 +553,7 @@ func TestSignOut(t *testing.T) {
 		t.Fatalf("after sign-out: %q", res.Header.Get("Location"))
 	}
 	b.do("GET", "/v1/session", nil).wantProblem(t, 401, domain.CodeUnauthenticated)
-	if n := countAction(a.auditActions(), app.ActionSignedOut); n != 2 {
+	if n := countAction(a.auditActions(), domain.ActionSignedOut); n != 2 {
 		t.Fatalf("auth.signed_out entries: %d, want 2", n)
 	}
 	// with a token there is no session to end
@@ -651,7 +651,7 @@ func TestMemberSessions(t *testing.T) {
 	bob.do("GET", "/v1/session", nil).wantProblem(t, 401, domain.CodeUnauthenticated)
 	// a session of someone else, under the wrong member: 404
 	a.do("DELETE", "/v1/members/"+other.ID+"/sessions/"+s.ID, nil).wantProblem(t, 404, domain.CodeNotFound)
-	if n := countAction(a.auditActions(), app.ActionSessionRevoked); n != 2 {
+	if n := countAction(a.auditActions(), domain.ActionSessionRevoked); n != 2 {
 		t.Fatalf("auth.session_revoked entries: %d, want 2", n)
 	}
 }
@@ -694,7 +694,7 @@ func TestSignInLinkRequestsDoNotTellMembership(t *testing.T) {
 		t.Errorf("members and strangers take measurably different times: member %s, stranger %s", mm, sm)
 	}
 	// only members were told: one sign_in_link_requested per member request
-	if n := countAction(a.auditActions(), app.ActionSignInLinkRequested); n != 2*rounds {
+	if n := countAction(a.auditActions(), domain.ActionSignInLinkRequested); n != 2*rounds {
 		t.Fatalf("auth.sign_in_link_requested entries: %d, want %d", n, 2*rounds)
 	}
 }

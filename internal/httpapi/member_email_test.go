@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"testing"
 
-	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
 )
 
@@ -36,7 +35,7 @@ func TestMemberAddressesCannotImpersonate(t *testing.T) {
 		anon.do("POST", "/v1/auth/email-link", map[string]any{"email": addr}).want(t, 202)
 	}
 	for _, e := range a.auditActions() {
-		if e.Action == app.ActionSignInLinkRequested && e.Member == sam.ID {
+		if e.Action == domain.ActionSignInLinkRequested && e.Member == sam.ID {
 			t.Fatalf("a look-alike address asked a link for sam: %+v", e)
 		}
 	}
@@ -44,7 +43,7 @@ func TestMemberAddressesCannotImpersonate(t *testing.T) {
 	anon.do("POST", "/v1/auth/email-link", map[string]any{"email": "SAM@Example.com"}).want(t, 202)
 	found := false
 	for _, e := range a.auditActions() {
-		found = found || (e.Action == app.ActionSignInLinkRequested && e.Member == sam.ID)
+		found = found || (e.Action == domain.ActionSignInLinkRequested && e.Member == sam.ID)
 	}
 	if !found {
 		t.Fatal("SAM@Example.com did not ask a link for sam@example.com")

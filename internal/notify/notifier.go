@@ -150,7 +150,7 @@ func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) (out []d
 			return err
 		}}), "", nil
 	}
-	if e.Action == app.ActionMemberEmailSuppressed && e.Member != "" && n.mail != nil {
+	if e.Action == domain.ActionMemberEmailSuppressed && e.Member != "" && n.mail != nil {
 		mails, err := n.unreachableNotices(ctx, e)
 		if err != nil {
 			return nil, "", err

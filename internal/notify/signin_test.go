@@ -137,7 +137,7 @@ func TestInvitationAndSignInLinkMails(t *testing.T) {
 	// the events name the member
 	found := false
 	for _, ev := range f.events.Events() {
-		found = found || ev.Type == string(app.ActionMemberInvited) && ev.Detail["member"] == m.ID
+		found = found || ev.Type == string(domain.ActionMemberInvited) && ev.Detail["member"] == m.ID
 	}
 	if !found {
 		t.Fatal("no member.invited event naming the member")

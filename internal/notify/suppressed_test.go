@@ -74,7 +74,7 @@ func TestBounceTellsTheRequesterAndStopsMail(t *testing.T) {
 		!strings.Contains(got[0].Text, "Ask them another way") || !strings.Contains(got[0].HTML, "a@example.com") {
 		t.Fatalf("the requester's notice: %+v", got)
 	}
-	it := f.itemOf(t, app.ActionMemberEmailSuppressed, "m_a")
+	it := f.itemOf(t, domain.ActionMemberEmailSuppressed, "m_a")
 	if d := it.Deliveries["email:m_req:"+f.request]; it.State != domain.OutboxDelivered || d.State != domain.OutboxDelivered || len(it.Deliveries) != 2 {
 		t.Fatalf("the suppression's outbox item: %s %+v", it.State, it.Deliveries)
 	}
@@ -144,10 +144,10 @@ func TestSuppressedRequesterIsNotTold(t *testing.T) {
 		}
 	}
 	f.drain(t)
-	if it := f.itemOf(t, app.ActionMemberEmailSuppressed, "m_req"); len(it.Deliveries) != 1 || it.State != domain.OutboxDelivered {
+	if it := f.itemOf(t, domain.ActionMemberEmailSuppressed, "m_req"); len(it.Deliveries) != 1 || it.State != domain.OutboxDelivered {
 		t.Fatalf("the requester's suppression owes only its event: %+v", it.Deliveries)
 	}
-	it := f.itemOf(t, app.ActionMemberEmailSuppressed, "m_b")
+	it := f.itemOf(t, domain.ActionMemberEmailSuppressed, "m_b")
 	d := it.Deliveries["email:m_req:"+f.request]
 	if d.State != domain.OutboxDead || !strings.Contains(d.LastError, "req@example.com is suppressed") {
 		t.Fatalf("the notice to a suppressed requester: %+v", it.Deliveries)
@@ -199,7 +199,7 @@ func TestNoSignInMailToASuppressedAddress(t *testing.T) {
 	if subjects, _ := f.signInMails(t, "a@example.com"); len(subjects) != 0 {
 		t.Fatalf("an invitation went to a suppressed address: %v", subjects)
 	}
-	if d := f.itemOf(t, app.ActionMemberInvited, "m_a").Deliveries["email:m_a"]; d.State != domain.OutboxDead || !strings.Contains(d.LastError, "suppressed") {
+	if d := f.itemOf(t, domain.ActionMemberInvited, "m_a").Deliveries["email:m_a"]; d.State != domain.OutboxDead || !strings.Contains(d.LastError, "suppressed") {
 		t.Fatalf("the invitation's delivery: %+v", d)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock"
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/setup"
 )
 
@@ -76,7 +77,7 @@ func RecoverAdmin(ctx context.Context, cfg config.Config, args []string, out, lo
 		fmt.Fprintf(out, "%s (%s) was %s, is admin now (version %d)\n", m.Email, m.ID, r.PreviousRole, m.Version)
 	}
 	if r.AuditID != "" {
-		fmt.Fprintf(out, "audit entry %s: %s by %s\n", r.AuditID, app.ActionAdminRecovered, app.ActorRecoverAdmin)
+		fmt.Fprintf(out, "audit entry %s: %s by %s\n", r.AuditID, domain.ActionMemberAdminRecovered, app.ActorRecoverAdmin)
 	}
 	if err != nil {
 		return fmt.Errorf("recover-admin: %w", err)

@@ -142,7 +142,7 @@ func testRecoverAdmin(t *testing.T, cfg config.Config) {
 			t.Fatalf("the recovery's audit entry: %v", err)
 		}
 		e := ob.Entry
-		if e.Action != app.ActionAdminRecovered || e.Actor != app.ActorRecoverAdmin || e.Channel != app.ChannelSystem || e.Version != 3 ||
+		if e.Action != domain.ActionMemberAdminRecovered || e.Actor != app.ActorRecoverAdmin || e.Channel != app.ChannelSystem || e.Version != 3 ||
 			!strings.Contains(e.Reason, "ada@example.com (m_ada) made an admin (was editor)") || !strings.Contains(e.Reason, "both admins demoted each other") {
 			t.Fatalf("audit entry: %+v", e)
 		}
