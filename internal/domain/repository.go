@@ -570,11 +570,13 @@ func (k *SDKKey) RotateTo(next *SDKKey, at, expires time.Time) error {
 
 // Ruleset is what evaluation needs of one environment: every flag of the
 // project, the stored configs of the environment (a flag without one serves
-// its default, DefaultFlagConfig), and the project's ruleset version.
+// its default, DefaultFlagConfig), the project's segments (which the
+// configs' rules name), and the project's ruleset version.
 type Ruleset struct {
-	Version int64
-	Flags   []Flag
-	Configs []FlagConfig
+	Version  int64
+	Flags    []Flag
+	Configs  []FlagConfig
+	Segments []Segment
 }
 
 // EvaluationRepository serves evaluation: SDK keys and rulesets.
