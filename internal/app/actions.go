@@ -21,7 +21,7 @@ func (s *Service) ActionsOn(p *Principal, v *RequestView) RequestActions {
 	a := p.actor()
 	out := RequestActions{
 		Review:   v.CheckReview(a, now),
-		Apply:    v.CheckApply(a, v.LiveVersion, now),
+		Apply:    v.ApplyRefusal(a, now),
 		Withdraw: v.CheckWithdraw(a, now),
 		Edit:     p.require(domain.RoleEditor, "editing change requests"),
 		Comment:  p.require(domain.RoleViewer, "commenting"),

@@ -155,7 +155,7 @@ func (s *Service) revokeApprovals(ctx context.Context, p *Principal, project, en
 	err := forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.ChangeRequest, string, error) {
 		return s.store.ListChangeRequests(ctx, domain.CRFilter{Project: project}, pg)
 	}, func(cr domain.ChangeRequest) error {
-		if !proposalOf(&cr).covers(&cr, env) || (cr.Status != domain.StatusPending && cr.Status != domain.StatusApproved) {
+		if !slices.Contains(cr.Policy.Environments, env) || (cr.Status != domain.StatusPending && cr.Status != domain.StatusApproved) {
 			return nil
 		}
 		_, err := s.store.UpdateChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, audit *domain.RequestWrite) error {
@@ -224,6 +224,9 @@ type ChangeOptions struct {
 	Title           string
 	NotifyReviewers []string
 	BypassReason    string
+	// Draft names a draft request (the X-Change-Request header): the
+	// write proposes its change into the draft instead (AddToDraft).
+	Draft string
 }
 
 var mentionRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`@([A-Za-z0-9_.+-]+(?:@[A-Za-z0-9.-]+)?)`) })

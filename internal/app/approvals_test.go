@@ -147,7 +147,7 @@ func wantCode(t *testing.T, err error, code domain.Code) {
 func TestGatedWriteOpensRequestWithDiff(t *testing.T) {
 	onEveryStore(t, func(t *testing.T, w *world) {
 		cr := w.propose(w.requester, 50)
-		if cr.Status != domain.StatusPending || cr.BaseVersion != 1 || cr.Policy.MinApprovals != 1 || cr.Requester != "member:m_rita" {
+		if cr.Status != domain.StatusPending || cr.Changes[0].BaseVersion != 1 || cr.Policy.MinApprovals != 1 || cr.Requester != "member:m_rita" {
 			t.Fatalf("request: %+v", cr.ChangeRequest)
 		}
 		if len(cr.Diff.Summary) != 1 || cr.Diff.Summary[0] != "rollout of all other users 10 % → 50 %" {
@@ -361,7 +361,7 @@ func TestApplyConflictAndRebase(t *testing.T) {
 		cfg := *w.live()
 		cfg.DefaultRule.Rollout = 60
 		v, err := w.svc.EditRequest(w.ctx, w.alice, b.ID, nil, app.EditInput{ProposedConfig: &cfg})
-		if err != nil || v.BaseVersion != 2 || v.Status != domain.StatusPending {
+		if err != nil || v.Changes[0].BaseVersion != 2 || v.Status != domain.StatusPending {
 			t.Fatalf("rebase: %v %+v", err, v)
 		}
 		w.must(w.svc.Review(w.ctx, w.bob, b.ID, domain.DecisionApprove, "ok", app.ChannelAPI))

@@ -1,9 +1,10 @@
 package app_test
 
 import (
+	"testing"
+
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/store/dynamostore"
-	"testing"
 
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/store/dynamotest"

@@ -1198,7 +1198,7 @@ func (r *faultRun) edit() {
 	}
 	var in app.EditInput
 	if r.rng.IntN(2) == 0 {
-		cfg := *cr.ProposedConfig
+		cfg := *cr.Changes[0].ProposedConfig
 		cfg.DefaultRule.Rollout = r.rollout()
 		in.ProposedConfig = &cfg
 	} else {
@@ -1593,9 +1593,9 @@ func (r *faultRun) check(final bool) {
 		}
 		for _, e := range versions[live.Version] {
 			if cr := byID[e.ChangeRequest]; e.Action == "change_request.applied" && cr != nil &&
-				live.DefaultRule.Rollout != cr.ProposedConfig.DefaultRule.Rollout {
+				live.DefaultRule.Rollout != cr.Changes[0].ProposedConfig.DefaultRule.Rollout {
 				r.anomaly("%s's config is at version %d, applied by %s, but serves %v %%, not its %v %%",
-					env, live.Version, cr.ID, live.DefaultRule.Rollout, cr.ProposedConfig.DefaultRule.Rollout)
+					env, live.Version, cr.ID, live.DefaultRule.Rollout, cr.Changes[0].ProposedConfig.DefaultRule.Rollout)
 			}
 		}
 	}

@@ -181,6 +181,10 @@ func (s *Service) changeFlag(ctx context.Context, p *Principal, project, key str
 			return out, err
 		}
 	}
+	if opts.Draft != "" {
+		out.Request, err = s.AddToDraft(ctx, p, opts.Draft, ChangeInput{Flag: key, ProposedFlag: probe})
+		return out, err
+	}
 	d, err := s.decideFlag(ctx, p, cur, probe, opts)
 	if err != nil {
 		return out, err
@@ -256,7 +260,7 @@ func (s *Service) proposeFlag(ctx context.Context, p *Principal, cur, probe *dom
 	if err := s.checkServedVariants(ctx, cur, probe); err != nil {
 		return nil, err
 	}
-	return s.openRequest(ctx, p, cur, flagRequest(cur, probe), policyOver(d.critical), false, opts)
+	return s.proposeOne(ctx, p, flagChange(cur, probe), live{flag: cur}, d.critical, opts)
 }
 
 // writeFlag applies a flag change directly: no gated environment needs
@@ -519,6 +523,11 @@ func (s *Service) ChangeFlagConfig(ctx context.Context, p *Principal, project, f
 
 func (s *Service) changeFlagConfig(ctx context.Context, p *Principal, project, flag, env string, expected *int64, opts ChangeOptions, change func(*domain.FlagConfig) error) (Outcome[domain.FlagConfig], error) {
 	var out Outcome[domain.FlagConfig]
+	if opts.Draft != "" {
+		var err error
+		out.Request, err = s.draftConfig(ctx, p, project, flag, env, expected, opts.Draft, change)
+		return out, err
+	}
 	org, err := s.store.GetOrgSettings(ctx)
 	if err != nil {
 		return out, err
@@ -559,13 +568,19 @@ func (s *Service) proposeConfig(ctx context.Context, p *Principal, f *domain.Fla
 	if err := readyConfig(f, &next); err != nil {
 		return nil, err
 	}
-	return s.openRequest(ctx, p, f, targetingRequest(live{flag: f, config: cur}, &next), domain.PolicyOf(g.settings), g.settings.LockWhilePending, opts)
+	if err := s.checkSegmentsExist(ctx, f.Project, &next, ""); err != nil {
+		return nil, err
+	}
+	return s.proposeOne(ctx, p, targetingChange(live{flag: f, config: cur}, &next), live{flag: f, config: cur}, []gate{g}, opts)
 }
 
 // writeConfig applies a targeting change directly: the environment needs no
 // approval, or how (a bypass) skips it. The write holds only while the
 // settings it was decided on do (decideAgain).
 func (s *Service) writeConfig(ctx context.Context, p *Principal, org *domain.OrgSettings, g gate, how domain.AuditAction, expected *int64, opts ChangeOptions, change func(*domain.FlagConfig) error) (*domain.FlagConfig, error) {
+	if err := s.checkWrittenSegments(ctx, g, change); err != nil {
+		return nil, err
+	}
 	guard := settingsGuard(org, g)
 	c, err := s.store.UpdateFlagConfig(ctx, g.project, g.flag, g.env, func(f *domain.Flag, c *domain.FlagConfig, w *domain.ConfigWrite) error {
 		// decided on these settings: the store writes only while they hold
@@ -606,6 +621,21 @@ func (s *Service) writeConfig(ctx context.Context, p *Principal, org *domain.Org
 	}
 	s.log.InfoContext(ctx, "targeting updated", "project", c.Project, "flag", c.Flag, "environment", c.Environment, "version", c.Version, "actor", p.Actor())
 	return c, nil
+}
+
+// checkWrittenSegments refuses (422) a targeting write whose rules would
+// name a segment the project does not have: change is tried on a read of
+// the config first (the segments are read outside the store's write).
+func (s *Service) checkWrittenSegments(ctx context.Context, g gate, change func(*domain.FlagConfig) error) error {
+	_, cur, err := s.store.GetFlagConfig(ctx, g.project, g.flag, g.env)
+	if err != nil {
+		return err
+	}
+	probe := *cur
+	if err := change(&probe); err != nil {
+		return nil // the write itself says why
+	}
+	return s.checkSegmentsExist(ctx, g.project, &probe, "")
 }
 
 // changeConfig applies change to next, a copy of cur, which must keep

@@ -113,7 +113,7 @@ func (s *Service) checkLink(cr *domain.ChangeRequest, c actionlink.Claims, m *do
 		if cr.Status == domain.StatusApplied {
 			return domain.Errorf(domain.CodeConflict, "the request was already applied%s", decidedBy(cr))
 		}
-		if err := cr.CheckApply(a, cr.BaseVersion, now); err != nil {
+		if err := cr.CheckApply(a, now); err != nil {
 			return err
 		}
 	}

@@ -137,7 +137,7 @@ func (m *model) edit(t *rapid.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := *cur.ProposedConfig
+		cfg := *cur.Changes[0].ProposedConfig
 		cfg.DefaultRule.Rollout = v
 		in.ProposedConfig = &cfg
 		what += fmt.Sprintf(": rollout %v %%", v)

@@ -212,9 +212,9 @@ func (m *model) checkModel(t *rapid.T, s *snapshot) {
 		at := func(field string) string { return fmt.Sprintf("request #%d %s", r.n, field) }
 		eq(at("status"), cr.Status, r.status)
 		eq(at("revision"), cr.Revision, r.revision)
-		eq(at("base version"), cr.BaseVersion, r.base)
+		eq(at("base version"), cr.Changes[0].BaseVersion, r.base)
 		eq(at("requester"), cr.Requester, r.requester.Actor())
-		eq(at("rollout"), cr.ProposedConfig.DefaultRule.Rollout, r.rollout)
+		eq(at("rollout"), cr.Changes[0].ProposedConfig.DefaultRule.Rollout, r.rollout)
 		eq(at("policy"), policyOf(cr.Policy, r.policy.lock), r.policy)
 		eq(at("approvals"), reviewers(cr.Approvals()), append([]string{}, r.approvals...))
 		eq(at("rejections"), reviewers(cr.Rejections()), append([]string{}, r.rejections...))

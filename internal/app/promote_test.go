@@ -3,6 +3,7 @@ package app_test
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,11 +42,11 @@ func TestPromoteIntoAGatedEnvironmentOpensARequest(t *testing.T) {
 			t.Fatalf("promoting to production: %+v %v", out, err)
 		}
 		cr := out.Request
-		if cr.Title != "Promote checkout from staging to production" || cr.Environment != "production" || cr.BaseVersion != before.Version {
-			t.Fatalf("the request: %q in %s on version %d", cr.Title, cr.Environment, cr.BaseVersion)
+		if cr.Title != "Promote checkout from staging to production" || cr.Environment != "production" || cr.Changes[0].BaseVersion != before.Version {
+			t.Fatalf("the request: %q in %s on version %d", cr.Title, cr.Environment, cr.Changes[0].BaseVersion)
 		}
-		if !reflect.DeepEqual(targetingOf(cr.ProposedConfig), targetingOf(staging)) {
-			t.Fatalf("proposed %+v, staging has %+v", cr.ProposedConfig, staging)
+		if !reflect.DeepEqual(targetingOf(cr.Changes[0].ProposedConfig), targetingOf(staging)) {
+			t.Fatalf("proposed %+v, staging has %+v", cr.Changes[0].ProposedConfig, staging)
 		}
 		if len(cr.Diff.Summary) == 0 || w.live().Version != before.Version {
 			t.Fatalf("a diff against production, and production unchanged: %v, v%d", cr.Diff.Summary, w.live().Version)
@@ -119,5 +120,72 @@ func TestPromoteDirectAndRefusals(t *testing.T) {
 				t.Errorf("%s: %v, want %s", name, err, c.code)
 			}
 		}
+	})
+}
+
+// Several flags promote as one request: a change per flag whose targeting
+// differs (one already alike is left out), applied together; a newer
+// change to one of them refuses the whole apply, naming it, and writes
+// nothing.
+func TestPromoteSeveralFlagsAsOneRequest(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, w *world) {
+		w.must(w.svc.CreateFlag(w.ctx, w.admin, "shop", app.FlagInput{Key: "payments", Name: "Payments",
+			Variants: []domain.Variant{{Key: "on", Value: []byte(`true`)}, {Key: "control", Value: []byte(`false`)}}}))
+		w.must(w.svc.CreateFlag(w.ctx, w.admin, "shop", app.FlagInput{Key: "alike", Name: "Alike",
+			Variants: []domain.Variant{{Key: "on", Value: []byte(`true`)}}}))
+		for _, f := range []string{"checkout", "payments"} {
+			w.must(w.svc.ChangeFlagConfig(w.ctx, w.requester, "shop", f, "staging", nil, app.ChangeOptions{}, stagingTargeting))
+		}
+		v, err := w.svc.PromoteFlags(w.ctx, w.requester, "shop", "production", "staging", []string{"checkout", "payments", "alike"}, app.ChangeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v.Changes) != 2 || v.Changes[0].Flag != "checkout" || v.Changes[1].Flag != "payments" || v.Title != "Promote 2 flags from staging to production" ||
+			v.Status != domain.StatusPending || len(v.Policy.Environments) != 1 || v.Policy.Environments[0] != "production" {
+			t.Fatalf("the request: %q %s changes %+v policy %+v", v.Title, v.Status, v.Changes, v.Policy)
+		}
+		w.must(w.svc.Review(w.ctx, w.alice, v.ID, domain.DecisionApprove, "ok", "api"))
+		w.must(w.svc.Apply(w.ctx, w.requester, v.ID))
+		for _, f := range []string{"checkout", "payments"} {
+			got, _ := w.svc.GetFlagConfig(w.ctx, w.admin, "shop", f, "production")
+			want, _ := w.svc.GetFlagConfig(w.ctx, w.admin, "shop", f, "staging")
+			if !reflect.DeepEqual(targetingOf(got), targetingOf(want)) {
+				t.Fatalf("%s in production after apply: %+v, want staging's %+v", f, got, want)
+			}
+		}
+
+		// staging moves on; a promotion is made; then payments' production
+		// moves on by a direct admin bypass: the apply refuses, naming it
+		for _, f := range []string{"checkout", "payments"} {
+			w.must(w.svc.ChangeFlagConfig(w.ctx, w.requester, "shop", f, "staging", nil, app.ChangeOptions{}, rollout(5)))
+		}
+		v, err = w.svc.PromoteFlags(w.ctx, w.requester, "shop", "production", "staging", []string{"checkout", "payments"}, app.ChangeOptions{})
+		if err != nil || len(v.Changes) != 2 {
+			t.Fatalf("second promotion: %+v %v", v, err)
+		}
+		w.settings(func(a *domain.ApprovalSettings) { a.Bypass = []domain.BypassGrant{{MemberID: "m_carol"}} })
+		w.must(w.svc.ChangeFlagConfig(w.ctx, w.carol, "shop", "payments", "production", nil, app.ChangeOptions{BypassReason: "hotfix"}, rollout(77)))
+		w.must(w.svc.Review(w.ctx, w.alice, v.ID, domain.DecisionApprove, "ok", "api"))
+		before, _ := w.svc.GetFlagConfig(w.ctx, w.admin, "shop", "checkout", "production")
+		_, err = w.svc.Apply(w.ctx, w.requester, v.ID)
+		var de *domain.Error
+		if !errors.As(err, &de) || de.Code != domain.CodeConflict || !strings.Contains(de.Message, "payments in production changed since this request was made") {
+			t.Fatalf("apply onto a moved base: %v", err)
+		}
+		if after, _ := w.svc.GetFlagConfig(w.ctx, w.admin, "shop", "checkout", "production"); after.Version != before.Version {
+			t.Fatalf("a refused apply wrote checkout: v%d → v%d", before.Version, after.Version)
+		}
+		rv, err := w.svc.GetRequest(w.ctx, w.admin, v.ID)
+		if err != nil || rv.ChangeViews[0].Conflict != "" || !strings.Contains(rv.ChangeViews[1].Conflict, "payments in production changed") || rv.Applicable {
+			t.Fatalf("the request's changes: %+v %v", rv.ChangeViews, err)
+		}
+
+		// refusals: nothing to promote, a flag twice, the same environment
+		_, err = w.svc.PromoteFlags(w.ctx, w.requester, "shop", "production", "staging", []string{"alike"}, app.ChangeOptions{})
+		wantField(t, err, "/flags")
+		_, err = w.svc.PromoteFlags(w.ctx, w.requester, "shop", "production", "staging", []string{"alike", "alike"}, app.ChangeOptions{})
+		wantField(t, err, "/flags/1")
+		_, err = w.svc.PromoteFlags(w.ctx, w.requester, "shop", "staging", "staging", []string{"alike"}, app.ChangeOptions{})
+		wantField(t, err, "/from")
 	})
 }

@@ -2,132 +2,126 @@ package app
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/countersign/countersign/internal/domain"
 )
 
-// live is the live state a change request's proposal is made on: the flag
-// and, for targeting, its config in the request's environment.
+// live is the live state one change is made on: the flag and, for
+// targeting, its config in the change's environment.
 type live struct {
-	flag   *domain.Flag
-	config *domain.FlagConfig
+	flag    *domain.Flag
+	config  *domain.FlagConfig
+	segment *domain.Segment
 }
 
-// A proposal is what one kind of change request proposes, and how it meets
-// the live state: read, diffed, rebased by an edit, applied. proposalOf picks
-// it by the request's kind; the use cases call it and never branch on the
-// kind themselves.
+// A proposal is what one kind of change proposes, and how it meets the
+// live state: read, diffed, prepared (validated, with its base), gated,
+// applied. proposalOf picks it by the change's kind; the use cases call it
+// and never branch on the kind themselves.
 type proposal interface {
-	// covers reports whether cr's policy draws on environment env's
-	// approval settings.
-	covers(cr *domain.ChangeRequest, env string) bool
-	// read reads the live state of cr's proposal.
-	read(ctx context.Context, s *Service, cr *domain.ChangeRequest) (live, error)
-	// version is the live version cr's base is checked against.
+	// read reads the live state of ch.
+	read(ctx context.Context, s *Service, project string, ch *domain.Change) (live, error)
+	// of is ch's part of the live state an apply read.
+	of(l *domain.Live, ch *domain.Change) live
+	// version is the live version ch's base is checked against.
 	version(l live) int64
 	// diff is what applying would change: from the live state to the proposal.
-	diff(cr *domain.ChangeRequest, l live) (*domain.Diff, error)
-	// moved is what changed in the live state since cr's base (nil when
-	// the request keeps no base).
-	moved(cr *domain.ChangeRequest, l live) (*domain.Diff, error)
-	// accepts refuses an edit that proposes the other kind of change.
-	accepts(in EditInput) error
-	// revise prepares an edit's proposal (in's, else cr's own) against the
-	// live state: the revision to write, refused when it is not valid.
-	revise(ctx context.Context, s *Service, cr *domain.ChangeRequest, in EditInput, l live) (revision, error)
+	diff(ch *domain.Change, l live) (*domain.Diff, error)
+	// moved is what changed in the live state since ch's base (nil when
+	// the change keeps no base).
+	moved(ch *domain.Change, l live) (*domain.Diff, error)
+	// prepare readies ch's proposal against l: filled, validated (pointers
+	// under ptr), with l as its base; refused when it is not valid.
+	prepare(ctx context.Context, s *Service, ch domain.Change, l live, ptr string) (domain.Change, error)
+	// gates are the environments whose approval settings ch's policy draws
+	// on: a targeting change's environment, a flag change's gated
+	// environments where it matters.
+	gates(ctx context.Context, s *Service, org *domain.OrgSettings, ch *domain.Change, l live) ([]gate, error)
 	// beforeApply checks, on reads, what the store's apply write cannot see.
-	beforeApply(ctx context.Context, s *Service, cr *domain.ChangeRequest) error
-	// applyTo writes the proposal onto the live state, inside the store's
+	beforeApply(ctx context.Context, s *Service, project string, ch *domain.Change) error
+	// applyTo writes ch's proposal onto the live state, inside the store's
 	// apply write, and names in w the live state the store is to write:
 	// the diff it made and the new live version.
-	applyTo(cr *domain.ChangeRequest, l live, now time.Time, w *domain.ApplyWrite) (*domain.Diff, int64, error)
+	applyTo(ch *domain.Change, l live, now time.Time, w *domain.ApplyWrite) (*domain.Diff, int64, error)
 }
 
-// revision is an edit's new proposal, with its base.
-type revision struct {
-	config    *domain.FlagConfig // a targeting proposal
-	flag      *domain.Flag       // a flag-level proposal
-	base      int64              // the live version it is made on
-	rebase    func(cr *domain.ChangeRequest)
-	tightened *domain.Policy // a stricter policy the edit needs, if any
-}
-
-// targetingRequest is a new request's proposal of next for the targeting of
-// l (its base).
-func targetingRequest(l live, next *domain.FlagConfig) *domain.ChangeRequest {
-	return &domain.ChangeRequest{Kind: domain.KindTargeting, Environment: next.Environment, ProposedConfig: next, BaseConfig: l.config, BaseVersion: l.config.Version}
-}
-
-// flagRequest is a new request's proposal of next for the flag f (its base).
-func flagRequest(f, next *domain.Flag) *domain.ChangeRequest {
-	return &domain.ChangeRequest{Kind: domain.KindFlag, ProposedFlag: next, BaseFlag: cloneFlag(f), BaseVersion: f.Version}
-}
-
-func proposalOf(cr *domain.ChangeRequest) proposal {
-	if cr.Kind == domain.KindFlag {
+func proposalOf(ch *domain.Change) proposal {
+	switch ch.Kind {
+	case domain.KindFlag:
 		return flagProposal{}
+	case domain.KindSegment:
+		return segmentProposal{}
 	}
 	return targetingProposal{}
+}
+
+// targetingChange proposes next for the targeting of l (its base).
+func targetingChange(l live, next *domain.FlagConfig) domain.Change {
+	return domain.Change{Kind: domain.KindTargeting, Flag: next.Flag, Environment: next.Environment, ProposedConfig: next, BaseConfig: l.config, BaseVersion: l.config.Version}
+}
+
+// flagChange proposes next for the flag f (its base).
+func flagChange(f, next *domain.Flag) domain.Change {
+	return domain.Change{Kind: domain.KindFlag, Flag: f.Key, ProposedFlag: next, BaseFlag: cloneFlag(f), BaseVersion: f.Version}
 }
 
 // targetingProposal proposes a flag's config in one environment.
 type targetingProposal struct{}
 
-func (targetingProposal) covers(cr *domain.ChangeRequest, env string) bool {
-	return cr.Environment == env
+func (targetingProposal) read(ctx context.Context, s *Service, project string, ch *domain.Change) (live, error) {
+	f, c, err := s.store.GetFlagConfig(ctx, project, ch.Flag, ch.Environment)
+	return live{flag: f, config: c}, err
 }
 
-func (targetingProposal) read(ctx context.Context, s *Service, cr *domain.ChangeRequest) (live, error) {
-	f, c, err := s.store.GetFlagConfig(ctx, cr.Project, cr.Flag, cr.Environment)
-	return live{flag: f, config: c}, err
+func (targetingProposal) of(l *domain.Live, ch *domain.Change) live {
+	return live{flag: l.Flags[ch.Flag], config: l.Configs[ch.Target()]}
 }
 
 func (targetingProposal) version(l live) int64 { return l.config.Version }
 
-func (targetingProposal) diff(cr *domain.ChangeRequest, l live) (*domain.Diff, error) {
-	return domain.ConfigDiff(l.config, cr.ProposedConfig)
+func (targetingProposal) diff(ch *domain.Change, l live) (*domain.Diff, error) {
+	return domain.ConfigDiff(l.config, ch.ProposedConfig)
 }
 
-func (targetingProposal) moved(cr *domain.ChangeRequest, l live) (*domain.Diff, error) {
-	if cr.BaseConfig == nil {
+func (targetingProposal) moved(ch *domain.Change, l live) (*domain.Diff, error) {
+	if ch.BaseConfig == nil {
 		return nil, nil
 	}
-	return domain.ConfigDiff(cr.BaseConfig, l.config)
+	return domain.ConfigDiff(ch.BaseConfig, l.config)
 }
 
-func (targetingProposal) accepts(in EditInput) error {
-	var v domain.Validation
-	if in.ProposedFlag != nil {
-		v.Add("/proposed_flag", "this request proposes targeting; send proposed_config")
-	}
-	return v.Err()
-}
-
-func (targetingProposal) revise(_ context.Context, _ *Service, cr *domain.ChangeRequest, in EditInput, l live) (revision, error) {
-	next := *cr.ProposedConfig
-	if in.ProposedConfig != nil {
-		next = *in.ProposedConfig
-	}
+func (targetingProposal) prepare(ctx context.Context, s *Service, ch domain.Change, l live, ptr string) (domain.Change, error) {
+	next := *ch.ProposedConfig
 	keepIdentity(&next, l.config)
-	if err := prepareConfig(&next, l.flag, "/proposed_config"); err != nil {
-		return revision{}, err
+	if err := prepareConfig(&next, l.flag, ptr+"/proposed_config"); err != nil {
+		return domain.Change{}, err
 	}
-	return revision{config: &next, base: l.config.Version, rebase: func(cr *domain.ChangeRequest) { cr.BaseConfig = l.config }}, nil
+	if err := s.checkSegmentsExist(ctx, l.flag.Project, &next, ptr+"/proposed_config"); err != nil {
+		return domain.Change{}, err
+	}
+	if l.flag.Archived {
+		return domain.Change{}, domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before proposing changes", l.flag.Key)
+	}
+	return targetingChange(l, &next), nil
 }
 
-func (targetingProposal) beforeApply(context.Context, *Service, *domain.ChangeRequest) error {
+func (targetingProposal) gates(ctx context.Context, s *Service, org *domain.OrgSettings, ch *domain.Change, l live) ([]gate, error) {
+	g, err := s.gateFor(ctx, org, l.flag, l.flag.Project, ch.Environment)
+	return []gate{g}, err
+}
+
+func (targetingProposal) beforeApply(context.Context, *Service, string, *domain.Change) error {
 	return nil
 }
 
-func (targetingProposal) applyTo(cr *domain.ChangeRequest, l live, now time.Time, w *domain.ApplyWrite) (*domain.Diff, int64, error) {
+func (targetingProposal) applyTo(ch *domain.Change, l live, now time.Time, w *domain.ApplyWrite) (*domain.Diff, int64, error) {
 	f, c := l.flag, l.config
-	next := *cr.ProposedConfig
+	next := *ch.ProposedConfig
 	keepIdentity(&next, c)
 	next.UpdatedAt = now
 	if err := prepareConfig(&next, f, "/proposed_config"); err != nil {
-		return nil, 0, domain.Errorf(domain.CodeConflict, "the proposal no longer fits the flag (its variants changed); edit the request")
+		return nil, 0, domain.Errorf(domain.CodeConflict, "the proposal for %s no longer fits the flag (its variants changed); edit the request", ch.Target())
 	}
 	if f.Archived {
 		return nil, 0, domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it before applying", f.Key)
@@ -138,96 +132,77 @@ func (targetingProposal) applyTo(cr *domain.ChangeRequest, l live, now time.Time
 	}
 	version := c.Version + 1
 	*c = next
-	w.Config = c
+	w.Configs = append(w.Configs, c)
 	return d, version, nil
 }
 
 // flagProposal proposes the flag's own fields that affect serving.
 type flagProposal struct{}
 
-// covers: a flag-level request's policy is the strictest of the
-// environments the change mattered in.
-func (flagProposal) covers(cr *domain.ChangeRequest, env string) bool {
-	return slices.Contains(cr.Policy.Environments, env)
-}
-
-func (flagProposal) read(ctx context.Context, s *Service, cr *domain.ChangeRequest) (live, error) {
-	f, err := s.store.GetFlag(ctx, cr.Project, cr.Flag)
+func (flagProposal) read(ctx context.Context, s *Service, project string, ch *domain.Change) (live, error) {
+	f, err := s.store.GetFlag(ctx, project, ch.Flag)
 	return live{flag: f}, err
 }
 
+func (flagProposal) of(l *domain.Live, ch *domain.Change) live { return live{flag: l.Flags[ch.Flag]} }
+
 func (flagProposal) version(l live) int64 { return l.flag.Version }
 
-func (flagProposal) diff(cr *domain.ChangeRequest, l live) (*domain.Diff, error) {
-	return domain.FlagDiff(l.flag, cr.ProposedFlag)
+func (flagProposal) diff(ch *domain.Change, l live) (*domain.Diff, error) {
+	return domain.FlagDiff(l.flag, ch.ProposedFlag)
 }
 
-func (flagProposal) moved(cr *domain.ChangeRequest, l live) (*domain.Diff, error) {
-	if cr.BaseFlag == nil {
+func (flagProposal) moved(ch *domain.Change, l live) (*domain.Diff, error) {
+	if ch.BaseFlag == nil {
 		return nil, nil
 	}
-	return domain.FlagDiff(cr.BaseFlag, l.flag)
+	return domain.FlagDiff(ch.BaseFlag, l.flag)
 }
 
-func (flagProposal) accepts(in EditInput) error {
-	var v domain.Validation
-	if in.ProposedConfig != nil {
-		v.Add("/proposed_config", "this request proposes a flag-level change; send proposed_flag")
-	}
-	return v.Err()
-}
-
-func (flagProposal) revise(ctx context.Context, s *Service, cr *domain.ChangeRequest, in EditInput, l live) (revision, error) {
+func (flagProposal) prepare(ctx context.Context, s *Service, ch domain.Change, l live, ptr string) (domain.Change, error) {
 	f := l.flag
-	next := *cr.ProposedFlag
-	if in.ProposedFlag != nil {
-		next = *in.ProposedFlag
-	}
+	next := *ch.ProposedFlag
 	keepFlagIdentity(&next, f)
 	if err := next.Validate(); err != nil {
-		return revision{}, prefixed(err, "/proposed_flag")
+		return domain.Change{}, prefixed(err, ptr+"/proposed_flag")
+	}
+	if next.Maintainer != f.Maintainer {
+		if err := s.checkMaintainer(ctx, next.Maintainer); err != nil {
+			return domain.Change{}, prefixed(err, ptr+"/proposed_flag")
+		}
+	}
+	if f.Archived && next.Archived {
+		return domain.Change{}, domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before proposing changes", f.Key)
 	}
 	if err := s.checkServedVariants(ctx, f, &next); err != nil {
-		return revision{}, err
+		return domain.Change{}, err
 	}
-	r := revision{flag: &next, base: f.Version, rebase: func(cr *domain.ChangeRequest) { cr.BaseFlag = cloneFlag(f) }}
-	// The edit may reach environments the request did not: its policy
-	// becomes the strictest of what it had and what the new proposal needs.
-	org, err := s.store.GetOrgSettings(ctx)
-	if err != nil {
-		return revision{}, err
-	}
-	critical, err := s.criticalEnvironments(ctx, org, f, &next)
-	if err != nil {
-		return revision{}, err
-	}
-	if len(critical) > 0 {
-		strict := domain.Strictest([]domain.Policy{cr.Policy, policyOver(critical)})
-		r.tightened = &strict
-	}
-	return r, nil
+	return flagChange(f, &next), nil
+}
+
+// gates: a flag-level change's policy is the strictest of the gated
+// environments where the change matters.
+func (flagProposal) gates(ctx context.Context, s *Service, org *domain.OrgSettings, ch *domain.Change, l live) ([]gate, error) {
+	return s.criticalEnvironments(ctx, org, l.flag, ch.ProposedFlag)
 }
 
 // beforeApply: a flag-level proposal must not drop a variant some
 // environment serves; the store's apply function sees no configs.
-func (flagProposal) beforeApply(ctx context.Context, s *Service, cr *domain.ChangeRequest) error {
-	if cr.Status != domain.StatusApproved {
-		return nil
-	}
-	live, err := s.store.GetFlag(ctx, cr.Project, cr.Flag)
+func (flagProposal) beforeApply(ctx context.Context, s *Service, project string, ch *domain.Change) error {
+	live, err := s.store.GetFlag(ctx, project, ch.Flag)
 	if err != nil {
 		return nil // the apply write says why
 	}
-	return s.checkServedVariants(ctx, live, cr.ProposedFlag)
+	return s.checkServedVariants(ctx, live, ch.ProposedFlag)
 }
 
-func (flagProposal) applyTo(cr *domain.ChangeRequest, l live, now time.Time, w *domain.ApplyWrite) (*domain.Diff, int64, error) {
+func (flagProposal) applyTo(ch *domain.Change, l live, now time.Time, w *domain.ApplyWrite) (*domain.Diff, int64, error) {
 	f := l.flag
-	next := *cr.ProposedFlag
+	next := *ch.ProposedFlag
 	keepFlagIdentity(&next, f)
 	next.UpdatedAt = now
 	if err := next.Validate(); err != nil {
-		return nil, 0, domain.Errorf(domain.CodeConflict, "the proposal is no longer a valid flag; edit the request")
+		return nil, 0, domain.Errorf(domain.CodeConflict, "the proposal for %s is no longer a valid flag; edit the request", ch.Target())
 	}
 	d, err := domain.FlagDiff(f, &next)
 	if err != nil {
@@ -235,6 +210,6 @@ func (flagProposal) applyTo(cr *domain.ChangeRequest, l live, now time.Time, w *
 	}
 	version := f.Version + 1
 	*f = next
-	w.Flag = f
+	w.Flags = append(w.Flags, f)
 	return d, version, nil
 }

@@ -127,7 +127,7 @@ func (s *Service) expire(ctx context.Context, id string, now time.Time) ([]strin
 		if err != nil {
 			return errNoop
 		}
-		w.ReleaseLock = true
+		w.ReleaseLocks = cr.LockTargets()
 		e := s.entryOf(cr, t, ChannelSystem)
 		e.Requester = cr.Requester
 		e.Reason = fmt.Sprintf("not applied by its deadline %s (expire_after %s)", cr.ExpiresAt.UTC().Format(time.RFC3339), cr.Policy.ExpireAfter)

@@ -371,7 +371,7 @@ func TestTargetingSaveOpensARequestWhereApprovalIsNeeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rv.Title != "Germany at 25 %" || rv.Status != domain.StatusPending || len(rv.ProposedConfig.Rules) != 1 || rv.ProposedConfig.Rules[0].Rollout != 25 {
+	if rv.Title != "Germany at 25 %" || rv.Status != domain.StatusPending || len(rv.Changes[0].ProposedConfig.Rules) != 1 || rv.Changes[0].ProposedConfig.Rules[0].Rollout != 25 {
 		t.Fatalf("request %+v", rv.ChangeRequest)
 	}
 	if c := fw.config("checkout", "production"); c.Enabled || c.Version != 0 {
@@ -484,8 +484,8 @@ func TestTargetingEditsARequestsProposal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rv.ProposedConfig.Rules[0].Rollout != 20 || rv.Revision != cr.Revision+1 {
-		t.Fatalf("proposal %+v, revision %d", rv.ProposedConfig.Rules, rv.Revision)
+	if rv.Changes[0].ProposedConfig.Rules[0].Rollout != 20 || rv.Revision != cr.Revision+1 {
+		t.Fatalf("proposal %+v, revision %d", rv.Changes[0].ProposedConfig.Rules, rv.Revision)
 	}
 	// the production editor itself lists the pending request
 	fw.ed.get(editorPath+"production").want(200).has(`id="pending-requests"`, "Checkout for the Dutch", "edit its proposal")

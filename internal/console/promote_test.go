@@ -117,7 +117,7 @@ func TestPromoteIntoProductionOpensARequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rv.Environment != "production" || rv.Status != domain.StatusPending || rv.Title != "Promote checkout from development to production" ||
-		targetingJSON(rv.ProposedConfig) != targetingJSON(dev) {
+		targetingJSON(rv.Changes[0].ProposedConfig) != targetingJSON(dev) {
 		t.Fatalf("request %+v", rv.ChangeRequest)
 	}
 	if c := fw.config("checkout", "production"); c.Enabled || c.Version != 0 {

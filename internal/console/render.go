@@ -191,6 +191,7 @@ var eventTexts = map[domain.EventType]string{
 	domain.EventWithdrawn: "withdrew the request", domain.EventExpired: "expired the request",
 	domain.EventAutoApproved: "auto-approved the request", domain.EventApplyConflict: "could not apply: the live state changed",
 	domain.EventScheduleFailed: "could not apply on schedule", domain.EventApprovalsRevoked: "revoked the approvals",
+	domain.EventDrafted: "worked on the draft", domain.EventSubmitted: "submitted the request for review",
 }
 
 func eventText(t domain.EventType) string {

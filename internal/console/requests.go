@@ -153,33 +153,51 @@ func (c *Console) showRequest(w http.ResponseWriter, r *http.Request, v *viewer,
 	return c.render(w, v, status, "request", rv.Title, view)
 }
 
-// requestDiff is the request's change as parts: before (the live state
+// requestDiff is the request's changes as parts: before (the live state
 // while the request is open, the state it was made against once it is
-// final) and after (the proposal).
+// final) and after (the proposal), each titled with its change's target
+// when there are several.
 func (c *Console) requestDiff(ctx context.Context, p *app.Principal, rv *app.RequestView) ([]diffPart, error) {
-	switch rv.Kind {
+	var out []diffPart
+	for i := range rv.Changes {
+		parts, err := c.changeDiff(ctx, p, rv, &rv.Changes[i])
+		if err != nil {
+			return nil, err
+		}
+		if len(rv.Changes) > 1 {
+			for j := range parts {
+				parts[j].Title = rv.Changes[i].Target().String() + ": " + parts[j].Title
+			}
+		}
+		out = append(out, parts...)
+	}
+	return out, nil
+}
+
+func (c *Console) changeDiff(ctx context.Context, p *app.Principal, rv *app.RequestView, ch *domain.Change) ([]diffPart, error) {
+	switch ch.Kind {
 	case domain.KindTargeting:
-		before := rv.BaseConfig
+		before := ch.BaseConfig
 		if rv.Open() {
-			live, err := c.svc.GetFlagConfig(ctx, p, rv.Project, rv.Flag, rv.Environment)
+			live, err := c.svc.GetFlagConfig(ctx, p, rv.Project, ch.Flag, ch.Environment)
 			if err == nil {
 				before = live
 			} else if domain.ErrorCode(err) != domain.CodeNotFound {
 				return nil, err
 			}
 		}
-		return configParts(before, rv.ProposedConfig), nil
+		return configParts(before, ch.ProposedConfig), nil
 	case domain.KindFlag:
-		before := rv.BaseFlag
+		before := ch.BaseFlag
 		if rv.Open() {
-			live, err := c.svc.GetFlag(ctx, p, rv.Project, rv.Flag)
+			live, err := c.svc.GetFlag(ctx, p, rv.Project, ch.Flag)
 			if err == nil {
 				before = live
 			} else if domain.ErrorCode(err) != domain.CodeNotFound {
 				return nil, err
 			}
 		}
-		return flagParts(before, rv.ProposedFlag), nil
+		return flagParts(before, ch.ProposedFlag), nil
 	}
 	return nil, nil
 }

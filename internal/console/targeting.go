@@ -130,8 +130,9 @@ type targetingView struct {
 	Project    *domain.Project
 	Flag       *domain.Flag
 	Env        *domain.Environment
-	Request    *app.RequestView // the request whose proposal is edited, or nil
-	ReadOnly   bool             // the viewer may not change targeting
+	Request    *app.RequestView   // the request whose proposal is edited, or nil
+	Proposed   *domain.FlagConfig // its change's proposal for this flag and environment
+	ReadOnly   bool               // the viewer may not change targeting
 	Enabled    bool
 	OffVariant field
 	Offs       []variantOption
@@ -231,13 +232,14 @@ func (c *Console) newTargetingView(ctx context.Context, v *viewer, project, flag
 		if err != nil {
 			return nil, err
 		}
-		if rv.Kind != domain.KindTargeting || rv.Project != project || rv.Flag != flag || rv.Environment != env || rv.ProposedConfig == nil {
+		ch, ok := rv.Change(domain.Target{Kind: domain.KindTargeting, Flag: flag, Environment: env})
+		if !ok || rv.Project != project || ch.ProposedConfig == nil {
 			return nil, domain.Errorf(domain.CodeNotFound, "change request %s does not propose targeting for %s in %s", requestID, flag, env)
 		}
 		if !rv.Open() {
 			return nil, domain.Errorf(domain.CodeConflict, "change request %s is %s: its proposal can no longer change", requestID, rv.Status)
 		}
-		tv.Request = rv
+		tv.Request, tv.Proposed = rv, ch.ProposedConfig
 	}
 	if org, err := c.svc.GetOrgSettings(ctx, v.P); err == nil {
 		if as, err := c.svc.GetApprovalSettings(ctx, v.P, project, env); err == nil {
@@ -614,7 +616,7 @@ func (c *Console) targetingPage(w http.ResponseWriter, r *http.Request, v *viewe
 		return err
 	}
 	if tv.Request != nil {
-		tv.fromConfig(tv.Request.ProposedConfig, tv.Request.Version)
+		tv.fromConfig(tv.Proposed, tv.Request.Version)
 		tv.Title.Value = tv.Request.Title
 	} else {
 		cfg, err := c.svc.GetFlagConfig(ctx, v.P, project, flag, env)
@@ -661,7 +663,7 @@ func (c *Console) targetingSubmit(w http.ResponseWriter, r *http.Request, v *vie
 	}
 	title := strings.TrimSpace(tv.Title.Value)
 	if tv.Request != nil {
-		next := *tv.Request.ProposedConfig
+		next := *tv.Proposed
 		next.Enabled, next.OffVariant, next.Rules, next.DefaultRule = enabled, off, rules, def
 		in := app.EditInput{ProposedConfig: &next}
 		if title != "" && title != tv.Request.Title {

@@ -45,6 +45,7 @@ func (a Actor) String() string {
 type CRStatus string
 
 const (
+	StatusDraft     CRStatus = "draft" // being put together by its requester; nobody reviews it yet
 	StatusPending   CRStatus = "pending"
 	StatusApproved  CRStatus = "approved"
 	StatusRejected  CRStatus = "rejected"
@@ -126,19 +127,19 @@ const (
 
 // ChangeRequest is a proposed change to what users see, waiting for review.
 type ChangeRequest struct {
-	ID          string `json:"id"`
-	Project     string `json:"project"`
+	ID      string `json:"id"`
+	Project string `json:"project"`
+	// Flag, Environment and Kind are the request's subject: its first
+	// change's (Subject sets them), named in titles, lists and mail. Every
+	// change the request makes is in Changes.
 	Flag        string `json:"flag"`
 	Environment string `json:"environment,omitempty"` // "" for flag-level changes
 	Kind        CRKind `json:"kind"`
 	Title       string `json:"title"`
 	Description string `json:"description"`
-	// The proposal: the whole new config (targeting) or flag (flag-level).
-	ProposedConfig *FlagConfig `json:"proposed_config,omitempty"`
-	ProposedFlag   *Flag       `json:"proposed_flag,omitempty"`
-	// BaseVersion is the version of the config (or flag) the proposal was made
-	// against; apply refuses if the live one moved on.
-	BaseVersion     int64           `json:"base_version"`
+	// Changes are what the request proposes, 1 to MaxChanges (a draft may
+	// have none yet), each with its base; they apply together or not at all.
+	Changes         []Change        `json:"-"`
 	Requester       string          `json:"requester"` // actor string
 	RequesterMember string          `json:"requester_member,omitempty"`
 	NotifyReviewers []string        `json:"notify_reviewers"`
@@ -162,10 +163,6 @@ type ChangeRequest struct {
 	// RequesterBehind is, for a request a service token made, the member
 	// who created the token: they count as the requester when reviewing.
 	RequesterBehind string `json:"requester_behind,omitempty"`
-	// BaseConfig / BaseFlag are the live state the proposal was made against,
-	// so that a refused apply can say what changed since.
-	BaseConfig *FlagConfig `json:"base_config,omitempty"`
-	BaseFlag   *Flag       `json:"base_flag,omitempty"`
 	// UsedLinks are the nonces of e-mail action links already used: a link
 	// acts once, recorded in the same write as its action.
 	UsedLinks      []string   `json:"used_links,omitempty"`
@@ -402,10 +399,22 @@ func (cr *ChangeRequest) Expire(now time.Time) (Transition, error) {
 
 // Edit replaces the proposal with a new revision: every approval and
 // rejection of earlier revisions stops counting, the request is pending
-// again, and its base moves to the live version the edit was made against.
-func (cr *ChangeRequest) Edit(a Actor, title, description *string, cfg *FlagConfig, flag *Flag, base int64, now time.Time) (Transition, error) {
+// again, and its changes' bases are the live state the edit was made on.
+// changes, when not nil, replace the request's changes. A draft's edit is
+// no revision: nobody reviewed it yet.
+func (cr *ChangeRequest) Edit(a Actor, title, description *string, changes []Change, now time.Time) (Transition, error) {
 	if err := cr.CheckEdit(a, now); err != nil {
 		return Transition{}, err
+	}
+	if changes != nil {
+		if len(changes) > MaxChanges {
+			return Transition{}, ErrTooManyChanges
+		}
+		if len(changes) == 0 && cr.Status != StatusDraft {
+			return Transition{}, ErrNoChanges
+		}
+		cr.Changes = changes
+		cr.Subject()
 	}
 	if title != nil {
 		cr.Title = *title
@@ -413,13 +422,9 @@ func (cr *ChangeRequest) Edit(a Actor, title, description *string, cfg *FlagConf
 	if description != nil {
 		cr.Description = *description
 	}
-	if cfg != nil {
-		cr.ProposedConfig = cfg
+	if cr.Status == StatusDraft {
+		return cr.transition(TimelineEvent{Type: EventDrafted, Actor: a.String(), At: now}, ActionRequestDrafted)
 	}
-	if flag != nil {
-		cr.ProposedFlag = flag
-	}
-	cr.BaseVersion = base
 	cr.Revision++
 	cr.RevisionBy = a.Person()
 	cr.Status = StatusPending
@@ -428,12 +433,47 @@ func (cr *ChangeRequest) Edit(a Actor, title, description *string, cfg *FlagConf
 	return cr.transition(TimelineEvent{Type: EventEdited, Actor: a.String(), At: now}, ActionRequestEdited)
 }
 
+// Drafted records that a started the request as a draft (its first event).
+func (cr *ChangeRequest) Drafted(a Actor, channel string, now time.Time) (Transition, error) {
+	cr.Status = StatusDraft
+	return cr.transition(TimelineEvent{Type: EventDrafted, Actor: a.String(), Channel: channel, At: now}, ActionRequestDrafted)
+}
+
+// ErrNotDraft refuses submitting a request that is no draft.
+var ErrNotDraft = &Error{Code: CodeConflict, Message: "the request is not a draft: it was submitted already"}
+
+// ErrNoChanges refuses submitting a draft without changes.
+var ErrNoChanges = &Error{Code: CodeInvalid, Message: "the draft has no changes yet; add one through the write routes with its X-Change-Request header",
+	Fields: []FieldError{{Pointer: "/changes", Detail: "at least one change"}}}
+
+// Submit sends a draft to review under policy (the strictest of its
+// changes' environments, fixed now): its timers start, its requester's
+// revision is the first.
+func (cr *ChangeRequest) Submit(a Actor, policy Policy, channel string, now time.Time) (Transition, error) {
+	if cr.Status != StatusDraft {
+		return Transition{}, ErrNotDraft
+	}
+	if !cr.isRequester(a) && a.Role != RoleAdmin {
+		return Transition{}, ErrNotRequester
+	}
+	if len(cr.Changes) == 0 {
+		return Transition{}, ErrNoChanges
+	}
+	cr.Status, cr.Policy, cr.RevisionBy = StatusPending, policy, a.Person()
+	cr.StartTimers(now)
+	return cr.transition(TimelineEvent{Type: EventSubmitted, Actor: a.String(), Channel: channel, At: now}, ActionRequestSubmitted)
+}
+
 // CheckEdit says whether a may edit the request at now, changing nothing.
 func (cr *ChangeRequest) CheckEdit(a Actor, now time.Time) error {
 	if !cr.isRequester(a) && a.Role != RoleAdmin {
 		return ErrNotRequester
 	}
-	if cr.Status != StatusPending && cr.Status != StatusApproved && cr.Status != StatusRejected {
+	switch cr.Status {
+	case StatusDraft:
+		return nil
+	case StatusPending, StatusApproved, StatusRejected:
+	default:
 		return ErrNotEditable
 	}
 	// An edit sends an approved request back to pending: for an approved
@@ -511,9 +551,9 @@ func (cr *ChangeRequest) scheduledApproved(now time.Time) bool {
 	return cr.Status == StatusApproved && cr.ApplyAt != nil && cr.ApplyAt.After(now)
 }
 
-// CheckApply says whether a may apply the request onto live version live at
-// time now.
-func (cr *ChangeRequest) CheckApply(a Actor, live int64, now time.Time) error {
+// CheckApply says whether a may apply the request at time now, its bases
+// aside: each change checks its own (Change.CheckBase).
+func (cr *ChangeRequest) CheckApply(a Actor, now time.Time) error {
 	if a.System == "" && !a.Role.AtLeast(RoleEditor) {
 		return ErrApplyRole
 	}
@@ -531,9 +571,6 @@ func (cr *ChangeRequest) CheckApply(a Actor, live int64, now time.Time) error {
 	}
 	if cr.ApplyAt != nil && now.Before(*cr.ApplyAt) {
 		return &Error{Code: CodeConflict, Message: fmt.Sprintf("the change is scheduled for %s and applies then, not before", cr.ApplyAt.UTC().Format(time.RFC3339))}
-	}
-	if live != cr.BaseVersion {
-		return ErrBaseChanged(cr.BaseVersion, live)
 	}
 	return nil
 }
@@ -723,8 +760,8 @@ type CRFilter struct {
 
 // Matches reports whether cr passes the filter.
 func (f CRFilter) Matches(cr *ChangeRequest) bool {
-	if (f.Status != "" && cr.Status != f.Status) || (f.Project != "" && cr.Project != f.Project) || (f.Flag != "" && cr.Flag != f.Flag) ||
-		(f.Environment != "" && cr.Environment != f.Environment) || (f.Requester != "" && cr.Requester != f.Requester && cr.RequesterMember != f.Requester) {
+	if (f.Status != "" && cr.Status != f.Status) || (f.Project != "" && cr.Project != f.Project) || ((f.Flag != "" || f.Environment != "") && !cr.Touches(f.Flag, f.Environment)) ||
+		(f.Requester != "" && cr.Requester != f.Requester && cr.RequesterMember != f.Requester) {
 		return false
 	}
 	if f.Reviewer != "" {

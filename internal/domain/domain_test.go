@@ -99,7 +99,7 @@ func TestStateMachineRefusals(t *testing.T) {
 	if _, err := cr.Withdraw(alice, now); !errors.Is(err, domain.ErrNotRequester) {
 		t.Fatalf("withdraw by another: %v", err)
 	}
-	if err := cr.CheckApply(alice, 0, now); !errors.Is(err, domain.ErrNotApproved) {
+	if err := cr.CheckApply(alice, now); !errors.Is(err, domain.ErrNotApproved) {
 		t.Fatalf("apply before approval: %v", err)
 	}
 	tr, err := cr.Review(alice, domain.DecisionApprove, "fine", "api", now)
@@ -111,10 +111,14 @@ func TestStateMachineRefusals(t *testing.T) {
 		t.Fatalf("after the decision: %v", err)
 	}
 	var conflict *domain.Error
-	if err := cr.CheckApply(alice, 7, now); !errors.As(err, &conflict) || conflict.CurrentVersion != 7 {
-		t.Fatalf("base moved: %v", err)
+	ch := domain.Change{Kind: domain.KindTargeting, Flag: "f", Environment: "production", BaseVersion: 6}
+	if conflict = ch.CheckBase(7); conflict == nil || conflict.CurrentVersion != 7 || !strings.Contains(conflict.Message, "f in production changed since") {
+		t.Fatalf("base moved: %v", conflict)
 	}
-	if err := cr.CheckApply(domain.Actor{MemberID: "v", Role: domain.RoleViewer}, 0, now); !errors.Is(err, domain.ErrApplyRole) {
+	if err := ch.CheckBase(6); err != nil {
+		t.Fatalf("base unchanged: %v", err)
+	}
+	if err := cr.CheckApply(domain.Actor{MemberID: "v", Role: domain.RoleViewer}, now); !errors.Is(err, domain.ErrApplyRole) {
 		t.Fatalf("viewer apply: %v", err)
 	}
 	if _, err := cr.MarkApplied(bob, 1, "api", now); err != nil {
@@ -123,7 +127,7 @@ func TestStateMachineRefusals(t *testing.T) {
 	if _, err := cr.Withdraw(req, now); !errors.Is(err, domain.ErrNotWithdrawable) {
 		t.Fatalf("withdraw after apply: %v", err)
 	}
-	if _, err := cr.Edit(req, nil, nil, nil, nil, 1, now); !errors.Is(err, domain.ErrNotEditable) {
+	if _, err := cr.Edit(req, nil, nil, nil, now); !errors.Is(err, domain.ErrNotEditable) {
 		t.Fatalf("edit after apply: %v", err)
 	}
 }
@@ -138,7 +142,7 @@ func TestTimers(t *testing.T) {
 	if _, err := cr.AutoApprove(now.Add(47 * time.Hour)); err == nil {
 		t.Fatal("auto-approved too early")
 	}
-	if _, err := cr.Edit(req, nil, nil, nil, nil, 0, now.Add(24*time.Hour)); err != nil {
+	if _, err := cr.Edit(req, nil, nil, nil, now.Add(24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if !cr.AutoApproveAt.Equal(now.Add(72 * time.Hour)) {
@@ -170,7 +174,7 @@ func TestTimers(t *testing.T) {
 func TestAdminCanWithdrawAndEdit(t *testing.T) {
 	cr := newCR(domain.Policy{MinApprovals: 1})
 	title := "by admin"
-	if _, err := cr.Edit(admin, &title, nil, nil, nil, 0, now); err != nil || cr.Title != title || cr.Revision != 2 {
+	if _, err := cr.Edit(admin, &title, nil, nil, now); err != nil || cr.Title != title || cr.Revision != 2 {
 		t.Fatalf("admin edit: %v", err)
 	}
 	if _, err := cr.Withdraw(admin, now); err != nil {

@@ -225,6 +225,7 @@ type TokenRepository interface {
 type Store interface {
 	ProjectRepository
 	FlagRepository
+	SegmentRepository
 	MemberRepository
 	TokenRepository
 	ApprovalRepository
@@ -251,64 +252,90 @@ type RequestWrite struct {
 	// Audit entries are written (with their outbox items) in the same
 	// atomic write as the request.
 	Audit
-	// ReleaseLock releases, in the same write, the pending lock of the
-	// request's flag and environment if this request holds it (a lock held
-	// by another request, or by none, is left alone). A store never
-	// releases a lock on its own: the application sets it when the request
-	// reaches a final state (withdrawn, expired, applied).
-	ReleaseLock bool
+	// TakeLocks are pending locks (of targeting targets) the write takes for
+	// the request; CheckLocks are locks it only checks. Either refuses the
+	// write with a conflict when another request holds one of them (one
+	// this request holds is fine).
+	TakeLocks, CheckLocks []Target
+	// ReleaseLocks are released in the same write where this request holds
+	// them (a lock held by another request, or by none, is left alone). A
+	// store never takes or releases a lock on its own: the application
+	// names them when the request is submitted, edited, or reaches a final
+	// state (withdrawn, expired, applied).
+	ReleaseLocks []Target
+}
+
+// Live is the live state of a request's changes as its apply read it: the
+// flag of every change that names one (by key) and the config of every
+// targeting change (by its target).
+type Live struct {
+	Flags    map[string]*Flag
+	Configs  map[Target]*FlagConfig
+	Segments map[string]*Segment // by key, of segment changes
 }
 
 // ApplyWrite is what an apply function says its apply writes. Stores give
 // each attempt a fresh one.
 type ApplyWrite struct {
-	// Audit entries and the lock's release, as for an update.
+	// Audit entries and the locks' release, as for an update.
 	RequestWrite
 	// Applied says fn applied the request: the store writes the request
 	// (its read version + 1), the live state named below, the audit entries
-	// and the lock's release in one atomic write. Without Applied the apply
+	// and the locks' release in one atomic write. Without Applied the apply
 	// writes nothing, whatever fn did to the request or put in w (a
 	// request fn marks applied included). An apply writes live state:
-	// Applied with neither Flag nor Config is refused with an error (as is
-	// a write set Check refuses), and nothing is written.
+	// Applied with neither Flags nor Configs is refused with an error (as
+	// is a write set Check refuses), and nothing is written.
 	Applied bool
-	// Flag, when set, is the request's flag to write: the flag fn was
-	// given, changed, at the version it was read at (fn leaves Version
-	// alone). The store writes it with that version + 1, only while the
-	// stored flag is still at that version: when it is not (another writer
-	// moved it on, or Flag was read elsewhere, earlier) the apply writes
-	// nothing and answers ErrContention. A writer that comes between the
-	// store's own read and write makes the store read again and call fn
-	// again, as any lost race does.
-	Flag *Flag
-	// Config is Flag's counterpart for the config of the request's flag in
-	// the request's environment (the config fn was given): written with its
-	// version + 1 only while the stored config is still at Config.Version
-	// (0: never written), else ErrContention and nothing written.
-	Config *FlagConfig
+	// Flags are flags to write: flags fn was given (Live.Flags), changed,
+	// at the version they were read at (fn leaves Version alone). The store
+	// writes each with that version + 1, only while the stored flag is
+	// still at that version: when it is not (another writer moved it on)
+	// the apply writes nothing and answers ErrContention. A writer that
+	// comes between the store's own read and write makes the store read
+	// again and call fn again, as any lost race does.
+	Flags []*Flag
+	// Configs are Flags' counterpart for configs fn was given
+	// (Live.Configs): each written with its version + 1 only while the
+	// stored config is still at its Version (0: never written).
+	Configs []*FlagConfig
+	// Segments are Flags' counterpart for segments fn was given
+	// (Live.Segments).
+	Segments []*Segment
 }
 
-// Check refuses a write set a store cannot write for a request about flag
-// of project in env ("" when the request names no environment): live state
-// of another flag or environment, a config without an environment, both
-// the flag and its config (one change writes one of them), or an apply
-// that names no live state. The refusals are errors in the application,
-// not conflicts.
-func (w *ApplyWrite) Check(project, flag, env string) error {
-	switch {
-	case !w.Applied:
+// Check refuses a write set a store cannot write for cr: live state that is
+// not one of cr's changes' (a flag no flag-level change names, a config of
+// no targeting change), an item named twice, or an apply that names no
+// live state. The refusals are errors in the application, not conflicts.
+func (w *ApplyWrite) Check(cr *ChangeRequest) error {
+	if !w.Applied {
 		return nil
-	case w.Flag == nil && w.Config == nil:
-		return fmt.Errorf("apply of a change request on %s/%s names no live state to write (ApplyWrite.Flag or Config)", project, flag)
-	case w.Flag != nil && w.Config != nil:
-		return fmt.Errorf("apply of a change request on %s/%s names both the flag and a config; a store writes one of them", project, flag)
-	case w.Flag != nil && (w.Flag.Project != project || w.Flag.Key != flag):
-		return fmt.Errorf("apply of a change request on %s/%s names flag %s/%s", project, flag, w.Flag.Project, w.Flag.Key)
-	case w.Config != nil && env == "":
-		return fmt.Errorf("apply of a change request on %s/%s, which names no environment, names a config", project, flag)
-	case w.Config != nil && (w.Config.Project != project || w.Config.Flag != flag || w.Config.Environment != env):
-		return fmt.Errorf("apply of a change request on %s/%s in %s names the config of %s/%s in %s",
-			project, flag, env, w.Config.Project, w.Config.Flag, w.Config.Environment)
+	}
+	if len(w.Flags) == 0 && len(w.Configs) == 0 && len(w.Segments) == 0 {
+		return fmt.Errorf("apply of change request %s names no live state to write (ApplyWrite.Flags, Configs or Segments)", cr.ID)
+	}
+	seen := map[Target]bool{}
+	for _, f := range w.Flags {
+		t := Target{Kind: KindFlag, Flag: f.Key}
+		if _, ok := cr.Change(t); !ok || f.Project != cr.Project || seen[t] {
+			return fmt.Errorf("apply of change request %s names flag %s/%s, which none of its changes (or more than one write) names", cr.ID, f.Project, f.Key)
+		}
+		seen[t] = true
+	}
+	for _, c := range w.Configs {
+		t := Target{Kind: KindTargeting, Flag: c.Flag, Environment: c.Environment}
+		if _, ok := cr.Change(t); !ok || c.Project != cr.Project || seen[t] {
+			return fmt.Errorf("apply of change request %s names the config of %s/%s in %s, which none of its changes (or more than one write) names", cr.ID, c.Project, c.Flag, c.Environment)
+		}
+		seen[t] = true
+	}
+	for _, sg := range w.Segments {
+		t := Target{Kind: KindSegment, Segment: sg.Key}
+		if _, ok := cr.Change(t); !ok || sg.Project != cr.Project || seen[t] {
+			return fmt.Errorf("apply of change request %s names segment %s/%s, which none of its changes (or more than one write) names", cr.ID, sg.Project, sg.Key)
+		}
+		seen[t] = true
 	}
 	return nil
 }
@@ -416,10 +443,10 @@ type ApprovalRepository interface {
 // write.
 type ChangeRequestRepository interface {
 	// CreateChangeRequest writes a new request and its audit entries. With
-	// lock, it also takes the pending lock of the request's flag and
-	// environment. Conflict if another open request holds that lock,
-	// whether or not this one takes it; the lock is held until a write
-	// releases it (RequestWrite.ReleaseLock).
+	// lock, it also takes the pending locks of the request's targeting
+	// changes (LockTargets). Conflict if another open request holds one of
+	// those locks, whether or not this one takes them; a lock is held until
+	// a write releases it (RequestWrite.ReleaseLocks).
 	CreateChangeRequest(ctx context.Context, cr *ChangeRequest, lock bool, audit []AuditEntry) error
 	GetChangeRequest(ctx context.Context, id string) (*ChangeRequest, error)
 	// ListChangeRequests lists newest first.
@@ -431,17 +458,15 @@ type ChangeRequestRepository interface {
 	// meanwhile (a race retries).
 	UpdateChangeRequest(ctx context.Context, id string, fn func(cr *ChangeRequest, w *RequestWrite) error) (*ChangeRequest, error)
 	// ApplyChangeRequest is apply as one atomic write. fn gets the request,
-	// the live state of its place (the flag and, when the request names an
-	// environment, the config there; else c is nil) and says in w what the
-	// apply writes (see ApplyWrite): fn checks the request may apply, puts
-	// the proposal into the live flag or config and names it in w, marks the
-	// request applied (with the version it names + 1) and records audit
-	// entries. With w.Applied the store writes the request, the live state
+	// the live state of its changes (Live) and says in w what the apply
+	// writes (see ApplyWrite): fn checks the request may apply, puts each
+	// change's proposal into the live flag or config and names it in w,
+	// marks the request applied and records audit entries. With w.Applied the store writes the request, the live state
 	// w names and the audit entries together, only if none of them changed
 	// since they were read (a race retries, calling fn again). Without it
 	// the store writes nothing and returns the request as fn left it, so a
 	// retried apply gets the same answer and no second version.
-	ApplyChangeRequest(ctx context.Context, id string, fn func(cr *ChangeRequest, f *Flag, c *FlagConfig, w *ApplyWrite) error) (*ChangeRequest, error)
+	ApplyChangeRequest(ctx context.Context, id string, fn func(cr *ChangeRequest, live *Live, w *ApplyWrite) error) (*ChangeRequest, error)
 	// ListDue returns the requests whose NextDue is at or before before,
 	// earliest first, at most limit. It reads only the due index (requests no
 	// timer concerns are not in it), so its cost follows the number of due

@@ -42,7 +42,7 @@ func TestTransitionsReturnTheirEvents(t *testing.T) {
 			domain.EventExpired, domain.ActionRequestExpired},
 		{"an edit", nil, func(cr *domain.ChangeRequest) (domain.Transition, error) {
 			title := "new title"
-			return cr.Edit(req, &title, nil, nil, nil, 3, now)
+			return cr.Edit(req, &title, nil, nil, now)
 		}, domain.EventEdited, domain.ActionRequestEdited},
 		{"withdrawal", nil, func(cr *domain.ChangeRequest) (domain.Transition, error) { return cr.Withdraw(req, now) },
 			domain.EventWithdrawn, domain.ActionRequestWithdrawn},
@@ -57,6 +57,17 @@ func TestTransitionsReturnTheirEvents(t *testing.T) {
 		{"a schedule that failed", nil, func(cr *domain.ChangeRequest) (domain.Transition, error) {
 			return cr.ScheduleFailed("the live state moved on", now)
 		}, domain.EventScheduleFailed, domain.ActionRequestScheduleFailed},
+		{"a draft started", nil, func(cr *domain.ChangeRequest) (domain.Transition, error) { return cr.Drafted(req, "api", now) },
+			domain.EventDrafted, domain.ActionRequestDrafted},
+		{"a draft's edit", func(cr *domain.ChangeRequest) { must(t, only(cr.Drafted(req, "api", now))) },
+			func(cr *domain.ChangeRequest) (domain.Transition, error) {
+				return cr.Edit(req, nil, nil, []domain.Change{}, now)
+			}, domain.EventDrafted, domain.ActionRequestDrafted},
+		{"a draft submitted", func(cr *domain.ChangeRequest) {
+			must(t, only(cr.Drafted(req, "api", now)))
+			cr.Changes = []domain.Change{{Kind: domain.KindTargeting, Flag: "f", Environment: "production"}}
+		}, func(cr *domain.ChangeRequest) (domain.Transition, error) { return cr.Submit(req, quorum2, "api", now) },
+			domain.EventSubmitted, domain.ActionRequestSubmitted},
 		{"an apply conflict", nil, func(cr *domain.ChangeRequest) (domain.Transition, error) {
 			return cr.ApplyConflict(alice, "moved on", "api", now)
 		}, domain.EventApplyConflict, domain.ActionRequestApplyConflict},

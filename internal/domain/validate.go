@@ -49,6 +49,7 @@ const (
 	kindSemver
 	kindDate
 	kindNone
+	kindSegment // segment keys (ValidKey); whether they exist is the app's check, against the store
 )
 
 var operators = map[Operator]valueKind{
@@ -57,12 +58,13 @@ var operators = map[Operator]valueKind{
 	OpGT: kindNumber, OpGTE: kindNumber, OpLT: kindNumber, OpLTE: kindNumber,
 	OpSemverEq: kindSemver, OpSemverGT: kindSemver, OpSemverLT: kindSemver,
 	OpBefore: kindDate, OpAfter: kindDate, OpExists: kindNone,
+	OpInSegment: kindSegment, OpNotInSegment: kindSegment,
 }
 
 // Operators lists every supported operator, for documentation and errors.
 func Operators() []Operator {
 	return []Operator{OpIs, OpIsNot, OpContains, OpNotContains, OpStartsWith, OpEndsWith, OpIn, OpNotIn,
-		OpGT, OpGTE, OpLT, OpLTE, OpSemverEq, OpSemverGT, OpSemverLT, OpBefore, OpAfter, OpExists}
+		OpGT, OpGTE, OpLT, OpLTE, OpSemverEq, OpSemverGT, OpSemverLT, OpBefore, OpAfter, OpExists, OpInSegment, OpNotInSegment}
 }
 
 // The patterns of keys and values. Each is compiled at its first use, not
@@ -297,6 +299,11 @@ func (a Allocation) validate(v *Validation, ptr string, f *Flag) {
 	}
 }
 
+// validate checks a condition on its own. For in_segment and not_in_segment
+// the attribute is the one whose value is looked up in the segments'
+// included and excluded keys (targetingKey, user_id, ...), and the values
+// are segment keys; whether those segments exist is checked against the
+// store, not here.
 func (c Condition) validate(v *Validation, ptr string) {
 	if !attributeRe.MatchString(c.Attribute) {
 		v.Add(ptr+"/attribute", "must be an attribute name such as country or app_version")
@@ -334,6 +341,10 @@ func (c Condition) validate(v *Validation, ptr string) {
 		case kindDate:
 			if _, err := time.Parse(time.RFC3339, val); err != nil {
 				v.Add(vp, "operator %q compares dates: %q is not an RFC 3339 date-time like 2026-01-02T15:04:05Z", c.Operator, val)
+			}
+		case kindSegment:
+			if !ValidKey(val) {
+				v.Add(vp, "operator %q names segments: %q is not a segment key (lower-case letters, digits and dashes)", c.Operator, val)
 			}
 		}
 	}

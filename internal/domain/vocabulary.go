@@ -15,6 +15,9 @@ const (
 	ActionFlagUpdated             AuditAction = "flag.updated"
 	ActionFlagDeleted             AuditAction = "flag.deleted"
 	ActionTargetingUpdated        AuditAction = "targeting.updated"
+	ActionSegmentCreated          AuditAction = "segment.created"
+	ActionSegmentUpdated          AuditAction = "segment.updated"
+	ActionSegmentDeleted          AuditAction = "segment.deleted"
 	ActionProjectDeleted          AuditAction = "project.deleted"
 	ActionEnvironmentUpdated      AuditAction = "environment.updated"
 	ActionSettingsUpdated         AuditAction = "settings.updated"
@@ -34,6 +37,8 @@ const (
 	ActionRequestScheduleFailed   AuditAction = "change_request.schedule_failed"
 	ActionRequestWithdrawn        AuditAction = "change_request.withdrawn"
 	ActionRequestExpired          AuditAction = "change_request.expired"
+	ActionRequestDrafted          AuditAction = "change_request.drafted"   // a draft started or changed: nobody is told
+	ActionRequestSubmitted        AuditAction = "change_request.submitted" // a draft sent to review, as created
 	ActionSDKKeyCreated           AuditAction = "sdk_key.created"
 	ActionSDKKeyRotated           AuditAction = "sdk_key.rotated"
 	ActionSDKKeyRevoked           AuditAction = "sdk_key.revoked"
@@ -53,11 +58,13 @@ const (
 
 // AuditActions are every audit action, in the order above.
 var AuditActions = []AuditAction{
-	ActionFlagCreated, ActionFlagUpdated, ActionFlagDeleted, ActionTargetingUpdated, ActionProjectDeleted,
+	ActionFlagCreated, ActionFlagUpdated, ActionFlagDeleted, ActionTargetingUpdated,
+	ActionSegmentCreated, ActionSegmentUpdated, ActionSegmentDeleted, ActionProjectDeleted,
 	ActionEnvironmentUpdated, ActionSettingsUpdated, ActionApprovalSettingsUpdated, ActionBypass, ActionAPITokenBypass,
 	ActionRequestCreated, ActionRequestEdited, ActionRequestCommented, ActionRequestReviewed, ActionRequestApproved,
 	ActionRequestRejected, ActionRequestAutoApproved, ActionRequestApprovalsRevoked, ActionRequestApplied,
 	ActionRequestApplyConflict, ActionRequestScheduleFailed, ActionRequestWithdrawn, ActionRequestExpired,
+	ActionRequestDrafted, ActionRequestSubmitted,
 	ActionSDKKeyCreated, ActionSDKKeyRotated, ActionSDKKeyRevoked, ActionMemberCreated, ActionMemberUpdated,
 	ActionMemberRemoved, ActionMemberInvited, ActionMemberEmailSuppressed, ActionMemberAdminRecovered,
 	ActionSignInLinkRequested, ActionSignedIn, ActionSignedOut, ActionSignInFailed, ActionSessionRevoked, ActionTokenRevoked,
@@ -80,12 +87,15 @@ const (
 	EventScheduleFailed   EventType = "schedule_failed"
 	EventWithdrawn        EventType = "withdrawn"
 	EventExpired          EventType = "expired"
+	EventDrafted          EventType = "drafted"
+	EventSubmitted        EventType = "submitted"
 )
 
 // EventTypes are every timeline event type, in the order above.
 var EventTypes = []EventType{
 	EventCreated, EventEdited, EventCommented, EventApproved, EventRejected, EventAutoApproved,
 	EventApprovalsRevoked, EventApplied, EventApplyConflict, EventScheduleFailed, EventWithdrawn, EventExpired,
+	EventDrafted, EventSubmitted,
 }
 
 // Decides reports whether the event ends the review of the revision it is

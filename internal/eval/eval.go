@@ -7,7 +7,8 @@
 // all hold takes the user, its rollout decides whether the user is in at
 // all, and its weights which variant they get. Users in no rule fall to the
 // default rule ("all other users"). A user outside a rollout gets the off
-// variant.
+// variant. A condition may test whether the user is in the ruleset's
+// segments, compiled once for every flag (CompileSegments, segment.go).
 //
 // Bucketing is deterministic: murmur3 x86_32 of "<salt>/<unit value>" gives
 // a bucket in [0, 10000), so rollouts have 0.01 % steps and raising one keeps
@@ -27,6 +28,7 @@ package eval
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -72,23 +74,25 @@ type Result struct {
 type op uint8
 
 const (
-	opUnknown     op = iota
-	opExists         // exists
-	opIs             // is, in
-	opIsNot          // is_not, not_in
-	opContains       // contains
-	opNotContains    // not_contains
-	opStartsWith     // starts_with
-	opEndsWith       // ends_with
-	opGT             // gt
-	opGTE            // gte
-	opLT             // lt
-	opLTE            // lte
-	opSemverEq       // semver_eq
-	opSemverGT       // semver_gt
-	opSemverLT       // semver_lt
-	opBefore         // before
-	opAfter          // after
+	opUnknown      op = iota
+	opExists          // exists
+	opIs              // is, in
+	opIsNot           // is_not, not_in
+	opContains        // contains
+	opNotContains     // not_contains
+	opStartsWith      // starts_with
+	opEndsWith        // ends_with
+	opGT              // gt
+	opGTE             // gte
+	opLT              // lt
+	opLTE             // lte
+	opSemverEq        // semver_eq
+	opSemverGT        // semver_gt
+	opSemverLT        // semver_lt
+	opBefore          // before
+	opAfter           // after
+	opInSegment       // in_segment
+	opNotInSegment    // not_in_segment
 )
 
 var ops = map[domain.Operator]op{
@@ -97,6 +101,7 @@ var ops = map[domain.Operator]op{
 	domain.OpGT: opGT, domain.OpGTE: opGTE, domain.OpLT: opLT, domain.OpLTE: opLTE,
 	domain.OpSemverEq: opSemverEq, domain.OpSemverGT: opSemverGT, domain.OpSemverLT: opSemverLT,
 	domain.OpBefore: opBefore, domain.OpAfter: opAfter,
+	domain.OpInSegment: opInSegment, domain.OpNotInSegment: opNotInSegment,
 }
 
 // setAbove is the number of values from which is/in/is_not/not_in look the
@@ -112,6 +117,7 @@ type cond struct {
 	nums    []float64
 	semvers []version
 	times   []time.Time
+	segs    []*segment // in_segment, not_in_segment: the named segments the ruleset has
 }
 
 type alloc struct {
@@ -144,8 +150,12 @@ type Flag struct {
 	variantSeeds []mm3 // by variant index
 }
 
-// Compile prepares f's targeting c for evaluation.
-func Compile(f *domain.Flag, c *domain.FlagConfig) (*Flag, error) {
+// Compile prepares f's targeting c for evaluation, with the ruleset's
+// segments, which in_segment and not_in_segment conditions name (nil: the
+// ruleset has none). It refuses targeting that does not validate, and
+// targeting that names a segment that does not compile (Segments.Broken);
+// a segment the ruleset lacks contains nobody (see Segments).
+func Compile(f *domain.Flag, c *domain.FlagConfig, segs *Segments) (*Flag, error) {
 	if err := c.Validate(f); err != nil {
 		return nil, err
 	}
@@ -180,27 +190,14 @@ func Compile(f *domain.Flag, c *domain.FlagConfig) (*Flag, error) {
 	for _, rl := range c.Rules {
 		cr := rule{alloc: compileAlloc(rl.Allocation)}
 		for _, cd := range rl.Conditions {
-			cc := cond{attr: cd.Attribute, tk: cd.Attribute == "targetingKey", op: ops[cd.Operator], strs: cd.Values}
-			for _, v := range cd.Values {
-				switch cc.op {
-				case opGT, opGTE, opLT, opLTE:
-					n, _ := strconv.ParseFloat(v, 64)
-					cc.nums = append(cc.nums, n)
-				case opSemverEq, opSemverGT, opSemverLT:
-					sv, _ := parseVersion(v) // validated
-					cc.semvers = append(cc.semvers, sv)
-				case opBefore, opAfter:
-					t, _ := time.Parse(time.RFC3339, v)
-					cc.times = append(cc.times, t)
+			var named []*segment
+			if cd.Operator.NamesSegments() {
+				var err error
+				if named, err = segs.resolve(cd.Values); err != nil {
+					return nil, fmt.Errorf("a rule names a segment that does not compile: %w", err)
 				}
 			}
-			if (cc.op == opIs || cc.op == opIsNot) && len(cc.strs) > setAbove {
-				cc.set = make(map[string]struct{}, len(cc.strs))
-				for _, s := range cc.strs {
-					cc.set[s] = struct{}{}
-				}
-			}
-			cr.conds = append(cr.conds, cc)
+			cr.conds = append(cr.conds, compileCond(cd, named))
 		}
 		out.rules = append(out.rules, cr)
 	}
@@ -210,6 +207,32 @@ func Compile(f *domain.Flag, c *domain.FlagConfig) (*Flag, error) {
 		out.defReason = ReasonStatic
 	}
 	return out, nil
+}
+
+// compileCond resolves a validated condition; segs are the segments it
+// names, for in_segment and not_in_segment.
+func compileCond(cd domain.Condition, segs []*segment) cond {
+	cc := cond{attr: cd.Attribute, tk: cd.Attribute == "targetingKey", op: ops[cd.Operator], strs: cd.Values, segs: segs}
+	for _, v := range cd.Values {
+		switch cc.op {
+		case opGT, opGTE, opLT, opLTE:
+			n, _ := strconv.ParseFloat(v, 64)
+			cc.nums = append(cc.nums, n)
+		case opSemverEq, opSemverGT, opSemverLT:
+			sv, _ := parseVersion(v) // validated
+			cc.semvers = append(cc.semvers, sv)
+		case opBefore, opAfter:
+			t, _ := time.Parse(time.RFC3339, v)
+			cc.times = append(cc.times, t)
+		}
+	}
+	if (cc.op == opIs || cc.op == opIsNot) && len(cc.strs) > setAbove {
+		cc.set = make(map[string]struct{}, len(cc.strs))
+		for _, s := range cc.strs {
+			cc.set[s] = struct{}{}
+		}
+	}
+	return cc
 }
 
 // Evaluate decides what ctx gets. It allocates nothing: conditions were
@@ -349,14 +372,7 @@ func variantHash(salt, variant, key string) uint32 {
 	return finish(absorb(absorb(absorb(absorb(absorb(mm3{}, salt), "/variant/"), variant), "/"), key))
 }
 
-func (r *rule) matches(ctx *Context) bool {
-	for i := range r.conds {
-		if !r.conds[i].holds(ctx) {
-			return false
-		}
-	}
-	return true
-}
+func (r *rule) matches(ctx *Context) bool { return allHold(r.conds, ctx) }
 
 // appendString appends v as text, the way string operators and bucketing
 // see a non-string attribute.
@@ -399,8 +415,14 @@ func toNumber(v any) (float64, bool) {
 // holds says whether the condition holds for ctx. A missing attribute, or
 // one of the wrong type, makes every operator false except that exists says
 // false too: negative operators (is_not, not_in, not_contains) need the
-// attribute to be there, so a user is not targeted by what they lack.
+// attribute to be there, so a user is not targeted by what they lack. The
+// segment operators are the exception (holdsSegments, Segments): the
+// attribute only names the user in the segments' key lists, and their
+// rules test other attributes.
 func (c *cond) holds(ctx *Context) bool {
+	if c.op >= opInSegment {
+		return c.holdsSegments(ctx)
+	}
 	v, ok := ctx.Attributes[c.attr]
 	if !ok {
 		if c.tk && ctx.TargetingKey != "" {

@@ -3,15 +3,17 @@ package eval_test
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/eval"
 )
 
-// The five cases of issue 6's in-process benchmark. The same flags, built
-// for LaunchDarkly's evaluator as well, are in scripts/bench/evalcompare:
-// keep the two in step.
+// The five cases of issue 6's in-process benchmark, and two of segments
+// (issue 15). The same flags, built for LaunchDarkly's evaluator as well,
+// are in scripts/bench/evalcompare (segment_10k_keys included): keep the
+// two in step.
 
 func benchFlag() *domain.Flag {
 	return &domain.Flag{Project: "p", Key: "bench", Name: "Bench", BucketingUnit: "user_id", BucketingSalt: "salt1234", EvaluationMode: "remote",
@@ -48,10 +50,45 @@ func benchConfigs() map[string]*domain.FlagConfig {
 		"rollout_weights": {Enabled: true, OffVariant: "c", DefaultRule: domain.Allocation{Rollout: 30,
 			Weights: []domain.Weight{{Variant: "a", Weight: 1}, {Variant: "b", Weight: 4}}}},
 		"100_rules_fallthrough": {Enabled: true, OffVariant: "c", Rules: hundred, DefaultRule: alloc100("b")},
+		// the targeting key in a segment of 10 000 included keys: half the
+		// users are listed, the others fall through
+		"segment_10k_keys": {Enabled: true, OffVariant: "c", Rules: []domain.Rule{{
+			Conditions: []domain.Condition{{Attribute: "targetingKey", Operator: domain.OpInSegment, Values: []string{"beta-10k"}}},
+			Allocation: alloc100("a"),
+		}}, DefaultRule: alloc100("b")},
+		// the users are in none of the segment's lists; its first rule
+		// takes them
+		"segment_rules": {Enabled: true, OffVariant: "c", Rules: []domain.Rule{{
+			Conditions: []domain.Condition{{Attribute: "targetingKey", Operator: domain.OpInSegment, Values: []string{"rules"}}},
+			Allocation: alloc100("a"),
+		}}, DefaultRule: alloc100("b")},
 	}
 }
 
-var benchCases = []string{"static", "rule_1_clause", "rule_5_clauses", "rollout_weights", "100_rules_fallthrough"}
+var benchCases = []string{"static", "rule_1_clause", "rule_5_clauses", "rollout_weights", "100_rules_fallthrough", "segment_10k_keys", "segment_rules"}
+
+// benchSegments are the segments the flags can name, compiled once:
+//
+//   - beta-10k includes 10 000 keys, user-0, user-2, ... user-19998;
+//   - rules includes 123456789012 and true, excludes blocked, and takes
+//     Germans on the pro plan, or app versions above 2.0.0.
+var benchSegments = sync.OnceValue(func() *eval.Segments {
+	keys := make([]string, 0, domain.MaxSegmentKeys)
+	for i := 0; i < 2*domain.MaxSegmentKeys; i += 2 {
+		keys = append(keys, fmt.Sprintf("user-%d", i))
+	}
+	segs := eval.CompileSegments([]domain.Segment{
+		{Project: "p", Key: "beta-10k", Name: "Beta", Included: keys},
+		{Project: "p", Key: "rules", Name: "Rules", Included: []string{"123456789012", "true"}, Excluded: []string{"blocked"}, Rules: []domain.SegmentRule{
+			{Conditions: []domain.Condition{{Attribute: "country", Operator: domain.OpIs, Values: []string{"DE"}}, {Attribute: "plan", Operator: domain.OpIs, Values: []string{"pro"}}}},
+			{Conditions: []domain.Condition{{Attribute: "app_version", Operator: domain.OpSemverGT, Values: []string{"2.0.0"}}}},
+		}},
+	})
+	if len(segs.Broken()) != 0 {
+		panic(fmt.Sprint(segs.Broken()))
+	}
+	return segs
+})
 
 // benchUsers are the users every case is evaluated for, in turn: different
 // keys (so rollouts hash different input), the same attributes.
@@ -66,7 +103,7 @@ func benchUsers() []*eval.Context {
 }
 
 func compileBench(tb testing.TB, name string) *eval.Flag {
-	f, err := eval.Compile(benchFlag(), benchConfigs()[name])
+	f, err := eval.Compile(benchFlag(), benchConfigs()[name], benchSegments())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -107,6 +144,8 @@ func TestBenchCases(t *testing.T) {
 		"rule_1_clause":         {"a", 0, eval.ReasonTargetingMatch},
 		"rule_5_clauses":        {"a", 0, eval.ReasonTargetingMatch},
 		"100_rules_fallthrough": {"b", -1, eval.ReasonDefault},
+		"segment_10k_keys":      {"a", 0, eval.ReasonTargetingMatch}, // user-0 is listed
+		"segment_rules":         {"a", 0, eval.ReasonTargetingMatch},
 	}
 	for name, w := range want {
 		r, err := compileBench(t, name).Evaluate(users[0])
@@ -126,12 +165,24 @@ func TestBenchCases(t *testing.T) {
 	if counts["a"] == 0 || counts["b"] == 0 || counts["c"] == 0 {
 		t.Fatalf("the rollout case should serve every variant to some of the 256 users: %v", counts)
 	}
+	f = compileBench(t, "segment_10k_keys")
+	clear(counts)
+	for _, u := range users {
+		r, err := f.Evaluate(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[r.Variant]++
+	}
+	if counts["a"] != 128 || counts["b"] != 128 {
+		t.Fatalf("the 10 000-key segment lists half of the 256 users: %v", counts)
+	}
 }
 
 // Static, rule-match and rollout evaluations allocate nothing.
 func TestEvaluateAllocatesNothing(t *testing.T) {
 	users := benchUsers()
-	for _, name := range []string{"static", "rule_1_clause", "rule_5_clauses", "rollout_weights", "100_rules_fallthrough"} {
+	for _, name := range benchCases {
 		f := compileBench(t, name)
 		i := 0
 		allocs := testing.AllocsPerRun(1000, func() {
@@ -150,7 +201,7 @@ func TestEvaluateAllocatesNothing(t *testing.T) {
 	// attribute rather than the targeting key
 	c := benchConfigs()["rule_1_clause"]
 	c.Rules[0].Allocation = domain.Allocation{Rollout: 50, Weights: []domain.Weight{{Variant: "a", Weight: 1}, {Variant: "b", Weight: 1}}}
-	f, err := eval.Compile(benchFlag(), c)
+	f, err := eval.Compile(benchFlag(), c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +229,7 @@ func TestEvaluateOtherTypesAllocateNothing(t *testing.T) {
 		{Attribute: "signup", Operator: domain.OpBefore, Values: []string{"2030-01-01T00:00:00Z"}}, // calendar-free: condition data
 	} {
 		ef, err := eval.Compile(f, &domain.FlagConfig{Enabled: true, OffVariant: "off",
-			Rules: []domain.Rule{{Conditions: []domain.Condition{cd}, Allocation: split}}})
+			Rules: []domain.Rule{{Conditions: []domain.Condition{cd}, Allocation: split}}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

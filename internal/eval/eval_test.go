@@ -21,7 +21,7 @@ func compile(t *testing.T, c *domain.FlagConfig) *eval.Flag {
 	if c.OffVariant == "" {
 		c.OffVariant = "off"
 	}
-	f, err := eval.Compile(flag(), c)
+	f, err := eval.Compile(flag(), c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,13 +73,17 @@ func TestOperators(t *testing.T) {
 }
 
 // A missing attribute matches no operator, negative ones included; exists
-// says false.
+// says false. not_in_segment is the exception: a user without the key
+// attribute is in none of the segments' lists, and (here) the segment
+// named is missing, so the user is in none (segment_test.go has the rest).
 func TestMissingAttributes(t *testing.T) {
 	for _, op := range domain.Operators() {
 		values := []string{"1.0.0"}
 		switch op {
 		case domain.OpExists:
 			values = nil
+		case domain.OpInSegment, domain.OpNotInSegment:
+			values = []string{"beta"}
 		case domain.OpBefore, domain.OpAfter:
 			values = []string{"2026-01-01T00:00:00Z"} // calendar-free: condition data
 		case domain.OpGT, domain.OpGTE, domain.OpLT, domain.OpLTE:
@@ -89,7 +93,14 @@ func TestMissingAttributes(t *testing.T) {
 			Conditions: []domain.Condition{{Attribute: "absent", Operator: op, Values: values}},
 			Allocation: domain.Allocation{Rollout: 100, Weights: []domain.Weight{w("a", 1)}},
 		}}, DefaultRule: domain.Allocation{Rollout: 100, Weights: []domain.Weight{w("b", 1)}}})
-		if r := run(t, f, "u", map[string]any{"other": "x"}); r.Rule != -1 || r.Variant != "b" {
+		r := run(t, f, "u", map[string]any{"other": "x"})
+		if op == domain.OpNotInSegment {
+			if r.Rule != 0 {
+				t.Errorf("%s on a missing attribute, no such segment: did not match: %+v", op, r)
+			}
+			continue
+		}
+		if r.Rule != -1 || r.Variant != "b" {
 			t.Errorf("%s on a missing attribute matched: %+v", op, r)
 		}
 	}
@@ -264,7 +275,7 @@ func TestStability(t *testing.T) {
 	g := flag()
 	g.BucketingSalt = "another1"
 	c := &domain.FlagConfig{Enabled: true, OffVariant: "off", DefaultRule: domain.Allocation{Rollout: 10, Weights: []domain.Weight{w("a", 1)}}}
-	resalted, _ := eval.Compile(g, c)
+	resalted, _ := eval.Compile(g, c, nil)
 	same := 0
 	for i := range 10000 {
 		k := fmt.Sprintf("user-%d", i)

@@ -83,7 +83,7 @@ func TestWeightedRendezvous(t *testing.T) {
 		Variants: []domain.Variant{{Key: "a", Value: []byte(`1`)}, {Key: "b", Value: []byte(`2`)}, {Key: "c", Value: []byte(`3`)}}}
 	weights := map[string]float64{"a": 1, "b": 2, "c": 5}
 	c, err := Compile(f, &domain.FlagConfig{Enabled: true, OffVariant: "off", DefaultRule: domain.Allocation{Rollout: 100,
-		Weights: []domain.Weight{{Variant: "a", Weight: 1}, {Variant: "b", Weight: 2}, {Variant: "c", Weight: 5}}}})
+		Weights: []domain.Weight{{Variant: "a", Weight: 1}, {Variant: "b", Weight: 2}, {Variant: "c", Weight: 5}}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

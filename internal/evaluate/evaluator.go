@@ -74,11 +74,16 @@ type Compiled struct {
 	// GENERAL, the others are served.
 	Broken map[string]error
 	// Served are the flags served, each with the config it serves (stored,
-	// or the environment's default), in key order: the ruleset route's
-	// answer.
-	Served  []ServedFlag
-	checked time.Time
-	epochs  map[string]string // sticky flag → its assignments' epoch
+	// or the environment's default), in key order, and ServedSegments the
+	// ruleset's segments, in key order: the ruleset route's answer.
+	Served         []ServedFlag
+	ServedSegments []ServedSegment
+	// Segments are the ruleset's segments, compiled once for every flag
+	// that names them. One that does not compile (Segments.Broken) makes
+	// the flags naming it Broken; the others are served.
+	Segments *eval.Segments
+	checked  time.Time
+	epochs   map[string]string // sticky flag → its assignments' epoch
 }
 
 // ServedFlag is a flag as the ruleset route gives it to local evaluators:
@@ -92,6 +97,52 @@ type ServedFlag struct {
 	EvaluationMode domain.EvaluationMode `json:"evaluation_mode"`
 	Variants       []domain.Variant      `json:"variants"`
 	Config         *domain.FlagConfig    `json:"config"`
+}
+
+// ServedSegment is a segment as the ruleset route gives it to local
+// evaluators: its keys and rules, not its management fields (name,
+// description). A context is in it when the value of the in_segment
+// condition's attribute is included; else not when it is excluded; else
+// when all the conditions of any rule hold.
+type ServedSegment struct {
+	Key      string              `json:"key"`
+	Version  int64               `json:"version"`
+	Included []string            `json:"included"`
+	Excluded []string            `json:"excluded"`
+	Rules    []ServedSegmentRule `json:"rules"`
+}
+
+// ServedSegmentRule is one way into a segment: all its conditions hold.
+type ServedSegmentRule struct {
+	Conditions []ServedCondition `json:"conditions"`
+}
+
+// ServedCondition is a condition of a segment rule, as targeting rules'
+// conditions are written.
+type ServedCondition struct {
+	Attribute string   `json:"attribute"`
+	Operator  string   `json:"operator"`
+	Values    []string `json:"values"`
+}
+
+func serveSegment(s *domain.Segment) ServedSegment {
+	out := ServedSegment{Key: s.Key, Version: s.Version, Included: nonNil(s.Included), Excluded: nonNil(s.Excluded), Rules: []ServedSegmentRule{}}
+	for _, r := range s.Rules {
+		sr := ServedSegmentRule{Conditions: []ServedCondition{}}
+		for _, c := range r.Conditions {
+			sr.Conditions = append(sr.Conditions, ServedCondition{Attribute: c.Attribute, Operator: string(c.Operator), Values: nonNil(c.Values)})
+		}
+		out.Rules = append(out.Rules, sr)
+	}
+	return out
+}
+
+// nonNil is s, or an empty list for nil: the route writes [], never null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // New returns an evaluator; refresh 0 means DefaultRefresh.
@@ -204,7 +255,8 @@ func compile(rs *domain.Ruleset, project, env string) *Compiled {
 		configs[rs.Configs[i].Flag] = &rs.Configs[i]
 	}
 	c := &Compiled{Project: project, Environment: env, Version: rs.Version, Flags: map[string]*eval.Flag{},
-		Broken: map[string]error{}, epochs: map[string]string{}}
+		Broken: map[string]error{}, epochs: map[string]string{}, Segments: eval.CompileSegments(rs.Segments),
+		ServedSegments: []ServedSegment{}}
 	h := sha256.New()
 	for i := range rs.Flags {
 		f := &rs.Flags[i]
@@ -215,7 +267,7 @@ func compile(rs *domain.Ruleset, project, env string) *Compiled {
 		if cfg == nil {
 			cfg = domain.DefaultFlagConfig(f, env)
 		}
-		if ef, err := eval.Compile(f, cfg); err != nil {
+		if ef, err := eval.Compile(f, cfg, c.Segments); err != nil {
 			c.Broken[f.Key] = fmt.Errorf("compile flag %s in %s: %w", f.Key, env, err)
 		} else {
 			c.Flags[f.Key] = ef
@@ -228,8 +280,15 @@ func compile(rs *domain.Ruleset, project, env string) *Compiled {
 			EvaluationMode: f.EvaluationMode, Variants: f.Variants, Config: cfg})
 		fmt.Fprintf(h, "%s:%d:%d;", f.Key, f.Version, cfg.Version)
 	}
+	for i := range rs.Segments {
+		c.ServedSegments = append(c.ServedSegments, serveSegment(&rs.Segments[i]))
+	}
 	sort.Strings(c.Keys)
 	sort.Slice(c.Served, func(i, j int) bool { return c.Served[i].Key < c.Served[j].Key })
+	sort.SliceStable(c.ServedSegments, func(i, j int) bool { return c.ServedSegments[i].Key < c.ServedSegments[j].Key })
+	for _, s := range c.ServedSegments {
+		fmt.Fprintf(h, "segment %s:%d;", s.Key, s.Version) // a space: no flag key has one
+	}
 	c.ETag = fmt.Sprintf(`"%d-%x"`, rs.Version, h.Sum(nil)[:8])
 	return c
 }

@@ -663,7 +663,8 @@ func (h *Handler) ruleset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// the flags OFREP serves (not archived ones), each with the config it
-	// serves in this environment (stored or default), without management
-	// fields
-	writeJSON(w, http.StatusOK, map[string]any{"project": k.Project, "environment": k.Environment, "version": rs.Version, "flags": rs.Served})
+	// serves in this environment (stored or default), and the segments
+	// their rules can name, without management fields
+	writeJSON(w, http.StatusOK, map[string]any{"project": k.Project, "environment": k.Environment, "version": rs.Version, "flags": rs.Served,
+		"segments": rs.ServedSegments})
 }

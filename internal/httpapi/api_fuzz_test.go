@@ -218,8 +218,10 @@ func newAPIFuzz(f testing.TB) *apiFuzz {
 	if err != nil {
 		f.Fatal(err)
 	}
+	must(admin("POST", "/v1/projects/shop/segments", `{"key":"beta","name":"Beta","included":["user-1"],
+		"rules":[{"conditions":[{"attribute":"country","operator":"in","values":["NL"]}]}]}`), 201)
 	w.params = map[string]string{"{project}": "shop", "{environment}": "staging", "{flag}": "new-checkout",
-		"{member}": members["viewer"], "{id}": cr.ID, "{key}": key.ID}
+		"{member}": members["viewer"], "{id}": cr.ID, "{key}": key.ID, "{segment}": "beta"}
 	w.params["/a/{token}"] = "/a/" + link
 	w.params["/signin/{token}"] = "/signin/" + signIn
 	// a token's first use records it (once per interval): not in the inputs
@@ -253,6 +255,16 @@ func newAPIFuzz(f testing.TB) *apiFuzz {
 		{route: "POST /v1/projects/{project}/flags/{flag}/environments/{environment}/promote", bodies: []string{`{"from":"production"}`, `{"from":"staging"}`,
 			`{"from":""}`, `{"from":"nope"}`, `{"from":7}`, `{"from":"staging","from":"production"}`}},
 		{route: prod, media: 3, actor: 1, bodies: []string{`[{"op":"replace","path":"/default_rule/rollout","value":75}]`, `[{"op":"remove","path":"/rules/0"}]`}},
+		{route: "POST /v1/projects/{project}/segments", actor: 1, bodies: []string{
+			`{"key":"fz","name":"Fuzz","included":["u1","u2"],"excluded":["u3"],"rules":[{"conditions":[{"attribute":"plan","operator":"in","values":["gold"]}]}]}`,
+			`{"key":"beta","name":"again"}`, `{"name":"x","included":["a","a"]}`, `{"name":"x","included":[""]}`,
+			`{"name":"x","rules":[{"conditions":[{"attribute":"user_id","operator":"in_segment","values":["beta"]}]}]}`,
+			`{"name":"x","rules":[{"conditions":[]}]}`, `{"name":"x","included":"u1"}`}},
+		{route: "PUT /v1/projects/{project}/segments/{segment}", actor: 1, bodies: []string{
+			`{"name":"Beta","included":["user-1","user-2"],"version":1}`, `{"name":"Beta"}`, `{"name":"Beta","key":"other","version":1}`,
+			`{"name":"Beta","version":1,"rules":[{"conditions":[{"attribute":"age","operator":"gt","values":["NaN"]}]}]}`}},
+		{route: "PATCH /v1/projects/{project}/segments/{segment}", actor: 1, bodies: []string{`{"excluded":["user-9"]}`,
+			`{"key":"other"}`, `{"included":null}`, `{"version":7}`, `{"rules":[{"conditions":[{"attribute":"d","operator":"before","values":["yesterday"]}]}]}`}},
 		{route: "POST /v1/members", bodies: []string{`{"email":"new@example.com","name":"New","role":"viewer"}`, `{"email":"eve@example.com","name":"Eve","role":"viewer","role":"admin"}`,
 			`{"email":"viewer@example.com","name":"Again","role":"viewer"}`, `{"email":"x","name":"","role":"owner"}`}},
 		{route: "PATCH /v1/members/{member}", bodies: []string{`{"name":"Renamed"}`, `{"role":"admin"}`, `{"id":"m_other"}`, `{"email":"EDITOR@example.com"}`}},
@@ -268,13 +280,18 @@ func newAPIFuzz(f testing.TB) *apiFuzz {
 			`{"project":"shop","flag":"new-checkout","title":"Flag","proposed_flag":{"name":"Renamed","variants":[{"key":"on"}]}}`,
 			`{"project":"shop","flag":"new-checkout","environment":"staging","title":"Later","proposed_config":{"enabled":true},"apply_at":"` + rotateUntil + `"}`,
 			`{"project":"shop","flag":"new-checkout","environment":"staging","title":"Old","proposed_config":{"enabled":true},"apply_at":"yesterday"}`,
-			`{"project":"shop","flag":"nope","environment":"staging","title":"x","proposed_config":{}}`}},
+			`{"project":"shop","flag":"nope","environment":"staging","title":"x","proposed_config":{}}`,
+			`{"project":"shop","title":"Both","changes":[{"flag":"new-checkout","environment":"staging","proposed_config":{"enabled":true}},{"flag":"new-checkout","proposed_flag":{"name":"Both","variants":[{"key":"on"}]}}]}`,
+			`{"project":"shop","title":"Draft","draft":true}`, `{"project":"shop","changes":[]}`, `{"project":"shop","changes":[{"flag":"new-checkout"}]}`}},
 		{route: "PATCH /v1/change-requests/{id}", actor: 1, media: 2, bodies: []string{`{"title":"Go to 60","proposed_config":{"default_rule":{"rollout":60}}}`,
 			`{"apply_at":null}`, `{"version":5}`, `{"notify_reviewers":["m_nobody"]}`, `{"proposed_flag":{"name":"x"}}`}},
 		{route: "POST /v1/change-requests/{id}/reviews", bodies: []string{`{"decision":"approve","comment":"looks right"}`, `{"decision":"approve"}`, `{"decision":"maybe","comment":"x"}`}},
 		{route: "POST /v1/change-requests/{id}/comments", actor: 3, bodies: []string{`{"comment":"hello @editor"}`, `{"comment":""}`, `{"comment":"` + strings.Repeat("x", 20000) + `"}`}},
 		{route: "POST /v1/change-requests/{id}/apply", bodies: []string{``}, bodyless: true, invalidFirst: true},
 		{route: "POST /v1/change-requests/{id}/withdraw", actor: 1, bodies: []string{``}, bodyless: true},
+		{route: "POST /v1/change-requests/{id}/submit", actor: 1, bodies: []string{``}, bodyless: true, invalidFirst: true},
+		{route: "POST /v1/projects/{project}/environments/{environment}/promote", actor: 1, bodies: []string{`{"from":"production","flags":["new-checkout"]}`,
+			`{"from":"production","flags":[]}`, `{"from":"","flags":["x","x"]}`, `{"flags":["nope"],"from":"development"}`}},
 		{route: "POST /v1/projects/{project}/environments/{environment}/sdk-keys", bodies: []string{`{"name":"second"}`, `{"name":""}`, `{"name":"x","key":"cs_sdk_mine"}`}},
 		{route: "POST /v1/projects/{project}/environments/{environment}/sdk-keys/{key}/rotate", bodies: []string{`{"old_key_expires_at":"` + rotateUntil + `"}`,
 			`{}`, `{"old_key_expires_at":"soon"}`, `{"old_key_expires_at":"` + clocktest.At(-1, 0, 0, 0).Format(time.RFC3339) + `"}`}},

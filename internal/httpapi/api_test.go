@@ -83,7 +83,7 @@ func TestAuthentication(t *testing.T) {
 			}
 			continue
 		}
-		path := strings.NewReplacer("{project}", "p", "{environment}", "e", "{flag}", "f", "{member}", "m", "{token}", "t").Replace(rt.Pattern)
+		path := strings.NewReplacer("{project}", "p", "{environment}", "e", "{flag}", "f", "{member}", "m", "{token}", "t", "{segment}", "s").Replace(rt.Pattern)
 		a.do(rt.Method, path, nil, noAuth()).wantProblem(t, 401, domain.CodeUnauthenticated)
 	}
 }

@@ -482,6 +482,66 @@ func runGoldenScenario(g *goldenRun) {
 	g.do("targeting-promote", 202, "POST", staging+"/promote", map[string]any{"from": "production"})
 	g.do("problem-promote-onto-itself", 422, "POST", staging+"/promote", map[string]any{"from": "staging"})
 
+	// ---- segments ----
+	segments := "/v1/projects/shop/segments"
+	g.do("segments-create", 201, "POST", segments, map[string]any{"key": "beta-testers", "name": "Beta testers", "description": "Who tries things first",
+		"included": []string{"user-1", "user-2"}, "excluded": []string{"user-3"},
+		"rules": []map[string]any{{"conditions": []map[string]any{{"attribute": "email", "operator": "ends_with", "values": []string{"@example.com"}}}}},
+	}, withToken(ed))
+	g.do("segments-create-minimal", 201, "POST", segments, map[string]any{"name": "Staff Only"})
+	g.do("segments-list", 200, "GET", segments, nil)
+	g.do("segments-list-page", 200, "GET", segments+"?limit=1", nil)
+	g.do("segments-get", 200, "GET", segments+"/beta-testers", nil)
+	g.do("segments-put", 200, "PUT", segments+"/beta-testers", map[string]any{"project": "shop", "key": "beta-testers", "name": "Beta testers",
+		"included": []string{"user-1", "user-2", "user-5"}, "excluded": []string{},
+		"rules":   []map[string]any{{"conditions": []map[string]any{{"attribute": "plan", "operator": "in", "values": []string{"gold"}}}}},
+		"version": 1}, withToken(ed))
+	g.do("segments-merge-patch", 200, "PATCH", segments+"/beta-testers", map[string]any{"description": "People who try things first"}, mergePatch(), ifMatch("2"))
+	g.do("segments-json-patch", 200, "PATCH", segments+"/beta-testers",
+		`[{"op":"test","path":"/version","value":3},{"op":"add","path":"/included/-","value":"user-4"}]`, jsonPatch())
+	g.do("problem-segment-invalid", 422, "POST", segments, map[string]any{"key": "Bad Key!", "name": "x", "included": []string{"a", "a"}})
+	g.do("problem-segment-stale", 409, "PUT", segments+"/beta-testers", map[string]any{"name": "Beta"}, ifMatch("1"))
+	g.do("problem-segment-no-version", 428, "PUT", segments+"/beta-testers", map[string]any{"name": "Beta"})
+	// staging's targeting names the segment: it cannot be deleted
+	if _, err := a.store.UpdateFlagConfig(ctx, "shop", "new-checkout", "staging", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
+		c.Rules = append(c.Rules, domain.Rule{Name: "beta", Conditions: []domain.Condition{{Attribute: "user_id", Operator: domain.OpInSegment, Values: []string{"beta-testers"}}},
+			Allocation: domain.Allocation{Rollout: 100, Weights: []domain.Weight{{Variant: "on", Weight: 1}}}})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	g.do("problem-segment-in-use", 409, "DELETE", segments+"/beta-testers", nil)
+	g.do("segments-delete", 204, "DELETE", segments+"/staff-only", nil)
+
+	// ---- requests of several changes: a draft put together through the
+	// write routes, then submitted; and one opened with its changes ----
+	draft := decode[idOnly](t, g.do("change-requests-create-draft", 201, "POST", "/v1/change-requests",
+		map[string]any{"project": "shop", "title": "Payments together", "draft": true}, withToken(ed)))
+	checkout := "/v1/projects/shop/flags/new-checkout/environments/"
+	g.do("targeting-into-draft", 202, "PATCH", checkout+"development", map[string]any{"enabled": true}, mergePatch(), withToken(ed), header("X-Change-Request", draft.ID))
+	g.do("targeting-into-draft-staging", 202, "PATCH", checkout+"staging", map[string]any{"enabled": false}, mergePatch(), withToken(ed), header("X-Change-Request", draft.ID))
+	g.do("flags-into-draft", 202, "PATCH", "/v1/projects/shop/flags/new-checkout", map[string]any{"description": "the one-page checkout"}, mergePatch(),
+		withToken(ed), header("X-Change-Request", draft.ID))
+	g.do("problem-draft-of-another", 404, "GET", "/v1/change-requests/"+draft.ID, nil, withToken(rev))
+	g.do("change-requests-remove-change", 200, "DELETE", "/v1/change-requests/"+draft.ID+"/changes/1", nil, withToken(ed))
+	g.do("change-requests-submit", 200, "POST", "/v1/change-requests/"+draft.ID+"/submit", nil, withToken(ed))
+	g.do("problem-submit-twice", 409, "POST", "/v1/change-requests/"+draft.ID+"/submit", nil, withToken(ed))
+	g.do("change-requests-create-several", 201, "POST", "/v1/change-requests", map[string]any{
+		"project": "shop", "title": "Staging and the flag", "changes": []map[string]any{
+			{"flag": "new-checkout", "environment": "staging", "proposed_config": map[string]any{"enabled": false}},
+			{"flag": "new-checkout", "environment": "development", "proposed_config": map[string]any{"enabled": true, "default_rule": map[string]any{"rollout": 30, "weights": []map[string]any{{"variant": "on", "weight": 1}}}}},
+		}}, withToken(ed))
+	seventeen := make([]map[string]any, 17)
+	for i := range seventeen {
+		seventeen[i] = map[string]any{"flag": "new-checkout", "environment": "development", "proposed_config": map[string]any{"enabled": true}}
+	}
+	g.do("problem-change-requests-too-many", 422, "POST", "/v1/change-requests", map[string]any{"project": "shop", "changes": seventeen}, withToken(ed))
+	g.do("targeting-promote-flags", 201, "POST", "/v1/projects/shop/environments/development/promote",
+		map[string]any{"from": "production", "flags": []string{"new-checkout"}}, withToken(ed))
+	g.do("problem-promote-flags-alike", 422, "POST", "/v1/projects/shop/environments/production/promote",
+		map[string]any{"from": "production", "flags": []string{"new-checkout", "new-checkout"}}, withToken(ed))
+	g.do("problem-change-requests-twice", 422, "POST", "/v1/change-requests", map[string]any{"project": "shop", "changes": seventeen[:2]}, withToken(ed))
+
 	// what the store keeps that no answer may show
 	toks, _, err := a.store.ListTokens(ctx, "", domain.Page{Limit: domain.MaxPageLimit})
 	if err != nil {

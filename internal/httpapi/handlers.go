@@ -251,6 +251,25 @@ func (s *Server) patchFlagConfig(w http.ResponseWriter, r *http.Request, p *app.
 	return writeConfigOutcome(w, out, notifyHeaderErrors(err))
 }
 
+// promoteFlags proposes, as one change request, the targeting several
+// flags have in another environment (app.Service.PromoteFlags): 201 with
+// the request (202 with the draft, given X-Change-Request).
+func (s *Server) promoteFlags(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	var in promoteFlagsInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	opts := changeOptions(r)
+	v, err := s.svc.PromoteFlags(r.Context(), p, r.PathValue("project"), r.PathValue("environment"), in.From, in.Flags, opts)
+	if err != nil {
+		return notifyHeaderErrors(err)
+	}
+	if opts.Draft != "" {
+		return writeProposed(w, v)
+	}
+	return created(w, "/v1/change-requests/"+esc(v.ID), v.Version, requestView(v))
+}
+
 // promoteFlagConfig gives the environment the targeting the flag has in
 // another (app.Service.Promote): 200 where it applied, 202 with the request
 // where the environment needs approval. If-Match, optional, is the target's

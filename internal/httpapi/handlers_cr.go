@@ -16,12 +16,14 @@ const (
 	headerBypassReason    = "Countersign-Bypass-Reason"    // apply directly with a bypass grant; the reason is audited
 	headerChangeTitle     = "Countersign-Change-Title"     // title of the request a gated write opens
 	headerNotifyReviewers = "Countersign-Notify-Reviewers" // comma-separated member ids to ask
+	headerChangeRequest   = "X-Change-Request"             // the draft request the write proposes its change into
 )
 
 func changeOptions(r *http.Request) app.ChangeOptions {
 	o := app.ChangeOptions{
 		Title:        strings.TrimSpace(r.Header.Get(headerChangeTitle)),
 		BypassReason: strings.TrimSpace(r.Header.Get(headerBypassReason)),
+		Draft:        strings.TrimSpace(r.Header.Get(headerChangeRequest)),
 	}
 	for _, id := range strings.Split(r.Header.Get(headerNotifyReviewers), ",") {
 		if id = strings.TrimSpace(id); id != "" {
@@ -178,6 +180,7 @@ func (s *Server) patchChangeRequest(w http.ResponseWriter, r *http.Request, p *a
 	if expected != nil && *expected != cur.Version {
 		return domain.StaleVersion("change request", *expected, cur.Version)
 	}
+	orig := crEditableOf(cur)
 	doc := crEditableOf(cur)
 	if err := applyPatch(patch, "change request", &doc); err != nil {
 		return err
@@ -187,7 +190,7 @@ func (s *Server) patchChangeRequest(w http.ResponseWriter, r *http.Request, p *a
 		v.Add("/apply_at", "a schedule cannot be removed by an edit; withdraw the request instead")
 		return v.Err()
 	}
-	in := doc.toApp()
+	in := doc.toApp(&orig)
 	if in.NotifyReviewers == nil {
 		in.NotifyReviewers = []string{}
 	}
@@ -254,6 +257,28 @@ func (s *Server) addComment(w http.ResponseWriter, r *http.Request, p *app.Princ
 
 func (s *Server) applyChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
 	v, err := s.svc.Apply(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeRequest(w, v)
+}
+
+func (s *Server) submitChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	v, err := s.svc.Submit(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeRequest(w, v)
+}
+
+// removeChange removes change n (0 for the first) of a request: from a
+// draft, or, after submission, as an edit (a new revision).
+func (s *Server) removeChange(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 0 || n >= domain.MaxChanges {
+		return domain.NotFound("change", r.PathValue("n"))
+	}
+	v, err := s.svc.RemoveChange(r.Context(), p, r.PathValue("id"), n)
 	if err != nil {
 		return err
 	}

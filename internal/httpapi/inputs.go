@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"reflect"
 	"time"
 
 	"github.com/countersign/countersign/internal/app"
@@ -68,6 +69,14 @@ type promoteInput struct {
 	From string `json:"from"`
 }
 
+// promoteFlagsInput is the body of POST
+// /v1/projects/{project}/environments/{environment}/promote: the
+// environment whose targeting the flags named get in the URL's.
+type promoteFlagsInput struct {
+	From  string   `json:"from"`
+	Flags []string `json:"flags"`
+}
+
 // memberInput is the body of POST /v1/members.
 type memberInput struct {
 	Email string      `json:"email"`
@@ -118,6 +127,8 @@ type changeRequestInput struct {
 	Description     string          `json:"description"`
 	ProposedConfig  *FlagConfigView `json:"proposed_config"`
 	ProposedFlag    *FlagView       `json:"proposed_flag"`
+	Changes         []ChangeInput   `json:"changes"`
+	Draft           bool            `json:"draft"`
 	NotifyReviewers []string        `json:"notify_reviewers"`
 	ApplyAt         *time.Time      `json:"apply_at"`
 }
@@ -125,30 +136,72 @@ type changeRequestInput struct {
 func (in *changeRequestInput) toApp() app.RequestInput {
 	return app.RequestInput{Project: in.Project, Flag: in.Flag, Environment: in.Environment, Title: in.Title, Description: in.Description,
 		ProposedConfig: mapPtr(in.ProposedConfig, (*FlagConfigView).toDomain), ProposedFlag: mapPtr(in.ProposedFlag, (*FlagView).toDomain),
-		NotifyReviewers: in.NotifyReviewers, ApplyAt: in.ApplyAt}
+		Changes: changeInputs(in.Changes), Draft: in.Draft, NotifyReviewers: in.NotifyReviewers, ApplyAt: in.ApplyAt}
+}
+
+// ChangeInput is one change of a request's body: the targeting of a flag in
+// an environment (proposed_config) or the flag itself (proposed_flag).
+type ChangeInput struct {
+	Flag           string          `json:"flag"`
+	Environment    string          `json:"environment,omitempty"`
+	ProposedConfig *FlagConfigView `json:"proposed_config,omitempty"`
+	ProposedFlag   *FlagView       `json:"proposed_flag,omitempty"`
+}
+
+func changeInputs(ins []ChangeInput) []app.ChangeInput {
+	if ins == nil {
+		return nil
+	}
+	out := make([]app.ChangeInput, len(ins))
+	for i, in := range ins {
+		out[i] = app.ChangeInput{Flag: in.Flag, Environment: in.Environment,
+			ProposedConfig: mapPtr(in.ProposedConfig, (*FlagConfigView).toDomain), ProposedFlag: mapPtr(in.ProposedFlag, (*FlagView).toDomain)}
+	}
+	return out
+}
+
+func changeInputOf(ch *domain.Change) ChangeInput {
+	return ChangeInput{Flag: ch.Flag, Environment: ch.Environment, ProposedConfig: mapPtr(ch.ProposedConfig, flagConfigView), ProposedFlag: mapPtr(ch.ProposedFlag, flagView)}
 }
 
 // crEditable is the part of a change request a PATCH may change; merge
-// patches and JSON patches apply to it (version: the precondition).
+// patches and JSON patches apply to it (version: the precondition). A
+// one-change request shows its proposal as proposed_config or
+// proposed_flag too; an edit changes that, or changes.
 type crEditable struct {
 	Title           string          `json:"title"`
 	Description     string          `json:"description"`
 	ProposedConfig  *FlagConfigView `json:"proposed_config,omitempty"`
 	ProposedFlag    *FlagView       `json:"proposed_flag,omitempty"`
+	Changes         []ChangeInput   `json:"changes"`
 	NotifyReviewers []string        `json:"notify_reviewers"`
 	ApplyAt         *time.Time      `json:"apply_at"`
 	Version         int64           `json:"version"`
 }
 
 func crEditableOf(v *app.RequestView) crEditable {
-	return crEditable{Title: v.Title, Description: v.Description, ProposedConfig: mapPtr(v.ProposedConfig, flagConfigView),
-		ProposedFlag: mapPtr(v.ProposedFlag, flagView), NotifyReviewers: v.NotifyReviewers, ApplyAt: v.ApplyAt, Version: v.Version}
+	doc := crEditable{Title: v.Title, Description: v.Description, Changes: mapSlice(v.Changes, changeInputOf),
+		NotifyReviewers: v.NotifyReviewers, ApplyAt: v.ApplyAt, Version: v.Version}
+	if len(v.Changes) == 1 {
+		doc.ProposedConfig, doc.ProposedFlag = mapPtr(v.Changes[0].ProposedConfig, flagConfigView), mapPtr(v.Changes[0].ProposedFlag, flagView)
+	}
+	return doc
 }
 
-func (doc *crEditable) toApp() app.EditInput {
-	return app.EditInput{Title: &doc.Title, Description: &doc.Description,
-		ProposedConfig: mapPtr(doc.ProposedConfig, (*FlagConfigView).toDomain), ProposedFlag: mapPtr(doc.ProposedFlag, (*FlagView).toDomain),
-		NotifyReviewers: doc.NotifyReviewers, ApplyAt: doc.ApplyAt}
+// toApp is the edit the patched doc asks for, against orig, the document
+// before the patch: changes when the patch changed them, else the
+// one-change proposal.
+func (doc *crEditable) toApp(orig *crEditable) app.EditInput {
+	in := app.EditInput{Title: &doc.Title, Description: &doc.Description, NotifyReviewers: doc.NotifyReviewers, ApplyAt: doc.ApplyAt}
+	if !reflect.DeepEqual(doc.Changes, orig.Changes) {
+		in.Changes = changeInputs(doc.Changes)
+		if in.Changes == nil {
+			in.Changes = []app.ChangeInput{}
+		}
+		return in
+	}
+	in.ProposedConfig, in.ProposedFlag = mapPtr(doc.ProposedConfig, (*FlagConfigView).toDomain), mapPtr(doc.ProposedFlag, (*FlagView).toDomain)
+	return in
 }
 
 // ReviewInput is the body of POST /v1/change-requests/{id}/reviews.

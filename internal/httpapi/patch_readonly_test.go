@@ -26,6 +26,7 @@ func patchRoutes(t *testing.T, a *testAPI) map[string]patchRoute {
 	_, editor := a.newMemberToken(domain.RoleEditor)
 	var cr app.RequestView
 	a.do("PATCH", prodPath, map[string]any{"default_rule": map[string]any{"rollout": 50}}, mergePatch(), withToken(editor)).want(t, 202).json(&cr)
+	a.do("POST", "/v1/projects/shop/segments", map[string]any{"key": "beta", "name": "Beta"}, withToken(editor)).want(t, 201)
 
 	routes := map[string]patchRoute{
 		"/v1/projects/{project}": {"/v1/projects/shop", adminToken, []string{"key", "created_at", "updated_at"}},
@@ -34,6 +35,7 @@ func patchRoutes(t *testing.T, a *testAPI) map[string]patchRoute {
 		"/v1/projects/{project}/flags/{flag}": {"/v1/projects/shop/flags/new-checkout", editor, []string{"project", "key", "created_at", "updated_at"}},
 		"/v1/projects/{project}/flags/{flag}/environments/{environment}": {"/v1/projects/shop/flags/new-checkout/environments/staging", editor,
 			[]string{"project", "flag", "environment", "updated_at"}},
+		"/v1/projects/{project}/segments/{segment}": {"/v1/projects/shop/segments/beta", editor, []string{"project", "key", "created_at", "updated_at"}},
 		// a viewer may patch their own member record
 		"/v1/members/{member}": {"/v1/members/" + viewerID, viewer, []string{"id", "created_at", "updated_at"}},
 		// a change request's PATCH applies to its editable part only

@@ -123,6 +123,13 @@ func (s *Server) routeTable() []Route {
 		{Method: "PATCH", Pattern: "/v1/projects/{project}/flags/{flag}", handler: s.patchFlag},
 		{Method: "DELETE", Pattern: "/v1/projects/{project}/flags/{flag}", handler: s.deleteFlag},
 
+		{Method: "GET", Pattern: "/v1/projects/{project}/segments", handler: s.listSegments},
+		{Method: "POST", Pattern: "/v1/projects/{project}/segments", handler: s.createSegment},
+		{Method: "GET", Pattern: "/v1/projects/{project}/segments/{segment}", handler: s.getSegment},
+		{Method: "PUT", Pattern: "/v1/projects/{project}/segments/{segment}", handler: s.putSegment},
+		{Method: "PATCH", Pattern: "/v1/projects/{project}/segments/{segment}", handler: s.patchSegment},
+		{Method: "DELETE", Pattern: "/v1/projects/{project}/segments/{segment}", handler: s.deleteSegment},
+
 		{Method: "GET", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", handler: s.getFlagConfig},
 		{Method: "PUT", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", handler: s.putFlagConfig},
 		{Method: "PATCH", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", handler: s.patchFlagConfig},
@@ -155,6 +162,9 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Pattern: "/v1/change-requests/{id}/comments", handler: s.addComment},
 		{Method: "POST", Pattern: "/v1/change-requests/{id}/apply", handler: s.applyChangeRequest},
 		{Method: "POST", Pattern: "/v1/change-requests/{id}/withdraw", handler: s.withdrawChangeRequest},
+		{Method: "POST", Pattern: "/v1/change-requests/{id}/submit", handler: s.submitChangeRequest},
+		{Method: "POST", Pattern: "/v1/projects/{project}/environments/{environment}/promote", handler: s.promoteFlags},
+		{Method: "DELETE", Pattern: "/v1/change-requests/{id}/changes/{n}", handler: s.removeChange},
 		{Method: "GET", Pattern: "/v1/audit", handler: s.listAudit},
 		{Method: "GET", Pattern: "/v1/notifications/dead-letters", handler: s.listDeadLetters},
 

@@ -33,6 +33,14 @@ func mapSlice[S, D any](in []S, conv func(*S) D) []D {
 	return out
 }
 
+// orEmpty is s, or an empty list for nil: a list the API always shows.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
 // mapPtr converts a pointed-to value; nil stays nil.
 func mapPtr[S, D any](in *S, conv func(*S) D) *D {
 	if in == nil {
@@ -379,16 +387,18 @@ func timelineEventView(e *domain.TimelineEvent) TimelineEventView {
 // the nonces of the e-mail action links already used (UsedLinks): they
 // are the server's record of which links are spent.
 type ChangeRequestView struct {
-	ID              string              `json:"id"`
-	Project         string              `json:"project"`
-	Flag            string              `json:"flag"`
-	Environment     string              `json:"environment,omitempty"`
-	Kind            domain.CRKind       `json:"kind"`
-	Title           string              `json:"title"`
-	Description     string              `json:"description"`
+	ID          string        `json:"id"`
+	Project     string        `json:"project"`
+	Flag        string        `json:"flag"`
+	Environment string        `json:"environment,omitempty"`
+	Kind        domain.CRKind `json:"kind"`
+	Title       string        `json:"title"`
+	Description string        `json:"description"`
+	// The proposal of a one-change request (every request has changes).
 	ProposedConfig  *FlagConfigView     `json:"proposed_config,omitempty"`
 	ProposedFlag    *FlagView           `json:"proposed_flag,omitempty"`
-	BaseVersion     int64               `json:"base_version"`
+	BaseVersion     *int64              `json:"base_version,omitempty"`
+	Changes         []ChangeView        `json:"changes"`
 	Requester       string              `json:"requester"`
 	RequesterMember string              `json:"requester_member,omitempty"`
 	NotifyReviewers []string            `json:"notify_reviewers"`
@@ -414,14 +424,66 @@ type ChangeRequestView struct {
 }
 
 func changeRequestView(cr *domain.ChangeRequest) ChangeRequestView {
-	return ChangeRequestView{ID: cr.ID, Project: cr.Project, Flag: cr.Flag, Environment: cr.Environment, Kind: cr.Kind, Title: cr.Title,
-		Description: cr.Description, ProposedConfig: mapPtr(cr.ProposedConfig, flagConfigView), ProposedFlag: mapPtr(cr.ProposedFlag, flagView),
-		BaseVersion: cr.BaseVersion, Requester: cr.Requester, RequesterMember: cr.RequesterMember, NotifyReviewers: cr.NotifyReviewers,
+	v := ChangeRequestView{ID: cr.ID, Project: cr.Project, Flag: cr.Flag, Environment: cr.Environment, Kind: cr.Kind, Title: cr.Title,
+		Description: cr.Description, Changes: orEmpty(mapSlice(cr.Changes, changeView)), Requester: cr.Requester, RequesterMember: cr.RequesterMember, NotifyReviewers: cr.NotifyReviewers,
 		Status: cr.Status, Revision: cr.Revision, Policy: policyView(&cr.Policy), Reviews: mapSlice(cr.Reviews, reviewView),
 		Timeline: mapSlice(cr.Timeline, timelineEventView), AutoApproveAt: cr.AutoApproveAt, ExpiresAt: cr.ExpiresAt, ApplyAt: cr.ApplyAt,
-		ApplyPending: cr.ApplyPending, RevisionBy: cr.RevisionBy, RequesterBehind: cr.RequesterBehind,
-		BaseConfig: mapPtr(cr.BaseConfig, flagConfigView), BaseFlag: mapPtr(cr.BaseFlag, flagView), AppliedBy: cr.AppliedBy,
+		ApplyPending: cr.ApplyPending, RevisionBy: cr.RevisionBy, RequesterBehind: cr.RequesterBehind, AppliedBy: cr.AppliedBy,
 		AppliedAt: cr.AppliedAt, AppliedVersion: cr.AppliedVersion, Version: cr.Version, CreatedAt: cr.CreatedAt, UpdatedAt: cr.UpdatedAt}
+	if len(cr.Changes) == 1 {
+		ch := &cr.Changes[0]
+		v.ProposedConfig, v.ProposedFlag, v.BaseVersion = mapPtr(ch.ProposedConfig, flagConfigView), mapPtr(ch.ProposedFlag, flagView), &ch.BaseVersion
+		v.BaseConfig, v.BaseFlag = mapPtr(ch.BaseConfig, flagConfigView), mapPtr(ch.BaseFlag, flagView)
+	}
+	return v
+}
+
+// ChangeView is one change of a request: what it changes, its proposal and
+// its base (the live state it was made on, and that state's version).
+type ChangeView struct {
+	Kind            domain.CRKind   `json:"kind"`
+	Flag            string          `json:"flag,omitempty"`
+	Environment     string          `json:"environment,omitempty"`
+	ProposedConfig  *FlagConfigView `json:"proposed_config,omitempty"`
+	Segment         string          `json:"segment,omitempty"`
+	ProposedFlag    *FlagView       `json:"proposed_flag,omitempty"`
+	ProposedSegment *SegmentView    `json:"proposed_segment,omitempty"`
+	BaseVersion     int64           `json:"base_version"`
+	BaseConfig      *FlagConfigView `json:"base_config,omitempty"`
+	BaseFlag        *FlagView       `json:"base_flag,omitempty"`
+}
+
+func changeView(ch *domain.Change) ChangeView {
+	return ChangeView{Kind: ch.Kind, Flag: ch.Flag, Environment: ch.Environment, ProposedConfig: mapPtr(ch.ProposedConfig, flagConfigView),
+		ProposedFlag: mapPtr(ch.ProposedFlag, flagView), Segment: ch.Segment, ProposedSegment: mapPtr(ch.ProposedSegment, segmentView), BaseVersion: ch.BaseVersion, BaseConfig: mapPtr(ch.BaseConfig, flagConfigView),
+		BaseFlag: mapPtr(ch.BaseFlag, flagView)}
+}
+
+// ChangeDetailView is a change with where it stands against the live
+// state: its diff, the live version, and the conflict that refuses its
+// apply when the live state moved on since its base.
+type ChangeDetailView struct {
+	ChangeView
+	Diff        *DiffView        `json:"diff"`
+	LiveVersion int64            `json:"live_version"`
+	Conflict    string           `json:"conflict,omitempty"`
+	Gone        bool             `json:"gone,omitempty"`
+	Affects     []SegmentUseView `json:"affects,omitempty"`
+}
+
+func changeDetailView(cv *app.ChangeView) ChangeDetailView {
+	return ChangeDetailView{ChangeView: changeView(&cv.Change), Diff: mapPtr(cv.Diff, diffView), LiveVersion: cv.LiveVersion, Conflict: cv.Conflict,
+		Gone: cv.Gone, Affects: mapSlice(cv.Affects, segmentUseView)}
+}
+
+// SegmentUseView is a flag and environment whose targeting uses a segment.
+type SegmentUseView struct {
+	Flag        string `json:"flag"`
+	Environment string `json:"environment"`
+}
+
+func segmentUseView(u *app.SegmentUse) SegmentUseView {
+	return SegmentUseView{Flag: u.Flag, Environment: u.Environment}
 }
 
 // DiffView is what a change does: RFC 6902 operations and readable lines.
@@ -450,6 +512,9 @@ func unreachableReviewerView(u *app.UnreachableReviewer) UnreachableReviewerView
 // version and the review counts.
 type RequestView struct {
 	*ChangeRequestView
+	// ChangeDetails are the changes with their diffs; in JSON they are
+	// "changes" (the embedded view's changes, without them, are not shown).
+	ChangeDetails        []ChangeDetailView        `json:"changes"`
 	Diff                 *DiffView                 `json:"diff"`
 	LiveVersion          int64                     `json:"live_version"`
 	Approvals            int                       `json:"approvals"`
@@ -459,7 +524,7 @@ type RequestView struct {
 }
 
 func requestView(v *app.RequestView) RequestView {
-	out := RequestView{Diff: mapPtr(v.Diff, diffView), LiveVersion: v.LiveVersion, Approvals: v.Approvals, Rejections: v.Rejections,
+	out := RequestView{ChangeDetails: orEmpty(mapSlice(v.ChangeViews, changeDetailView)), Diff: mapPtr(v.Diff, diffView), LiveVersion: v.LiveVersion, Approvals: v.Approvals, Rejections: v.Rejections,
 		Applicable: v.Applicable, UnreachableReviewers: mapSlice(v.UnreachableReviewers, unreachableReviewerView)}
 	out.ChangeRequestView = mapPtr(v.ChangeRequest, changeRequestView)
 	return out

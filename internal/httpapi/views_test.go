@@ -81,6 +81,8 @@ var viewDecisions = []viewDecision{
 	both(allocationView, (*AllocationView).toDomain),
 	both(weightView, (*WeightView).toDomain),
 	both(conditionView, (*ConditionView).toDomain),
+	both(segmentView, (*SegmentView).toDomain),
+	both(segmentRuleView, (*SegmentRuleView).toDomain),
 	both(memberView, (*MemberView).toDomain),
 	both(suppressionView, (*SuppressionView).toDomain),
 	decide(orgSettingsView),
@@ -90,11 +92,25 @@ var viewDecisions = []viewDecision{
 	decide(reviewView),
 	decide(timelineEventView),
 	decide(changeRequestView).
-		hide("UsedLinks", "the nonces of the e-mail action links already used: the server's record of spent links, a secret"),
+		hide("UsedLinks", "the nonces of the e-mail action links already used: the server's record of spent links, a secret").
+		plus("ProposedConfig", "a one-change request's proposal (its change's), as before requests held several").
+		plus("ProposedFlag", "a one-change request's proposal (its change's), as before requests held several").
+		plus("BaseVersion", "a one-change request's base version (its change's), as before requests held several").
+		plus("BaseConfig", "a one-change request's base (its change's), as before requests held several").
+		plus("BaseFlag", "a one-change request's base (its change's), as before requests held several"),
+	decide(changeView),
+	decide(changeDetailView),
+	decide(segmentUseView),
 	decide(diffView),
 	decide(unreachableReviewerView),
 	decide(requestView). // the request's own fields are promoted from domain.ChangeRequest, as above
-				hide("UsedLinks", "the nonces of the e-mail action links already used: the server's record of spent links, a secret"),
+				hide("UsedLinks", "the nonces of the e-mail action links already used: the server's record of spent links, a secret").
+				plus("ProposedConfig", "a one-change request's proposal (its change's), as before requests held several").
+				plus("ProposedFlag", "a one-change request's proposal (its change's), as before requests held several").
+				plus("BaseVersion", "a one-change request's base version (its change's), as before requests held several").
+				plus("BaseConfig", "a one-change request's base (its change's), as before requests held several").
+				plus("BaseFlag", "a one-change request's base (its change's), as before requests held several").
+				as("ChangeViews", "ChangeDetails"),
 	decide(auditEntryView),
 	decide(outboxDeliveryView),
 	decide(outboxItemView),
@@ -486,6 +502,7 @@ func filledViews() map[string]func() any {
 		"environment": func() any { return environmentView(filled("Environment", &domain.Environment{}).(*domain.Environment)) },
 		"flag":        func() any { return flagView(filled("Flag", &domain.Flag{}).(*domain.Flag)) },
 		"targeting":   func() any { return flagConfigView(filled("FlagConfig", &domain.FlagConfig{}).(*domain.FlagConfig)) },
+		"segment":     func() any { return segmentView(filled("Segment", &domain.Segment{}).(*domain.Segment)) },
 		"member":      func() any { return memberView(filled("Member", &domain.Member{}).(*domain.Member)) },
 		"settings":    func() any { return orgSettingsView(filled("OrgSettings", &domain.OrgSettings{}).(*domain.OrgSettings)) },
 		"approval-settings": func() any {

@@ -348,16 +348,7 @@ type link struct{ Label, URL, Expires string }
 type due struct{ Name, At string }
 
 func (n *Notifier) render(m *domain.Member, cr *domain.ChangeRequest, e domain.AuditEntry, subject, intro string, actions []string) (sesmail.Message, error) {
-	var summary []string
-	if cr.Kind == domain.KindTargeting && cr.BaseConfig != nil && cr.ProposedConfig != nil {
-		if d, err := domain.ConfigDiff(cr.BaseConfig, cr.ProposedConfig); err == nil {
-			summary = d.Summary
-		}
-	} else if cr.BaseFlag != nil && cr.ProposedFlag != nil {
-		if d, err := domain.FlagDiff(cr.BaseFlag, cr.ProposedFlag); err == nil {
-			summary = d.Summary
-		}
-	}
+	summary := cr.Summary()
 	var dues []due
 	for _, d := range []struct {
 		name string

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -241,20 +242,59 @@ func (s *Store) ListDue(ctx context.Context, before time.Time, limit int) (out [
 	return out, err
 }
 
-func lockKey(cr *domain.ChangeRequest) []byte { return key(cr.Project, cr.Flag, cr.Environment) }
+func lockKey(project string, t domain.Target) []byte { return key(project, t.Flag, t.Environment) }
+
+// takeLocks takes (take) or checks the pending locks of ts for request id:
+// conflict when another request holds one.
+func takeLocks(tx *bolt.Tx, project, id string, ts []domain.Target, take bool) error {
+	locks := tx.Bucket(bLocks)
+	for _, t := range ts {
+		lk := lockKey(project, t)
+		if holder := locks.Get(lk); holder != nil && string(holder) != id {
+			return errLockedByOthers(string(holder))
+		}
+		if take {
+			if err := locks.Put(lk, []byte(id)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// releaseLocks drops the pending locks of ts that request id holds (a lock
+// held by another request, or by none, is left alone).
+func releaseLocks(tx *bolt.Tx, project, id string, ts []domain.Target) error {
+	locks := tx.Bucket(bLocks)
+	for _, t := range ts {
+		lk := lockKey(project, t)
+		if holder := locks.Get(lk); holder != nil && string(holder) == id {
+			if err := locks.Delete(lk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeLocks does what w says of locks.
+func writeLocks(tx *bolt.Tx, project, id string, w *domain.RequestWrite) error {
+	if err := takeLocks(tx, project, id, w.CheckLocks, false); err != nil {
+		return err
+	}
+	if err := takeLocks(tx, project, id, w.TakeLocks, true); err != nil {
+		return err
+	}
+	return releaseLocks(tx, project, id, w.ReleaseLocks)
+}
 
 func (s *Store) CreateChangeRequest(ctx context.Context, cr *domain.ChangeRequest, lock bool, audit []domain.AuditEntry) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bChangeRequests).Get(key(cr.ID)) != nil {
 			return domain.Errorf(domain.CodeConflict, "change request %s already exists", cr.ID)
 		}
-		if holder := tx.Bucket(bLocks).Get(lockKey(cr)); holder != nil {
-			return errLockedByOthers(string(holder))
-		}
-		if lock {
-			if err := tx.Bucket(bLocks).Put(lockKey(cr), []byte(cr.ID)); err != nil {
-				return err
-			}
+		if err := takeLocks(tx, cr.Project, cr.ID, cr.LockTargets(), lock); err != nil {
+			return err
 		}
 		cr.Version = 1
 		if err := writeAudit(tx, audit); err != nil {
@@ -334,16 +374,6 @@ func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, 
 	return out, next, err
 }
 
-// releaseLock drops the pending lock at lk if request id holds it (a lock
-// held by another request, or by none, is left alone).
-func releaseLock(tx *bolt.Tx, lk []byte, id string) error {
-	locks := tx.Bucket(bLocks)
-	if holder := locks.Get(lk); holder != nil && string(holder) == id {
-		return locks.Delete(lk)
-	}
-	return nil
-}
-
 func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.RequestWrite) error) (cr *domain.ChangeRequest, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var ok bool
@@ -364,17 +394,15 @@ func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*dom
 		if err := writeAudit(tx, w.Entries); err != nil {
 			return err
 		}
-		if w.ReleaseLock {
-			if err := releaseLock(tx, lockKey(&before), id); err != nil {
-				return err
-			}
+		if err := writeLocks(tx, before.Project, id, &w); err != nil {
+			return err
 		}
 		return putRequest(tx, &before, cr)
 	})
 	return cr, err
 }
 
-func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.ApplyWrite) error) (cr *domain.ChangeRequest, err error) {
+func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Live, *domain.ApplyWrite) error) (cr *domain.ChangeRequest, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var ok bool
 		cr, ok, err = get[record.ChangeRequest](tx, bChangeRequests, key(id))
@@ -384,54 +412,80 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 		if !ok {
 			return domain.NotFound("change request", id)
 		}
-		// The request's place, as read: fn may not move it. Its live state
-		// is the flag and, when the request names an environment, the
-		// config there.
+		// The request's changes, as read: fn may not move them.
 		before := *cr
-		project, flag, env := cr.Project, cr.Flag, cr.Environment
-		f, err := getFlag(tx, project, flag)
+		before.Changes = slices.Clone(cr.Changes)
+		live, err := readLive(tx, cr)
 		if err != nil {
 			return err
 		}
-		var c *domain.FlagConfig
-		if env != "" {
-			if _, c, err = getFlagConfig(tx, project, flag, env); err != nil {
-				return err
-			}
-		}
 		var w domain.ApplyWrite
-		if err := fn(cr, f, c, &w); err != nil {
+		if err := fn(cr, live, &w); err != nil {
 			return err
 		}
 		if !w.Applied {
 			// nothing to write (a retried apply answers with the request as it is)
 			return nil
 		}
-		if err := w.Check(project, flag, env); err != nil {
+		if err := w.Check(&before); err != nil {
 			return err
 		}
 		cr.Version = before.Version + 1
-		if w.Flag != nil {
-			if err := putLiveFlag(tx, w.Flag); err != nil {
+		for _, f := range w.Flags {
+			if err := putLiveFlag(tx, f); err != nil {
 				return err
 			}
 		}
-		if w.Config != nil {
-			if err := putLiveConfig(tx, w.Config); err != nil {
+		for _, c := range w.Configs {
+			if err := putLiveConfig(tx, c); err != nil {
+				return err
+			}
+		}
+		for _, sg := range w.Segments {
+			if err := putLiveSegment(tx, sg); err != nil {
 				return err
 			}
 		}
 		if err := writeAudit(tx, w.Entries); err != nil {
 			return err
 		}
-		if w.ReleaseLock {
-			if err := releaseLock(tx, lockKey(&before), id); err != nil {
-				return err
-			}
+		if err := writeLocks(tx, before.Project, id, &w.RequestWrite); err != nil {
+			return err
 		}
 		return putRequest(tx, &before, cr)
 	})
 	return cr, err
+}
+
+// readLive reads the live state of cr's changes: each flag one names and
+// each targeting change's config.
+func readLive(tx *bolt.Tx, cr *domain.ChangeRequest) (*domain.Live, error) {
+	l := &domain.Live{Flags: map[string]*domain.Flag{}, Configs: map[domain.Target]*domain.FlagConfig{}, Segments: map[string]*domain.Segment{}}
+	for _, c := range cr.Changes {
+		if c.Kind == domain.KindSegment {
+			sg, err := getSegment(tx, cr.Project, c.Segment)
+			if err != nil {
+				return nil, err
+			}
+			l.Segments[c.Segment] = sg
+			continue
+		}
+		if c.Flag != "" && l.Flags[c.Flag] == nil {
+			f, err := getFlag(tx, cr.Project, c.Flag)
+			if err != nil {
+				return nil, err
+			}
+			l.Flags[c.Flag] = f
+		}
+		if c.Kind == domain.KindTargeting {
+			_, cfg, err := getFlagConfig(tx, cr.Project, c.Flag, c.Environment)
+			if err != nil {
+				return nil, err
+			}
+			l.Configs[c.Target()] = cfg
+		}
+	}
+	return l, nil
 }
 
 // putLiveFlag writes f, which an apply names at the version it read, with
@@ -450,6 +504,22 @@ func putLiveFlag(tx *bolt.Tx, f *domain.Flag) error {
 		return err
 	}
 	return put(tx, bFlags, key(f.Project, f.Key), record.FromFlag(*f))
+}
+
+// putLiveSegment is putLiveFlag for a segment.
+func putLiveSegment(tx *bolt.Tx, sg *domain.Segment) error {
+	cur, err := getSegment(tx, sg.Project, sg.Key)
+	if err != nil {
+		return err
+	}
+	if cur.Version != sg.Version {
+		return domain.ErrContention
+	}
+	sg.Version++
+	if err := bumpRuleset(tx, sg.Project); err != nil {
+		return err
+	}
+	return put(tx, bSegments, key(sg.Project, sg.Key), record.FromSegment(*sg))
 }
 
 // putLiveConfig is putLiveFlag for a config (version 0: never written).

@@ -67,7 +67,8 @@ func (s *Store) Ruleset(ctx context.Context, project, env string) (r *domain.Rul
 				r.Configs = append(r.Configs, *cfg)
 			}
 		}
-		return nil
+		r.Segments, err = projectSegments(tx, project)
+		return err
 	})
 	return r, err
 }

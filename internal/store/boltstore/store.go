@@ -254,6 +254,9 @@ func (s *Store) DeleteProject(ctx context.Context, k string, at time.Time, audit
 		if fk, _ := tx.Bucket(bFlags).Cursor().Seek(prefix); fk != nil && bytes.HasPrefix(fk, prefix) {
 			return domain.Errorf(domain.CodeConflict, "project %q still has flags; delete them first (archive, then delete with ?hard=true)", k)
 		}
+		if hasSegments(tx, k) {
+			return domain.Errorf(domain.CodeConflict, "project %q still has segments; delete them first", k)
+		}
 		envs := tx.Bucket(bEnvironments)
 		var doomed [][]byte
 		c := envs.Cursor()

@@ -53,7 +53,7 @@ func TestLifecycleCapacity(t *testing.T) {
 	cr := &domain.ChangeRequest{
 		ID: "cr_0123456789", Project: "shop", Flag: "checkout", Environment: "production", Kind: domain.KindTargeting,
 		Title: "Roll the new checkout out to half of production", Description: "Employees first, then 50%.",
-		ProposedConfig: &proposed, BaseVersion: live.Version, Requester: requester.String(), RequesterMember: requester.MemberID,
+		Changes: []domain.Change{{Kind: domain.KindTargeting, Flag: "checkout", Environment: "production", ProposedConfig: &proposed, BaseVersion: live.Version}}, Requester: requester.String(), RequesterMember: requester.MemberID,
 		NotifyReviewers: []string{"m_bob", "m_cy"}, Status: domain.StatusPending, Revision: 1,
 		Policy: domain.Policy{MinApprovals: 2, RejectionBlocksApply: true, Reviewers: domain.ReviewersPeer, Apply: domain.ApplyManual,
 			AutoApproveAfter: domain.AutoApproveNever, DesignatedReviewers: []string{}, Environments: []string{"production"}},
@@ -102,14 +102,15 @@ func TestLifecycleCapacity(t *testing.T) {
 	}
 	applier := domain.Actor{MemberID: "m_bob", Role: domain.RoleEditor}
 	step("apply", func() error {
-		_, err := s.ApplyChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, _ *domain.Flag, c *domain.FlagConfig, a *domain.ApplyWrite) error {
+		_, err := s.ApplyChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, l *domain.Live, a *domain.ApplyWrite) error {
 			if cr.Status == domain.StatusApplied {
 				return nil
 			}
-			if err := cr.CheckApply(applier, c.Version, at.Add(3*time.Minute)); err != nil {
+			c := l.Configs[cr.Changes[0].Target()]
+			if err := cr.CheckApply(applier, at.Add(3*time.Minute)); err != nil {
 				return err
 			}
-			next := *cr.ProposedConfig
+			next := *cr.Changes[0].ProposedConfig
 			next.Version = c.Version
 			d, err := domain.ConfigDiff(c, &next)
 			if err != nil {
@@ -120,7 +121,7 @@ func TestLifecycleCapacity(t *testing.T) {
 			e.Approvers = []string{"member:m_bob", "member:m_cy"}
 			a.Record(e)
 			*c = next
-			a.Applied, a.ReleaseLock, a.Config = true, true, c
+			a.Applied, a.ReleaseLocks, a.Configs = true, cr.LockTargets(), []*domain.FlagConfig{c}
 			return only(cr.MarkApplied(applier, c.Version+1, "api", at.Add(3*time.Minute)))
 		})
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -188,7 +189,33 @@ func crItem(id string, cr *domain.ChangeRequest) (item, error) {
 	return encode(crKey(id), record.FromChangeRequest(*cr), extra)
 }
 
-func crLockKey(cr *domain.ChangeRequest) key { return lockKey(cr.Project, cr.Flag, cr.Environment) }
+func targetLock(project string, t domain.Target) key { return lockKey(project, t.Flag, t.Environment) }
+
+// addLocks adds to b, for request id, the take (a put) or the check of the
+// pending lock of each of ts, on condition that it is free or id's; it
+// returns the range of b they take.
+func (s *Store) addLocks(b *txBuilder, project, id string, ts []domain.Target, take bool) (from, to int) {
+	from = len(b.items)
+	free := lockHeldBy("").Or(lockHeldBy(id))
+	for _, t := range ts {
+		lk := targetLock(project, t)
+		if take {
+			b.add(withOld(s.txPut(item{attrPK: str(lk.pk), attrSK: str(lk.sk), attrLockedBy: str(id)}, &free)))
+		} else {
+			b.add(withOld(s.txCheck(lk, free)))
+		}
+	}
+	return from, len(b.items)
+}
+
+// lockedByOthers says, of a failed transaction, whether a lock in [from,
+// to) was held by another request: that request's conflict.
+func lockedByOthers(err error, from, to int) error {
+	if i, ok := anyFailedCondition(err, from, to); ok {
+		return errLockedByOthers(stringAttr(cancelled(err)[i].Item, attrLockedBy))
+	}
+	return nil
+}
 
 // lockHeldBy holds while the lock is held by holder, or, for holder "",
 // while nobody holds it.
@@ -206,14 +233,9 @@ func (s *Store) CreateChangeRequest(ctx context.Context, cr *domain.ChangeReques
 		if err != nil {
 			return err
 		}
-		lk := crLockKey(cr)
 		var b txBuilder
 		b.add(s.txPut(it, &itemMissing))
-		if lock {
-			b.add(withOld(s.txPut(item{attrPK: str(lk.pk), attrSK: str(lk.sk), attrLockedBy: str(cr.ID)}, &itemMissing)))
-		} else {
-			b.add(withOld(s.txCheck(lk, itemMissing)))
-		}
+		lockFrom, lockTo := s.addLocks(&b, cr.Project, cr.ID, cr.LockTargets(), lock)
 		from := s.addAudit(&b, audit)
 		err = s.transact(ctx, &b)
 		switch {
@@ -221,8 +243,8 @@ func (s *Store) CreateChangeRequest(ctx context.Context, cr *domain.ChangeReques
 			return nil
 		case failedCondition(err, 0):
 			return domain.Errorf(domain.CodeConflict, "change request %s already exists", cr.ID)
-		case failedCondition(err, 1):
-			return errLockedByOthers(stringAttr(cancelled(err)[1].Item, attrLockedBy))
+		case lockedByOthers(err, lockFrom, lockTo) != nil:
+			return lockedByOthers(err, lockFrom, lockTo)
 		case tooLarge(err):
 			return errTooLarge(cr.ID)
 		}
@@ -321,19 +343,28 @@ func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, 
 	}, page, keep)
 }
 
-// addRelease adds to a transaction, when request id holds the lock lk, the
-// lock's delete (conditioned on id still holding it). A lock held by
-// another request, or by none, is left alone.
-func (s *Store) addRelease(ctx context.Context, b *txBuilder, id string, lk key) error {
-	it, err := s.get(ctx, lk)
-	if err != nil {
-		return err
+// addLockWrites adds to b what w says of locks: the checks and takes (in
+// the range it returns), then the release of each lock id holds. holders
+// are the lock holders as read, by target, when the caller read them; the
+// others are read here.
+func (s *Store) addLockWrites(ctx context.Context, b *txBuilder, project, id string, w *domain.RequestWrite, holders map[domain.Target]string) (from, to int, err error) {
+	from, _ = s.addLocks(b, project, id, w.CheckLocks, false)
+	_, to = s.addLocks(b, project, id, w.TakeLocks, true)
+	for _, t := range w.ReleaseLocks {
+		holder, ok := holders[t]
+		if !ok {
+			it, err := s.get(ctx, targetLock(project, t))
+			if err != nil {
+				return 0, 0, err
+			}
+			holder = stringAttr(it, attrLockedBy)
+		}
+		if holder == id {
+			cond := lockHeldBy(id)
+			b.add(s.txDelete(targetLock(project, t), &cond))
+		}
 	}
-	if stringAttr(it, attrLockedBy) == id {
-		cond := lockHeldBy(id)
-		b.add(s.txDelete(lk, &cond))
-	}
-	return nil
+	return from, to, nil
 }
 
 func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.RequestWrite) error) (*domain.ChangeRequest, error) {
@@ -343,7 +374,7 @@ func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*dom
 		if err != nil {
 			return err
 		}
-		v, lk := cr.Version, crLockKey(cr)
+		v, project := cr.Version, cr.Project
 		var w domain.RequestWrite
 		if err := fn(cr, &w); err != nil {
 			return err
@@ -356,15 +387,17 @@ func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*dom
 		var b txBuilder
 		cond := versionIs(v)
 		b.add(s.txPut(it, &cond))
-		if w.ReleaseLock {
-			if err := s.addRelease(ctx, &b, id, lk); err != nil {
-				return err
-			}
+		lockFrom, lockTo, err := s.addLockWrites(ctx, &b, project, id, &w, nil)
+		if err != nil {
+			return err
 		}
 		from := s.addAudit(&b, w.Entries)
 		err = s.transact(ctx, &b)
 		if tooLarge(err) {
 			return errTooLarge(id)
+		}
+		if err := lockedByOthers(err, lockFrom, lockTo); err != nil {
+			return err
 		}
 		if err := outcome(err, w.Entries, from, "put change request "+id); err != nil {
 			return err
@@ -378,55 +411,29 @@ func (s *Store) UpdateChangeRequest(ctx context.Context, id string, fn func(*dom
 	return out, nil
 }
 
-// readPlace reads the live state of a request's place and its pending lock
-// in one strongly consistent batch: the flag and, when the request names an
-// environment, the environment and the config there (nil otherwise). It
-// returns the flag item as read (for its config_seq) and the lock holder.
-func (s *Store) readPlace(ctx context.Context, project, flag, env string) (item, *domain.Flag, *domain.FlagConfig, string, error) {
-	if env != "" {
-		return s.readFlagConfig(ctx, project, flag, env, true)
-	}
-	items, err := s.getMany(ctx, flagKey(project, flag), lockKey(project, flag, env))
-	if err != nil {
-		return nil, nil, nil, "", err
-	}
-	if items[0] == nil {
-		return nil, nil, nil, "", s.notFoundIn(ctx, project, "flag", flag)
-	}
-	f, err := decode[record.Flag](items[0])
-	if err != nil {
-		return nil, nil, nil, "", err
-	}
-	return items[0], f, nil, stringAttr(items[1], attrLockedBy), nil
-}
-
-func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.ApplyWrite) error) (*domain.ChangeRequest, error) {
+func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*domain.ChangeRequest, *domain.Live, *domain.ApplyWrite) error) (*domain.ChangeRequest, error) {
 	var out *domain.ChangeRequest
 	err := retry(ctx, func() error {
 		cr, err := s.readCR(ctx, id)
 		if err != nil {
 			return err
 		}
-		// The request's place, as read: fn may not move it.
-		project, flag, env := cr.Project, cr.Flag, cr.Environment
-		lk := crLockKey(cr)
-		flagItem, f, c, holder, err := s.readPlace(ctx, project, flag, env)
+		// The request's changes, as read: fn may not move them.
+		before := *cr
+		before.Changes = slices.Clone(cr.Changes)
+		r, err := s.readLive(ctx, cr)
 		if err != nil {
 			return err
 		}
-		crVersion, flagVersion := cr.Version, f.Version
-		var configVersion int64
-		if c != nil {
-			configVersion = c.Version
-		}
+		read := versionsOf(r.live)
 		var w domain.ApplyWrite
-		err = fn(cr, f, c, &w)
+		err = fn(cr, r.live, &w)
 		if err != nil || !w.Applied {
 			// fn refused, or applies nothing. The request and the live
 			// state were read one after the other, not together: if the
 			// request changed meanwhile (another apply committed between the
 			// two reads, say), fn judged a state that never was; read again.
-			if same, verr := s.crVersionIs(ctx, id, crVersion); verr != nil {
+			if same, verr := s.crVersionIs(ctx, id, before.Version); verr != nil {
 				return verr
 			} else if !same {
 				return errRetry
@@ -439,40 +446,22 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 			out = cr
 			return nil
 		}
-		if err := w.Check(project, flag, env); err != nil {
+		if err := w.Check(&before); err != nil {
 			return err
 		}
-		if (w.Flag != nil && w.Flag.Version != flagVersion) || (w.Config != nil && w.Config.Version != configVersion) {
-			// fn names live state at a version other than the stored one
-			// (as read): the write's condition cannot hold.
-			return domain.ErrContention
-		}
-
 		var b txBuilder
-		cr.Version = crVersion + 1
+		cr.Version = before.Version + 1
 		it, err := crItem(id, cr)
 		if err != nil {
 			return err
 		}
-		cond := versionIs(crVersion)
+		cond := versionIs(before.Version)
 		b.add(s.txPut(it, &cond))
-		if w.Config != nil {
-			w.Config.Version = configVersion + 1
-			s.addConfigWrite(&b, project, flag, env, w.Config, configVersion, flagVersion)
+		if err := s.addLiveWrites(&b, before.Project, r, read, &w); err != nil {
+			return err
 		}
-		if w.Flag != nil {
-			w.Flag.Version = flagVersion + 1
-			fit, err := encode(flagKey(project, flag), record.FromFlag(*w.Flag), keep(flagItem, attrConfigSeq))
-			if err != nil {
-				return err
-			}
-			fcond := versionIs(flagVersion).And(unchanged(flagItem, attrConfigSeq))
-			b.add(s.txPut(fit, &fcond))
-			s.addRulesetBump(&b, project)
-		}
-		if w.ReleaseLock && holder == id {
-			cond := lockHeldBy(id)
-			b.add(s.txDelete(lk, &cond))
+		if _, _, err := s.addLockWrites(ctx, &b, before.Project, id, &w.RequestWrite, r.holders); err != nil {
+			return err
 		}
 		from := s.addAudit(&b, w.Entries)
 		err = s.transact(ctx, &b)
@@ -489,6 +478,181 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 		return nil, err
 	}
 	return out, nil
+}
+
+// liveRead is the live state of a request's changes as one strongly
+// consistent batch read it: the items of the flags (for their config_seq),
+// the decoded flags and configs, and the holders of the targets' locks.
+type liveRead struct {
+	live      *domain.Live
+	flagItems map[string]item
+	holders   map[domain.Target]string
+}
+
+// readLive reads the live state of cr's changes: each flag one names, each
+// targeting change's environment, config and pending lock.
+func (s *Store) readLive(ctx context.Context, cr *domain.ChangeRequest) (*liveRead, error) {
+	var keys []key
+	index := map[key]int{}
+	want := func(k key) {
+		if _, ok := index[k]; !ok {
+			index[k] = len(keys)
+			keys = append(keys, k)
+		}
+	}
+	for _, c := range cr.Changes {
+		if c.Kind == domain.KindSegment {
+			want(segmentKey(cr.Project, c.Segment))
+		}
+		if c.Flag != "" {
+			want(flagKey(cr.Project, c.Flag))
+		}
+		if c.Kind == domain.KindTargeting {
+			want(envKey(cr.Project, c.Environment))
+			want(configKey(cr.Project, c.Flag, c.Environment))
+			want(targetLock(cr.Project, c.Target()))
+		}
+	}
+	items, err := s.getMany(ctx, keys...)
+	if err != nil {
+		return nil, err
+	}
+	r := &liveRead{
+		live:      &domain.Live{Flags: map[string]*domain.Flag{}, Configs: map[domain.Target]*domain.FlagConfig{}, Segments: map[string]*domain.Segment{}},
+		flagItems: map[string]item{}, holders: map[domain.Target]string{},
+	}
+	for _, c := range cr.Changes {
+		if c.Kind == domain.KindSegment {
+			it := items[index[segmentKey(cr.Project, c.Segment)]]
+			if it == nil {
+				return nil, s.notFoundIn(ctx, cr.Project, "segment", c.Segment)
+			}
+			sg, err := decode[record.Segment](it)
+			if err != nil {
+				return nil, err
+			}
+			r.live.Segments[c.Segment] = sg
+			continue
+		}
+		if c.Flag != "" && r.live.Flags[c.Flag] == nil {
+			it := items[index[flagKey(cr.Project, c.Flag)]]
+			if it == nil {
+				return nil, s.notFoundIn(ctx, cr.Project, "flag", c.Flag)
+			}
+			f, err := decode[record.Flag](it)
+			if err != nil {
+				return nil, err
+			}
+			r.live.Flags[c.Flag], r.flagItems[c.Flag] = f, it
+		}
+		if c.Kind != domain.KindTargeting {
+			continue
+		}
+		if items[index[envKey(cr.Project, c.Environment)]] == nil {
+			return nil, s.notFoundIn(ctx, cr.Project, "environment", c.Environment)
+		}
+		t := c.Target()
+		r.holders[t] = stringAttr(items[index[targetLock(cr.Project, t)]], attrLockedBy)
+		cfg := domain.DefaultFlagConfig(r.live.Flags[c.Flag], c.Environment)
+		if it := items[index[configKey(cr.Project, c.Flag, c.Environment)]]; it != nil {
+			if cfg, err = decode[record.FlagConfig](it); err != nil {
+				return nil, err
+			}
+		}
+		r.live.Configs[t] = cfg
+	}
+	return r, nil
+}
+
+// versions are the versions of the live state as read, by flag and by
+// targeting target, before fn could change them.
+type versions struct {
+	flags, segments map[string]int64
+	configs         map[domain.Target]int64
+}
+
+func versionsOf(l *domain.Live) versions {
+	v := versions{flags: map[string]int64{}, segments: map[string]int64{}, configs: map[domain.Target]int64{}}
+	for k, sg := range l.Segments {
+		v.segments[k] = sg.Version
+	}
+	for k, f := range l.Flags {
+		v.flags[k] = f.Version
+	}
+	for t, c := range l.Configs {
+		v.configs[t] = c.Version
+	}
+	return v
+}
+
+// addLiveWrites adds to b the live state an apply writes: each config at its
+// read version, each flag that is written or whose configs are (one item
+// per flag: its config_seq moves by the number of its configs written),
+// each environment a config is written in (it must still exist), and the
+// ruleset version once. It refuses (ErrContention) live state named at
+// another version than the one read.
+func (s *Store) addLiveWrites(b *txBuilder, project string, r *liveRead, read versions, w *domain.ApplyWrite) error {
+	configsOf := map[string]int64{}
+	var envs []string
+	for _, c := range w.Configs {
+		t := domain.Target{Kind: domain.KindTargeting, Flag: c.Flag, Environment: c.Environment}
+		v := read.configs[t]
+		if c.Version != v {
+			return domain.ErrContention
+		}
+		c.Version = v + 1
+		s.addConfigPut(b, project, c.Flag, c.Environment, c, v)
+		configsOf[c.Flag]++
+		if !slices.Contains(envs, c.Environment) {
+			envs = append(envs, c.Environment)
+		}
+	}
+	written := map[string]bool{}
+	for _, f := range w.Flags {
+		v, it := read.flags[f.Key], r.flagItems[f.Key]
+		if f.Version != v {
+			return domain.ErrContention
+		}
+		f.Version = v + 1
+		seq := keep(it, attrConfigSeq)
+		if n := configsOf[f.Key]; n > 0 {
+			var cur int64
+			if v, ok := it[attrConfigSeq].(*types.AttributeValueMemberN); ok {
+				cur, _ = strconv.ParseInt(v.Value, 10, 64)
+			}
+			seq[attrConfigSeq] = num(cur + n)
+		}
+		fit, err := encode(flagKey(project, f.Key), record.FromFlag(*f), seq)
+		if err != nil {
+			return err
+		}
+		cond := versionIs(v).And(unchanged(it, attrConfigSeq))
+		b.add(s.txPut(fit, &cond))
+		written[f.Key] = true
+	}
+	for _, flag := range slices.Sorted(maps.Keys(configsOf)) {
+		if !written[flag] {
+			b.add(s.txUpdate(flagKey(project, flag), expression.Add(expression.Name(attrConfigSeq), expression.Value(configsOf[flag])), versionIs(read.flags[flag])))
+		}
+	}
+	for _, env := range envs {
+		b.add(s.txCheck(envKey(project, env), itemExists))
+	}
+	for _, sg := range w.Segments {
+		v := read.segments[sg.Key]
+		if sg.Version != v {
+			return domain.ErrContention
+		}
+		sg.Version = v + 1
+		it, err := encode(segmentKey(project, sg.Key), record.FromSegment(*sg), nil)
+		if err != nil {
+			return err
+		}
+		cond := versionIs(v)
+		b.add(s.txPut(it, &cond))
+	}
+	s.addRulesetBump(b, project)
+	return nil
 }
 
 func (s *Store) PendingLock(ctx context.Context, project, flag, env string) (string, error) {

@@ -23,7 +23,8 @@ func targetingRequest(id, env string, at time.Time) *domain.ChangeRequest {
 	cfg := &domain.FlagConfig{Project: "p", Flag: "f", Environment: env, Enabled: true, OffVariant: "off",
 		Rules: []domain.Rule{}, DefaultRule: domain.Allocation{Rollout: 100, Weights: []domain.Weight{{Variant: "on", Weight: 1}}}}
 	return &domain.ChangeRequest{
-		ID: id, Project: "p", Flag: "f", Environment: env, Kind: domain.KindTargeting, Title: "t", ProposedConfig: cfg,
+		ID: id, Project: "p", Flag: "f", Environment: env, Kind: domain.KindTargeting, Title: "t",
+		Changes:   []domain.Change{{Kind: domain.KindTargeting, Flag: "f", Environment: env, ProposedConfig: cfg}},
 		Requester: "member:m1", RequesterMember: "m1", NotifyReviewers: []string{}, Status: domain.StatusPending, Revision: 1,
 		Policy:  domain.Policy{MinApprovals: 1, Reviewers: domain.ReviewersPeer, Apply: domain.ApplyManual},
 		Reviews: []domain.Review{}, Timeline: []domain.TimelineEvent{}, CreatedAt: at, UpdatedAt: at,
@@ -140,7 +141,7 @@ func TestLockReleasedBetweenConfigReadAndWrite(t *testing.T) {
 		seen = append(seen, w.LockedBy)
 		if len(seen) == 1 {
 			_, err := s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
-				w.ReleaseLock = true
+				w.ReleaseLocks = cr.LockTargets()
 				return only(cr.Withdraw(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, at0))
 			})
 			if err != nil {
@@ -324,40 +325,45 @@ func TestChangeRequestAndAuditCursors(t *testing.T) {
 
 func flagRequest(id string, proposed *domain.Flag, base int64) *domain.ChangeRequest {
 	return &domain.ChangeRequest{
-		ID: id, Project: "p", Flag: proposed.Key, Kind: domain.KindFlag, Title: "t", ProposedFlag: proposed, BaseVersion: base,
+		ID: id, Project: "p", Flag: proposed.Key, Kind: domain.KindFlag, Title: "t",
+		Changes:   []domain.Change{{Kind: domain.KindFlag, Flag: proposed.Key, ProposedFlag: proposed, BaseVersion: base}},
 		Requester: "member:m1", RequesterMember: "m1", NotifyReviewers: []string{}, Status: domain.StatusApproved, Revision: 1,
 		Policy:  domain.Policy{MinApprovals: 1, Reviewers: domain.ReviewersPeer, Apply: domain.ApplyManual},
 		Reviews: []domain.Review{}, Timeline: []domain.TimelineEvent{}, CreatedAt: at0, UpdatedAt: at0,
 	}
 }
 
-func applyFlag(calls *int, during func()) func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.ApplyWrite) error {
+func applyFlag(calls *int, during func()) func(*domain.ChangeRequest, *domain.Live, *domain.ApplyWrite) error {
 	a := domain.Actor{MemberID: "m3", Role: domain.RoleEditor}
-	return func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) error {
+	return func(cr *domain.ChangeRequest, l *domain.Live, w *domain.ApplyWrite) error {
 		*calls++
-		if c != nil {
+		if len(l.Configs) != 0 {
 			return fmt.Errorf("a flag-level apply got a config")
 		}
+		f := l.Flags[cr.Changes[0].Flag]
 		if *calls == 1 && during != nil {
 			during()
 		}
 		if cr.Status == domain.StatusApplied {
 			return nil
 		}
-		if err := cr.CheckApply(a, f.Version, at0); err != nil {
+		if err := cr.CheckApply(a, at0); err != nil {
 			return err
 		}
-		next := *cr.ProposedFlag
+		if err := cr.Changes[0].CheckBase(f.Version); err != nil {
+			return err
+		}
+		next := *cr.Changes[0].ProposedFlag
 		next.Version = f.Version
 		*f = next
 		w.Record(domain.AuditEntry{ID: fmt.Sprintf("apply-%d", *calls), At: at0, Actor: a.String(), Action: "change_request.applied", Project: "p", Flag: f.Key})
-		w.Applied, w.ReleaseLock, w.Flag = true, true, f
+		w.Applied, w.ReleaseLocks, w.Flags = true, cr.LockTargets(), []*domain.Flag{f}
 		return only(cr.MarkApplied(a, f.Version+1, "api", at0))
 	}
 }
 
 // A flag-level request applies to the flag item: version + 1, config_seq
-// kept, the flag-level lock released; a config write between the apply's
+// kept; a config write between the apply's
 // read and write makes it retry.
 func TestApplyFlagLevelRequest(t *testing.T) {
 	s, c, table := newStore(t)
@@ -368,8 +374,8 @@ func TestApplyFlagLevelRequest(t *testing.T) {
 	proposed := newFlag("f", "on", "control")
 	proposed.Name = "renamed"
 	must(t, s.CreateChangeRequest(ctx, flagRequest("cr1", proposed, 1), true, nil))
-	if holder, _ := s.PendingLock(ctx, "p", "f", ""); holder != "cr1" {
-		t.Fatalf("flag-level lock: %q", holder)
+	if holder, _ := s.PendingLock(ctx, "p", "f", ""); holder != "" {
+		t.Fatalf("a flag-level change takes no lock (locks are targeting's): %q", holder)
 	}
 	calls := 0
 	cr, err := s.ApplyChangeRequest(ctx, "cr1", applyFlag(&calls, func() {

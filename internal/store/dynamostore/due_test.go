@@ -97,7 +97,7 @@ func realisticRequest(id string, at time.Time) *domain.ChangeRequest {
 	return &domain.ChangeRequest{
 		ID: id, Project: "shop", Flag: "checkout", Environment: "production", Kind: domain.KindTargeting,
 		Title: "Roll the new checkout out to half of production", Description: "Employees first, then 50%.",
-		ProposedConfig: cfg, BaseVersion: 1, Requester: "member:m_ada", RequesterMember: "m_ada",
+		Changes: []domain.Change{{Kind: domain.KindTargeting, Flag: "checkout", Environment: "production", ProposedConfig: cfg, BaseVersion: 1}}, Requester: "member:m_ada", RequesterMember: "m_ada",
 		NotifyReviewers: []string{"m_bob", "m_cy"}, Status: domain.StatusPending, Revision: 1,
 		Policy: domain.Policy{MinApprovals: 1, RejectionBlocksApply: true, Reviewers: domain.ReviewersPeer, Apply: domain.ApplyManual,
 			AutoApproveAfter: "72h", ExpireAfter: "720h", DesignatedReviewers: []string{}, Environments: []string{"production"}},

@@ -82,13 +82,20 @@ func (s *Store) RulesetVersion(ctx context.Context, project string) (int64, erro
 	return rulesetVersionOf(out.Item)
 }
 
+// segmentsRead is what Ruleset's Query of the segments answered.
+type segmentsRead struct {
+	segments []domain.Segment
+	err      error
+}
+
 // rulesetReads is how many times Ruleset reads the flags and configs while
 // the version keeps moving under it.
 const rulesetReads = 4
 
 // Ruleset reads the version, then every flag of the project (Query FLAG#)
-// and the environment's config of each (BatchGetItem), all strongly
-// consistent, then the version again. DynamoDB has no consistent snapshot
+// with, beside it, every segment (Query SEGMENT#), and the environment's
+// config of each flag (BatchGetItem), all strongly consistent, then the
+// version again. DynamoDB has no consistent snapshot
 // of several items, so when the version moved meanwhile (a write landed
 // between the reads) it reads again, at most rulesetReads times. If it
 // still moves, it answers the last content with the version read before
@@ -115,7 +122,18 @@ func (s *Store) Ruleset(ctx context.Context, project, env string) (*domain.Rules
 		if err != nil {
 			return nil, err
 		}
+		// The segments' Query runs beside the flags' (one partition,
+		// two sort key prefixes).
+		segs := make(chan segmentsRead, 1)
+		go func() {
+			v, err := s.projectSegments(ctx, project)
+			segs <- segmentsRead{v, err}
+		}()
 		flags, err := listAll[record.Flag](ctx, s, listing{pk: prefixProject + project, prefix: prefixFlag, what: "flags of " + project})
+		sr := <-segs
+		if err == nil {
+			err = sr.err
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -127,7 +145,7 @@ func (s *Store) Ruleset(ctx context.Context, project, env string) (*domain.Rules
 		if err != nil {
 			return nil, err
 		}
-		r = &domain.Ruleset{Version: before, Flags: flags, Configs: []domain.FlagConfig{}}
+		r = &domain.Ruleset{Version: before, Flags: flags, Configs: []domain.FlagConfig{}, Segments: sr.segments}
 		if r.Flags == nil {
 			r.Flags = []domain.Flag{}
 		}

@@ -251,20 +251,27 @@ func (s *Store) addConfigWrite(b *txBuilder, project, flag, env string, c *domai
 	s.addConfigWriteWhere(b, project, flag, env, c, readVersion, flagVersion, itemExists)
 }
 
-// addConfigWriteWhere is addConfigWrite with envCond as the check of the
-// environment item (a settings guard adds its protection to it); it returns
-// the check's index in b.
-func (s *Store) addConfigWriteWhere(b *txBuilder, project, flag, env string, c *domain.FlagConfig, readVersion, flagVersion int64, envCond expression.ConditionBuilder) (envCheck int) {
+// addConfigPut adds to b the put of config c, read at readVersion (0:
+// never written), alone: the flag's config sequence, the environment's
+// check and the ruleset version are the caller's.
+func (s *Store) addConfigPut(b *txBuilder, project, flag, env string, c *domain.FlagConfig, readVersion int64) {
 	it, err := encode(configKey(project, flag, env), record.FromFlagConfig(*c), item{
 		attrGSI1PK: str(prefixEnvConf + project + "#" + env),
 		attrGSI1SK: str(flag),
 	})
 	if err != nil {
 		b.add(types.TransactWriteItem{}, err)
-		return -1
+		return
 	}
 	cond := versionOrNew(readVersion)
 	b.add(s.txPut(it, &cond))
+}
+
+// addConfigWriteWhere is addConfigWrite with envCond as the check of the
+// environment item (a settings guard adds its protection to it); it returns
+// the check's index in b.
+func (s *Store) addConfigWriteWhere(b *txBuilder, project, flag, env string, c *domain.FlagConfig, readVersion, flagVersion int64, envCond expression.ConditionBuilder) (envCheck int) {
+	s.addConfigPut(b, project, flag, env, c, readVersion)
 	b.add(s.txUpdate(flagKey(project, flag), expression.Add(expression.Name(attrConfigSeq), expression.Value(1)), versionIs(flagVersion)))
 	envCheck = len(b.items)
 	b.add(s.txCheck(envKey(project, env), envCond))

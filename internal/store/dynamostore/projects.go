@@ -17,8 +17,8 @@ import (
 )
 
 // A project item carries env_count (its environments, bounded by
-// domain.MaxEnvironmentsPerProject), flag_seq (bumped by every flag
-// creation) and sdk_key_seq (bumped by every SDK key creation, see
+// domain.MaxEnvironmentsPerProject), flag_seq (bumped by every flag and
+// every segment creation) and sdk_key_seq (bumped by every SDK key creation, see
 // CreateSDKKey), so that deleting a project can be conditioned on none
 // having changed since the store saw it had no flags and read the SDK keys
 // it revokes.
@@ -142,6 +142,14 @@ func (s *Store) DeleteProject(ctx context.Context, k string, when time.Time, aud
 		}
 		if len(flags) > 0 {
 			return domain.Errorf(domain.CodeConflict, "project %q still has flags; delete them first (archive, then delete with ?hard=true)", k)
+		}
+		// A segment created after this read moves flag_seq too (CreateSegment).
+		segments, err := s.sortKeys(ctx, prefixProject+k, prefixSegment, 0)
+		if err != nil {
+			return err
+		}
+		if len(segments) > 0 {
+			return domain.Errorf(domain.CodeConflict, "project %q still has segments; delete them first", k)
 		}
 		envs, err := s.sortKeys(ctx, prefixProject+k, prefixEnv, 98)
 		if err != nil {

@@ -39,7 +39,7 @@ const (
 	attrGSI3SK      = "GSI3SK"
 	attrVersion     = "version"    // the entities' own version, named as in their JSON
 	attrEnvCount    = "env_count"  // project: how many environments it has
-	attrFlagSeq     = "flag_seq"   // project: bumped by every flag creation
+	attrFlagSeq     = "flag_seq"   // project: bumped by every flag (and segment) creation
 	attrConfigSeq   = "config_seq" // flag: bumped by every config write
 	attrMemberID    = "member_id"  // e-mail lookup item → member
 	attrTokenID     = "token_id"   // token hash lookup item → token
@@ -47,7 +47,7 @@ const (
 	attrLastUsed    = "last_used_at"
 	attrLockedBy    = "change_request"  // pending lock item → the request holding it
 	attrReviewed    = "reviewed_by"     // change request: every member who reviewed it (for the reviewer filter)
-	attrRuleset     = "ruleset_version" // ruleset item: bumped by every write of a flag or config of the project
+	attrRuleset     = "ruleset_version" // ruleset item: bumped by every write of a flag, config or segment of the project
 	attrProject     = "project"         // SDK key hash lookup item → the key's project,
 	attrEnvironment = "environment"     // … environment
 	attrSDKKeyID    = "sdk_key_id"      // … and id

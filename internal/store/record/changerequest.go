@@ -80,17 +80,54 @@ func (r TimelineEvent) Domain() domain.TimelineEvent {
 	}
 }
 
+// Change is one change of a request.
+type Change struct {
+	Kind            string      `json:"kind"`
+	Flag            string      `json:"flag,omitempty"`
+	Environment     string      `json:"environment,omitempty"`
+	Segment         string      `json:"segment,omitempty"`
+	ProposedConfig  *FlagConfig `json:"proposed_config,omitempty"`
+	ProposedFlag    *Flag       `json:"proposed_flag,omitempty"`
+	ProposedSegment *Segment    `json:"proposed_segment,omitempty"`
+	BaseConfig      *FlagConfig `json:"base_config,omitempty"`
+	BaseFlag        *Flag       `json:"base_flag,omitempty"`
+	BaseVersion     int64       `json:"base_version"`
+}
+
+func FromChange(c domain.Change) Change {
+	return Change{
+		Kind: string(c.Kind), Flag: c.Flag, Environment: c.Environment, Segment: c.Segment,
+		ProposedConfig: optional(c.ProposedConfig, FromFlagConfig), ProposedFlag: optional(c.ProposedFlag, FromFlag),
+		ProposedSegment: optional(c.ProposedSegment, FromSegment),
+		BaseConfig:      optional(c.BaseConfig, FromFlagConfig), BaseFlag: optional(c.BaseFlag, FromFlag), BaseVersion: c.BaseVersion,
+	}
+}
+
+func (r Change) Domain() domain.Change {
+	return domain.Change{
+		Kind: domain.CRKind(r.Kind), Flag: r.Flag, Environment: r.Environment, Segment: r.Segment,
+		ProposedConfig: optional(r.ProposedConfig, FlagConfig.Domain), ProposedFlag: optional(r.ProposedFlag, Flag.Domain),
+		ProposedSegment: optional(r.ProposedSegment, Segment.Domain),
+		BaseConfig:      optional(r.BaseConfig, FlagConfig.Domain), BaseFlag: optional(r.BaseFlag, Flag.Domain), BaseVersion: r.BaseVersion,
+	}
+}
+
+// ChangeRequest is a request as stored. Flag, Environment and Kind are its
+// subject (its first change's), Flags and Environments every one its
+// changes name (what list filters match). Requests written before a
+// request could hold several changes have no Changes: their one change is
+// in the Legacy fields, read as one change and never written again.
 type ChangeRequest struct {
 	ID              string          `json:"id"`
 	Project         string          `json:"project"`
 	Flag            string          `json:"flag"`
 	Environment     string          `json:"environment,omitempty"`
 	Kind            string          `json:"kind"`
+	Flags           []string        `json:"flags,omitempty"`
+	Environments    []string        `json:"environments,omitempty"`
+	Changes         []Change        `json:"changes,omitempty"`
 	Title           string          `json:"title"`
 	Description     string          `json:"description"`
-	ProposedConfig  *FlagConfig     `json:"proposed_config,omitempty"`
-	ProposedFlag    *Flag           `json:"proposed_flag,omitempty"`
-	BaseVersion     int64           `json:"base_version"`
 	Requester       string          `json:"requester"`
 	RequesterMember string          `json:"requester_member,omitempty"`
 	NotifyReviewers []string        `json:"notify_reviewers"`
@@ -105,8 +142,6 @@ type ChangeRequest struct {
 	ApplyPending    bool            `json:"apply_pending,omitempty"`
 	RevisionBy      string          `json:"revision_by,omitempty"`
 	RequesterBehind string          `json:"requester_behind,omitempty"`
-	BaseConfig      *FlagConfig     `json:"base_config,omitempty"`
-	BaseFlag        *Flag           `json:"base_flag,omitempty"`
 	UsedLinks       []string        `json:"used_links,omitempty"`
 	AppliedBy       string          `json:"applied_by,omitempty"`
 	AppliedAt       *time.Time      `json:"applied_at,omitempty"`
@@ -114,31 +149,47 @@ type ChangeRequest struct {
 	Version         int64           `json:"version"`
 	CreatedAt       time.Time       `json:"created_at"`
 	UpdatedAt       time.Time       `json:"updated_at"`
+	Legacy
+}
+
+// Legacy is the one change of a request written before requests held
+// several: read, never written (FromChangeRequest leaves it empty).
+type Legacy struct {
+	ProposedConfig *FlagConfig `json:"proposed_config,omitempty"`
+	ProposedFlag   *Flag       `json:"proposed_flag,omitempty"`
+	BaseVersion    int64       `json:"base_version,omitempty"`
+	BaseConfig     *FlagConfig `json:"base_config,omitempty"`
+	BaseFlag       *Flag       `json:"base_flag,omitempty"`
 }
 
 func FromChangeRequest(cr domain.ChangeRequest) ChangeRequest {
 	return ChangeRequest{
-		ID: cr.ID, Project: cr.Project, Flag: cr.Flag, Environment: cr.Environment, Kind: string(cr.Kind), Title: cr.Title,
-		Description: cr.Description, ProposedConfig: optional(cr.ProposedConfig, FromFlagConfig), ProposedFlag: optional(cr.ProposedFlag, FromFlag),
-		BaseVersion: cr.BaseVersion, Requester: cr.Requester, RequesterMember: cr.RequesterMember, NotifyReviewers: cr.NotifyReviewers,
+		ID: cr.ID, Project: cr.Project, Flag: cr.Flag, Environment: cr.Environment, Kind: string(cr.Kind),
+		Flags: cr.Flags(), Environments: cr.Environments(), Changes: each(cr.Changes, FromChange), Title: cr.Title,
+		Description: cr.Description, Requester: cr.Requester, RequesterMember: cr.RequesterMember, NotifyReviewers: cr.NotifyReviewers,
 		Status: string(cr.Status), Revision: cr.Revision, Policy: FromPolicy(cr.Policy), Reviews: each(cr.Reviews, FromReview),
 		Timeline: each(cr.Timeline, FromTimelineEvent), AutoApproveAt: cr.AutoApproveAt, ExpiresAt: cr.ExpiresAt, ApplyAt: cr.ApplyAt,
-		ApplyPending: cr.ApplyPending, RevisionBy: cr.RevisionBy, RequesterBehind: cr.RequesterBehind,
-		BaseConfig: optional(cr.BaseConfig, FromFlagConfig), BaseFlag: optional(cr.BaseFlag, FromFlag), UsedLinks: cr.UsedLinks,
+		ApplyPending: cr.ApplyPending, RevisionBy: cr.RevisionBy, RequesterBehind: cr.RequesterBehind, UsedLinks: cr.UsedLinks,
 		AppliedBy: cr.AppliedBy, AppliedAt: cr.AppliedAt, AppliedVersion: cr.AppliedVersion,
 		Version: cr.Version, CreatedAt: cr.CreatedAt, UpdatedAt: cr.UpdatedAt,
 	}
 }
 
 func (r ChangeRequest) Domain() domain.ChangeRequest {
+	changes := each(r.Changes, Change.Domain)
+	if len(r.Changes) == 0 && (r.ProposedConfig != nil || r.ProposedFlag != nil) {
+		changes = []domain.Change{{
+			Kind: domain.CRKind(r.Kind), Flag: r.Flag, Environment: r.Environment,
+			ProposedConfig: optional(r.ProposedConfig, FlagConfig.Domain), ProposedFlag: optional(r.ProposedFlag, Flag.Domain),
+			BaseConfig: optional(r.BaseConfig, FlagConfig.Domain), BaseFlag: optional(r.BaseFlag, Flag.Domain), BaseVersion: r.BaseVersion,
+		}}
+	}
 	return domain.ChangeRequest{
 		ID: r.ID, Project: r.Project, Flag: r.Flag, Environment: r.Environment, Kind: domain.CRKind(r.Kind), Title: r.Title,
-		Description: r.Description, ProposedConfig: optional(r.ProposedConfig, FlagConfig.Domain), ProposedFlag: optional(r.ProposedFlag, Flag.Domain),
-		BaseVersion: r.BaseVersion, Requester: r.Requester, RequesterMember: r.RequesterMember, NotifyReviewers: r.NotifyReviewers,
+		Changes: changes, Description: r.Description, Requester: r.Requester, RequesterMember: r.RequesterMember, NotifyReviewers: r.NotifyReviewers,
 		Status: domain.CRStatus(r.Status), Revision: r.Revision, Policy: r.Policy.Domain(), Reviews: each(r.Reviews, Review.Domain),
 		Timeline: each(r.Timeline, TimelineEvent.Domain), AutoApproveAt: r.AutoApproveAt, ExpiresAt: r.ExpiresAt, ApplyAt: r.ApplyAt,
-		ApplyPending: r.ApplyPending, RevisionBy: r.RevisionBy, RequesterBehind: r.RequesterBehind,
-		BaseConfig: optional(r.BaseConfig, FlagConfig.Domain), BaseFlag: optional(r.BaseFlag, Flag.Domain), UsedLinks: r.UsedLinks,
+		ApplyPending: r.ApplyPending, RevisionBy: r.RevisionBy, RequesterBehind: r.RequesterBehind, UsedLinks: r.UsedLinks,
 		AppliedBy: r.AppliedBy, AppliedAt: r.AppliedAt, AppliedVersion: r.AppliedVersion,
 		Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}

@@ -56,6 +56,18 @@ func fullFlagConfig() domain.FlagConfig {
 	}
 }
 
+func fullSegment() domain.Segment {
+	return domain.Segment{
+		Project: "checkout", Key: "beta-testers", Name: "Beta testers", Description: "Who tries <new> things & tells us",
+		Included: []string{"user-1", "ünïcode-2"}, Excluded: []string{"user-3"},
+		Rules: []domain.SegmentRule{{Conditions: []domain.Condition{
+			{Attribute: "email", Operator: domain.OpEndsWith, Values: []string{"@example.com"}},
+			{Attribute: "country", Operator: domain.OpIn, Values: []string{"NL", "BE"}},
+		}}},
+		Version: 4, CreatedAt: at(41), UpdatedAt: at(42),
+	}
+}
+
 func fullMember() domain.Member {
 	return domain.Member{
 		ID: "m_alice", Email: "Alice@Example.com", Name: "Alice", Role: domain.RoleAdmin, EmailOptOut: true,
@@ -94,15 +106,19 @@ func fullPolicy() domain.Policy {
 }
 
 func fullChangeRequest() domain.ChangeRequest {
-	cfg, flag := fullFlagConfig(), fullFlag()
+	cfg, flag, segment := fullFlagConfig(), fullFlag(), fullSegment()
 	baseCfg, baseFlag := fullFlagConfig(), fullFlag()
 	baseCfg.Enabled, baseCfg.Version = false, 6
 	baseFlag.Tags, baseFlag.Version = []string{"payments"}, 4
 	return domain.ChangeRequest{
 		ID: "cr_1", Project: "checkout", Flag: "new-checkout", Environment: "production", Kind: domain.KindTargeting,
 		Title: "Turn on in production", Description: "After the <beta> & the review",
-		ProposedConfig: &cfg, ProposedFlag: &flag,
-		BaseVersion: 6, Requester: "member:m_alice", RequesterMember: "m_alice", NotifyReviewers: []string{"m_bob", "m_carol"},
+		Changes: []domain.Change{
+			{Kind: domain.KindTargeting, Flag: "new-checkout", Environment: "production", ProposedConfig: &cfg, BaseConfig: &baseCfg, BaseVersion: 6},
+			{Kind: domain.KindFlag, Flag: "new-checkout", ProposedFlag: &flag, BaseFlag: &baseFlag, BaseVersion: 4},
+			{Kind: domain.KindSegment, Segment: "beta", ProposedSegment: &segment, BaseVersion: 2},
+		},
+		Requester: "member:m_alice", RequesterMember: "m_alice", NotifyReviewers: []string{"m_bob", "m_carol"},
 		Status: domain.StatusApproved, Revision: 2, Policy: fullPolicy(),
 		Reviews: []domain.Review{
 			{Reviewer: "m_bob", Decision: domain.DecisionReject, Comment: "not yet", Revision: 1, Channel: "api", At: at(16)},
@@ -113,7 +129,7 @@ func fullChangeRequest() domain.ChangeRequest {
 			Mentions: []string{"m_bob", "m_dan"}, MentionsNotMailed: []string{"m_dan"}, Channel: "api", At: at(18),
 		}},
 		AutoApproveAt: atPtr(19), ExpiresAt: atPtr(20), ApplyAt: atPtr(21), ApplyPending: true,
-		RevisionBy: "m_alice", RequesterBehind: "m_erin", BaseConfig: &baseCfg, BaseFlag: &baseFlag,
+		RevisionBy: "m_alice", RequesterBehind: "m_erin",
 		UsedLinks: []string{"approve:m_carol:2"}, AppliedBy: "system:scheduler", AppliedAt: atPtr(22), AppliedVersion: 8,
 		Version: 11, CreatedAt: at(23), UpdatedAt: at(24),
 	}

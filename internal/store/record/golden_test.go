@@ -61,6 +61,8 @@ func fixtures() []fixture {
 	emptyRule := fullFlagConfig()
 	emptyRule.Rules = []domain.Rule{{Name: "nobody", Conditions: []domain.Condition{{Attribute: "a", Operator: domain.OpIn, Values: []string{}}}, Allocation: domain.Allocation{Weights: []domain.Weight{}}}}
 	emptyRule.DefaultRule.Weights = []domain.Weight{}
+	emptySegment := domain.Segment{Key: "nobody", Included: []string{}, Excluded: []string{},
+		Rules: []domain.SegmentRule{{Conditions: []domain.Condition{{Attribute: "a", Operator: domain.OpExists, Values: []string{}}}}}}
 	emptyCR := domain.ChangeRequest{
 		ID: "cr_2", NotifyReviewers: []string{}, Reviews: []domain.Review{}, UsedLinks: []string{},
 		Timeline: []domain.TimelineEvent{{Type: "created", Mentions: []string{}, MentionsNotMailed: []string{}}},
@@ -83,6 +85,9 @@ func fixtures() []fixture {
 		fx("flag_config.zero", record.FromFlagConfig, domain.FlagConfig{}),
 		fx("flag_config.default", record.FromFlagConfig, *domain.DefaultFlagConfig(&flag, "staging")),
 		fx("flag_config.empty", record.FromFlagConfig, emptyRule),
+		fx("segment", record.FromSegment, fullSegment()),
+		fx("segment.zero", record.FromSegment, domain.Segment{}),
+		fx("segment.empty", record.FromSegment, emptySegment),
 		fx("member", record.FromMember, fullMember()),
 		fx("member.zero", record.FromMember, domain.Member{}),
 		fx("token", record.FromToken, fullToken()),

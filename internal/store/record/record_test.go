@@ -38,6 +38,8 @@ func init() {
 	pair[domain.Condition, record.Condition]()
 	pair[domain.Rule, record.Rule]()
 	pair[domain.FlagConfig, record.FlagConfig]()
+	pair[domain.SegmentRule, record.SegmentRule]()
+	pair[domain.Segment, record.Segment]()
 	pair[domain.Suppression, record.Suppression]()
 	pair[domain.Member, record.Member]()
 	pair[domain.Token, record.Token]()
@@ -48,6 +50,7 @@ func init() {
 	pair[domain.Policy, record.Policy]()
 	pair[domain.Review, record.Review]()
 	pair[domain.TimelineEvent, record.TimelineEvent]()
+	pair[domain.Change, record.Change]()
 	pair[domain.ChangeRequest, record.ChangeRequest]()
 	pair[domain.Diff, record.Diff]()
 	pair[domain.AuditEntry, record.AuditEntry]()
@@ -60,6 +63,14 @@ func init() {
 // notStored lists the domain fields ("Type.Field") deliberately kept out of
 // the records, and why. None today.
 var notStored = map[string]string{}
+
+// recordOnly lists the record fields ("Type.Field") no domain field has,
+// and why.
+var recordOnly = map[string]string{
+	"ChangeRequest.Flags":        "derived from the changes: what the flag filter of a list matches",
+	"ChangeRequest.Environments": "derived from the changes: what the environment filter of a list matches",
+	"ChangeRequest.Legacy":       "the one change of a request stored before requests held several: read, never written",
+}
 
 // TestEveryFieldHasARecordField fails when a domain struct the stores
 // persist gains a field its record lacks (or loses one its record has): a
@@ -81,7 +92,9 @@ func TestEveryFieldHasARecordField(t *testing.T) {
 		}
 		var got []string
 		for f := range r.Fields() {
-			got = append(got, f.Name)
+			if recordOnly[d.Name()+"."+f.Name] == "" {
+				got = append(got, f.Name)
+			}
 		}
 		slices.Sort(want)
 		slices.Sort(got)

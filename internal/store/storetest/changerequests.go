@@ -91,7 +91,8 @@ func newRequest(id, env string, at time.Time) *domain.ChangeRequest {
 	cfg := &domain.FlagConfig{Project: "p", Flag: "f", Environment: env, Enabled: true, OffVariant: "off",
 		Rules: []domain.Rule{}, DefaultRule: domain.Allocation{Rollout: 50, Weights: []domain.Weight{{Variant: "on", Weight: 1}}}}
 	return &domain.ChangeRequest{
-		ID: id, Project: "p", Flag: "f", Environment: env, Kind: domain.KindTargeting, Title: "t", ProposedConfig: cfg,
+		ID: id, Project: "p", Flag: "f", Environment: env, Kind: domain.KindTargeting, Title: "t",
+		Changes:   []domain.Change{{Kind: domain.KindTargeting, Flag: "f", Environment: env, ProposedConfig: cfg}},
 		Requester: "member:m1", RequesterMember: "m1", NotifyReviewers: []string{"m2"}, Status: domain.StatusPending, Revision: 1,
 		Policy:  domain.Policy{MinApprovals: 1, Reviewers: domain.ReviewersPeer, Apply: domain.ApplyManual},
 		Reviews: []domain.Review{}, Timeline: []domain.TimelineEvent{}, CreatedAt: at, UpdatedAt: at,
@@ -110,7 +111,7 @@ func testChangeRequestLifecycle(t *testing.T, s domain.Store) {
 
 	got, err := s.GetChangeRequest(ctx, "cr1")
 	must(t, err)
-	if got.Version != 1 || got.Status != domain.StatusPending || got.ProposedConfig.DefaultRule.Rollout != 50 || got.NotifyReviewers[0] != "m2" {
+	if got.Version != 1 || got.Status != domain.StatusPending || got.Changes[0].ProposedConfig.DefaultRule.Rollout != 50 || got.NotifyReviewers[0] != "m2" {
 		t.Fatalf("read back %+v", got)
 	}
 	_, err = s.GetChangeRequest(ctx, "nope")
@@ -223,8 +224,8 @@ func testPendingLock(t *testing.T, s domain.Store) {
 		t.Fatalf("a write not told to release the lock released it: holder %q", holder)
 	}
 	// a request that does not hold the lock does not release another's
-	_, err = s.UpdateChangeRequest(ctx, "cr3", func(_ *domain.ChangeRequest, w *domain.RequestWrite) error {
-		w.ReleaseLock = true
+	_, err = s.UpdateChangeRequest(ctx, "cr3", func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
+		w.ReleaseLocks = append(cr.LockTargets(), domain.Target{Kind: domain.KindTargeting, Flag: "f", Environment: "production"})
 		return nil
 	})
 	must(t, err)
@@ -234,8 +235,8 @@ func testPendingLock(t *testing.T, s domain.Store) {
 	if holder, _ := s.PendingLock(ctx, "p", "f", "staging"); holder != "" {
 		t.Fatalf("cr3's own lock: holder %q", holder)
 	}
-	_, err = s.UpdateChangeRequest(ctx, "cr1", func(_ *domain.ChangeRequest, w *domain.RequestWrite) error {
-		w.ReleaseLock = true
+	_, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
+		w.ReleaseLocks = cr.LockTargets()
 		return nil
 	})
 	must(t, err)
@@ -249,22 +250,27 @@ func testPendingLock(t *testing.T, s domain.Store) {
 
 // applyFn applies a targeting request as the service does: the proposal
 // into the config it was given, named in the write with the lock's release.
-func applyFn(a domain.Actor, applied *int) func(*domain.ChangeRequest, *domain.Flag, *domain.FlagConfig, *domain.ApplyWrite) error {
-	return func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) error {
+func applyFn(a domain.Actor, applied *int) func(*domain.ChangeRequest, *domain.Live, *domain.ApplyWrite) error {
+	return func(cr *domain.ChangeRequest, l *domain.Live, w *domain.ApplyWrite) error {
 		if cr.Status == domain.StatusApplied {
 			return nil
 		}
-		if err := cr.CheckApply(a, c.Version, t0); err != nil {
+		ch := &cr.Changes[0]
+		c := l.Configs[ch.Target()]
+		if err := cr.CheckApply(a, t0); err != nil {
 			return err
 		}
-		next := *cr.ProposedConfig
+		if err := ch.CheckBase(c.Version); err != nil {
+			return err
+		}
+		next := *ch.ProposedConfig
 		next.Version = c.Version
 		*c = next
 		if applied != nil {
 			*applied++
 		}
 		w.Record(auditEntry("apply-"+cr.ID+fmt.Sprint(c.Version), "change_request.applied", t0))
-		w.Applied, w.ReleaseLock, w.Config = true, true, c
+		w.Applied, w.ReleaseLocks, w.Configs = true, cr.LockTargets(), []*domain.FlagConfig{c}
 		return only(cr.MarkApplied(a, c.Version+1, "api", t0))
 	}
 }
@@ -339,7 +345,11 @@ func testApplyWritesWhatItIsTold(t *testing.T, s domain.Store) {
 	ctx := context.Background()
 	newProject(t, s, "p")
 	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
-	must(t, s.CreateChangeRequest(ctx, newRequest("cr1", "production", t0), true, nil))
+	// cr1 changes f's targeting in production and f itself
+	cr1 := newRequest("cr1", "production", t0)
+	cr1.Changes = append(cr1.Changes, domain.Change{Kind: domain.KindFlag, Flag: "f", ProposedFlag: newFlag("f")})
+	must(t, s.CreateChangeRequest(ctx, cr1, true, nil))
+	target := cr1.Changes[0].Target()
 	approve(t, s, "cr1")
 	applier := domain.Actor{MemberID: "m3", Role: domain.RoleEditor}
 	state := func() string {
@@ -366,15 +376,16 @@ func testApplyWritesWhatItIsTold(t *testing.T, s domain.Store) {
 	}
 	// proposal is cr1's proposal put into c (as read), marked applied.
 	proposal := func(cr *domain.ChangeRequest, c *domain.FlagConfig) error {
-		next := *cr.ProposedConfig
+		next := *cr.Changes[0].ProposedConfig
 		next.Version = c.Version
 		*c = next
 		return only(cr.MarkApplied(applier, c.Version+1, "api", t0))
 	}
 
 	// Marked applied, live state and audit named, but not Applied.
-	_, err := s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) error {
-		w.Config, w.ReleaseLock = c, true
+	_, err := s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, l *domain.Live, w *domain.ApplyWrite) error {
+		c := l.Configs[target]
+		w.Configs, w.ReleaseLocks = []*domain.FlagConfig{c}, cr.LockTargets()
 		w.Record(auditEntry("never-1", "change_request.applied", t0))
 		return proposal(cr, c)
 	})
@@ -390,17 +401,18 @@ func testApplyWritesWhatItIsTold(t *testing.T, s domain.Store) {
 		{"the config of another environment", func(_ *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) {
 			other := *c
 			other.Environment = "staging"
-			w.Config = &other
+			w.Configs = []*domain.FlagConfig{&other}
 		}},
 		{"another flag", func(f *domain.Flag, _ *domain.FlagConfig, w *domain.ApplyWrite) {
 			other := *f
 			other.Key = "g"
-			w.Flag = &other
+			w.Flags = []*domain.Flag{&other}
 		}},
-		{"both the flag and the config", func(f *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) { w.Flag, w.Config = f, c }},
+		{"the config twice", func(_ *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) { w.Configs = []*domain.FlagConfig{c, c} }},
 	} {
-		_, err := s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, f *domain.Flag, cfg *domain.FlagConfig, w *domain.ApplyWrite) error {
-			w.Applied, w.ReleaseLock = true, true
+		_, err := s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, l *domain.Live, w *domain.ApplyWrite) error {
+			f, cfg := l.Flags["f"], l.Configs[target]
+			w.Applied, w.ReleaseLocks = true, cr.LockTargets()
 			w.Record(auditEntry("never-2", "change_request.applied", t0))
 			c.set(f, cfg, w)
 			return proposal(cr, cfg)
@@ -421,10 +433,10 @@ func testApplyWritesWhatItIsTold(t *testing.T, s domain.Store) {
 	})
 	must(t, err)
 	before = state()
-	_, err = s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.Flag, _ *domain.FlagConfig, w *domain.ApplyWrite) error {
+	_, err = s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.Live, w *domain.ApplyWrite) error {
 		next := *stale
 		next.Name = "from the apply"
-		w.Flag, w.Applied, w.ReleaseLock = &next, true, true
+		w.Flags, w.Applied, w.ReleaseLocks = []*domain.Flag{&next}, true, cr.LockTargets()
 		w.Record(auditEntry("never-3", "change_request.applied", t0))
 		return only(cr.MarkApplied(applier, next.Version+1, "api", t0))
 	})
@@ -440,8 +452,8 @@ func testApplyWritesWhatItIsTold(t *testing.T, s domain.Store) {
 	})
 	must(t, err)
 	before = state()
-	_, err = s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.Flag, _ *domain.FlagConfig, w *domain.ApplyWrite) error {
-		w.Config, w.Applied, w.ReleaseLock = staleConfig, true, true
+	_, err = s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, _ *domain.Live, w *domain.ApplyWrite) error {
+		w.Configs, w.Applied, w.ReleaseLocks = []*domain.FlagConfig{staleConfig}, true, cr.LockTargets()
 		w.Record(auditEntry("never-4", "change_request.applied", t0))
 		return proposal(cr, staleConfig)
 	})
@@ -450,12 +462,14 @@ func testApplyWritesWhatItIsTold(t *testing.T, s domain.Store) {
 	}
 	wantUnchanged("an apply naming a stale config")
 
-	// A targeting request whose function names the flag: the flag is
-	// written (version + 1, the ruleset version with it), the config is
-	// not; the lock stays, since the write did not say to release it.
-	cr, err := s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, f *domain.Flag, _ *domain.FlagConfig, w *domain.ApplyWrite) error {
+	// A function that names only the flag of a request that also changes
+	// targeting: the flag is written (version + 1, the ruleset version with
+	// it), the config is not; the lock stays, since the write did not say
+	// to release it.
+	cr, err := s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, l *domain.Live, w *domain.ApplyWrite) error {
+		f := l.Flags["f"]
 		f.Name = "renamed by cr1"
-		w.Flag, w.Applied = f, true
+		w.Flags, w.Applied = []*domain.Flag{f}, true
 		w.Record(auditEntry("apply-cr1", "change_request.applied", t0))
 		return only(cr.MarkApplied(applier, f.Version+1, "api", t0))
 	})
@@ -472,8 +486,8 @@ func testApplyWritesWhatItIsTold(t *testing.T, s domain.Store) {
 			t.Fatalf("outbox item %s of an apply that wrote nothing: want not_found, got %v", id, err)
 		}
 	}
-	_, err = s.UpdateChangeRequest(ctx, "cr1", func(_ *domain.ChangeRequest, w *domain.RequestWrite) error {
-		w.ReleaseLock = true
+	_, err = s.UpdateChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
+		w.ReleaseLocks = cr.LockTargets()
 		return nil
 	})
 	must(t, err)
@@ -645,11 +659,12 @@ func testDueIndex(t *testing.T, s domain.Store) {
 	if got := ids(*at(100), 10); got != "[cr-sched@5 cr-auto@72]" {
 		t.Fatalf("approved scheduled request: %s", got)
 	}
-	_, err = s.ApplyChangeRequest(ctx, "cr-sched", func(cr *domain.ChangeRequest, f *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) error {
-		next := *cr.ProposedConfig
+	_, err = s.ApplyChangeRequest(ctx, "cr-sched", func(cr *domain.ChangeRequest, l *domain.Live, w *domain.ApplyWrite) error {
+		c := l.Configs[cr.Changes[0].Target()]
+		next := *cr.Changes[0].ProposedConfig
 		next.Version = c.Version
 		*c = next
-		w.Applied, w.Config = true, c
+		w.Applied, w.Configs = true, []*domain.FlagConfig{c}
 		return only(cr.MarkApplied(domain.Actor{System: "scheduler"}, c.Version+1, "system", *at(5)))
 	})
 	must(t, err)

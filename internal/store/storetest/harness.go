@@ -54,6 +54,9 @@ func Run(t *testing.T, newStore NewStore) {
 	for n, fn := range settingsGuardTests() {
 		tests[n] = fn
 	}
+	for n, fn := range segmentTests() {
+		tests[n] = fn
+	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
 		names = append(names, n)

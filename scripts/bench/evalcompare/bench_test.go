@@ -5,15 +5,9 @@ import (
 	"testing"
 
 	evaluation "github.com/launchdarkly/go-server-sdk-evaluation/v3"
-	"github.com/launchdarkly/go-server-sdk-evaluation/v3/ldmodel"
 
 	"github.com/countersign/countersign/internal/eval"
 )
-
-type noData struct{}
-
-func (noData) GetFeatureFlag(string) *ldmodel.FeatureFlag { return nil }
-func (noData) GetSegment(string) *ldmodel.Segment         { return nil }
 
 var (
 	csSink eval.Result
@@ -41,7 +35,7 @@ func BenchmarkCountersign(b *testing.B) {
 
 func BenchmarkLaunchDarkly(b *testing.B) {
 	us := launchDarklyUsers()
-	ev := evaluation.NewEvaluator(noData{})
+	ev := evaluation.NewEvaluator(newLDData())
 	for _, name := range cases {
 		f := launchDarklyFlag(name)
 		b.Run(name, func(b *testing.B) {
@@ -60,23 +54,28 @@ func BenchmarkLaunchDarkly(b *testing.B) {
 }
 
 // The flags are equivalent: every user gets the same variant from both, and
-// the same kind of reason, except in the rollout, where the two hash
+// the same kind of reason (half the users are in segment_10k_keys's
+// segment), except in the rollout, where the two hash
 // differently (murmur3 of salt and key against SHA-1 of flag key, salt and
 // key) but split alike: over 100 000 users both give C, A, B about 70 %, 6 %,
 // 24 %.
 func TestEquivalent(t *testing.T) {
 	cs, ld := countersignUsers(), launchDarklyUsers()
-	ev := evaluation.NewEvaluator(noData{})
+	ev := evaluation.NewEvaluator(newLDData())
 	variant := map[string]int{"a": 0, "b": 1, "c": 2}
 	for _, name := range cases {
 		if name == "rollout_weights" {
 			continue
 		}
 		cf, lf := countersignFlag(name), launchDarklyFlag(name)
+		matched := 0
 		for i := range users {
 			c, err := cf.Evaluate(cs[i])
 			if err != nil {
 				t.Fatal(err)
+			}
+			if c.Rule == 0 {
+				matched++
 			}
 			l := ev.Evaluate(lf, ld[i], nil).Detail
 			if variant[c.Variant] != l.VariationIndex.IntValue() || string(c.Value) != l.Value.JSONString() {
@@ -85,6 +84,9 @@ func TestEquivalent(t *testing.T) {
 			if (c.Rule >= 0) != (l.Reason.GetRuleIndex() >= 0) || c.Rule != l.Reason.GetRuleIndex() && c.Rule >= 0 {
 				t.Fatalf("%s, user %d: Countersign rule %d (%s), LaunchDarkly %s", name, i, c.Rule, c.Reason, l.Reason)
 			}
+		}
+		if name == "segment_10k_keys" && matched != users/2 {
+			t.Fatalf("segment_10k_keys: %d of %d users in the segment, want half", matched, users)
 		}
 	}
 	cf, lf := countersignFlag("rollout_weights"), launchDarklyFlag("rollout_weights")

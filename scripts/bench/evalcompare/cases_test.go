@@ -3,6 +3,7 @@ package evalcompare
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/launchdarkly/go-sdk-common/v3/ldcontext"
 	"github.com/launchdarkly/go-sdk-common/v3/ldvalue"
@@ -13,7 +14,8 @@ import (
 	"github.com/countersign/countersign/internal/eval"
 )
 
-// The five cases of issue 6, as the same flag for both evaluators. Three
+// The five cases of issue 6 and one of issue 15, as the same flag for both
+// evaluators. Three
 // variants A, B, C (LaunchDarkly variations 0, 1, 2), C being the off
 // variant. The Countersign flags are those of internal/eval's own
 // benchmarks (eval_bench_test.go).
@@ -30,7 +32,49 @@ import (
 //     absent, so the targeting key is used) and a salt.
 //   - 100_rules_fallthrough: 100 rules "plan is plan-<i>" → A, none of which
 //     the user (plan pro) matches, so they fall through to B.
-var cases = []string{"static", "rule_1_clause", "rule_5_clauses", "rollout_weights", "100_rules_fallthrough"}
+//   - segment_10k_keys: one rule "in segment beta-10k" → A, else B. The
+//     segment includes 10 000 keys, user-0, user-2, ... user-19998, so half
+//     the users are in (listed) and half fall through (not listed; the
+//     segment has no rules). Countersign: the condition {targetingKey,
+//     in_segment, [beta-10k]} with the segments compiled once
+//     (eval.CompileSegments). LaunchDarkly: the segmentMatch clause, the
+//     segment found by key through the evaluator's data provider
+//     (GetSegment, a map here: the SDK's in-memory store adds a lock).
+var cases = []string{"static", "rule_1_clause", "rule_5_clauses", "rollout_weights", "100_rules_fallthrough", "segment_10k_keys"}
+
+// segmentKey names the segment of segment_10k_keys.
+const segmentKey = "beta-10k"
+
+// segmentKeys are the 10 000 keys the segment includes.
+func segmentKeys() []string {
+	keys := make([]string, 0, 10000)
+	for i := 0; i < 20000; i += 2 {
+		keys = append(keys, userKey(i))
+	}
+	return keys
+}
+
+// countersignSegments are the segments the Countersign flags can name,
+// compiled once, as package evaluate compiles a ruleset's.
+var countersignSegments = sync.OnceValue(func() *eval.Segments {
+	segs := eval.CompileSegments([]domain.Segment{{Project: "p", Key: segmentKey, Name: "Beta", Included: segmentKeys()}})
+	if len(segs.Broken()) != 0 {
+		panic(fmt.Sprint(segs.Broken()))
+	}
+	return segs
+})
+
+// ldData is the LaunchDarkly evaluator's data provider: the segment of
+// segment_10k_keys, preprocessed (Build) as the SDK does on receipt.
+type ldData struct{ segments map[string]*ldmodel.Segment }
+
+func newLDData() ldData {
+	s := ld.NewSegmentBuilder(segmentKey).Version(1).Included(segmentKeys()...).Build()
+	return ldData{segments: map[string]*ldmodel.Segment{segmentKey: &s}}
+}
+
+func (ldData) GetFeatureFlag(string) *ldmodel.FeatureFlag { return nil }
+func (d ldData) GetSegment(key string) *ldmodel.Segment   { return d.segments[key] }
 
 const salt = "salt1234"
 
@@ -60,10 +104,12 @@ func countersignFlag(name string) *eval.Flag {
 		for i := range 100 {
 			c.Rules = append(c.Rules, domain.Rule{Conditions: []domain.Condition{{Attribute: "plan", Operator: domain.OpIs, Values: []string{fmt.Sprintf("plan-%d", i)}}}, Allocation: all("a")})
 		}
+	case "segment_10k_keys":
+		c.Rules = []domain.Rule{{Conditions: []domain.Condition{{Attribute: "targetingKey", Operator: domain.OpInSegment, Values: []string{segmentKey}}}, Allocation: all("a")}}
 	default:
 		panic(name)
 	}
-	ef, err := eval.Compile(f, c)
+	ef, err := eval.Compile(f, c, countersignSegments())
 	if err != nil {
 		panic(err)
 	}
@@ -94,6 +140,8 @@ func launchDarklyFlag(name string) *ldmodel.FeatureFlag {
 			b.AddRule(ld.NewRuleBuilder().ID(fmt.Sprintf("r%d", i)).Variation(0).
 				Clauses(ld.Clause("plan", ldmodel.OperatorIn, ldvalue.String(fmt.Sprintf("plan-%d", i)))))
 		}
+	case "segment_10k_keys":
+		b.AddRule(ld.NewRuleBuilder().ID("r0").Variation(0).Clauses(ld.SegmentMatchClause(segmentKey)))
 	default:
 		panic(name)
 	}

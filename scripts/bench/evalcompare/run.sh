@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Countersign's flag evaluation against LaunchDarkly's evaluator
-# (go-server-sdk-evaluation/v3) on five equivalent flags, in one run on this
+# (go-server-sdk-evaluation/v3) on six equivalent flags, in one run on this
 # machine: `go test -bench -benchmem -count 5` over BenchmarkCountersign/<case>
 # and BenchmarkLaunchDarkly/<case>, then a table of the medians and their
 # ratio (Countersign / LaunchDarkly: below 1 means Countersign is faster),

@@ -103,3 +103,80 @@ func valueForm(v types.AttributeValue) (any, error) {
 	}
 	return nil, fmt.Errorf("attribute value of type %T", v)
 }
+
+// ItemFromJSON reads an item back from ItemJSON's form.
+func ItemFromJSON(raw []byte) (map[string]types.AttributeValue, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	return itemFrom(m)
+}
+
+func itemFrom(m map[string]json.RawMessage) (map[string]types.AttributeValue, error) {
+	out := make(map[string]types.AttributeValue, len(m))
+	for n, raw := range m {
+		v, err := valueFrom(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		out[n] = v
+	}
+	return out, nil
+}
+
+func valueFrom(raw json.RawMessage) (types.AttributeValue, error) {
+	var form map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &form); err != nil || len(form) != 1 {
+		return nil, fmt.Errorf("not an attribute value: %s", raw)
+	}
+	for typ, v := range form {
+		switch typ {
+		case "S":
+			var s string
+			err := json.Unmarshal(v, &s)
+			return &types.AttributeValueMemberS{Value: s}, err
+		case "N":
+			var s string
+			err := json.Unmarshal(v, &s)
+			return &types.AttributeValueMemberN{Value: s}, err
+		case "B":
+			var b []byte
+			err := json.Unmarshal(v, &b)
+			return &types.AttributeValueMemberB{Value: b}, err
+		case "BOOL":
+			var b bool
+			err := json.Unmarshal(v, &b)
+			return &types.AttributeValueMemberBOOL{Value: b}, err
+		case "NULL":
+			return &types.AttributeValueMemberNULL{Value: true}, nil
+		case "SS":
+			var ss []string
+			err := json.Unmarshal(v, &ss)
+			return &types.AttributeValueMemberSS{Value: ss}, err
+		case "L":
+			var l []json.RawMessage
+			if err := json.Unmarshal(v, &l); err != nil {
+				return nil, err
+			}
+			out := make([]types.AttributeValue, len(l))
+			for i, e := range l {
+				av, err := valueFrom(e)
+				if err != nil {
+					return nil, fmt.Errorf("[%d]: %w", i, err)
+				}
+				out[i] = av
+			}
+			return &types.AttributeValueMemberL{Value: out}, nil
+		case "M":
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(v, &m); err != nil {
+				return nil, err
+			}
+			inner, err := itemFrom(m)
+			return &types.AttributeValueMemberM{Value: inner}, err
+		}
+		return nil, fmt.Errorf("attribute value of type %s", typ)
+	}
+	return nil, nil
+}
