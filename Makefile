@@ -1,11 +1,11 @@
 # Countersign. `make run` starts the whole system locally; `make test` runs every test.
 SHELL := /bin/bash
 GO ?= go
-FUNCTIONS := api timers notifier evaluate mailevents
+FUNCTIONS := api console timers notifier evaluate mailevents
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 ARTIFACTS_DIR ?= bin
 
-.PHONY: run test build deploy deploy-check lint fmt clean seed build-ApiFunction build-TimersFunction build-NotifierFunction build-EvaluateFunction build-MailEventsFunction
+.PHONY: run test build deploy deploy-check lint fmt clean seed build-ApiFunction build-ConsoleFunction build-TimersFunction build-NotifierFunction build-EvaluateFunction build-MailEventsFunction
 
 ## run: the whole system in one process on 127.0.0.1:8080, data in ./.data, in
 ## development mode (mail catcher at /dev/mail, movable clock; loopback only).
@@ -31,6 +31,9 @@ build:
 # `sam build` calls build-<LogicalId> with ARTIFACTS_DIR set (BuildMethod: makefile).
 build-ApiFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/api
+
+build-ConsoleFunction:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/console
 
 build-TimersFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/timers

@@ -37,8 +37,12 @@ var lambdaForbidden = []string{
 	"github.com/wneessen/go-mail/...",
 }
 
-// The adapters, by function. The api function writes the outbox and sends
-// nothing (the notifier does), so it has neither SES nor EventBridge; the
+// The adapters, by function. The api function serves the JSON API and the
+// console function the pages for people (the console, signing in with
+// OpenID Connect and its client secret in Secrets Manager, e-mail action
+// links): the api function links none of those. Both write the outbox and
+// send nothing (the notifier does), so they have neither SES nor
+// EventBridge; the
 // evaluate function reads DynamoDB and nothing else; the mailevents
 // function records what SES reports (delivered by an EventBridge rule, not
 // read with an EventBridge client) through the application service; the
@@ -58,7 +62,18 @@ var rules = map[string]rule{
 		},
 	},
 	"api": {
-		need: []string{"internal/httpapi", "internal/console", "internal/oidcauth", "internal/app", "internal/setup/apiwire", "internal/lambdahttp",
+		need: []string{"internal/httpapi", "internal/app", "internal/setup/apiwire", "internal/lambdahttp",
+			"internal/store/dynamostore", "github.com/aws/aws-sdk-go-v2/service/dynamodb"},
+		forbid: []string{
+			"internal/console", "internal/oidcauth/...", "github.com/coreos/go-oidc/...", "github.com/go-jose/...", "internal/setup/consolewire",
+			"github.com/aws/aws-sdk-go-v2/service/secretsmanager/...",
+			"internal/notify/...", "internal/timers", "internal/evaluate", "internal/eval", "internal/setup/notifywire",
+			"github.com/aws/aws-sdk-go-v2/service/sesv2/...", "github.com/aws/aws-sdk-go-v2/service/eventbridge/...",
+			"github.com/aws/aws-sdk-go-v2/config/...",
+		},
+	},
+	"console": {
+		need: []string{"internal/httpapi", "internal/console", "internal/oidcauth", "internal/app", "internal/setup/consolewire", "internal/lambdahttp",
 			"internal/store/dynamostore", "github.com/aws/aws-sdk-go-v2/service/dynamodb", "github.com/aws/aws-sdk-go-v2/service/secretsmanager"},
 		forbid: []string{
 			"internal/notify/...", "internal/timers", "internal/evaluate", "internal/eval", "internal/setup/notifywire",
@@ -97,7 +112,7 @@ var rules = map[string]rule{
 
 // local is the whole system in one process, and wires everything.
 var local = rule{need: []string{
-	"internal/setup", "internal/localrun", "internal/store/boltstore", "internal/store/dynamostore", "internal/httpapi", "internal/console",
+	"internal/setup", "internal/setup/consolewire", "internal/localrun", "internal/store/boltstore", "internal/store/dynamostore", "internal/httpapi", "internal/console",
 	"internal/oidcauth", "internal/evaluate", "internal/notify", "internal/notify/sesmail", "internal/notify/eventbus", "internal/notify/catcher",
 	"internal/setup/localaws", "github.com/aws/aws-sdk-go-v2/config",
 }}
@@ -223,4 +238,39 @@ func full(p string) string {
 		return module + p
 	}
 	return p
+}
+
+// pagesOnly are the functions that render HTML with html/template (the
+// console function) or text/template (the notifier's mail). Executing a
+// template calls methods by name (reflect.Value.MethodByName), and a
+// program that can do that keeps every exported method of every type it
+// converts to an interface, the AWS SDK clients' every operation
+// included: the api function went from 15.3 MB to about 10 MB once its
+// pages moved to the console function (docs/benchmarks.md, "Third round").
+var pagesOnly = map[string]bool{"console": true, "notifier": true}
+
+// The other functions never execute a template: their binaries have no
+// reflect.Value.MethodByName, so the linker drops the methods they do not
+// call. Built as `make build` builds them, but with the symbol table.
+func TestOnlyPagesAndMailCallMethodsByName(t *testing.T) {
+	dir := t.TempDir()
+	for name := range rules {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			exe := dir + "/" + name
+			build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", exe, "./"+name)
+			build.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+			if out, err := build.CombinedOutput(); err != nil {
+				t.Fatalf("go build ./%s: %v\n%s", name, err, out)
+			}
+			out, err := exec.Command("go", "tool", "nm", exe).Output()
+			if err != nil {
+				t.Fatalf("go tool nm: %v", err)
+			}
+			has := strings.Contains(string(out), " reflect.Value.MethodByName\n")
+			if has != pagesOnly[name] {
+				t.Errorf("%s: reflect.Value.MethodByName linked: %v, want %v (a template executed where none should be, or the list above is stale)", name, has, pagesOnly[name])
+			}
+		})
+	}
 }

@@ -145,8 +145,13 @@ func TestBaseURLOfMailFunctions(t *testing.T) {
 		t.Errorf("%d functions may send mail, want 1 (the notifier)", mailers)
 	}
 
-	if got := jsonOf(envOf(tpl.function(t, "ApiFunction"))["COUNTERSIGN_BASE_URL"]); got != wantAPIBaseURL {
-		t.Errorf("ApiFunction COUNTERSIGN_BASE_URL is %s, want %s", got, wantAPIBaseURL)
+	// the api and console functions both check the origin of
+	// session-authenticated writes (and the console's is the OpenID
+	// Connect redirect URI's base)
+	for _, id := range []string{"ApiFunction", "ConsoleFunction"} {
+		if got := jsonOf(envOf(tpl.function(t, id))["COUNTERSIGN_BASE_URL"]); got != wantAPIBaseURL {
+			t.Errorf("%s COUNTERSIGN_BASE_URL is %s, want %s", id, got, wantAPIBaseURL)
+		}
 	}
 
 	// The variable names are the ones the code reads.

@@ -12,11 +12,11 @@ import (
 )
 
 // Sign in with OpenID Connect on AWS: the template's parameters reach the
-// API function as the variables oidcauth.ConfigFromEnv reads; the client
+// console function (which serves the sign-in pages) as the variables oidcauth.ConfigFromEnv reads; the client
 // secret never is a variable (the function reads it from Secrets Manager),
 // and the function may read that one secret, only when it is configured.
 
-// oidcParams maps each parameter to the variable it sets on the API function.
+// oidcParams maps each parameter to the variable it sets on the console function.
 var oidcParams = map[string]string{
 	"OidcIssuer":          oidcauth.EnvIssuer,
 	"OidcName":            oidcauth.EnvName,
@@ -26,7 +26,7 @@ var oidcParams = map[string]string{
 	"OidcRole":            oidcauth.EnvRole,
 }
 
-func TestOIDCParametersReachTheAPIFunction(t *testing.T) {
+func TestOIDCParametersReachTheConsoleFunction(t *testing.T) {
 	tpl := loadTemplate(t)
 	params := asMap(tpl.raw["Parameters"])
 	for name := range oidcParams {
@@ -46,16 +46,16 @@ func TestOIDCParametersReachTheAPIFunction(t *testing.T) {
 			if k == oidcauth.EnvClientSecret {
 				t.Errorf("%s: %s is a variable: the client secret must stay in Secrets Manager (%s)", f.id, k, oidcauth.EnvClientSecretARN)
 			}
-			if strings.HasPrefix(k, "COUNTERSIGN_OIDC_") && f.id != "ApiFunction" {
-				t.Errorf("%s: has %s; only the API function signs people in", f.id, k)
+			if strings.HasPrefix(k, "COUNTERSIGN_OIDC_") && f.id != "ConsoleFunction" {
+				t.Errorf("%s: has %s; only the console function signs people in", f.id, k)
 			}
 		}
-		if f.id != "ApiFunction" {
+		if f.id != "ConsoleFunction" {
 			continue
 		}
 		for param, env := range oidcParams {
 			if name, ok := refName(vars[env]); !ok || name != param {
-				t.Errorf("ApiFunction: %s is %v, want !Ref %s", env, vars[env], param)
+				t.Errorf("ConsoleFunction: %s is %v, want !Ref %s", env, vars[env], param)
 			}
 		}
 	}
@@ -91,7 +91,7 @@ func TestOIDCParametersReachTheAPIFunction(t *testing.T) {
 	}
 }
 
-// The only Secrets Manager permission in the template: the API function's
+// The only Secrets Manager permission in the template: the console function's
 // GetSecretValue on OidcClientSecretArn, under the condition that it is set.
 func TestOIDCClientSecretGrant(t *testing.T) {
 	tpl := loadTemplate(t)
@@ -110,9 +110,9 @@ func TestOIDCClientSecretGrant(t *testing.T) {
 					}
 					branches := asList(asMap(item)["Fn::If"])
 					res, _ := refName(stmt["Resource"])
-					if f.id != "ApiFunction" || a != "secretsmanager:GetSecretValue" || stmt["Effect"] != "Allow" || res != "OidcClientSecretArn" ||
+					if f.id != "ConsoleFunction" || a != "secretsmanager:GetSecretValue" || stmt["Effect"] != "Allow" || res != "OidcClientSecretArn" ||
 						len(branches) != 3 || branches[0] != "HasOidcClientSecretArn" {
-						t.Errorf("%s[%d] %s: %s on %v; the only Secrets Manager grant is the API function's GetSecretValue on !Ref OidcClientSecretArn, in a !If on HasOidcClientSecretArn", path, i, stmt["Sid"], a, stmt["Resource"])
+						t.Errorf("%s[%d] %s: %s on %v; the only Secrets Manager grant is the console function's GetSecretValue on !Ref OidcClientSecretArn, in a !If on HasOidcClientSecretArn", path, i, stmt["Sid"], a, stmt["Resource"])
 						continue
 					}
 					if name, ok := refName(branches[2]); !ok || name != "AWS::NoValue" {
@@ -152,16 +152,16 @@ func TestOIDCRules(t *testing.T) {
 	}
 }
 
-// Each route of oidcauth reaches the API function through API Gateway
+// Each route of oidcauth reaches the console function through API Gateway
 // with exactly its method.
-func TestOIDCRoutesReachTheAPIFunction(t *testing.T) {
+func TestOIDCRoutesReachTheConsoleFunction(t *testing.T) {
 	tpl := loadTemplate(t)
 	routes, _ := tpl.httpRoutes()
 	var got []oidcauth.Route
 	for _, r := range routes {
 		if strings.HasPrefix(r.path, "/auth/oidc/") {
-			if r.fn != "ApiFunction" {
-				t.Errorf("%s %s goes to %s, not ApiFunction", r.method, r.path, r.fn)
+			if r.fn != "ConsoleFunction" {
+				t.Errorf("%s %s goes to %s, not ConsoleFunction", r.method, r.path, r.fn)
 			}
 			got = append(got, oidcauth.Route{Method: r.method, Pattern: r.path})
 		}

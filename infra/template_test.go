@@ -1533,15 +1533,19 @@ func TestIdentityItemsAreGranted(t *testing.T) {
 		props[f.id] = f.props
 	}
 	type use struct{ action, pk string }
+	// The api function (the API's sign-in links, sessions and tokens) and
+	// the console function (the sign-in pages and the console) alike.
+	identity := []use{
+		{"dynamodb:GetItem", "AUTH#m_1"}, {"dynamodb:BatchGetItem", "AUTH#m_1"}, {"dynamodb:Query", "AUTH#m_1"},
+		{"dynamodb:PutItem", "AUTH#m_1"}, {"dynamodb:DeleteItem", "AUTH#m_1"}, {"dynamodb:ConditionCheckItem", "ORG"},
+		{"dynamodb:GetItem", "SESSION#h"}, {"dynamodb:PutItem", "SESSION#h"}, {"dynamodb:UpdateItem", "SESSION#h"},
+		{"dynamodb:GetItem", "SESSIONID#s_1"}, {"dynamodb:PutItem", "SESSIONID#s_1"},
+		{"dynamodb:UpdateItem", "RATE#k"},
+		{"dynamodb:PutItem", "AUDIT#-"}, {"dynamodb:PutItem", "OUTBOX#a_1"},
+	}
 	needs := map[string][]use{
-		"ApiFunction": {
-			{"dynamodb:GetItem", "AUTH#m_1"}, {"dynamodb:BatchGetItem", "AUTH#m_1"}, {"dynamodb:Query", "AUTH#m_1"},
-			{"dynamodb:PutItem", "AUTH#m_1"}, {"dynamodb:DeleteItem", "AUTH#m_1"}, {"dynamodb:ConditionCheckItem", "ORG"},
-			{"dynamodb:GetItem", "SESSION#h"}, {"dynamodb:PutItem", "SESSION#h"}, {"dynamodb:UpdateItem", "SESSION#h"},
-			{"dynamodb:GetItem", "SESSIONID#s_1"}, {"dynamodb:PutItem", "SESSIONID#s_1"},
-			{"dynamodb:UpdateItem", "RATE#k"},
-			{"dynamodb:PutItem", "AUDIT#-"}, {"dynamodb:PutItem", "OUTBOX#a_1"},
-		},
+		"ApiFunction":     identity,
+		"ConsoleFunction": identity,
 		"NotifierFunction": {
 			{"dynamodb:ConditionCheckItem", "ORG"}, {"dynamodb:PutItem", "AUTH#m_1"},
 			{"dynamodb:PutItem", "AUDIT#-"}, {"dynamodb:PutItem", "OUTBOX#a_1"},
@@ -1883,36 +1887,64 @@ func TestChecksRejectBrokenInputs(t *testing.T) {
 	})
 }
 
-// Every route of the API's router must reach the API function through some
-// HttpApi route of the template: a route the router has but API Gateway does
-// not forward would exist only locally.
+// Every route of the routers must reach the function that serves it
+// through the HttpApi route of the template that API Gateway picks for it
+// (the most specific): the JSON API's the api function, the pages' and the
+// console's the console function. A route the router has but API Gateway
+// does not forward to it would exist only locally.
 func TestRouterRoutesReachableThroughAPIGateway(t *testing.T) {
 	tpl := loadTemplate(t)
 	routes, _ := tpl.httpRoutes()
 	sample := strings.NewReplacer("{project}", "p", "{environment}", "e", "{flag}", "f", "{member}", "m", "{token}", "t",
-		"{id}", "i", "{key}", "k", "{session}", "s", "{name}", "n", "{$}", "")
-	type route struct{ Method, Pattern string }
+		"{id}", "i", "{key}", "k", "{session}", "s", "{name}", "n", "{segment}", "g", "{$}", "")
+	type route struct{ Method, Pattern, fn string }
 	var all []route
-	for _, rt := range httpapi.New(nil, nil).Routes() {
-		all = append(all, route{rt.Method, rt.Pattern})
+	for _, rt := range httpapi.NewAPI(nil, nil).Routes() {
+		all = append(all, route{rt.Method, rt.Pattern, "ApiFunction"})
 	}
-	// the console's pages and forms too: the api function serves them
+	for _, rt := range httpapi.NewPages(nil, nil).Routes() {
+		all = append(all, route{rt.Method, rt.Pattern, "ConsoleFunction"})
+	}
+	// the console's pages and forms too: the console function serves them
 	for _, rt := range console.New(nil, nil, nil).Routes() {
-		all = append(all, route{rt.Method, rt.Pattern})
+		all = append(all, route{rt.Method, rt.Pattern, "ConsoleFunction"})
+	}
+	if len(all) != len(httpapi.New(nil, nil).Routes())+len(console.New(nil, nil, nil).Routes()) {
+		t.Errorf("httpapi.NewAPI and NewPages together do not serve httpapi.New's routes")
 	}
 	for _, rt := range all {
 		path := sample.Replace(rt.Pattern)
-		reached := false
+		best, bestScore := "", -1
 		for _, r := range routes {
-			if r.fn != "ApiFunction" || (r.method != "ANY" && r.method != rt.Method) {
+			if r.method != "ANY" && r.method != rt.Method {
 				continue
 			}
 			if _, ok := matchRoute(r.path, path); ok {
-				reached = true
+				if sc := specificity(r.path); sc > bestScore {
+					best, bestScore = r.fn, sc
+				}
 			}
 		}
-		if !reached {
-			t.Errorf("router route %s %s is not forwarded to ApiFunction by any HttpApi event of template.yaml", rt.Method, rt.Pattern)
+		if best != rt.fn {
+			t.Errorf("router route %s %s reaches %q through API Gateway, want %s", rt.Method, rt.Pattern, best, rt.fn)
 		}
 	}
+}
+
+// specificity orders HttpApi route paths as API Gateway prefers them for
+// a request both match: more literal segments first, a greedy {proxy+}
+// last.
+func specificity(path string) int {
+	segs, _ := routeSegments(path)
+	n := 0
+	for _, s := range segs {
+		switch {
+		case strings.HasSuffix(s, "+}"):
+		case strings.HasPrefix(s, "{"):
+			n += 1
+		default:
+			n += 100
+		}
+	}
+	return n
 }

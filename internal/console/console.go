@@ -1,8 +1,9 @@
 // Package console is Countersign's web console: server-rendered pages
 // (html/template) for the people who review and change flags. Every page
 // works without JavaScript: forms POST and redirect with 303. It is
-// served by the api function on AWS and by the local runtime, at every
-// path the JSON API does not own (httpapi.Server.SetConsole).
+// served by the console function on AWS (with the sign-in pages,
+// httpapi.NewPages) and by the local runtime, at every path the JSON API
+// and those pages do not own (httpapi.Server.SetConsole).
 //
 // The console calls the same application service as the API, as the
 // signed-in member: every rule (roles, reviews, approvals) is enforced
@@ -59,14 +60,10 @@ const maxForm = 256 << 10
 func New(svc *app.Service, auth Sessions, log *slog.Logger) *Console {
 	c := &Console{svc: svc, auth: auth, log: log, mux: http.NewServeMux()}
 	c.routes = c.routeTable()
-	for _, rt := range c.routes {
-		c.mux.Handle(rt.Method+" "+rt.Pattern, c.wrap(rt.handler))
-	}
-	c.mux.HandleFunc("GET /assets/{name}", serveAsset)
 	notFound := c.wrap(func(w http.ResponseWriter, r *http.Request, v *viewer) error {
 		return domain.Errorf(domain.CodeNotFound, "there is no page at %s", r.URL.Path)
 	})
-	c.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	other := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
 			secureHeaders(w)
 			w.Header().Set("Allow", "GET, HEAD, POST")
@@ -75,7 +72,42 @@ func New(svc *app.Service, auth Sessions, log *slog.Logger) *Console {
 		}
 		notFound.ServeHTTP(w, r)
 	})
+	// One ServeMux pattern per path, its routes picked by method (HEAD
+	// taking GET's), the others answered as at any path without a page:
+	// fewer registrations, each of which costs ServeMux a conflict check,
+	// at the console function's cold start.
+	paths := map[string]byMethod{}
+	var order []string
+	for _, rt := range c.routes {
+		if paths[rt.Pattern] == nil {
+			paths[rt.Pattern] = byMethod{"": other}
+			order = append(order, rt.Pattern)
+		}
+		if paths[rt.Pattern][rt.Method] != nil {
+			panic("console: route " + rt.Method + " " + rt.Pattern + " is in the table twice")
+		}
+		paths[rt.Pattern][rt.Method] = c.wrap(rt.handler)
+	}
+	for _, p := range order {
+		c.mux.Handle(p, paths[p])
+	}
+	c.mux.HandleFunc("GET /assets/{name}", serveAsset)
+	c.mux.Handle("/", other)
 	return c
+}
+
+// byMethod is the routes of one path by method; "" is every other method.
+type byMethod map[string]http.Handler
+
+func (m byMethod) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := m[r.Method]
+	if h == nil && r.Method == http.MethodHead {
+		h = m[http.MethodGet]
+	}
+	if h == nil {
+		h = m[""]
+	}
+	h.ServeHTTP(w, r)
 }
 
 // Routes lists the console's pages and forms (a test walks them all).

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -44,25 +45,66 @@ type Server struct {
 	console  http.Handler   // the web console (internal/console), when set
 }
 
-// New builds the API over svc.
+// New builds the whole of it over svc: the JSON API (NewAPI's routes) and
+// the pages for people (NewPages' routes), with the console (SetConsole)
+// at every other path outside /v1/. The local process serves this.
 func New(svc *app.Service, log *slog.Logger) *Server {
-	s := &Server{svc: svc, log: log, mux: http.NewServeMux(), secure: true}
-	s.routes = s.routeTable()
-	allowed := map[string][]string{}
+	s := &Server{svc: svc, log: log}
+	return s.handle(s.routeTable())
+}
+
+// NewAPI builds the JSON API alone (the api function): /healthz,
+// /openapi.yaml and /v1/; every other path answers a not-found problem. It
+// never reaches a page, so a program that serves only this does not link
+// html/template's execution (which keeps every exported method of every
+// type in the binary).
+func NewAPI(svc *app.Service, log *slog.Logger) *Server {
+	s := &Server{svc: svc, log: log}
+	return s.handle(s.apiRoutes())
+}
+
+// NewPages builds the pages for people alone (the console function):
+// signing in (/login, /signin/{token}, /logout, /auth/oidc/), e-mail
+// action links (/a/{token}), and the console (SetConsole) at every other
+// path outside /v1/, where the API's paths answer a not-found problem.
+func NewPages(svc *app.Service, log *slog.Logger) *Server {
+	s := &Server{svc: svc, log: log}
+	return s.handle(s.pageRoutes())
+}
+
+// handle builds the router of routes: one ServeMux pattern per path, whose
+// handler (byMethod) picks the route by the request's method (HEAD takes
+// GET's) and answers any other method 405 with Allow. Registering each
+// path once, rather than "METHOD path" and a method-less 405 pattern per
+// path, halves the registrations, and each costs ServeMux a conflict check
+// and a runtime.Caller: that was most of the api function's start before
+// its first event (docs/benchmarks.md, "Third round").
+func (s *Server) handle(routes []Route) *Server {
+	s.mux, s.secure = http.NewServeMux(), true
+	s.routes = routes
+	paths := map[string]*byMethod{}
+	var order []string
 	for _, rt := range s.routes {
-		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
-		allowed[rt.Pattern] = append(allowed[rt.Pattern], rt.Method)
+		m := paths[rt.Pattern]
+		if m == nil {
+			m = &byMethod{s: s, routes: map[string]http.Handler{}}
+			paths[rt.Pattern] = m
+			order = append(order, rt.Pattern)
+		}
+		if _, dup := m.routes[rt.Method]; dup {
+			panic("httpapi: route " + rt.Method + " " + rt.Pattern + " is in the table twice")
+		}
+		m.routes[rt.Method] = s.wrap(rt)
 	}
-	for pattern, methods := range allowed {
-		if slices.Contains(methods, http.MethodGet) {
+	for _, pattern := range order {
+		m := paths[pattern]
+		methods := slices.Collect(maps.Keys(m.routes))
+		if m.routes[http.MethodGet] != nil && m.routes[http.MethodHead] == nil {
 			methods = append(methods, http.MethodHead)
 		}
 		sort.Strings(methods)
-		allow := strings.Join(methods, ", ")
-		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", allow)
-			writeError(r.Context(), w, r, s.log, domain.Errorf(codeMethodNotAllowed, "%s is not allowed here; allowed: %s", r.Method, allow))
-		})
+		m.allow = strings.Join(methods, ", ")
+		s.mux.Handle(pattern, m)
 	}
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(r.Context(), w, r, s.log, domain.Errorf(domain.CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
@@ -78,6 +120,26 @@ func New(svc *app.Service, log *slog.Logger) *Server {
 	return s
 }
 
+// byMethod is the routes of one path, by method.
+type byMethod struct {
+	s      *Server
+	routes map[string]http.Handler
+	allow  string // the methods it answers, HEAD included with GET
+}
+
+func (m *byMethod) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := m.routes[r.Method]
+	if h == nil && r.Method == http.MethodHead {
+		h = m.routes[http.MethodGet]
+	}
+	if h == nil {
+		w.Header().Set("Allow", m.allow)
+		writeError(r.Context(), w, r, m.s.log, domain.Errorf(codeMethodNotAllowed, "%s is not allowed here; allowed: %s", r.Method, m.allow))
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
 // SetConsole serves the web console (internal/console) at every path the
 // API does not own; paths under /v1/ stay the API's (unknown ones answer a
 // problem, not a page).
@@ -87,14 +149,18 @@ func (s *Server) SetConsole(h http.Handler) { s.console = h }
 func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
 func (s *Server) routeTable() []Route {
+	return slices.Concat(s.apiRoutes(), s.pageRoutes())
+}
+
+// pageRoutes are the pages for people (HTML, forms), served by the console
+// function on AWS.
+func (s *Server) pageRoutes() []Route {
 	return []Route{
-		{Method: "GET", Pattern: "/healthz", Public: true, handler: s.health},
-		{Method: "GET", Pattern: "/openapi.yaml", Public: true, handler: s.openAPI},
 		// e-mail action links: the token is the credential
 		{Method: "GET", Pattern: "/a/{token}", Public: true, handler: s.showLink},
 		{Method: "POST", Pattern: "/a/{token}", Public: true, handler: s.actOnLink},
 
-		// signing in (auth.go): pages for people, and the API's side
+		// signing in (auth.go): the pages for people
 		{Method: "GET", Pattern: "/login", Public: true, handler: s.loginPage},
 		{Method: "POST", Pattern: "/login", Public: true, handler: s.loginSubmit},
 		{Method: "GET", Pattern: "/signin/{token}", Public: true, handler: s.signInPage},
@@ -102,6 +168,16 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Pattern: "/logout", Public: true, handler: s.logoutSubmit},
 		{Method: "GET", Pattern: "/auth/oidc/login", Public: true, handler: s.oidc},
 		{Method: "GET", Pattern: "/auth/oidc/callback", Public: true, handler: s.oidc},
+	}
+}
+
+// apiRoutes are the JSON API, served by the api function on AWS.
+func (s *Server) apiRoutes() []Route {
+	return []Route{
+		{Method: "GET", Pattern: "/healthz", Public: true, handler: s.health},
+		{Method: "GET", Pattern: "/openapi.yaml", Public: true, handler: s.openAPI},
+
+		// signing in, the API's side (auth.go)
 		{Method: "POST", Pattern: "/v1/auth/email-link", Public: true, handler: s.requestEmailLink},
 		{Method: "GET", Pattern: "/v1/session", handler: s.getSession},
 		{Method: "DELETE", Pattern: "/v1/session", handler: s.deleteSession},

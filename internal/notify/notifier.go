@@ -197,7 +197,8 @@ func mailDeliveries(n *Notifier, mails []mail) []delivery {
 
 // reviewActions are the entries whose mail asks for a review: sent only
 // while the request is pending.
-var reviewActions = map[domain.AuditAction]bool{domain.ActionRequestCreated: true, domain.ActionRequestEdited: true, domain.ActionRequestApprovalsRevoked: true}
+var reviewActions = map[domain.AuditAction]bool{domain.ActionRequestCreated: true, domain.ActionRequestSubmitted: true, domain.ActionRequestEdited: true,
+	domain.ActionRequestApprovalsRevoked: true}
 
 type mail struct {
 	member *domain.Member
@@ -231,9 +232,9 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 		out = append(out, mail{member: m, msg: msg})
 		return nil
 	}
-	title := fmt.Sprintf("%q (%s in %s)", cr.Title, cr.Flag, envName(cr))
+	title := fmt.Sprintf("%q (%s)", cr.Title, place(cr))
 	switch e.Action {
-	case domain.ActionRequestCreated, domain.ActionRequestEdited, domain.ActionRequestApprovalsRevoked:
+	case domain.ActionRequestCreated, domain.ActionRequestSubmitted, domain.ActionRequestEdited, domain.ActionRequestApprovalsRevoked:
 		if cr.Status != domain.StatusPending {
 			return nil, nil
 		}
@@ -241,7 +242,8 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 		if err != nil {
 			return nil, err
 		}
-		verb := map[domain.AuditAction]string{domain.ActionRequestCreated: "asks for your review", domain.ActionRequestEdited: "was edited and needs your review again",
+		verb := map[domain.AuditAction]string{domain.ActionRequestCreated: "asks for your review", domain.ActionRequestSubmitted: "asks for your review",
+			domain.ActionRequestEdited: "was edited and needs your review again",
 			domain.ActionRequestApprovalsRevoked: "needs your review again"}[e.Action]
 		for _, r := range reviewers {
 			if err := add(r, true, "Review requested: "+title, "Change request "+title+" "+verb+".", []string{actionlink.Approve, actionlink.Reject}); err != nil {
@@ -293,6 +295,23 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 		}
 	}
 	return out, nil
+}
+
+// place says where a request changes things: "<flag> in <environment>"
+// for one change of a flag, else its first change's target and how many
+// more there are.
+func place(cr *domain.ChangeRequest) string {
+	if len(cr.Changes) == 1 && cr.Kind != domain.KindSegment {
+		return fmt.Sprintf("%s in %s", cr.Flag, envName(cr))
+	}
+	if len(cr.Changes) == 0 {
+		return "no changes yet"
+	}
+	out := cr.Changes[0].Target().String()
+	if n := len(cr.Changes) - 1; n > 0 {
+		out += fmt.Sprintf(" and %d more", n)
+	}
+	return out
 }
 
 func envName(cr *domain.ChangeRequest) string {
@@ -368,7 +387,15 @@ func (n *Notifier) render(m *domain.Member, cr *domain.ChangeRequest, e domain.A
 		links = append(links, link{Label: label, URL: n.baseURL + "/a/" + tok, Expires: exp.UTC().Format(time.RFC1123)})
 	}
 	var text strings.Builder
-	fmt.Fprintf(&text, "%s\n\nFlag: %s (project %s)\nEnvironment: %s\nRequester: %s\nStatus: %s (revision %d)\n", intro, cr.Flag, cr.Project, envName(cr), cr.Requester, cr.Status, cr.Revision)
+	if len(cr.Changes) == 1 && cr.Kind != domain.KindSegment {
+		fmt.Fprintf(&text, "%s\n\nFlag: %s (project %s)\nEnvironment: %s\n", intro, cr.Flag, cr.Project, envName(cr))
+	} else {
+		fmt.Fprintf(&text, "%s\n\nProject: %s\nChanges:\n", intro, cr.Project)
+		for i := range cr.Changes {
+			fmt.Fprintf(&text, "  - %s\n", cr.Changes[i].Target())
+		}
+	}
+	fmt.Fprintf(&text, "Requester: %s\nStatus: %s (revision %d)\n", cr.Requester, cr.Status, cr.Revision)
 	for _, d := range dues {
 		fmt.Fprintf(&text, "%s: %s\n", d.Name, d.At)
 	}

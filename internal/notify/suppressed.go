@@ -70,7 +70,7 @@ func (n *Notifier) unreachableNotice(ctx context.Context, e domain.AuditEntry, c
 	for i, m := range unreachable {
 		whats[i] = suppressionWhat(m)
 	}
-	title := fmt.Sprintf("%q (%s in %s)", cr.Title, cr.Flag, envName(cr))
+	title := fmt.Sprintf("%q (%s)", cr.Title, place(cr))
 	who := "a reviewer"
 	if len(unreachable) > 1 {
 		who = fmt.Sprintf("%d reviewers", len(unreachable))

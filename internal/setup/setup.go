@@ -3,7 +3,7 @@
 // store, the AWS SDK's full configuration chain (profiles, SSO), the HTTP API
 // with the console and sign-in. The Lambda functions do not import it: each
 // wires only the adapters it uses from the packages below it (lambdabase,
-// awsenv, dynamo, appwire, apiwire, notifywire), and
+// awsenv, dynamo, appwire, apiwire, consolewire, notifywire), and
 // functions/imports_test.go checks their import lists.
 package setup
 
@@ -22,8 +22,8 @@ import (
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/httpapi"
-	"github.com/countersign/countersign/internal/setup/apiwire"
 	"github.com/countersign/countersign/internal/setup/appwire"
+	"github.com/countersign/countersign/internal/setup/consolewire"
 	"github.com/countersign/countersign/internal/setup/dynamo"
 	"github.com/countersign/countersign/internal/store/boltstore"
 )
@@ -73,12 +73,13 @@ func AWSConfig(ctx context.Context, endpoint string) (aws.Config, error) {
 	return awsCfg, nil
 }
 
-// API builds the application service and the HTTP API over a store, with
-// the web console at the paths the API does not own (Identity then
-// configures how people get in).
+// API builds the application service and, over a store, everything the
+// api and console functions serve on AWS in one server: the JSON API, the
+// pages for people, and the web console at the paths neither owns
+// (Identity then configures how people get in).
 func API(store domain.Store, clk clock.Clock, log *slog.Logger) (*app.Service, *httpapi.Server) {
 	svc := app.New(store, clk, log)
-	return svc, apiwire.New(svc, log)
+	return svc, consolewire.Whole(svc, log)
 }
 
 // Links gives svc the action link key (appwire.Links).
@@ -86,14 +87,14 @@ func Links(cfg config.Config, svc *app.Service, keyFile string) error {
 	return appwire.Links(cfg, svc, keyFile)
 }
 
-// Identity configures how people get in (apiwire.Identity), with sign-in
+// Identity configures how people get in (consolewire.Identity), with sign-in
 // through the OpenID provider the process's environment names
 // (COUNTERSIGN_OIDC_*) and, for a client secret in Secrets Manager, the
 // AWS SDK's default configuration.
 func Identity(ctx context.Context, cfg config.Config, svc *app.Service, api *httpapi.Server, clk clock.Clock, log *slog.Logger, keyFile string) error {
-	oc, err := apiwire.OIDCFromEnv(os.Getenv, cfg.BaseURL)
+	oc, err := consolewire.OIDCFromEnv(os.Getenv, cfg.BaseURL)
 	if err != nil {
 		return err
 	}
-	return apiwire.Identity(ctx, cfg, oc, func() (aws.Config, error) { return AWSConfig(ctx, "") }, svc, api, clk, log, keyFile)
+	return consolewire.Identity(ctx, cfg, oc, func() (aws.Config, error) { return AWSConfig(ctx, "") }, svc, api, clk, log, keyFile)
 }

@@ -1,110 +1,63 @@
-// Package apiwire builds what the api function serves: the HTTP API with
-// the web console, and how people get in (the public address, session
-// lifetimes, sign-in with an OpenID provider). The api function and the
-// local process use it; it links neither e-mail nor events (the API writes
-// the outbox, and the notifier delivers it).
+// Package apiwire builds what the api function serves: the JSON API
+// (httpapi.NewAPI: /v1/, /healthz, /openapi.yaml) and the browser sessions
+// it accepts besides API tokens (the public address, session lifetimes).
+// The api function and the console function (internal/setup/consolewire)
+// use it. It links no page, neither the console nor OpenID Connect (they
+// are the console function's), nor e-mail and events (the API writes the
+// outbox, and the notifier delivers it).
 package apiwire
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/countersign/countersign/internal/app"
-	"github.com/countersign/countersign/internal/clock"
 	"github.com/countersign/countersign/internal/config"
-	"github.com/countersign/countersign/internal/console"
-	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/httpapi"
-	"github.com/countersign/countersign/internal/oidcauth"
-	"github.com/countersign/countersign/internal/setup/appwire"
 )
 
-// New builds the HTTP API over svc, with the web console at the paths the
-// API does not own (Identity then configures how people get in).
+// New builds the JSON API over svc alone (Sessions then configures the
+// browser sessions it accepts).
 func New(svc *app.Service, log *slog.Logger) *httpapi.Server {
-	api := httpapi.New(svc, log)
-	api.SetConsole(console.New(svc, api, log))
-	return api
+	return httpapi.NewAPI(svc, log)
 }
 
-// OIDCFromEnv reads sign-in with an OpenID provider (COUNTERSIGN_OIDC_*,
-// oidcauth.ConfigFromEnv) with Countersign's public address baseURL
-// (config.Config.BaseURL); nil when it is not configured. Only the
-// processes that serve sign-in read these variables.
-func OIDCFromEnv(getenv func(string) string, baseURL string) (*oidcauth.Config, error) {
-	oc, err := oidcauth.ConfigFromEnv(getenv)
-	if oc != nil {
-		oc.BaseURL = baseURL
-	}
-	return oc, err
-}
-
-// Identity configures how people get in: the public address (the origin
-// cookie-authenticated writes must come from, and whether cookies are
-// Secure), the session lifetimes, and sign-in with the OpenID provider oc
-// when it is not nil. A client secret in Secrets Manager
-// (oc.ClientSecretARN) is read with a client made from awsCfg, at the first
-// sign-in. keyFile is appwire.Links's: the OpenID Connect flow cookie is
-// sealed with a key derived from the action link key.
-func Identity(ctx context.Context, cfg config.Config, oc *oidcauth.Config, awsCfg func() (aws.Config, error),
-	svc *app.Service, api *httpapi.Server, clk clock.Clock, log *slog.Logger, keyFile string) error {
-	if err := api.SetBaseURL(cfg.BaseURL); err != nil {
+// Sessions configures the browser sessions of srv and svc: the public
+// address (the origin cookie-authenticated writes must come from, and
+// whether cookies are Secure; empty takes it from each request) and the
+// session lifetimes. The api and the console functions read the same
+// sessions from the store, so both configure them alike.
+func Sessions(cfg config.Config, svc *app.Service, srv *httpapi.Server) error {
+	if err := srv.SetBaseURL(cfg.BaseURL); err != nil {
 		return fmt.Errorf("COUNTERSIGN_BASE_URL: %w", err)
 	}
 	svc.SetSessionLifetimes(cfg.SessionIdle, cfg.SessionLifetime)
-	if oc == nil {
-		return nil
-	}
-	c := *oc
-	if c.ClientSecretARN != "" && c.ClientSecretFunc == nil {
-		if awsCfg == nil {
-			return fmt.Errorf("%s is set, but this process has no AWS configuration to read it with", oidcauth.EnvClientSecretARN)
-		}
-		ac, err := awsCfg()
-		if err != nil {
-			return fmt.Errorf("AWS configuration for %s: %w", oidcauth.EnvClientSecretARN, err)
-		}
-		c.ClientSecretFunc = oidcauth.SecretsManagerSecret(secretsmanager.NewFromConfig(ac), c.ClientSecretARN)
-	}
-	key, err := appwire.LinkKey(cfg, keyFile)
-	if err != nil {
-		return err
-	}
-	h, err := oidcauth.New(c, oidcauth.Deps{SignIn: OIDCSignIn(svc, api), Clock: clk, Key: key, Log: log})
-	if err != nil {
-		return err
-	}
-	svc.SetOIDCProvisioning(c.AllowedDomains, c.Role)
-	api.SetSignInProvider(h)
-	log.Info("sign-in with OpenID Connect", "issuer", c.Issuer, "provisioning_domains", c.AllowedDomains, "provisioning_role", c.Role)
 	return nil
 }
 
-// OIDCSignIn is what happens once the OpenID provider vouched for someone:
-// the application matches (or provisions) the member and starts a
-// session, the browser gets the session cookie and goes on to next. A
-// refusal (an unknown or unverified identity) is shown to the person.
-func OIDCSignIn(svc *app.Service, api *httpapi.Server) oidcauth.SignIn {
-	return oidcauth.SignInFunc(func(w http.ResponseWriter, r *http.Request, id oidcauth.Identity, next string) error {
-		ns, err := svc.SignInOIDC(r.Context(), app.OIDCIdentity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, Name: id.Name, EmailVerified: id.EmailVerified}, r.UserAgent())
-		var de *domain.Error
-		if errors.As(err, &de) && de.Code == domain.CodeForbidden {
-			return oidcauth.Refused(de.Message, err)
-		}
-		if err != nil {
-			return err
-		}
-		api.StartSession(w, r, ns)
-		if next == "" || next == "/" {
-			next = httpapi.HomePath
-		}
-		http.Redirect(w, r, next, http.StatusSeeOther)
+// FromRequestHost makes srv take the public address from each request
+// when getenv has no COUNTERSIGN_BASE_URL (the first deploy, before
+// PublicBaseUrl is known), so that cookies are Secure and writes are
+// checked against the API's own host. config.Config.BaseURL has a local
+// default, which a Lambda function must not use.
+func FromRequestHost(getenv func(string) string, srv *httpapi.Server) {
+	if getenv("COUNTERSIGN_BASE_URL") == "" {
+		_ = srv.SetBaseURL("")
+	}
+}
+
+// Bootstrap makes the operator's first admin (infra/README.md) when the
+// configuration names one: invited at AdminEmail on an empty table, and/or
+// given the bootstrap token. Idempotent, and safe when several instances
+// of either function start at once; without either setting it does
+// nothing (and makes no call).
+func Bootstrap(ctx context.Context, cfg config.Config, svc *app.Service) error {
+	if cfg.AdminToken == "" && cfg.AdminEmail == "" {
 		return nil
-	})
+	}
+	if _, err := svc.BootstrapAdmin(ctx, app.BootstrapInput{Token: cfg.AdminToken, Email: cfg.AdminEmail}); err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	return nil
 }

@@ -80,10 +80,11 @@ type binary struct {
 // here, the Globals'), with made-up values.
 // COUNTERSIGN_DYNAMODB_ENDPOINT is not set: the store is DynamoDB on AWS,
 // which init does not call. COUNTERSIGN_ADMIN_EMAIL and _TOKEN are empty
-// (the template's default for the token; with either set, the api
-// function's init bootstraps the first admin, one DynamoDB query). The api
-// function has sign-in with an OpenID provider configured, its client
-// secret in Secrets Manager: the heavier wiring; neither is called at init.
+// (the template's default for the token; with either set, the api and
+// console functions' inits bootstrap the first admin, one DynamoDB query).
+// The console function has sign-in with an OpenID provider configured, its
+// client secret in Secrets Manager: the heavier wiring; neither is called
+// at init.
 func functionEnv(name string) map[string]string {
 	env := map[string]string{
 		"COUNTERSIGN_STORE":     "dynamodb",
@@ -94,6 +95,10 @@ func functionEnv(name string) map[string]string {
 	}
 	switch name {
 	case "api":
+		env["COUNTERSIGN_ADMIN_TOKEN"] = ""
+		env["COUNTERSIGN_ADMIN_EMAIL"] = ""
+		env["COUNTERSIGN_BASE_URL"] = ""
+	case "console":
 		env["COUNTERSIGN_ADMIN_TOKEN"] = ""
 		env["COUNTERSIGN_ADMIN_EMAIL"] = ""
 		env["COUNTERSIGN_BASE_URL"] = ""

@@ -19,14 +19,18 @@ import (
 	"github.com/countersign/countersign/internal/oidcauth/oidctest"
 	"github.com/countersign/countersign/internal/setup/apiwire"
 	"github.com/countersign/countersign/internal/setup/appwire"
+	"github.com/countersign/countersign/internal/setup/consolewire"
 	"github.com/countersign/countersign/internal/store/boltstore"
 )
 
-// Signing in with OpenID Connect through the Lambda handler, as API Gateway
-// (payload 2.0) delivers it: the flow cookie arrives in the event's
-// cookies, and the callback's two Set-Cookie headers (the flow cookie
-// cleared, the session cookie) leave in the response's cookies. The
-// provider is the real one the tests use (internal/oidcauth/oidctest).
+// Signing in with OpenID Connect through the Lambda handlers, as API
+// Gateway (payload 2.0) delivers it: the flow cookie arrives in the
+// event's cookies, and the callback's two Set-Cookie headers (the flow
+// cookie cleared, the session cookie) leave in the response's cookies. The
+// console function signs in; the api function (its paths under /v1/, as
+// template.yaml routes them) takes the session it started, from the same
+// store. The provider is the real one the tests use
+// (internal/oidcauth/oidctest).
 func TestOIDCSignInThroughLambdaHandler(t *testing.T) {
 	issuer := oidctest.Issuer(t)
 	ctx := context.Background()
@@ -49,14 +53,17 @@ func TestOIDCSignInThroughLambdaHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pages := consolewire.New(svc, log)
+	if err := consolewire.Identity(ctx, cfg, oc, nil, svc, pages, clk, log, ""); err != nil {
+		t.Fatal(err)
+	}
 	api := apiwire.New(svc, log)
-	if err := apiwire.Identity(ctx, cfg, oc, nil, svc, api, clk, log, ""); err != nil {
+	if err := apiwire.Sessions(cfg, svc, api); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.Bootstrap(ctx, eventsToken); err != nil {
 		t.Fatal(err)
 	}
-	handler := lambdahttp.Handler(api)
 	call := func(method, path, query string, cookies []string, body string) events.APIGatewayV2HTTPResponse {
 		t.Helper()
 		ev := events.APIGatewayV2HTTPRequest{
@@ -69,6 +76,10 @@ func TestOIDCSignInThroughLambdaHandler(t *testing.T) {
 		if body != "" {
 			ev.Headers["authorization"] = "Bearer " + eventsToken
 			ev.Headers["content-type"] = "application/json"
+		}
+		handler := lambdahttp.Handler(pages)
+		if strings.HasPrefix(path, "/v1/") {
+			handler = lambdahttp.Handler(api)
 		}
 		res, err := handler(ctx, ev)
 		if err != nil {
