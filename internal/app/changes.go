@@ -149,7 +149,6 @@ func (pr prepared) locks() bool {
 	return slices.ContainsFunc(pr.gates, func(g gate) bool { return g.settings.LockWhilePending })
 }
 
-
 // legacyPointer is where a one-change body's fields are.
 func legacyPointer(int) string { return "" }
 
@@ -203,6 +202,8 @@ func defaultTitle(cr *domain.ChangeRequest) string {
 		return "Draft"
 	case len(cr.Changes) > 1:
 		return fmt.Sprintf("Change %s and %d more", cr.Changes[0].Target(), len(cr.Changes)-1)
+	case cr.Kind == domain.KindSegment:
+		return "Change " + cr.Changes[0].Target().String()
 	case cr.Environment != "":
 		return fmt.Sprintf("Change %s in %s", cr.Flag, cr.Environment)
 	}

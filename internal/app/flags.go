@@ -605,6 +605,7 @@ func (s *Service) writeConfig(ctx context.Context, p *Principal, org *domain.Org
 		if err := readyConfig(f, c); err != nil {
 			return err
 		}
+		w.Segments = c.SegmentsUsed()
 		e := s.audit(p.Actor(), domain.ActionTargetingUpdated, p.channel())
 		if how != "" {
 			e.Action, e.Reason = how, opts.BypassReason

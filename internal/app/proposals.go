@@ -133,6 +133,7 @@ func (targetingProposal) applyTo(ch *domain.Change, l live, now time.Time, w *do
 	version := c.Version + 1
 	*c = next
 	w.Configs = append(w.Configs, c)
+	w.Requires = append(w.Requires, next.SegmentsUsed()...)
 	return d, version, nil
 }
 

@@ -72,7 +72,9 @@ func (segmentProposal) gates(ctx context.Context, s *Service, org *domain.OrgSet
 	return out, nil
 }
 
-func (segmentProposal) beforeApply(context.Context, *Service, string, *domain.Change) error { return nil }
+func (segmentProposal) beforeApply(context.Context, *Service, string, *domain.Change) error {
+	return nil
+}
 
 func (segmentProposal) applyTo(ch *domain.Change, l live, now time.Time, w *domain.ApplyWrite) (*domain.Diff, int64, error) {
 	seg := l.segment

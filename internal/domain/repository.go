@@ -302,6 +302,10 @@ type ApplyWrite struct {
 	// Segments are Flags' counterpart for segments fn was given
 	// (Live.Segments).
 	Segments []*Segment
+	// Requires are the segments the written configs name: the apply holds
+	// only while each exists (ErrSegmentGone otherwise), as for a config
+	// write (ConfigWrite.Segments).
+	Requires []string
 }
 
 // Check refuses a write set a store cannot write for cr: live state that is
@@ -356,6 +360,16 @@ type ConfigWrite struct {
 	// (apply directly, not as a change request) was made on: see
 	// SettingsGuard.
 	Settings *SettingsGuard
+	// Segments are the segments the written config names: the write holds
+	// only while each exists (ErrSegmentGone otherwise), so a segment's
+	// delete and a config that starts naming it never both commit.
+	Segments []string
+}
+
+// ErrSegmentGone refuses a write of targeting that names a segment the
+// project no longer has (deleted since the write was checked).
+func ErrSegmentGone(key string) *Error {
+	return Errorf(CodeConflict, "segment %q, which the targeting names, no longer exists; remove it from the rules (or edit the request)", key)
 }
 
 // FlagWrite is what a flag update function says besides the flag itself.

@@ -512,6 +512,15 @@ func runGoldenScenario(g *goldenRun) {
 	}
 	g.do("problem-segment-in-use", 409, "DELETE", segments+"/beta-testers", nil)
 	g.do("segments-delete", 204, "DELETE", segments+"/staff-only", nil)
+	// production's targeting names it too: a change needs approval there
+	if _, err := a.store.UpdateFlagConfig(ctx, "shop", "new-checkout", "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
+		c.Rules = append(c.Rules, domain.Rule{Name: "beta", Conditions: []domain.Condition{{Attribute: "user_id", Operator: domain.OpInSegment, Values: []string{"beta-testers"}}},
+			Allocation: domain.Allocation{Rollout: 100, Weights: []domain.Weight{{Variant: "on", Weight: 1}}}})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	g.do("segments-gated-patch", 202, "PATCH", segments+"/beta-testers", map[string]any{"excluded": []string{"user-9"}}, mergePatch(), withToken(ed))
 
 	// ---- requests of several changes: a draft put together through the
 	// write routes, then submitted; and one opened with its changes ----

@@ -84,7 +84,6 @@ func (s *Server) patchSegment(w http.ResponseWriter, r *http.Request, p *app.Pri
 	return writeOutcome(w, out, segmentView, segmentVersion)
 }
 
-
 // deleteSegment deletes a segment no targeting uses (409 naming a flag
 // and environment that uses it).
 func (s *Server) deleteSegment(w http.ResponseWriter, r *http.Request, p *app.Principal) error {

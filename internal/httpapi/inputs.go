@@ -142,10 +142,12 @@ func (in *changeRequestInput) toApp() app.RequestInput {
 // ChangeInput is one change of a request's body: the targeting of a flag in
 // an environment (proposed_config) or the flag itself (proposed_flag).
 type ChangeInput struct {
-	Flag           string          `json:"flag"`
-	Environment    string          `json:"environment,omitempty"`
-	ProposedConfig *FlagConfigView `json:"proposed_config,omitempty"`
-	ProposedFlag   *FlagView       `json:"proposed_flag,omitempty"`
+	Flag            string          `json:"flag,omitempty"`
+	Environment     string          `json:"environment,omitempty"`
+	Segment         string          `json:"segment,omitempty"`
+	ProposedConfig  *FlagConfigView `json:"proposed_config,omitempty"`
+	ProposedFlag    *FlagView       `json:"proposed_flag,omitempty"`
+	ProposedSegment *SegmentView    `json:"proposed_segment,omitempty"`
 }
 
 func changeInputs(ins []ChangeInput) []app.ChangeInput {
@@ -154,14 +156,16 @@ func changeInputs(ins []ChangeInput) []app.ChangeInput {
 	}
 	out := make([]app.ChangeInput, len(ins))
 	for i, in := range ins {
-		out[i] = app.ChangeInput{Flag: in.Flag, Environment: in.Environment,
-			ProposedConfig: mapPtr(in.ProposedConfig, (*FlagConfigView).toDomain), ProposedFlag: mapPtr(in.ProposedFlag, (*FlagView).toDomain)}
+		out[i] = app.ChangeInput{Flag: in.Flag, Environment: in.Environment, Segment: in.Segment,
+			ProposedConfig: mapPtr(in.ProposedConfig, (*FlagConfigView).toDomain), ProposedFlag: mapPtr(in.ProposedFlag, (*FlagView).toDomain),
+			ProposedSegment: mapPtr(in.ProposedSegment, (*SegmentView).toDomain)}
 	}
 	return out
 }
 
 func changeInputOf(ch *domain.Change) ChangeInput {
-	return ChangeInput{Flag: ch.Flag, Environment: ch.Environment, ProposedConfig: mapPtr(ch.ProposedConfig, flagConfigView), ProposedFlag: mapPtr(ch.ProposedFlag, flagView)}
+	return ChangeInput{Flag: ch.Flag, Environment: ch.Environment, Segment: ch.Segment, ProposedConfig: mapPtr(ch.ProposedConfig, flagConfigView),
+		ProposedFlag: mapPtr(ch.ProposedFlag, flagView), ProposedSegment: mapPtr(ch.ProposedSegment, segmentView)}
 }
 
 // crEditable is the part of a change request a PATCH may change; merge

@@ -243,7 +243,7 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 			return nil, err
 		}
 		verb := map[domain.AuditAction]string{domain.ActionRequestCreated: "asks for your review", domain.ActionRequestSubmitted: "asks for your review",
-			domain.ActionRequestEdited: "was edited and needs your review again",
+			domain.ActionRequestEdited:           "was edited and needs your review again",
 			domain.ActionRequestApprovalsRevoked: "needs your review again"}[e.Action]
 		for _, r := range reviewers {
 			if err := add(r, true, "Review requested: "+title, "Change request "+title+" "+verb+".", []string{actionlink.Approve, actionlink.Reject}); err != nil {

@@ -446,6 +446,9 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 				return err
 			}
 		}
+		if err := segmentsExist(tx, before.Project, w.Requires); err != nil {
+			return err
+		}
 		if err := writeAudit(tx, w.Entries); err != nil {
 			return err
 		}

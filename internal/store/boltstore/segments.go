@@ -46,6 +46,17 @@ func (s *Store) CreateSegment(ctx context.Context, seg *domain.Segment, audit []
 	})
 }
 
+// segmentsExist refuses (domain.ErrSegmentGone) when one of keys is not a
+// segment of project.
+func segmentsExist(tx *bolt.Tx, project string, keys []string) error {
+	for _, k := range keys {
+		if tx.Bucket(bSegments).Get(key(project, k)) == nil {
+			return domain.ErrSegmentGone(k)
+		}
+	}
+	return nil
+}
+
 func getSegment(tx *bolt.Tx, project, k string) (*domain.Segment, error) {
 	if tx.Bucket(bProjects).Get(key(project)) == nil {
 		return nil, domain.NotFound("project", project)

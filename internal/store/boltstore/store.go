@@ -570,6 +570,9 @@ func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string,
 		if err := checkSettings(tx, project, w.Settings); err != nil {
 			return err
 		}
+		if err := segmentsExist(tx, project, w.Segments); err != nil {
+			return err
+		}
 		if err := writeAudit(tx, w.Entries); err != nil {
 			return err
 		}

@@ -314,11 +314,17 @@ func crStartKey(c string) (item, error) {
 // CRFilter.Matches says.
 func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, page domain.Page) ([]domain.ChangeRequest, string, error) {
 	var conds []expression.ConditionBuilder
-	for _, f := range []struct{ name, value string }{
-		{"status", string(filter.Status)}, {"project", filter.Project}, {"flag", filter.Flag}, {"environment", filter.Environment},
-	} {
+	for _, f := range []struct{ name, value string }{{"status", string(filter.Status)}, {"project", filter.Project}} {
 		if f.value != "" {
 			conds = append(conds, expression.Name(f.name).Equal(expression.Value(f.value)))
+		}
+	}
+	// a request matches by any of its changes (flags, environments: every
+	// one its changes name); one stored before requests held several has
+	// only its flag and environment
+	for _, f := range []struct{ one, all, value string }{{"flag", "flags", filter.Flag}, {"environment", "environments", filter.Environment}} {
+		if f.value != "" {
+			conds = append(conds, expression.Name(f.all).Contains(f.value).Or(expression.Name(f.one).Equal(expression.Value(f.value))))
 		}
 	}
 	if r := filter.Requester; r != "" {
@@ -449,6 +455,9 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 		if err := w.Check(&before); err != nil {
 			return err
 		}
+		if err := s.segmentsExist(ctx, before.Project, w.Requires); err != nil {
+			return err
+		}
 		var b txBuilder
 		cr.Version = before.Version + 1
 		it, err := crItem(id, cr)
@@ -467,6 +476,9 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 		err = s.transact(ctx, &b)
 		if tooLarge(err) {
 			return errTooLarge(id)
+		}
+		if len(w.Requires) > 0 && failedCondition(err, r.rulesetAt) {
+			return errRetry // a write of the project came between: a segment the configs name may be gone
 		}
 		if err := outcome(err, w.Entries, from, "apply change request "+id); err != nil {
 			return err
@@ -487,13 +499,15 @@ type liveRead struct {
 	live      *domain.Live
 	flagItems map[string]item
 	holders   map[domain.Target]string
+	ruleset   int64 // the project's ruleset version, as read
+	rulesetAt int   // where addLiveWrites put its increment in the transaction
 }
 
 // readLive reads the live state of cr's changes: each flag one names, each
 // targeting change's environment, config and pending lock.
 func (s *Store) readLive(ctx context.Context, cr *domain.ChangeRequest) (*liveRead, error) {
-	var keys []key
-	index := map[key]int{}
+	keys := []key{rulesetKey(cr.Project)}
+	index := map[key]int{rulesetKey(cr.Project): 0}
 	want := func(k key) {
 		if _, ok := index[k]; !ok {
 			index[k] = len(keys)
@@ -520,6 +534,9 @@ func (s *Store) readLive(ctx context.Context, cr *domain.ChangeRequest) (*liveRe
 	r := &liveRead{
 		live:      &domain.Live{Flags: map[string]*domain.Flag{}, Configs: map[domain.Target]*domain.FlagConfig{}, Segments: map[string]*domain.Segment{}},
 		flagItems: map[string]item{}, holders: map[domain.Target]string{},
+	}
+	if r.ruleset, err = rulesetVersionOf(items[0]); err != nil {
+		return nil, err
 	}
 	for _, c := range cr.Changes {
 		if c.Kind == domain.KindSegment {
@@ -589,8 +606,10 @@ func versionsOf(l *domain.Live) versions {
 // read version, each flag that is written or whose configs are (one item
 // per flag: its config_seq moves by the number of its configs written),
 // each environment a config is written in (it must still exist), and the
-// ruleset version once. It refuses (ErrContention) live state named at
-// another version than the one read.
+// ruleset version once: conditioned on the version read when the configs
+// name segments (w.Requires), so that a segment deleted since the read
+// (its delete moves the version) makes the apply read again. It refuses
+// (ErrContention) live state named at another version than the one read.
 func (s *Store) addLiveWrites(b *txBuilder, project string, r *liveRead, read versions, w *domain.ApplyWrite) error {
 	configsOf := map[string]int64{}
 	var envs []string
@@ -651,7 +670,12 @@ func (s *Store) addLiveWrites(b *txBuilder, project string, r *liveRead, read ve
 		cond := versionIs(v)
 		b.add(s.txPut(it, &cond))
 	}
-	s.addRulesetBump(b, project)
+	r.rulesetAt = len(b.items)
+	if len(w.Requires) > 0 {
+		s.addRulesetBumpAt(b, project, r.ruleset)
+	} else {
+		s.addRulesetBump(b, project)
+	}
 	return nil
 }
 

@@ -299,8 +299,12 @@ func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string,
 		// still free.
 		b.add(s.txCheck(lockKey(project, flag, env), lockHeldBy(holder)))
 		guardFrom, guardTo := s.addSettingsGuard(&b, project, w.Settings, env)
+		segFrom, segs := s.addSegmentChecks(&b, project, w.Segments)
 		from := s.addAudit(&b, w.Entries)
 		err = s.transact(ctx, &b)
+		if i, gone := anyFailedCondition(err, segFrom, segFrom+len(segs)); gone {
+			return domain.ErrSegmentGone(segs[i-segFrom])
+		}
 		if _, stale := anyFailedCondition(err, guardFrom, guardTo); stale || (pinned && failedCondition(err, envCheck)) {
 			// The settings the decision was made on changed (or the
 			// environment is gone): the application decides again.

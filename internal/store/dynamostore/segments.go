@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -82,6 +83,47 @@ func (s *Store) CreateSegment(ctx context.Context, seg *domain.Segment, audit []
 
 // readSegment reads a segment, strongly consistent; not_found (of the
 // project, else of the segment) without it.
+// segmentsExist reads the segments keys name (strongly consistent):
+// domain.ErrSegmentGone for the first one project does not have.
+func (s *Store) segmentsExist(ctx context.Context, project string, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	var ks []key
+	var names []string
+	for _, k := range keys {
+		if !slices.Contains(names, k) {
+			names = append(names, k)
+			ks = append(ks, segmentKey(project, k))
+		}
+	}
+	items, err := s.getMany(ctx, ks...)
+	if err != nil {
+		return err
+	}
+	for i, it := range items {
+		if it == nil {
+			return domain.ErrSegmentGone(names[i])
+		}
+	}
+	return nil
+}
+
+// addSegmentChecks adds to b a check that each of keys (each once) is a
+// segment of project; it returns where the checks start in b and the keys
+// they check, in order.
+func (s *Store) addSegmentChecks(b *txBuilder, project string, keys []string) (int, []string) {
+	from := len(b.items)
+	var checked []string
+	for _, k := range keys {
+		if !slices.Contains(checked, k) {
+			checked = append(checked, k)
+			b.add(s.txCheck(segmentKey(project, k), itemExists))
+		}
+	}
+	return from, checked
+}
+
 func (s *Store) readSegment(ctx context.Context, project, k string) (*domain.Segment, error) {
 	it, err := s.get(ctx, segmentKey(project, k))
 	if err != nil {

@@ -190,6 +190,24 @@ func testChangeRequestList(t *testing.T, s domain.Store) {
 	if got := collect(domain.CRFilter{Reviewer: "m9"}, 50); len(got) != 0 {
 		t.Fatalf("nobody asked m9: %v", got)
 	}
+	// a request of several changes is found by any of them
+	must(t, s.CreateFlag(ctx, newFlag("g"), nil))
+	multi := newRequest("cr7", "production", t0.Add(7*time.Minute))
+	second := multi.Changes[0]
+	second.Flag, second.Environment = "g", "development"
+	multi.Changes = append(multi.Changes, second)
+	must(t, s.CreateChangeRequest(ctx, multi, false, nil))
+	for _, f := range []domain.CRFilter{{Flag: "g"}, {Environment: "development"}, {Flag: "g", Environment: "development"}} {
+		if got := fmt.Sprint(collect(f, 50)); got != "[cr7]" {
+			t.Fatalf("%+v: by its second change: %s", f, got)
+		}
+	}
+	if got := collect(domain.CRFilter{Flag: "g", Environment: "production"}, 50); len(got) != 0 {
+		t.Fatalf("g in production is no change of any request: %v", got)
+	}
+	if got := fmt.Sprint(collect(domain.CRFilter{Flag: "f", Environment: "production"}, 3)); got != "[cr7 cr6 cr4 cr2 cr0]" {
+		t.Fatalf("f in production, by the first change: %s", got)
+	}
 }
 
 func testPendingLock(t *testing.T, s domain.Store) {
@@ -408,7 +426,9 @@ func testApplyWritesWhatItIsTold(t *testing.T, s domain.Store) {
 			other.Key = "g"
 			w.Flags = []*domain.Flag{&other}
 		}},
-		{"the config twice", func(_ *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) { w.Configs = []*domain.FlagConfig{c, c} }},
+		{"the config twice", func(_ *domain.Flag, c *domain.FlagConfig, w *domain.ApplyWrite) {
+			w.Configs = []*domain.FlagConfig{c, c}
+		}},
 	} {
 		_, err := s.ApplyChangeRequest(ctx, "cr1", func(cr *domain.ChangeRequest, l *domain.Live, w *domain.ApplyWrite) error {
 			f, cfg := l.Flags["f"], l.Configs[target]

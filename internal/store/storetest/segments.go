@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ func segmentTests() map[string]func(*testing.T, domain.Store) {
 		"SegmentConcurrentUpdates":      testSegmentConcurrentUpdates,
 		"SegmentStaleVersionOneWinner":  testSegmentStaleVersionOneWinner,
 		"SegmentDeleteRacesConfigWrite": testSegmentDeleteRacesConfigWrite,
+		"WritesNamingAGoneSegment":      testWritesNamingAGoneSegment,
 	}
 }
 
@@ -431,5 +433,64 @@ func testSegmentDeleteRacesConfigWrite(t *testing.T, s domain.Store) {
 		default:
 			t.Fatalf("round %d: delete %v, segment afterwards %v", round, delErr, getErr)
 		}
+	}
+}
+
+// The other half of the delete race: a config write, or an apply, that
+// names a segment (ConfigWrite.Segments, ApplyWrite.Requires) deleted since
+// the application checked it is refused (domain.ErrSegmentGone) and writes
+// nothing; one naming a segment that exists writes.
+func testWritesNamingAGoneSegment(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
+	must(t, s.CreateSegment(ctx, newSegment("p", "beta"), nil))
+	must(t, s.CreateSegment(ctx, newSegment("p", "gone"), nil))
+	must(t, s.DeleteSegment(ctx, "p", "gone", rulesetVersion(t, s, "p"), func(*domain.Segment, *domain.Audit) error { return nil }))
+	naming := func(keys ...string) func(*domain.Flag, *domain.FlagConfig, *domain.ConfigWrite) error {
+		return func(_ *domain.Flag, c *domain.FlagConfig, w *domain.ConfigWrite) error {
+			c.Enabled = true
+			w.Segments = keys
+			w.Record(segmentEntry(fmt.Sprintf("a-config-%d", len(keys)), domain.ActionTargetingUpdated))
+			return nil
+		}
+	}
+	_, err := s.UpdateFlagConfig(ctx, "p", "f", "production", naming("beta", "gone"))
+	if !errors.Is(err, domain.ErrSegmentGone("gone")) && (domain.ErrorCode(err) != domain.CodeConflict || !strings.Contains(err.Error(), `"gone"`)) {
+		t.Fatalf("a config write naming a deleted segment: want ErrSegmentGone naming it, got %v", err)
+	}
+	if _, c, _ := s.GetFlagConfig(ctx, "p", "f", "production"); c.Version != 0 {
+		t.Fatalf("the refused config write wrote: v%d", c.Version)
+	}
+	if _, err := s.GetOutbox(ctx, "a-config-2"); domain.ErrorCode(err) != domain.CodeNotFound {
+		t.Fatalf("the refused config write wrote its audit entry: %v", err)
+	}
+	c, err := s.UpdateFlagConfig(ctx, "p", "f", "production", naming("beta"))
+	if err != nil || c.Version != 1 {
+		t.Fatalf("a config write naming an existing segment: %+v %v", c, err)
+	}
+
+	// an apply whose configs name a deleted segment
+	cr := newRequest("cr-seg", "staging", t0)
+	must(t, s.CreateChangeRequest(ctx, cr, false, nil))
+	approve(t, s, "cr-seg")
+	apply := func(requires ...string) error {
+		_, err := s.ApplyChangeRequest(ctx, "cr-seg", func(cr *domain.ChangeRequest, l *domain.Live, w *domain.ApplyWrite) error {
+			c := l.Configs[cr.Changes[0].Target()]
+			c.Enabled = true
+			w.Configs, w.Requires, w.Applied = []*domain.FlagConfig{c}, requires, true
+			return only(cr.MarkApplied(domain.Actor{MemberID: "m3", Role: domain.RoleEditor}, c.Version+1, "api", t0))
+		})
+		return err
+	}
+	if err := apply("beta", "gone"); domain.ErrorCode(err) != domain.CodeConflict || !strings.Contains(err.Error(), `"gone"`) {
+		t.Fatalf("an apply naming a deleted segment: want a conflict naming it, got %v", err)
+	}
+	if got, _ := s.GetChangeRequest(ctx, "cr-seg"); got.Status != domain.StatusApproved {
+		t.Fatalf("the refused apply wrote the request: %s", got.Status)
+	}
+	must(t, apply("beta"))
+	if _, c, _ := s.GetFlagConfig(ctx, "p", "f", "staging"); c.Version != 1 || !c.Enabled {
+		t.Fatalf("the apply naming an existing segment: %+v", c)
 	}
 }
