@@ -89,6 +89,13 @@ func (s *Service) applyChanges(a domain.Actor, cr *domain.ChangeRequest, l *doma
 		e.Reason = fmt.Sprintf("applied with change request %s", cr.ID)
 		entries = append(entries, e)
 	}
+	// the configs as written must fit their flags as written, whichever
+	// order the request's changes came in
+	for _, c := range w.Configs {
+		if err := c.Validate(l.Flags[c.Flag]); err != nil {
+			return domain.Errorf(domain.CodeConflict, "the targeting proposed for %s in %s does not fit the flag as this request changes it; edit the request", c.Flag, c.Environment)
+		}
+	}
 	t, err := cr.MarkApplied(a, first, channel, now)
 	if err != nil {
 		return err

@@ -51,25 +51,32 @@ func (segmentProposal) prepare(_ context.Context, _ *Service, ch domain.Change, 
 // gates are those of the gated environments whose targeting names the
 // segment, for the flag whose targeting does.
 func (segmentProposal) gates(ctx context.Context, s *Service, org *domain.OrgSettings, ch *domain.Change, l live) ([]gate, error) {
-	uses, err := s.segmentUsage(ctx, l.segment.Project, l.segment.Key)
+	gated, _, err := s.segmentGates(ctx, org, l.segment)
+	return gated, err
+}
+
+// segmentGates are the gates of every flag and environment whose targeting
+// uses seg (all), and of those the gated ones, each environment once.
+func (s *Service) segmentGates(ctx context.Context, org *domain.OrgSettings, seg *domain.Segment) (gated, all []gate, err error) {
+	uses, err := s.segmentUsage(ctx, seg.Project, seg.Key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []gate
 	for _, u := range uses {
-		f, err := s.store.GetFlag(ctx, l.segment.Project, u.Flag)
+		f, err := s.store.GetFlag(ctx, seg.Project, u.Flag)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		g, err := s.gateFor(ctx, org, f, l.segment.Project, u.Environment)
+		g, err := s.gateFor(ctx, org, f, seg.Project, u.Environment)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if g.gated && !slices.ContainsFunc(out, func(o gate) bool { return o.env == g.env }) {
-			out = append(out, g)
+		all = append(all, g)
+		if g.gated && !slices.ContainsFunc(gated, func(o gate) bool { return o.env == g.env }) {
+			gated = append(gated, g)
 		}
 	}
-	return out, nil
+	return gated, all, nil
 }
 
 func (segmentProposal) beforeApply(context.Context, *Service, string, *domain.Change) error {
@@ -96,10 +103,14 @@ func keepSegmentIdentity(next, live *domain.Segment) {
 }
 
 // segmentDecision is how a segment change goes: the gated environments
-// that use the segment, and the bypass that skips them all (how), if any.
+// that use the segment, the bypass that skips them all (how), if any, and
+// what the decision read (the settings, and the ruleset version before the
+// configs that use the segment), which a direct write holds to.
 type segmentDecision struct {
-	gates []gate
-	how   domain.AuditAction
+	gates   []gate
+	how     domain.AuditAction
+	guard   *domain.SettingsGuard
+	ruleset int64
 }
 
 // decideSegment decides a change of cur into next: it needs approval where
@@ -110,10 +121,14 @@ func (s *Service) decideSegment(ctx context.Context, p *Principal, cur, next *do
 	if err != nil {
 		return d, err
 	}
-	ch := segmentChange(cur, next)
-	if d.gates, err = (segmentProposal{}).gates(ctx, s, org, &ch, live{segment: cur}); err != nil {
+	if d.ruleset, err = s.store.RulesetVersion(ctx, cur.Project); err != nil {
 		return d, err
 	}
+	var all []gate
+	if d.gates, all, err = s.segmentGates(ctx, org, cur); err != nil {
+		return d, err
+	}
+	d.guard = settingsGuard(org, all...)
 	for i, g := range d.gates {
 		h, err := bypass(p, g, opts.BypassReason)
 		if err != nil {

@@ -89,10 +89,18 @@ func (s *Service) ListSegments(ctx context.Context, p *Principal, project string
 // those environments (the caller answers 202), unless a bypass skips them
 // all; with opts.Draft it goes into that draft.
 func (s *Service) UpdateSegment(ctx context.Context, p *Principal, project, key string, expected *int64, opts ChangeOptions, change func(*domain.Segment) error) (Outcome[domain.Segment], error) {
-	var out Outcome[domain.Segment]
 	if err := p.require(domain.RoleEditor, "changing a segment"); err != nil {
-		return out, err
+		return Outcome[domain.Segment]{}, err
 	}
+	return decideAgain(func() (Outcome[domain.Segment], error) {
+		return s.updateSegment(ctx, p, project, key, expected, opts, change)
+	})
+}
+
+// updateSegment is one decision of UpdateSegment and its write, on a fresh
+// read of the segment.
+func (s *Service) updateSegment(ctx context.Context, p *Principal, project, key string, expected *int64, opts ChangeOptions, change func(*domain.Segment) error) (Outcome[domain.Segment], error) {
+	var out Outcome[domain.Segment]
 	cur, err := s.store.GetSegment(ctx, project, key)
 	if err != nil {
 		return out, err
@@ -125,11 +133,12 @@ func (s *Service) UpdateSegment(ctx context.Context, p *Principal, project, key 
 
 // writeSegment writes a segment change directly, audited: no gated
 // environment uses the segment, or d.how (a bypass) skips them all. The
-// decision is made on reads of the segment's use: a config that starts
-// using the segment between the decision and this write is not seen (a
-// known gap, docs/multi-change-design.md).
+// decision is made on reads; the write holds only while the settings and
+// the project's ruleset version are still those it read (a config that
+// started using the segment moved the version), else it is decided again.
 func (s *Service) writeSegment(ctx context.Context, p *Principal, project, key string, expected *int64, d segmentDecision, opts ChangeOptions, change func(*domain.Segment) error) (*domain.Segment, error) {
-	seg, err := s.store.UpdateSegment(ctx, project, key, func(seg *domain.Segment, audit *domain.Audit) error {
+	seg, err := s.store.UpdateSegment(ctx, project, key, func(seg *domain.Segment, audit *domain.SegmentWrite) error {
+		audit.Settings, audit.RulesetVersion = d.guard, &d.ruleset
 		if err := checkVersion("segment", expected, seg.Version); err != nil {
 			return err
 		}

@@ -21,8 +21,11 @@ type SegmentRepository interface {
 	// entries; the store writes it with the read version + 1 only if it
 	// did not change meanwhile (a lost race reads again and calls fn
 	// again; ErrContention when it keeps losing). An error from fn aborts
-	// the write and is returned as is.
-	UpdateSegment(ctx context.Context, project, key string, fn func(s *Segment, audit *Audit) error) (*Segment, error)
+	// the write and is returned as is. fn may name in w the settings and
+	// the ruleset version its gating decision was made on: the write then
+	// holds only while they are still those (ErrContention otherwise, and
+	// the application decides again).
+	UpdateSegment(ctx context.Context, project, key string, fn func(s *Segment, w *SegmentWrite) error) (*Segment, error)
 	// DeleteSegment deletes the segment if check (given the segment as it
 	// is) returns nil, and only while the project's ruleset version is
 	// still rulesetVersion: the version the caller read before it read the
@@ -31,6 +34,23 @@ type SegmentRepository interface {
 	// using the segment after the caller looked makes the delete answer
 	// ErrRulesetMoved and write nothing; the caller looks again.
 	DeleteSegment(ctx context.Context, project, key string, rulesetVersion int64, check func(s *Segment, audit *Audit) error) error
+}
+
+// SegmentWrite is what a segment's update function says besides the
+// segment. Stores give each attempt a fresh one.
+type SegmentWrite struct {
+	// Audit entries are written (with their outbox items) in the same
+	// atomic write.
+	Audit
+	// Settings, when set, names the settings the write's gating decision
+	// (apply directly: no environment that requires approval uses the
+	// segment) was made on: see SettingsGuard.
+	Settings *SettingsGuard
+	// RulesetVersion, when set, is the project's ruleset version read
+	// before the configs that use the segment were: the write holds only
+	// while it is still that (a config that started using the segment
+	// meanwhile moved it).
+	RulesetVersion *int64
 }
 
 // ErrRulesetMoved is DeleteSegment's conflict when the project's ruleset

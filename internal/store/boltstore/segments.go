@@ -87,17 +87,24 @@ func (s *Store) ListSegments(ctx context.Context, project string, page domain.Pa
 	return out, next, err
 }
 
-func (s *Store) UpdateSegment(ctx context.Context, project, k string, fn func(*domain.Segment, *domain.Audit) error) (seg *domain.Segment, err error) {
+func (s *Store) UpdateSegment(ctx context.Context, project, k string, fn func(*domain.Segment, *domain.SegmentWrite) error) (seg *domain.Segment, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		if _, err := getSegment(tx, project, k); err != nil {
 			return err
 		}
-		var audit domain.Audit
+		var w domain.SegmentWrite
+		audit := &w.Audit
 		seg, err = modify(tx, bSegments, key(project, k), domain.NotFound("segment", k), record.FromSegment,
 			func(seg *domain.Segment) *int64 { return &seg.Version },
-			func(seg *domain.Segment) error { return fn(seg, &audit) })
+			func(seg *domain.Segment) error { return fn(seg, &w) })
 		if err != nil {
 			return err
+		}
+		if err := checkSettings(tx, project, w.Settings); err != nil {
+			return err
+		}
+		if w.RulesetVersion != nil && rulesetVersionIn(tx, project) != *w.RulesetVersion {
+			return domain.ErrContention
 		}
 		if err := bumpRuleset(tx, project); err != nil {
 			return err

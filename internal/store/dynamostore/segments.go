@@ -154,7 +154,7 @@ func segmentListing(project string) listing {
 	return listing{pk: prefixProject + project, prefix: prefixSegment, what: "segments of " + project}
 }
 
-func (s *Store) UpdateSegment(ctx context.Context, project, k string, fn func(*domain.Segment, *domain.Audit) error) (*domain.Segment, error) {
+func (s *Store) UpdateSegment(ctx context.Context, project, k string, fn func(*domain.Segment, *domain.SegmentWrite) error) (*domain.Segment, error) {
 	var out *domain.Segment
 	err := retry(ctx, func() error {
 		seg, err := s.readSegment(ctx, project, k)
@@ -162,10 +162,11 @@ func (s *Store) UpdateSegment(ctx context.Context, project, k string, fn func(*d
 			return err
 		}
 		v := seg.Version
-		var audit domain.Audit
-		if err := fn(seg, &audit); err != nil {
+		var w domain.SegmentWrite
+		if err := fn(seg, &w); err != nil {
 			return err
 		}
+		audit := w.Audit
 		seg.Version = v + 1
 		it, err := encode(segmentKey(project, k), record.FromSegment(*seg), nil)
 		if err != nil {
@@ -174,11 +175,22 @@ func (s *Store) UpdateSegment(ctx context.Context, project, k string, fn func(*d
 		var b txBuilder
 		cond := versionIs(v)
 		b.add(s.txPut(it, &cond))
-		s.addRulesetBump(&b, project)
+		rulesetAt := len(b.items)
+		if w.RulesetVersion != nil {
+			s.addRulesetBumpAt(&b, project, *w.RulesetVersion)
+		} else {
+			s.addRulesetBump(&b, project)
+		}
+		guardFrom, guardTo := s.addSettingsGuard(&b, project, w.Settings, "")
 		from := s.addAudit(&b, audit.Entries)
 		err = s.transact(ctx, &b)
 		if tooLarge(err) {
 			return errSegmentTooLarge(k)
+		}
+		if _, stale := anyFailedCondition(err, guardFrom, guardTo); stale || (w.RulesetVersion != nil && failedCondition(err, rulesetAt)) {
+			// what the gating decision read changed: the application
+			// decides again
+			return domain.ErrContention
 		}
 		// A failed condition: written or deleted meanwhile; the next read
 		// tells which.

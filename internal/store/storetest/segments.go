@@ -15,14 +15,15 @@ import (
 
 func segmentTests() map[string]func(*testing.T, domain.Store) {
 	return map[string]func(*testing.T, domain.Store){
-		"SegmentLifecycle":              testSegmentLifecycle,
-		"SegmentWritesAreAudited":       testSegmentWritesAreAudited,
-		"SegmentRulesetVersion":         testSegmentRulesetVersion,
-		"SegmentListAndProjects":        testSegmentListAndProjects,
-		"SegmentConcurrentUpdates":      testSegmentConcurrentUpdates,
-		"SegmentStaleVersionOneWinner":  testSegmentStaleVersionOneWinner,
-		"SegmentDeleteRacesConfigWrite": testSegmentDeleteRacesConfigWrite,
-		"WritesNamingAGoneSegment":      testWritesNamingAGoneSegment,
+		"SegmentLifecycle":               testSegmentLifecycle,
+		"SegmentWritesAreAudited":        testSegmentWritesAreAudited,
+		"SegmentRulesetVersion":          testSegmentRulesetVersion,
+		"SegmentListAndProjects":         testSegmentListAndProjects,
+		"SegmentConcurrentUpdates":       testSegmentConcurrentUpdates,
+		"SegmentStaleVersionOneWinner":   testSegmentStaleVersionOneWinner,
+		"SegmentDeleteRacesConfigWrite":  testSegmentDeleteRacesConfigWrite,
+		"WritesNamingAGoneSegment":       testWritesNamingAGoneSegment,
+		"SegmentWriteHoldsToItsDecision": testSegmentWriteHoldsToItsDecision,
 	}
 }
 
@@ -70,7 +71,7 @@ func testSegmentLifecycle(t *testing.T, s domain.Store) {
 	_, err = s.GetSegment(ctx, "nope", "beta")
 	wantCode(t, err, domain.CodeNotFound)
 
-	got, err = s.UpdateSegment(ctx, "p", "beta", func(seg *domain.Segment, _ *domain.Audit) error {
+	got, err = s.UpdateSegment(ctx, "p", "beta", func(seg *domain.Segment, _ *domain.SegmentWrite) error {
 		seg.Included = append(seg.Included, "user-3")
 		seg.Rules = []domain.SegmentRule{}
 		return nil
@@ -79,12 +80,12 @@ func testSegmentLifecycle(t *testing.T, s domain.Store) {
 	if got.Version != 2 || len(got.Included) != 3 || len(got.Rules) != 0 {
 		t.Fatalf("after update %+v", got)
 	}
-	_, err = s.UpdateSegment(ctx, "p", "nope", func(*domain.Segment, *domain.Audit) error { return nil })
+	_, err = s.UpdateSegment(ctx, "p", "nope", func(*domain.Segment, *domain.SegmentWrite) error { return nil })
 	wantCode(t, err, domain.CodeNotFound)
 
 	// an update function's error aborts the write, and is returned as is
 	boom := errors.New("boom")
-	if _, err := s.UpdateSegment(ctx, "p", "beta", func(seg *domain.Segment, a *domain.Audit) error {
+	if _, err := s.UpdateSegment(ctx, "p", "beta", func(seg *domain.Segment, a *domain.SegmentWrite) error {
 		seg.Name = "changed"
 		a.Record(segmentEntry("a-aborted", domain.ActionSegmentUpdated))
 		return boom
@@ -132,7 +133,7 @@ func testSegmentWritesAreAudited(t *testing.T, s domain.Store) {
 	ctx := context.Background()
 	newProject(t, s, "p")
 	must(t, s.CreateSegment(ctx, newSegment("p", "beta"), []domain.AuditEntry{segmentEntry("a-created", domain.ActionSegmentCreated)}))
-	_, err := s.UpdateSegment(ctx, "p", "beta", func(seg *domain.Segment, a *domain.Audit) error {
+	_, err := s.UpdateSegment(ctx, "p", "beta", func(seg *domain.Segment, a *domain.SegmentWrite) error {
 		seg.Description = "changed"
 		e := segmentEntry("a-updated", domain.ActionSegmentUpdated)
 		e.At = t0.Add(time.Second)
@@ -193,7 +194,7 @@ func testSegmentRulesetVersion(t *testing.T, s domain.Store) {
 	moved("creating a segment")
 	must(t, s.CreateSegment(ctx, newSegment("p", "alpha"), nil))
 	moved("creating another")
-	_, err = s.UpdateSegment(ctx, "p", "beta", func(seg *domain.Segment, _ *domain.Audit) error {
+	_, err = s.UpdateSegment(ctx, "p", "beta", func(seg *domain.Segment, _ *domain.SegmentWrite) error {
 		seg.Excluded = append(seg.Excluded, "user-9")
 		return nil
 	})
@@ -264,7 +265,7 @@ func testSegmentListAndProjects(t *testing.T, s domain.Store) {
 	}
 	_, err = s.GetSegment(ctx, "p", "only-p2")
 	wantCode(t, err, domain.CodeNotFound)
-	_, err = s.UpdateSegment(ctx, "p", "only-p2", func(*domain.Segment, *domain.Audit) error { return nil })
+	_, err = s.UpdateSegment(ctx, "p", "only-p2", func(*domain.Segment, *domain.SegmentWrite) error { return nil })
 	wantCode(t, err, domain.CodeNotFound)
 	wantCode(t, s.DeleteSegment(ctx, "p", "only-p2", rulesetVersion(t, s, "p"), func(*domain.Segment, *domain.Audit) error { return nil }), domain.CodeNotFound)
 	segs, _, err = s.ListSegments(ctx, "p2", domain.Page{})
@@ -289,7 +290,7 @@ func testSegmentConcurrentUpdates(t *testing.T, s domain.Store) {
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			_, err := s.UpdateSegment(ctx, "p", "beta", func(seg *domain.Segment, _ *domain.Audit) error {
+			_, err := s.UpdateSegment(ctx, "p", "beta", func(seg *domain.Segment, _ *domain.SegmentWrite) error {
 				seg.Included = append(seg.Included, fmt.Sprintf("user-%d", i))
 				return nil
 			})
@@ -320,7 +321,7 @@ func testSegmentStaleVersionOneWinner(t *testing.T, s domain.Store) {
 	results := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			_, results[i] = s.UpdateSegment(ctx, "p", "beta", func(seg *domain.Segment, a *domain.Audit) error {
+			_, results[i] = s.UpdateSegment(ctx, "p", "beta", func(seg *domain.Segment, a *domain.SegmentWrite) error {
 				if seg.Version != 1 {
 					return domain.StaleVersion("segment", 1, seg.Version)
 				}
@@ -492,5 +493,55 @@ func testWritesNamingAGoneSegment(t *testing.T, s domain.Store) {
 	must(t, apply("beta"))
 	if _, c, _ := s.GetFlagConfig(ctx, "p", "f", "staging"); c.Version != 1 || !c.Enabled {
 		t.Fatalf("the apply naming an existing segment: %+v", c)
+	}
+}
+
+// A segment write decided on a ruleset version and on settings
+// (SegmentWrite) commits only while both are still those: a config write
+// in between (which may have started using the segment) or a settings
+// change makes it ErrContention, and nothing is written.
+func testSegmentWriteHoldsToItsDecision(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
+	must(t, s.CreateSegment(ctx, newSegment("p", "beta"), nil))
+	org, err := s.GetOrgSettings(ctx)
+	must(t, err)
+	guard := &domain.SettingsGuard{Org: org.Version}
+	read := rulesetVersion(t, s, "p")
+	_, err = s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
+		c.Enabled = true
+		return nil
+	})
+	must(t, err)
+	write := func(v int64, g *domain.SettingsGuard) error {
+		_, err := s.UpdateSegment(ctx, "p", "beta", func(seg *domain.Segment, w *domain.SegmentWrite) error {
+			seg.Description = fmt.Sprintf("at %d", v)
+			w.RulesetVersion, w.Settings = &v, g
+			w.Record(segmentEntry(fmt.Sprintf("a-seg-%d", v), domain.ActionSegmentUpdated))
+			return nil
+		})
+		return err
+	}
+	if err := write(read, guard); !errors.Is(err, domain.ErrContention) {
+		t.Fatalf("a segment write at a ruleset version since moved: want contention, got %v", err)
+	}
+	if seg, _ := s.GetSegment(ctx, "p", "beta"); seg.Version != 1 {
+		t.Fatalf("the refused write wrote: v%d", seg.Version)
+	}
+	if _, err := s.GetOutbox(ctx, fmt.Sprintf("a-seg-%d", read)); domain.ErrorCode(err) != domain.CodeNotFound {
+		t.Fatalf("the refused write wrote its audit entry: %v", err)
+	}
+	stale := &domain.SettingsGuard{Org: org.Version + 1}
+	if err := write(rulesetVersion(t, s, "p"), stale); !errors.Is(err, domain.ErrContention) {
+		t.Fatalf("a segment write on settings since changed: want contention, got %v", err)
+	}
+	now := rulesetVersion(t, s, "p")
+	must(t, write(now, guard))
+	if seg, _ := s.GetSegment(ctx, "p", "beta"); seg.Version != 2 || seg.Description != fmt.Sprintf("at %d", now) {
+		t.Fatalf("the write on what it read: %+v", seg)
+	}
+	if v := rulesetVersion(t, s, "p"); v != now+1 {
+		t.Fatalf("the ruleset version after the segment write: %d, want %d", v, now+1)
 	}
 }
