@@ -155,6 +155,14 @@ func (w *world) mcSnapshot(targets []domain.Target) mcState {
 	w.t.Helper()
 	out := mcState{}
 	for _, t := range targets {
+		if t.Kind == domain.KindSegment {
+			sg, err := w.svc.GetSegment(w.ctx, w.admin, "shop", t.Segment)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			out[t.String()] = fmt.Sprintf("v%d included=%v", sg.Version, sg.Included)
+			continue
+		}
 		if t.Kind == domain.KindFlag {
 			f := w.mcFlag(t.Flag)
 			out[t.String()] = fmt.Sprintf("v%d salt=%q", f.Version, f.BucketingSalt)
