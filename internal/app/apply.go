@@ -84,7 +84,7 @@ func (s *Service) applyChanges(a domain.Actor, cr *domain.ChangeRequest, l *doma
 			continue
 		}
 		e := s.audit(a.String(), ch.Kind.WriteAction(), channel)
-		e.Project, e.Flag, e.Environment, e.ChangeRequest = cr.Project, ch.Flag, ch.Environment, cr.ID
+		e.Project, e.Flag, e.Environment, e.Segment, e.ChangeRequest = cr.Project, ch.Flag, ch.Environment, ch.Segment, cr.ID
 		e.Requester, e.Approvers, e.Diff, e.Version = cr.Requester, approvers, d, version
 		e.Reason = fmt.Sprintf("applied with change request %s", cr.ID)
 		entries = append(entries, e)

@@ -31,6 +31,9 @@ func (s *Service) audit(actor string, action domain.AuditAction, channel string)
 func (s *Service) entryOf(cr *domain.ChangeRequest, t domain.Transition, channel string) domain.AuditEntry {
 	e := s.audit(t.Event.Actor, t.Action, channel)
 	e.Project, e.Flag, e.Environment, e.ChangeRequest = cr.Project, cr.Flag, cr.Environment, cr.ID
+	if len(cr.Changes) > 0 {
+		e.Segment = cr.Changes[0].Segment
+	}
 	return e
 }
 

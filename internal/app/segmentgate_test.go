@@ -105,5 +105,22 @@ func TestSegmentChangesAreGatedByUse(t *testing.T) {
 		if bypasses != 1 {
 			t.Fatalf("the bypass must be audited once, found %d", bypasses)
 		}
+		// the audit log selects the segment's entries: its writes and the
+		// requests that change it
+		bySegment, _, err := w.svc.ListAudit(w.ctx, w.admin, domain.AuditFilter{Segment: "beta"}, domain.Page{Limit: domain.MaxPageLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[domain.AuditAction]int{}
+		for _, e := range bySegment {
+			if e.Segment != "beta" {
+				t.Fatalf("an entry of another segment: %+v", e)
+			}
+			seen[e.Action]++
+		}
+		if seen[domain.ActionSegmentCreated] != 1 || seen[domain.ActionSegmentUpdated] != 1 || seen[domain.ActionRequestCreated] != 2 ||
+			seen[domain.ActionRequestApplied] != 1 || seen[domain.ActionBypass] != 1 || seen[domain.ActionRequestApplyConflict] != 1 {
+			t.Fatalf("the segment's audit entries: %v", seen)
+		}
 	})
 }

@@ -56,7 +56,7 @@ func (s *Service) CreateSegment(ctx context.Context, p *Principal, project strin
 		return nil, err
 	}
 	e := s.audit(p.Actor(), domain.ActionSegmentCreated, p.channel())
-	e.Project, e.Version = project, 1
+	e.Project, e.Segment, e.Version = project, seg.Key, 1
 	e.Diff = &domain.Diff{Operations: json.RawMessage(`[]`), Summary: []string{fmt.Sprintf("segment %q created: %s", seg.Key, segmentSize(seg))}}
 	if err := s.store.CreateSegment(ctx, seg, []domain.AuditEntry{e}); err != nil {
 		return nil, err
@@ -159,7 +159,7 @@ func (s *Service) writeSegment(ctx context.Context, p *Principal, project, key s
 		if d.how != "" {
 			e.Action, e.Reason = d.how, opts.BypassReason
 		}
-		e.Project, e.Version = project, before.Version+1
+		e.Project, e.Segment, e.Version = project, seg.Key, before.Version+1
 		e.Diff = segmentDiff(before, seg)
 		audit.Record(e)
 		return nil
@@ -218,7 +218,7 @@ func (s *Service) deleteSegment(ctx context.Context, p *Principal, project, key 
 	}
 	return s.store.DeleteSegment(ctx, project, key, version, func(seg *domain.Segment, audit *domain.Audit) error {
 		e := s.audit(p.Actor(), domain.ActionSegmentDeleted, p.channel())
-		e.Project = project
+		e.Project, e.Segment = project, seg.Key
 		e.Diff = &domain.Diff{Operations: json.RawMessage(`[]`), Summary: []string{fmt.Sprintf("segment %q deleted (it had %s)", seg.Key, segmentSize(seg))}}
 		audit.Record(e)
 		return nil

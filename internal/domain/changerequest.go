@@ -723,6 +723,7 @@ type AuditEntry struct {
 	Project       string      `json:"project,omitempty"`
 	Flag          string      `json:"flag,omitempty"`
 	Environment   string      `json:"environment,omitempty"`
+	Segment       string      `json:"segment,omitempty"` // the segment a segment write or segment change concerns
 	ChangeRequest string      `json:"change_request,omitempty"`
 	SDKKey        string      `json:"sdk_key,omitempty"` // the SDK key (its id) created, revoked or rotated
 	Member        string      `json:"member,omitempty"`  // the member an entry concerns (member.*, auth.*, token.*): invited, signed in, removed
@@ -740,14 +741,14 @@ type AuditEntry struct {
 
 // AuditFilter narrows the audit log.
 type AuditFilter struct {
-	Project, Flag, Environment, Actor string
-	From, To                          *time.Time
+	Project, Flag, Environment, Segment, Actor string
+	From, To                                   *time.Time
 }
 
 // Matches reports whether e passes the filter.
 func (f AuditFilter) Matches(e *AuditEntry) bool {
 	return (f.Project == "" || e.Project == f.Project) && (f.Flag == "" || e.Flag == f.Flag) &&
-		(f.Environment == "" || e.Environment == f.Environment) && (f.Actor == "" || e.Actor == f.Actor) &&
+		(f.Environment == "" || e.Environment == f.Environment) && (f.Segment == "" || e.Segment == f.Segment) && (f.Actor == "" || e.Actor == f.Actor) &&
 		(f.From == nil || !e.At.Before(*f.From)) && (f.To == nil || e.At.Before(*f.To))
 }
 

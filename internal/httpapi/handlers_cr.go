@@ -299,7 +299,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p *app.Princi
 		return err
 	}
 	q := r.URL.Query()
-	f := domain.AuditFilter{Project: q.Get("project"), Flag: q.Get("flag"), Environment: q.Get("environment"), Actor: q.Get("actor")}
+	f := domain.AuditFilter{Project: q.Get("project"), Flag: q.Get("flag"), Environment: q.Get("environment"), Segment: q.Get("segment"), Actor: q.Get("actor")}
 	var v domain.Validation
 	for name, dst := range map[string]**time.Time{"from": &f.From, "to": &f.To} {
 		if raw := q.Get(name); raw != "" {

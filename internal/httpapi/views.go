@@ -542,6 +542,7 @@ type AuditEntryView struct {
 	Project           string    `json:"project,omitempty"`
 	Flag              string    `json:"flag,omitempty"`
 	Environment       string    `json:"environment,omitempty"`
+	Segment           string    `json:"segment,omitempty"`
 	ChangeRequest     string    `json:"change_request,omitempty"`
 	SDKKey            string    `json:"sdk_key,omitempty"`
 	Member            string    `json:"member,omitempty"`
@@ -557,7 +558,7 @@ type AuditEntryView struct {
 
 func auditEntryView(e *domain.AuditEntry) AuditEntryView {
 	return AuditEntryView{ID: e.ID, At: e.At, Actor: e.Actor, Action: string(e.Action), Channel: e.Channel, Project: e.Project, Flag: e.Flag,
-		Environment: e.Environment, ChangeRequest: e.ChangeRequest, SDKKey: e.SDKKey, Member: e.Member, Requester: e.Requester,
+		Environment: e.Environment, Segment: e.Segment, ChangeRequest: e.ChangeRequest, SDKKey: e.SDKKey, Member: e.Member, Requester: e.Requester,
 		Approvers: e.Approvers, Reason: e.Reason, Mentions: e.Mentions, MentionsNotMailed: e.MentionsNotMailed, Decision: e.Decision,
 		Diff: mapPtr(e.Diff, diffView), Version: e.Version}
 }

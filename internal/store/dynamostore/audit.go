@@ -188,7 +188,7 @@ func (s *Store) ListAudit(ctx context.Context, filter domain.AuditFilter, page d
 	}
 
 	var conds []expression.ConditionBuilder
-	for _, f := range []struct{ name, value string }{{"flag", filter.Flag}, {"environment", filter.Environment}, {"actor", filter.Actor}} {
+	for _, f := range []struct{ name, value string }{{"flag", filter.Flag}, {"environment", filter.Environment}, {"segment", filter.Segment}, {"actor", filter.Actor}} {
 		if f.value != "" {
 			conds = append(conds, expression.Name(f.name).Equal(expression.Value(f.value)))
 		}

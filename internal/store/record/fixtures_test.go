@@ -138,7 +138,7 @@ func fullChangeRequest() domain.ChangeRequest {
 func fullAuditEntry() domain.AuditEntry {
 	return domain.AuditEntry{
 		ID: "a_1", At: at(25), Actor: "member:m_alice", Action: "change_request.applied", Channel: "api",
-		Project: "checkout", Flag: "new-checkout", Environment: "production", ChangeRequest: "cr_1", SDKKey: "k_1",
+		Project: "checkout", Flag: "new-checkout", Environment: "production", Segment: "beta", ChangeRequest: "cr_1", SDKKey: "k_1",
 		Member: "m_bob", Requester: "member:m_alice", Approvers: []string{"m_carol"}, Reason: "hotfix",
 		Mentions: []string{"m_bob"}, MentionsNotMailed: []string{"m_dan"}, Decision: "approve",
 		Diff: &domain.Diff{
