@@ -93,8 +93,12 @@ type prepared struct {
 // and collects the gates its policy draws on. A new change that changes
 // nothing is refused (fresh); an edit may leave one so, as the live state
 // may have caught up with it.
-func (s *Service) prepareChanges(ctx context.Context, org *domain.OrgSettings, project string, chs []domain.Change, ptr func(i int) string, fresh bool) (prepared, error) {
+func (s *Service) prepareChanges(ctx context.Context, project string, chs []domain.Change, ptr func(i int) string, fresh bool) (prepared, error) {
 	out := prepared{changes: make([]domain.Change, 0, len(chs))}
+	org, err := s.store.GetOrgSettings(ctx)
+	if err != nil {
+		return out, err
+	}
 	for i := range chs {
 		k := proposalOf(&chs[i])
 		l, err := k.read(ctx, s, project, &chs[i])

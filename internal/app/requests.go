@@ -64,11 +64,7 @@ func (s *Service) CreateRequest(ctx context.Context, p *Principal, in RequestInp
 	if err != nil {
 		return nil, err
 	}
-	org, err := s.store.GetOrgSettings(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pr, err := s.prepareChanges(ctx, org, in.Project, chs, ptr, true)
+	pr, err := s.prepareChanges(ctx, in.Project, chs, ptr, true)
 	if err != nil {
 		return nil, err
 	}
@@ -213,11 +209,7 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 	if err != nil {
 		return nil, err
 	}
-	org, err := s.store.GetOrgSettings(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pr, err := s.prepareChanges(ctx, org, cur.Project, chs, ptr, false)
+	pr, err := s.prepareChanges(ctx, cur.Project, chs, ptr, false)
 	if err != nil {
 		return nil, err
 	}
@@ -304,11 +296,7 @@ func (s *Service) Submit(ctx context.Context, p *Principal, id string) (*Request
 	if err != nil {
 		return nil, err
 	}
-	org, err := s.store.GetOrgSettings(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pr, err := s.prepareChanges(ctx, org, cur.Project, cur.Changes, changesPointer, false)
+	pr, err := s.prepareChanges(ctx, cur.Project, cur.Changes, changesPointer, false)
 	if err != nil {
 		return nil, err
 	}

@@ -30,9 +30,28 @@ func rulesetKey(p string) key { return key{prefixProject + p, skRuleset} }
 // transaction. It has no condition: it never makes a write fail, and
 // increments commute, so concurrent writers only ever move it forward.
 func (s *Store) addRulesetBump(b *txBuilder, project string) {
-	e, err := expression.NewBuilder().
-		WithUpdate(expression.Add(expression.Name(attrRuleset), expression.Value(1))).
-		Build()
+	s.addRulesetIncrement(b, project, nil)
+}
+
+// addRulesetBumpAt is addRulesetBump conditioned on the version being v
+// (absent when v is 0): a write that must not commit over another write of
+// the project since it read v.
+func (s *Store) addRulesetBumpAt(b *txBuilder, project string, v int64) {
+	at := expression.Name(attrRuleset).Equal(expression.Value(v))
+	if v == 0 {
+		at = expression.AttributeNotExists(expression.Name(attrRuleset))
+	}
+	s.addRulesetIncrement(b, project, &at)
+}
+
+// addRulesetIncrement adds the ruleset version's increment, on condition
+// cond when it is set.
+func (s *Store) addRulesetIncrement(b *txBuilder, project string, cond *expression.ConditionBuilder) {
+	eb := expression.NewBuilder().WithUpdate(expression.Add(expression.Name(attrRuleset), expression.Value(1)))
+	if cond != nil {
+		eb = eb.WithCondition(*cond)
+	}
+	e, err := eb.Build()
 	if err != nil {
 		b.add(types.TransactWriteItem{}, fmt.Errorf("dynamodb build update: %w", err))
 		return
@@ -41,6 +60,7 @@ func (s *Store) addRulesetBump(b *txBuilder, project string) {
 		TableName:                 &s.table,
 		Key:                       rulesetKey(project).av(),
 		UpdateExpression:          e.Update(),
+		ConditionExpression:       e.Condition(),
 		ExpressionAttributeNames:  e.Names(),
 		ExpressionAttributeValues: e.Values(),
 	}}, nil)

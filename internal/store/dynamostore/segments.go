@@ -2,11 +2,9 @@ package dynamostore
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/store/record"
@@ -236,31 +234,6 @@ func (s *Store) DeleteSegment(ctx context.Context, project, k string, rulesetVer
 		}
 		return outcome(err, audit.Entries, from, "delete segment "+project+"/"+k)
 	})
-}
-
-// addRulesetBumpAt adds the increment of the project's ruleset version,
-// conditioned on it being v (absent when v is 0), to a transaction.
-func (s *Store) addRulesetBumpAt(b *txBuilder, project string, v int64) {
-	at := expression.Name(attrRuleset).Equal(expression.Value(v))
-	if v == 0 {
-		at = expression.AttributeNotExists(expression.Name(attrRuleset))
-	}
-	e, err := expression.NewBuilder().
-		WithUpdate(expression.Add(expression.Name(attrRuleset), expression.Value(1))).
-		WithCondition(at).
-		Build()
-	if err != nil {
-		b.add(types.TransactWriteItem{}, fmt.Errorf("dynamodb build update: %w", err))
-		return
-	}
-	b.add(types.TransactWriteItem{Update: &types.Update{
-		TableName:                 &s.table,
-		Key:                       rulesetKey(project).av(),
-		UpdateExpression:          e.Update(),
-		ConditionExpression:       e.Condition(),
-		ExpressionAttributeNames:  e.Names(),
-		ExpressionAttributeValues: e.Values(),
-	}}, nil)
 }
 
 // projectSegments reads every segment of the project (Query
