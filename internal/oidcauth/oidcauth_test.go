@@ -1,7 +1,6 @@
 package oidcauth
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -11,9 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
@@ -274,39 +270,6 @@ func TestFlexBool(t *testing.T) {
 		if err := json.Unmarshal([]byte(`{"email_verified":`+in+`}`), &c); err != nil || bool(c.EmailVerified) != want {
 			t.Errorf("email_verified %s: %v, %v", in, c.EmailVerified, err)
 		}
-	}
-}
-
-type fakeSecrets struct {
-	value string
-	err   error
-	asked []string
-}
-
-func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	f.asked = append(f.asked, aws.ToString(in.SecretId))
-	if f.err != nil {
-		return nil, f.err
-	}
-	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(f.value)}, nil
-}
-
-func TestSecretsManagerSecret(t *testing.T) {
-	arn := "arn:aws:secretsmanager:eu-west-1:123456789012:secret:oidc-AbCdEf"
-	for value, want := range map[string]string{"plain-secret": "plain-secret", ` {"client_secret": "from-json"} `: "from-json"} {
-		f := &fakeSecrets{value: value}
-		got, err := SecretsManagerSecret(f, arn)(context.Background())
-		if err != nil || got != want || len(f.asked) != 1 || f.asked[0] != arn {
-			t.Errorf("%q: %q, %v (asked %v)", value, got, err, f.asked)
-		}
-	}
-	for _, value := range []string{"", `{"secret": "x"}`, `{not json`} {
-		if _, err := SecretsManagerSecret(&fakeSecrets{value: value}, arn)(context.Background()); err == nil {
-			t.Errorf("%q: accepted", value)
-		}
-	}
-	if _, err := SecretsManagerSecret(&fakeSecrets{err: errors.New("AccessDenied")}, arn)(context.Background()); err == nil || !strings.Contains(err.Error(), "AccessDenied") {
-		t.Errorf("an AWS error: %v", err)
 	}
 }
 

@@ -14,10 +14,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/clock"
@@ -64,8 +62,8 @@ func OIDCFromEnv(getenv func(string) string, baseURL string) (*oidcauth.Config, 
 // Identity configures how people get in: the browser sessions
 // (apiwire.Sessions: the public address, the session lifetimes), and
 // sign-in with the OpenID provider oc when it is not nil. A client secret
-// in Secrets Manager (oc.ClientSecretARN) is read with a client made from
-// awsCfg, at the first sign-in. keyFile is appwire.Links's: the OpenID
+// in Secrets Manager (oc.ClientSecretARN) is read at the first sign-in,
+// by a GetSecretValue call signed with awsCfg's credentials. keyFile is appwire.Links's: the OpenID
 // Connect flow cookie is sealed with a key derived from the action link
 // key.
 func Identity(ctx context.Context, cfg config.Config, oc *oidcauth.Config, awsCfg func() (aws.Config, error),
@@ -85,12 +83,9 @@ func Identity(ctx context.Context, cfg config.Config, oc *oidcauth.Config, awsCf
 		if err != nil {
 			return fmt.Errorf("AWS configuration for %s: %w", oidcauth.EnvClientSecretARN, err)
 		}
-		// the client too is made at the first sign-in: most cold starts
-		// of the console function serve pages to people signed in already
-		secret := sync.OnceValue(func() oidcauth.SecretFunc {
-			return oidcauth.SecretsManagerSecret(secretsmanager.NewFromConfig(ac), c.ClientSecretARN)
-		})
-		c.ClientSecretFunc = func(ctx context.Context) (string, error) { return secret()(ctx) }
+		// read at the first sign-in: most cold starts of the console
+		// function serve pages to people signed in already
+		c.ClientSecretFunc = oidcauth.SecretsManagerSecret(ac, c.ClientSecretARN)
 	}
 	key, err := appwire.LinkKey(cfg, keyFile)
 	if err != nil {
