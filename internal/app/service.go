@@ -71,6 +71,17 @@ func (p *Principal) Actor() string {
 	return "token:" + p.TokenID
 }
 
+// requireOrg checks p's organisation role: for what belongs to no
+// project (members, tokens, teams, organisation settings, dead letters).
+func (p *Principal) requireOrg(min domain.Role, action string) error {
+	return p.require(min, action)
+}
+
+// requireIn checks p's role in project.
+func (p *Principal) requireIn(project string, min domain.Role, action string) error {
+	return p.require(min, action)
+}
+
 func (p *Principal) require(min domain.Role, action string) error {
 	if p == nil || !p.Role.AtLeast(min) {
 		return domain.Errorf(domain.CodeForbidden, "%s needs the %s role or higher", action, min)
