@@ -241,14 +241,16 @@ func full(p string) string {
 	return p
 }
 
-// pagesOnly are the functions that render HTML with html/template (the
-// console function) or text/template (the notifier's mail). Executing a
+// pagesOnly are the functions that render HTML with html/template: the
+// console function alone (the notifier writes its mail's HTML in code,
+// internal/notify/html.go, checked against the templates it replaced).
+// Executing a
 // template calls methods by name (reflect.Value.MethodByName), and a
 // program that can do that keeps every exported method of every type it
 // converts to an interface, the AWS SDK clients' every operation
 // included: the api function went from 15.3 MB to about 10 MB once its
 // pages moved to the console function (docs/benchmarks.md, "Third round").
-var pagesOnly = map[string]bool{"console": true, "notifier": true}
+var pagesOnly = map[string]bool{"console": true}
 
 // The other functions never execute a template: their binaries have no
 // reflect.Value.MethodByName, so the linker drops the methods they do not

@@ -18,13 +18,13 @@ type RequestActions struct {
 // ActionsOn answers RequestActions for p on the request in v.
 func (s *Service) ActionsOn(p *Principal, v *RequestView) RequestActions {
 	now := s.clock.Now()
-	a := p.actor()
+	a := p.actorIn(v.Project)
 	out := RequestActions{
 		Review:   v.CheckReview(a, now),
 		Apply:    v.ApplyRefusal(a, now),
 		Withdraw: v.CheckWithdraw(a, now),
-		Edit:     p.require(domain.RoleEditor, "editing change requests"),
-		Comment:  p.require(domain.RoleViewer, "commenting"),
+		Edit:     p.requireIn(v.Project, domain.RoleEditor, "editing change requests"),
+		Comment:  p.requireIn(v.Project, domain.RoleViewer, "commenting"),
 	}
 	if out.Edit == nil {
 		out.Edit = v.CheckEdit(a, now)
@@ -38,5 +38,5 @@ func (s *Service) ActionsOn(p *Principal, v *RequestView) RequestActions {
 // WaitsOn reports whether the request waits on p's review: it is pending
 // and p may review it and has not yet.
 func (s *Service) WaitsOn(p *Principal, cr *domain.ChangeRequest) bool {
-	return cr.Status == domain.StatusPending && cr.CheckReview(p.actor(), s.clock.Now()) == nil
+	return cr.Status == domain.StatusPending && cr.CheckReview(p.actorIn(cr.Project), s.clock.Now()) == nil
 }

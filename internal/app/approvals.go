@@ -18,8 +18,9 @@ const (
 	ChannelSystem = "system"
 )
 
-func (p *Principal) actor() domain.Actor {
-	return domain.Actor{MemberID: p.MemberID, TokenID: p.TokenID, Role: p.Role, Behind: p.Behind}
+// actorIn is p acting on a request of project: with its role there.
+func (p *Principal) actorIn(project string) domain.Actor {
+	return domain.Actor{MemberID: p.MemberID, TokenID: p.TokenID, Role: p.RoleIn(project), Behind: p.Behind}
 }
 
 func (s *Service) audit(actor string, action domain.AuditAction, channel string) domain.AuditEntry {
@@ -41,7 +42,7 @@ func (s *Service) entryOf(cr *domain.ChangeRequest, t domain.Transition, channel
 
 // GetOrgSettings reads the organisation switches.
 func (s *Service) GetOrgSettings(ctx context.Context, p *Principal) (*domain.OrgSettings, error) {
-	if err := p.require(domain.RoleViewer, "reading settings"); err != nil {
+	if err := p.requireSomewhere(domain.RoleViewer, "reading settings"); err != nil {
 		return nil, err
 	}
 	return s.store.GetOrgSettings(ctx)
@@ -55,7 +56,7 @@ type OrgSettingsInput struct {
 
 // UpdateOrgSettings changes the organisation switches (managers and admins).
 func (s *Service) UpdateOrgSettings(ctx context.Context, p *Principal, expected *int64, in OrgSettingsInput) (*domain.OrgSettings, error) {
-	if err := p.require(domain.RoleManager, "changing settings"); err != nil {
+	if err := p.requireOrg(domain.RoleManager, "changing settings"); err != nil {
 		return nil, err
 	}
 	return s.store.UpdateOrgSettings(ctx, func(o *domain.OrgSettings, audit *domain.Audit) error {
@@ -79,7 +80,7 @@ func (s *Service) UpdateOrgSettings(ctx context.Context, p *Principal, expected 
 
 // GetApprovalSettings reads an environment's approval settings.
 func (s *Service) GetApprovalSettings(ctx context.Context, p *Principal, project, env string) (*domain.ApprovalSettings, error) {
-	if err := p.require(domain.RoleViewer, "reading approval settings"); err != nil {
+	if err := p.requireIn(project, domain.RoleViewer, "reading approval settings"); err != nil {
 		return nil, err
 	}
 	return s.store.GetApprovalSettings(ctx, project, env)
@@ -89,7 +90,7 @@ func (s *Service) GetApprovalSettings(ctx context.Context, p *Principal, project
 // (managers and admins). Turning api_token_bypass on revokes the approvals
 // of every open request in the environment, as VWO documents.
 func (s *Service) UpdateApprovalSettings(ctx context.Context, p *Principal, project, env string, expected *int64, in *domain.ApprovalSettings) (*domain.ApprovalSettings, error) {
-	if err := p.require(domain.RoleManager, "changing approval settings"); err != nil {
+	if err := p.requireIn(project, domain.RoleManager, "changing approval settings"); err != nil {
 		return nil, err
 	}
 	if in.Tags == nil {
@@ -115,8 +116,8 @@ func (s *Service) UpdateApprovalSettings(ctx context.Context, p *Principal, proj
 			v.Add(fmt.Sprintf("/designated_reviewers/%d", i), "no member has id %q", id)
 		case err != nil:
 			return nil, err
-		case !m.Role.AtLeast(domain.RoleEditor):
-			v.Add(fmt.Sprintf("/designated_reviewers/%d", i), "%s is a %s; reviewers must be at least editors", m.Email, m.Role)
+		case !m.RoleIn(project).AtLeast(domain.RoleEditor):
+			v.Add(fmt.Sprintf("/designated_reviewers/%d", i), "%s is a %s in %s; reviewers must be at least editors", m.Email, m.RoleIn(project), project)
 		}
 	}
 	if err := v.Err(); err != nil {
@@ -163,7 +164,7 @@ func (s *Service) revokeApprovals(ctx context.Context, p *Principal, project, en
 		}
 		_, err := s.store.UpdateChangeRequest(ctx, cr.ID, func(cr *domain.ChangeRequest, audit *domain.RequestWrite) error {
 			reason := "api_token_bypass was turned on for " + env
-			t, err := cr.RevokeApprovals(p.actor(), reason, s.clock.Now())
+			t, err := cr.RevokeApprovals(p.actorIn(project), reason, s.clock.Now())
 			if err != nil {
 				return err
 			}

@@ -203,7 +203,7 @@ func (s *Service) memberAddedEntries(actor, channel string, m *domain.Member, wh
 // Invite sends the member a new invitation (admins only): the link sent
 // before stops working at once.
 func (s *Service) Invite(ctx context.Context, p *Principal, memberID string) error {
-	if err := p.require(domain.RoleAdmin, "inviting members"); err != nil {
+	if err := p.requireOrg(domain.RoleAdmin, "inviting members"); err != nil {
 		return err
 	}
 	m, err := s.store.GetMember(ctx, memberID)
@@ -487,7 +487,7 @@ func (s *Service) AuthenticateSession(ctx context.Context, secret string) (*Prin
 	if err != nil && domain.ErrorCode(err) != domain.CodeNotFound {
 		return nil, err
 	}
-	if err != nil || !m.Role.AtLeast(sess.Role) {
+	if err != nil || m.Role.Below(sess.Role) {
 		why := "member removed"
 		if err == nil {
 			why = fmt.Sprintf("role lowered from %s to %s", sess.Role, m.Role)
@@ -509,7 +509,9 @@ func (s *Service) AuthenticateSession(ctx context.Context, secret string) (*Prin
 			sess.LastSeen, sess.IdleUntil = now, idle
 		}
 	}
-	return &Principal{MemberID: m.ID, SessionID: sess.ID, Role: m.Role, session: sess}, nil
+	p := principalOf(m, nil)
+	p.SessionID, p.session = sess.ID, sess
+	return p, nil
 }
 
 // Session answers the session the principal came with (as read when it
@@ -571,9 +573,9 @@ func (s *Service) EndSession(ctx context.Context, secret, why string) {
 // tokens: admins anyone's, members their own.
 func (p *Principal) mayManage(memberID, what string) error {
 	if p != nil && p.MemberID != "" && p.MemberID == memberID {
-		return p.require(domain.RoleViewer, what)
+		return nil // one's own, whatever one's roles
 	}
-	return p.require(domain.RoleAdmin, what+" of other members")
+	return p.requireOrg(domain.RoleAdmin, what+" of other members")
 }
 
 // ListMemberSessions lists a member's sessions (revoked ones included):

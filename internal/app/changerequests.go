@@ -44,7 +44,7 @@ func (s *Service) checkNotify(ctx context.Context, cr *domain.ChangeRequest, ids
 		if err != nil {
 			return err
 		}
-		if err := cr.CanReview(domain.Actor{MemberID: m.ID, Role: m.Role}); err != nil {
+		if err := cr.CanReview(domain.Actor{MemberID: m.ID, Role: m.RoleIn(cr.Project)}); err != nil {
 			v.Add(fmt.Sprintf("/notify_reviewers/%d", i), "%s cannot review this request: %s", m.Email, errText(err))
 		}
 	}
@@ -55,9 +55,6 @@ func (s *Service) checkNotify(ctx context.Context, cr *domain.ChangeRequest, ids
 
 // GetRequest reads a request with its diff.
 func (s *Service) GetRequest(ctx context.Context, p *Principal, id string) (*RequestView, error) {
-	if err := p.require(domain.RoleViewer, "reading change requests"); err != nil {
-		return nil, err
-	}
 	cr, err := s.readRequest(ctx, p, id)
 	if err != nil {
 		return nil, err
@@ -65,8 +62,9 @@ func (s *Service) GetRequest(ctx context.Context, p *Principal, id string) (*Req
 	return s.view(ctx, cr)
 }
 
-// readRequest reads request id as p may see it: a draft is its requester's
-// alone until submitted (not found for anyone else).
+// readRequest reads request id as p may see it: in a project p may read,
+// and a draft is its requester's alone until submitted (not found for
+// anyone else).
 func (s *Service) readRequest(ctx context.Context, p *Principal, id string) (*domain.ChangeRequest, error) {
 	cr, err := s.store.GetChangeRequest(ctx, id)
 	if err != nil {
@@ -78,26 +76,28 @@ func (s *Service) readRequest(ctx context.Context, p *Principal, id string) (*do
 	return cr, nil
 }
 
-// sees reports whether p may see cr: anyone who reads requests, except a
-// draft, which only its requester sees.
+// sees reports whether p may see cr: anyone who reads its project, except
+// a draft, which only its requester sees.
 func (p *Principal) sees(cr *domain.ChangeRequest) bool {
+	if p == nil || !p.canRead(cr.Project) {
+		return false
+	}
 	return cr.Status != domain.StatusDraft || cr.Requester == p.Actor() || (p.MemberID != "" && p.MemberID == cr.RequesterMember)
 }
 
-// ListRequests lists requests, newest first (others' drafts left out).
+// ListRequests lists requests, newest first, in the projects p may read
+// (others' drafts left out).
 func (s *Service) ListRequests(ctx context.Context, p *Principal, f domain.CRFilter, page domain.Page) ([]domain.ChangeRequest, string, error) {
-	if err := p.require(domain.RoleViewer, "reading change requests"); err != nil {
-		return nil, "", err
-	}
+	f.Projects = p.Readable()
 	crs, next, err := s.store.ListChangeRequests(ctx, f, page)
 	return slices.DeleteFunc(crs, func(cr domain.ChangeRequest) bool { return !p.sees(&cr) }), next, err
 }
 
-// ListAudit lists the audit log, newest first.
+// ListAudit lists the audit log, newest first: the entries of the projects
+// p may read, and those of no project (members, tokens, settings, sign-in)
+// when p reads the organisation.
 func (s *Service) ListAudit(ctx context.Context, p *Principal, f domain.AuditFilter, page domain.Page) ([]domain.AuditEntry, string, error) {
-	if err := p.require(domain.RoleViewer, "reading the audit log"); err != nil {
-		return nil, "", err
-	}
+	f.Projects = p.Readable()
 	return s.store.ListAudit(ctx, f, page)
 }
 
@@ -120,7 +120,10 @@ func (s *Service) review(ctx context.Context, p *Principal, id string, d domain.
 				return err
 			}
 		}
-		t, err := cr.Review(p.actor(), d, comment, channel, s.clock.Now())
+		if !p.sees(cr) {
+			return domain.NotFound("change request", id)
+		}
+		t, err := cr.Review(p.actorIn(cr.Project), d, comment, channel, s.clock.Now())
 		if err != nil {
 			return err
 		}
@@ -136,7 +139,7 @@ func (s *Service) review(ctx context.Context, p *Principal, id string, d domain.
 		return nil, err
 	}
 	if approvedNow && cr.ApplyPending {
-		v, err := s.applyAs(ctx, p.actor(), id, channel)
+		v, err := s.applyAs(ctx, p.actorIn(cr.Project), id, channel)
 		if domain.ErrorCode(err) != domain.CodeConflict {
 			return v, err
 		}
@@ -154,7 +157,11 @@ func (s *Service) review(ctx context.Context, p *Principal, id string, d domain.
 
 // Apply applies an approved request.
 func (s *Service) Apply(ctx context.Context, p *Principal, id string) (*RequestView, error) {
-	return s.applyAs(ctx, p.actor(), id, p.channel())
+	cr, err := s.readRequest(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.applyAs(ctx, p.actorIn(cr.Project), id, p.channel())
 }
 
 // applyAs is the one way a request applies: one atomic write of the
@@ -236,7 +243,10 @@ func (s *Service) noteApplyConflict(ctx context.Context, a domain.Actor, id, cha
 // Withdraw withdraws a request (its requester, or an admin).
 func (s *Service) Withdraw(ctx context.Context, p *Principal, id string) (*RequestView, error) {
 	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
-		t, err := cr.Withdraw(p.actor(), s.clock.Now())
+		if !p.sees(cr) {
+			return domain.NotFound("change request", id)
+		}
+		t, err := cr.Withdraw(p.actorIn(cr.Project), s.clock.Now())
 		if err != nil {
 			return err
 		}
@@ -257,7 +267,7 @@ func (s *Service) Withdraw(ctx context.Context, p *Principal, id string) (*Reque
 // concurrent comments cannot both take the last mail; the audit entry (the
 // outbox item) names who is not mailed.
 func (s *Service) Comment(ctx context.Context, p *Principal, id, text string) (*domain.TimelineEvent, error) {
-	if err := p.require(domain.RoleViewer, "commenting"); err != nil {
+	if err := p.requireSomewhere(domain.RoleViewer, "commenting"); err != nil {
 		return nil, err
 	}
 	mentions, err := s.mentions(ctx, text)
@@ -269,7 +279,7 @@ func (s *Service) Comment(ctx context.Context, p *Principal, id, text string) (*
 		if !p.sees(cr) {
 			return domain.NotFound("change request", id)
 		}
-		t, err := cr.AddComment(p.actor(), text, mentions, s.clock.Now())
+		t, err := cr.AddComment(p.actorIn(cr.Project), text, mentions, s.clock.Now())
 		if err != nil {
 			return err
 		}
@@ -287,9 +297,6 @@ func (s *Service) Comment(ctx context.Context, p *Principal, id, text string) (*
 
 // Comments lists a request's comments, oldest first.
 func (s *Service) Comments(ctx context.Context, p *Principal, id string) ([]domain.TimelineEvent, error) {
-	if err := p.require(domain.RoleViewer, "reading change requests"); err != nil {
-		return nil, err
-	}
 	cr, err := s.readRequest(ctx, p, id)
 	if err != nil {
 		return nil, err
@@ -305,7 +312,7 @@ func (s *Service) Comments(ctx context.Context, p *Principal, id string) ([]doma
 
 // ListDeadLetters lists notifications that ran out of attempts (admins).
 func (s *Service) ListDeadLetters(ctx context.Context, p *Principal, page domain.Page) ([]domain.OutboxItem, string, error) {
-	if err := p.require(domain.RoleAdmin, "reading undelivered notifications"); err != nil {
+	if err := p.requireOrg(domain.RoleAdmin, "reading undelivered notifications"); err != nil {
 		return nil, "", err
 	}
 	return s.store.ListDeadLetters(ctx, page)

@@ -25,7 +25,7 @@ type FlagInput struct {
 
 // CreateFlag creates a flag. Its key is made from its name when not given.
 func (s *Service) CreateFlag(ctx context.Context, p *Principal, project string, in FlagInput) (*domain.Flag, error) {
-	if err := p.require(domain.RoleEditor, "creating a flag"); err != nil {
+	if err := p.requireIn(project, domain.RoleEditor, "creating a flag"); err != nil {
 		return nil, err
 	}
 	now := s.clock.Now()
@@ -92,7 +92,7 @@ func (s *Service) checkMaintainer(ctx context.Context, id string) error {
 
 // GetFlag reads a flag.
 func (s *Service) GetFlag(ctx context.Context, p *Principal, project, key string) (*domain.Flag, error) {
-	if err := p.require(domain.RoleViewer, "reading flags"); err != nil {
+	if err := p.requireIn(project, domain.RoleViewer, "reading flags"); err != nil {
 		return nil, err
 	}
 	return s.store.GetFlag(ctx, project, key)
@@ -100,7 +100,7 @@ func (s *Service) GetFlag(ctx context.Context, p *Principal, project, key string
 
 // ListFlags lists a project's flags.
 func (s *Service) ListFlags(ctx context.Context, p *Principal, project string, filter domain.FlagFilter, page domain.Page) ([]domain.Flag, string, error) {
-	if err := p.require(domain.RoleViewer, "reading flags"); err != nil {
+	if err := p.requireIn(project, domain.RoleViewer, "reading flags"); err != nil {
 		return nil, "", err
 	}
 	return s.store.ListFlags(ctx, project, filter, page)
@@ -119,7 +119,7 @@ func (s *Service) ListFlags(ctx context.Context, p *Principal, project string, f
 // only if they are still those. When approval was switched on meanwhile the
 // store refuses the write, and the change is decided again (decideAgain).
 func (s *Service) ChangeFlag(ctx context.Context, p *Principal, project, key string, expected *int64, opts ChangeOptions, change func(*domain.Flag) error) (Outcome[domain.Flag], error) {
-	if err := p.require(domain.RoleEditor, "changing a flag"); err != nil {
+	if err := p.requireIn(project, domain.RoleEditor, "changing a flag"); err != nil {
 		return Outcome[domain.Flag]{}, err
 	}
 	return decideAgain(func() (Outcome[domain.Flag], error) {
@@ -443,7 +443,7 @@ func (s *Service) ArchiveFlag(ctx context.Context, p *Principal, project, key st
 
 // DeleteFlag deletes an archived flag and its configs for good.
 func (s *Service) DeleteFlag(ctx context.Context, p *Principal, project, key string) error {
-	if err := p.require(domain.RoleManager, "deleting a flag for good"); err != nil {
+	if err := p.requireIn(project, domain.RoleManager, "deleting a flag for good"); err != nil {
 		return err
 	}
 	err := s.store.DeleteFlag(ctx, project, key, func(f *domain.Flag, audit *domain.Audit) error {
@@ -464,7 +464,7 @@ func (s *Service) DeleteFlag(ctx context.Context, p *Principal, project, key str
 
 // GetFlagConfig reads a flag's targeting in one environment.
 func (s *Service) GetFlagConfig(ctx context.Context, p *Principal, project, flag, env string) (*domain.FlagConfig, error) {
-	if err := p.require(domain.RoleViewer, "reading targeting"); err != nil {
+	if err := p.requireIn(project, domain.RoleViewer, "reading targeting"); err != nil {
 		return nil, err
 	}
 	_, c, err := s.store.GetFlagConfig(ctx, project, flag, env)
@@ -513,7 +513,7 @@ func prepareConfig(c *domain.FlagConfig, f *domain.Flag, prefix string) error {
 // else the change is decided again (decideAgain): a write decided before
 // approval was switched on never commits after the switch.
 func (s *Service) ChangeFlagConfig(ctx context.Context, p *Principal, project, flag, env string, expected *int64, opts ChangeOptions, change func(*domain.FlagConfig) error) (Outcome[domain.FlagConfig], error) {
-	if err := p.require(domain.RoleEditor, "changing targeting"); err != nil {
+	if err := p.requireIn(project, domain.RoleEditor, "changing targeting"); err != nil {
 		return Outcome[domain.FlagConfig]{}, err
 	}
 	return decideAgain(func() (Outcome[domain.FlagConfig], error) {

@@ -95,7 +95,7 @@ func (s *Service) checkLink(cr *domain.ChangeRequest, c actionlink.Claims, m *do
 	if c.Revision != cr.Revision {
 		return domain.Errorf(domain.CodeGone, "this link was revoked: the request was edited after it was sent (it is now at revision %d); a new e-mail went out", cr.Revision)
 	}
-	a := domain.Actor{MemberID: m.ID, Role: m.Role}
+	a := domain.Actor{MemberID: m.ID, Role: m.RoleIn(cr.Project)}
 	switch c.Action {
 	case actionlink.Approve, actionlink.Reject:
 		if cr.Status != domain.StatusPending && !(cr.Status == domain.StatusApproved && cr.Policy.MinApprovals > 1) {
@@ -150,7 +150,8 @@ func (s *Service) ActOnLink(ctx context.Context, token, csrf, comment string) (*
 	if !s.links.CheckCSRF(token, csrf) {
 		return nil, domain.Errorf(domain.CodeForbidden, "the form does not belong to this link; open the link again")
 	}
-	p := &Principal{MemberID: st.Member.ID, TokenID: "link", Role: st.Member.Role}
+	p := principalOf(st.Member, nil)
+	p.TokenID = "link"
 	c := st.Claims
 	check := func(cr *domain.ChangeRequest) error {
 		if err := s.checkLink(cr, c, st.Member); err != nil {
@@ -165,7 +166,7 @@ func (s *Service) ActOnLink(ctx context.Context, token, csrf, comment string) (*
 	case actionlink.Reject:
 		return s.review(ctx, p, c.Request, domain.DecisionReject, comment, ChannelEmail, check)
 	default:
-		cr, _, err := s.apply(ctx, p.actor(), c.Request, ChannelEmail, check)
+		cr, _, err := s.apply(ctx, p.actorIn(st.Request.Project), c.Request, ChannelEmail, check)
 		if err != nil {
 			return nil, err
 		}

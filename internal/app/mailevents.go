@@ -305,7 +305,7 @@ func checkSuppressionChange(p *Principal, orig, m *domain.Member) (string, error
 	case m.EmailSuppressed == nil && orig.EmailSuppressed == nil:
 		return "", nil
 	case m.EmailSuppressed == nil:
-		if !p.Role.AtLeast(domain.RoleAdmin) {
+		if !p.OrgRole().AtLeast(domain.RoleAdmin) {
 			return "", domain.Errorf(domain.CodeForbidden, "only admins clear a mail suppression")
 		}
 		return fmt.Sprintf("mail suppression of %s cleared (it was a %s on %s, SES feedback id %s): mail is sent to it again",

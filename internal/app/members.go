@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,16 +17,22 @@ type MemberInput struct {
 	Email string      `json:"email"`
 	Name  string      `json:"name"`
 	Role  domain.Role `json:"role"`
+	// Projects are the member's project roles, each replacing Role in its
+	// project.
+	Projects map[string]domain.Role `json:"project_roles"`
 }
 
 // CreateMember adds a member (admins only).
 func (s *Service) CreateMember(ctx context.Context, p *Principal, in MemberInput) (*domain.Member, error) {
-	if err := p.require(domain.RoleAdmin, "adding members"); err != nil {
+	if err := p.requireOrg(domain.RoleAdmin, "adding members"); err != nil {
 		return nil, err
 	}
 	now := s.clock.Now()
-	m := &domain.Member{ID: newID("m"), Email: in.Email, Name: in.Name, Role: in.Role, CreatedAt: now, UpdatedAt: now}
+	m := &domain.Member{ID: newID("m"), Email: in.Email, Name: in.Name, Role: in.Role, Projects: maps.Clone(in.Projects), CreatedAt: now, UpdatedAt: now}
 	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.checkProjectRoles(ctx, m.Projects, nil); err != nil {
 		return nil, err
 	}
 	// The invitation goes out through the outbox: the notifier issues the
@@ -38,7 +46,7 @@ func (s *Service) CreateMember(ctx context.Context, p *Principal, in MemberInput
 
 // GetMember reads a member.
 func (s *Service) GetMember(ctx context.Context, p *Principal, id string) (*domain.Member, error) {
-	if err := p.require(domain.RoleViewer, "reading members"); err != nil {
+	if err := p.requireAny("reading members"); err != nil {
 		return nil, err
 	}
 	return s.store.GetMember(ctx, id)
@@ -46,7 +54,7 @@ func (s *Service) GetMember(ctx context.Context, p *Principal, id string) (*doma
 
 // ListMembers lists members.
 func (s *Service) ListMembers(ctx context.Context, p *Principal, page domain.Page) ([]domain.Member, string, error) {
-	if err := p.require(domain.RoleViewer, "reading members"); err != nil {
+	if err := p.requireAny("reading members"); err != nil {
 		return nil, "", err
 	}
 	return s.store.ListMembers(ctx, page)
@@ -65,9 +73,12 @@ func (s *Service) ListMembers(ctx context.Context, p *Principal, page domain.Pag
 func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, expected *int64, change func(*domain.Member) error) (*domain.Member, error) {
 	self := p != nil && p.MemberID == id
 	if !self {
-		if err := p.require(domain.RoleAdmin, "changing other members"); err != nil {
+		if err := p.requireOrg(domain.RoleAdmin, "changing other members"); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.checkProjectRolesOfChange(ctx, id, change); err != nil {
+		return nil, err
 	}
 	var orig domain.Member
 	m, err := s.store.WriteMember(ctx, id, func(m *domain.Member, w *domain.MemberWrite) error {
@@ -97,9 +108,25 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 	return m, nil
 }
 
+// checkProjectRolesOfChange checks, before the write, that the project
+// roles change gives member id name existing projects (the store's write
+// function must not read the store).
+func (s *Service) checkProjectRolesOfChange(ctx context.Context, id string, change func(*domain.Member) error) error {
+	cur, err := s.store.GetMember(ctx, id)
+	if err != nil {
+		return err
+	}
+	next := copyMember(cur)
+	if err := change(&next); err != nil {
+		return err
+	}
+	return s.checkProjectRoles(ctx, next.Projects, cur.Projects)
+}
+
 // copyMember is a copy of m that shares nothing with it.
 func copyMember(m *domain.Member) domain.Member {
 	c := *m
+	c.Projects = maps.Clone(m.Projects)
 	if c.EmailSuppressed != nil { // change may write through m's pointer
 		sup := *c.EmailSuppressed
 		c.EmailSuppressed = &sup
@@ -122,13 +149,13 @@ func decideMemberChange(p *Principal, orig, m *domain.Member) (memberChange, err
 	if m.ID != orig.ID {
 		return d, immutable("/id", "a member's id")
 	}
-	if m.Email != orig.Email && !p.Role.AtLeast(domain.RoleAdmin) {
+	if m.Email != orig.Email && !p.OrgRole().AtLeast(domain.RoleAdmin) {
 		// An address is how a member signs in (links, OpenID Connect) and
 		// how admins know who they promote: nobody re-labels themselves.
 		return d, domain.Errorf(domain.CodeForbidden, "only admins change e-mail addresses")
 	}
-	if m.Role != orig.Role {
-		if !p.Role.AtLeast(domain.RoleAdmin) {
+	if m.Role != orig.Role || !maps.Equal(m.Projects, orig.Projects) {
+		if !p.OrgRole().AtLeast(domain.RoleAdmin) {
 			return d, domain.Errorf(domain.CodeForbidden, "only admins change roles")
 		}
 		d.keepAnAdmin = orig.Role == domain.RoleAdmin
@@ -159,7 +186,7 @@ func (s *Service) memberUpdatedEntry(p *Principal, orig, m *domain.Member, reaso
 // read, m as written) took away: sessions after a lower role, sign-in links
 // and sessions after a new address.
 func (s *Service) endAccessAfterUpdate(ctx context.Context, id string, orig, m *domain.Member) {
-	if !m.Role.AtLeast(orig.Role) {
+	if m.Role.Below(orig.Role) {
 		s.endMemberSessions(ctx, id, fmt.Sprintf("role lowered from %s to %s", orig.Role, m.Role))
 	}
 	if m.Email != orig.Email {
@@ -177,7 +204,7 @@ func (s *Service) endAccessAfterUpdate(ctx context.Context, id string, orig, m *
 // authenticating with the member; revoking them also makes the list say
 // so).
 func (s *Service) DeleteMember(ctx context.Context, p *Principal, id string) error {
-	if err := p.require(domain.RoleAdmin, "removing members"); err != nil {
+	if err := p.requireOrg(domain.RoleAdmin, "removing members"); err != nil {
 		return err
 	}
 	err := s.store.RemoveMember(ctx, id, func(m *domain.Member, w *domain.MemberWrite) error {
@@ -205,6 +232,7 @@ func (s *Service) DeleteMember(ctx context.Context, p *Principal, id string) err
 	if err != nil {
 		s.log.WarnContext(ctx, "revoking tokens of a removed member failed; they no longer authenticate anyway", "member", id, "err", err)
 	}
+	s.removeFromTeams(ctx, p, id)
 	s.log.InfoContext(ctx, "member removed", "member", id, "actor", p.Actor())
 	return nil
 }
@@ -429,6 +457,48 @@ type TokenInput struct {
 	Name    string      `json:"name"`
 	Role    domain.Role `json:"role"`
 	Service bool        `json:"service"`
+	// Projects limits the token to these projects (none: every project).
+	Projects []string `json:"projects"`
+}
+
+// checkTokenProjects checks the projects a token is limited to: at most
+// domain.MaxTokenProjects, each once, each an existing project.
+func (s *Service) checkTokenProjects(ctx context.Context, v *domain.Validation, projects []string) error {
+	if len(projects) > domain.MaxTokenProjects {
+		v.Add("/projects", "at most %d projects", domain.MaxTokenProjects)
+		return nil
+	}
+	for i, key := range projects {
+		ptr := fmt.Sprintf("/projects/%d", i)
+		switch _, err := s.store.GetProject(ctx, key); {
+		case slices.Index(projects, key) < i:
+			v.Add(ptr, "%q is named twice", key)
+		case !domain.ValidKey(key) || domain.ErrorCode(err) == domain.CodeNotFound:
+			v.Add(ptr, "no project has key %q", key)
+		case err != nil:
+			return err
+		}
+	}
+	return nil
+}
+
+// checkProjectRoles checks that the projects of a member's project roles
+// exist, those in before (the roles as read) excepted: a project deleted
+// since keeps its role until changed.
+func (s *Service) checkProjectRoles(ctx context.Context, roles, before map[string]domain.Role) error {
+	var v domain.Validation
+	for _, key := range slices.Sorted(maps.Keys(roles)) {
+		if _, ok := before[key]; ok {
+			continue
+		}
+		switch _, err := s.store.GetProject(ctx, key); {
+		case domain.ErrorCode(err) == domain.CodeNotFound:
+			v.Add("/project_roles/"+key, "no project has key %q", key)
+		case err != nil:
+			return err
+		}
+	}
+	return v.Err()
 }
 
 // CreatedToken is a new token with its secret, which is never shown again.
@@ -439,7 +509,7 @@ type CreatedToken struct {
 
 // CreateToken issues a token.
 func (s *Service) CreateToken(ctx context.Context, p *Principal, in TokenInput) (*CreatedToken, error) {
-	if err := p.require(domain.RoleViewer, "creating tokens"); err != nil {
+	if err := p.requireAny("creating tokens"); err != nil {
 		return nil, err
 	}
 	var v domain.Validation
@@ -452,12 +522,16 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, in TokenInput) 
 	if in.Service && in.Role == "" {
 		v.Add("/role", "a service token needs a role")
 	}
+	if err := s.checkTokenProjects(ctx, &v, in.Projects); err != nil {
+		return nil, err
+	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	t := &domain.Token{ID: newID("t"), Name: in.Name, Role: in.Role, CreatedBy: p.Actor(), CreatedAt: s.clock.Now()}
+	t := &domain.Token{ID: newID("t"), Name: in.Name, Role: in.Role, CreatedBy: p.Actor(), CreatedAt: s.clock.Now(),
+		Projects: slices.Clone(in.Projects)}
 	if in.Service {
-		if err := p.require(domain.RoleAdmin, "creating service tokens"); err != nil {
+		if err := p.requireOrg(domain.RoleAdmin, "creating service tokens"); err != nil {
 			return nil, err
 		}
 	} else {
@@ -467,8 +541,8 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, in TokenInput) 
 		// Without a role the token follows its member's role as it changes;
 		// with one it is capped there.
 		t.MemberID = p.MemberID
-		if t.Role != "" && !p.Role.AtLeast(t.Role) {
-			return nil, domain.Errorf(domain.CodeForbidden, "a token cannot have more rights (%s) than its member (%s)", t.Role, p.Role)
+		if t.Role != "" && p.requireSomewhere(t.Role, "") != nil {
+			return nil, domain.Errorf(domain.CodeForbidden, "a token cannot have more rights (%s) than its member has anywhere", t.Role)
 		}
 	}
 	secret := newTokenSecret()
@@ -484,7 +558,7 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, in TokenInput) 
 // one's own for others; with a member id, that member's tokens (admins
 // anyone's, members their own).
 func (s *Service) ListTokens(ctx context.Context, p *Principal, member string, page domain.Page) ([]domain.Token, string, error) {
-	if err := p.require(domain.RoleViewer, "listing tokens"); err != nil {
+	if err := p.requireAny("listing tokens"); err != nil {
 		return nil, "", err
 	}
 	if member != "" {
@@ -493,7 +567,7 @@ func (s *Service) ListTokens(ctx context.Context, p *Principal, member string, p
 		}
 		return s.store.ListTokens(ctx, member, page)
 	}
-	if p.Role.AtLeast(domain.RoleAdmin) {
+	if p.OrgRole().AtLeast(domain.RoleAdmin) {
 		return s.store.ListTokens(ctx, "", page)
 	}
 	if p.MemberID == "" {
@@ -506,7 +580,7 @@ func (s *Service) ListTokens(ctx context.Context, p *Principal, member string, p
 // revocation is audited (token.revoked, naming the token, never its
 // secret).
 func (s *Service) RevokeToken(ctx context.Context, p *Principal, id string) error {
-	if err := p.require(domain.RoleViewer, "revoking tokens"); err != nil {
+	if err := p.requireAny("revoking tokens"); err != nil {
 		return err
 	}
 	t, err := s.store.GetToken(ctx, id)
@@ -514,7 +588,7 @@ func (s *Service) RevokeToken(ctx context.Context, p *Principal, id string) erro
 		return err
 	}
 	own := t.MemberID != "" && t.MemberID == p.MemberID || t.ID == p.TokenID
-	if !own && !p.Role.AtLeast(domain.RoleAdmin) {
+	if !own && !p.OrgRole().AtLeast(domain.RoleAdmin) {
 		// Do not reveal that someone else's token exists.
 		return domain.NotFound("token", id)
 	}

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/countersign/countersign/internal/domain"
@@ -16,7 +18,7 @@ type ProjectInput struct {
 
 // CreateProject creates a project with the default environments.
 func (s *Service) CreateProject(ctx context.Context, p *Principal, in ProjectInput) (*domain.Project, error) {
-	if err := p.require(domain.RoleManager, "creating a project"); err != nil {
+	if err := p.requireOrg(domain.RoleManager, "creating a project"); err != nil {
 		return nil, err
 	}
 	now := s.clock.Now()
@@ -40,7 +42,7 @@ func (s *Service) CreateProject(ctx context.Context, p *Principal, in ProjectInp
 
 // GetProject reads a project.
 func (s *Service) GetProject(ctx context.Context, p *Principal, key string) (*domain.Project, error) {
-	if err := p.require(domain.RoleViewer, "reading projects"); err != nil {
+	if err := p.requireIn(key, domain.RoleViewer, "reading projects"); err != nil {
 		return nil, err
 	}
 	return s.store.GetProject(ctx, key)
@@ -48,16 +50,19 @@ func (s *Service) GetProject(ctx context.Context, p *Principal, key string) (*do
 
 // ListProjects lists projects.
 func (s *Service) ListProjects(ctx context.Context, p *Principal, page domain.Page) ([]domain.Project, string, error) {
-	if err := p.require(domain.RoleViewer, "reading projects"); err != nil {
-		return nil, "", err
+	if p == nil {
+		return nil, "", domain.Errorf(domain.CodeForbidden, "reading projects needs a principal")
 	}
-	return s.store.ListProjects(ctx, page)
+	// the projects p may read: a page may come out shorter than asked,
+	// its cursor stays the store's
+	ps, next, err := s.store.ListProjects(ctx, page)
+	return slices.DeleteFunc(ps, func(pr domain.Project) bool { return !p.canRead(pr.Key) }), next, err
 }
 
 // UpdateProject applies change to a project if the caller read the current
 // version (expected nil means no precondition).
 func (s *Service) UpdateProject(ctx context.Context, p *Principal, key string, expected *int64, change func(*domain.Project) error) (*domain.Project, error) {
-	if err := p.require(domain.RoleManager, "changing a project"); err != nil {
+	if err := p.requireIn(key, domain.RoleManager, "changing a project"); err != nil {
 		return nil, err
 	}
 	return s.store.UpdateProject(ctx, key, func(proj *domain.Project) error {
@@ -76,9 +81,54 @@ func (s *Service) UpdateProject(ctx context.Context, p *Principal, key string, e
 	})
 }
 
-// DeleteProject deletes a project that has no flags.
+// checkNoGrants refuses to delete project key while a member holds a role
+// in it or a live token is limited to it: a project made later under the
+// same key would inherit them.
+func (s *Service) checkNoGrants(ctx context.Context, key string) error {
+	var members, tokens int
+	err := forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.Member, string, error) {
+		return s.store.ListMembers(ctx, pg)
+	}, func(m domain.Member) error {
+		if _, ok := m.Projects[key]; ok {
+			members++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.Token, string, error) {
+		return s.store.ListTokens(ctx, "", pg)
+	}, func(t domain.Token) error {
+		if t.RevokedAt == nil && slices.Contains(t.Projects, key) {
+			tokens++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if members+tokens > 0 {
+		return domain.Errorf(domain.CodeConflict, "project %s is still granted (%s with a role in it, %s limited to it); remove them first",
+			key, plural(members, "member", "members"), plural(tokens, "live token", "live tokens"))
+	}
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// DeleteProject deletes a project that has no flags, no member's project
+// role and no live token limited to it.
 func (s *Service) DeleteProject(ctx context.Context, p *Principal, key string) error {
-	if err := p.require(domain.RoleAdmin, "deleting a project"); err != nil {
+	if err := p.requireIn(key, domain.RoleAdmin, "deleting a project"); err != nil {
+		return err
+	}
+	if err := s.checkNoGrants(ctx, key); err != nil {
 		return err
 	}
 	err := s.store.DeleteProject(ctx, key, s.clock.Now(), func(revoked []string) []domain.AuditEntry {
@@ -105,7 +155,7 @@ type EnvironmentInput struct {
 
 // CreateEnvironment adds an environment to a project.
 func (s *Service) CreateEnvironment(ctx context.Context, p *Principal, project string, in EnvironmentInput) (*domain.Environment, error) {
-	if err := p.require(domain.RoleManager, "creating an environment"); err != nil {
+	if err := p.requireIn(project, domain.RoleManager, "creating an environment"); err != nil {
 		return nil, err
 	}
 	now := s.clock.Now()
@@ -124,7 +174,7 @@ func (s *Service) CreateEnvironment(ctx context.Context, p *Principal, project s
 
 // GetEnvironment reads an environment.
 func (s *Service) GetEnvironment(ctx context.Context, p *Principal, project, key string) (*domain.Environment, error) {
-	if err := p.require(domain.RoleViewer, "reading environments"); err != nil {
+	if err := p.requireIn(project, domain.RoleViewer, "reading environments"); err != nil {
 		return nil, err
 	}
 	return s.store.GetEnvironment(ctx, project, key)
@@ -132,7 +182,7 @@ func (s *Service) GetEnvironment(ctx context.Context, p *Principal, project, key
 
 // ListEnvironments lists a project's environments.
 func (s *Service) ListEnvironments(ctx context.Context, p *Principal, project string, page domain.Page) ([]domain.Environment, string, error) {
-	if err := p.require(domain.RoleViewer, "reading environments"); err != nil {
+	if err := p.requireIn(project, domain.RoleViewer, "reading environments"); err != nil {
 		return nil, "", err
 	}
 	return s.store.ListEnvironments(ctx, project, page)
@@ -140,7 +190,7 @@ func (s *Service) ListEnvironments(ctx context.Context, p *Principal, project st
 
 // UpdateEnvironment changes an environment's name or protection.
 func (s *Service) UpdateEnvironment(ctx context.Context, p *Principal, project, key string, expected *int64, change func(*domain.Environment) error) (*domain.Environment, error) {
-	if err := p.require(domain.RoleManager, "changing an environment"); err != nil {
+	if err := p.requireIn(project, domain.RoleManager, "changing an environment"); err != nil {
 		return nil, err
 	}
 	return s.store.UpdateEnvironment(ctx, project, key, func(e *domain.Environment, audit *domain.Audit) error {

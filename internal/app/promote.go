@@ -18,7 +18,7 @@ import (
 // reverted. A title not given says what is promoted.
 func (s *Service) Promote(ctx context.Context, p *Principal, project, flag, target, from string, expected *int64, opts ChangeOptions) (Outcome[domain.FlagConfig], error) {
 	var out Outcome[domain.FlagConfig]
-	if err := p.require(domain.RoleEditor, "promoting targeting"); err != nil {
+	if err := p.requireIn(project, domain.RoleEditor, "promoting targeting"); err != nil {
 		return out, err
 	}
 	var v domain.Validation
@@ -75,7 +75,7 @@ func promoted(src *domain.FlagConfig) domain.FlagConfig {
 // reviewed step, applied together or not at all); with opts.Draft the
 // changes go into that draft instead.
 func (s *Service) PromoteFlags(ctx context.Context, p *Principal, project, target, from string, flags []string, opts ChangeOptions) (*RequestView, error) {
-	if err := p.require(domain.RoleEditor, "promoting targeting"); err != nil {
+	if err := p.requireIn(project, domain.RoleEditor, "promoting targeting"); err != nil {
 		return nil, err
 	}
 	if err := s.checkPromotion(ctx, project, target, from, flags); err != nil {

@@ -50,7 +50,7 @@ func (in RequestInput) inputs() ([]ChangeInput, func(int) string, error) {
 // an environment whose settings do not require approval it is a voluntary
 // review under that environment's policy.
 func (s *Service) CreateRequest(ctx context.Context, p *Principal, in RequestInput) (*RequestView, error) {
-	if err := p.require(domain.RoleEditor, "proposing changes"); err != nil {
+	if err := p.requireIn(in.Project, domain.RoleEditor, "proposing changes"); err != nil {
 		return nil, err
 	}
 	ins, ptr, err := in.inputs()
@@ -90,7 +90,7 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, cr *domain.Chan
 		return nil, err
 	}
 	cr.NotifyReviewers = append(cr.NotifyReviewers, opts.NotifyReviewers...)
-	opened, err := cr.Opened(p.actor(), p.channel(), now)
+	opened, err := cr.Opened(p.actorIn(cr.Project), p.channel(), now)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (s *Service) openRequest(ctx context.Context, p *Principal, cr *domain.Chan
 func (s *Service) start(p *Principal, cr *domain.ChangeRequest, opts ChangeOptions, now time.Time) {
 	cr.ID, cr.Title = newID("cr"), opts.Title
 	cr.Subject()
-	cr.Requester, cr.RequesterMember, cr.RequesterBehind, cr.RevisionBy = p.Actor(), p.MemberID, p.Behind, p.actor().Person()
+	cr.Requester, cr.RequesterMember, cr.RequesterBehind, cr.RevisionBy = p.Actor(), p.MemberID, p.Behind, p.actorIn(cr.Project).Person()
 	cr.NotifyReviewers, cr.Revision = []string{}, 1
 	cr.Reviews, cr.Timeline, cr.CreatedAt, cr.UpdatedAt = []domain.Review{}, []domain.TimelineEvent{}, now, now
 }
@@ -126,7 +126,7 @@ func (s *Service) openDraft(ctx context.Context, p *Principal, cr *domain.Change
 		return nil, err
 	}
 	cr.NotifyReviewers = append(cr.NotifyReviewers, opts.NotifyReviewers...)
-	t, err := cr.Drafted(p.actor(), p.channel(), now)
+	t, err := cr.Drafted(p.actorIn(cr.Project), p.channel(), now)
 	if err != nil {
 		return nil, err
 	}
@@ -195,14 +195,14 @@ func (in EditInput) proposals(cur *domain.ChangeRequest) ([]domain.Change, func(
 // change's base moves to the current live state. The policy may only
 // tighten; locks follow the changes.
 func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expected *int64, in EditInput) (*RequestView, error) {
-	if err := p.require(domain.RoleEditor, "editing change requests"); err != nil {
-		return nil, err
-	}
 	cur, err := s.readRequest(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := cur.CheckEdit(p.actor(), s.clock.Now()); err != nil {
+	if err := p.requireIn(cur.Project, domain.RoleEditor, "editing change requests"); err != nil {
+		return nil, err
+	}
+	if err := cur.CheckEdit(p.actorIn(cur.Project), s.clock.Now()); err != nil {
 		return nil, err
 	}
 	chs, ptr, err := in.proposals(cur)
@@ -223,7 +223,7 @@ func (s *Service) EditRequest(ctx context.Context, p *Principal, id string, expe
 			return err
 		}
 		released := cr.LockTargets()
-		t, err := cr.Edit(p.actor(), in.Title, in.Description, pr.changes, s.clock.Now())
+		t, err := cr.Edit(p.actorIn(cr.Project), in.Title, in.Description, pr.changes, s.clock.Now())
 		if err != nil {
 			return err
 		}
@@ -289,11 +289,11 @@ func editExtras(cr *domain.ChangeRequest, in EditInput) error {
 // changes' environments) is fixed, its locks taken, its timers started,
 // and its reviewers told.
 func (s *Service) Submit(ctx context.Context, p *Principal, id string) (*RequestView, error) {
-	if err := p.require(domain.RoleEditor, "submitting change requests"); err != nil {
-		return nil, err
-	}
 	cur, err := s.readRequest(ctx, p, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.requireIn(cur.Project, domain.RoleEditor, "submitting change requests"); err != nil {
 		return nil, err
 	}
 	pr, err := s.prepareChanges(ctx, cur.Project, cur.Changes, changesPointer, false)
@@ -306,7 +306,7 @@ func (s *Service) Submit(ctx context.Context, p *Principal, id string) (*Request
 		}
 		now := s.clock.Now()
 		cr.Changes = pr.changes // rebased onto the live state of now
-		t, err := cr.Submit(p.actor(), pr.policy(), p.channel(), now)
+		t, err := cr.Submit(p.actorIn(cr.Project), pr.policy(), p.channel(), now)
 		if err != nil {
 			return err
 		}
@@ -362,14 +362,14 @@ func (s *Service) RemoveChange(ctx context.Context, p *Principal, id string, n i
 
 // changeDraft edits request id's changes to what next makes of them.
 func (s *Service) changeDraft(ctx context.Context, p *Principal, id string, next func(*domain.ChangeRequest) ([]domain.Change, error)) (*RequestView, error) {
-	if err := p.require(domain.RoleEditor, "editing change requests"); err != nil {
-		return nil, err
-	}
 	cur, err := s.readRequest(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := cur.CheckEdit(p.actor(), s.clock.Now()); err != nil {
+	if err := p.requireIn(cur.Project, domain.RoleEditor, "editing change requests"); err != nil {
+		return nil, err
+	}
+	if err := cur.CheckEdit(p.actorIn(cur.Project), s.clock.Now()); err != nil {
 		return nil, err
 	}
 	chs, err := next(cur)

@@ -22,7 +22,7 @@ type CreatedSDKKey struct {
 
 // CreateSDKKey issues a key that reads one environment (admins only).
 func (s *Service) CreateSDKKey(ctx context.Context, p *Principal, project, env string, in SDKKeyInput) (*CreatedSDKKey, error) {
-	if err := p.require(domain.RoleAdmin, "creating SDK keys"); err != nil {
+	if err := p.requireIn(project, domain.RoleAdmin, "creating SDK keys"); err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
@@ -43,7 +43,7 @@ func sdkKeyHash(secret string) string { return HashToken(secret) }
 
 // ListSDKKeys lists an environment's SDK keys (admins only).
 func (s *Service) ListSDKKeys(ctx context.Context, p *Principal, project, env string, page domain.Page) ([]domain.SDKKey, string, error) {
-	if err := p.require(domain.RoleAdmin, "listing SDK keys"); err != nil {
+	if err := p.requireIn(project, domain.RoleAdmin, "listing SDK keys"); err != nil {
 		return nil, "", err
 	}
 	return s.store.ListSDKKeys(ctx, project, env, page)
@@ -51,7 +51,7 @@ func (s *Service) ListSDKKeys(ctx context.Context, p *Principal, project, env st
 
 // RevokeSDKKey revokes an SDK key (admins only).
 func (s *Service) RevokeSDKKey(ctx context.Context, p *Principal, project, env, id string) error {
-	if err := p.require(domain.RoleAdmin, "revoking SDK keys"); err != nil {
+	if err := p.requireIn(project, domain.RoleAdmin, "revoking SDK keys"); err != nil {
 		return err
 	}
 	e := s.sdkKeyAudit(p, domain.ActionSDKKeyRevoked, &domain.SDKKey{ID: id, Project: project, Environment: env}, "")
@@ -87,7 +87,7 @@ type RotatedSDKKey struct {
 // write (admins only). The old key stops working at once, or keeps working
 // until old_key_expires_at (at most MaxSDKKeyGrace ahead) so clients can move.
 func (s *Service) RotateSDKKey(ctx context.Context, p *Principal, project, env, id string, in RotateSDKKeyInput) (*RotatedSDKKey, error) {
-	if err := p.require(domain.RoleAdmin, "rotating SDK keys"); err != nil {
+	if err := p.requireIn(project, domain.RoleAdmin, "rotating SDK keys"); err != nil {
 		return nil, err
 	}
 	now := s.clock.Now()

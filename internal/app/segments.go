@@ -35,7 +35,7 @@ type SegmentUse struct {
 
 // CreateSegment creates a segment.
 func (s *Service) CreateSegment(ctx context.Context, p *Principal, project string, in SegmentInput) (*domain.Segment, error) {
-	if err := p.require(domain.RoleEditor, "creating a segment"); err != nil {
+	if err := p.requireIn(project, domain.RoleEditor, "creating a segment"); err != nil {
 		return nil, err
 	}
 	now := s.clock.Now()
@@ -67,7 +67,7 @@ func (s *Service) CreateSegment(ctx context.Context, p *Principal, project strin
 
 // GetSegment reads a segment.
 func (s *Service) GetSegment(ctx context.Context, p *Principal, project, key string) (*domain.Segment, error) {
-	if err := p.require(domain.RoleViewer, "reading segments"); err != nil {
+	if err := p.requireIn(project, domain.RoleViewer, "reading segments"); err != nil {
 		return nil, err
 	}
 	return s.store.GetSegment(ctx, project, key)
@@ -75,7 +75,7 @@ func (s *Service) GetSegment(ctx context.Context, p *Principal, project, key str
 
 // ListSegments lists a project's segments, in key order.
 func (s *Service) ListSegments(ctx context.Context, p *Principal, project string, page domain.Page) ([]domain.Segment, string, error) {
-	if err := p.require(domain.RoleViewer, "reading segments"); err != nil {
+	if err := p.requireIn(project, domain.RoleViewer, "reading segments"); err != nil {
 		return nil, "", err
 	}
 	return s.store.ListSegments(ctx, project, page)
@@ -89,7 +89,7 @@ func (s *Service) ListSegments(ctx context.Context, p *Principal, project string
 // those environments (the caller answers 202), unless a bypass skips them
 // all; with opts.Draft it goes into that draft.
 func (s *Service) UpdateSegment(ctx context.Context, p *Principal, project, key string, expected *int64, opts ChangeOptions, change func(*domain.Segment) error) (Outcome[domain.Segment], error) {
-	if err := p.require(domain.RoleEditor, "changing a segment"); err != nil {
+	if err := p.requireIn(project, domain.RoleEditor, "changing a segment"); err != nil {
 		return Outcome[domain.Segment]{}, err
 	}
 	return decideAgain(func() (Outcome[domain.Segment], error) {
@@ -180,7 +180,7 @@ const maxDeleteAttempts = 3
 // ruleset version is the one read before the configs were: a config write
 // that starts using the segment meanwhile makes it look again.
 func (s *Service) DeleteSegment(ctx context.Context, p *Principal, project, key string) error {
-	if err := p.require(domain.RoleEditor, "deleting a segment"); err != nil {
+	if err := p.requireIn(project, domain.RoleEditor, "deleting a segment"); err != nil {
 		return err
 	}
 	for attempt := 1; ; attempt++ {

@@ -12,6 +12,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,6 +55,10 @@ type Principal struct {
 	Behind string
 
 	session *domain.Session // the session as read when it authenticated
+
+	member *domain.Member // the member as read when it authenticated; nil for service tokens
+	cap    domain.Role    // a member token's cap on its member's roles ("" for none)
+	limit  []string       // the projects a token is limited to; nil for every project
 }
 
 // channel is where p acts (ChannelAPI unless said otherwise).
@@ -71,22 +77,158 @@ func (p *Principal) Actor() string {
 	return "token:" + p.TokenID
 }
 
+// principalOf is the principal of member m (nil for a service token)
+// acting through token t (nil for a session or an e-mail link): its
+// organisation role, its project roles, and the projects a token is
+// limited to. Nothing else is read: every caller has read the member.
+func principalOf(m *domain.Member, t *domain.Token) *Principal {
+	p := &Principal{}
+	var cap domain.Role
+	if t != nil {
+		p.TokenID, p.MemberID, cap = t.ID, t.MemberID, t.Role
+		if len(t.Projects) > 0 {
+			p.limit = slices.Clone(t.Projects)
+		}
+		if t.Service() {
+			p.Behind, _ = strings.CutPrefix(t.CreatedBy, "member:")
+			if p.Behind == t.CreatedBy { // made by the bootstrap or another token: nobody to name
+				p.Behind = ""
+			}
+		}
+	}
+	if m == nil {
+		p.Role = cap
+	} else {
+		p.MemberID, p.member = m.ID, m
+		p.Role, p.cap = lowerRole(m.Role, cap), cap
+	}
+	return p
+}
+
+// RoleIn is p's role in project: its member's role there (RoleIn of
+// domain.Member), capped by its token's role; a service token's role; and
+// RoleNone outside the projects a token is limited to.
+func (p *Principal) RoleIn(project string) domain.Role {
+	if p == nil {
+		return domain.RoleNone
+	}
+	if p.limit != nil && !slices.Contains(p.limit, project) {
+		return domain.RoleNone
+	}
+	if p.member == nil {
+		return p.Role
+	}
+	return lowerRole(p.member.RoleIn(project), p.cap)
+}
+
+// OrgRole is p's role for what belongs to no project: its organisation
+// role, RoleNone for a token limited to projects.
+func (p *Principal) OrgRole() domain.Role {
+	if p == nil || p.limit != nil {
+		return domain.RoleNone
+	}
+	return p.Role
+}
+
+// requireAny checks that there is a principal: for what every member may
+// read whatever their roles (members, teams: people need names to pick
+// reviewers), and for what is one's own.
+func (p *Principal) requireAny(action string) error {
+	if p == nil {
+		return domain.Errorf(domain.CodeForbidden, "%s needs a principal", action)
+	}
+	return nil
+}
+
 // requireOrg checks p's organisation role: for what belongs to no
 // project (members, tokens, teams, organisation settings, dead letters).
 func (p *Principal) requireOrg(min domain.Role, action string) error {
-	return p.require(min, action)
-}
-
-// requireIn checks p's role in project.
-func (p *Principal) requireIn(project string, min domain.Role, action string) error {
-	return p.require(min, action)
-}
-
-func (p *Principal) require(min domain.Role, action string) error {
-	if p == nil || !p.Role.AtLeast(min) {
+	if p == nil || !p.OrgRole().AtLeast(min) {
 		return domain.Errorf(domain.CodeForbidden, "%s needs the %s role or higher", action, min)
 	}
 	return nil
+}
+
+// requireIn checks p's role in project. A caller with no role there is
+// told the project does not exist, so that the keys of other teams'
+// projects are not confirmed; one who may read but lacks min is refused.
+func (p *Principal) requireIn(project string, min domain.Role, action string) error {
+	if p == nil {
+		return domain.Errorf(domain.CodeForbidden, "%s needs the %s role or higher", action, min)
+	}
+	r := p.RoleIn(project)
+	if r.AtLeast(min) {
+		return nil
+	}
+	if !r.AtLeast(domain.RoleViewer) {
+		return domain.NotFound("project", project)
+	}
+	return domain.Errorf(domain.CodeForbidden, "%s needs the %s role or higher in project %s", action, min, project)
+}
+
+// canRead reports whether p may read project.
+func (p *Principal) canRead(project string) bool {
+	return p.RoleIn(project).AtLeast(domain.RoleViewer)
+}
+
+// CanRead reports whether p may read project: a caller who may not is
+// told the project does not exist.
+func (p *Principal) CanRead(project string) bool { return p.canRead(project) }
+
+// requireSomewhere checks that p holds min in the organisation or in at
+// least one project: for what is one's own (one's tokens, sessions,
+// comments' mentions) rather than a project's.
+func (p *Principal) requireSomewhere(min domain.Role, action string) error {
+	if p == nil {
+		return domain.Errorf(domain.CodeForbidden, "%s needs the %s role or higher", action, min)
+	}
+	if p.OrgRole().AtLeast(min) {
+		return nil
+	}
+	for _, proj := range p.projects() {
+		if p.RoleIn(proj).AtLeast(min) {
+			return nil
+		}
+	}
+	return domain.Errorf(domain.CodeForbidden, "%s needs the %s role or higher", action, min)
+}
+
+// projects are the projects p has a role of its own in (its member's
+// project roles, or its token's limit); in every other project its role
+// is its organisation role.
+func (p *Principal) projects() []string {
+	if p.limit != nil {
+		return p.limit
+	}
+	if p.member == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(p.member.Projects))
+}
+
+// Readable is the set of projects p may read (domain.ProjectSet), for
+// lists across projects.
+func (p *Principal) Readable() domain.ProjectSet {
+	var set domain.ProjectSet
+	if p == nil {
+		set.Only = []string{}
+		return set
+	}
+	if p.OrgRole().AtLeast(domain.RoleViewer) {
+		for _, proj := range p.projects() {
+			if !p.canRead(proj) {
+				set.Except = append(set.Except, proj)
+			}
+		}
+		return set
+	}
+	set.Only = []string{}
+	for _, proj := range p.projects() {
+		if p.canRead(proj) {
+			set.Only = append(set.Only, proj)
+		}
+	}
+	return set
 }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -133,23 +275,17 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, 
 	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(hash)) != 1 {
 		return nil, errUnauthenticated
 	}
-	p := &Principal{TokenID: t.ID, MemberID: t.MemberID, Role: t.Role}
-	if t.Service() {
-		p.Behind, _ = strings.CutPrefix(t.CreatedBy, "member:")
-		if p.Behind == t.CreatedBy { // made by the bootstrap or another token: nobody to name
-			p.Behind = ""
-		}
-	}
+	var m *domain.Member
 	if !t.Service() {
-		m, err := s.store.GetMember(ctx, t.MemberID)
+		m, err = s.store.GetMember(ctx, t.MemberID)
 		if domain.ErrorCode(err) == domain.CodeNotFound {
 			return nil, errUnauthenticated
 		}
 		if err != nil {
 			return nil, err
 		}
-		p.Role = lowerRole(m.Role, t.Role)
 	}
+	p := principalOf(m, t)
 	now := s.clock.Now()
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= tokenTouchInterval {
 		if err := s.store.TouchToken(ctx, t.ID, now); err != nil {

@@ -49,7 +49,7 @@ type Console struct {
 	svc    *app.Service
 	auth   Sessions
 	log    *slog.Logger
-	mux    *http.ServeMux
+	router router
 	routes []Route
 }
 
@@ -58,7 +58,7 @@ const maxForm = 256 << 10
 
 // New builds the console over the application service.
 func New(svc *app.Service, auth Sessions, log *slog.Logger) *Console {
-	c := &Console{svc: svc, auth: auth, log: log, mux: http.NewServeMux()}
+	c := &Console{svc: svc, auth: auth, log: log}
 	c.routes = c.routeTable()
 	notFound := c.wrap(func(w http.ResponseWriter, r *http.Request, v *viewer) error {
 		return domain.Errorf(domain.CodeNotFound, "there is no page at %s", r.URL.Path)
@@ -72,28 +72,141 @@ func New(svc *app.Service, auth Sessions, log *slog.Logger) *Console {
 		}
 		notFound.ServeHTTP(w, r)
 	})
-	// One ServeMux pattern per path, its routes picked by method (HEAD
-	// taking GET's), the others answered as at any path without a page:
-	// fewer registrations, each of which costs ServeMux a conflict check,
-	// at the console function's cold start.
+	// One pattern per path, its routes picked by method (HEAD taking
+	// GET's), the others answered as at any path without a page. The
+	// patterns go to the console's own router rather than a ServeMux:
+	// registering them with ServeMux (a conflict check and a
+	// runtime.Caller each) was about a fifth of the console function's
+	// main before its first event (docs/benchmarks.md, "Fourth round").
 	paths := map[string]byMethod{}
-	var order []string
 	for _, rt := range c.routes {
 		if paths[rt.Pattern] == nil {
 			paths[rt.Pattern] = byMethod{"": other}
-			order = append(order, rt.Pattern)
+			c.router.add(rt.Pattern, paths[rt.Pattern])
 		}
 		if paths[rt.Pattern][rt.Method] != nil {
 			panic("console: route " + rt.Method + " " + rt.Pattern + " is in the table twice")
 		}
 		paths[rt.Pattern][rt.Method] = c.wrap(rt.handler)
 	}
-	for _, p := range order {
-		c.mux.Handle(p, paths[p])
-	}
-	c.mux.HandleFunc("GET /assets/{name}", serveAsset)
-	c.mux.Handle("/", other)
+	c.router.add(assetPattern, byMethod{http.MethodGet: http.HandlerFunc(serveAsset), "": other})
+	c.router.other = other
 	return c
+}
+
+// assetPattern is where the console's stylesheet, script and icons are.
+const assetPattern = "/assets/{name}"
+
+// router finds the handler of a request's path among patterns of literal
+// segments and {name} wildcards, each matching one whole segment ("/{$}"
+// matching "/" alone), and sets the wildcards' path values: what
+// ServeMux does with such patterns, for the paths ServeMux hands on. The
+// console is reached through the ServeMux of httpapi.Server (its "/"
+// pattern), which has cleaned the path and redirected where ServeMux
+// does. As in ServeMux, a literal segment is preferred to a wildcard at
+// the same place, a wildcard matches no trailing slash, and a path
+// matching no pattern goes to other.
+type router struct {
+	routes []pathRoute
+	other  http.Handler
+}
+
+type pathRoute struct {
+	pattern string
+	segs    []string // a literal segment, or a wildcard's name in braces
+	h       http.Handler
+}
+
+func (rt *router) add(pattern string, h http.Handler) {
+	segs := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
+	if pattern == "/{$}" {
+		segs = nil
+	}
+	for _, r := range rt.routes {
+		if slices.EqualFunc(r.segs, segs, func(a, b string) bool { return a == b || isWildcard(a) && isWildcard(b) }) {
+			panic("console: patterns " + r.pattern + " and " + pattern + " match the same paths")
+		}
+	}
+	rt.routes = append(rt.routes, pathRoute{pattern: pattern, segs: segs, h: h})
+}
+
+func isWildcard(seg string) bool { return strings.HasPrefix(seg, "{") }
+
+// match is the route of the (escaped) path and the wildcards' values, or
+// nil.
+func (rt *router) match(escapedPath string) (*pathRoute, []string) {
+	var segs []string
+	if escapedPath != "/" {
+		segs = strings.Split(strings.TrimPrefix(escapedPath, "/"), "/")
+		for i, seg := range segs {
+			if u, err := url.PathUnescape(seg); err == nil {
+				segs[i] = u
+			}
+		}
+	}
+	var best *pathRoute
+	for i := range rt.routes {
+		r := &rt.routes[i]
+		if len(r.segs) != len(segs) {
+			continue
+		}
+		ok := true
+		for j, seg := range r.segs {
+			last := j == len(segs)-1
+			if isWildcard(seg) && !(last && segs[j] == "") || seg == segs[j] {
+				continue
+			}
+			ok = false
+			break
+		}
+		if ok && (best == nil || moreSpecific(r.segs, best.segs)) {
+			best = r
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	var values []string
+	for j, seg := range best.segs {
+		if isWildcard(seg) {
+			values = append(values, seg[1:len(seg)-1], segs[j])
+		}
+	}
+	return best, values
+}
+
+// moreSpecific tells whether a has a literal segment where b, matching
+// the same path, has its first wildcard of the two.
+func moreSpecific(a, b []string) bool {
+	for j := range a {
+		if wa, wb := isWildcard(a[j]), isWildcard(b[j]); wa != wb {
+			return wb
+		}
+	}
+	return false
+}
+
+// Match is the pattern of the console's route for a request's path ("" when
+// no route has it: the console's not-found page): tests compare it with
+// ServeMux's choice.
+func (c *Console) Match(escapedPath string) string {
+	if r, _ := c.router.match(escapedPath); r != nil {
+		return r.pattern
+	}
+	return ""
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	route, values := rt.match(r.URL.EscapedPath())
+	if route == nil {
+		rt.other.ServeHTTP(w, r)
+		return
+	}
+	r.Pattern = route.pattern
+	for i := 0; i < len(values); i += 2 {
+		r.SetPathValue(values[i], values[i+1])
+	}
+	route.h.ServeHTTP(w, r)
 }
 
 // byMethod is the routes of one path by method; "" is every other method.
@@ -113,7 +226,7 @@ func (m byMethod) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Routes lists the console's pages and forms (a test walks them all).
 func (c *Console) Routes() []Route { return slices.Clone(c.routes) }
 
-func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.router.ServeHTTP(w, r) }
 
 // routeTable is every page (GET) and form (POST) of the console.
 func (c *Console) routeTable() []Route {

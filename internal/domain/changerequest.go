@@ -724,6 +724,7 @@ type AuditEntry struct {
 	Flag          string      `json:"flag,omitempty"`
 	Environment   string      `json:"environment,omitempty"`
 	Segment       string      `json:"segment,omitempty"` // the segment a segment write or segment change concerns
+	Team          string      `json:"team,omitempty"`    // the team (its key) created, changed or deleted
 	ChangeRequest string      `json:"change_request,omitempty"`
 	SDKKey        string      `json:"sdk_key,omitempty"` // the SDK key (its id) created, revoked or rotated
 	Member        string      `json:"member,omitempty"`  // the member an entry concerns (member.*, auth.*, token.*): invited, signed in, removed
@@ -743,26 +744,30 @@ type AuditEntry struct {
 type AuditFilter struct {
 	Project, Flag, Environment, Segment, Actor string
 	From, To                                   *time.Time
+	// Projects are the projects the caller may read (entries of no
+	// project only when it is not ProjectSet.Only).
+	Projects ProjectSet
 }
 
 // Matches reports whether e passes the filter.
 func (f AuditFilter) Matches(e *AuditEntry) bool {
 	return (f.Project == "" || e.Project == f.Project) && (f.Flag == "" || e.Flag == f.Flag) &&
 		(f.Environment == "" || e.Environment == f.Environment) && (f.Segment == "" || e.Segment == f.Segment) && (f.Actor == "" || e.Actor == f.Actor) &&
-		(f.From == nil || !e.At.Before(*f.From)) && (f.To == nil || e.At.Before(*f.To))
+		(f.From == nil || !e.At.Before(*f.From)) && (f.To == nil || e.At.Before(*f.To)) && f.Projects.Has(e.Project)
 }
 
 // CRFilter narrows a change request list.
 type CRFilter struct {
 	Status                                CRStatus
 	Project, Flag, Environment, Requester string
-	Reviewer                              string // member id: requests they reviewed or were asked to
+	Reviewer                              string     // member id: requests they reviewed or were asked to
+	Projects                              ProjectSet // the projects the caller may read
 }
 
 // Matches reports whether cr passes the filter.
 func (f CRFilter) Matches(cr *ChangeRequest) bool {
 	if (f.Status != "" && cr.Status != f.Status) || (f.Project != "" && cr.Project != f.Project) || ((f.Flag != "" || f.Environment != "") && !cr.Touches(f.Flag, f.Environment)) ||
-		(f.Requester != "" && cr.Requester != f.Requester && cr.RequesterMember != f.Requester) {
+		(f.Requester != "" && cr.Requester != f.Requester && cr.RequesterMember != f.Requester) || !f.Projects.Has(cr.Project) {
 		return false
 	}
 	if f.Reviewer != "" {

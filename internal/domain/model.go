@@ -190,6 +190,10 @@ func (c *FlagConfig) UsesVariant(key string) bool {
 type Role string
 
 const (
+	// RoleNone grants nothing. It is a member's organisation role when they
+	// work only in the projects their project roles name, and a project
+	// role that keeps a member out of one project. Never a token's role.
+	RoleNone    Role = "none"
 	RoleViewer  Role = "viewer"  // read only
 	RoleEditor  Role = "editor"  // may change flags and their targeting
 	RoleManager Role = "manager" // may also change projects, environments and settings
@@ -198,11 +202,29 @@ const (
 
 var roleRank = map[Role]int{RoleViewer: 1, RoleEditor: 2, RoleManager: 3, RoleAdmin: 4}
 
-// Valid reports whether r is a known role.
+// Valid reports whether r is a role that grants something (RoleNone is
+// not: see ValidForMember).
 func (r Role) Valid() bool { return roleRank[r] > 0 }
 
-// AtLeast reports whether r includes min.
+// ValidForMember reports whether r may be a member's role, in the
+// organisation or in a project: a role, or RoleNone.
+func (r Role) ValidForMember() bool { return r == RoleNone || r.Valid() }
+
+// AtLeast reports whether r includes min (RoleNone includes nothing).
 func (r Role) AtLeast(min Role) bool { return roleRank[r] >= roleRank[min] && roleRank[r] > 0 }
+
+// Below reports whether r grants less than other (RoleNone is below every
+// role).
+func (r Role) Below(other Role) bool { return roleRank[r] < roleRank[other] }
+
+// Roles lists the roles that grant something, lowest first.
+var Roles = []Role{RoleViewer, RoleEditor, RoleManager, RoleAdmin}
+
+// MaxProjectRoles bounds a member's project roles.
+const MaxProjectRoles = 100
+
+// MaxTokenProjects bounds the projects a token may be limited to.
+const MaxTokenProjects = 10
 
 // Member is a person with a role in the organisation.
 type Member struct {
@@ -210,6 +232,10 @@ type Member struct {
 	Email string `json:"email"`
 	Name  string `json:"name"`
 	Role  Role   `json:"role"`
+	// Projects are the member's project roles: each replaces Role in its
+	// project, up or down (RoleNone keeps them out). An organisation admin
+	// is an admin everywhere, whatever these say.
+	Projects map[string]Role `json:"-"`
 	// EmailOptOut turns off e-mail, except for requests that wait on them.
 	EmailOptOut bool `json:"email_opt_out"`
 	// EmailSuppressed is set when mail to Email hard-bounced or drew a
@@ -234,6 +260,21 @@ type Token struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	// Projects limits the token to these projects (empty: every one).
+	// Elsewhere, and for what belongs to no project, it has no role.
+	Projects []string `json:"-"`
+}
+
+// RoleIn is m's role in project: admin for an organisation admin, else
+// the project role when one is set, else the organisation role.
+func (m *Member) RoleIn(project string) Role {
+	if m.Role == RoleAdmin {
+		return RoleAdmin
+	}
+	if r, ok := m.Projects[project]; ok {
+		return r
+	}
+	return m.Role
 }
 
 // Service reports whether the token is a service token.

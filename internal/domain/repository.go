@@ -226,9 +226,11 @@ type Store interface {
 	ProjectRepository
 	FlagRepository
 	SegmentRepository
+	TeamRepository
 	MemberRepository
 	TokenRepository
 	ApprovalRepository
+	FreezeRepository
 	ChangeRequestRepository
 	OutboxRepository
 	EvaluationRepository

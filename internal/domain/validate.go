@@ -2,9 +2,11 @@ package domain
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -361,10 +363,26 @@ func (m *Member) Validate() error {
 		v.Add("/email", "must be written in ASCII letters (no look-alike letters such as ſ or K)")
 	}
 	checkName(&v, "/name", m.Name, true)
-	if !m.Role.Valid() {
-		v.Add("/role", "must be one of admin, manager, editor, viewer")
+	if !m.Role.ValidForMember() {
+		v.Add("/role", "must be one of admin, manager, editor, viewer, none")
 	}
+	checkProjectRoles(&v, m.Projects)
 	return v.Err()
+}
+
+// checkProjectRoles checks a member's project roles (under
+// /project_roles).
+func checkProjectRoles(v *Validation, roles map[string]Role) {
+	if len(roles) > MaxProjectRoles {
+		v.Add("/project_roles", "at most %d project roles", MaxProjectRoles)
+	}
+	for _, p := range slices.Sorted(maps.Keys(roles)) {
+		if !ValidKey(p) {
+			v.Add("/project_roles/"+p, "%q is not a project key (lower-case letters, digits and dashes)", p)
+		} else if !roles[p].ValidForMember() {
+			v.Add("/project_roles/"+p, "must be one of admin, manager, editor, viewer, none")
+		}
+	}
 }
 
 func isASCII(s string) bool {

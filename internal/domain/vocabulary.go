@@ -54,6 +54,9 @@ const (
 	ActionSignInFailed            AuditAction = "auth.sign_in_failed"
 	ActionSessionRevoked          AuditAction = "auth.session_revoked"
 	ActionTokenRevoked            AuditAction = "token.revoked"
+	ActionTeamCreated             AuditAction = "team.created"
+	ActionTeamUpdated             AuditAction = "team.updated"
+	ActionTeamDeleted             AuditAction = "team.deleted"
 )
 
 // AuditActions are every audit action, in the order above.
@@ -68,6 +71,7 @@ var AuditActions = []AuditAction{
 	ActionSDKKeyCreated, ActionSDKKeyRotated, ActionSDKKeyRevoked, ActionMemberCreated, ActionMemberUpdated,
 	ActionMemberRemoved, ActionMemberInvited, ActionMemberEmailSuppressed, ActionMemberAdminRecovered,
 	ActionSignInLinkRequested, ActionSignedIn, ActionSignedOut, ActionSignInFailed, ActionSessionRevoked, ActionTokenRevoked,
+	ActionTeamCreated, ActionTeamUpdated, ActionTeamDeleted,
 }
 
 // EventType is what a timeline event of a change request records.

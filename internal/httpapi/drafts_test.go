@@ -9,8 +9,8 @@ import (
 // Drafts and their routes against the wrong people: another editor cannot
 // see, fill, trim or submit someone's draft (404, as if it did not exist:
 // no enumeration), and a write naming someone else's draft in
-// X-Change-Request writes nothing live; a viewer cannot submit or remove
-// changes (403), nor promote several flags.
+// X-Change-Request writes nothing live; nor can a viewer (404), who
+// cannot promote several flags either (403).
 func TestDraftRoutesRefuseOthers(t *testing.T) {
 	a := newTestAPI(t)
 	approvalsOn(t, a)
@@ -31,8 +31,9 @@ func TestDraftRoutesRefuseOthers(t *testing.T) {
 		header("X-Change-Request", draft.ID)).wantProblem(t, 404, domain.CodeNotFound)
 	a.do("DELETE", "/v1/change-requests/"+draft.ID+"/changes/0", nil, withToken(other)).wantProblem(t, 404, domain.CodeNotFound)
 	a.do("POST", "/v1/change-requests/"+draft.ID+"/submit", nil, withToken(other)).wantProblem(t, 404, domain.CodeNotFound)
-	a.do("POST", "/v1/change-requests/"+draft.ID+"/submit", nil, withToken(viewer)).wantProblem(t, 403, domain.CodeForbidden)
-	a.do("DELETE", "/v1/change-requests/"+draft.ID+"/changes/0", nil, withToken(viewer)).wantProblem(t, 403, domain.CodeForbidden)
+	// a viewer sees no one's draft either
+	a.do("POST", "/v1/change-requests/"+draft.ID+"/submit", nil, withToken(viewer)).wantProblem(t, 404, domain.CodeNotFound)
+	a.do("DELETE", "/v1/change-requests/"+draft.ID+"/changes/0", nil, withToken(viewer)).wantProblem(t, 404, domain.CodeNotFound)
 	a.do("POST", "/v1/change-requests/cr_nonexistent/submit", nil, withToken(other)).wantProblem(t, 404, domain.CodeNotFound)
 	a.do("POST", "/v1/projects/shop/environments/production/promote", map[string]any{"from": "staging", "flags": []string{"new-checkout"}},
 		withToken(viewer)).wantProblem(t, 403, domain.CodeForbidden)

@@ -266,6 +266,32 @@ func runGoldenScenario(g *goldenRun) {
 	g.do("tokens-create-own", 201, "POST", "/v1/tokens", map[string]any{"name": "laptop"})
 	g.do("tokens-delete", 204, "DELETE", "/v1/tokens/"+capped.ID, nil)
 
+	// project roles: pia has no organisation role and edits shop; a
+	// token limited to shop; blog does not exist for pia
+	g.do("projects-create-blog", 201, "POST", "/v1/projects", map[string]any{"key": "blog", "name": "Blog"})
+	pia := decode[idOnly](t, g.do("members-create-project-roles", 201, "POST", "/v1/members",
+		map[string]any{"email": "pia@example.com", "name": "Pia", "role": "none", "project_roles": map[string]any{"shop": "editor"}}))
+	g.do("members-patch-project-roles", 200, "PATCH", "/v1/members/"+pia.ID,
+		map[string]any{"project_roles": map[string]any{"blog": "viewer"}}, mergePatch())
+	g.do("members-patch-project-roles-remove", 200, "PATCH", "/v1/members/"+pia.ID,
+		map[string]any{"project_roles": map[string]any{"blog": nil}}, mergePatch())
+	piaTok, err := a.svc.CreateToken(ctx, principalFor(domain.Member{ID: pia.ID, Role: domain.RoleNone, Projects: map[string]domain.Role{"shop": domain.RoleEditor}}), tokenInput("t-pia"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.secret(piaTok.Secret, "pia's token secret")
+	g.do("projects-list-project-role", 200, "GET", "/v1/projects", nil, withToken(piaTok.Secret))
+	g.do("projects-get-no-role", 404, "GET", "/v1/projects/blog", nil, withToken(piaTok.Secret))
+	g.do("members-create-project-roles-unknown", 422, "POST", "/v1/members",
+		map[string]any{"email": "pat@example.com", "name": "Pat", "role": "viewer", "project_roles": map[string]any{"nowhere": "editor"}})
+	limited := decode[struct {
+		ID    string `json:"id"`
+		Token string `json:"token"`
+	}](t, g.do("tokens-create-limited", 201, "POST", "/v1/tokens", map[string]any{"name": "shop-deployer", "service": true, "role": "editor", "projects": []string{"shop"}}))
+	g.secret(limited.Token, "the limited service token's secret")
+	g.do("tokens-create-limited-unknown", 422, "POST", "/v1/tokens", map[string]any{"name": "x", "service": true, "role": "editor", "projects": []string{"nowhere"}})
+	g.do("settings-limited-token", 403, "PUT", "/v1/settings", map[string]any{"approvals": false, "version": 0}, withToken(limited.Token))
+
 	// ---- flags and targeting ----
 	g.do("flags-create", 201, "POST", "/v1/projects/shop/flags", map[string]any{
 		"key": "new-checkout", "name": "New checkout", "description": "The one-page checkout", "tags": []string{"checkout", "web"},

@@ -82,10 +82,12 @@ type memberInput struct {
 	Email string      `json:"email"`
 	Name  string      `json:"name"`
 	Role  domain.Role `json:"role"`
+	// ProjectRoles replace Role in their projects.
+	ProjectRoles map[string]domain.Role `json:"project_roles"`
 }
 
 func (in *memberInput) toApp() app.MemberInput {
-	return app.MemberInput{Email: in.Email, Name: in.Name, Role: in.Role}
+	return app.MemberInput{Email: in.Email, Name: in.Name, Role: in.Role, Projects: in.ProjectRoles}
 }
 
 // tokenInput is the body of POST /v1/tokens.
@@ -93,10 +95,12 @@ type tokenInput struct {
 	Name    string      `json:"name"`
 	Role    domain.Role `json:"role"`
 	Service bool        `json:"service"`
+	// Projects limits the token to these projects.
+	Projects []string `json:"projects"`
 }
 
 func (in *tokenInput) toApp() app.TokenInput {
-	return app.TokenInput{Name: in.Name, Role: in.Role, Service: in.Service}
+	return app.TokenInput{Name: in.Name, Role: in.Role, Service: in.Service, Projects: in.Projects}
 }
 
 // settingsPut is the body of PUT /v1/settings: the whole settings, which

@@ -28,9 +28,41 @@ type Route struct {
 	Method  string
 	Pattern string
 	// Public routes need no API token.
-	Public  bool
+	Public bool
+	// Scope says how the route is held to the projects its caller may
+	// read (TestEveryRouteHasAProjectCheck).
+	Scope   Scope
 	handler func(w http.ResponseWriter, r *http.Request, p *app.Principal) error
 }
+
+// Scope is what a route touches, and so how it checks the caller's role
+// in projects.
+type Scope int
+
+const (
+	scopeUnset Scope = iota
+	// ScopePublic: no principal (the route authenticates otherwise, or
+	// not at all).
+	ScopePublic
+	// ScopeOrg: the organisation (members, tokens, settings, dead
+	// letters); the use case checks the organisation role.
+	ScopeOrg
+	// ScopeOwn: the caller's own session; any principal.
+	ScopeOwn
+	// ScopeProject: {project} in the path. The wrapper answers 404 to a
+	// caller who may not read the project, before the handler; the use
+	// case checks the role it needs there.
+	ScopeProject
+	// ScopeRequest: {id} of a change request; the use case reads the
+	// request and answers 404 outside the projects the caller may read.
+	ScopeRequest
+	// ScopeBody: the project is named in the body; the use case checks
+	// the caller's role there (404 without one).
+	ScopeBody
+	// ScopeListed: a list across projects, filtered to those the caller
+	// may read (domain.ProjectSet).
+	ScopeListed
+)
 
 // Server is the API.
 type Server struct {
@@ -157,97 +189,97 @@ func (s *Server) routeTable() []Route {
 func (s *Server) pageRoutes() []Route {
 	return []Route{
 		// e-mail action links: the token is the credential
-		{Method: "GET", Pattern: "/a/{token}", Public: true, handler: s.showLink},
-		{Method: "POST", Pattern: "/a/{token}", Public: true, handler: s.actOnLink},
+		{Method: "GET", Pattern: "/a/{token}", Public: true, Scope: ScopePublic, handler: s.showLink},
+		{Method: "POST", Pattern: "/a/{token}", Public: true, Scope: ScopePublic, handler: s.actOnLink},
 
 		// signing in (auth.go): the pages for people
-		{Method: "GET", Pattern: "/login", Public: true, handler: s.loginPage},
-		{Method: "POST", Pattern: "/login", Public: true, handler: s.loginSubmit},
-		{Method: "GET", Pattern: "/signin/{token}", Public: true, handler: s.signInPage},
-		{Method: "POST", Pattern: "/signin/{token}", Public: true, handler: s.signInSubmit},
-		{Method: "POST", Pattern: "/logout", Public: true, handler: s.logoutSubmit},
-		{Method: "GET", Pattern: "/auth/oidc/login", Public: true, handler: s.oidc},
-		{Method: "GET", Pattern: "/auth/oidc/callback", Public: true, handler: s.oidc},
+		{Method: "GET", Pattern: "/login", Public: true, Scope: ScopePublic, handler: s.loginPage},
+		{Method: "POST", Pattern: "/login", Public: true, Scope: ScopePublic, handler: s.loginSubmit},
+		{Method: "GET", Pattern: "/signin/{token}", Public: true, Scope: ScopePublic, handler: s.signInPage},
+		{Method: "POST", Pattern: "/signin/{token}", Public: true, Scope: ScopePublic, handler: s.signInSubmit},
+		{Method: "POST", Pattern: "/logout", Public: true, Scope: ScopePublic, handler: s.logoutSubmit},
+		{Method: "GET", Pattern: "/auth/oidc/login", Public: true, Scope: ScopePublic, handler: s.oidc},
+		{Method: "GET", Pattern: "/auth/oidc/callback", Public: true, Scope: ScopePublic, handler: s.oidc},
 	}
 }
 
 // apiRoutes are the JSON API, served by the api function on AWS.
 func (s *Server) apiRoutes() []Route {
 	return []Route{
-		{Method: "GET", Pattern: "/healthz", Public: true, handler: s.health},
-		{Method: "GET", Pattern: "/openapi.yaml", Public: true, handler: s.openAPI},
+		{Method: "GET", Pattern: "/healthz", Public: true, Scope: ScopePublic, handler: s.health},
+		{Method: "GET", Pattern: "/openapi.yaml", Public: true, Scope: ScopePublic, handler: s.openAPI},
 
 		// signing in, the API's side (auth.go)
-		{Method: "POST", Pattern: "/v1/auth/email-link", Public: true, handler: s.requestEmailLink},
-		{Method: "GET", Pattern: "/v1/session", handler: s.getSession},
-		{Method: "DELETE", Pattern: "/v1/session", handler: s.deleteSession},
+		{Method: "POST", Pattern: "/v1/auth/email-link", Public: true, Scope: ScopePublic, handler: s.requestEmailLink},
+		{Method: "GET", Pattern: "/v1/session", Scope: ScopeOwn, handler: s.getSession},
+		{Method: "DELETE", Pattern: "/v1/session", Scope: ScopeOwn, handler: s.deleteSession},
 
-		{Method: "GET", Pattern: "/v1/projects", handler: s.listProjects},
-		{Method: "POST", Pattern: "/v1/projects", handler: s.createProject},
-		{Method: "GET", Pattern: "/v1/projects/{project}", handler: s.getProject},
-		{Method: "PATCH", Pattern: "/v1/projects/{project}", handler: s.patchProject},
-		{Method: "DELETE", Pattern: "/v1/projects/{project}", handler: s.deleteProject},
+		{Method: "GET", Pattern: "/v1/projects", Scope: ScopeListed, handler: s.listProjects},
+		{Method: "POST", Pattern: "/v1/projects", Scope: ScopeOrg, handler: s.createProject},
+		{Method: "GET", Pattern: "/v1/projects/{project}", Scope: ScopeProject, handler: s.getProject},
+		{Method: "PATCH", Pattern: "/v1/projects/{project}", Scope: ScopeProject, handler: s.patchProject},
+		{Method: "DELETE", Pattern: "/v1/projects/{project}", Scope: ScopeProject, handler: s.deleteProject},
 
-		{Method: "GET", Pattern: "/v1/projects/{project}/environments", handler: s.listEnvironments},
-		{Method: "POST", Pattern: "/v1/projects/{project}/environments", handler: s.createEnvironment},
-		{Method: "GET", Pattern: "/v1/projects/{project}/environments/{environment}", handler: s.getEnvironment},
-		{Method: "PATCH", Pattern: "/v1/projects/{project}/environments/{environment}", handler: s.patchEnvironment},
+		{Method: "GET", Pattern: "/v1/projects/{project}/environments", Scope: ScopeProject, handler: s.listEnvironments},
+		{Method: "POST", Pattern: "/v1/projects/{project}/environments", Scope: ScopeProject, handler: s.createEnvironment},
+		{Method: "GET", Pattern: "/v1/projects/{project}/environments/{environment}", Scope: ScopeProject, handler: s.getEnvironment},
+		{Method: "PATCH", Pattern: "/v1/projects/{project}/environments/{environment}", Scope: ScopeProject, handler: s.patchEnvironment},
 
-		{Method: "GET", Pattern: "/v1/projects/{project}/flags", handler: s.listFlags},
-		{Method: "POST", Pattern: "/v1/projects/{project}/flags", handler: s.createFlag},
-		{Method: "GET", Pattern: "/v1/projects/{project}/flags/{flag}", handler: s.getFlag},
-		{Method: "PATCH", Pattern: "/v1/projects/{project}/flags/{flag}", handler: s.patchFlag},
-		{Method: "DELETE", Pattern: "/v1/projects/{project}/flags/{flag}", handler: s.deleteFlag},
+		{Method: "GET", Pattern: "/v1/projects/{project}/flags", Scope: ScopeProject, handler: s.listFlags},
+		{Method: "POST", Pattern: "/v1/projects/{project}/flags", Scope: ScopeProject, handler: s.createFlag},
+		{Method: "GET", Pattern: "/v1/projects/{project}/flags/{flag}", Scope: ScopeProject, handler: s.getFlag},
+		{Method: "PATCH", Pattern: "/v1/projects/{project}/flags/{flag}", Scope: ScopeProject, handler: s.patchFlag},
+		{Method: "DELETE", Pattern: "/v1/projects/{project}/flags/{flag}", Scope: ScopeProject, handler: s.deleteFlag},
 
-		{Method: "GET", Pattern: "/v1/projects/{project}/segments", handler: s.listSegments},
-		{Method: "POST", Pattern: "/v1/projects/{project}/segments", handler: s.createSegment},
-		{Method: "GET", Pattern: "/v1/projects/{project}/segments/{segment}", handler: s.getSegment},
-		{Method: "PUT", Pattern: "/v1/projects/{project}/segments/{segment}", handler: s.putSegment},
-		{Method: "PATCH", Pattern: "/v1/projects/{project}/segments/{segment}", handler: s.patchSegment},
-		{Method: "DELETE", Pattern: "/v1/projects/{project}/segments/{segment}", handler: s.deleteSegment},
+		{Method: "GET", Pattern: "/v1/projects/{project}/segments", Scope: ScopeProject, handler: s.listSegments},
+		{Method: "POST", Pattern: "/v1/projects/{project}/segments", Scope: ScopeProject, handler: s.createSegment},
+		{Method: "GET", Pattern: "/v1/projects/{project}/segments/{segment}", Scope: ScopeProject, handler: s.getSegment},
+		{Method: "PUT", Pattern: "/v1/projects/{project}/segments/{segment}", Scope: ScopeProject, handler: s.putSegment},
+		{Method: "PATCH", Pattern: "/v1/projects/{project}/segments/{segment}", Scope: ScopeProject, handler: s.patchSegment},
+		{Method: "DELETE", Pattern: "/v1/projects/{project}/segments/{segment}", Scope: ScopeProject, handler: s.deleteSegment},
 
-		{Method: "GET", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", handler: s.getFlagConfig},
-		{Method: "PUT", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", handler: s.putFlagConfig},
-		{Method: "PATCH", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", handler: s.patchFlagConfig},
-		{Method: "POST", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}/promote", handler: s.promoteFlagConfig},
+		{Method: "GET", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", Scope: ScopeProject, handler: s.getFlagConfig},
+		{Method: "PUT", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", Scope: ScopeProject, handler: s.putFlagConfig},
+		{Method: "PATCH", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}", Scope: ScopeProject, handler: s.patchFlagConfig},
+		{Method: "POST", Pattern: "/v1/projects/{project}/flags/{flag}/environments/{environment}/promote", Scope: ScopeProject, handler: s.promoteFlagConfig},
 
-		{Method: "GET", Pattern: "/v1/members", handler: s.listMembers},
-		{Method: "POST", Pattern: "/v1/members", handler: s.createMember},
-		{Method: "GET", Pattern: "/v1/members/{member}", handler: s.getMember},
-		{Method: "PATCH", Pattern: "/v1/members/{member}", handler: s.patchMember},
-		{Method: "DELETE", Pattern: "/v1/members/{member}", handler: s.deleteMember},
-		{Method: "POST", Pattern: "/v1/members/{member}/invitation", handler: s.inviteMember},
-		{Method: "GET", Pattern: "/v1/members/{member}/sessions", handler: s.listMemberSessions},
-		{Method: "DELETE", Pattern: "/v1/members/{member}/sessions/{session}", handler: s.deleteMemberSession},
+		{Method: "GET", Pattern: "/v1/members", Scope: ScopeOrg, handler: s.listMembers},
+		{Method: "POST", Pattern: "/v1/members", Scope: ScopeOrg, handler: s.createMember},
+		{Method: "GET", Pattern: "/v1/members/{member}", Scope: ScopeOrg, handler: s.getMember},
+		{Method: "PATCH", Pattern: "/v1/members/{member}", Scope: ScopeOrg, handler: s.patchMember},
+		{Method: "DELETE", Pattern: "/v1/members/{member}", Scope: ScopeOrg, handler: s.deleteMember},
+		{Method: "POST", Pattern: "/v1/members/{member}/invitation", Scope: ScopeOrg, handler: s.inviteMember},
+		{Method: "GET", Pattern: "/v1/members/{member}/sessions", Scope: ScopeOrg, handler: s.listMemberSessions},
+		{Method: "DELETE", Pattern: "/v1/members/{member}/sessions/{session}", Scope: ScopeOrg, handler: s.deleteMemberSession},
 
-		{Method: "GET", Pattern: "/v1/tokens", handler: s.listTokens},
-		{Method: "POST", Pattern: "/v1/tokens", handler: s.createToken},
-		{Method: "DELETE", Pattern: "/v1/tokens/{token}", handler: s.deleteToken},
+		{Method: "GET", Pattern: "/v1/tokens", Scope: ScopeOrg, handler: s.listTokens},
+		{Method: "POST", Pattern: "/v1/tokens", Scope: ScopeOrg, handler: s.createToken},
+		{Method: "DELETE", Pattern: "/v1/tokens/{token}", Scope: ScopeOrg, handler: s.deleteToken},
 
-		{Method: "GET", Pattern: "/v1/settings", handler: s.getSettings},
-		{Method: "PUT", Pattern: "/v1/settings", handler: s.putSettings},
-		{Method: "GET", Pattern: "/v1/projects/{project}/environments/{environment}/approval-settings", handler: s.getApprovalSettings},
-		{Method: "PUT", Pattern: "/v1/projects/{project}/environments/{environment}/approval-settings", handler: s.putApprovalSettings},
+		{Method: "GET", Pattern: "/v1/settings", Scope: ScopeOrg, handler: s.getSettings},
+		{Method: "PUT", Pattern: "/v1/settings", Scope: ScopeOrg, handler: s.putSettings},
+		{Method: "GET", Pattern: "/v1/projects/{project}/environments/{environment}/approval-settings", Scope: ScopeProject, handler: s.getApprovalSettings},
+		{Method: "PUT", Pattern: "/v1/projects/{project}/environments/{environment}/approval-settings", Scope: ScopeProject, handler: s.putApprovalSettings},
 
-		{Method: "GET", Pattern: "/v1/change-requests", handler: s.listChangeRequests},
-		{Method: "POST", Pattern: "/v1/change-requests", handler: s.createChangeRequest},
-		{Method: "GET", Pattern: "/v1/change-requests/{id}", handler: s.getChangeRequest},
-		{Method: "PATCH", Pattern: "/v1/change-requests/{id}", handler: s.patchChangeRequest},
-		{Method: "POST", Pattern: "/v1/change-requests/{id}/reviews", handler: s.reviewChangeRequest},
-		{Method: "GET", Pattern: "/v1/change-requests/{id}/comments", handler: s.listComments},
-		{Method: "POST", Pattern: "/v1/change-requests/{id}/comments", handler: s.addComment},
-		{Method: "POST", Pattern: "/v1/change-requests/{id}/apply", handler: s.applyChangeRequest},
-		{Method: "POST", Pattern: "/v1/change-requests/{id}/withdraw", handler: s.withdrawChangeRequest},
-		{Method: "POST", Pattern: "/v1/change-requests/{id}/submit", handler: s.submitChangeRequest},
-		{Method: "POST", Pattern: "/v1/projects/{project}/environments/{environment}/promote", handler: s.promoteFlags},
-		{Method: "DELETE", Pattern: "/v1/change-requests/{id}/changes/{n}", handler: s.removeChange},
-		{Method: "GET", Pattern: "/v1/audit", handler: s.listAudit},
-		{Method: "GET", Pattern: "/v1/notifications/dead-letters", handler: s.listDeadLetters},
+		{Method: "GET", Pattern: "/v1/change-requests", Scope: ScopeListed, handler: s.listChangeRequests},
+		{Method: "POST", Pattern: "/v1/change-requests", Scope: ScopeBody, handler: s.createChangeRequest},
+		{Method: "GET", Pattern: "/v1/change-requests/{id}", Scope: ScopeRequest, handler: s.getChangeRequest},
+		{Method: "PATCH", Pattern: "/v1/change-requests/{id}", Scope: ScopeRequest, handler: s.patchChangeRequest},
+		{Method: "POST", Pattern: "/v1/change-requests/{id}/reviews", Scope: ScopeRequest, handler: s.reviewChangeRequest},
+		{Method: "GET", Pattern: "/v1/change-requests/{id}/comments", Scope: ScopeRequest, handler: s.listComments},
+		{Method: "POST", Pattern: "/v1/change-requests/{id}/comments", Scope: ScopeRequest, handler: s.addComment},
+		{Method: "POST", Pattern: "/v1/change-requests/{id}/apply", Scope: ScopeRequest, handler: s.applyChangeRequest},
+		{Method: "POST", Pattern: "/v1/change-requests/{id}/withdraw", Scope: ScopeRequest, handler: s.withdrawChangeRequest},
+		{Method: "POST", Pattern: "/v1/change-requests/{id}/submit", Scope: ScopeRequest, handler: s.submitChangeRequest},
+		{Method: "POST", Pattern: "/v1/projects/{project}/environments/{environment}/promote", Scope: ScopeProject, handler: s.promoteFlags},
+		{Method: "DELETE", Pattern: "/v1/change-requests/{id}/changes/{n}", Scope: ScopeRequest, handler: s.removeChange},
+		{Method: "GET", Pattern: "/v1/audit", Scope: ScopeListed, handler: s.listAudit},
+		{Method: "GET", Pattern: "/v1/notifications/dead-letters", Scope: ScopeOrg, handler: s.listDeadLetters},
 
-		{Method: "GET", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys", handler: s.listSDKKeys},
-		{Method: "POST", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys", handler: s.createSDKKey},
-		{Method: "DELETE", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys/{key}", handler: s.deleteSDKKey},
-		{Method: "POST", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys/{key}/rotate", handler: s.rotateSDKKey},
+		{Method: "GET", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys", Scope: ScopeProject, handler: s.listSDKKeys},
+		{Method: "POST", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys", Scope: ScopeProject, handler: s.createSDKKey},
+		{Method: "DELETE", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys/{key}", Scope: ScopeProject, handler: s.deleteSDKKey},
+		{Method: "POST", Pattern: "/v1/projects/{project}/environments/{environment}/sdk-keys/{key}/rotate", Scope: ScopeProject, handler: s.rotateSDKKey},
 	}
 }
 
@@ -318,6 +350,13 @@ func (s *Server) wrap(rt Route) http.Handler {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="countersign"`)
 				}
 				writeError(ctx, w, r, s.log, err)
+				return
+			}
+		}
+		if rt.Scope == ScopeProject {
+			// no role in the project: it does not exist for this caller
+			if key := r.PathValue("project"); !p.CanRead(key) {
+				writeError(ctx, w, r, s.log, domain.NotFound("project", key))
 				return
 			}
 		}

@@ -243,24 +243,27 @@ func (v *SuppressionView) toDomain() domain.Suppression {
 
 // MemberView is a member of the organisation.
 type MemberView struct {
-	ID              string           `json:"id"`
-	Email           string           `json:"email"`
-	Name            string           `json:"name"`
-	Role            domain.Role      `json:"role"`
-	EmailOptOut     bool             `json:"email_opt_out"`
-	EmailSuppressed *SuppressionView `json:"email_suppressed,omitempty"`
-	Version         int64            `json:"version"`
-	CreatedAt       time.Time        `json:"created_at"`
-	UpdatedAt       time.Time        `json:"updated_at"`
+	ID    string      `json:"id"`
+	Email string      `json:"email"`
+	Name  string      `json:"name"`
+	Role  domain.Role `json:"role"`
+	// ProjectRoles replace Role in their projects ("none" keeps the
+	// member out of one); an organisation admin is an admin everywhere.
+	Projects        map[string]domain.Role `json:"project_roles"`
+	EmailOptOut     bool                   `json:"email_opt_out"`
+	EmailSuppressed *SuppressionView       `json:"email_suppressed,omitempty"`
+	Version         int64                  `json:"version"`
+	CreatedAt       time.Time              `json:"created_at"`
+	UpdatedAt       time.Time              `json:"updated_at"`
 }
 
 func memberView(m *domain.Member) MemberView {
-	return MemberView{ID: m.ID, Email: m.Email, Name: m.Name, Role: m.Role, EmailOptOut: m.EmailOptOut,
+	return MemberView{ID: m.ID, Email: m.Email, Name: m.Name, Role: m.Role, Projects: projectRolesView(m.Projects), EmailOptOut: m.EmailOptOut,
 		EmailSuppressed: mapPtr(m.EmailSuppressed, suppressionView), Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
 }
 
 func (v *MemberView) toDomain() domain.Member {
-	return domain.Member{ID: v.ID, Email: v.Email, Name: v.Name, Role: v.Role, EmailOptOut: v.EmailOptOut,
+	return domain.Member{ID: v.ID, Email: v.Email, Name: v.Name, Role: v.Role, Projects: projectRolesOf(v.Projects), EmailOptOut: v.EmailOptOut,
 		EmailSuppressed: mapPtr(v.EmailSuppressed, (*SuppressionView).toDomain), Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
 }
 
@@ -543,6 +546,7 @@ type AuditEntryView struct {
 	Flag              string    `json:"flag,omitempty"`
 	Environment       string    `json:"environment,omitempty"`
 	Segment           string    `json:"segment,omitempty"`
+	Team              string    `json:"team,omitempty"`
 	ChangeRequest     string    `json:"change_request,omitempty"`
 	SDKKey            string    `json:"sdk_key,omitempty"`
 	Member            string    `json:"member,omitempty"`
@@ -558,7 +562,7 @@ type AuditEntryView struct {
 
 func auditEntryView(e *domain.AuditEntry) AuditEntryView {
 	return AuditEntryView{ID: e.ID, At: e.At, Actor: e.Actor, Action: string(e.Action), Channel: e.Channel, Project: e.Project, Flag: e.Flag,
-		Environment: e.Environment, Segment: e.Segment, ChangeRequest: e.ChangeRequest, SDKKey: e.SDKKey, Member: e.Member, Requester: e.Requester,
+		Environment: e.Environment, Segment: e.Segment, Team: e.Team, ChangeRequest: e.ChangeRequest, SDKKey: e.SDKKey, Member: e.Member, Requester: e.Requester,
 		Approvers: e.Approvers, Reason: e.Reason, Mentions: e.Mentions, MentionsNotMailed: e.MentionsNotMailed, Decision: e.Decision,
 		Diff: mapPtr(e.Diff, diffView), Version: e.Version}
 }
@@ -619,13 +623,15 @@ type TokenView struct {
 	CreatedAt  time.Time   `json:"created_at"`
 	LastUsedAt *time.Time  `json:"last_used_at,omitempty"`
 	RevokedAt  *time.Time  `json:"revoked_at,omitempty"`
+	// Projects limits the token to these projects (absent: every project).
+	Projects []string `json:"projects,omitempty"`
 	// Token is the secret, present only in the response that created it.
 	Token string `json:"token,omitempty"`
 }
 
 func tokenView(t *domain.Token) TokenView {
 	return TokenView{ID: t.ID, Name: t.Name, MemberID: t.MemberID, Service: t.Service(), Role: t.Role,
-		CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt}
+		CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt, Projects: t.Projects}
 }
 
 // SDKKeyView is an SDK key as clients see it: never its hash; the secret
@@ -662,10 +668,29 @@ type SessionMember struct {
 	Email string      `json:"email"`
 	Name  string      `json:"name"`
 	Role  domain.Role `json:"role"`
+	// ProjectRoles are the member's roles in projects, each replacing Role
+	// there.
+	Projects map[string]domain.Role `json:"project_roles"`
 }
 
 func sessionMember(m *domain.Member) SessionMember {
-	return SessionMember{ID: m.ID, Email: m.Email, Name: m.Name, Role: m.Role}
+	return SessionMember{ID: m.ID, Email: m.Email, Name: m.Name, Role: m.Role, Projects: projectRolesView(m.Projects)}
+}
+
+// projectRolesView is a member's project roles as shown: {} for none.
+func projectRolesView(roles map[string]domain.Role) map[string]domain.Role {
+	if roles == nil {
+		return map[string]domain.Role{}
+	}
+	return roles
+}
+
+// projectRolesOf is project roles as sent (nil for none).
+func projectRolesOf(roles map[string]domain.Role) map[string]domain.Role {
+	if len(roles) == 0 {
+		return nil
+	}
+	return roles
 }
 
 // CurrentSessionView answers GET /v1/session: the caller's own session,

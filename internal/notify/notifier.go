@@ -10,11 +10,9 @@ package notify
 import (
 	"context"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/countersign/countersign/internal/actionlink"
@@ -335,7 +333,7 @@ func (n *Notifier) reviewers(ctx context.Context, cr *domain.ChangeRequest) ([]s
 			return nil, err
 		}
 		for _, m := range ms {
-			if cr.CanReview(domain.Actor{MemberID: m.ID, Role: m.Role}) == nil {
+			if cr.CanReview(domain.Actor{MemberID: m.ID, Role: m.RoleIn(cr.Project)}) == nil {
 				out = append(out, m.ID)
 			}
 		}
@@ -345,23 +343,6 @@ func (n *Notifier) reviewers(ctx context.Context, cr *domain.ChangeRequest) ([]s
 		cursor = next
 	}
 }
-
-// htmlMail is parsed on first use, not at every cold start.
-var htmlMail = sync.OnceValue(func() *template.Template {
-	return template.Must(template.New("mail").Parse(`<!doctype html>
-<html><body style="font-family: sans-serif; max-width: 40em">
-<p>{{.Intro}}</p>
-<table>
-<tr><td>Flag</td><td><b>{{.CR.Flag}}</b> in project {{.CR.Project}}</td></tr>
-<tr><td>Environment</td><td>{{.Env}}</td></tr>
-<tr><td>Requester</td><td>{{.CR.Requester}}</td></tr>
-<tr><td>Status</td><td>{{.CR.Status}} (revision {{.CR.Revision}})</td></tr>
-{{range .Due}}<tr><td>{{.Name}}</td><td>{{.At}}</td></tr>{{end}}
-</table>
-{{if .Summary}}<p>What it changes:</p><ul>{{range .Summary}}<li>{{.}}</li>{{end}}</ul>{{end}}
-{{range .Links}}<p><a href="{{.URL}}">{{.Label}}</a> (you confirm on the next page; the link expires {{.Expires}})</p>{{end}}
-</body></html>`))
-})
 
 type link struct{ Label, URL, Expires string }
 type due struct{ Name, At string }
@@ -408,11 +389,8 @@ func (n *Notifier) render(m *domain.Member, cr *domain.ChangeRequest, e domain.A
 	for _, l := range links {
 		fmt.Fprintf(&text, "\n%s: %s\n(you confirm on the next page; the link expires %s)\n", l.Label, l.URL, l.Expires)
 	}
-	var html strings.Builder
-	if err := htmlMail().Execute(&html, map[string]any{"Intro": intro, "CR": cr, "Env": envName(cr), "Due": dues, "Summary": summary, "Links": links}); err != nil {
-		return sesmail.Message{}, &permanentError{err}
-	}
-	return sesmail.Message{From: n.from, To: []string{m.Email}, Subject: subject, Text: text.String(), HTML: html.String(),
+	html := mailHTML(intro, cr, dues, summary, links)
+	return sesmail.Message{From: n.from, To: []string{m.Email}, Subject: subject, Text: text.String(), HTML: html,
 		Tags: map[string]string{"action": strings.ReplaceAll(string(e.Action), ".", "_")}}, nil
 }
 
@@ -422,16 +400,6 @@ var signInMails = map[domain.AuditAction]domain.LinkPurpose{
 	domain.ActionMemberInvited:       domain.LinkInvitation,
 	domain.ActionSignInLinkRequested: domain.LinkSignIn,
 }
-
-// signInHTML is parsed on first use, not at every cold start.
-var signInHTML = sync.OnceValue(func() *template.Template {
-	return template.Must(template.New("signin").Parse(`<!doctype html>
-<html><body style="font-family: sans-serif; max-width: 40em">
-<p>{{.Intro}}</p>
-<p><a href="{{.URL}}">{{.Label}}</a></p>
-<p>The link works once, until {{.Expires}}; you confirm on the page it opens. {{.Outro}}</p>
-</body></html>`))
-})
 
 // signInMail is an invitation, or a sign-in link someone asked for. The
 // link is issued now, at send time (replacing the member's link of that
@@ -456,11 +424,7 @@ func (n *Notifier) signInMail(ctx context.Context, e domain.AuditEntry, m *domai
 		v["Outro"] = "If it was not you, ignore this mail: nothing happens without the link."
 	}
 	text := fmt.Sprintf("%s\n\n%s: %s\n(the link works once, until %s; you confirm on the page it opens)\n\n%s\n", v["Intro"], v["Label"], v["URL"], v["Expires"], v["Outro"])
-	var html strings.Builder
-	if err := signInHTML().Execute(&html, v); err != nil {
-		return sesmail.Message{}, &permanentError{err}
-	}
-	return sesmail.Message{From: n.from, To: []string{m.Email}, Subject: subject, Text: text, HTML: html.String(),
+	return sesmail.Message{From: n.from, To: []string{m.Email}, Subject: subject, Text: text, HTML: signInMailHTML(v),
 		Tags: map[string]string{"action": strings.ReplaceAll(string(e.Action), ".", "_")}}, nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -52,9 +54,13 @@ type flow struct {
 	Expires  int64  `json:"e"` // unix seconds, service clock
 }
 
-// sealer seals and opens flow cookies.
+// sealer seals and opens flow cookies. Its AEAD is made at the first
+// sign-in, not at the console function's cold start: most invocations
+// serve people signed in already, and the key derivation and AES-GCM's
+// set-up were a measurable part of that start (docs/benchmarks.md,
+// "Fourth round").
 type sealer struct {
-	aead cipher.AEAD
+	aead func() (cipher.AEAD, error)
 	ad   []byte // binds a cookie to the issuer and client it was made for
 }
 
@@ -62,29 +68,35 @@ func newSealer(key []byte, issuer, clientID string) (*sealer, error) {
 	if len(key) < 16 {
 		return nil, errors.New("oidcauth: the cookie key must have at least 16 bytes")
 	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(flowKeyLabel))
-	block, err := aes.NewCipher(m.Sum(nil))
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &sealer{aead: aead, ad: []byte(cookieName + "\x00" + issuer + "\x00" + clientID)}, nil
+	key = slices.Clone(key)
+	return &sealer{
+		aead: sync.OnceValues(func() (cipher.AEAD, error) {
+			m := hmac.New(sha256.New, key)
+			m.Write([]byte(flowKeyLabel))
+			block, err := aes.NewCipher(m.Sum(nil))
+			if err != nil {
+				return nil, err
+			}
+			return cipher.NewGCM(block)
+		}),
+		ad: []byte(cookieName + "\x00" + issuer + "\x00" + clientID),
+	}, nil
 }
 
 func (s *sealer) seal(f flow) (string, error) {
+	aead, err := s.aead()
+	if err != nil {
+		return "", err
+	}
 	plain, err := json.Marshal(f)
 	if err != nil {
 		return "", err
 	}
-	nonce := make([]byte, s.aead.NonceSize())
+	nonce := make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, s.ad)), nil
+	return base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, plain, s.ad)), nil
 }
 
 var errBadFlow = errors.New("oidcauth: the flow cookie is not one of ours, or it expired")
@@ -93,12 +105,16 @@ var errBadFlow = errors.New("oidcauth: the flow cookie is not one of ours, or it
 // expired at now (unix seconds).
 func (s *sealer) open(value string, now int64) (flow, error) {
 	var f flow
+	aead, err := s.aead()
+	if err != nil {
+		return f, err
+	}
 	raw, err := base64.RawURLEncoding.DecodeString(value)
-	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead() {
+	if err != nil || len(raw) < aead.NonceSize()+aead.Overhead() {
 		return f, errBadFlow
 	}
-	n := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, raw[:n], raw[n:], s.ad)
+	n := aead.NonceSize()
+	plain, err := aead.Open(nil, raw[:n], raw[n:], s.ad)
 	if err != nil {
 		return f, errBadFlow
 	}

@@ -193,12 +193,43 @@ func (s *Store) ListAudit(ctx context.Context, filter domain.AuditFilter, page d
 			conds = append(conds, expression.Name(f.name).Equal(expression.Value(f.value)))
 		}
 	}
-	q.filter = all(conds)
-	var keep func(*domain.AuditEntry) bool
-	if filter != (domain.AuditFilter{}) {
-		keep = filter.Matches
+	if c, none := projectSetCondition(filter.Projects); none {
+		if page.Cursor != "" {
+			if _, err := q.startKey(page.Cursor); err != nil {
+				return nil, "", err
+			}
+		}
+		return []domain.AuditEntry{}, "", nil
+	} else if c != nil {
+		conds = append(conds, *c)
 	}
-	return queryPage[record.AuditEntry](ctx, s, q, page, keep)
+	q.filter = all(conds)
+	return queryPage[record.AuditEntry](ctx, s, q, page, filter.Matches)
+}
+
+// projectSetCondition is the filter expression of set on an item's
+// project: project IN (Only), or NOT project IN (Except), which keeps
+// the items of no project (a comparison with a missing attribute is
+// false). nil for every project; none when set holds no project at all.
+func projectSetCondition(set domain.ProjectSet) (c *expression.ConditionBuilder, none bool) {
+	in := func(keys []string) expression.ConditionBuilder {
+		ops := make([]expression.OperandBuilder, 0, len(keys))
+		for _, k := range keys[1:] {
+			ops = append(ops, expression.Value(k))
+		}
+		return expression.Name("project").In(expression.Value(keys[0]), ops...)
+	}
+	switch {
+	case set.Only != nil && len(set.Only) == 0:
+		return nil, true
+	case set.Only != nil:
+		cond := in(set.Only)
+		return &cond, false
+	case len(set.Except) > 0:
+		cond := expression.Not(in(set.Except))
+		return &cond, false
+	}
+	return nil, false
 }
 
 // all joins conditions with AND; nil when there are none.

@@ -334,9 +334,10 @@ func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, 
 	if m := filter.Reviewer; m != "" {
 		conds = append(conds, expression.Name("notify_reviewers").Contains(m).Or(expression.Name(attrReviewed).Contains(m)))
 	}
-	var keep func(*domain.ChangeRequest) bool
-	if filter != (domain.CRFilter{}) {
-		keep = filter.Matches
+	if c, none := projectSetCondition(filter.Projects); none {
+		return []domain.ChangeRequest{}, "", nil
+	} else if c != nil {
+		conds = append(conds, *c)
 	}
 	return queryPage[record.ChangeRequest](ctx, s, query{
 		index:       indexGSI1,
@@ -346,7 +347,7 @@ func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, 
 		what:        "change requests",
 		cursorOf:    crCursor,
 		startKey:    crStartKey,
-	}, page, keep)
+	}, page, filter.Matches)
 }
 
 // addLockWrites adds to b what w says of locks: the checks and takes (in

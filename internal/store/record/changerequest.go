@@ -216,6 +216,7 @@ type AuditEntry struct {
 	Flag              string    `json:"flag,omitempty"`
 	Environment       string    `json:"environment,omitempty"`
 	Segment           string    `json:"segment,omitempty"`
+	Team              string    `json:"team,omitempty"`
 	ChangeRequest     string    `json:"change_request,omitempty"`
 	SDKKey            string    `json:"sdk_key,omitempty"`
 	Member            string    `json:"member,omitempty"`
@@ -232,7 +233,7 @@ type AuditEntry struct {
 func FromAuditEntry(e domain.AuditEntry) AuditEntry {
 	return AuditEntry{
 		ID: e.ID, At: e.At, Actor: e.Actor, Action: string(e.Action), Channel: e.Channel, Project: e.Project, Flag: e.Flag,
-		Environment: e.Environment, Segment: e.Segment, ChangeRequest: e.ChangeRequest, SDKKey: e.SDKKey, Member: e.Member, Requester: e.Requester,
+		Environment: e.Environment, Segment: e.Segment, Team: e.Team, ChangeRequest: e.ChangeRequest, SDKKey: e.SDKKey, Member: e.Member, Requester: e.Requester,
 		Approvers: e.Approvers, Reason: e.Reason, Mentions: e.Mentions, MentionsNotMailed: e.MentionsNotMailed,
 		Decision: e.Decision, Diff: optional(e.Diff, FromDiff), Version: e.Version,
 	}
@@ -241,7 +242,7 @@ func FromAuditEntry(e domain.AuditEntry) AuditEntry {
 func (r AuditEntry) Domain() domain.AuditEntry {
 	return domain.AuditEntry{
 		ID: r.ID, At: r.At, Actor: r.Actor, Action: domain.AuditAction(r.Action), Channel: r.Channel, Project: r.Project, Flag: r.Flag,
-		Environment: r.Environment, Segment: r.Segment, ChangeRequest: r.ChangeRequest, SDKKey: r.SDKKey, Member: r.Member, Requester: r.Requester,
+		Environment: r.Environment, Segment: r.Segment, Team: r.Team, ChangeRequest: r.ChangeRequest, SDKKey: r.SDKKey, Member: r.Member, Requester: r.Requester,
 		Approvers: r.Approvers, Reason: r.Reason, Mentions: r.Mentions, MentionsNotMailed: r.MentionsNotMailed,
 		Decision: r.Decision, Diff: optional(r.Diff, Diff.Domain), Version: r.Version,
 	}

@@ -68,9 +68,14 @@ func fullSegment() domain.Segment {
 	}
 }
 
+func fullTeam() domain.Team {
+	return domain.Team{Key: "sre", Name: "Site <reliability> & ops", Members: []string{"m_alice", "m_bob"}, Version: 3, CreatedAt: at(61), UpdatedAt: at(62)}
+}
+
 func fullMember() domain.Member {
 	return domain.Member{
 		ID: "m_alice", Email: "Alice@Example.com", Name: "Alice", Role: domain.RoleAdmin, EmailOptOut: true,
+		Projects:        map[string]domain.Role{"checkout": domain.RoleEditor, "billing": domain.RoleNone},
 		EmailSuppressed: &domain.Suppression{Reason: domain.SuppressedBounce, At: at(8), FeedbackID: "fb-1", Detail: "5.1.1 user unknown"},
 		Version:         9, CreatedAt: at(9), UpdatedAt: at(10),
 	}
@@ -79,7 +84,7 @@ func fullMember() domain.Member {
 func fullToken() domain.Token {
 	return domain.Token{
 		ID: "t_1", Name: "CI", MemberID: "m_alice", Role: domain.RoleEditor, Hash: "9f86d081884c7d65", CreatedBy: "member:m_alice",
-		CreatedAt: at(11), LastUsedAt: atPtr(12), RevokedAt: atPtr(13),
+		CreatedAt: at(11), LastUsedAt: atPtr(12), RevokedAt: atPtr(13), Projects: []string{"checkout", "billing"},
 	}
 }
 
@@ -138,7 +143,7 @@ func fullChangeRequest() domain.ChangeRequest {
 func fullAuditEntry() domain.AuditEntry {
 	return domain.AuditEntry{
 		ID: "a_1", At: at(25), Actor: "member:m_alice", Action: "change_request.applied", Channel: "api",
-		Project: "checkout", Flag: "new-checkout", Environment: "production", Segment: "beta", ChangeRequest: "cr_1", SDKKey: "k_1",
+		Project: "checkout", Flag: "new-checkout", Environment: "production", Segment: "beta", Team: "sre", ChangeRequest: "cr_1", SDKKey: "k_1",
 		Member: "m_bob", Requester: "member:m_alice", Approvers: []string{"m_carol"}, Reason: "hotfix",
 		Mentions: []string{"m_bob"}, MentionsNotMailed: []string{"m_dan"}, Decision: "approve",
 		Diff: &domain.Diff{
@@ -177,5 +182,22 @@ func fullSession() domain.Session {
 		ID: "s_1", Hash: "ae4b3280e56e2faf", MemberID: "m_alice", Role: domain.RoleManager, Channel: domain.ChannelOIDC,
 		CSRFToken: "csrf-1", CreatedAt: at(36), LastSeen: at(37), IdleUntil: at(38), ExpiresAt: at(39), RevokedAt: atPtr(40),
 		UserAgent: "Mozilla/5.0 <test>",
+	}
+}
+
+func fullFreezeCalendar() domain.FreezeCalendar {
+	return domain.FreezeCalendar{
+		Freezes: []domain.Freeze{
+			{
+				ID: "fz_1", Name: "Weekend <freeze> & ünïcode", Reason: "Nobody on call", Project: "checkout",
+				Environments: []string{"production", "staging"}, Start: "0 16 * * fri", End: "0 8 * * mon", TimeZone: "Europe/Berlin",
+				Scheduled: domain.FreezeHold, CreatedBy: "member:m_alice", CreatedAt: at(71), UpdatedAt: at(72),
+			},
+			{
+				ID: "fz_2", Name: "Year end", From: atPtr(73), To: atPtr(74), TimeZone: "America/New_York",
+				Scheduled: domain.FreezeFail, CreatedBy: "token:t_1", CreatedAt: at(75), UpdatedAt: at(76),
+			},
+		},
+		Version: 6,
 	}
 }

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"slices"
 	"time"
 
 	"github.com/countersign/countersign/internal/domain"
@@ -22,27 +23,28 @@ func (r Suppression) Domain() domain.Suppression {
 }
 
 type Member struct {
-	ID              string       `json:"id"`
-	Email           string       `json:"email"`
-	Name            string       `json:"name"`
-	Role            string       `json:"role"`
-	EmailOptOut     bool         `json:"email_opt_out"`
-	EmailSuppressed *Suppression `json:"email_suppressed,omitempty"`
-	Version         int64        `json:"version"`
-	CreatedAt       time.Time    `json:"created_at"`
-	UpdatedAt       time.Time    `json:"updated_at"`
+	ID              string            `json:"id"`
+	Email           string            `json:"email"`
+	Name            string            `json:"name"`
+	Role            string            `json:"role"`
+	Projects        map[string]string `json:"project_roles,omitempty"`
+	EmailOptOut     bool              `json:"email_opt_out"`
+	EmailSuppressed *Suppression      `json:"email_suppressed,omitempty"`
+	Version         int64             `json:"version"`
+	CreatedAt       time.Time         `json:"created_at"`
+	UpdatedAt       time.Time         `json:"updated_at"`
 }
 
 func FromMember(m domain.Member) Member {
 	return Member{
-		ID: m.ID, Email: m.Email, Name: m.Name, Role: string(m.Role), EmailOptOut: m.EmailOptOut,
+		ID: m.ID, Email: m.Email, Name: m.Name, Role: string(m.Role), Projects: fromRoles(m.Projects), EmailOptOut: m.EmailOptOut,
 		EmailSuppressed: optional(m.EmailSuppressed, FromSuppression), Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 	}
 }
 
 func (r Member) Domain() domain.Member {
 	return domain.Member{
-		ID: r.ID, Email: r.Email, Name: r.Name, Role: domain.Role(r.Role), EmailOptOut: r.EmailOptOut,
+		ID: r.ID, Email: r.Email, Name: r.Name, Role: domain.Role(r.Role), Projects: toRoles(r.Projects), EmailOptOut: r.EmailOptOut,
 		EmailSuppressed: optional(r.EmailSuppressed, Suppression.Domain), Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
@@ -57,19 +59,43 @@ type Token struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	Projects   []string   `json:"projects,omitempty"`
 }
 
 func FromToken(t domain.Token) Token {
 	return Token{
 		ID: t.ID, Name: t.Name, MemberID: t.MemberID, Role: string(t.Role), Hash: t.Hash, CreatedBy: t.CreatedBy,
-		CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt,
+		CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt, Projects: slices.Clone(t.Projects),
 	}
+}
+
+// fromRoles is project roles as stored (nil for none).
+func fromRoles(roles map[string]domain.Role) map[string]string {
+	if len(roles) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(roles))
+	for p, r := range roles {
+		out[p] = string(r)
+	}
+	return out
+}
+
+func toRoles(roles map[string]string) map[string]domain.Role {
+	if len(roles) == 0 {
+		return nil
+	}
+	out := make(map[string]domain.Role, len(roles))
+	for p, r := range roles {
+		out[p] = domain.Role(r)
+	}
+	return out
 }
 
 func (r Token) Domain() domain.Token {
 	return domain.Token{
 		ID: r.ID, Name: r.Name, MemberID: r.MemberID, Role: domain.Role(r.Role), Hash: r.Hash, CreatedBy: r.CreatedBy,
-		CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt,
+		CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt, Projects: slices.Clone(r.Projects),
 	}
 }
 

@@ -40,6 +40,7 @@ func init() {
 	pair[domain.FlagConfig, record.FlagConfig]()
 	pair[domain.SegmentRule, record.SegmentRule]()
 	pair[domain.Segment, record.Segment]()
+	pair[domain.Team, record.Team]()
 	pair[domain.Suppression, record.Suppression]()
 	pair[domain.Member, record.Member]()
 	pair[domain.Token, record.Token]()
@@ -58,6 +59,8 @@ func init() {
 	pair[domain.OutboxItem, record.OutboxItem]()
 	pair[domain.SignInLink, record.SignInLink]()
 	pair[domain.Session, record.Session]()
+	pair[domain.Freeze, record.Freeze]()
+	pair[domain.FreezeCalendar, record.FreezeCalendar]()
 }
 
 // notStored lists the domain fields ("Type.Field") deliberately kept out of

@@ -12,9 +12,11 @@ import (
 
 func auditTests() map[string]func(*testing.T, domain.Store) {
 	return map[string]func(*testing.T, domain.Store){
-		"AppendAudit":        testAppendAudit,
-		"AppendAuditRefused": testAppendAuditRefused,
-		"RevokeTokenAudit":   testRevokeTokenAudit,
+		"AppendAudit":                    testAppendAudit,
+		"AppendAuditRefused":             testAppendAuditRefused,
+		"RevokeTokenAudit":               testRevokeTokenAudit,
+		"AuditListFiltersByProjectSet":   testAuditListFiltersByProjectSet,
+		"RequestListFiltersByProjectSet": testRequestListFiltersByProjectSet,
 	}
 }
 

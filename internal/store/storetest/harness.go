@@ -57,6 +57,12 @@ func Run(t *testing.T, newStore NewStore) {
 	for n, fn := range segmentTests() {
 		tests[n] = fn
 	}
+	for n, fn := range freezeTests() {
+		tests[n] = fn
+	}
+	for n, fn := range teamTests() {
+		tests[n] = fn
+	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
 		names = append(names, n)
