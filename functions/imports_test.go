@@ -62,7 +62,7 @@ var rules = map[string]rule{
 		},
 	},
 	"api": {
-		need: []string{"internal/httpapi", "internal/app", "internal/setup/apiwire", "internal/lambdahttp",
+		need: []string{"internal/httpapi", "internal/app", "internal/setup/apiwire", "time/tzdata", "internal/lambdahttp",
 			"internal/store/dynamostore", "github.com/aws/aws-sdk-go-v2/service/dynamodb"},
 		forbid: []string{
 			"internal/console", "internal/oidcauth/...", "github.com/coreos/go-oidc/...", "github.com/go-jose/...", "internal/setup/consolewire",
@@ -73,7 +73,7 @@ var rules = map[string]rule{
 		},
 	},
 	"console": {
-		need: []string{"internal/httpapi", "internal/console", "internal/oidcauth", "internal/app", "internal/setup/consolewire", "internal/lambdahttp",
+		need: []string{"internal/httpapi", "internal/console", "internal/oidcauth", "time/tzdata", "internal/app", "internal/setup/consolewire", "internal/lambdahttp",
 			"internal/store/dynamostore", "github.com/aws/aws-sdk-go-v2/service/dynamodb", "github.com/aws/aws-sdk-go-v2/aws/signer/v4"},
 		forbid: []string{
 			"github.com/aws/aws-sdk-go-v2/service/secretsmanager/...", // its one call is signed in internal/oidcauth
@@ -83,7 +83,7 @@ var rules = map[string]rule{
 		},
 	},
 	"timers": {
-		need: []string{"internal/timers", "internal/app", "internal/setup/appwire", "internal/store/dynamostore", "github.com/aws/aws-sdk-go-v2/service/dynamodb"},
+		need: []string{"internal/timers", "internal/app", "time/tzdata", "internal/setup/appwire", "internal/store/dynamostore", "github.com/aws/aws-sdk-go-v2/service/dynamodb"},
 		forbid: []string{
 			"internal/httpapi", "internal/console", "internal/oidcauth/...", "github.com/coreos/go-oidc/...", "internal/setup/apiwire",
 			"internal/notify/...", "internal/setup/notifywire", "internal/evaluate", "internal/eval", "internal/lambdahttp",
@@ -92,7 +92,7 @@ var rules = map[string]rule{
 		},
 	},
 	"notifier": {
-		need: []string{"internal/notify", "internal/app", "internal/setup/notifywire", "internal/store/dynamostore",
+		need: []string{"internal/notify", "internal/app", "time/tzdata", "internal/setup/notifywire", "internal/store/dynamostore",
 			"github.com/aws/aws-sdk-go-v2/service/dynamodb", "github.com/aws/aws-sdk-go-v2/service/sesv2", "github.com/aws/aws-sdk-go-v2/service/eventbridge"},
 		forbid: []string{
 			"internal/httpapi", "internal/console", "internal/oidcauth/...", "github.com/coreos/go-oidc/...", "internal/setup/apiwire",
@@ -112,7 +112,7 @@ var rules = map[string]rule{
 }
 
 // local is the whole system in one process, and wires everything.
-var local = rule{need: []string{
+var local = rule{need: []string{"time/tzdata",
 	"internal/setup", "internal/setup/consolewire", "internal/localrun", "internal/store/boltstore", "internal/store/dynamostore", "internal/httpapi", "internal/console",
 	"internal/oidcauth", "internal/evaluate", "internal/notify", "internal/notify/sesmail", "internal/notify/eventbus", "internal/notify/catcher",
 	"internal/setup/localaws", "github.com/aws/aws-sdk-go-v2/config",

@@ -6,6 +6,8 @@
 package main
 
 import (
+	_ "time/tzdata" // freezes name IANA time zones; the Lambda runtime need not have /usr/share/zoneinfo
+
 	"context"
 	"fmt"
 	"os"

@@ -47,10 +47,12 @@ func TestScheduledEventFiresSweep(t *testing.T) {
 	}
 	must(svc.CreateProject(ctx, admin, app.ProjectInput{Key: "shop", Name: "Shop"}))
 	must(svc.CreateFlag(ctx, admin, "shop", app.FlagInput{Key: "f", Name: "F", Variants: []domain.Variant{{Key: "on"}}}))
-	must(svc.UpdateOrgSettings(ctx, admin, nil, app.OrgSettingsInput{Approvals: true}))
+	// settings first: once approvals are on, auto-approval is a governance
+	// change
 	settings, _ := svc.GetApprovalSettings(ctx, admin, "shop", "production")
 	settings.AutoApproveAfter = domain.AutoApprove24h
 	must(svc.UpdateApprovalSettings(ctx, admin, "shop", "production", nil, settings))
+	must(svc.UpdateOrgSettings(ctx, admin, nil, app.OrgSettingsInput{Approvals: true}))
 	out, err := svc.ChangeFlagConfig(ctx, editor, "shop", "f", "production", nil, app.ChangeOptions{}, func(c *domain.FlagConfig) error {
 		c.Enabled = true
 		return nil

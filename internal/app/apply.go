@@ -12,7 +12,14 @@ import (
 // write, or none does: a change whose live state moved on refuses the
 // whole apply, named in the refusal.
 func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string, check func(*domain.ChangeRequest) error) (cr *domain.ChangeRequest, applied bool, err error) {
-	if pre, err := s.store.GetChangeRequest(ctx, id); err == nil && pre.Status == domain.StatusApproved {
+	pre, err := s.store.GetChangeRequest(ctx, id)
+	if err == nil && pre.Kind == domain.KindGovernance {
+		return s.applyGovernance(ctx, a, id, channel, check)
+	}
+	if err == nil && pre.Status == domain.StatusApproved {
+		if err := s.frozenRequest(ctx, pre, s.clock.Now()); err != nil {
+			return nil, false, err // a freeze holds it (freezes.go)
+		}
 		for i := range pre.Changes {
 			if err := proposalOf(&pre.Changes[i]).beforeApply(ctx, s, pre.Project, &pre.Changes[i]); err != nil {
 				return nil, false, err

@@ -54,18 +54,25 @@ type OrgSettingsInput struct {
 	Version   *int64 `json:"version"`
 }
 
-// UpdateOrgSettings changes the organisation switches (managers and admins).
-func (s *Service) UpdateOrgSettings(ctx context.Context, p *Principal, expected *int64, in OrgSettingsInput) (*domain.OrgSettings, error) {
+// UpdateOrgSettings changes the organisation switches (managers and
+// admins). Turning approvals off opens a governance request instead.
+func (s *Service) UpdateOrgSettings(ctx context.Context, p *Principal, expected *int64, in OrgSettingsInput) (Outcome[domain.OrgSettings], error) {
 	if err := p.requireOrg(domain.RoleManager, "changing settings"); err != nil {
-		return nil, err
+		return Outcome[domain.OrgSettings]{}, err
 	}
-	return s.store.UpdateOrgSettings(ctx, func(o *domain.OrgSettings, audit *domain.Audit) error {
+	var g *domain.GovernanceChange
+	o, err := s.store.UpdateOrgSettings(ctx, func(o *domain.OrgSettings, audit *domain.Audit) error {
 		if err := checkVersion("settings", expected, o.Version); err != nil {
 			return err
 		}
 		before := *o
 		o.Approvals = in.Approvals
 		o.UpdatedAt = s.clock.Now()
+		if weak := domain.WeakenedOrg(&before, o); len(weak) > 0 {
+			next := *o
+			g = &domain.GovernanceChange{What: domain.GovernOrgSettings, Org: &next, BaseOrg: &before, Weakens: weak}
+			return errGoverned
+		}
 		e := s.audit(p.Actor(), domain.ActionSettingsUpdated, p.channel())
 		d, err := domain.AnyDiff(&before, o)
 		if err != nil {
@@ -76,6 +83,7 @@ func (s *Service) UpdateOrgSettings(ctx context.Context, p *Principal, expected 
 		audit.Record(e)
 		return nil
 	})
+	return governedOutcome(ctx, s, p, o, err, g)
 }
 
 // GetApprovalSettings reads an environment's approval settings.
@@ -88,10 +96,17 @@ func (s *Service) GetApprovalSettings(ctx context.Context, p *Principal, project
 
 // UpdateApprovalSettings replaces an environment's approval settings
 // (managers and admins). Turning api_token_bypass on revokes the approvals
-// of every open request in the environment, as VWO documents.
-func (s *Service) UpdateApprovalSettings(ctx context.Context, p *Principal, project, env string, expected *int64, in *domain.ApprovalSettings) (*domain.ApprovalSettings, error) {
+// of every open request in the environment, as VWO documents. While
+// approvals are on, settings that weaken (domain.WeakenedFields) open a
+// governance request instead.
+func (s *Service) UpdateApprovalSettings(ctx context.Context, p *Principal, project, env string, expected *int64, in *domain.ApprovalSettings) (Outcome[domain.ApprovalSettings], error) {
+	out, g, err := s.updateApprovalSettings(ctx, p, project, env, expected, in)
+	return governedOutcome(ctx, s, p, out, err, g)
+}
+
+func (s *Service) updateApprovalSettings(ctx context.Context, p *Principal, project, env string, expected *int64, in *domain.ApprovalSettings) (*domain.ApprovalSettings, *domain.GovernanceChange, error) {
 	if err := p.requireIn(project, domain.RoleManager, "changing approval settings"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if in.Tags == nil {
 		in.Tags = []string{}
@@ -106,7 +121,7 @@ func (s *Service) UpdateApprovalSettings(ctx context.Context, p *Principal, proj
 		in.AutoApproveAfter = domain.AutoApproveNever
 	}
 	if err := in.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var v domain.Validation
 	for i, id := range in.DesignatedReviewers {
@@ -115,15 +130,20 @@ func (s *Service) UpdateApprovalSettings(ctx context.Context, p *Principal, proj
 		case domain.ErrorCode(err) == domain.CodeNotFound:
 			v.Add(fmt.Sprintf("/designated_reviewers/%d", i), "no member has id %q", id)
 		case err != nil:
-			return nil, err
+			return nil, nil, err
 		case !m.RoleIn(project).AtLeast(domain.RoleEditor):
 			v.Add(fmt.Sprintf("/designated_reviewers/%d", i), "%s is a %s in %s; reviewers must be at least editors", m.Email, m.RoleIn(project), project)
 		}
 	}
 	if err := v.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	governed, err := s.approvalsOn(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
 	var bypassTurnedOn bool
+	var g *domain.GovernanceChange
 	out, err := s.store.UpdateApprovalSettings(ctx, project, env, func(a *domain.ApprovalSettings, audit *domain.Audit) error {
 		if err := checkVersion("approval settings", expected, a.Version); err != nil {
 			return err
@@ -132,6 +152,10 @@ func (s *Service) UpdateApprovalSettings(ctx context.Context, p *Principal, proj
 		before := *a
 		next := *in
 		next.Project, next.Environment, next.Version, next.UpdatedAt = a.Project, a.Environment, a.Version, s.clock.Now()
+		if weak := domain.WeakenedFields(&before, &next); governed && len(weak) > 0 {
+			g = &domain.GovernanceChange{What: domain.GovernApprovalSettings, Project: project, Environment: env, Settings: &next, BaseSettings: &before, Weakens: weak}
+			return errGoverned
+		}
 		*a = next
 		e := s.audit(p.Actor(), domain.ActionApprovalSettingsUpdated, p.channel())
 		e.Project, e.Environment = project, env
@@ -142,12 +166,12 @@ func (s *Service) UpdateApprovalSettings(ctx context.Context, p *Principal, proj
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, g, err
 	}
 	if bypassTurnedOn {
 		s.revokeApprovals(ctx, p, project, env)
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 // revokeApprovals sends every open request that the environment's policy

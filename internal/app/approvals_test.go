@@ -101,16 +101,31 @@ func rollout(p float64) func(*domain.FlagConfig) error {
 	}
 }
 
-// settings writes production's approval settings.
+// settings arranges production's approval settings as a test needs them.
+// It writes them through the store: with approvals on, the service opens
+// a governance request for settings that weaken (governance_test.go).
 func (w *world) settings(change func(*domain.ApprovalSettings)) {
 	w.t.Helper()
-	a, err := w.svc.GetApprovalSettings(w.ctx, w.admin, "shop", "production")
+	w.settingsOf("production", change)
+}
+
+// settingsOf arranges env's approval settings (settings).
+func (w *world) settingsOf(env string, change func(*domain.ApprovalSettings)) {
+	w.t.Helper()
+	_, err := w.store.UpdateApprovalSettings(w.ctx, "shop", env, func(a *domain.ApprovalSettings, _ *domain.Audit) error {
+		change(a)
+		return a.Validate()
+	})
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	next := *a
-	change(&next)
-	if _, err := w.svc.UpdateApprovalSettings(w.ctx, w.admin, "shop", "production", nil, &next); err != nil {
+}
+
+// approvalsOff arranges the organisation's switch off (through the store:
+// the service opens a governance request for it while approvals are on).
+func (w *world) approvalsOff() {
+	w.t.Helper()
+	if _, err := w.store.UpdateOrgSettings(w.ctx, func(o *domain.OrgSettings, _ *domain.Audit) error { o.Approvals = false; return nil }); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -167,7 +182,7 @@ func TestGatedWriteOpensRequestWithDiff(t *testing.T) {
 			t.Fatalf("staging should apply directly: %v", err)
 		}
 		// with the organisation switch off nothing is gated
-		w.must(w.svc.UpdateOrgSettings(w.ctx, w.admin, nil, app.OrgSettingsInput{Approvals: false}))
+		w.approvalsOff()
 		out, err = w.svc.ChangeFlagConfig(w.ctx, w.requester, "shop", "checkout", "production", nil, app.ChangeOptions{}, rollout(20))
 		if err != nil || out.Applied == nil {
 			t.Fatalf("with approvals off production applies directly: %v", err)
@@ -412,7 +427,7 @@ func TestAPITokenBypassRevokesApprovals(t *testing.T) {
 		if err != nil || out.Request == nil {
 			t.Fatalf("service token without bypass: %v %+v", err, out)
 		}
-		w.settings(func(a *domain.ApprovalSettings) { a.APITokenBypass = true })
+		w.govern(func(a *domain.ApprovalSettings) { a.APITokenBypass = true }) // a second admin approves turning it on
 		got, _ := w.svc.GetRequest(w.ctx, w.admin, cr.ID)
 		if got.Approvals != 0 || got.Status != domain.StatusPending {
 			t.Fatalf("turning api_token_bypass on must revoke outstanding approvals: %+v", got.ChangeRequest)

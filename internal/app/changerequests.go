@@ -140,7 +140,12 @@ func (s *Service) review(ctx context.Context, p *Principal, id string, d domain.
 	}
 	if approvedNow && cr.ApplyPending {
 		v, err := s.applyAs(ctx, p.actorIn(cr.Project), id, channel)
-		if domain.ErrorCode(err) != domain.CodeConflict {
+		if de := asDomainError(err); de != nil && de.Freeze != nil {
+			// a freeze holds it: approved, it applies at the freeze's end
+			if _, err := s.holdFrozen(ctx, id, de); err != nil {
+				return nil, err
+			}
+		} else if domain.ErrorCode(err) != domain.CodeConflict {
 			return v, err
 		}
 		// The review stands; the apply did not (the live state moved on, or

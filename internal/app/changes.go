@@ -206,7 +206,7 @@ func defaultTitle(cr *domain.ChangeRequest) string {
 		return "Draft"
 	case len(cr.Changes) > 1:
 		return fmt.Sprintf("Change %s and %d more", cr.Changes[0].Target(), len(cr.Changes)-1)
-	case cr.Kind == domain.KindSegment:
+	case cr.Kind == domain.KindSegment || cr.Kind == domain.KindGovernance:
 		return "Change " + cr.Changes[0].Target().String()
 	case cr.Environment != "":
 		return fmt.Sprintf("Change %s in %s", cr.Flag, cr.Environment)

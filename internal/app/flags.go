@@ -193,6 +193,9 @@ func (s *Service) changeFlag(ctx context.Context, p *Principal, project, key str
 		out.Request, err = s.proposeFlag(ctx, p, cur, probe, d, opts)
 		return out, err
 	}
+	if d.freeze, err = s.passFlagFreeze(ctx, p, d.org, cur, probe, opts.BypassReason); err != nil {
+		return out, err
+	}
 	out.Applied, err = s.writeFlag(ctx, p, project, key, expected, opts, change, d)
 	return out, err
 }
@@ -208,6 +211,7 @@ type flagDecision struct {
 	decided  map[string]bool // the critical environments
 	guard    *domain.SettingsGuard
 	how      domain.AuditAction
+	freeze   string // the freeze a bypass passes (passFreeze)
 }
 
 func (s *Service) decideFlag(ctx context.Context, p *Principal, cur, probe *domain.Flag, opts ChangeOptions) (flagDecision, error) {
@@ -299,6 +303,7 @@ func (s *Service) writeFlag(ctx context.Context, p *Principal, project, key stri
 		if how != "" {
 			e.Action, e.Reason = how, opts.BypassReason
 		}
+		frozenAudit(&e, d.freeze, opts.BypassReason)
 		e.Project, e.Flag = project, key
 		if d, err := domain.FlagDiff(before, f); err == nil {
 			e.Diff = d
@@ -399,6 +404,15 @@ func mayNeedApproval(cur, next *domain.Flag) bool {
 }
 
 func flagChangeIsCritical(cur, next *domain.Flag, c *domain.FlagConfig, a *domain.ApprovalSettings, org *domain.OrgSettings) bool {
+	if !a.Gates(org, next) {
+		return true // re-tagging must not be a way around approval
+	}
+	return flagChangeShows(cur, next, c)
+}
+
+// flagChangeShows reports whether the flag change from cur to next changes
+// what users see where c is the targeting (what a freeze holds).
+func flagChangeShows(cur, next *domain.Flag, c *domain.FlagConfig) bool {
 	if cur.BucketingSalt != next.BucketingSalt || cur.BucketingUnit != next.BucketingUnit {
 		return true
 	}
@@ -407,9 +421,6 @@ func flagChangeIsCritical(cur, next *domain.Flag, c *domain.FlagConfig, a *domai
 	// restoring one it would serve, changes what users see.
 	if cur.Archived != next.Archived && served(c) {
 		return true
-	}
-	if !a.Gates(org, next) {
-		return true // re-tagging must not be a way around approval
 	}
 	for _, v := range cur.Variants {
 		if !c.UsesVariant(v.Key) {
@@ -550,7 +561,11 @@ func (s *Service) changeFlagConfig(ctx context.Context, p *Principal, project, f
 		out.Request, err = s.proposeConfig(ctx, p, f, cur, g, expected, opts, change)
 		return out, err
 	}
-	out.Applied, err = s.writeConfig(ctx, p, org, g, how, expected, opts, change)
+	freeze, err := s.passFreeze(ctx, p, project, []gate{g}, opts.BypassReason)
+	if err != nil {
+		return out, err
+	}
+	out.Applied, err = s.writeConfig(ctx, p, org, g, how, freeze, expected, opts, change)
 	return out, err
 }
 
@@ -577,7 +592,7 @@ func (s *Service) proposeConfig(ctx context.Context, p *Principal, f *domain.Fla
 // writeConfig applies a targeting change directly: the environment needs no
 // approval, or how (a bypass) skips it. The write holds only while the
 // settings it was decided on do (decideAgain).
-func (s *Service) writeConfig(ctx context.Context, p *Principal, org *domain.OrgSettings, g gate, how domain.AuditAction, expected *int64, opts ChangeOptions, change func(*domain.FlagConfig) error) (*domain.FlagConfig, error) {
+func (s *Service) writeConfig(ctx context.Context, p *Principal, org *domain.OrgSettings, g gate, how domain.AuditAction, freeze string, expected *int64, opts ChangeOptions, change func(*domain.FlagConfig) error) (*domain.FlagConfig, error) {
 	if err := s.checkWrittenSegments(ctx, g, change); err != nil {
 		return nil, err
 	}
@@ -610,6 +625,7 @@ func (s *Service) writeConfig(ctx context.Context, p *Principal, org *domain.Org
 		if how != "" {
 			e.Action, e.Reason = how, opts.BypassReason
 		}
+		frozenAudit(&e, freeze, opts.BypassReason)
 		e.Project, e.Flag, e.Environment, e.Version = f.Project, f.Key, g.env, before.Version+1
 		if d, err := domain.ConfigDiff(&before, c); err == nil {
 			e.Diff = d

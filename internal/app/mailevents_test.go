@@ -149,7 +149,8 @@ func TestClearingASuppression(t *testing.T) {
 		_, err := w.svc.UpdateMember(w.ctx, w.alice, "m_alice", nil, clear)
 		wantCode(t, err, domain.CodeForbidden)
 		// her own name she may change: the suppression stays
-		m, err := w.svc.UpdateMember(w.ctx, w.alice, "m_alice", nil, func(m *domain.Member) error { m.Name = "Alice L."; return nil })
+		out, err := w.svc.UpdateMember(w.ctx, w.alice, "m_alice", nil, func(m *domain.Member) error { m.Name = "Alice L."; return nil })
+		m := out.Applied
 		if err != nil || m.EmailSuppressed == nil {
 			t.Fatalf("a name change: %+v %v", m, err)
 		}
@@ -162,7 +163,8 @@ func TestClearingASuppression(t *testing.T) {
 		_, err = w.svc.UpdateMember(w.ctx, w.admin, "m_alice", nil, func(m *domain.Member) error { m.EmailSuppressed.FeedbackID = "other"; return nil })
 		wantCode(t, err, domain.CodeInvalid)
 
-		m, err = w.svc.UpdateMember(w.ctx, w.admin, "m_alice", nil, clear)
+		out, err = w.svc.UpdateMember(w.ctx, w.admin, "m_alice", nil, clear)
+		m = out.Applied
 		if err != nil || m.EmailSuppressed != nil {
 			t.Fatalf("an admin clears it: %+v %v", m, err)
 		}
@@ -185,7 +187,8 @@ func TestClearingASuppression(t *testing.T) {
 		if _, err := w.svc.RecordMailEvent(w.ctx, hardBounce(t0, "fb-2", "alice@example.com")); err != nil || w.get("m_alice").EmailSuppressed == nil {
 			t.Fatalf("suppressed again: %v", err)
 		}
-		m, err = w.svc.UpdateMember(w.ctx, w.admin, "m_alice", nil, func(m *domain.Member) error { m.Email = "alice@new.example.com"; return nil })
+		out, err = w.svc.UpdateMember(w.ctx, w.admin, "m_alice", nil, func(m *domain.Member) error { m.Email = "alice@new.example.com"; return nil })
+		m = out.Applied
 		if err != nil || m.EmailSuppressed != nil {
 			t.Fatalf("a new address: %+v %v", m, err)
 		}

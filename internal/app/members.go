@@ -35,6 +35,13 @@ func (s *Service) CreateMember(ctx context.Context, p *Principal, in MemberInput
 	if err := s.checkProjectRoles(ctx, m.Projects, nil); err != nil {
 		return nil, err
 	}
+	if weak := domain.WeakenedMember(&domain.Member{Role: domain.RoleNone}, m); len(weak) > 0 {
+		if on, err := s.approvalsOn(ctx); err != nil {
+			return nil, err
+		} else if on {
+			return nil, domain.Errorf(domain.CodeConflict, "while approvals are on, a manager or admin needs a second admin: add the member as an editor or below, then promote them (%s); another admin approves the promotion", weak[0].Pointer)
+		}
+	}
 	// The invitation goes out through the outbox: the notifier issues the
 	// sign-in link when it mails it.
 	if err := s.store.CreateMember(ctx, m, s.memberAddedEntries(p.Actor(), p.channel(), m, "")...); err != nil {
@@ -70,16 +77,29 @@ func (s *Service) ListMembers(ctx context.Context, p *Principal, page domain.Pag
 // Only admins clear a suppression (email_suppressed set to null); nobody
 // sets one (SES's events do: RecordMailEvent). The change is audited
 // (member.updated).
-func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, expected *int64, change func(*domain.Member) error) (*domain.Member, error) {
+//
+// While approvals are on, a promotion to manager or admin (in the
+// organisation or a project) opens a governance request instead.
+func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, expected *int64, change func(*domain.Member) error) (Outcome[domain.Member], error) {
+	m, g, err := s.updateMember(ctx, p, id, expected, change)
+	return governedOutcome(ctx, s, p, m, err, g)
+}
+
+func (s *Service) updateMember(ctx context.Context, p *Principal, id string, expected *int64, change func(*domain.Member) error) (*domain.Member, *domain.GovernanceChange, error) {
 	self := p != nil && p.MemberID == id
 	if !self {
 		if err := p.requireOrg(domain.RoleAdmin, "changing other members"); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := s.checkProjectRolesOfChange(ctx, id, change); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	governed, err := s.approvalsOn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var g *domain.GovernanceChange
 	var orig domain.Member
 	m, err := s.store.WriteMember(ctx, id, func(m *domain.Member, w *domain.MemberWrite) error {
 		if err := checkVersion("member", expected, m.Version); err != nil {
@@ -97,15 +117,23 @@ func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, exp
 		if err := m.Validate(); err != nil {
 			return err
 		}
+		if weak := domain.WeakenedMember(&orig, m); governed && len(weak) > 0 {
+			if m.Email != orig.Email || m.Name != orig.Name || (m.EmailSuppressed == nil) != (orig.EmailSuppressed == nil) || m.EmailOptOut != orig.EmailOptOut {
+				return domain.Errorf(domain.CodeInvalid, "a promotion needs a second admin: send it on its own, without other changes of the member")
+			}
+			base, next := copyMember(&orig), copyMember(m)
+			g = &domain.GovernanceChange{What: domain.GovernMember, Member: id, Person: &next, BasePerson: &base, Weakens: weak}
+			return errGoverned
+		}
 		w.KeepAnAdmin = d.keepAnAdmin
 		w.Record(s.memberUpdatedEntry(p, &orig, m, d.cleared))
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, g, err
 	}
 	s.endAccessAfterUpdate(ctx, id, &orig, m)
-	return m, nil
+	return m, nil, nil
 }
 
 // checkProjectRolesOfChange checks, before the write, that the project

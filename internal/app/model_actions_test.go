@@ -311,7 +311,19 @@ func (m *model) changeSettings(t *rapid.T) {
 		in.Reviewers, in.DesignatedReviewers = domain.ReviewersDesignated, slices.Clone(next.designated)
 	}
 	want := wantManager(p, "changing approval settings")
-	_, err = m.w.svc.UpdateApprovalSettings(m.w.ctx, p, "shop", "production", nil, &in)
+	if len(domain.WeakenedFields(cur, &in)) > 0 && want == nil {
+		// settings that weaken open a governance request (governance_test.go);
+		// the model arranges them as its manager would once another admin
+		// approved
+		_, err = m.w.store.UpdateApprovalSettings(m.w.ctx, "shop", "production", func(a *domain.ApprovalSettings, _ *domain.Audit) error {
+			v := a.Version
+			*a = in
+			a.Version = v
+			return nil
+		})
+	} else {
+		_, err = m.w.svc.UpdateApprovalSettings(m.w.ctx, p, "shop", "production", nil, &in)
+	}
 	m.answer(t, "settings", fmt.Sprintf("%s sets production to %s", actorName(p), next), want, err)
 	if err == nil {
 		m.settings = next
@@ -323,7 +335,15 @@ func (m *model) switchApprovals(t *rapid.T) {
 	p := m.drawManager(t)
 	on := rapid.Bool().Draw(t, "approvals")
 	want := wantManager(p, "changing settings")
-	_, err := m.w.svc.UpdateOrgSettings(m.w.ctx, p, nil, app.OrgSettingsInput{Approvals: on})
+	var err error
+	if m.approvals && !on && want == nil {
+		// turning approvals off opens a governance request
+		// (governance_test.go); the model arranges it as if a second admin
+		// approved
+		_, err = m.w.store.UpdateOrgSettings(m.w.ctx, func(o *domain.OrgSettings, _ *domain.Audit) error { o.Approvals = false; return nil })
+	} else {
+		_, err = m.w.svc.UpdateOrgSettings(m.w.ctx, p, nil, app.OrgSettingsInput{Approvals: on})
+	}
 	m.answer(t, "switch", fmt.Sprintf("%s turns approvals %s", actorName(p), map[bool]string{true: "on", false: "off"}[on]), want, err)
 	if err == nil {
 		m.approvals = on

@@ -27,15 +27,7 @@ func (w *world) mcFlags(keys ...string) {
 // mcSettings writes env's approval settings.
 func (w *world) mcSettings(env string, change func(*domain.ApprovalSettings)) {
 	w.t.Helper()
-	a, err := w.svc.GetApprovalSettings(w.ctx, w.admin, "shop", env)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	next := *a
-	change(&next)
-	if _, err := w.svc.UpdateApprovalSettings(w.ctx, w.admin, "shop", env, nil, &next); err != nil {
-		w.t.Fatal(err)
-	}
+	w.settingsOf(env, change)
 }
 
 // mcGate makes env require approval for every flag.

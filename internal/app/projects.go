@@ -189,11 +189,18 @@ func (s *Service) ListEnvironments(ctx context.Context, p *Principal, project st
 }
 
 // UpdateEnvironment changes an environment's name or protection.
-func (s *Service) UpdateEnvironment(ctx context.Context, p *Principal, project, key string, expected *int64, change func(*domain.Environment) error) (*domain.Environment, error) {
+// While approvals are on, unprotecting it opens a governance request
+// instead.
+func (s *Service) UpdateEnvironment(ctx context.Context, p *Principal, project, key string, expected *int64, change func(*domain.Environment) error) (Outcome[domain.Environment], error) {
 	if err := p.requireIn(project, domain.RoleManager, "changing an environment"); err != nil {
-		return nil, err
+		return Outcome[domain.Environment]{}, err
 	}
-	return s.store.UpdateEnvironment(ctx, project, key, func(e *domain.Environment, audit *domain.Audit) error {
+	governed, err := s.approvalsOn(ctx)
+	if err != nil {
+		return Outcome[domain.Environment]{}, err
+	}
+	var g *domain.GovernanceChange
+	out, err := s.store.UpdateEnvironment(ctx, project, key, func(e *domain.Environment, audit *domain.Audit) error {
 		if err := checkVersion("environment", expected, e.Version); err != nil {
 			return err
 		}
@@ -208,6 +215,11 @@ func (s *Service) UpdateEnvironment(ctx context.Context, p *Principal, project, 
 		if err := e.Validate(); err != nil {
 			return err
 		}
+		if weak := domain.WeakenedEnvironment(&orig, e); governed && len(weak) > 0 {
+			next := *e
+			g = &domain.GovernanceChange{What: domain.GovernEnvironment, Project: project, Environment: key, Env: &next, BaseEnv: &orig, Weakens: weak}
+			return errGoverned
+		}
 		// Protection decides the default approval settings: audited like them.
 		entry := s.audit(p.Actor(), domain.ActionEnvironmentUpdated, p.channel())
 		entry.Project, entry.Environment, entry.Version = project, key, orig.Version+1
@@ -217,6 +229,7 @@ func (s *Service) UpdateEnvironment(ctx context.Context, p *Principal, project, 
 		audit.Record(entry)
 		return nil
 	})
+	return governedOutcome(ctx, s, p, out, err, g)
 }
 
 func checkVersion(kind string, expected *int64, current int64) error {

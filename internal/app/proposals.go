@@ -13,6 +13,7 @@ type live struct {
 	flag    *domain.Flag
 	config  *domain.FlagConfig
 	segment *domain.Segment
+	rule    any // a governance change's: the live settings, environment or member
 }
 
 // A proposal is what one kind of change proposes, and how it meets the
@@ -52,6 +53,8 @@ func proposalOf(ch *domain.Change) proposal {
 		return flagProposal{}
 	case domain.KindSegment:
 		return segmentProposal{}
+	case domain.KindGovernance:
+		return governanceProposal{}
 	}
 	return targetingProposal{}
 }

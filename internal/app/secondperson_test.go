@@ -130,7 +130,7 @@ func TestLockWhilePendingEndsWithApprovals(t *testing.T) {
 		if err != nil || out.Request == nil {
 			t.Fatalf("the locking request: %v %+v", err, out)
 		}
-		w.must(w.svc.UpdateOrgSettings(w.ctx, w.admin, nil, app.OrgSettingsInput{Approvals: false}))
+		w.approvalsOff()
 		direct, err := w.svc.ChangeFlagConfig(w.ctx, w.alice, "shop", "checkout", "production", nil, app.ChangeOptions{}, rollout(30))
 		if err != nil || direct.Applied == nil || direct.Applied.DefaultRule.Rollout != 30 {
 			t.Fatalf("a write with approvals off: %v %+v", err, direct)

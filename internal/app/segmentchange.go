@@ -108,7 +108,9 @@ func keepSegmentIdentity(next, live *domain.Segment) {
 // configs that use the segment), which a direct write holds to.
 type segmentDecision struct {
 	gates   []gate
+	all     []gate // every environment using the segment, gated or not (what a freeze holds)
 	how     domain.AuditAction
+	freeze  string // the freeze a bypass passes (passFreeze)
 	guard   *domain.SettingsGuard
 	ruleset int64
 }
@@ -128,7 +130,7 @@ func (s *Service) decideSegment(ctx context.Context, p *Principal, cur, next *do
 	if d.gates, all, err = s.segmentGates(ctx, org, cur); err != nil {
 		return d, err
 	}
-	d.guard = settingsGuard(org, all...)
+	d.guard, d.all = settingsGuard(org, all...), all
 	for i, g := range d.gates {
 		h, err := bypass(p, g, opts.BypassReason)
 		if err != nil {

@@ -127,6 +127,9 @@ func (s *Service) updateSegment(ctx context.Context, p *Principal, project, key 
 		out.Request, err = s.proposeSegment(ctx, p, cur, next, d, opts)
 		return out, err
 	}
+	if d.freeze, err = s.passFreeze(ctx, p, project, d.all, opts.BypassReason); err != nil {
+		return out, err
+	}
 	out.Applied, err = s.writeSegment(ctx, p, project, key, expected, d, opts, change)
 	return out, err
 }
@@ -159,6 +162,7 @@ func (s *Service) writeSegment(ctx context.Context, p *Principal, project, key s
 		if d.how != "" {
 			e.Action, e.Reason = d.how, opts.BypassReason
 		}
+		frozenAudit(&e, d.freeze, opts.BypassReason)
 		e.Project, e.Segment, e.Version = project, seg.Key, before.Version+1
 		e.Diff = segmentDiff(before, seg)
 		audit.Record(e)

@@ -100,7 +100,7 @@ func TestWritesInFlightDoNotSlipPastApprovalSwitchedOn(t *testing.T) {
 		{
 			"organisation switch",
 			func(w *world) {
-				w.must(w.svc.UpdateOrgSettings(w.ctx, w.admin, nil, app.OrgSettingsInput{Approvals: false}))
+				w.approvalsOff()
 			},
 			func(w *world) {
 				w.must(w.svc.UpdateOrgSettings(w.ctx, w.admin, nil, app.OrgSettingsInput{Approvals: true}))
@@ -231,10 +231,24 @@ func TestWritesInFlightDoNotSlipPastApprovalSwitchedOn(t *testing.T) {
 
 // protect sets production's protection (its approval settings were never
 // written, so their defaults follow it).
+//
+// Protecting goes through the service (it strengthens the rules);
+// unprotecting is arranged through the store (the service opens a
+// governance request for it while approvals are on).
 func (w *world) protect(on bool) {
 	w.t.Helper()
-	w.must(w.svc.UpdateEnvironment(w.ctx, w.carol, "shop", "production", nil, func(e *domain.Environment) error {
+	if !on {
+		w.must(w.store.UpdateEnvironment(w.ctx, "shop", "production", func(e *domain.Environment, _ *domain.Audit) error {
+			e.Protected = false
+			return nil
+		}))
+		return
+	}
+	out, err := w.svc.UpdateEnvironment(w.ctx, w.carol, "shop", "production", nil, func(e *domain.Environment) error {
 		e.Protected = on
 		return nil
-	}))
+	})
+	if err != nil || out.Applied == nil {
+		w.t.Fatalf("protecting production: %+v %v", out, err)
+	}
 }

@@ -78,9 +78,10 @@ func (s *Service) CreateTeam(ctx context.Context, p *Principal, in TeamInput) (*
 	return t, nil
 }
 
-// GetTeam reads a team.
+// GetTeam reads a team. Every member reads teams, whatever their roles
+// (an organisation role none included): people need team names.
 func (s *Service) GetTeam(ctx context.Context, p *Principal, key string) (*domain.Team, error) {
-	if err := p.requireOrg(domain.RoleViewer, "reading teams"); err != nil {
+	if err := p.requireAny("reading teams"); err != nil {
 		return nil, err
 	}
 	return s.store.GetTeam(ctx, key)
@@ -88,7 +89,7 @@ func (s *Service) GetTeam(ctx context.Context, p *Principal, key string) (*domai
 
 // ListTeams lists the teams, in key order.
 func (s *Service) ListTeams(ctx context.Context, p *Principal, page domain.Page) ([]domain.Team, string, error) {
-	if err := p.requireOrg(domain.RoleViewer, "reading teams"); err != nil {
+	if err := p.requireAny("reading teams"); err != nil {
 		return nil, "", err
 	}
 	return s.store.ListTeams(ctx, page)

@@ -69,8 +69,10 @@ func TestTeamLifecycle(t *testing.T) {
 			t.Fatalf("a refused team was written: %v", err)
 		}
 
-		// who reads: every member
-		for _, p := range []*app.Principal{w.viewer, w.alice, w.carol, w.admin, w.service} {
+		// who reads: every member, an organisation role none included
+		// (people need team names)
+		nobody := w.member("nora", domain.RoleNone)
+		for _, p := range []*app.Principal{nobody, w.viewer, w.alice, w.carol, w.admin, w.service} {
 			got, err := w.svc.GetTeam(w.ctx, p, "site-reliability")
 			if err != nil || got.Name != "Site Reliability" {
 				t.Fatalf("read back %+v %v", got, err)

@@ -24,12 +24,13 @@ type SweepReport struct {
 	Expired      []string          `json:"expired"`
 	Applied      []string          `json:"applied"`
 	Conflicts    []string          `json:"conflicts"` // a scheduled or automatic apply refused: the live state moved on
+	Held         []string          `json:"held"`      // an apply a change freeze holds until its end (freezes.go)
 	NoOps        []string          `json:"no_ops"`    // someone (a person or another sweep) got there first
 	Failed       map[string]string `json:"failed"`    // id → error; the sweep went on with the rest
 }
 
 func newReport(now time.Time) *SweepReport {
-	return &SweepReport{At: now, AutoApproved: []string{}, Expired: []string{}, Applied: []string{}, Conflicts: []string{}, NoOps: []string{}, Failed: map[string]string{}}
+	return &SweepReport{At: now, AutoApproved: []string{}, Expired: []string{}, Applied: []string{}, Conflicts: []string{}, Held: []string{}, NoOps: []string{}, Failed: map[string]string{}}
 }
 
 // errNoop says a timer found the request already moved on.
@@ -96,6 +97,8 @@ func (s *Service) sweepOne(ctx context.Context, id string, now time.Time, r *Swe
 				r.Applied = append(r.Applied, id)
 			case "conflict":
 				r.Conflicts = append(r.Conflicts, id)
+			case "held":
+				r.Held = append(r.Held, id)
 			}
 		}
 	}
@@ -177,6 +180,23 @@ func (s *Service) timedApply(ctx context.Context, a domain.Actor, id string, out
 			return out, nil
 		}
 		return nil, errNoop
+	case errors.As(err, &de) && de.Freeze != nil && s.holdsFor(ctx, id, de):
+		// a freeze holds it until its end (a scheduled apply whose freeze
+		// says fail goes on below: its schedule fails, naming the freeze)
+		held, herr := s.holdFrozen(ctx, id, de)
+		if herr != nil {
+			return out, herr
+		}
+		if held {
+			return append(out, "held"), nil
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+		return nil, errNoop
+	case errors.As(err, &de) && de.Freeze != nil:
+		de = failedByFreeze(de)
+		fallthrough
 	case errors.As(err, &de) && de.Code != domain.CodeInternal:
 		// Refused for good (the live state moved on, the flag was archived or
 		// deleted, the proposal no longer fits) or the request moved on. Drop

@@ -200,9 +200,11 @@ func TestWithdrawRacingScheduledApply(t *testing.T) {
 }
 
 // Un-protecting an environment changes its default approval settings: it is
-// audited like a settings change.
+// audited like a settings change (with approvals off; with them on it is a
+// governance request, governance_test.go).
 func TestEnvironmentChangesAreAudited(t *testing.T) {
 	onEveryStore(t, func(t *testing.T, w *world) {
+		w.approvalsOff()
 		w.must(w.svc.UpdateEnvironment(w.ctx, w.carol, "shop", "production", nil, func(e *domain.Environment) error {
 			e.Protected = false
 			return nil

@@ -64,9 +64,20 @@ func newWorld(t *testing.T) *world {
 	return &world{t: t, srv: srv, svc: svc, store: store, clock: clk, admin: admin, ctx: ctx}
 }
 
-// member adds a member (as the admin).
+// member adds a member (as the admin). A manager or admin while
+// approvals are on is arranged in the store: the service refuses to add
+// one without a second admin.
 func (w *world) member(email string, role domain.Role) *domain.Member {
 	w.t.Helper()
+	if o, err := w.store.GetOrgSettings(w.ctx); err == nil && o.Approvals && role.AtLeast(domain.RoleManager) {
+		now := w.clock.Now()
+		m := &domain.Member{ID: "m_" + strings.NewReplacer("@", "_", ".", "_").Replace(email), Email: email, Name: strings.Split(email, "@")[0],
+			Role: role, CreatedAt: now, UpdatedAt: now}
+		if err := w.store.CreateMember(w.ctx, m); err != nil {
+			w.t.Fatal(err)
+		}
+		return m
+	}
 	m, err := w.svc.CreateMember(w.ctx, w.admin, app.MemberInput{Email: email, Name: strings.Split(email, "@")[0], Role: role})
 	if err != nil {
 		w.t.Fatal(err)

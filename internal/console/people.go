@@ -298,19 +298,24 @@ func (c *Console) memberAct(w http.ResponseWriter, r *http.Request, v *viewer, f
 }
 
 // memberRoleSubmit changes a member's role, against the version the form showed.
+// A promotion to manager or admin while approvals are on becomes a
+// governance request, which the answer shows.
 func (c *Console) memberRoleSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
-	return c.memberAct(w, r, v, "member-role", func(id string) error {
+	var opened *app.RequestView
+	err := c.memberAct(&governedWriter{ResponseWriter: w, opened: &opened}, r, v, "member-role", func(id string) error {
 		version, err := formVersion(r)
 		if err != nil {
 			return err
 		}
 		role := domain.Role(r.PostForm.Get("role"))
-		_, err = c.svc.UpdateMember(r.Context(), v.P, id, version, func(m *domain.Member) error {
+		out, err := c.svc.UpdateMember(r.Context(), v.P, id, version, func(m *domain.Member) error {
 			m.Role = role
 			return nil
 		})
+		opened = out.Request
 		return err
 	})
+	return err
 }
 
 func (c *Console) memberRemoveSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {

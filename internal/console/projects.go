@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -45,7 +46,28 @@ var _ = flash(map[string]string{
 	"environment-unprotected": "The environment is no longer protected.",
 	"approval-settings-saved": "The approval settings are saved.",
 	"sdk-key-revoked":         "The SDK key is revoked: it stops working at once.",
+	"governance-requested":    "This change weakens the rules, so another admin must approve it: it is now this change request.",
 })
+
+// governed answers a change to the rules that became a governance
+// request: its page.
+func governed(w http.ResponseWriter, r *http.Request, req *app.RequestView) error {
+	return done(w, r, "/requests/"+url.PathEscape(req.ID), "governance-requested")
+}
+
+// governedWriter redirects to the governance request a form's write opened
+// (*opened, set by the write) instead of where the form would go.
+type governedWriter struct {
+	http.ResponseWriter
+	opened **app.RequestView
+}
+
+func (g *governedWriter) WriteHeader(code int) {
+	if *g.opened != nil && code == http.StatusSeeOther {
+		g.Header().Set("Location", "/requests/"+url.PathEscape((*g.opened).ID)+"?done=governance-requested")
+	}
+	g.ResponseWriter.WriteHeader(code)
+}
 
 // ---- refused forms ----
 
@@ -163,8 +185,12 @@ func (c *Console) orgSettingsSubmit(w http.ResponseWriter, r *http.Request, v *v
 		return err
 	}
 	on := r.PostForm.Get("approvals") == "on"
-	if _, err := c.svc.UpdateOrgSettings(r.Context(), v.P, version, app.OrgSettingsInput{Approvals: on, Version: version}); err != nil {
+	out, err := c.svc.UpdateOrgSettings(r.Context(), v.P, version, app.OrgSettingsInput{Approvals: on, Version: version})
+	if err != nil {
 		return err
+	}
+	if out.Request != nil {
+		return governed(w, r, out.Request)
 	}
 	if on {
 		return done(w, r, "/projects", "approvals-on")
@@ -255,11 +281,15 @@ func (c *Console) environmentSubmit(w http.ResponseWriter, r *http.Request, v *v
 		val.Add("/protected", "must be on or off")
 		return val.Err()
 	}
-	if _, err := c.svc.UpdateEnvironment(r.Context(), v.P, project, r.PathValue("environment"), version, func(e *domain.Environment) error {
+	out, err := c.svc.UpdateEnvironment(r.Context(), v.P, project, r.PathValue("environment"), version, func(e *domain.Environment) error {
 		e.Protected = protect
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return err
+	}
+	if out.Request != nil {
+		return governed(w, r, out.Request)
 	}
 	if protect {
 		return done(w, r, environmentsURL(project), "environment-protected")
@@ -421,7 +451,10 @@ func (c *Console) approvalsSubmit(w http.ResponseWriter, r *http.Request, v *vie
 		n = 0
 	}
 	in.MinApprovals = n
-	_, err = c.svc.UpdateApprovalSettings(ctx, v.P, project, envKey, version, in)
+	out, err := c.svc.UpdateApprovalSettings(ctx, v.P, project, envKey, version, in)
+	if err == nil && out.Request != nil {
+		return governed(w, r, out.Request)
+	}
 	if err == nil {
 		return done(w, r, approvalsURL(project, envKey), "approval-settings-saved")
 	}

@@ -445,10 +445,11 @@ func TestAuditPagination(t *testing.T) {
 	s := f.settings("development")
 	for i := range 55 {
 		s.MinApprovals = 1 + i%5
-		var err error
-		if s, err = w.svc.UpdateApprovalSettings(w.ctx, w.principal(f.manager), "shop", "development", &s.Version, s); err != nil {
+		out, err := w.svc.UpdateApprovalSettings(w.ctx, w.principal(f.manager), "shop", "development", &s.Version, s)
+		if err != nil {
 			t.Fatal(err)
 		}
+		s = out.Applied
 		w.clock.Advance(time.Minute)
 	}
 	p := f.lb.get("/audit?project=shop").want(200).has(`id="older-entries"`)

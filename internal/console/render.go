@@ -192,6 +192,7 @@ var eventTexts = map[domain.EventType]string{
 	domain.EventAutoApproved: "auto-approved the request", domain.EventApplyConflict: "could not apply: the live state changed",
 	domain.EventScheduleFailed: "could not apply on schedule", domain.EventApprovalsRevoked: "revoked the approvals",
 	domain.EventDrafted: "worked on the draft", domain.EventSubmitted: "submitted the request for review",
+	domain.EventHeld: "held the apply: a change freeze is in force",
 }
 
 func eventText(t domain.EventType) string {

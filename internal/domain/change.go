@@ -27,6 +27,8 @@ type Change struct {
 	BaseConfig  *FlagConfig
 	BaseFlag    *Flag
 	BaseVersion int64
+	// Governance is a change to the rules (KindGovernance), with its base.
+	Governance *GovernanceChange
 }
 
 // MaxChanges is the most changes a request holds: its apply is one
@@ -59,11 +61,16 @@ type Target struct {
 	Flag        string
 	Environment string
 	Segment     string
+	Rule        string // a governance change's: what it changes, for people
 }
 
 // Target is where c lands.
 func (c *Change) Target() Target {
-	return Target{Kind: c.Kind, Flag: c.Flag, Environment: c.Environment, Segment: c.Segment}
+	t := Target{Kind: c.Kind, Flag: c.Flag, Environment: c.Environment, Segment: c.Segment}
+	if c.Governance != nil {
+		t.Rule = c.Governance.Name()
+	}
+	return t
 }
 
 // String names the target for people: "payment-v2 in production", "flag
@@ -74,6 +81,8 @@ func (t Target) String() string {
 		return fmt.Sprintf("%s in %s", t.Flag, t.Environment)
 	case KindSegment:
 		return "segment " + t.Segment
+	case KindGovernance:
+		return t.Rule
 	}
 	return "flag " + t.Flag
 }
@@ -168,6 +177,9 @@ func (c *Change) Proposed() (*Diff, error) {
 		return ConfigDiff(c.BaseConfig, c.ProposedConfig)
 	case c.Kind == KindFlag && c.BaseFlag != nil && c.ProposedFlag != nil:
 		return FlagDiff(c.BaseFlag, c.ProposedFlag)
+	case c.Kind == KindGovernance && c.Governance != nil:
+		_, base := c.Governance.pair()
+		return c.Governance.Diff(base)
 	}
 	return nil, nil
 }

@@ -165,7 +165,11 @@ type ChangeRequest struct {
 	RequesterBehind string `json:"requester_behind,omitempty"`
 	// UsedLinks are the nonces of e-mail action links already used: a link
 	// acts once, recorded in the same write as its action.
-	UsedLinks      []string   `json:"used_links,omitempty"`
+	UsedLinks []string `json:"used_links,omitempty"`
+	// HeldUntil is, for an approved request a freeze holds, when the
+	// freeze (HeldBy, its id) ends: the timers try the apply again then.
+	HeldUntil      *time.Time `json:"held_until,omitempty"`
+	HeldBy         string     `json:"held_by,omitempty"`
 	AppliedBy      string     `json:"applied_by,omitempty"`
 	AppliedAt      *time.Time `json:"applied_at,omitempty"`
 	AppliedVersion int64      `json:"applied_version,omitempty"`
@@ -296,8 +300,22 @@ func (cr *ChangeRequest) CanReview(a Actor) error {
 	if cr.Policy.Reviewers == ReviewersDesignated && a.Role != RoleAdmin && !slices.Contains(cr.Policy.DesignatedReviewers, a.MemberID) {
 		return ErrNotDesignated
 	}
+	if cr.Policy.Reviewers == ReviewersAdmins {
+		if a.Role != RoleAdmin {
+			return ErrAdminsReview
+		}
+		for _, c := range cr.Changes {
+			if c.Governance != nil && c.Governance.Member == a.MemberID {
+				return ErrSelfReview // nobody approves their own promotion
+			}
+		}
+	}
 	return nil
 }
+
+// ErrAdminsReview refuses a review of a governance request by a member who
+// is not an admin where it applies.
+var ErrAdminsReview = &Error{Code: CodeForbidden, Message: "a change to the rules is reviewed by another admin"}
 
 // CheckReview says whether a may review the current revision at now: the
 // request is open for review, a may review it, and has not yet. It
@@ -491,6 +509,7 @@ func (cr *ChangeRequest) CheckEdit(a Actor, now time.Time) error {
 // restartTimers sets the auto-approval time from now, per the policy.
 func (cr *ChangeRequest) restartTimers(now time.Time) {
 	cr.AutoApproveAt = nil
+	cr.HeldUntil, cr.HeldBy = nil, ""
 	if d, err := time.ParseDuration(cr.Policy.AutoApproveAfter); err == nil && cr.Policy.AutoApproveAfter != AutoApproveNever {
 		t := now.Add(d)
 		cr.AutoApproveAt = &t
@@ -503,7 +522,21 @@ func (cr *ChangeRequest) restartTimers(now time.Time) {
 func (cr *ChangeRequest) ScheduleFailed(reason string, now time.Time) (Transition, error) {
 	cr.ApplyAt = nil
 	cr.ApplyPending = false
+	cr.HeldUntil, cr.HeldBy = nil, ""
 	return cr.transition(TimelineEvent{Type: EventScheduleFailed, Actor: Actor{System: "scheduler"}.String(), Comment: reason, Channel: "system", At: now}, ActionRequestScheduleFailed)
+}
+
+// Hold records that freeze (its id) holds the apply of an approved request
+// until until: the timers look at it again then (NextDue), and apply it if
+// no freeze holds it any more. Its schedule and ApplyPending stay.
+func (cr *ChangeRequest) Hold(freeze string, until, now time.Time) (Transition, error) {
+	if cr.Status != StatusApproved {
+		return Transition{}, ErrNotApproved
+	}
+	u := until.UTC()
+	cr.HeldUntil, cr.HeldBy = &u, freeze
+	return cr.transition(TimelineEvent{Type: EventHeld, Actor: Actor{System: "scheduler"}.String(),
+		Comment: fmt.Sprintf("held by freeze %s until %s", freeze, u.Format(time.RFC3339)), Channel: "system", At: now}, ActionRequestHeld)
 }
 
 // StartTimers sets the deadlines of a new request.
@@ -557,6 +590,11 @@ func (cr *ChangeRequest) CheckApply(a Actor, now time.Time) error {
 	if a.System == "" && !a.Role.AtLeast(RoleEditor) {
 		return ErrApplyRole
 	}
+	for _, c := range cr.Changes {
+		if c.Governance != nil && a.System == "" && !a.Role.AtLeast(c.Governance.ApplyRole()) {
+			return &Error{Code: CodeForbidden, Message: fmt.Sprintf("applying a change to %s needs the %s role", c.Governance.Name(), c.Governance.ApplyRole())}
+		}
+	}
 	if cr.Status != StatusApproved {
 		if cr.Status == StatusRejected {
 			return ErrRejectionBlocks
@@ -609,10 +647,15 @@ func (cr *ChangeRequest) NextDue() *time.Time {
 		}
 		consider(cr.ExpiresAt)
 	case StatusApproved:
-		consider(cr.ApplyAt)
 		consider(cr.ExpiresAt)
-		if cr.ApplyPending {
-			consider(&cr.UpdatedAt)
+		switch {
+		case cr.HeldUntil != nil:
+			consider(cr.HeldUntil) // a freeze holds it: look again at its end
+		default:
+			consider(cr.ApplyAt)
+			if cr.ApplyPending {
+				consider(&cr.UpdatedAt)
+			}
 		}
 	case StatusRejected:
 		consider(cr.ExpiresAt)
@@ -632,6 +675,7 @@ func (cr *ChangeRequest) MarkApplied(a Actor, version int64, channel string, now
 	cr.AppliedVersion = version
 	cr.AutoApproveAt = nil
 	cr.ApplyPending = false
+	cr.HeldUntil, cr.HeldBy = nil, ""
 	return cr.transition(TimelineEvent{Type: EventApplied, Actor: a.String(), Channel: channel, At: now}, ActionRequestApplied)
 }
 
@@ -725,6 +769,7 @@ type AuditEntry struct {
 	Environment   string      `json:"environment,omitempty"`
 	Segment       string      `json:"segment,omitempty"` // the segment a segment write or segment change concerns
 	Team          string      `json:"team,omitempty"`    // the team (its key) created, changed or deleted
+	Freeze        string      `json:"freeze,omitempty"`  // the freeze (its id) written, or that a bypass passed
 	ChangeRequest string      `json:"change_request,omitempty"`
 	SDKKey        string      `json:"sdk_key,omitempty"` // the SDK key (its id) created, revoked or rotated
 	Member        string      `json:"member,omitempty"`  // the member an entry concerns (member.*, auth.*, token.*): invited, signed in, removed

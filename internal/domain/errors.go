@@ -27,7 +27,15 @@ const (
 	CodeMethodNotAllowed Code = "method_not_allowed"    // the route exists, the method does not
 	CodeProviderError    Code = "provider_error"        // the OpenID provider refused or failed a call it should have answered
 	CodeProviderDown     Code = "provider_unavailable"  // the OpenID provider cannot be reached now
+	CodeFrozen           Code = "frozen"                // a change freeze holds the environment (Error.Freeze names it)
 )
+
+// FreezeRef names the freeze that refused a change, and until when it holds.
+type FreezeRef struct {
+	ID    string    `json:"id"`
+	Name  string    `json:"name"`
+	Until time.Time `json:"until"`
+}
 
 // FieldError names one bad field: a body field by its JSON pointer (RFC
 // 6901), or a query parameter or header by its name.
@@ -48,7 +56,9 @@ type Error struct {
 	// RetryAfter is set on rate_limited errors: how long until the limit
 	// lets the request through again.
 	RetryAfter time.Duration
-	cause      error
+	// Freeze is set on frozen errors: the freeze in force.
+	Freeze *FreezeRef
+	cause  error
 }
 
 func (e *Error) Error() string {

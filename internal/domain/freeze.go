@@ -39,6 +39,9 @@ type Freeze struct {
 	// a one-off freeze may name one for display.
 	TimeZone  string
 	Scheduled FreezeSchedule
+	// Version counts the freeze's own writes (1 when created), for a
+	// client's If-Match; the calendar's Version guards the item.
+	Version   int64
 	CreatedBy string
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -243,7 +243,17 @@ type Store interface {
 // same atomic write as its change. Stores give each attempt a fresh one.
 type Audit struct {
 	Entries []AuditEntry
+	// Applies is a governance change request the write applies (the
+	// change is that request's): the store writes it, at Version+1, in
+	// the same atomic write as the change, while the stored request is
+	// still at Version; otherwise it writes nothing and answers
+	// ErrRequestMoved. Settings, environment and member writes honour it.
+	Applies *ChangeRequest
 }
+
+// ErrRequestMoved refuses a write that applies a change request
+// (Audit.Applies) which changed since it was read.
+var ErrRequestMoved = &Error{Code: CodeConflict, Message: "the change request changed while it was being applied; read it again"}
 
 // Record adds an entry.
 func (a *Audit) Record(e AuditEntry) { a.Entries = append(a.Entries, e) }

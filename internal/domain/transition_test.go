@@ -68,6 +68,9 @@ func TestTransitionsReturnTheirEvents(t *testing.T) {
 			cr.Changes = []domain.Change{{Kind: domain.KindTargeting, Flag: "f", Environment: "production"}}
 		}, func(cr *domain.ChangeRequest) (domain.Transition, error) { return cr.Submit(req, quorum2, "api", now) },
 			domain.EventSubmitted, domain.ActionRequestSubmitted},
+		{"held by a freeze", func(cr *domain.ChangeRequest) { cr.Status = domain.StatusApproved },
+			func(cr *domain.ChangeRequest) (domain.Transition, error) { return cr.Hold("fz_1", later, now) },
+			domain.EventHeld, domain.ActionRequestHeld},
 		{"an apply conflict", nil, func(cr *domain.ChangeRequest) (domain.Transition, error) {
 			return cr.ApplyConflict(alice, "moved on", "api", now)
 		}, domain.EventApplyConflict, domain.ActionRequestApplyConflict},

@@ -57,6 +57,10 @@ const (
 	ActionTeamCreated             AuditAction = "team.created"
 	ActionTeamUpdated             AuditAction = "team.updated"
 	ActionTeamDeleted             AuditAction = "team.deleted"
+	ActionFreezeCreated           AuditAction = "freeze.created"
+	ActionFreezeUpdated           AuditAction = "freeze.updated"
+	ActionFreezeDeleted           AuditAction = "freeze.deleted"
+	ActionRequestHeld             AuditAction = "change_request.held" // an apply that a freeze holds until its end
 )
 
 // AuditActions are every audit action, in the order above.
@@ -72,6 +76,7 @@ var AuditActions = []AuditAction{
 	ActionMemberRemoved, ActionMemberInvited, ActionMemberEmailSuppressed, ActionMemberAdminRecovered,
 	ActionSignInLinkRequested, ActionSignedIn, ActionSignedOut, ActionSignInFailed, ActionSessionRevoked, ActionTokenRevoked,
 	ActionTeamCreated, ActionTeamUpdated, ActionTeamDeleted,
+	ActionFreezeCreated, ActionFreezeUpdated, ActionFreezeDeleted, ActionRequestHeld,
 }
 
 // EventType is what a timeline event of a change request records.
@@ -93,13 +98,14 @@ const (
 	EventExpired          EventType = "expired"
 	EventDrafted          EventType = "drafted"
 	EventSubmitted        EventType = "submitted"
+	EventHeld             EventType = "held" // a freeze holds the apply until its end
 )
 
 // EventTypes are every timeline event type, in the order above.
 var EventTypes = []EventType{
 	EventCreated, EventEdited, EventCommented, EventApproved, EventRejected, EventAutoApproved,
 	EventApprovalsRevoked, EventApplied, EventApplyConflict, EventScheduleFailed, EventWithdrawn, EventExpired,
-	EventDrafted, EventSubmitted,
+	EventDrafted, EventSubmitted, EventHeld,
 }
 
 // Decides reports whether the event ends the review of the revision it is

@@ -171,7 +171,6 @@ func newAPIFuzz(f testing.TB) *apiFuzz {
 		"variants":[{"key":"on","value":true},{"key":"control","value":{"color":"blue"}}]}`), 201)
 	must(admin("PUT", "/v1/projects/shop/flags/new-checkout/environments/production",
 		`{"enabled":true,"default_rule":{"rollout":10,"weights":[{"variant":"on","weight":1}]},"version":0}`), 200)
-	must(admin("PUT", "/v1/settings", `{"approvals":true,"version":0}`), 200)
 	members := map[string]string{}
 	for i, role := range []domain.Role{domain.RoleEditor, domain.RoleManager, domain.RoleViewer} {
 		var m domain.Member
@@ -186,6 +185,10 @@ func newAPIFuzz(f testing.TB) *apiFuzz {
 		w.tokens[i+1] = tok.Secret
 		members[string(role)] = m.ID
 	}
+	// approvals on once the manager is added (after, the promotion would
+	// need a second admin)
+	must(admin("PUT", "/v1/settings", `{"approvals":true,"version":0}`), 200)
+
 	// the editor's pending request, in production
 	res := must(w.send("PATCH", "/v1/projects/shop/flags/new-checkout/environments/production", w.tokens[1], "application/merge-patch+json",
 		`{"default_rule":{"rollout":50}}`, "Countersign-Change-Title", "Go to half"), 202)
@@ -220,8 +223,15 @@ func newAPIFuzz(f testing.TB) *apiFuzz {
 	}
 	must(admin("POST", "/v1/projects/shop/segments", `{"key":"beta","name":"Beta","included":["user-1"],
 		"rules":[{"conditions":[{"attribute":"country","operator":"in","values":["NL"]}]}]}`), 201)
-	w.params = map[string]string{"{project}": "shop", "{environment}": "staging", "{flag}": "new-checkout",
-		"{member}": members["viewer"], "{id}": cr.ID, "{key}": key.ID, "{segment}": "beta"}
+	must(admin("POST", "/v1/teams", `{"key":"ops","name":"Ops","members":["`+members["editor"]+`"]}`), 201)
+	// a freeze ahead of the clock (it holds nothing the fuzzing writes)
+	ahead, ahead2 := w.svc.Now().Add(24*time.Hour).Format(time.RFC3339), w.svc.Now().Add(30*time.Hour).Format(time.RFC3339)
+	var fz httpapi.FreezeView
+	if err := json.Unmarshal(must(admin("POST", "/v1/freezes", `{"name":"Ahead","project":"shop","from":"`+ahead+`","to":"`+ahead2+`"}`), 201).Body.Bytes(), &fz); err != nil {
+		f.Fatal(err)
+	}
+	w.params = map[string]string{"{freeze}": fz.ID, "{project}": "shop", "{environment}": "staging", "{flag}": "new-checkout",
+		"{member}": members["viewer"], "{id}": cr.ID, "{key}": key.ID, "{segment}": "beta", "{team}": "ops"}
 	w.params["/a/{token}"] = "/a/" + link
 	w.params["/signin/{token}"] = "/signin/" + signIn
 	// a token's first use records it (once per interval): not in the inputs
@@ -270,6 +280,21 @@ func newAPIFuzz(f testing.TB) *apiFuzz {
 		{route: "PATCH /v1/members/{member}", bodies: []string{`{"name":"Renamed"}`, `{"role":"admin"}`, `{"id":"m_other"}`, `{"email":"EDITOR@example.com"}`}},
 		{route: "POST /v1/members/{member}/invitation", bodies: []string{``}, bodyless: true},
 		{route: "POST /v1/tokens", bodies: []string{`{"name":"svc","service":true,"role":"viewer"}`, `{"name":"mine","role":"manager"}`, `{"name":"","service":true}`, `{"name":"x","role":"root"}`}},
+		{route: "POST /v1/teams", actor: 2, bodies: []string{`{"key":"fz","name":"Fuzz","members":["` + members["editor"] + `","` + members["viewer"] + `"]}`,
+			`{"name":"Ops"}`, `{"key":"Bad Key!","name":""}`, `{"name":"x","members":["a","a"]}`, `{"name":"x","members":[""]}`,
+			`{"name":"x","members":["m_nobody"]}`, `{"name":"x","members":"m"}`, `{"name":"x","members":null}`}},
+		{route: "PATCH /v1/teams/{team}", actor: 2, bodies: []string{`{"name":"Operations","members":["` + members["manager"] + `"]}`,
+			`{"key":"other"}`, `{"members":null}`, `{"version":7}`, `{"members":["m_nobody"]}`, `{"name":null}`}},
+		{route: "PATCH /v1/teams/{team}", actor: 2, media: 3, bodies: []string{`[{"op":"add","path":"/members/-","value":"` + members["viewer"] + `"}]`,
+			`[{"op":"test","path":"/version","value":9}]`, `[{"op":"remove","path":"/members/0"},{"op":"remove","path":"/members/0"}]`, `[{"op":"replace","path":"/key","value":"x"}]`}},
+		{route: "POST /v1/freezes", bodies: []string{`{"name":"Fuzz","project":"shop","environments":["production"],"from":"` + ahead + `","to":"` + ahead2 + `","scheduled":"fail"}`,
+			`{"name":"Weekly","start":"0 16 * * fri","end":"0 8 * * mon","time_zone":"Europe/Berlin"}`, `{"name":"x","start":"0 16 13 * fri","end":"nonsense","time_zone":"Mars/Base"}`,
+			`{"name":"","from":"` + ahead2 + `","to":"` + ahead + `","start":"* * * * *"}`, `{"name":"x","project":"nowhere","environments":["a","a"],"from":"` + ahead + `","to":"` + ahead2 + `"}`,
+			`{"name":"x","from":"yesterday"}`, `{"name":"x","environments":null,"scheduled":"never"}`}},
+		{route: "PATCH /v1/freezes/{freeze}", bodies: []string{`{"name":"Renamed","scheduled":"fail"}`, `{"id":"fz_other"}`, `{"version":7}`, `{"from":null}`,
+			`{"start":"0 16 * * fri","end":"0 8 * * mon","time_zone":"Europe/Berlin","from":null,"to":null}`, `{"active":true}`, `{"project":"nowhere"}`}},
+		{route: "PATCH /v1/freezes/{freeze}", media: 3, bodies: []string{`[{"op":"replace","path":"/environments","value":["staging"]}]`,
+			`[{"op":"test","path":"/version","value":9}]`, `[{"op":"remove","path":"/name"}]`}},
 		{route: "PUT /v1/settings", bodies: []string{`{"approvals":false,"version":1}`, `{"approvals":true}`, `{"approvals":true,"version":7}`, `{"approvals":"yes","version":1}`}},
 		{route: "PUT /v1/projects/{project}/environments/{environment}/approval-settings", bodies: []string{approvals,
 			`{"min_approvals":0,"version":0}`, `{"min_approvals":2,"required":"always","reviewers":"designated","designated_reviewers":["m_nobody"],"version":0}`,

@@ -35,8 +35,7 @@ func (a *testAPI) flag(project string, body map[string]any) domain.Flag {
 // newMemberToken makes a member with role and returns a token of theirs.
 func (a *testAPI) newMemberToken(role domain.Role) (memberID, token string) {
 	a.t.Helper()
-	var m domain.Member
-	a.do("POST", "/v1/members", map[string]any{"email": string(role) + "@example.com", "name": string(role), "role": role}).want(a.t, 201).json(&m)
+	m := a.addMember(string(role), role)
 	// Tokens are created by their member: log in as them through a service
 	// path is not possible, so create the token directly with the service.
 	tok, err := a.svc.CreateToken(a.t.Context(), principalFor(m), tokenInput("t-"+string(role)))

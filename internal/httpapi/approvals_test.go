@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
@@ -261,6 +262,30 @@ func TestNoRouteBypassesApproval(t *testing.T) {
 		"DELETE /v1/members/{member}": func() {},
 		"POST /v1/tokens":             func() {},
 		"DELETE /v1/tokens/{token}":   func() {},
+		// Teams apply directly: a team changes no flag's serving (approval
+		// settings will name teams, and those settings are what changes
+		// what a change needs).
+		"POST /v1/teams": func() {
+			a.do("POST", "/v1/teams", map[string]any{"key": "payments", "name": "Payments"}).want(t, 201)
+		},
+		"PATCH /v1/teams/{team}": func() {
+			a.do("PATCH", "/v1/teams/payments", map[string]any{"name": "Payments team"}, mergePatch()).want(t, 200)
+		},
+		"DELETE /v1/teams/{team}": func() { a.do("DELETE", "/v1/teams/payments", nil).want(t, 204) },
+		// Freezes only ever hold changes back: creating or changing one
+		// changes no flag's serving (removing one lets held changes apply
+		// when they are approved, never without approval).
+		"POST /v1/freezes": func() {
+			now := a.svc.Now()
+			var fz struct {
+				ID string `json:"id"`
+			}
+			a.do("POST", "/v1/freezes", map[string]any{"name": "Soon", "project": "shop", "from": now.Add(time.Hour), "to": now.Add(2 * time.Hour)}).want(t, 201).json(&fz)
+			a.do("PATCH", "/v1/freezes/"+fz.ID, map[string]any{"name": "Later"}, mergePatch()).want(t, 200)
+			a.do("DELETE", "/v1/freezes/"+fz.ID, nil).want(t, 204)
+		},
+		"PATCH /v1/freezes/{freeze}":                                                   func() {},
+		"DELETE /v1/freezes/{freeze}":                                                  func() {},
 		"POST /v1/projects/{project}/environments/{environment}/sdk-keys":              func() {}, // keys read, they do not write
 		"DELETE /v1/projects/{project}/environments/{environment}/sdk-keys/{key}":      func() {},
 		"POST /v1/projects/{project}/environments/{environment}/sdk-keys/{key}/rotate": func() {},

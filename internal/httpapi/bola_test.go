@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/httpapi"
@@ -23,6 +24,7 @@ type bolaWorld struct {
 	betaKey        string // beta's SDK key id
 	otherToken     string // the id of another member's token
 	betaEntries    int    // audit entries of beta, as the admin sees them
+	betaFreeze     string // a freeze of beta (ahead: it holds nothing yet)
 }
 
 func newBolaWorld(t *testing.T) *bolaWorld {
@@ -40,7 +42,19 @@ func newBolaWorld(t *testing.T) *bolaWorld {
 			w.betaKey = key.ID
 		}
 	}
+	// amy is made an admin of alpha before approvals are on (after, the
+	// promotion would need a second admin)
+	var amy domain.Member
+	a.do("POST", "/v1/members", map[string]any{"email": "amy@example.com", "name": "Amy", "role": "none",
+		"project_roles": map[string]any{"alpha": "admin"}}).want(t, 201).json(&amy)
 	a.do("PUT", "/v1/settings", map[string]any{"approvals": true, "version": 0}).want(t, 200)
+	a.do("POST", "/v1/teams", map[string]any{"key": "ops", "name": "Ops"}).want(t, 201)
+	var fz struct {
+		ID string `json:"id"`
+	}
+	now := a.svc.Now()
+	a.do("POST", "/v1/freezes", map[string]any{"name": "Beta's freeze", "project": "beta", "from": now.Add(24 * time.Hour), "to": now.Add(48 * time.Hour)}).want(t, 201).json(&fz)
+	w.betaFreeze = fz.ID
 	for _, p := range []string{"alpha", "beta"} {
 		var cr struct {
 			ID string `json:"id"`
@@ -50,9 +64,6 @@ func newBolaWorld(t *testing.T) *bolaWorld {
 			w.betaRequest = cr.ID
 		}
 	}
-	var amy domain.Member
-	a.do("POST", "/v1/members", map[string]any{"email": "amy@example.com", "name": "Amy", "role": "none",
-		"project_roles": map[string]any{"alpha": "admin"}}).want(t, 201).json(&amy)
 	tok, err := a.svc.CreateToken(t.Context(), principalFor(amy), tokenInput("amy"))
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +98,7 @@ func (w *bolaWorld) snapshot(t *testing.T) string {
 		"/v1/projects/beta/segments/testers", "/v1/projects/beta/environments/production/sdk-keys",
 		"/v1/projects/beta/environments/production/approval-settings", "/v1/change-requests/" + w.betaRequest,
 		"/v1/change-requests/" + w.betaRequest + "/comments", "/v1/settings", "/v1/members", "/v1/tokens",
+		"/v1/teams", "/v1/teams/ops", "/v1/freezes/" + w.betaFreeze,
 	} {
 		r := w.a.do("GET", path, nil).want(t, 200)
 		// a token's use is recorded: not a change
@@ -258,6 +270,35 @@ func TestBOLA(t *testing.T) {
 		"POST /v1/projects/{project}/environments/{environment}/sdk-keys":              hidden("POST", keys, map[string]any{"name": "mine"}),
 		"DELETE /v1/projects/{project}/environments/{environment}/sdk-keys/{key}":      hidden("DELETE", keys+"/"+w.betaKey, nil),
 		"POST /v1/projects/{project}/environments/{environment}/sdk-keys/{key}/rotate": hidden("POST", keys+"/"+w.betaKey+"/rotate", map[string]any{}),
+		// teams belong to no project: every member reads them, whatever
+		// their roles; only organisation managers write them
+		"GET /v1/teams":           func(t *testing.T, tok, who string) { a.do("GET", "/v1/teams", nil, withToken(tok)).want(t, 200) },
+		"POST /v1/teams":          refused("POST", "/v1/teams", map[string]any{"key": "mine", "name": "Mine"}),
+		"GET /v1/teams/{team}":    func(t *testing.T, tok, who string) { a.do("GET", "/v1/teams/ops", nil, withToken(tok)).want(t, 200) },
+		"PATCH /v1/teams/{team}":  refused("PATCH", "/v1/teams/ops", map[string]any{"members": []string{w.amyID}}, mergePatch()),
+		"DELETE /v1/teams/{team}": refused("DELETE", "/v1/teams/ops", nil),
+		// a freeze of beta does not exist for them, and the list leaves it out
+		"GET /v1/freezes": func(t *testing.T, tok, who string) {
+			var l struct {
+				Items []struct {
+					ID      string `json:"id"`
+					Project string `json:"project"`
+				} `json:"items"`
+			}
+			for _, q := range []string{"", "?project=beta"} {
+				a.do("GET", "/v1/freezes"+q, nil, withToken(tok)).want(t, 200).json(&l)
+				for _, f := range l.Items {
+					if f.ID == w.betaFreeze || f.Project == "beta" {
+						t.Errorf("%s lists beta's freeze %s", who, f.ID)
+					}
+				}
+			}
+		},
+		"POST /v1/freezes": hidden("POST", "/v1/freezes", map[string]any{"name": "Mine", "project": "beta",
+			"from": a.svc.Now().Add(time.Hour), "to": a.svc.Now().Add(2 * time.Hour)}),
+		"GET /v1/freezes/{freeze}":    hidden("GET", "/v1/freezes/"+w.betaFreeze, nil),
+		"PATCH /v1/freezes/{freeze}":  hidden("PATCH", "/v1/freezes/"+w.betaFreeze, map[string]any{"project": "alpha"}, mergePatch()),
+		"DELETE /v1/freezes/{freeze}": hidden("DELETE", "/v1/freezes/"+w.betaFreeze, nil),
 	}
 	for _, rt := range httpapi.New(a.svc, nil).Routes() {
 		if rt.Public || !strings.HasPrefix(rt.Pattern, "/v1/") {

@@ -186,8 +186,7 @@ func tokenInput(name string) app.TokenInput { return app.TokenInput{Name: name} 
 // newMemberTokenNamed is newMemberToken for a member of a given name.
 func (a *testAPI) newMemberTokenNamed(name string, role domain.Role) (memberID, token string) {
 	a.t.Helper()
-	var m domain.Member
-	a.do("POST", "/v1/members", map[string]any{"email": name + "@example.com", "name": name, "role": role}).want(a.t, 201).json(&m)
+	m := a.addMember(name, role)
 	tok, err := a.svc.CreateToken(a.t.Context(), principalFor(m), tokenInput("t-"+name))
 	if err != nil {
 		a.t.Fatal(err)
@@ -201,4 +200,26 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// addMember adds a member named name with role: through the API, or, for
+// a manager or admin while approvals are on (which the API turns into a
+// second admin's decision), arranged in the store.
+func (a *testAPI) addMember(name string, role domain.Role) domain.Member {
+	a.t.Helper()
+	o, err := a.store.GetOrgSettings(a.t.Context())
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if !o.Approvals || !role.AtLeast(domain.RoleManager) {
+		var m domain.Member
+		a.do("POST", "/v1/members", map[string]any{"email": name + "@example.com", "name": name, "role": role}).want(a.t, 201).json(&m)
+		return m
+	}
+	now := a.clock.Now()
+	m := domain.Member{ID: "m_" + strings.ReplaceAll(name, "-", "_"), Email: name + "@example.com", Name: name, Role: role, CreatedAt: now, UpdatedAt: now}
+	if err := a.store.CreateMember(a.t.Context(), &m); err != nil {
+		a.t.Fatal(err)
+	}
+	return m
 }

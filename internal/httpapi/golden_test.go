@@ -292,6 +292,26 @@ func runGoldenScenario(g *goldenRun) {
 	g.do("tokens-create-limited-unknown", 422, "POST", "/v1/tokens", map[string]any{"name": "x", "service": true, "role": "editor", "projects": []string{"nowhere"}})
 	g.do("settings-limited-token", 403, "PUT", "/v1/settings", map[string]any{"approvals": false, "version": 0}, withToken(limited.Token))
 
+	// ---- teams: every member reads them (pia, who has no organisation
+	// role, too); managers write them ----
+	teams := "/v1/teams"
+	g.do("teams-create", 201, "POST", teams, map[string]any{"key": "reviewers", "name": "Reviewers", "members": []string{revID, ritaID}})
+	g.do("teams-create-minimal", 201, "POST", teams, map[string]any{"name": "Site Reliability"}, withToken(rev))
+	g.do("teams-list", 200, "GET", teams, nil)
+	g.do("teams-list-page", 200, "GET", teams+"?limit=1", nil)
+	g.do("teams-get", 200, "GET", teams+"/reviewers", nil)
+	g.do("teams-get-no-org-role", 200, "GET", teams+"/reviewers", nil, withToken(piaTok.Secret))
+	g.do("teams-merge-patch", 200, "PATCH", teams+"/reviewers", map[string]any{"name": "Payment reviewers"}, mergePatch(), ifMatch("1"))
+	g.do("teams-json-patch", 200, "PATCH", teams+"/reviewers",
+		`[{"op":"test","path":"/version","value":2},{"op":"add","path":"/members/-","value":"`+edID+`"}]`, jsonPatch())
+	g.do("problem-team-invalid", 422, "POST", teams, map[string]any{"key": "Bad Key!", "name": "x", "members": []string{edID, edID}})
+	g.do("problem-team-unknown-member", 422, "PATCH", teams+"/reviewers", map[string]any{"members": []string{revID, "m_nobody"}}, mergePatch())
+	g.do("problem-team-exists", 409, "POST", teams, map[string]any{"key": "reviewers", "name": "Again"})
+	g.do("problem-team-stale", 409, "PATCH", teams+"/reviewers", map[string]any{"name": "x"}, mergePatch(), ifMatch("1"))
+	g.do("problem-team-forbidden", 403, "PATCH", teams+"/reviewers", map[string]any{"name": "x"}, mergePatch(), withToken(ed))
+	g.do("problem-team-not-found", 404, "GET", teams+"/nope", nil)
+	g.do("teams-delete", 204, "DELETE", teams+"/site-reliability", nil)
+
 	// ---- flags and targeting ----
 	g.do("flags-create", 201, "POST", "/v1/projects/shop/flags", map[string]any{
 		"key": "new-checkout", "name": "New checkout", "description": "The one-page checkout", "tags": []string{"checkout", "web"},
@@ -346,7 +366,6 @@ func runGoldenScenario(g *goldenRun) {
 
 	// ---- settings ----
 	g.do("settings-get", 200, "GET", "/v1/settings", nil)
-	g.do("settings-put", 200, "PUT", "/v1/settings", map[string]any{"approvals": true, "version": 0})
 	g.do("approval-settings-get-default", 200, "GET", "/v1/projects/shop/environments/production/approval-settings", nil)
 	g.do("approval-settings-put", 200, "PUT", "/v1/projects/shop/environments/production/approval-settings", map[string]any{
 		"project": "shop", "environment": "production", "required": "all", "tags": []string{}, "min_approvals": 2,
@@ -360,6 +379,26 @@ func runGoldenScenario(g *goldenRun) {
 		"auto_approve_after": "24h", "api_token_bypass": false,
 	}, ifMatch("0"))
 	g.do("approval-settings-get", 200, "GET", "/v1/projects/shop/environments/production/approval-settings", nil)
+	g.do("settings-put", 200, "PUT", "/v1/settings", map[string]any{"approvals": true, "version": 0})
+
+	// four-eyes on the rules: with approvals on, turning them off is a
+	// governance request, which another admin (gia, arranged in the store:
+	// the API refuses to add an admin alone while approvals are on)
+	// reviews; the requester cannot
+	if err := a.store.CreateMember(ctx, &domain.Member{ID: "m_gia", Email: "gia@example.com", Name: "Gia", Role: domain.RoleAdmin,
+		CreatedAt: a.clock.Now(), UpdatedAt: a.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	giaTok, err := a.svc.CreateToken(ctx, principalFor(domain.Member{ID: "m_gia", Role: domain.RoleAdmin}), tokenInput("t-gia"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.secret(giaTok.Secret, "gia's token secret")
+	gov := decode[idOnly](t, g.do("governance-approvals-off", 202, "PUT", "/v1/settings", map[string]any{"approvals": false, "version": 1}))
+	g.do("problem-governance-own-review", 403, "POST", "/v1/change-requests/"+gov.ID+"/reviews", map[string]any{"decision": "approve", "comment": "mine"})
+	g.do("governance-review", 200, "POST", "/v1/change-requests/"+gov.ID+"/reviews", map[string]any{"decision": "approve", "comment": "agreed"}, withToken(giaTok.Secret))
+	g.do("governance-withdraw", 200, "POST", "/v1/change-requests/"+gov.ID+"/withdraw", nil)
+	g.do("problem-governance-add-admin", 409, "POST", "/v1/members", map[string]any{"email": "boss@example.com", "name": "Boss", "role": "admin"})
 
 	// a bypass, audited with its reason
 	g.do("targeting-bypass", 200, "PATCH", production, map[string]any{"enabled": false}, mergePatch(), withToken(rita),
@@ -576,6 +615,22 @@ func runGoldenScenario(g *goldenRun) {
 	g.do("problem-promote-flags-alike", 422, "POST", "/v1/projects/shop/environments/production/promote",
 		map[string]any{"from": "production", "flags": []string{"new-checkout", "new-checkout"}}, withToken(ed))
 	g.do("problem-change-requests-twice", 422, "POST", "/v1/change-requests", map[string]any{"project": "shop", "changes": seventeen[:2]}, withToken(ed))
+
+	// ---- change freezes: a one-off freeze of development (ungated there)
+	// refuses a direct write, naming the freeze; managers write freezes ----
+	now := a.clock.Now()
+	fz := decode[idOnly](t, g.do("freezes-create", 201, "POST", "/v1/freezes", map[string]any{"name": "Release freeze", "reason": "the release goes out",
+		"project": "shop", "environments": []string{"development"}, "from": now, "to": now.Add(4 * time.Hour), "scheduled": "hold"}))
+	g.do("freezes-create-every-project", 201, "POST", "/v1/freezes", map[string]any{"name": "Year end", "from": now.Add(48 * time.Hour), "to": now.Add(72 * time.Hour), "time_zone": "Europe/Berlin"})
+	g.do("freezes-list", 200, "GET", "/v1/freezes", nil)
+	g.do("freezes-list-active", 200, "GET", "/v1/freezes?project=shop&environment=development&active_at="+now.Add(time.Hour).UTC().Format(time.RFC3339), nil)
+	g.do("freezes-get", 200, "GET", "/v1/freezes/"+fz.ID, nil)
+	g.do("problem-frozen", 409, "PATCH", checkout+"development", map[string]any{"enabled": false}, mergePatch(), withToken(ed))
+	g.do("freezes-merge-patch", 200, "PATCH", "/v1/freezes/"+fz.ID, map[string]any{"scheduled": "fail", "reason": "the release, and its checks"}, mergePatch(), ifMatch("1"))
+	g.do("problem-freeze-invalid", 422, "POST", "/v1/freezes", map[string]any{"name": "", "start": "0 16 * * fri", "end": "nonsense", "scheduled": "later"})
+	g.do("problem-freeze-forbidden", 403, "POST", "/v1/freezes", map[string]any{"name": "Mine", "project": "shop", "from": now, "to": now.Add(time.Hour)}, withToken(ed))
+	g.do("problem-freeze-not-found", 404, "GET", "/v1/freezes/fz_nothing", nil)
+	g.do("freezes-delete", 204, "DELETE", "/v1/freezes/"+fz.ID, nil)
 
 	// what the store keeps that no answer may show
 	toks, _, err := a.store.ListTokens(ctx, "", domain.Page{Limit: domain.MaxPageLimit})

@@ -123,7 +123,7 @@ func (s *Server) patchEnvironment(w http.ResponseWriter, r *http.Request, p *app
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, e.Version, environmentView(e))
+	return writeOutcome(w, e, environmentView, func(e *domain.Environment) int64 { return e.Version })
 }
 
 // ---- flags ----
@@ -347,7 +347,7 @@ func (s *Server) patchMember(w http.ResponseWriter, r *http.Request, p *app.Prin
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, m.Version, memberView(m))
+	return writeOutcome(w, m, memberView, func(m *domain.Member) int64 { return m.Version })
 }
 
 func (s *Server) deleteMember(w http.ResponseWriter, r *http.Request, p *app.Principal) error {

@@ -85,7 +85,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *app.Prin
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, o.Version, orgSettingsView(o))
+	return writeOutcome(w, o, orgSettingsView, func(o *domain.OrgSettings) int64 { return o.Version })
 }
 
 func (s *Server) getApprovalSettings(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
@@ -114,7 +114,7 @@ func (s *Server) putApprovalSettings(w http.ResponseWriter, r *http.Request, p *
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, a.Version, approvalSettingsView(a))
+	return writeOutcome(w, a, approvalSettingsView, func(a *domain.ApprovalSettings) int64 { return a.Version })
 }
 
 // ---- change requests ----

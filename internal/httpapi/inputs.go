@@ -238,3 +238,24 @@ type rotateSDKKeyInput struct {
 func (in *rotateSDKKeyInput) toApp() app.RotateSDKKeyInput {
 	return app.RotateSDKKeyInput{OldKeyExpiresAt: in.OldKeyExpiresAt}
 }
+
+// freezeInput is the body of POST /v1/freezes.
+type freezeInput struct {
+	Name         string                `json:"name"`
+	Reason       string                `json:"reason"`
+	Project      string                `json:"project"`
+	Environments []string              `json:"environments"`
+	From         *time.Time            `json:"from"`
+	To           *time.Time            `json:"to"`
+	Start        string                `json:"start"`
+	End          string                `json:"end"`
+	TimeZone     string                `json:"time_zone"`
+	Scheduled    domain.FreezeSchedule `json:"scheduled"`
+}
+
+func (in *freezeInput) toApp() app.FreezeInput {
+	return app.FreezeInput{Name: in.Name, Reason: in.Reason, Project: in.Project, Environments: in.Environments, From: in.From, To: in.To,
+		Start: in.Start, End: in.End, TimeZone: in.TimeZone, Scheduled: in.Scheduled}
+}
+
+var freezeReadOnly = []string{"id", "active", "next_window", "created_by", "created_at", "updated_at"}

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
@@ -27,6 +28,11 @@ func patchRoutes(t *testing.T, a *testAPI) map[string]patchRoute {
 	var cr app.RequestView
 	a.do("PATCH", prodPath, map[string]any{"default_rule": map[string]any{"rollout": 50}}, mergePatch(), withToken(editor)).want(t, 202).json(&cr)
 	a.do("POST", "/v1/projects/shop/segments", map[string]any{"key": "beta", "name": "Beta"}, withToken(editor)).want(t, 201)
+	a.do("POST", "/v1/teams", map[string]any{"key": "ops", "name": "Ops", "members": []string{viewerID}}).want(t, 201)
+	var fz struct {
+		ID string `json:"id"`
+	}
+	a.do("POST", "/v1/freezes", map[string]any{"name": "Ahead", "project": "shop", "from": a.svc.Now().Add(time.Hour), "to": a.svc.Now().Add(2 * time.Hour)}).want(t, 201).json(&fz)
 
 	routes := map[string]patchRoute{
 		"/v1/projects/{project}": {"/v1/projects/shop", adminToken, []string{"key", "created_at", "updated_at"}},
@@ -38,6 +44,8 @@ func patchRoutes(t *testing.T, a *testAPI) map[string]patchRoute {
 		"/v1/projects/{project}/segments/{segment}": {"/v1/projects/shop/segments/beta", editor, []string{"project", "key", "created_at", "updated_at"}},
 		// a viewer may patch their own member record
 		"/v1/members/{member}": {"/v1/members/" + viewerID, viewer, []string{"id", "created_at", "updated_at"}},
+		"/v1/teams/{team}":     {"/v1/teams/ops", adminToken, []string{"key", "created_at", "updated_at"}},
+		"/v1/freezes/{freeze}": {"/v1/freezes/" + fz.ID, adminToken, []string{"id", "active", "next_window", "created_by", "created_at", "updated_at"}},
 		// a change request's PATCH applies to its editable part only
 		// (title, description, the proposal, reviewers, schedule): nothing
 		// in it is read-only but the version

@@ -29,6 +29,7 @@ type Problem struct {
 	Instance       string           `json:"instance,omitempty"`
 	Errors         []FieldErrorView `json:"errors,omitempty"`
 	CurrentVersion *int64           `json:"current_version,omitempty"`
+	Freeze         *FreezeRefView   `json:"freeze,omitempty"`
 	RequestID      string           `json:"request_id,omitempty"`
 }
 
@@ -66,6 +67,9 @@ func writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, log
 		p.CurrentVersion = &v
 		w.Header().Set("ETag", etag(v))
 	}
+	if de.Freeze != nil {
+		p.Freeze = &FreezeRefView{ID: de.Freeze.ID, Name: de.Freeze.Name, Until: de.Freeze.Until}
+	}
 	if de.RetryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfter(de.RetryAfter))
 	}
@@ -78,6 +82,13 @@ func writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, log
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(p)
+}
+
+// FreezeRefView names the freeze of a frozen problem.
+type FreezeRefView struct {
+	ID    string    `json:"id"`
+	Name  string    `json:"name"`
+	Until time.Time `json:"until"`
 }
 
 // retryAfter is a Retry-After value: whole seconds, rounded up.

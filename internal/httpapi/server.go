@@ -44,7 +44,7 @@ const (
 	// ScopePublic: no principal (the route authenticates otherwise, or
 	// not at all).
 	ScopePublic
-	// ScopeOrg: the organisation (members, tokens, settings, dead
+	// ScopeOrg: the organisation (members, tokens, teams, settings, dead
 	// letters); the use case checks the organisation role.
 	ScopeOrg
 	// ScopeOwn: the caller's own session; any principal.
@@ -62,6 +62,9 @@ const (
 	// ScopeListed: a list across projects, filtered to those the caller
 	// may read (domain.ProjectSet).
 	ScopeListed
+	// ScopeFreeze: {freeze} of a change freeze; the use case reads the
+	// freeze and answers 404 outside the projects the caller may read.
+	ScopeFreeze
 )
 
 // Server is the API.
@@ -255,6 +258,18 @@ func (s *Server) apiRoutes() []Route {
 		{Method: "GET", Pattern: "/v1/tokens", Scope: ScopeOrg, handler: s.listTokens},
 		{Method: "POST", Pattern: "/v1/tokens", Scope: ScopeOrg, handler: s.createToken},
 		{Method: "DELETE", Pattern: "/v1/tokens/{token}", Scope: ScopeOrg, handler: s.deleteToken},
+
+		{Method: "GET", Pattern: "/v1/teams", Scope: ScopeOrg, handler: s.listTeams},
+		{Method: "POST", Pattern: "/v1/teams", Scope: ScopeOrg, handler: s.createTeam},
+		{Method: "GET", Pattern: "/v1/teams/{team}", Scope: ScopeOrg, handler: s.getTeam},
+		{Method: "PATCH", Pattern: "/v1/teams/{team}", Scope: ScopeOrg, handler: s.patchTeam},
+		{Method: "DELETE", Pattern: "/v1/teams/{team}", Scope: ScopeOrg, handler: s.deleteTeam},
+
+		{Method: "GET", Pattern: "/v1/freezes", Scope: ScopeListed, handler: s.listFreezes},
+		{Method: "POST", Pattern: "/v1/freezes", Scope: ScopeBody, handler: s.createFreeze},
+		{Method: "GET", Pattern: "/v1/freezes/{freeze}", Scope: ScopeFreeze, handler: s.getFreeze},
+		{Method: "PATCH", Pattern: "/v1/freezes/{freeze}", Scope: ScopeFreeze, handler: s.patchFreeze},
+		{Method: "DELETE", Pattern: "/v1/freezes/{freeze}", Scope: ScopeFreeze, handler: s.deleteFreeze},
 
 		{Method: "GET", Pattern: "/v1/settings", Scope: ScopeOrg, handler: s.getSettings},
 		{Method: "PUT", Pattern: "/v1/settings", Scope: ScopeOrg, handler: s.putSettings},

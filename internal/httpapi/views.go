@@ -414,6 +414,8 @@ type ChangeRequestView struct {
 	ExpiresAt       *time.Time          `json:"expires_at,omitempty"`
 	ApplyAt         *time.Time          `json:"apply_at,omitempty"`
 	ApplyPending    bool                `json:"apply_pending,omitempty"`
+	HeldUntil       *time.Time          `json:"held_until,omitempty"`
+	HeldBy          string              `json:"held_by,omitempty"`
 	RevisionBy      string              `json:"revision_by,omitempty"`
 	RequesterBehind string              `json:"requester_behind,omitempty"`
 	BaseConfig      *FlagConfigView     `json:"base_config,omitempty"`
@@ -431,7 +433,7 @@ func changeRequestView(cr *domain.ChangeRequest) ChangeRequestView {
 		Description: cr.Description, Changes: orEmpty(mapSlice(cr.Changes, changeView)), Requester: cr.Requester, RequesterMember: cr.RequesterMember, NotifyReviewers: cr.NotifyReviewers,
 		Status: cr.Status, Revision: cr.Revision, Policy: policyView(&cr.Policy), Reviews: mapSlice(cr.Reviews, reviewView),
 		Timeline: mapSlice(cr.Timeline, timelineEventView), AutoApproveAt: cr.AutoApproveAt, ExpiresAt: cr.ExpiresAt, ApplyAt: cr.ApplyAt,
-		ApplyPending: cr.ApplyPending, RevisionBy: cr.RevisionBy, RequesterBehind: cr.RequesterBehind, AppliedBy: cr.AppliedBy,
+		ApplyPending: cr.ApplyPending, HeldUntil: cr.HeldUntil, HeldBy: cr.HeldBy, RevisionBy: cr.RevisionBy, RequesterBehind: cr.RequesterBehind, AppliedBy: cr.AppliedBy,
 		AppliedAt: cr.AppliedAt, AppliedVersion: cr.AppliedVersion, Version: cr.Version, CreatedAt: cr.CreatedAt, UpdatedAt: cr.UpdatedAt}
 	if len(cr.Changes) == 1 {
 		ch := &cr.Changes[0]
@@ -454,12 +456,55 @@ type ChangeView struct {
 	BaseVersion     int64           `json:"base_version"`
 	BaseConfig      *FlagConfigView `json:"base_config,omitempty"`
 	BaseFlag        *FlagView       `json:"base_flag,omitempty"`
+	// Governance is a change to the rules (kind governance).
+	Governance *GovernanceChangeView `json:"governance,omitempty"`
 }
 
 func changeView(ch *domain.Change) ChangeView {
 	return ChangeView{Kind: ch.Kind, Flag: ch.Flag, Environment: ch.Environment, ProposedConfig: mapPtr(ch.ProposedConfig, flagConfigView),
 		ProposedFlag: mapPtr(ch.ProposedFlag, flagView), Segment: ch.Segment, ProposedSegment: mapPtr(ch.ProposedSegment, segmentView), BaseVersion: ch.BaseVersion, BaseConfig: mapPtr(ch.BaseConfig, flagConfigView),
-		BaseFlag: mapPtr(ch.BaseFlag, flagView)}
+		BaseFlag: mapPtr(ch.BaseFlag, flagView), Governance: mapPtr(ch.Governance, governanceChangeView)}
+}
+
+// GovernanceChangeView is a change to the rules: what it changes, why it
+// needs a second person, and the proposal (the request's diff shows it
+// against the live rule).
+type GovernanceChangeView struct {
+	What        domain.GovernanceTarget `json:"what"`
+	Project     string                  `json:"project,omitempty"`
+	Environment string                  `json:"environment,omitempty"`
+	Member      string                  `json:"member,omitempty"`
+	Weakens     []WeakeningView         `json:"weakens"`
+	Org         *OrgSettingsView        `json:"org,omitempty"`
+	Settings    *ApprovalSettingsView   `json:"settings,omitempty"`
+	Env         *EnvironmentView        `json:"env,omitempty"`
+	Person      *MemberRolesView        `json:"person,omitempty"`
+}
+
+// WeakeningView is why a governance change needs a second person.
+type WeakeningView struct {
+	Pointer string `json:"pointer"`
+	Detail  string `json:"detail"`
+}
+
+// MemberRolesView is the roles a member governance change proposes.
+type MemberRolesView struct {
+	Role     domain.Role            `json:"role"`
+	Projects map[string]domain.Role `json:"project_roles"`
+}
+
+func governanceChangeView(g *domain.GovernanceChange) GovernanceChangeView {
+	return GovernanceChangeView{What: g.What, Project: g.Project, Environment: g.Environment, Member: g.Member,
+		Weakens: append([]WeakeningView{}, mapSlice(g.Weakens, weakeningView)...), Org: mapPtr(g.Org, orgSettingsView), Settings: mapPtr(g.Settings, approvalSettingsView),
+		Env: mapPtr(g.Env, environmentView), Person: mapPtr(g.Person, memberRolesView)}
+}
+
+func weakeningView(f *domain.FieldError) WeakeningView {
+	return WeakeningView{Pointer: f.Pointer, Detail: f.Detail}
+}
+
+func memberRolesView(m *domain.Member) MemberRolesView {
+	return MemberRolesView{Role: m.Role, Projects: projectRolesView(m.Projects)}
 }
 
 // ChangeDetailView is a change with where it stands against the live
@@ -547,6 +592,7 @@ type AuditEntryView struct {
 	Environment       string    `json:"environment,omitempty"`
 	Segment           string    `json:"segment,omitempty"`
 	Team              string    `json:"team,omitempty"`
+	Freeze            string    `json:"freeze,omitempty"`
 	ChangeRequest     string    `json:"change_request,omitempty"`
 	SDKKey            string    `json:"sdk_key,omitempty"`
 	Member            string    `json:"member,omitempty"`
@@ -562,7 +608,7 @@ type AuditEntryView struct {
 
 func auditEntryView(e *domain.AuditEntry) AuditEntryView {
 	return AuditEntryView{ID: e.ID, At: e.At, Actor: e.Actor, Action: string(e.Action), Channel: e.Channel, Project: e.Project, Flag: e.Flag,
-		Environment: e.Environment, Segment: e.Segment, Team: e.Team, ChangeRequest: e.ChangeRequest, SDKKey: e.SDKKey, Member: e.Member, Requester: e.Requester,
+		Environment: e.Environment, Segment: e.Segment, Team: e.Team, Freeze: e.Freeze, ChangeRequest: e.ChangeRequest, SDKKey: e.SDKKey, Member: e.Member, Requester: e.Requester,
 		Approvers: e.Approvers, Reason: e.Reason, Mentions: e.Mentions, MentionsNotMailed: e.MentionsNotMailed, Decision: e.Decision,
 		Diff: mapPtr(e.Diff, diffView), Version: e.Version}
 }
@@ -744,4 +790,69 @@ type FieldErrorView struct {
 
 func fieldErrorView(f *domain.FieldError) FieldErrorView {
 	return FieldErrorView{Pointer: f.Pointer, Parameter: f.Parameter, Detail: f.Detail}
+}
+
+// ---- freezes ----
+
+// FreezeView is a change freeze: one-off (from, to) or recurring (start,
+// end, time_zone). Active and NextWindow are computed at the time of the
+// answer (withWindows).
+type FreezeView struct {
+	ID           string                `json:"id"`
+	Name         string                `json:"name"`
+	Reason       string                `json:"reason"`
+	Project      string                `json:"project,omitempty"` // absent: every project
+	Environments []string              `json:"environments"`      // empty: every environment
+	From         *time.Time            `json:"from,omitempty"`
+	To           *time.Time            `json:"to,omitempty"`
+	Start        string                `json:"start,omitempty"`
+	End          string                `json:"end,omitempty"`
+	TimeZone     string                `json:"time_zone,omitempty"`
+	Scheduled    domain.FreezeSchedule `json:"scheduled"`
+	Version      int64                 `json:"version"`
+	Active       bool                  `json:"active"`
+	NextWindow   *FreezeWindowView     `json:"next_window,omitempty"`
+	CreatedBy    string                `json:"created_by"`
+	CreatedAt    time.Time             `json:"created_at"`
+	UpdatedAt    time.Time             `json:"updated_at"`
+}
+
+// FreezeWindowView is a window of a freeze: in UTC, and on the wall clock
+// of its zone.
+type FreezeWindowView struct {
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	StartLocal string    `json:"start_local"`
+	EndLocal   string    `json:"end_local"`
+}
+
+func freezeView(f *domain.Freeze) FreezeView {
+	return FreezeView{ID: f.ID, Name: f.Name, Reason: f.Reason, Project: f.Project, Environments: orEmpty(f.Environments), From: f.From, To: f.To,
+		Start: f.Start, End: f.End, TimeZone: f.TimeZone, Scheduled: f.Scheduled, Version: f.Version, CreatedBy: f.CreatedBy, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt}
+}
+
+func (v *FreezeView) toDomain() domain.Freeze {
+	return domain.Freeze{ID: v.ID, Name: v.Name, Reason: v.Reason, Project: v.Project, Environments: v.Environments, From: v.From, To: v.To,
+		Start: v.Start, End: v.End, TimeZone: v.TimeZone, Scheduled: v.Scheduled, Version: v.Version, CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
+}
+
+// freezeViewAt is the view of f at now: whether it is in force, and its
+// window in force or else its next one.
+func freezeViewAt(f *domain.Freeze, now time.Time) FreezeView {
+	v := freezeView(f)
+	start, end, active := f.Window(now)
+	if !active {
+		var ok bool
+		if start, end, ok = f.Next(now); !ok {
+			return v
+		}
+	}
+	v.Active = active
+	loc, err := f.Location()
+	if err != nil {
+		loc = time.UTC
+	}
+	v.NextWindow = &FreezeWindowView{Start: start.UTC(), End: end.UTC(),
+		StartLocal: start.In(loc).Format(time.RFC3339), EndLocal: end.In(loc).Format(time.RFC3339)}
+	return v
 }

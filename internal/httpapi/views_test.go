@@ -84,6 +84,10 @@ var viewDecisions = []viewDecision{
 	both(segmentView, (*SegmentView).toDomain),
 	both(segmentRuleView, (*SegmentRuleView).toDomain),
 	both(memberView, (*MemberView).toDomain),
+	both(teamView, (*TeamView).toDomain),
+	both(freezeView, (*FreezeView).toDomain).
+		plus("Active", "whether the freeze is in force now (Freeze.Window)").
+		plus("NextWindow", "the window in force, or else the next one (Freeze.Window, Freeze.Next)"),
 	both(suppressionView, (*SuppressionView).toDomain),
 	decide(orgSettingsView),
 	both(approvalSettingsView, (*ApprovalSettingsView).toDomain),
@@ -99,6 +103,22 @@ var viewDecisions = []viewDecision{
 		plus("BaseConfig", "a one-change request's base (its change's), as before requests held several").
 		plus("BaseFlag", "a one-change request's base (its change's), as before requests held several"),
 	decide(changeView),
+	decide(governanceChangeView).
+		hide("BaseOrg", "the base: the request's diff shows the proposal against the live rule").
+		hide("BaseSettings", "the base: the request's diff shows the proposal against the live rule").
+		hide("BaseEnv", "the base: the request's diff shows the proposal against the live rule").
+		hide("BasePerson", "the base: the request's diff shows the proposal against the live rule"),
+	decide(weakeningView).
+		hide("Parameter", "weakenings name fields of a body, never query parameters"),
+	decide(memberRolesView).
+		hide("ID", "the change names its member (governance.member)").
+		hide("Email", "a role change shows roles only").
+		hide("Name", "a role change shows roles only").
+		hide("EmailOptOut", "a role change shows roles only").
+		hide("EmailSuppressed", "a role change shows roles only").
+		hide("Version", "a role change shows roles only").
+		hide("CreatedAt", "a role change shows roles only").
+		hide("UpdatedAt", "a role change shows roles only"),
 	decide(changeDetailView),
 	decide(segmentUseView),
 	decide(diffView),
@@ -504,6 +524,8 @@ func filledViews() map[string]func() any {
 		"targeting":   func() any { return flagConfigView(filled("FlagConfig", &domain.FlagConfig{}).(*domain.FlagConfig)) },
 		"segment":     func() any { return segmentView(filled("Segment", &domain.Segment{}).(*domain.Segment)) },
 		"member":      func() any { return memberView(filled("Member", &domain.Member{}).(*domain.Member)) },
+		"team":        func() any { return teamView(filled("Team", &domain.Team{}).(*domain.Team)) },
+		"freeze":      func() any { return freezeView(filled("Freeze", &domain.Freeze{}).(*domain.Freeze)) },
 		"settings":    func() any { return orgSettingsView(filled("OrgSettings", &domain.OrgSettings{}).(*domain.OrgSettings)) },
 		"approval-settings": func() any {
 			return approvalSettingsView(filled("ApprovalSettings", &domain.ApprovalSettings{}).(*domain.ApprovalSettings))

@@ -196,12 +196,14 @@ func TestDevClockAutoApprovalEndToEnd(t *testing.T) {
 	}
 	step("POST", "/v1/projects", `{"key":"shop","name":"Shop"}`, 201)
 	step("POST", "/v1/projects/shop/flags", `{"key":"f","name":"F","variants":[{"key":"on","value":true}]}`, 201)
-	step("PUT", "/v1/settings", `{"approvals":true,"version":0}`, 200)
+	// settings first: once approvals are on, these weaken them (a
+	// governance request)
 	s := step("GET", "/v1/projects/shop/environments/production/approval-settings", "", 200)
 	s["auto_approve_after"] = "48h"
 	s["allow_self_approval"] = true
 	body, _ := json.Marshal(s)
 	step("PUT", "/v1/projects/shop/environments/production/approval-settings", string(body), 200)
+	step("PUT", "/v1/settings", `{"approvals":true,"version":0}`, 200)
 	cr := step("PUT", "/v1/projects/shop/flags/f/environments/production", `{"enabled":true}`, 202, "If-Match", `"0"`)
 	id := cr["id"].(string)
 

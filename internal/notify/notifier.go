@@ -123,6 +123,9 @@ func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) (out []d
 		if e.Member != "" {
 			ev.Detail["member"] = e.Member
 		}
+		if e.Freeze != "" {
+			ev.Detail["freeze"] = e.Freeze
+		}
 		return n.events.Publish(ctx, ev)
 	}}}
 	if purpose, ok := signInMails[e.Action]; ok && e.Member != "" && n.mail != nil {
@@ -154,6 +157,13 @@ func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) (out []d
 			return nil, "", err
 		}
 		return append(out, mailDeliveries(n, mails)...), "no longer concerned (the request moved on, or the suppression was cleared)", nil
+	}
+	if e.Action == domain.ActionBypass && e.Freeze != "" && n.mail != nil {
+		mails, err := n.freezeBypassMails(ctx, e)
+		if err != nil {
+			return nil, "", err
+		}
+		return append(out, mailDeliveries(n, mails)...), gone, nil
 	}
 	if e.ChangeRequest == "" || n.mail == nil {
 		return out, gone, nil
@@ -259,7 +269,7 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 			}
 		}
 	case domain.ActionRequestReviewed, domain.ActionRequestApproved, domain.ActionRequestRejected, domain.ActionRequestAutoApproved, domain.ActionRequestApplied,
-		domain.ActionRequestApplyConflict, domain.ActionRequestExpired, domain.ActionRequestScheduleFailed:
+		domain.ActionRequestApplyConflict, domain.ActionRequestExpired, domain.ActionRequestScheduleFailed, domain.ActionRequestHeld:
 		if cr.RequesterMember == "" {
 			return nil, nil
 		}
@@ -353,7 +363,7 @@ func (n *Notifier) render(m *domain.Member, cr *domain.ChangeRequest, e domain.A
 	for _, d := range []struct {
 		name string
 		at   *time.Time
-	}{{"Auto-approves at", cr.AutoApproveAt}, {"Expires at", cr.ExpiresAt}, {"Scheduled for", cr.ApplyAt}} {
+	}{{"Auto-approves at", cr.AutoApproveAt}, {"Expires at", cr.ExpiresAt}, {"Scheduled for", cr.ApplyAt}, {"Frozen until", cr.HeldUntil}} {
 		if d.at != nil {
 			dues = append(dues, due{d.name, d.at.UTC().Format(time.RFC1123)})
 		}

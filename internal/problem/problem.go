@@ -19,7 +19,7 @@ func Status(code domain.Code) int {
 		return http.StatusBadRequest
 	case domain.CodeNotFound:
 		return http.StatusNotFound
-	case domain.CodeConflict:
+	case domain.CodeConflict, domain.CodeFrozen:
 		return http.StatusConflict
 	case domain.CodeGone:
 		return http.StatusGone

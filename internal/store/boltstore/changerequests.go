@@ -108,6 +108,9 @@ func (s *Store) UpdateOrgSettings(ctx context.Context, fn func(*domain.OrgSettin
 		if err := writeAudit(tx, audit.Entries); err != nil {
 			return err
 		}
+		if err := writeApplied(tx, audit.Applies); err != nil {
+			return err
+		}
 		return put(tx, bSettings, orgSettingsKey, record.FromOrgSettings(*o))
 	})
 	return o, err
@@ -146,6 +149,9 @@ func (s *Store) UpdateApprovalSettings(ctx context.Context, project, env string,
 		}
 		a.Version = read + 1
 		if err := writeAudit(tx, audit.Entries); err != nil {
+			return err
+		}
+		if err := writeApplied(tx, audit.Applies); err != nil {
 			return err
 		}
 		return put(tx, bApproval, key(project, env), record.FromApprovalSettings(*a))
@@ -208,6 +214,25 @@ func checkSettings(tx *bolt.Tx, project string, g *domain.SettingsGuard) error {
 
 // putRequest writes a request and moves its entry in the due index from
 // where the read version had it (before, nil for a new request).
+// writeApplied writes the change request a write applies (domain.Audit's
+// Applies) at its version + 1, when the stored one is still at its
+// version.
+func writeApplied(tx *bolt.Tx, cr *domain.ChangeRequest) error {
+	if cr == nil {
+		return nil
+	}
+	stored, ok, err := get[record.ChangeRequest](tx, bChangeRequests, key(cr.ID))
+	if err != nil {
+		return err
+	}
+	if !ok || stored.Version != cr.Version {
+		return domain.ErrRequestMoved
+	}
+	next := *cr
+	next.Version++
+	return putRequest(tx, stored, &next)
+}
+
 func putRequest(tx *bolt.Tx, before, cr *domain.ChangeRequest) error {
 	due := tx.Bucket(bDue)
 	if before != nil {

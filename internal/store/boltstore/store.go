@@ -386,6 +386,9 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 		if err != nil {
 			return err
 		}
+		if err := writeApplied(tx, audit.Applies); err != nil {
+			return err
+		}
 		return writeAudit(tx, audit.Entries)
 	})
 	return e, err
@@ -657,6 +660,9 @@ func (s *Store) WriteMember(ctx context.Context, id string, fn func(*domain.Memb
 			if err := emails.Put(emailKey(m.Email), []byte(m.ID)); err != nil {
 				return err
 			}
+		}
+		if err := writeApplied(tx, w.Applies); err != nil {
+			return err
 		}
 		return writeAudit(tx, w.Entries)
 	})

@@ -76,8 +76,13 @@ func (s *Store) UpdateOrgSettings(ctx context.Context, fn func(*domain.OrgSettin
 		var b txBuilder
 		cond := versionOrNew(v)
 		b.add(s.txPut(it, &cond))
+		applied := s.addApplied(&b, audit.Applies)
 		from := s.addAudit(&b, audit.Entries)
-		if err := outcome(s.transact(ctx, &b), audit.Entries, from, "put organisation settings"); err != nil {
+		err = s.transact(ctx, &b)
+		if err := appliedMoved(err, applied); err != nil {
+			return err
+		}
+		if err := outcome(err, audit.Entries, from, "put organisation settings"); err != nil {
 			return err
 		}
 		out = o
@@ -137,8 +142,13 @@ func (s *Store) UpdateApprovalSettings(ctx context.Context, project, env string,
 		b.add(s.txPut(it, &cond))
 		// The environment still exists; if not, the next read says so.
 		b.add(s.txCheck(envKey(project, env), itemExists))
+		applied := s.addApplied(&b, audit.Applies)
 		from := s.addAudit(&b, audit.Entries)
-		if err := outcome(s.transact(ctx, &b), audit.Entries, from, "put approval settings "+project+"/"+env); err != nil {
+		err = s.transact(ctx, &b)
+		if err := appliedMoved(err, applied); err != nil {
+			return err
+		}
+		if err := outcome(err, audit.Entries, from, "put approval settings "+project+"/"+env); err != nil {
 			return err
 		}
 		out = a
@@ -165,6 +175,35 @@ func (s *Store) UpdateApprovalSettings(ctx context.Context, project, env string,
 
 // crItem encodes request id (the id it was read under: the key is the
 // store's, whatever an update function did to cr).
+// addApplied adds to b the put of the change request a write applies
+// (domain.Audit's Applies), at its version + 1, conditioned on the stored
+// one being at its version. It answers the put's index, -1 without one;
+// appliedMoved reads a transaction's error with it.
+func (s *Store) addApplied(b *txBuilder, cr *domain.ChangeRequest) int {
+	if cr == nil {
+		return -1
+	}
+	next := *cr
+	next.Version++
+	it, err := crItem(cr.ID, &next)
+	if err != nil {
+		b.add(types.TransactWriteItem{}, err)
+		return -1
+	}
+	cond := versionIs(cr.Version)
+	b.add(s.txPut(it, &cond))
+	return len(b.items) - 1
+}
+
+// appliedMoved answers ErrRequestMoved when the transaction failed on the
+// applied request's condition (at index i).
+func appliedMoved(err error, i int) error {
+	if i >= 0 && failedCondition(err, i) {
+		return domain.ErrRequestMoved
+	}
+	return nil
+}
+
 func crItem(id string, cr *domain.ChangeRequest) (item, error) {
 	reviewed := []types.AttributeValue{}
 	var seen []string

@@ -106,8 +106,12 @@ func (s *Store) WriteMember(ctx context.Context, id string, fn func(*domain.Memb
 				return err
 			}
 		}
+		applied := s.addApplied(&b, w.Applies)
 		from := s.addAudit(&b, w.Entries)
 		err = s.transact(ctx, &b)
+		if err := appliedMoved(err, applied); err != nil {
+			return err
+		}
 		if newEmail >= 0 && !failedCondition(err, 0) && failedCondition(err, newEmail) {
 			return domain.Errorf(domain.CodeConflict, "a member with e-mail %s already exists", m.Email)
 		}

@@ -343,8 +343,13 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 		var b txBuilder
 		cond := versionIs(v)
 		b.add(s.txPut(it, &cond))
+		applied := s.addApplied(&b, audit.Applies)
 		from := s.addAudit(&b, audit.Entries)
-		return outcome(s.transact(ctx, &b), audit.Entries, from, "put environment "+project+"/"+k)
+		err = s.transact(ctx, &b)
+		if err := appliedMoved(err, applied); err != nil {
+			return err
+		}
+		return outcome(err, audit.Entries, from, "put environment "+project+"/"+k)
 	})
 	if err != nil {
 		return nil, err

@@ -82,16 +82,17 @@ func (r TimelineEvent) Domain() domain.TimelineEvent {
 
 // Change is one change of a request.
 type Change struct {
-	Kind            string      `json:"kind"`
-	Flag            string      `json:"flag,omitempty"`
-	Environment     string      `json:"environment,omitempty"`
-	Segment         string      `json:"segment,omitempty"`
-	ProposedConfig  *FlagConfig `json:"proposed_config,omitempty"`
-	ProposedFlag    *Flag       `json:"proposed_flag,omitempty"`
-	ProposedSegment *Segment    `json:"proposed_segment,omitempty"`
-	BaseConfig      *FlagConfig `json:"base_config,omitempty"`
-	BaseFlag        *Flag       `json:"base_flag,omitempty"`
-	BaseVersion     int64       `json:"base_version"`
+	Kind            string            `json:"kind"`
+	Flag            string            `json:"flag,omitempty"`
+	Environment     string            `json:"environment,omitempty"`
+	Segment         string            `json:"segment,omitempty"`
+	ProposedConfig  *FlagConfig       `json:"proposed_config,omitempty"`
+	ProposedFlag    *Flag             `json:"proposed_flag,omitempty"`
+	ProposedSegment *Segment          `json:"proposed_segment,omitempty"`
+	BaseConfig      *FlagConfig       `json:"base_config,omitempty"`
+	BaseFlag        *Flag             `json:"base_flag,omitempty"`
+	BaseVersion     int64             `json:"base_version"`
+	Governance      *GovernanceChange `json:"governance,omitempty"`
 }
 
 func FromChange(c domain.Change) Change {
@@ -100,6 +101,7 @@ func FromChange(c domain.Change) Change {
 		ProposedConfig: optional(c.ProposedConfig, FromFlagConfig), ProposedFlag: optional(c.ProposedFlag, FromFlag),
 		ProposedSegment: optional(c.ProposedSegment, FromSegment),
 		BaseConfig:      optional(c.BaseConfig, FromFlagConfig), BaseFlag: optional(c.BaseFlag, FromFlag), BaseVersion: c.BaseVersion,
+		Governance: optional(c.Governance, FromGovernanceChange),
 	}
 }
 
@@ -109,6 +111,7 @@ func (r Change) Domain() domain.Change {
 		ProposedConfig: optional(r.ProposedConfig, FlagConfig.Domain), ProposedFlag: optional(r.ProposedFlag, Flag.Domain),
 		ProposedSegment: optional(r.ProposedSegment, Segment.Domain),
 		BaseConfig:      optional(r.BaseConfig, FlagConfig.Domain), BaseFlag: optional(r.BaseFlag, Flag.Domain), BaseVersion: r.BaseVersion,
+		Governance: optional(r.Governance, GovernanceChange.Domain),
 	}
 }
 
@@ -143,6 +146,8 @@ type ChangeRequest struct {
 	RevisionBy      string          `json:"revision_by,omitempty"`
 	RequesterBehind string          `json:"requester_behind,omitempty"`
 	UsedLinks       []string        `json:"used_links,omitempty"`
+	HeldUntil       *time.Time      `json:"held_until,omitempty"`
+	HeldBy          string          `json:"held_by,omitempty"`
 	AppliedBy       string          `json:"applied_by,omitempty"`
 	AppliedAt       *time.Time      `json:"applied_at,omitempty"`
 	AppliedVersion  int64           `json:"applied_version,omitempty"`
@@ -170,6 +175,7 @@ func FromChangeRequest(cr domain.ChangeRequest) ChangeRequest {
 		Status: string(cr.Status), Revision: cr.Revision, Policy: FromPolicy(cr.Policy), Reviews: each(cr.Reviews, FromReview),
 		Timeline: each(cr.Timeline, FromTimelineEvent), AutoApproveAt: cr.AutoApproveAt, ExpiresAt: cr.ExpiresAt, ApplyAt: cr.ApplyAt,
 		ApplyPending: cr.ApplyPending, RevisionBy: cr.RevisionBy, RequesterBehind: cr.RequesterBehind, UsedLinks: cr.UsedLinks,
+		HeldUntil: cr.HeldUntil, HeldBy: cr.HeldBy,
 		AppliedBy: cr.AppliedBy, AppliedAt: cr.AppliedAt, AppliedVersion: cr.AppliedVersion,
 		Version: cr.Version, CreatedAt: cr.CreatedAt, UpdatedAt: cr.UpdatedAt,
 	}
@@ -190,6 +196,7 @@ func (r ChangeRequest) Domain() domain.ChangeRequest {
 		Status: domain.CRStatus(r.Status), Revision: r.Revision, Policy: r.Policy.Domain(), Reviews: each(r.Reviews, Review.Domain),
 		Timeline: each(r.Timeline, TimelineEvent.Domain), AutoApproveAt: r.AutoApproveAt, ExpiresAt: r.ExpiresAt, ApplyAt: r.ApplyAt,
 		ApplyPending: r.ApplyPending, RevisionBy: r.RevisionBy, RequesterBehind: r.RequesterBehind, UsedLinks: r.UsedLinks,
+		HeldUntil: r.HeldUntil, HeldBy: r.HeldBy,
 		AppliedBy: r.AppliedBy, AppliedAt: r.AppliedAt, AppliedVersion: r.AppliedVersion,
 		Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
@@ -217,6 +224,7 @@ type AuditEntry struct {
 	Environment       string    `json:"environment,omitempty"`
 	Segment           string    `json:"segment,omitempty"`
 	Team              string    `json:"team,omitempty"`
+	Freeze            string    `json:"freeze,omitempty"`
 	ChangeRequest     string    `json:"change_request,omitempty"`
 	SDKKey            string    `json:"sdk_key,omitempty"`
 	Member            string    `json:"member,omitempty"`
@@ -233,7 +241,7 @@ type AuditEntry struct {
 func FromAuditEntry(e domain.AuditEntry) AuditEntry {
 	return AuditEntry{
 		ID: e.ID, At: e.At, Actor: e.Actor, Action: string(e.Action), Channel: e.Channel, Project: e.Project, Flag: e.Flag,
-		Environment: e.Environment, Segment: e.Segment, Team: e.Team, ChangeRequest: e.ChangeRequest, SDKKey: e.SDKKey, Member: e.Member, Requester: e.Requester,
+		Environment: e.Environment, Segment: e.Segment, Team: e.Team, Freeze: e.Freeze, ChangeRequest: e.ChangeRequest, SDKKey: e.SDKKey, Member: e.Member, Requester: e.Requester,
 		Approvers: e.Approvers, Reason: e.Reason, Mentions: e.Mentions, MentionsNotMailed: e.MentionsNotMailed,
 		Decision: e.Decision, Diff: optional(e.Diff, FromDiff), Version: e.Version,
 	}
@@ -242,7 +250,7 @@ func FromAuditEntry(e domain.AuditEntry) AuditEntry {
 func (r AuditEntry) Domain() domain.AuditEntry {
 	return domain.AuditEntry{
 		ID: r.ID, At: r.At, Actor: r.Actor, Action: domain.AuditAction(r.Action), Channel: r.Channel, Project: r.Project, Flag: r.Flag,
-		Environment: r.Environment, Segment: r.Segment, Team: r.Team, ChangeRequest: r.ChangeRequest, SDKKey: r.SDKKey, Member: r.Member, Requester: r.Requester,
+		Environment: r.Environment, Segment: r.Segment, Team: r.Team, Freeze: r.Freeze, ChangeRequest: r.ChangeRequest, SDKKey: r.SDKKey, Member: r.Member, Requester: r.Requester,
 		Approvers: r.Approvers, Reason: r.Reason, Mentions: r.Mentions, MentionsNotMailed: r.MentionsNotMailed,
 		Decision: r.Decision, Diff: optional(r.Diff, Diff.Domain), Version: r.Version,
 	}

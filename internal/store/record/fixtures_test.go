@@ -135,15 +135,40 @@ func fullChangeRequest() domain.ChangeRequest {
 		}},
 		AutoApproveAt: atPtr(19), ExpiresAt: atPtr(20), ApplyAt: atPtr(21), ApplyPending: true,
 		RevisionBy: "m_alice", RequesterBehind: "m_erin",
-		UsedLinks: []string{"approve:m_carol:2"}, AppliedBy: "system:scheduler", AppliedAt: atPtr(22), AppliedVersion: 8,
+		UsedLinks: []string{"approve:m_carol:2"}, HeldUntil: atPtr(77), HeldBy: "fz_1", AppliedBy: "system:scheduler", AppliedAt: atPtr(22), AppliedVersion: 8,
 		Version: 11, CreatedAt: at(23), UpdatedAt: at(24),
 	}
+}
+
+// fullGovernanceRequest is a governance request holding every kind of
+// proposal and base the record keeps (one request holds one in use).
+func fullGovernanceRequest() domain.ChangeRequest {
+	org, baseOrg := fullOrgSettings(), fullOrgSettings()
+	org.Approvals = false
+	settings, baseSettings := fullApprovalSettings(), fullApprovalSettings()
+	settings.MinApprovals = 1
+	env := domain.Environment{Project: "checkout", Key: "production", Name: "Production", Protected: false, Version: 3, CreatedAt: at(70), UpdatedAt: at(71)}
+	baseEnv := env
+	baseEnv.Protected = true
+	person, basePerson := fullMember(), fullMember()
+	person.Role = domain.RoleAdmin
+	basePerson.Role = domain.RoleEditor
+	cr := fullChangeRequest()
+	cr.ID, cr.Kind, cr.Flag = "cr_gov", domain.KindGovernance, ""
+	cr.Changes = []domain.Change{{Kind: domain.KindGovernance, Environment: "production", BaseVersion: 4, Governance: &domain.GovernanceChange{
+		What: domain.GovernApprovalSettings, Project: "checkout", Environment: "production", Member: "m_alice",
+		Org: &org, BaseOrg: &baseOrg, Settings: &settings, BaseSettings: &baseSettings, Env: &env, BaseEnv: &baseEnv,
+		Person: &person, BasePerson: &basePerson,
+		Weakens: []domain.FieldError{{Pointer: "/min_approvals", Parameter: "p", Detail: "2 → 1: a lower quorum"}},
+	}}}
+	cr.Policy.Reviewers = domain.ReviewersAdmins
+	return cr
 }
 
 func fullAuditEntry() domain.AuditEntry {
 	return domain.AuditEntry{
 		ID: "a_1", At: at(25), Actor: "member:m_alice", Action: "change_request.applied", Channel: "api",
-		Project: "checkout", Flag: "new-checkout", Environment: "production", Segment: "beta", Team: "sre", ChangeRequest: "cr_1", SDKKey: "k_1",
+		Project: "checkout", Flag: "new-checkout", Environment: "production", Segment: "beta", Team: "sre", Freeze: "fz_1", ChangeRequest: "cr_1", SDKKey: "k_1",
 		Member: "m_bob", Requester: "member:m_alice", Approvers: []string{"m_carol"}, Reason: "hotfix",
 		Mentions: []string{"m_bob"}, MentionsNotMailed: []string{"m_dan"}, Decision: "approve",
 		Diff: &domain.Diff{
@@ -191,7 +216,7 @@ func fullFreezeCalendar() domain.FreezeCalendar {
 			{
 				ID: "fz_1", Name: "Weekend <freeze> & ünïcode", Reason: "Nobody on call", Project: "checkout",
 				Environments: []string{"production", "staging"}, Start: "0 16 * * fri", End: "0 8 * * mon", TimeZone: "Europe/Berlin",
-				Scheduled: domain.FreezeHold, CreatedBy: "member:m_alice", CreatedAt: at(71), UpdatedAt: at(72),
+				Scheduled: domain.FreezeHold, Version: 3, CreatedBy: "member:m_alice", CreatedAt: at(71), UpdatedAt: at(72),
 			},
 			{
 				ID: "fz_2", Name: "Year end", From: atPtr(73), To: atPtr(74), TimeZone: "America/New_York",

@@ -20,6 +20,7 @@ type Freeze struct {
 	End          string     `json:"end,omitempty"`
 	TimeZone     string     `json:"time_zone,omitempty"`
 	Scheduled    string     `json:"scheduled"`
+	Version      int64      `json:"version,omitempty"`
 	CreatedBy    string     `json:"created_by"`
 	CreatedAt    time.Time  `json:"created_at"`
 	UpdatedAt    time.Time  `json:"updated_at"`
@@ -31,7 +32,7 @@ func FromFreeze(f domain.Freeze) Freeze {
 	return Freeze{
 		ID: f.ID, Name: f.Name, Reason: f.Reason, Project: f.Project, Environments: f.Environments,
 		From: optional(f.From, inUTC), To: optional(f.To, inUTC), Start: f.Start, End: f.End, TimeZone: f.TimeZone,
-		Scheduled: string(f.Scheduled), CreatedBy: f.CreatedBy, CreatedAt: f.CreatedAt.UTC(), UpdatedAt: f.UpdatedAt.UTC(),
+		Scheduled: string(f.Scheduled), Version: f.Version, CreatedBy: f.CreatedBy, CreatedAt: f.CreatedAt.UTC(), UpdatedAt: f.UpdatedAt.UTC(),
 	}
 }
 
@@ -39,7 +40,7 @@ func (r Freeze) Domain() domain.Freeze {
 	return domain.Freeze{
 		ID: r.ID, Name: r.Name, Reason: r.Reason, Project: r.Project, Environments: r.Environments,
 		From: r.From, To: r.To, Start: r.Start, End: r.End, TimeZone: r.TimeZone,
-		Scheduled: domain.FreezeSchedule(r.Scheduled), CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Scheduled: domain.FreezeSchedule(r.Scheduled), Version: r.Version, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
 

@@ -102,6 +102,7 @@ func fixtures() []fixture {
 		fx("approval_settings.default", record.FromApprovalSettings, *domain.DefaultApprovalSettings(&env)),
 		fx("change_request", record.FromChangeRequest, fullChangeRequest()),
 		fx("change_request.zero", record.FromChangeRequest, domain.ChangeRequest{}),
+		fx("governance_request", record.FromChangeRequest, fullGovernanceRequest()),
 		fx("change_request.empty", record.FromChangeRequest, emptyCR),
 		fx("audit_entry", record.FromAuditEntry, fullAuditEntry()),
 		fx("audit_entry.zero", record.FromAuditEntry, domain.AuditEntry{}),

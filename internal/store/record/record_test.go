@@ -52,6 +52,8 @@ func init() {
 	pair[domain.Review, record.Review]()
 	pair[domain.TimelineEvent, record.TimelineEvent]()
 	pair[domain.Change, record.Change]()
+	pair[domain.GovernanceChange, record.GovernanceChange]()
+	pair[domain.FieldError, record.Weakening]()
 	pair[domain.ChangeRequest, record.ChangeRequest]()
 	pair[domain.Diff, record.Diff]()
 	pair[domain.AuditEntry, record.AuditEntry]()

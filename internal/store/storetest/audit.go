@@ -17,6 +17,7 @@ func auditTests() map[string]func(*testing.T, domain.Store) {
 		"RevokeTokenAudit":               testRevokeTokenAudit,
 		"AuditListFiltersByProjectSet":   testAuditListFiltersByProjectSet,
 		"RequestListFiltersByProjectSet": testRequestListFiltersByProjectSet,
+		"WritesApplyTheirRequest":        testWritesApplyTheirRequest,
 	}
 }
 
