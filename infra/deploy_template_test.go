@@ -507,9 +507,10 @@ func TestOnlyMailFromIsRequired(t *testing.T) {
 // format: namespace Countersign, no dimensions, unit Count. The alarms and
 // the dashboard read these names; renaming one on either side breaks them.
 var metricContract = map[string]string{
-	"OutboxDeadLettered": "the notifier: an outbox delivery (one recipient, or an event) gave up after its retries",
-	"MailRefused":        "the notifier: SES (or SMTP, in the single process) refused a recipient for good (not retried)",
-	"SweepFailures":      "the timers: a sweep failed",
+	"OutboxDeadLettered":  "the notifier: an outbox delivery (one recipient, or an event) gave up after its retries",
+	"MailRefused":         "the notifier: SES (or SMTP, in the single process) refused a recipient for good (not retried)",
+	"SweepFailures":       "the timers: a sweep failed",
+	"BypassReviewOverdue": "the timers: a bypass's review after passed its deadline unacknowledged",
 }
 
 const metricNamespace = "Countersign"

@@ -61,7 +61,7 @@ step "go test -race ./... (DynamoDB Local at $COUNTERSIGN_DYNAMODB_ENDPOINT, SES
 # lines, every failure, and the conformance suite's results per store.
 mkdir -p .tools
 set +e
-go test -race -count=1 -v ./... 2>&1 | tee .tools/go-test.log | grep -E --line-buffered \
+go test -race -count=1 -timeout 40m -v ./... 2>&1 | tee .tools/go-test.log | grep -E --line-buffered \
   '^(ok|FAIL|---|panic)|^\s+--- FAIL|_test\.go:[0-9]+:|conformance|DynamoDB Local|^\s+--- (PASS|SKIP): TestConformance/[A-Za-z]+ '
 status=${PIPESTATUS[0]}
 set -e

@@ -20,6 +20,9 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 		if err := s.frozenRequest(ctx, pre, s.clock.Now()); err != nil {
 			return nil, false, err // a freeze holds it (freezes.go)
 		}
+		if err := s.checkApprovers(ctx, pre); err != nil {
+			return nil, false, err // an approver was demoted (demotion.go)
+		}
 		for i := range pre.Changes {
 			if err := proposalOf(&pre.Changes[i]).beforeApply(ctx, s, pre.Project, &pre.Changes[i]); err != nil {
 				return nil, false, err

@@ -117,8 +117,14 @@ func (s *Service) updateApprovalSettings(ctx context.Context, p *Principal, proj
 	if in.Bypass == nil {
 		in.Bypass = []domain.BypassGrant{}
 	}
+	if in.Require == nil {
+		in.Require = []domain.TeamRequirement{}
+	}
 	if in.AutoApproveAfter == "" {
 		in.AutoApproveAfter = domain.AutoApproveNever
+	}
+	if in.ReviewAfterBypass == "" {
+		in.ReviewAfterBypass = domain.DefaultReviewAfterBypass
 	}
 	if err := in.Validate(); err != nil {
 		return nil, nil, err
@@ -133,6 +139,15 @@ func (s *Service) updateApprovalSettings(ctx context.Context, p *Principal, proj
 			return nil, nil, err
 		case !m.RoleIn(project).AtLeast(domain.RoleEditor):
 			v.Add(fmt.Sprintf("/designated_reviewers/%d", i), "%s is a %s in %s; reviewers must be at least editors", m.Email, m.RoleIn(project), project)
+		}
+	}
+	for i, r := range in.Require {
+		_, err := s.store.GetTeam(ctx, r.Team)
+		switch {
+		case domain.ErrorCode(err) == domain.CodeNotFound:
+			v.Add(fmt.Sprintf("/require/%d/team", i), "no team has key %q", r.Team)
+		case err != nil:
+			return nil, nil, err
 		}
 	}
 	if err := v.Err(); err != nil {

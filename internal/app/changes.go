@@ -87,6 +87,17 @@ type prepared struct {
 	changes []domain.Change
 	diffs   []*domain.Diff
 	gates   []gate
+	// needs are who can supply the gates' requirements, read once
+	// (readRequirements) and fixed in the policy.
+	needs *requirementSources
+}
+
+// requirementSources are what a policy's requirements are made of, as
+// read when the request is opened: each required team's members, and
+// each named flag's maintainers.
+type requirementSources struct {
+	teams       map[string][]string // team → its members
+	maintainers map[string][]string // flag → its maintainer, maintainer team's members and the project's admins
 }
 
 // prepareChanges readies each change against the live state (its base)
@@ -124,11 +135,106 @@ func (s *Service) prepareChanges(ctx context.Context, project string, chs []doma
 		}
 		out.changes, out.diffs, out.gates = append(out.changes, ch), append(out.diffs, d), append(out.gates, gs...)
 	}
+	if err := s.readRequirements(ctx, project, &out); err != nil {
+		return out, err
+	}
 	return out, nil
 }
 
+// readRequirements reads, once, who can supply the requirements of pr's
+// gates: the members of each team their settings require (a team that no
+// longer exists is a conflict: the settings must be fixed first), and,
+// where settings require the maintainer, the maintainers of each flag the
+// changes name (flag-level and targeting changes).
+func (s *Service) readRequirements(ctx context.Context, project string, pr *prepared) error {
+	if pr.needs != nil {
+		return nil
+	}
+	needs := &requirementSources{teams: map[string][]string{}, maintainers: map[string][]string{}}
+	var admins []string
+	adminsRead := false
+	for _, g := range pr.gates {
+		for _, r := range g.settings.Require {
+			if _, ok := needs.teams[r.Team]; ok {
+				continue
+			}
+			t, err := s.store.GetTeam(ctx, r.Team)
+			if domain.ErrorCode(err) == domain.CodeNotFound {
+				return domain.Errorf(domain.CodeConflict, "%s requires team %s, which no longer exists; fix its approval settings", g.settings.Environment, r.Team)
+			}
+			if err != nil {
+				return err
+			}
+			needs.teams[r.Team] = t.Members
+		}
+		if !g.settings.RequireMaintainer || !namesFlag(pr.changes, g.flag) {
+			continue
+		}
+		if _, ok := needs.maintainers[g.flag]; ok {
+			continue
+		}
+		f, err := s.store.GetFlag(ctx, project, g.flag)
+		if err != nil {
+			return err
+		}
+		if f.Maintainer == "" && f.MaintainerTeam == "" {
+			needs.maintainers[g.flag] = nil // no maintainer: no requirement
+			continue
+		}
+		if !adminsRead {
+			if admins, err = s.projectAdmins(ctx, project); err != nil {
+				return err
+			}
+			adminsRead = true
+		}
+		var members []string
+		add := func(ids ...string) {
+			for _, m := range ids {
+				if m != "" && !slices.Contains(members, m) {
+					members = append(members, m)
+				}
+			}
+		}
+		add(f.Maintainer)
+		if f.MaintainerTeam != "" {
+			t, err := s.store.GetTeam(ctx, f.MaintainerTeam)
+			switch {
+			case err == nil:
+				add(t.Members...)
+			case domain.ErrorCode(err) != domain.CodeNotFound: // a team gone leaves the maintainer and the admins
+				return err
+			}
+		}
+		add(admins...)
+		needs.maintainers[g.flag] = members
+	}
+	pr.needs = needs
+	return nil
+}
+
+// namesFlag reports whether one of chs is a flag-level or targeting change
+// of flag.
+func namesFlag(chs []domain.Change, flag string) bool {
+	return slices.ContainsFunc(chs, func(c domain.Change) bool {
+		return (c.Kind == domain.KindFlag || c.Kind == domain.KindTargeting) && c.Flag == flag
+	})
+}
+
+// projectAdmins are the members who are admins in project (organisation
+// admins among them).
+func (s *Service) projectAdmins(ctx context.Context, project string) ([]string, error) {
+	var out []string
+	err := forEach(ctx, s.store.ListMembers, func(m domain.Member) error {
+		if m.RoleIn(project) == domain.RoleAdmin {
+			out = append(out, m.ID)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // policy is the strictest policy of the prepared changes' gates.
-func (pr prepared) policy() domain.Policy { return policyOver(pr.gates) }
+func (pr prepared) policy() domain.Policy { return pr.policyOver(pr.gates) }
 
 // tighten is p made the strictest of itself and the policies of the gates
 // of environments p does not cover yet: an edit that reaches a new
@@ -144,7 +250,7 @@ func (pr prepared) tighten(p domain.Policy) domain.Policy {
 	if len(beyond) == 0 {
 		return p
 	}
-	return domain.Strictest([]domain.Policy{p, policyOver(beyond)})
+	return domain.Strictest([]domain.Policy{p, pr.policyOver(beyond)})
 }
 
 // locks says whether the request takes the pending locks of its targeting
@@ -159,17 +265,52 @@ func legacyPointer(int) string { return "" }
 // changesPointer is where the i-th change of a body's changes is.
 func changesPointer(i int) string { return fmt.Sprintf("/changes/%d", i) }
 
-// policyOver is the strictest policy of gs' environments, each once.
-func policyOver(gs []gate) domain.Policy {
+// policyOver is the strictest policy of gs' environments, each once, with
+// their requirements: each required team's, and, where the settings
+// require the maintainer, those of the maintainers of each flag the
+// changes name that has a maintainer (members as pr.needs read them).
+func (pr prepared) policyOver(gs []gate) domain.Policy {
 	var ps []domain.Policy
 	var seen []string
 	for _, g := range gs {
-		if !slices.Contains(seen, g.settings.Environment) {
-			seen = append(seen, g.settings.Environment)
-			ps = append(ps, domain.PolicyOf(g.settings))
+		i := slices.Index(seen, g.settings.Environment)
+		if i < 0 {
+			i, seen = len(seen), append(seen, g.settings.Environment)
+			p := domain.PolicyOf(g.settings)
+			for _, r := range g.settings.Require {
+				p.Requirements = append(p.Requirements, domain.TeamRequirementOf(r, pr.needs.teamMembers(r.Team)))
+			}
+			ps = append(ps, p)
+		}
+		if g.settings.RequireMaintainer && namesFlag(pr.changes, g.flag) {
+			if members := pr.needs.maintainersOf(g.flag); len(members) > 0 {
+				ps[i].Requirements = domain.UniteRequirements(ps[i].Requirements, []domain.Requirement{domain.MaintainerRequirement(g.flag, members)})
+			}
 		}
 	}
 	return domain.Strictest(ps)
+}
+
+// policyOver is the strictest policy of gs' environments without their
+// team and maintainer requirements (nobody read who can supply them).
+func policyOver(gs []gate) domain.Policy {
+	p := prepared{}.policyOver(gs)
+	p.Requirements = []domain.Requirement{}
+	return p
+}
+
+func (n *requirementSources) teamMembers(team string) []string {
+	if n == nil {
+		return []string{}
+	}
+	return n.teams[team]
+}
+
+func (n *requirementSources) maintainersOf(flag string) []string {
+	if n == nil {
+		return nil
+	}
+	return n.maintainers[flag]
 }
 
 func keepIdentity(c, live *domain.FlagConfig) {
@@ -234,6 +375,9 @@ type RequestView struct {
 	// address is suppressed (mail to it bounced, or they complained): they
 	// get no mail about it (mailevents.go).
 	UnreachableReviewers []UnreachableReviewer
+	// Missing says what a pending request still needs ("needs 1 more from
+	// sre", "needs 1 more approval"): domain.ChangeRequest.Missing.
+	Missing []string
 }
 
 // ChangeView is one change of a request against the live state.
@@ -252,7 +396,7 @@ type ChangeView struct {
 }
 
 func (s *Service) view(ctx context.Context, cr *domain.ChangeRequest) (*RequestView, error) {
-	v := &RequestView{ChangeRequest: cr, Approvals: len(cr.Approvals()), Rejections: len(cr.Rejections())}
+	v := &RequestView{ChangeRequest: cr, Approvals: len(cr.Approvals()), Rejections: len(cr.Rejections()), Missing: cr.Missing()}
 	var err error
 	if v.UnreachableReviewers, err = s.unreachableReviewers(ctx, cr); err != nil {
 		return nil, err
@@ -290,6 +434,11 @@ func (s *Service) changeView(ctx context.Context, cr *domain.ChangeRequest, ch *
 		if cv.Affects, err = s.segmentUsage(ctx, cr.Project, ch.Segment); err != nil {
 			return cv, err
 		}
+	}
+	if cr.Bypass != nil {
+		// a bypass's review after: what the bypass changed, base to proposal
+		cv.Diff, err = bypassDiff(ch)
+		return cv, err
 	}
 	if cr.Status == domain.StatusApplied {
 		// the live state now is the proposal (or later); show what was applied

@@ -1124,19 +1124,26 @@ func (r *faultRun) anyone() *app.Principal {
 // prefer (any open one when prefer is empty) if there is one; nil when
 // there is none.
 func (r *faultRun) pick(prefer ...domain.CRStatus) *domain.ChangeRequest {
-	if len(r.crs) == 0 {
-		return nil
-	}
-	var fit []*domain.ChangeRequest
+	// the targeting requests the run opened (governance requests, opened
+	// by settings that weaken, are left alone: governance_test.go)
+	var all, fit []*domain.ChangeRequest
 	for i := range r.crs {
-		if cr := &r.crs[i]; slices.Contains(prefer, cr.Status) || len(prefer) == 0 && !cr.Status.Final() {
+		cr := &r.crs[i]
+		if cr.Kind == domain.KindGovernance {
+			continue
+		}
+		all = append(all, cr)
+		if slices.Contains(prefer, cr.Status) || len(prefer) == 0 && !cr.Status.Final() {
 			fit = append(fit, cr)
 		}
+	}
+	if len(all) == 0 {
+		return nil
 	}
 	if len(fit) > 0 && r.rng.IntN(5) > 0 {
 		return fit[r.rng.IntN(len(fit))]
 	}
-	return &r.crs[r.rng.IntN(len(r.crs))]
+	return all[r.rng.IntN(len(all))]
 }
 
 // requesterOf is the member who opened cr, or an editor when none of the
@@ -1277,7 +1284,8 @@ func (r *faultRun) withdraw() {
 }
 
 func (r *faultRun) settings() {
-	in := *r.approvalSettings()
+	cur := r.approvalSettings()
+	in := *cur
 	in.MinApprovals = 1 + r.rng.IntN(2)
 	in.AllowSelfApproval = r.rng.IntN(2) == 0
 	in.RejectionBlocksApply = r.rng.IntN(2) == 0
@@ -1286,7 +1294,13 @@ func (r *faultRun) settings() {
 	in.Apply = []domain.ApplyMode{domain.ApplyManual, domain.ApplyOnApproval}[r.rng.IntN(2)]
 	in.LockWhilePending = r.rng.IntN(4) == 0
 	p := []*app.Principal{r.w.carol, r.w.admin}[r.rng.IntN(2)]
-	r.call("settings", "settings", func(ctx context.Context) error {
+	// settings that weaken, while approvals are on, open a governance
+	// request instead of writing (governance.go)
+	effect := "settings"
+	if r.orgSettings().Approvals && len(domain.WeakenedFields(cur, &in)) > 0 {
+		effect = "open"
+	}
+	r.call(effect, "settings", func(ctx context.Context) error {
 		_, err := r.w.svc.UpdateApprovalSettings(ctx, p, "shop", "production", nil, &in)
 		return err
 	})
@@ -1294,7 +1308,11 @@ func (r *faultRun) settings() {
 
 func (r *faultRun) toggle() {
 	on := r.rng.IntN(4) > 0
-	r.call("switch", "switch approvals", func(ctx context.Context) error {
+	effect := "switch"
+	if !on && r.orgSettings().Approvals {
+		effect = "open" // turning approvals off opens a governance request
+	}
+	r.call(effect, "switch approvals", func(ctx context.Context) error {
 		_, err := r.w.svc.UpdateOrgSettings(ctx, r.w.carol, nil, app.OrgSettingsInput{Approvals: on})
 		return err
 	})

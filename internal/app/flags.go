@@ -17,6 +17,7 @@ type FlagInput struct {
 	Description    string                `json:"description"`
 	Tags           []string              `json:"tags"`
 	Maintainer     string                `json:"maintainer"`
+	MaintainerTeam string                `json:"maintainer_team"`
 	BucketingUnit  string                `json:"bucketing_unit"`
 	BucketingSalt  string                `json:"bucketing_salt"`
 	EvaluationMode domain.EvaluationMode `json:"evaluation_mode"`
@@ -31,7 +32,7 @@ func (s *Service) CreateFlag(ctx context.Context, p *Principal, project string, 
 	now := s.clock.Now()
 	f := &domain.Flag{
 		Project: project, Key: in.Key, Name: in.Name, Description: in.Description, Tags: in.Tags,
-		Maintainer: in.Maintainer, BucketingUnit: in.BucketingUnit, BucketingSalt: in.BucketingSalt,
+		Maintainer: in.Maintainer, MaintainerTeam: in.MaintainerTeam, BucketingUnit: in.BucketingUnit, BucketingSalt: in.BucketingSalt,
 		EvaluationMode: in.EvaluationMode, Variants: in.Variants, CreatedAt: now, UpdatedAt: now,
 	}
 	if f.Key == "" {
@@ -68,6 +69,9 @@ func (s *Service) CreateFlag(ctx context.Context, p *Principal, project string, 
 	if err := s.checkMaintainer(ctx, f.Maintainer); err != nil {
 		return nil, err
 	}
+	if err := s.checkMaintainerTeam(ctx, f.MaintainerTeam); err != nil {
+		return nil, err
+	}
 	e := s.audit(p.Actor(), domain.ActionFlagCreated, p.channel())
 	e.Project, e.Flag, e.Version = project, f.Key, 1
 	if err := s.store.CreateFlag(ctx, f, []domain.AuditEntry{e}); err != nil {
@@ -85,6 +89,20 @@ func (s *Service) checkMaintainer(ctx context.Context, id string) error {
 	if domain.ErrorCode(err) == domain.CodeNotFound {
 		var v domain.Validation
 		v.Add("/maintainer", "no member has id %q", id)
+		return v.Err()
+	}
+	return err
+}
+
+// checkMaintainerTeam checks that the maintainer team exists.
+func (s *Service) checkMaintainerTeam(ctx context.Context, team string) error {
+	if team == "" {
+		return nil
+	}
+	_, err := s.store.GetTeam(ctx, team)
+	if domain.ErrorCode(err) == domain.CodeNotFound {
+		var v domain.Validation
+		v.Add("/maintainer_team", "no team has key %q", team)
 		return v.Err()
 	}
 	return err
@@ -181,6 +199,11 @@ func (s *Service) changeFlag(ctx context.Context, p *Principal, project, key str
 			return out, err
 		}
 	}
+	if probe.MaintainerTeam != cur.MaintainerTeam {
+		if err := s.checkMaintainerTeam(ctx, probe.MaintainerTeam); err != nil {
+			return out, err
+		}
+	}
 	if opts.Draft != "" {
 		out.Request, err = s.AddToDraft(ctx, p, opts.Draft, ChangeInput{Flag: key, ProposedFlag: probe})
 		return out, err
@@ -193,7 +216,7 @@ func (s *Service) changeFlag(ctx context.Context, p *Principal, project, key str
 		out.Request, err = s.proposeFlag(ctx, p, cur, probe, d, opts)
 		return out, err
 	}
-	if d.freeze, err = s.passFlagFreeze(ctx, p, d.org, cur, probe, opts.BypassReason); err != nil {
+	if d.freeze, d.frozen, err = s.passFlagFreeze(ctx, p, d.org, cur, probe, opts.BypassReason); err != nil {
 		return out, err
 	}
 	out.Applied, err = s.writeFlag(ctx, p, project, key, expected, opts, change, d)
@@ -212,6 +235,7 @@ type flagDecision struct {
 	guard    *domain.SettingsGuard
 	how      domain.AuditAction
 	freeze   string // the freeze a bypass passes (passFreeze)
+	frozen   []gate // the environments a freeze holds (passFlagFreeze)
 }
 
 func (s *Service) decideFlag(ctx context.Context, p *Principal, cur, probe *domain.Flag, opts ChangeOptions) (flagDecision, error) {
@@ -310,6 +334,17 @@ func (s *Service) writeFlag(ctx context.Context, p *Principal, project, key stri
 		}
 		e.Version = f.Version + 1
 		w.Record(e)
+		if opensReview(&e) {
+			written := cloneFlag(f)
+			written.Version = e.Version
+			ch := domain.Change{Kind: domain.KindFlag, Flag: key, ProposedFlag: written, BaseFlag: before, BaseVersion: before.Version}
+			cr, opened, err := s.reviewAfter(p, project, ch, bypassGates(how, d.critical, d.freeze, d.frozen), opts.BypassReason, d.freeze, e.Version, e.Diff)
+			if err != nil {
+				return err
+			}
+			w.Opens = cr
+			w.Record(opened)
+		}
 		return nil
 	})
 	if err != nil {
@@ -631,6 +666,17 @@ func (s *Service) writeConfig(ctx context.Context, p *Principal, org *domain.Org
 			e.Diff = d
 		}
 		w.Record(e)
+		if opensReview(&e) {
+			base, written := before, *c
+			written.Version = e.Version
+			ch := domain.Change{Kind: domain.KindTargeting, Flag: f.Key, Environment: g.env, ProposedConfig: &written, BaseConfig: &base, BaseVersion: before.Version}
+			cr, opened, err := s.reviewAfter(p, f.Project, ch, []gate{g}, opts.BypassReason, freeze, e.Version, e.Diff)
+			if err != nil {
+				return err
+			}
+			w.Opens = cr
+			w.Record(opened)
+		}
 		return nil
 	})
 	if err != nil {

@@ -455,12 +455,14 @@ func (s *Service) frozenFlagGates(ctx context.Context, org *domain.OrgSettings, 
 
 // passFlagFreeze is passFreeze for a flag change: the environments it
 // shows in that a freeze holds.
-func (s *Service) passFlagFreeze(ctx context.Context, p *Principal, org *domain.OrgSettings, cur, next *domain.Flag, reason string) (string, error) {
+// It also answers those gates (the review after a bypass draws on them).
+func (s *Service) passFlagFreeze(ctx context.Context, p *Principal, org *domain.OrgSettings, cur, next *domain.Flag, reason string) (string, []gate, error) {
 	gates, err := s.frozenFlagGates(ctx, org, cur, next)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return s.passFreeze(ctx, p, cur.Project, gates, reason)
+	freeze, err := s.passFreeze(ctx, p, cur.Project, gates, reason)
+	return freeze, gates, err
 }
 
 // frozenAudit marks e as the bypass of freeze (when one was passed).

@@ -98,7 +98,7 @@ func (s *Service) checkLink(cr *domain.ChangeRequest, c actionlink.Claims, m *do
 	a := domain.Actor{MemberID: m.ID, Role: m.RoleIn(cr.Project)}
 	switch c.Action {
 	case actionlink.Approve, actionlink.Reject:
-		if cr.Status != domain.StatusPending && !(cr.Status == domain.StatusApproved && cr.Policy.MinApprovals > 1) {
+		if cr.Status != domain.StatusPending && !(cr.Status == domain.StatusApproved && cr.Policy.ReviewsAfterApproval()) {
 			return domain.Errorf(domain.CodeConflict, "the request was already decided: it is %s%s", cr.Status, decidedBy(cr))
 		}
 		for _, r := range cr.Reviews {

@@ -133,7 +133,29 @@ func (s *Service) updateMember(ctx context.Context, p *Principal, id string, exp
 		return nil, g, err
 	}
 	s.endAccessAfterUpdate(ctx, id, &orig, m)
+	if lowered(&orig, m) {
+		s.voidReviews(ctx, id, m, "role lowered")
+	}
 	return m, nil, nil
+}
+
+// lowered reports whether an update (orig as read, m as written) lowered
+// the member's role in the organisation or in a project.
+func lowered(orig, m *domain.Member) bool {
+	if m.Role.Below(orig.Role) {
+		return true
+	}
+	for p := range orig.Projects {
+		if m.RoleIn(p).Below(orig.RoleIn(p)) {
+			return true
+		}
+	}
+	for p := range m.Projects {
+		if m.RoleIn(p).Below(orig.RoleIn(p)) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkProjectRolesOfChange checks, before the write, that the project
@@ -246,6 +268,7 @@ func (s *Service) DeleteMember(ctx context.Context, p *Principal, id string) err
 		return err
 	}
 	s.endMemberSessions(ctx, id, "member removed")
+	s.voidReviews(ctx, id, nil, "member removed")
 	if err := s.identity().DeleteSignInLinks(ctx, id); err != nil {
 		s.log.WarnContext(ctx, "deleting a removed member's sign-in links failed; they need the member to work anyway", "member", id, "err", err)
 	}

@@ -175,6 +175,11 @@ func (flagProposal) prepare(ctx context.Context, s *Service, ch domain.Change, l
 			return domain.Change{}, prefixed(err, ptr+"/proposed_flag")
 		}
 	}
+	if next.MaintainerTeam != f.MaintainerTeam {
+		if err := s.checkMaintainerTeam(ctx, next.MaintainerTeam); err != nil {
+			return domain.Change{}, prefixed(err, ptr+"/proposed_flag")
+		}
+	}
 	if f.Archived && next.Archived {
 		return domain.Change{}, domain.Errorf(domain.CodeConflict, "flag %q is archived; restore it (PATCH archived=false) before proposing changes", f.Key)
 	}

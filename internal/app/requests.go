@@ -80,6 +80,9 @@ func (s *Service) CreateRequest(ctx context.Context, p *Principal, in RequestInp
 // and a schedule if any), under their strictest policy, taking their locks
 // where an environment says so.
 func (s *Service) openRequest(ctx context.Context, p *Principal, cr *domain.ChangeRequest, pr prepared, opts ChangeOptions) (*RequestView, error) {
+	if err := s.readRequirements(ctx, cr.Project, &pr); err != nil {
+		return nil, err
+	}
 	now := s.clock.Now()
 	s.start(p, cr, opts, now)
 	cr.Status, cr.Policy = domain.StatusPending, pr.policy()

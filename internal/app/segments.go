@@ -166,6 +166,18 @@ func (s *Service) writeSegment(ctx context.Context, p *Principal, project, key s
 		e.Project, e.Segment, e.Version = project, seg.Key, before.Version+1
 		e.Diff = segmentDiff(before, seg)
 		audit.Record(e)
+		if opensReview(&e) {
+			written := cloneSegment(seg)
+			written.Version = e.Version
+			// a segment change keeps its base's version only (its keys can be many)
+			ch := domain.Change{Kind: domain.KindSegment, Segment: seg.Key, ProposedSegment: written, BaseVersion: before.Version}
+			cr, opened, err := s.reviewAfter(p, project, ch, bypassGates(d.how, d.gates, d.freeze, d.all), opts.BypassReason, d.freeze, e.Version, e.Diff)
+			if err != nil {
+				return err
+			}
+			audit.Opens = cr
+			audit.Record(opened)
+		}
 		return nil
 	})
 	if err != nil {

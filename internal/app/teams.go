@@ -12,8 +12,9 @@ import (
 
 // Teams are named groups of the organisation's members (domain.Team). They
 // belong to no project: every member may read them, managers and admins
-// write them. Approval settings will require approvals from teams; nothing
-// counts them yet.
+// write them. Approval settings require approvals from teams (Require),
+// and a flag's maintainer team counts for its maintainers' requirement;
+// a request fixes the members it counts when it is opened.
 
 // TeamInput is what a client sends to create a team. The key is made from
 // the name when not given. Members are member ids; each must exist.
@@ -160,9 +161,20 @@ func (s *Service) UpdateTeam(ctx context.Context, p *Principal, key string, expe
 	return t, nil
 }
 
-// DeleteTeam deletes a team (managers and admins).
+// DeleteTeam deletes a team (managers and admins). A team that some
+// environment's approval settings require, or that maintains a flag, is
+// not deleted (409 naming one): requests could no longer be opened there.
+// A settings write racing the delete can still leave a dangling name;
+// opening a request then fails (readRequirements), so the race fails
+// closed.
 func (s *Service) DeleteTeam(ctx context.Context, p *Principal, key string) error {
 	if err := p.requireOrg(domain.RoleManager, "deleting a team"); err != nil {
+		return err
+	}
+	if _, err := s.store.GetTeam(ctx, key); err != nil {
+		return err
+	}
+	if err := s.teamInUse(ctx, key); err != nil {
 		return err
 	}
 	err := s.store.DeleteTeam(ctx, key, func(t *domain.Team, audit *domain.Audit) error {
@@ -327,4 +339,45 @@ func teamDiff(before, after *domain.Team) *domain.Diff {
 	}
 	d.Summary = summary
 	return d
+}
+
+// errTeamUsed stops the walk of teamInUse at the first use.
+var errTeamUsed = errors.New("team in use")
+
+// teamInUse says, as a conflict naming the first it finds, whether some
+// environment's approval settings require team key or some flag names
+// it as its maintainer team.
+func (s *Service) teamInUse(ctx context.Context, key string) error {
+	var used *domain.Error
+	err := forEach(ctx, s.store.ListProjects, func(pr domain.Project) error {
+		err := forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.Environment, string, error) {
+			return s.store.ListEnvironments(ctx, pr.Key, pg)
+		}, func(env domain.Environment) error {
+			a, err := s.store.GetApprovalSettings(ctx, pr.Key, env.Key)
+			if err != nil {
+				return err
+			}
+			if slices.ContainsFunc(a.Require, func(r domain.TeamRequirement) bool { return r.Team == key }) {
+				used = domain.Errorf(domain.CodeConflict, "team %q is required by the approval settings of %s/%s; remove it there first", key, pr.Key, env.Key)
+				return errTeamUsed
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.Flag, string, error) {
+			return s.store.ListFlags(ctx, pr.Key, domain.FlagFilter{}, pg)
+		}, func(f domain.Flag) error {
+			if f.MaintainerTeam == key {
+				used = domain.Errorf(domain.CodeConflict, "team %q maintains flag %s/%s; give the flag another maintainer team first", key, pr.Key, f.Key)
+				return errTeamUsed
+			}
+			return nil
+		})
+	})
+	if errors.Is(err, errTeamUsed) {
+		return used
+	}
+	return err
 }

@@ -25,12 +25,13 @@ type SweepReport struct {
 	Applied      []string          `json:"applied"`
 	Conflicts    []string          `json:"conflicts"` // a scheduled or automatic apply refused: the live state moved on
 	Held         []string          `json:"held"`      // an apply a change freeze holds until its end (freezes.go)
+	Overdue      []string          `json:"overdue"`   // a bypass's review after not acknowledged in time (breakglass.go)
 	NoOps        []string          `json:"no_ops"`    // someone (a person or another sweep) got there first
 	Failed       map[string]string `json:"failed"`    // id → error; the sweep went on with the rest
 }
 
 func newReport(now time.Time) *SweepReport {
-	return &SweepReport{At: now, AutoApproved: []string{}, Expired: []string{}, Applied: []string{}, Conflicts: []string{}, Held: []string{}, NoOps: []string{}, Failed: map[string]string{}}
+	return &SweepReport{At: now, AutoApproved: []string{}, Expired: []string{}, Applied: []string{}, Conflicts: []string{}, Held: []string{}, Overdue: []string{}, NoOps: []string{}, Failed: map[string]string{}}
 }
 
 // errNoop says a timer found the request already moved on.
@@ -73,7 +74,7 @@ func (s *Service) Sweep(ctx context.Context) (*SweepReport, error) {
 	}
 	if r.Examined > 0 {
 		s.log.InfoContext(ctx, "timer sweep", "examined", r.Examined, "auto_approved", len(r.AutoApproved), "expired", len(r.Expired),
-			"applied", len(r.Applied), "conflicts", len(r.Conflicts), "no_ops", len(r.NoOps), "failed", len(r.Failed))
+			"applied", len(r.Applied), "conflicts", len(r.Conflicts), "overdue", len(r.Overdue), "no_ops", len(r.NoOps), "failed", len(r.Failed))
 	}
 	return r, nil
 }
@@ -99,6 +100,8 @@ func (s *Service) sweepOne(ctx context.Context, id string, now time.Time, r *Swe
 				r.Conflicts = append(r.Conflicts, id)
 			case "held":
 				r.Held = append(r.Held, id)
+			case "overdue":
+				r.Overdue = append(r.Overdue, id)
 			}
 		}
 	}
@@ -111,6 +114,8 @@ func (s *Service) fire(ctx context.Context, id string, now time.Time) ([]string,
 		return nil, err
 	}
 	switch {
+	case cr.ReviewOverdue(now) && !cr.Bypass.Overdue:
+		return s.markOverdue(ctx, id, now)
 	case cr.ExpiresAt != nil && !now.Before(*cr.ExpiresAt) && !cr.Status.Final():
 		return s.expire(ctx, id, now)
 	case cr.Status == domain.StatusPending && cr.AutoApproveAt != nil && !now.Before(*cr.AutoApproveAt):

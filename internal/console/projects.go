@@ -439,6 +439,8 @@ func (c *Console) approvalsSubmit(w http.ResponseWriter, r *http.Request, v *vie
 		APITokenBypass:                  checked("api_token_bypass"),
 		AllowUnapprovedScheduleDeletion: checked("allow_unapproved_schedule_deletion"),
 		Bypass:                          current.Bypass,
+		// the form does not show team requirements yet: they stay
+		Require: current.Require, DistinctReviewers: current.DistinctReviewers, RequireMaintainer: current.RequireMaintainer,
 	}
 	if in.DesignatedReviewers == nil {
 		in.DesignatedReviewers = []string{}

@@ -156,6 +156,24 @@ func TestOrgApprovalsSwitch(t *testing.T) {
 	}
 }
 
+// Turning approvals off while they are on weakens the rules: the form's
+// answer is the governance request it opened, whose page shows what
+// weakens; approvals stay on until another admin approves it.
+func TestOrgApprovalsOffIsAGovernanceRequest(t *testing.T) {
+	f := newPJFixture(t)
+	w := f.w
+	f.mb.post("/settings", url.Values{"approvals": {"on"}, "version": {"0"}}).want(303)
+	p := f.mb.post("/settings", url.Values{"approvals": {"off"}, "version": {"1"}}).want(303)
+	loc := p.location()
+	if !strings.HasPrefix(loc, "/requests/cr_") || !strings.HasSuffix(loc, "?done=governance-requested") {
+		t.Fatalf("redirect to %q", loc)
+	}
+	f.mb.get(loc).want(200).has(`id="flash"`, "another admin must approve it", "approvals", "true", "false")
+	if o, _ := w.svc.GetOrgSettings(w.ctx, w.admin); !o.Approvals {
+		t.Fatal("approvals went off without a second admin")
+	}
+}
+
 func TestEnvironmentsListCreateProtect(t *testing.T) {
 	f := newPJFixture(t)
 	p := f.eb.get("/projects/shop/environments").want(200)

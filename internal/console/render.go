@@ -190,9 +190,11 @@ var eventTexts = map[domain.EventType]string{
 	domain.EventApproved: "approved", domain.EventRejected: "rejected", domain.EventApplied: "applied the change",
 	domain.EventWithdrawn: "withdrew the request", domain.EventExpired: "expired the request",
 	domain.EventAutoApproved: "auto-approved the request", domain.EventApplyConflict: "could not apply: the live state changed",
-	domain.EventScheduleFailed: "could not apply on schedule", domain.EventApprovalsRevoked: "revoked the approvals",
+	domain.EventScheduleFailed: "could not apply on schedule", domain.EventApprovalsRevoked: "revoked the approvals", domain.EventReviewVoided: "voided a review: its reviewer may no longer review",
 	domain.EventDrafted: "worked on the draft", domain.EventSubmitted: "submitted the request for review",
-	domain.EventHeld: "held the apply: a change freeze is in force",
+	domain.EventHeld:     "held the apply: a change freeze is in force",
+	domain.EventBypassed: "applied the change by a bypass; another reviewer must acknowledge it", domain.EventAcknowledged: "acknowledged the bypass",
+	domain.EventReviewOverdue: "marked the review after the bypass overdue: nobody acknowledged it in time",
 }
 
 func eventText(t domain.EventType) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
@@ -98,7 +99,7 @@ type requestListView struct {
 	Next     string
 }
 
-var crStatuses = []domain.CRStatus{domain.StatusPending, domain.StatusApproved, domain.StatusRejected, domain.StatusApplied, domain.StatusWithdrawn, domain.StatusExpired}
+var crStatuses = []domain.CRStatus{domain.StatusPending, domain.StatusApproved, domain.StatusRejected, domain.StatusApplied, domain.StatusWithdrawn, domain.StatusExpired, domain.StatusReviewAfter}
 
 func (c *Console) requestList(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	q := r.URL.Query()
@@ -198,8 +199,27 @@ func (c *Console) changeDiff(ctx context.Context, p *app.Principal, rv *app.Requ
 			}
 		}
 		return flagParts(before, ch.ProposedFlag), nil
+	case domain.KindGovernance:
+		return governanceParts(ch.Governance), nil
 	}
 	return nil, nil
+}
+
+// governanceParts shows a change to the rules: each field that weakens
+// them, as it was and as proposed.
+func governanceParts(g *domain.GovernanceChange) []diffPart {
+	if g == nil {
+		return nil
+	}
+	var parts []diffPart
+	for _, w := range g.Weakens {
+		before, after, _ := strings.Cut(w.Detail, " → ")
+		if after == "" {
+			before, after = "", w.Detail
+		}
+		parts = appendPart(parts, part(g.Name()+": "+strings.TrimPrefix(w.Pointer, "/"), []string{before}, []string{after}))
+	}
+	return parts
 }
 
 // act runs an action on the request and redirects to it with a message;

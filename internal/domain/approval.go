@@ -71,9 +71,32 @@ type ApprovalSettings struct {
 	APITokenBypass                  bool          `json:"api_token_bypass"`
 	AllowUnapprovedScheduleDeletion bool          `json:"allow_unapproved_schedule_deletion"`
 	Bypass                          []BypassGrant `json:"bypass"`
-	Version                         int64         `json:"version"`
-	UpdatedAt                       time.Time     `json:"updated_at"`
+	// ReviewAfterBypass is how long another reviewer has to acknowledge
+	// a bypass (breakglass.go): 1h to 168h, DefaultReviewAfterBypass
+	// when unset.
+	ReviewAfterBypass string `json:"review_after_bypass"`
+	// Require are the teams whose approvals a request needs, on top of
+	// (or, with MinApprovals 0, instead of) the overall quorum.
+	Require []TeamRequirement `json:"require"`
+	// DistinctReviewers: one reviewer fills one requirement at most;
+	// without it one approval counts for every team its reviewer is in.
+	DistinctReviewers bool `json:"distinct_reviewers"`
+	// RequireMaintainer: one approval from the maintainers of each flag
+	// a request changes (the maintainer, the maintainer team, the
+	// project's admins), like code owners.
+	RequireMaintainer bool      `json:"require_maintainer"`
+	Version           int64     `json:"version"`
+	UpdatedAt         time.Time `json:"updated_at"`
 }
+
+// TeamRequirement is "Min approvals from the members of Team".
+type TeamRequirement struct {
+	Team string `json:"team"`
+	Min  int    `json:"min"`
+}
+
+// MaxTeamRequirements bounds an environment's team requirements.
+const MaxTeamRequirements = 5
 
 // DefaultApprovalSettings are an environment's settings before anyone wrote
 // them: protected environments require one approval for every flag (once
@@ -83,6 +106,7 @@ func DefaultApprovalSettings(env *Environment) *ApprovalSettings {
 		Project: env.Project, Environment: env.Key, Required: RequiredOff, Tags: []string{}, MinApprovals: 1,
 		RejectionBlocksApply: true, Reviewers: ReviewersPeer, DesignatedReviewers: []string{},
 		AutoApproveAfter: AutoApproveNever, Apply: ApplyManual, Bypass: []BypassGrant{},
+		ReviewAfterBypass: DefaultReviewAfterBypass,
 	}
 	if env.Protected {
 		s.Required = RequiredAll
@@ -108,8 +132,26 @@ func (s *ApprovalSettings) Validate() error {
 			v.Add(fmt.Sprintf("/tags/%d", i), "a tag must be lower-case letters, digits and dashes")
 		}
 	}
-	if s.MinApprovals < 1 || s.MinApprovals > 5 {
-		v.Add("/min_approvals", "must be from 1 to 5")
+	switch {
+	case s.MinApprovals == 0 && (len(s.Require) > 0 || s.RequireMaintainer):
+		// the team requirements stand instead of an overall quorum
+	case s.MinApprovals < 1 || s.MinApprovals > 5:
+		v.Add("/min_approvals", "must be from 1 to 5 (0 only when require or require_maintainer is set)")
+	}
+	if len(s.Require) > MaxTeamRequirements {
+		v.Add("/require", "at most %d team requirements", MaxTeamRequirements)
+	}
+	for i, r := range s.Require {
+		ptr := fmt.Sprintf("/require/%d", i)
+		if !ValidKey(r.Team) {
+			v.Add(ptr+"/team", "must be a team's key")
+		}
+		if r.Min < 1 || r.Min > 5 {
+			v.Add(ptr+"/min", "must be from 1 to 5")
+		}
+		if slices.IndexFunc(s.Require[:i], func(o TeamRequirement) bool { return o.Team == r.Team }) >= 0 {
+			v.Add(ptr+"/team", "team %q is required twice; name each team once", r.Team)
+		}
 	}
 	switch s.Reviewers {
 	case ReviewersPeer:
@@ -134,6 +176,9 @@ func (s *ApprovalSettings) Validate() error {
 	case ApplyManual, ApplyOnApproval:
 	default:
 		v.Add("/apply", "must be manual or on_approval")
+	}
+	if s.ReviewAfterBypass != "" && !validReviewAfterBypass(s.ReviewAfterBypass) {
+		v.Add("/review_after_bypass", "must be a duration from 1h to 168h, like 24h")
 	}
 	for i, b := range s.Bypass {
 		if (b.MemberID == "") == (b.TokenID == "") {
@@ -189,6 +234,67 @@ type Policy struct {
 	// Environments the policy was drawn from (several for a flag-level
 	// change: the strictest of all that serve the variant).
 	Environments []string `json:"environments"`
+	// Requirements are the team and maintainer requirements, each with
+	// who can supply it as read when the request was opened (fixed, as
+	// the quorum is): joining or leaving a team later changes nothing.
+	Requirements []Requirement `json:"requirements"`
+	// DistinctReviewers: one reviewer fills one requirement at most.
+	DistinctReviewers bool `json:"distinct_reviewers"`
+}
+
+// Requirement is a number of approvals a request needs from a group of
+// members: a team's, or a flag's maintainers.
+type Requirement struct {
+	Name    string   `json:"name"`           // "sre", "maintainers of payment-v2"
+	Team    string   `json:"team,omitempty"` // the team; "" for a flag's maintainers
+	Flag    string   `json:"flag,omitempty"` // the flag, for maintainer requirements
+	Min     int      `json:"min"`
+	Members []string `json:"members"` // who counts for it, read when the request was opened
+}
+
+// TeamRequirementOf is the requirement of r, with the team's members as
+// the application read them.
+func TeamRequirementOf(r TeamRequirement, members []string) Requirement {
+	return Requirement{Name: r.Team, Team: r.Team, Min: r.Min, Members: slices.Clone(members)}
+}
+
+// MaintainerRequirement is "one approval from the maintainers of flag":
+// the maintainer, the maintainer team's members and the project's admins
+// (members, as the application read them).
+func MaintainerRequirement(flag string, members []string) Requirement {
+	return Requirement{Name: "maintainers of " + flag, Flag: flag, Min: 1, Members: slices.Clone(members)}
+}
+
+// key names what a requirement requires: a team, or a flag's maintainers.
+func (r Requirement) key() string {
+	if r.Team != "" {
+		return "team:" + r.Team
+	}
+	return "flag:" + r.Flag
+}
+
+// UniteRequirements is a and b, one requirement per team (or flag's
+// maintainers): for the same one the higher Min, its members united.
+func UniteRequirements(a, b []Requirement) []Requirement {
+	out := make([]Requirement, 0, len(a)+len(b))
+	for _, r := range slices.Concat(a, b) {
+		i := slices.IndexFunc(out, func(o Requirement) bool { return o.key() == r.key() })
+		if i < 0 {
+			r.Members = slices.Clone(r.Members)
+			if r.Members == nil {
+				r.Members = []string{}
+			}
+			out = append(out, r)
+			continue
+		}
+		out[i].Min = max(out[i].Min, r.Min)
+		for _, m := range r.Members {
+			if !slices.Contains(out[i].Members, m) {
+				out[i].Members = append(out[i].Members, m)
+			}
+		}
+	}
+	return out
 }
 
 // PolicyOf is the policy of one environment's settings.
@@ -198,6 +304,7 @@ func PolicyOf(s *ApprovalSettings) Policy {
 		Reviewers: s.Reviewers, DesignatedReviewers: slices.Clone(s.DesignatedReviewers), Apply: s.Apply,
 		AutoApproveAfter: s.AutoApproveAfter, ExpireAfter: s.ExpireAfter, Environments: []string{s.Environment},
 		AllowUnapprovedScheduleDeletion: s.AllowUnapprovedScheduleDeletion,
+		Requirements:                    []Requirement{}, DistinctReviewers: s.DistinctReviewers,
 	}
 }
 
@@ -206,13 +313,17 @@ func PolicyOf(s *ApprovalSettings) Policy {
 // it, a rejection blocks if any says so, designated reviewers if any
 // designates (the lists united), manual apply if any is manual, the shortest
 // expiry, and auto-approval only if all allow it (the longest window).
+// Requirements are united (UniteRequirements), and reviewers are distinct
+// if any says so.
 func Strictest(ps []Policy) Policy {
 	if len(ps) == 0 {
-		return Policy{MinApprovals: 1, Reviewers: ReviewersPeer, Apply: ApplyManual, AutoApproveAfter: AutoApproveNever, DesignatedReviewers: []string{}, Environments: []string{}}
+		return Policy{MinApprovals: 1, Reviewers: ReviewersPeer, Apply: ApplyManual, AutoApproveAfter: AutoApproveNever, DesignatedReviewers: []string{}, Environments: []string{},
+			Requirements: []Requirement{}}
 	}
 	out := ps[0]
 	out.DesignatedReviewers = slices.Clone(out.DesignatedReviewers)
 	out.Environments = slices.Clone(out.Environments)
+	out.Requirements = UniteRequirements(out.Requirements, nil)
 	if out.Reviewers == ReviewersPeer {
 		out.DesignatedReviewers = []string{}
 	}
@@ -235,6 +346,8 @@ func Strictest(ps []Policy) Policy {
 		out.ExpireAfter = shorterExpiry(out.ExpireAfter, p.ExpireAfter)
 		out.AllowUnapprovedScheduleDeletion = out.AllowUnapprovedScheduleDeletion && p.AllowUnapprovedScheduleDeletion
 		out.Environments = append(out.Environments, p.Environments...)
+		out.Requirements = UniteRequirements(out.Requirements, p.Requirements)
+		out.DistinctReviewers = out.DistinctReviewers || p.DistinctReviewers
 	}
 	return out
 }

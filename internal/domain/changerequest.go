@@ -52,6 +52,9 @@ const (
 	StatusWithdrawn CRStatus = "withdrawn"
 	StatusExpired   CRStatus = "expired"
 	StatusApplied   CRStatus = "applied"
+	// StatusReviewAfter: applied by a bypass, awaiting another reviewer's
+	// acknowledgement (breakglass.go); acknowledged, it is applied.
+	StatusReviewAfter CRStatus = "review_after"
 )
 
 // Final reports whether nothing can happen to a request in this state.
@@ -83,6 +86,9 @@ type Review struct {
 	Revision int       `json:"revision"`
 	Channel  string    `json:"channel"` // api, email, system
 	At       time.Time `json:"at"`
+	// Voided: the reviewer lost the right to review (VoidReviews), so the
+	// review no longer counts.
+	Voided bool `json:"voided,omitempty"`
 }
 
 // TimelineEvent is one thing that happened to a request.
@@ -168,14 +174,17 @@ type ChangeRequest struct {
 	UsedLinks []string `json:"used_links,omitempty"`
 	// HeldUntil is, for an approved request a freeze holds, when the
 	// freeze (HeldBy, its id) ends: the timers try the apply again then.
-	HeldUntil      *time.Time `json:"held_until,omitempty"`
-	HeldBy         string     `json:"held_by,omitempty"`
-	AppliedBy      string     `json:"applied_by,omitempty"`
-	AppliedAt      *time.Time `json:"applied_at,omitempty"`
-	AppliedVersion int64      `json:"applied_version,omitempty"`
-	Version        int64      `json:"version"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
+	HeldUntil *time.Time `json:"held_until,omitempty"`
+	HeldBy    string     `json:"held_by,omitempty"`
+	// Bypass is, for the review after a bypass (StatusReviewAfter), what
+	// the bypass was and by when it must be acknowledged.
+	Bypass         *BypassRecord `json:"bypass,omitempty"`
+	AppliedBy      string        `json:"applied_by,omitempty"`
+	AppliedAt      *time.Time    `json:"applied_at,omitempty"`
+	AppliedVersion int64         `json:"applied_version,omitempty"`
+	Version        int64         `json:"version"`
+	CreatedAt      time.Time     `json:"created_at"`
+	UpdatedAt      time.Time     `json:"updated_at"`
 }
 
 // Named refusals of the state machine.
@@ -226,11 +235,39 @@ func (cr *ChangeRequest) Rejections() []Review { return cr.reviewsOf(DecisionRej
 func (cr *ChangeRequest) reviewsOf(d Decision) []Review {
 	var out []Review
 	for _, r := range cr.Reviews {
-		if r.Revision == cr.Revision && r.Decision == d {
+		if r.Revision == cr.Revision && r.Decision == d && !r.Voided {
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// VoidReviews voids member's reviews of the current revision: the member
+// may no longer review the request (demoted or removed), so their review
+// stops counting. An approved request whose quorum no longer holds goes
+// back to pending (and no longer applies on approval by itself). ok is
+// false when the member had no review to void.
+func (cr *ChangeRequest) VoidReviews(member, reason string, now time.Time) (t Transition, ok bool, err error) {
+	if cr.Status != StatusPending && cr.Status != StatusApproved && cr.Status != StatusRejected {
+		return Transition{}, false, nil
+	}
+	for i := range cr.Reviews {
+		r := &cr.Reviews[i]
+		if r.Reviewer == member && r.Revision == cr.Revision && !r.Voided {
+			r.Voided, ok = true, true
+		}
+	}
+	if !ok {
+		return Transition{}, false, nil
+	}
+	switch {
+	case cr.Status == StatusApproved && !cr.QuorumMet():
+		cr.Status, cr.ApplyPending = StatusPending, false
+	case cr.Status == StatusRejected && len(cr.Rejections()) == 0:
+		cr.Status = StatusPending
+	}
+	t, err = cr.transition(TimelineEvent{Type: EventReviewVoided, Actor: "system:roles", Comment: reason, At: now}, ActionRequestReviewVoided)
+	return t, true, err
 }
 
 // AddEvent appends a timeline event at the current revision.
@@ -297,7 +334,8 @@ func (cr *ChangeRequest) CanReview(a Actor) error {
 	if own && !cr.Policy.AllowSelfApproval {
 		return ErrSelfReview
 	}
-	if cr.Policy.Reviewers == ReviewersDesignated && a.Role != RoleAdmin && !slices.Contains(cr.Policy.DesignatedReviewers, a.MemberID) {
+	if cr.Policy.Reviewers == ReviewersDesignated && a.Role != RoleAdmin && !slices.Contains(cr.Policy.DesignatedReviewers, a.MemberID) &&
+		!cr.Policy.MayReviewFor(a.MemberID) { // a requirement's members review too, or it could never be met
 		return ErrNotDesignated
 	}
 	if cr.Policy.Reviewers == ReviewersAdmins {
@@ -327,7 +365,7 @@ func (cr *ChangeRequest) CheckReview(a Actor, now time.Time) error {
 	switch cr.Status {
 	case StatusPending:
 	case StatusApproved:
-		if cr.Policy.MinApprovals <= 1 {
+		if !cr.Policy.ReviewsAfterApproval() {
 			return ErrAlreadyDecided
 		}
 	default:
@@ -378,10 +416,10 @@ func (cr *ChangeRequest) Review(a Actor, d Decision, comment, channel string, no
 	// (approved, rejected); one that does not, as a review.
 	action := ActionRequestReviewed
 	switch {
-	case d == DecisionReject && (cr.Policy.RejectionBlocksApply || cr.Policy.MinApprovals <= 1):
+	case d == DecisionReject && (cr.Policy.RejectionBlocksApply || !cr.Policy.ReviewsAfterApproval()):
 		cr.Status = StatusRejected
 		action = ActionRequestRejected
-	case d == DecisionApprove && cr.Status == StatusPending && len(cr.Approvals()) >= cr.Policy.MinApprovals &&
+	case d == DecisionApprove && cr.Status == StatusPending && cr.QuorumMet() &&
 		(!cr.Policy.RejectionBlocksApply || len(cr.Rejections()) == 0):
 		cr.Status = StatusApproved
 		cr.ApplyPending = cr.AppliesOnApproval(now)
@@ -391,10 +429,12 @@ func (cr *ChangeRequest) Review(a Actor, d Decision, comment, channel string, no
 }
 
 // AutoApprove approves a pending request whose auto-approval time passed,
-// counting as every missing approval. Rejected, withdrawn or re-edited
-// requests are not auto-approved (an edit restarts the timer).
+// counting as every missing approval of the overall quorum. Rejected,
+// withdrawn or re-edited requests are not auto-approved (an edit restarts
+// the timer), nor are those short of a team's or maintainers' approval:
+// auto-approval never stands in for a requirement.
 func (cr *ChangeRequest) AutoApprove(now time.Time) (Transition, error) {
-	if cr.Status != StatusPending || cr.AutoApproveAt == nil || now.Before(*cr.AutoApproveAt) || len(cr.Rejections()) > 0 {
+	if cr.Status != StatusPending || cr.AutoApproveAt == nil || now.Before(*cr.AutoApproveAt) || len(cr.Rejections()) > 0 || cr.teamShort() {
 		return Transition{}, ErrNotReviewable
 	}
 	missing := cr.Policy.MinApprovals - len(cr.Approvals())
@@ -564,7 +604,7 @@ func (cr *ChangeRequest) Withdraw(a Actor, now time.Time) (Transition, error) {
 // CheckWithdraw says whether a may withdraw the request at now, changing
 // nothing.
 func (cr *ChangeRequest) CheckWithdraw(a Actor, now time.Time) error {
-	if cr.Status.Final() {
+	if cr.Status.Final() || cr.Status == StatusReviewAfter {
 		return ErrNotWithdrawable
 	}
 	switch {
@@ -642,7 +682,7 @@ func (cr *ChangeRequest) NextDue() *time.Time {
 	}
 	switch cr.Status {
 	case StatusPending:
-		if len(cr.Rejections()) == 0 {
+		if len(cr.Rejections()) == 0 && !cr.teamShort() {
 			consider(cr.AutoApproveAt)
 		}
 		consider(cr.ExpiresAt)
@@ -659,6 +699,10 @@ func (cr *ChangeRequest) NextDue() *time.Time {
 		}
 	case StatusRejected:
 		consider(cr.ExpiresAt)
+	case StatusReviewAfter:
+		if cr.Bypass != nil && !cr.Bypass.Overdue {
+			consider(&cr.Bypass.ReviewDueAt) // overdue then: MarkOverdue
+		}
 	}
 	if due == nil {
 		return nil

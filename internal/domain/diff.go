@@ -186,6 +186,9 @@ func summarizeFlag(a, b *Flag) []string {
 	if a.Maintainer != b.Maintainer {
 		out = append(out, fmt.Sprintf("maintainer %s → %s", a.Maintainer, b.Maintainer))
 	}
+	if a.MaintainerTeam != b.MaintainerTeam {
+		out = append(out, fmt.Sprintf("maintainer team %s → %s", orNone(a.MaintainerTeam), orNone(b.MaintainerTeam)))
+	}
 	if a.BucketingUnit != b.BucketingUnit {
 		out = append(out, fmt.Sprintf("bucketing unit %s → %s", a.BucketingUnit, b.BucketingUnit))
 	}
@@ -252,4 +255,11 @@ func AnyDiff(from, to any) (*Diff, error) {
 		summary = append(summary, o.Op+" "+o.Path)
 	}
 	return &Diff{Operations: ops, Summary: summary}, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

@@ -269,6 +269,24 @@ func WeakenedFields(before, after *ApprovalSettings) []FieldError {
 	if !before.AllowUnapprovedScheduleDeletion && after.AllowUnapprovedScheduleDeletion {
 		add("/allow_unapproved_schedule_deletion", "false → true: the requester alone may delete an approved schedule")
 	}
+	if longerReviewAfter(before.ReviewAfterBypass, after.ReviewAfterBypass) {
+		add("/review_after_bypass", "%s → %s: a bypass waits longer for its review after", orDefault(before.ReviewAfterBypass), orDefault(after.ReviewAfterBypass))
+	}
+	for _, r := range before.Require {
+		i := slices.IndexFunc(after.Require, func(o TeamRequirement) bool { return o.Team == r.Team })
+		switch {
+		case i < 0:
+			add("/require", "team %s no longer required", r.Team)
+		case after.Require[i].Min < r.Min:
+			add("/require", "team %s: %d → %d approvals", r.Team, r.Min, after.Require[i].Min)
+		}
+	}
+	if before.DistinctReviewers && !after.DistinctReviewers {
+		add("/distinct_reviewers", "true → false: one reviewer may fill several team requirements")
+	}
+	if before.RequireMaintainer && !after.RequireMaintainer {
+		add("/require_maintainer", "true → false: flags' maintainers no longer need to approve")
+	}
 	for _, g := range after.Bypass {
 		if !slices.Contains(before.Bypass, g) {
 			who := g.MemberID
@@ -313,6 +331,7 @@ func GovernancePolicy(strictest Policy, reviewers int) (p Policy, capped bool) {
 	p.AutoApproveAfter = AutoApproveNever
 	p.Reviewers = ReviewersAdmins
 	p.DesignatedReviewers = []string{}
+	p.Requirements, p.DistinctReviewers = []Requirement{}, false // admins review the rules, not teams
 	p.Apply = ApplyManual
 	p.AllowUnapprovedScheduleDeletion = false
 	p.RejectionBlocksApply = true

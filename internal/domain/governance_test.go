@@ -68,9 +68,24 @@ var directions = map[string][]direction{
 	"AllowUnapprovedScheduleDeletion": {{weaken: func(a *domain.ApprovalSettings) { a.AllowUnapprovedScheduleDeletion = true }},
 		{base: func(a *domain.ApprovalSettings) { a.AllowUnapprovedScheduleDeletion = true },
 			strengthen: func(a *domain.ApprovalSettings) { a.AllowUnapprovedScheduleDeletion = false }}},
+	"ReviewAfterBypass": {{weaken: func(a *domain.ApprovalSettings) { a.ReviewAfterBypass = "48h" }, strengthen: func(a *domain.ApprovalSettings) { a.ReviewAfterBypass = "4h" }},
+		{base: func(a *domain.ApprovalSettings) { a.ReviewAfterBypass = "12h" }, weaken: func(a *domain.ApprovalSettings) { a.ReviewAfterBypass = "" }},
+		{base: func(a *domain.ApprovalSettings) { a.ReviewAfterBypass = "72h" }, strengthen: func(a *domain.ApprovalSettings) { a.ReviewAfterBypass = "" }}},
 	"Bypass": {{weaken: func(a *domain.ApprovalSettings) { a.Bypass = []domain.BypassGrant{{MemberID: "m9"}} }},
 		{base: func(a *domain.ApprovalSettings) { a.Bypass = []domain.BypassGrant{{MemberID: "m9"}} },
 			strengthen: func(a *domain.ApprovalSettings) { a.Bypass = []domain.BypassGrant{} }}},
+	"Require": {{base: func(a *domain.ApprovalSettings) { a.Require = []domain.TeamRequirement{{Team: "sre", Min: 2}} },
+		weaken: func(a *domain.ApprovalSettings) { a.Require = []domain.TeamRequirement{} },
+		strengthen: func(a *domain.ApprovalSettings) {
+			a.Require = []domain.TeamRequirement{{Team: "sre", Min: 2}, {Team: "dba", Min: 1}}
+		}},
+		{base: func(a *domain.ApprovalSettings) { a.Require = []domain.TeamRequirement{{Team: "sre", Min: 2}} },
+			weaken:     func(a *domain.ApprovalSettings) { a.Require = []domain.TeamRequirement{{Team: "sre", Min: 1}} },
+			strengthen: func(a *domain.ApprovalSettings) { a.Require = []domain.TeamRequirement{{Team: "sre", Min: 3}} }}},
+	"DistinctReviewers": {{base: func(a *domain.ApprovalSettings) { a.DistinctReviewers = true }, weaken: func(a *domain.ApprovalSettings) { a.DistinctReviewers = false }},
+		{strengthen: func(a *domain.ApprovalSettings) { a.DistinctReviewers = true }}},
+	"RequireMaintainer": {{base: func(a *domain.ApprovalSettings) { a.RequireMaintainer = true }, weaken: func(a *domain.ApprovalSettings) { a.RequireMaintainer = false }},
+		{strengthen: func(a *domain.ApprovalSettings) { a.RequireMaintainer = true }}},
 }
 
 func governedBase() *domain.ApprovalSettings {

@@ -70,6 +70,7 @@ type Flag struct {
 	Description    string         `json:"description"`
 	Tags           []string       `json:"tags"`
 	Maintainer     string         `json:"maintainer"`
+	MaintainerTeam string         `json:"maintainer_team"` // a team (its key) that maintains the flag too
 	BucketingUnit  string         `json:"bucketing_unit"`
 	BucketingSalt  string         `json:"bucketing_salt"`
 	EvaluationMode EvaluationMode `json:"evaluation_mode"`

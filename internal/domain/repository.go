@@ -376,6 +376,10 @@ type ConfigWrite struct {
 	// only while each exists (ErrSegmentGone otherwise), so a segment's
 	// delete and a config that starts naming it never both commit.
 	Segments []string
+	// Opens, when set, is a change request the store creates in the same
+	// atomic write (the review after a bypass, breakglass.go): both commit
+	// or neither. Its audit entries are among the write's.
+	Opens *ChangeRequest
 }
 
 // ErrSegmentGone refuses a write of targeting that names a segment the
@@ -393,6 +397,10 @@ type FlagWrite struct {
 	// Settings, when set, names the settings the write's gating decision
 	// was made on: see SettingsGuard.
 	Settings *SettingsGuard
+	// Opens, when set, is a change request the store creates in the same
+	// atomic write (the review after a bypass, breakglass.go): both commit
+	// or neither. Its audit entries are among the write's.
+	Opens *ChangeRequest
 }
 
 // SettingsGuard names the approval settings a direct write's gating decision

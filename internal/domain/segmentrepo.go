@@ -51,6 +51,10 @@ type SegmentWrite struct {
 	// while it is still that (a config that started using the segment
 	// meanwhile moved it).
 	RulesetVersion *int64
+	// Opens, when set, is a change request the store creates in the same
+	// atomic write (the review after a bypass, breakglass.go): both commit
+	// or neither. Its audit entries are among the write's.
+	Opens *ChangeRequest
 }
 
 // ErrRulesetMoved is DeleteSegment's conflict when the project's ruleset

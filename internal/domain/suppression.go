@@ -50,7 +50,8 @@ func (r SuppressionReason) Valid() bool { return r == SuppressedBounce || r == S
 
 // WaitsOn lists the members a pending request waits on by name: the
 // reviewers its requester asked (NotifyReviewers) and, when its policy
-// designates reviewers, the designated ones; not the requester, and not
+// designates reviewers, the designated ones, and the members of each
+// requirement it is short of (Suppliers); not the requester, and not
 // those who already reviewed the current revision. A request that is not
 // pending waits on nobody. Everyone who may review a request that names
 // nobody is not "waited on": any of them will do.
@@ -77,5 +78,6 @@ func (cr *ChangeRequest) WaitsOn() []string {
 	if cr.Policy.Reviewers == ReviewersDesignated {
 		add(cr.Policy.DesignatedReviewers)
 	}
+	add(cr.Suppliers()) // the members who can supply a requirement it is short of
 	return out
 }

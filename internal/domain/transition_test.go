@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -54,6 +55,15 @@ func TestTransitionsReturnTheirEvents(t *testing.T) {
 		{"approvals revoked", nil, func(cr *domain.ChangeRequest) (domain.Transition, error) {
 			return cr.RevokeApprovals(admin, "bypass turned on", now)
 		}, domain.EventApprovalsRevoked, domain.ActionRequestApprovalsRevoked},
+		{"a demoted reviewer's approval voided", func(cr *domain.ChangeRequest) {
+			must(t, only(cr.Review(alice, domain.DecisionApprove, "ok", "api", now)))
+		}, func(cr *domain.ChangeRequest) (domain.Transition, error) {
+			t, ok, err := cr.VoidReviews(alice.MemberID, "role lowered to viewer", now)
+			if !ok {
+				return t, errors.New("nothing voided")
+			}
+			return t, err
+		}, domain.EventReviewVoided, domain.ActionRequestReviewVoided},
 		{"a schedule that failed", nil, func(cr *domain.ChangeRequest) (domain.Transition, error) {
 			return cr.ScheduleFailed("the live state moved on", now)
 		}, domain.EventScheduleFailed, domain.ActionRequestScheduleFailed},
@@ -71,6 +81,21 @@ func TestTransitionsReturnTheirEvents(t *testing.T) {
 		{"held by a freeze", func(cr *domain.ChangeRequest) { cr.Status = domain.StatusApproved },
 			func(cr *domain.ChangeRequest) (domain.Transition, error) { return cr.Hold("fz_1", later, now) },
 			domain.EventHeld, domain.ActionRequestHeld},
+		{"a bypass opens its review after", nil, func(cr *domain.ChangeRequest) (domain.Transition, error) {
+			return cr.OpenReviewAfter(req, "incident 42", "", later, 5, "api", now)
+		}, domain.EventBypassed, domain.ActionRequestBypassed},
+		{"a review after acknowledged", func(cr *domain.ChangeRequest) {
+			must(t, only(cr.OpenReviewAfter(req, "incident 42", "", later, 5, "api", now)))
+		},
+			func(cr *domain.ChangeRequest) (domain.Transition, error) {
+				return cr.Acknowledge(alice, "looked at it", "api", now)
+			},
+			domain.EventAcknowledged, domain.ActionRequestAcknowledged},
+		{"a review after overdue", func(cr *domain.ChangeRequest) {
+			must(t, only(cr.OpenReviewAfter(req, "incident 42", "", now, 5, "api", now)))
+		},
+			func(cr *domain.ChangeRequest) (domain.Transition, error) { return cr.MarkOverdue(later) },
+			domain.EventReviewOverdue, domain.ActionRequestReviewOverdue},
 		{"an apply conflict", nil, func(cr *domain.ChangeRequest) (domain.Transition, error) {
 			return cr.ApplyConflict(alice, "moved on", "api", now)
 		}, domain.EventApplyConflict, domain.ActionRequestApplyConflict},

@@ -209,6 +209,9 @@ func (f *Flag) Validate() error {
 		}
 		seenTag[t] = true
 	}
+	if f.MaintainerTeam != "" && !ValidKey(f.MaintainerTeam) {
+		v.Add("/maintainer_team", "must be a team's key")
+	}
 	if !attributeRe.MatchString(f.BucketingUnit) {
 		v.Add("/bucketing_unit", "must be an attribute name such as user_id")
 	}

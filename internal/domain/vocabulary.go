@@ -32,6 +32,7 @@ const (
 	ActionRequestRejected         AuditAction = "change_request.rejected"
 	ActionRequestAutoApproved     AuditAction = "change_request.auto_approved"
 	ActionRequestApprovalsRevoked AuditAction = "change_request.approvals_revoked"
+	ActionRequestReviewVoided     AuditAction = "change_request.review_voided"
 	ActionRequestApplied          AuditAction = "change_request.applied"
 	ActionRequestApplyConflict    AuditAction = "change_request.apply_conflict"
 	ActionRequestScheduleFailed   AuditAction = "change_request.schedule_failed"
@@ -61,6 +62,11 @@ const (
 	ActionFreezeUpdated           AuditAction = "freeze.updated"
 	ActionFreezeDeleted           AuditAction = "freeze.deleted"
 	ActionRequestHeld             AuditAction = "change_request.held" // an apply that a freeze holds until its end
+	// Review after a bypass (breakglass): the request a bypass opens, its
+	// acknowledgement by another reviewer, and its deadline passing.
+	ActionRequestBypassed      AuditAction = "change_request.bypassed"
+	ActionRequestAcknowledged  AuditAction = "change_request.acknowledged"
+	ActionRequestReviewOverdue AuditAction = "change_request.review_overdue"
 )
 
 // AuditActions are every audit action, in the order above.
@@ -69,7 +75,7 @@ var AuditActions = []AuditAction{
 	ActionSegmentCreated, ActionSegmentUpdated, ActionSegmentDeleted, ActionProjectDeleted,
 	ActionEnvironmentUpdated, ActionSettingsUpdated, ActionApprovalSettingsUpdated, ActionBypass, ActionAPITokenBypass,
 	ActionRequestCreated, ActionRequestEdited, ActionRequestCommented, ActionRequestReviewed, ActionRequestApproved,
-	ActionRequestRejected, ActionRequestAutoApproved, ActionRequestApprovalsRevoked, ActionRequestApplied,
+	ActionRequestRejected, ActionRequestAutoApproved, ActionRequestApprovalsRevoked, ActionRequestReviewVoided, ActionRequestApplied,
 	ActionRequestApplyConflict, ActionRequestScheduleFailed, ActionRequestWithdrawn, ActionRequestExpired,
 	ActionRequestDrafted, ActionRequestSubmitted,
 	ActionSDKKeyCreated, ActionSDKKeyRotated, ActionSDKKeyRevoked, ActionMemberCreated, ActionMemberUpdated,
@@ -77,6 +83,7 @@ var AuditActions = []AuditAction{
 	ActionSignInLinkRequested, ActionSignedIn, ActionSignedOut, ActionSignInFailed, ActionSessionRevoked, ActionTokenRevoked,
 	ActionTeamCreated, ActionTeamUpdated, ActionTeamDeleted,
 	ActionFreezeCreated, ActionFreezeUpdated, ActionFreezeDeleted, ActionRequestHeld,
+	ActionRequestBypassed, ActionRequestAcknowledged, ActionRequestReviewOverdue,
 }
 
 // EventType is what a timeline event of a change request records.
@@ -99,13 +106,22 @@ const (
 	EventDrafted          EventType = "drafted"
 	EventSubmitted        EventType = "submitted"
 	EventHeld             EventType = "held" // a freeze holds the apply until its end
+	// EventReviewVoided: a reviewer lost the right to review (demoted or
+	// removed): their review of the revision no longer counts.
+	EventReviewVoided EventType = "review_voided"
+	// Review after a bypass: the bypass that opened the request, its
+	// acknowledgement, and its deadline passing unacknowledged.
+	EventBypassed      EventType = "bypassed"
+	EventAcknowledged  EventType = "acknowledged"
+	EventReviewOverdue EventType = "review_overdue"
 )
 
 // EventTypes are every timeline event type, in the order above.
 var EventTypes = []EventType{
 	EventCreated, EventEdited, EventCommented, EventApproved, EventRejected, EventAutoApproved,
 	EventApprovalsRevoked, EventApplied, EventApplyConflict, EventScheduleFailed, EventWithdrawn, EventExpired,
-	EventDrafted, EventSubmitted, EventHeld,
+	EventDrafted, EventSubmitted, EventHeld, EventReviewVoided,
+	EventBypassed, EventAcknowledged, EventReviewOverdue,
 }
 
 // Decides reports whether the event ends the review of the revision it is
@@ -114,7 +130,7 @@ var EventTypes = []EventType{
 // spent after it.
 func (t EventType) Decides() bool {
 	switch t {
-	case EventApproved, EventRejected, EventAutoApproved, EventApplied, EventExpired, EventWithdrawn:
+	case EventApproved, EventRejected, EventAutoApproved, EventApplied, EventExpired, EventWithdrawn, EventAcknowledged:
 		return true
 	}
 	return false

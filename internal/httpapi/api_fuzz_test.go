@@ -311,6 +311,8 @@ func newAPIFuzz(f testing.TB) *apiFuzz {
 		{route: "PATCH /v1/change-requests/{id}", actor: 1, media: 2, bodies: []string{`{"title":"Go to 60","proposed_config":{"default_rule":{"rollout":60}}}`,
 			`{"apply_at":null}`, `{"version":5}`, `{"notify_reviewers":["m_nobody"]}`, `{"proposed_flag":{"name":"x"}}`}},
 		{route: "POST /v1/change-requests/{id}/reviews", bodies: []string{`{"decision":"approve","comment":"looks right"}`, `{"decision":"approve"}`, `{"decision":"maybe","comment":"x"}`}},
+		// the fuzz world's request is no bypass's review after: 409 (invalidFirst)
+		{route: "POST /v1/change-requests/{id}/acknowledge", bodies: []string{`{"comment":"seen it"}`, `{"comment":""}`, `{"comment":7}`}, invalidFirst: true},
 		{route: "POST /v1/change-requests/{id}/comments", actor: 3, bodies: []string{`{"comment":"hello @editor"}`, `{"comment":""}`, `{"comment":"` + strings.Repeat("x", 20000) + `"}`}},
 		{route: "POST /v1/change-requests/{id}/apply", bodies: []string{``}, bodyless: true, invalidFirst: true},
 		{route: "POST /v1/change-requests/{id}/withdraw", actor: 1, bodies: []string{``}, bodyless: true},

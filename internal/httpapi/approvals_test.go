@@ -207,10 +207,13 @@ func TestNoRouteBypassesApproval(t *testing.T) {
 			a.do("POST", "/v1/change-requests", map[string]any{"project": "shop", "flag": "new-checkout", "environment": "production",
 				"proposed_config": map[string]any{"enabled": false, "default_rule": map[string]any{"rollout": 0, "weights": []any{}}}}, withToken(editor)).want(t, 201)
 		},
-		"PATCH /v1/change-requests/{id}":         func() {}, // edits a proposal only (TestChangeRequestEndToEnd)
-		"POST /v1/change-requests/{id}/reviews":  func() {}, // approval alone applies only with apply on_approval (app tests)
-		"POST /v1/change-requests/{id}/comments": func() {},
-		"POST /v1/change-requests/{id}/withdraw": func() {},
+		"PATCH /v1/change-requests/{id}":        func() {}, // edits a proposal only (TestChangeRequestEndToEnd)
+		"POST /v1/change-requests/{id}/reviews": func() {}, // approval alone applies only with apply on_approval (app tests)
+		// acknowledging a bypass's review after applies nothing: the
+		// bypass applied already (app breakglass_test.go)
+		"POST /v1/change-requests/{id}/acknowledge": func() {},
+		"POST /v1/change-requests/{id}/comments":    func() {},
+		"POST /v1/change-requests/{id}/withdraw":    func() {},
 		// a draft's submission opens it for review; removing a change edits
 		// a request (a new revision): neither applies anything
 		"POST /v1/change-requests/{id}/submit": func() {},

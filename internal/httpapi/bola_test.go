@@ -245,6 +245,7 @@ func TestBOLA(t *testing.T) {
 		"GET /v1/change-requests/{id}":                hidden("GET", cr, nil),
 		"PATCH /v1/change-requests/{id}":              hidden("PATCH", cr, map[string]any{"title": "mine"}, mergePatch()),
 		"POST /v1/change-requests/{id}/reviews":       hidden("POST", cr+"/reviews", map[string]any{"decision": "approve", "comment": "lgtm"}),
+		"POST /v1/change-requests/{id}/acknowledge":   hidden("POST", cr+"/acknowledge", map[string]any{"comment": "seen"}),
 		"GET /v1/change-requests/{id}/comments":       hidden("GET", cr+"/comments", nil),
 		"POST /v1/change-requests/{id}/comments":      hidden("POST", cr+"/comments", map[string]any{"comment": "hello"}),
 		"POST /v1/change-requests/{id}/apply":         hidden("POST", cr+"/apply", nil),

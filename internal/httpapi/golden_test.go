@@ -403,6 +403,17 @@ func runGoldenScenario(g *goldenRun) {
 	// a bypass, audited with its reason
 	g.do("targeting-bypass", 200, "PATCH", production, map[string]any{"enabled": false}, mergePatch(), withToken(rita),
 		header("Countersign-Bypass-Reason", "incident 42: checkout errors"))
+	// ... which opened its review after: another reviewer acknowledges it
+	after := decode[struct {
+		Items []idOnly `json:"items"`
+	}](t, g.do("change-requests-list-review-after", 200, "GET", "/v1/change-requests?status=review_after", nil))
+	if len(after.Items) != 1 {
+		t.Fatalf("the bypass opened %d reviews after, want 1", len(after.Items))
+	}
+	g.do("problem-acknowledge-own-bypass", 403, "POST", "/v1/change-requests/"+after.Items[0].ID+"/acknowledge",
+		map[string]any{"comment": "all good"}, withToken(rita))
+	g.do("change-requests-acknowledge", 200, "POST", "/v1/change-requests/"+after.Items[0].ID+"/acknowledge",
+		map[string]any{"comment": "looked at it: the right call"})
 
 	// ---- a targeting request: rejected, edited, approved, commented, applied ----
 	cr1 := decode[idOnly](t, g.do("targeting-gated-merge-patch", 202, "PATCH", production,

@@ -130,10 +130,11 @@ func (s *Server) listChangeRequests(w http.ResponseWriter, r *http.Request, p *a
 		Environment: q.Get("environment"), Requester: q.Get("requester"), Reviewer: q.Get("reviewer"),
 	}
 	switch f.Status {
-	case "", domain.StatusPending, domain.StatusApproved, domain.StatusRejected, domain.StatusWithdrawn, domain.StatusExpired, domain.StatusApplied:
+	case "", domain.StatusPending, domain.StatusApproved, domain.StatusRejected, domain.StatusWithdrawn, domain.StatusExpired, domain.StatusApplied,
+		domain.StatusReviewAfter:
 	default:
 		var v domain.Validation
-		v.AddParameter("status", "must be one of pending, approved, rejected, withdrawn, expired, applied")
+		v.AddParameter("status", "must be one of pending, approved, rejected, withdrawn, expired, applied, review_after")
 		return v.Err()
 	}
 	items, next, err := s.svc.ListRequests(r.Context(), p, f, pg)
@@ -207,6 +208,20 @@ func (s *Server) reviewChangeRequest(w http.ResponseWriter, r *http.Request, p *
 		return err
 	}
 	v, err := s.svc.Review(r.Context(), p, r.PathValue("id"), in.Decision, in.Comment, app.ChannelAPI)
+	if err != nil {
+		return err
+	}
+	return writeRequest(w, v)
+}
+
+// acknowledgeChangeRequest acknowledges the review after a bypass: another
+// member who may review it says they looked (breakglass.go).
+func (s *Server) acknowledgeChangeRequest(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
+	var in commentInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	v, err := s.svc.Acknowledge(r.Context(), p, r.PathValue("id"), in.Comment, app.ChannelAPI)
 	if err != nil {
 		return err
 	}

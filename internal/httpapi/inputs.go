@@ -43,6 +43,7 @@ type flagInput struct {
 	Description    string                `json:"description"`
 	Tags           []string              `json:"tags"`
 	Maintainer     string                `json:"maintainer"`
+	MaintainerTeam string                `json:"maintainer_team"`
 	BucketingUnit  string                `json:"bucketing_unit"`
 	BucketingSalt  string                `json:"bucketing_salt"`
 	EvaluationMode domain.EvaluationMode `json:"evaluation_mode"`
@@ -50,7 +51,7 @@ type flagInput struct {
 }
 
 func (in *flagInput) toApp() app.FlagInput {
-	return app.FlagInput{Key: in.Key, Name: in.Name, Description: in.Description, Tags: in.Tags, Maintainer: in.Maintainer,
+	return app.FlagInput{Key: in.Key, Name: in.Name, Description: in.Description, Tags: in.Tags, Maintainer: in.Maintainer, MaintainerTeam: in.MaintainerTeam,
 		BucketingUnit: in.BucketingUnit, BucketingSalt: in.BucketingSalt, EvaluationMode: in.EvaluationMode,
 		Variants: mapSlice(in.Variants, (*VariantView).toDomain)}
 }

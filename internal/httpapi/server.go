@@ -281,6 +281,7 @@ func (s *Server) apiRoutes() []Route {
 		{Method: "GET", Pattern: "/v1/change-requests/{id}", Scope: ScopeRequest, handler: s.getChangeRequest},
 		{Method: "PATCH", Pattern: "/v1/change-requests/{id}", Scope: ScopeRequest, handler: s.patchChangeRequest},
 		{Method: "POST", Pattern: "/v1/change-requests/{id}/reviews", Scope: ScopeRequest, handler: s.reviewChangeRequest},
+		{Method: "POST", Pattern: "/v1/change-requests/{id}/acknowledge", Scope: ScopeRequest, handler: s.acknowledgeChangeRequest},
 		{Method: "GET", Pattern: "/v1/change-requests/{id}/comments", Scope: ScopeRequest, handler: s.listComments},
 		{Method: "POST", Pattern: "/v1/change-requests/{id}/comments", Scope: ScopeRequest, handler: s.addComment},
 		{Method: "POST", Pattern: "/v1/change-requests/{id}/apply", Scope: ScopeRequest, handler: s.applyChangeRequest},

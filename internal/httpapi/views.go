@@ -115,6 +115,7 @@ type FlagView struct {
 	Description    string                `json:"description"`
 	Tags           []string              `json:"tags"`
 	Maintainer     string                `json:"maintainer"`
+	MaintainerTeam string                `json:"maintainer_team"`
 	BucketingUnit  string                `json:"bucketing_unit"`
 	BucketingSalt  string                `json:"bucketing_salt"`
 	EvaluationMode domain.EvaluationMode `json:"evaluation_mode"`
@@ -126,13 +127,13 @@ type FlagView struct {
 }
 
 func flagView(f *domain.Flag) FlagView {
-	return FlagView{Project: f.Project, Key: f.Key, Name: f.Name, Description: f.Description, Tags: f.Tags, Maintainer: f.Maintainer,
+	return FlagView{Project: f.Project, Key: f.Key, Name: f.Name, Description: f.Description, Tags: f.Tags, Maintainer: f.Maintainer, MaintainerTeam: f.MaintainerTeam,
 		BucketingUnit: f.BucketingUnit, BucketingSalt: f.BucketingSalt, EvaluationMode: f.EvaluationMode,
 		Variants: mapSlice(f.Variants, variantView), Archived: f.Archived, Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt}
 }
 
 func (v *FlagView) toDomain() domain.Flag {
-	return domain.Flag{Project: v.Project, Key: v.Key, Name: v.Name, Description: v.Description, Tags: v.Tags, Maintainer: v.Maintainer,
+	return domain.Flag{Project: v.Project, Key: v.Key, Name: v.Name, Description: v.Description, Tags: v.Tags, Maintainer: v.Maintainer, MaintainerTeam: v.MaintainerTeam,
 		BucketingUnit: v.BucketingUnit, BucketingSalt: v.BucketingSalt, EvaluationMode: v.EvaluationMode,
 		Variants: mapSlice(v.Variants, (*VariantView).toDomain), Archived: v.Archived, Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
 }
@@ -296,24 +297,42 @@ func (v *BypassGrantView) toDomain() domain.BypassGrant {
 
 // ApprovalSettingsView is an environment's approval policy.
 type ApprovalSettingsView struct {
-	Project                         string              `json:"project"`
-	Environment                     string              `json:"environment"`
-	Required                        domain.Required     `json:"required"`
-	Tags                            []string            `json:"tags"`
-	MinApprovals                    int                 `json:"min_approvals"`
-	AllowSelfApproval               bool                `json:"allow_self_approval"`
-	RejectionBlocksApply            bool                `json:"rejection_blocks_apply"`
-	Reviewers                       domain.ReviewerMode `json:"reviewers"`
-	DesignatedReviewers             []string            `json:"designated_reviewers"`
-	AutoApproveAfter                string              `json:"auto_approve_after"`
-	ExpireAfter                     string              `json:"expire_after"`
-	Apply                           domain.ApplyMode    `json:"apply"`
-	LockWhilePending                bool                `json:"lock_while_pending"`
-	APITokenBypass                  bool                `json:"api_token_bypass"`
-	AllowUnapprovedScheduleDeletion bool                `json:"allow_unapproved_schedule_deletion"`
-	Bypass                          []BypassGrantView   `json:"bypass"`
-	Version                         int64               `json:"version"`
-	UpdatedAt                       time.Time           `json:"updated_at"`
+	Project                         string                `json:"project"`
+	Environment                     string                `json:"environment"`
+	Required                        domain.Required       `json:"required"`
+	Tags                            []string              `json:"tags"`
+	MinApprovals                    int                   `json:"min_approvals"`
+	AllowSelfApproval               bool                  `json:"allow_self_approval"`
+	RejectionBlocksApply            bool                  `json:"rejection_blocks_apply"`
+	Reviewers                       domain.ReviewerMode   `json:"reviewers"`
+	DesignatedReviewers             []string              `json:"designated_reviewers"`
+	AutoApproveAfter                string                `json:"auto_approve_after"`
+	ExpireAfter                     string                `json:"expire_after"`
+	Apply                           domain.ApplyMode      `json:"apply"`
+	LockWhilePending                bool                  `json:"lock_while_pending"`
+	APITokenBypass                  bool                  `json:"api_token_bypass"`
+	AllowUnapprovedScheduleDeletion bool                  `json:"allow_unapproved_schedule_deletion"`
+	Bypass                          []BypassGrantView     `json:"bypass"`
+	ReviewAfterBypass               string                `json:"review_after_bypass"`
+	Require                         []TeamRequirementView `json:"require"`
+	DistinctReviewers               bool                  `json:"distinct_reviewers"`
+	RequireMaintainer               bool                  `json:"require_maintainer"`
+	Version                         int64                 `json:"version"`
+	UpdatedAt                       time.Time             `json:"updated_at"`
+}
+
+// TeamRequirementView is "min approvals from the members of team".
+type TeamRequirementView struct {
+	Team string `json:"team"`
+	Min  int    `json:"min"`
+}
+
+func teamRequirementView(r *domain.TeamRequirement) TeamRequirementView {
+	return TeamRequirementView{Team: r.Team, Min: r.Min}
+}
+
+func (v *TeamRequirementView) toDomain() domain.TeamRequirement {
+	return domain.TeamRequirement{Team: v.Team, Min: v.Min}
 }
 
 func approvalSettingsView(a *domain.ApprovalSettings) ApprovalSettingsView {
@@ -321,7 +340,8 @@ func approvalSettingsView(a *domain.ApprovalSettings) ApprovalSettingsView {
 		AllowSelfApproval: a.AllowSelfApproval, RejectionBlocksApply: a.RejectionBlocksApply, Reviewers: a.Reviewers,
 		DesignatedReviewers: a.DesignatedReviewers, AutoApproveAfter: a.AutoApproveAfter, ExpireAfter: a.ExpireAfter, Apply: a.Apply,
 		LockWhilePending: a.LockWhilePending, APITokenBypass: a.APITokenBypass, AllowUnapprovedScheduleDeletion: a.AllowUnapprovedScheduleDeletion,
-		Bypass: mapSlice(a.Bypass, bypassGrantView), Version: a.Version, UpdatedAt: a.UpdatedAt}
+		Bypass: mapSlice(a.Bypass, bypassGrantView), ReviewAfterBypass: a.EffectiveReviewAfterBypass(), Require: orEmpty(mapSlice(a.Require, teamRequirementView)), DistinctReviewers: a.DistinctReviewers,
+		RequireMaintainer: a.RequireMaintainer, Version: a.Version, UpdatedAt: a.UpdatedAt}
 }
 
 func (v *ApprovalSettingsView) toDomain() domain.ApprovalSettings {
@@ -329,7 +349,8 @@ func (v *ApprovalSettingsView) toDomain() domain.ApprovalSettings {
 		AllowSelfApproval: v.AllowSelfApproval, RejectionBlocksApply: v.RejectionBlocksApply, Reviewers: v.Reviewers,
 		DesignatedReviewers: v.DesignatedReviewers, AutoApproveAfter: v.AutoApproveAfter, ExpireAfter: v.ExpireAfter, Apply: v.Apply,
 		LockWhilePending: v.LockWhilePending, APITokenBypass: v.APITokenBypass, AllowUnapprovedScheduleDeletion: v.AllowUnapprovedScheduleDeletion,
-		Bypass: mapSlice(v.Bypass, (*BypassGrantView).toDomain), Version: v.Version, UpdatedAt: v.UpdatedAt}
+		Bypass: mapSlice(v.Bypass, (*BypassGrantView).toDomain), ReviewAfterBypass: v.ReviewAfterBypass, Require: mapSlice(v.Require, (*TeamRequirementView).toDomain), DistinctReviewers: v.DistinctReviewers,
+		RequireMaintainer: v.RequireMaintainer, Version: v.Version, UpdatedAt: v.UpdatedAt}
 }
 
 // ---- change requests ----
@@ -346,12 +367,29 @@ type PolicyView struct {
 	ExpireAfter                     string              `json:"expire_after"`
 	AllowUnapprovedScheduleDeletion bool                `json:"allow_unapproved_schedule_deletion"`
 	Environments                    []string            `json:"environments"`
+	Requirements                    []RequirementView   `json:"requirements"`
+	DistinctReviewers               bool                `json:"distinct_reviewers"`
 }
 
 func policyView(p *domain.Policy) PolicyView {
 	return PolicyView{MinApprovals: p.MinApprovals, AllowSelfApproval: p.AllowSelfApproval, RejectionBlocksApply: p.RejectionBlocksApply,
 		Reviewers: p.Reviewers, DesignatedReviewers: p.DesignatedReviewers, Apply: p.Apply, AutoApproveAfter: p.AutoApproveAfter,
-		ExpireAfter: p.ExpireAfter, AllowUnapprovedScheduleDeletion: p.AllowUnapprovedScheduleDeletion, Environments: p.Environments}
+		ExpireAfter: p.ExpireAfter, AllowUnapprovedScheduleDeletion: p.AllowUnapprovedScheduleDeletion, Environments: p.Environments,
+		Requirements: orEmpty(mapSlice(p.Requirements, requirementView)), DistinctReviewers: p.DistinctReviewers}
+}
+
+// RequirementView is a number of approvals a request needs from a team or
+// a flag's maintainers, with who counts for it (fixed when it was opened).
+type RequirementView struct {
+	Name    string   `json:"name"`
+	Team    string   `json:"team,omitempty"`
+	Flag    string   `json:"flag,omitempty"`
+	Min     int      `json:"min"`
+	Members []string `json:"members"`
+}
+
+func requirementView(r *domain.Requirement) RequirementView {
+	return RequirementView{Name: r.Name, Team: r.Team, Flag: r.Flag, Min: r.Min, Members: orEmpty(r.Members)}
 }
 
 // ReviewView is one reviewer's decision on one revision.
@@ -362,10 +400,13 @@ type ReviewView struct {
 	Revision int             `json:"revision"`
 	Channel  string          `json:"channel"`
 	At       time.Time       `json:"at"`
+	// Voided: the reviewer lost the right to review (demoted or removed),
+	// so the review no longer counts.
+	Voided bool `json:"voided,omitempty"`
 }
 
 func reviewView(r *domain.Review) ReviewView {
-	return ReviewView{Reviewer: r.Reviewer, Decision: r.Decision, Comment: r.Comment, Revision: r.Revision, Channel: r.Channel, At: r.At}
+	return ReviewView{Reviewer: r.Reviewer, Decision: r.Decision, Comment: r.Comment, Revision: r.Revision, Channel: r.Channel, At: r.At, Voided: r.Voided}
 }
 
 // TimelineEventView is one thing that happened to a request (also a
@@ -416,6 +457,7 @@ type ChangeRequestView struct {
 	ApplyPending    bool                `json:"apply_pending,omitempty"`
 	HeldUntil       *time.Time          `json:"held_until,omitempty"`
 	HeldBy          string              `json:"held_by,omitempty"`
+	Bypass          *BypassRecordView   `json:"bypass,omitempty"`
 	RevisionBy      string              `json:"revision_by,omitempty"`
 	RequesterBehind string              `json:"requester_behind,omitempty"`
 	BaseConfig      *FlagConfigView     `json:"base_config,omitempty"`
@@ -433,7 +475,7 @@ func changeRequestView(cr *domain.ChangeRequest) ChangeRequestView {
 		Description: cr.Description, Changes: orEmpty(mapSlice(cr.Changes, changeView)), Requester: cr.Requester, RequesterMember: cr.RequesterMember, NotifyReviewers: cr.NotifyReviewers,
 		Status: cr.Status, Revision: cr.Revision, Policy: policyView(&cr.Policy), Reviews: mapSlice(cr.Reviews, reviewView),
 		Timeline: mapSlice(cr.Timeline, timelineEventView), AutoApproveAt: cr.AutoApproveAt, ExpiresAt: cr.ExpiresAt, ApplyAt: cr.ApplyAt,
-		ApplyPending: cr.ApplyPending, HeldUntil: cr.HeldUntil, HeldBy: cr.HeldBy, RevisionBy: cr.RevisionBy, RequesterBehind: cr.RequesterBehind, AppliedBy: cr.AppliedBy,
+		ApplyPending: cr.ApplyPending, HeldUntil: cr.HeldUntil, HeldBy: cr.HeldBy, Bypass: mapPtr(cr.Bypass, bypassRecordView), RevisionBy: cr.RevisionBy, RequesterBehind: cr.RequesterBehind, AppliedBy: cr.AppliedBy,
 		AppliedAt: cr.AppliedAt, AppliedVersion: cr.AppliedVersion, Version: cr.Version, CreatedAt: cr.CreatedAt, UpdatedAt: cr.UpdatedAt}
 	if len(cr.Changes) == 1 {
 		ch := &cr.Changes[0]
@@ -441,6 +483,19 @@ func changeRequestView(cr *domain.ChangeRequest) ChangeRequestView {
 		v.BaseConfig, v.BaseFlag = mapPtr(ch.BaseConfig, flagConfigView), mapPtr(ch.BaseFlag, flagView)
 	}
 	return v
+}
+
+// BypassRecordView is, on the review after a bypass, what the bypass was
+// and by when another reviewer must acknowledge it.
+type BypassRecordView struct {
+	Reason      string    `json:"reason"`
+	Freeze      string    `json:"freeze,omitempty"`
+	ReviewDueAt time.Time `json:"review_due_at"`
+	Overdue     bool      `json:"overdue"`
+}
+
+func bypassRecordView(b *domain.BypassRecord) BypassRecordView {
+	return BypassRecordView{Reason: b.Reason, Freeze: b.Freeze, ReviewDueAt: b.ReviewDueAt, Overdue: b.Overdue}
 }
 
 // ChangeView is one change of a request: what it changes, its proposal and
@@ -569,11 +624,14 @@ type RequestView struct {
 	Rejections           int                       `json:"rejections"`
 	Applicable           bool                      `json:"applicable"`
 	UnreachableReviewers []UnreachableReviewerView `json:"unreachable_reviewers,omitempty"`
+	// Missing says what a pending request still needs: "needs 1 more
+	// approval", "needs 1 more from sre".
+	Missing []string `json:"missing"`
 }
 
 func requestView(v *app.RequestView) RequestView {
 	out := RequestView{ChangeDetails: orEmpty(mapSlice(v.ChangeViews, changeDetailView)), Diff: mapPtr(v.Diff, diffView), LiveVersion: v.LiveVersion, Approvals: v.Approvals, Rejections: v.Rejections,
-		Applicable: v.Applicable, UnreachableReviewers: mapSlice(v.UnreachableReviewers, unreachableReviewerView)}
+		Applicable: v.Applicable, UnreachableReviewers: mapSlice(v.UnreachableReviewers, unreachableReviewerView), Missing: orEmpty(v.Missing)}
 	out.ChangeRequestView = mapPtr(v.ChangeRequest, changeRequestView)
 	return out
 }

@@ -92,9 +92,12 @@ var viewDecisions = []viewDecision{
 	decide(orgSettingsView),
 	both(approvalSettingsView, (*ApprovalSettingsView).toDomain),
 	both(bypassGrantView, (*BypassGrantView).toDomain),
+	both(teamRequirementView, (*TeamRequirementView).toDomain),
 	decide(policyView),
+	decide(requirementView),
 	decide(reviewView),
 	decide(timelineEventView),
+	decide(bypassRecordView),
 	decide(changeRequestView).
 		hide("UsedLinks", "the nonces of the e-mail action links already used: the server's record of spent links, a secret").
 		plus("ProposedConfig", "a one-change request's proposal (its change's), as before requests held several").

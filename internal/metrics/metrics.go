@@ -39,10 +39,14 @@ const (
 	// SweepFailures counts timer sweeps that failed (could not read what was
 	// due, or failed on a request). The timers emit it.
 	SweepFailures = "SweepFailures"
+	// BypassReviewOverdue counts reviews after a bypass that passed their
+	// deadline unacknowledged (each once, when a sweep marks it overdue).
+	// The timers emit it.
+	BypassReviewOverdue = "BypassReviewOverdue"
 )
 
 // Names are the metrics the code emits, as the template's alarms expect them.
-var Names = []string{OutboxDeadLettered, MailRefused, SweepFailures}
+var Names = []string{OutboxDeadLettered, MailRefused, SweepFailures, BypassReviewOverdue}
 
 // Unit is the unit of every metric here.
 const Unit = "Count"

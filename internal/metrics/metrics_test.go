@@ -52,7 +52,7 @@ func TestCountShape(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	want := []string{"OutboxDeadLettered", "MailRefused", "SweepFailures"}
+	want := []string{"OutboxDeadLettered", "MailRefused", "SweepFailures", "BypassReviewOverdue"}
 	if strings.Join(Names, ",") != strings.Join(want, ",") || Namespace != "Countersign" || Unit != "Count" {
 		t.Fatalf("Names %v, Namespace %s, Unit %s", Names, Namespace, Unit)
 	}

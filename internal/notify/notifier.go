@@ -172,7 +172,7 @@ func (n *Notifier) deliveries(ctx context.Context, e domain.AuditEntry) (out []d
 	if err != nil {
 		return nil, "", err
 	}
-	if cr.Status != domain.StatusPending && reviewActions[e.Action] {
+	if reviewActions[e.Action] && cr.Status != awaited(e.Action) {
 		gone = "the change request is " + string(cr.Status) + " now"
 	}
 	mails, err := n.emails(ctx, e, cr)
@@ -206,7 +206,16 @@ func mailDeliveries(n *Notifier, mails []mail) []delivery {
 // reviewActions are the entries whose mail asks for a review: sent only
 // while the request is pending.
 var reviewActions = map[domain.AuditAction]bool{domain.ActionRequestCreated: true, domain.ActionRequestSubmitted: true, domain.ActionRequestEdited: true,
-	domain.ActionRequestApprovalsRevoked: true}
+	domain.ActionRequestApprovalsRevoked: true, domain.ActionRequestBypassed: true}
+
+// awaited is the status in which a review action's mail still asks for
+// something: pending, or review_after for a bypass's acknowledgement.
+func awaited(a domain.AuditAction) domain.CRStatus {
+	if a == domain.ActionRequestBypassed {
+		return domain.StatusReviewAfter
+	}
+	return domain.StatusPending
+}
 
 type mail struct {
 	member *domain.Member
@@ -268,8 +277,15 @@ func (n *Notifier) emails(ctx context.Context, e domain.AuditEntry, cr *domain.C
 				out = append(out, *notice)
 			}
 		}
+	case domain.ActionRequestBypassed, domain.ActionRequestReviewOverdue:
+		if cr.Status != domain.StatusReviewAfter {
+			return nil, nil
+		}
+		if err := n.reviewAfterMails(ctx, e, cr, title, add); err != nil {
+			return nil, err
+		}
 	case domain.ActionRequestReviewed, domain.ActionRequestApproved, domain.ActionRequestRejected, domain.ActionRequestAutoApproved, domain.ActionRequestApplied,
-		domain.ActionRequestApplyConflict, domain.ActionRequestExpired, domain.ActionRequestScheduleFailed, domain.ActionRequestHeld:
+		domain.ActionRequestApplyConflict, domain.ActionRequestExpired, domain.ActionRequestScheduleFailed, domain.ActionRequestHeld, domain.ActionRequestAcknowledged:
 		if cr.RequesterMember == "" {
 			return nil, nil
 		}
@@ -329,12 +345,23 @@ func envName(cr *domain.ChangeRequest) string {
 	return cr.Environment
 }
 
-// reviewers are the members the requester asked, or else everyone who may
-// review the request.
+// reviewers are the members the requester asked and those who can supply
+// a requirement the request is short of (a team's, the maintainers'), or,
+// when the requester asked nobody, everyone who may review the request;
+// only those who can supply a requirement when the overall quorum needs
+// no more than the requirements do.
 func (n *Notifier) reviewers(ctx context.Context, cr *domain.ChangeRequest) ([]string, error) {
+	suppliers := cr.Suppliers()
 	if len(cr.NotifyReviewers) > 0 {
-		return cr.NotifyReviewers, nil
+		out := slices.Clone(cr.NotifyReviewers)
+		for _, m := range suppliers {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+		return out, nil
 	}
+	teamsOnly := len(suppliers) > 0 && !cr.ShortBeyondRequirements()
 	var out []string
 	cursor := ""
 	for {
@@ -343,7 +370,7 @@ func (n *Notifier) reviewers(ctx context.Context, cr *domain.ChangeRequest) ([]s
 			return nil, err
 		}
 		for _, m := range ms {
-			if cr.CanReview(domain.Actor{MemberID: m.ID, Role: m.RoleIn(cr.Project)}) == nil {
+			if cr.CanReview(domain.Actor{MemberID: m.ID, Role: m.RoleIn(cr.Project)}) == nil && (!teamsOnly || slices.Contains(suppliers, m.ID)) {
 				out = append(out, m.ID)
 			}
 		}
@@ -366,6 +393,11 @@ func (n *Notifier) render(m *domain.Member, cr *domain.ChangeRequest, e domain.A
 	}{{"Auto-approves at", cr.AutoApproveAt}, {"Expires at", cr.ExpiresAt}, {"Scheduled for", cr.ApplyAt}, {"Frozen until", cr.HeldUntil}} {
 		if d.at != nil {
 			dues = append(dues, due{d.name, d.at.UTC().Format(time.RFC1123)})
+		}
+	}
+	if len(cr.Policy.Requirements) > 0 { // what teams or maintainers it still needs
+		for _, m := range cr.Missing() {
+			dues = append(dues, due{"Missing", m})
 		}
 	}
 	var links []link

@@ -28,6 +28,13 @@ func Handler(s Sweeper, log *slog.Logger) func(context.Context, events.EventBrid
 	return func(ctx context.Context, ev events.EventBridgeEvent) (*app.SweepReport, error) {
 		log.InfoContext(ctx, "timer sweep fired", "event_id", ev.ID, "source", ev.Source, "detail_type", ev.DetailType, "time", ev.Time)
 		r, err := s.Sweep(ctx)
+		if r != nil && len(r.Overdue) > 0 {
+			// a bypass went unacknowledged past its deadline: each counts
+			// once (MarkOverdue happens once per request), even in a sweep
+			// that failed later
+			log.WarnContext(ctx, "bypass reviews overdue", "requests", r.Overdue)
+			metrics.Count(ctx, log, metrics.BypassReviewOverdue, len(r.Overdue), slog.Any("requests", r.Overdue))
+		}
 		if err != nil {
 			log.ErrorContext(ctx, "timer sweep failed", "err", err)
 			metrics.Count(ctx, log, metrics.SweepFailures, 1)

@@ -82,3 +82,42 @@ func TestSweepFailuresMetric(t *testing.T) {
 		})
 	}
 }
+
+// Reviews after a bypass that a sweep marked overdue count, each once, in
+// BypassReviewOverdue: also when the sweep failed later.
+func TestBypassReviewOverdueMetric(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		s    sweeper
+		want int
+	}{
+		{"two overdue", sweeper{&app.SweepReport{Overdue: []string{"cr_1", "cr_2"}, Failed: map[string]string{}}, nil}, 2},
+		{"one overdue, then the sweep failed", sweeper{&app.SweepReport{Overdue: []string{"cr_1"}, Failed: map[string]string{}}, errors.New("DynamoDB is down")}, 1},
+		{"none", sweeper{&app.SweepReport{Overdue: []string{}, Failed: map[string]string{}}, nil}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError}))
+			_, _ = timers.Handler(tt.s, log)(context.Background(), events.EventBridgeEvent{ID: "e1"})
+			got := 0
+			for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+				var rec struct {
+					AWS struct {
+						CloudWatchMetrics []struct{ Metrics []struct{ Name, Unit string } }
+					} `json:"_aws"`
+					BypassReviewOverdue *int
+				}
+				if !strings.Contains(line, `"_aws"`) || json.Unmarshal([]byte(line), &rec) != nil || rec.BypassReviewOverdue == nil {
+					continue
+				}
+				if m := rec.AWS.CloudWatchMetrics; len(m) != 1 || len(m[0].Metrics) != 1 || m[0].Metrics[0] != (struct{ Name, Unit string }{"BypassReviewOverdue", "Count"}) {
+					t.Fatalf("not a BypassReviewOverdue line of the contract's shape: %s", line)
+				}
+				got += *rec.BypassReviewOverdue
+			}
+			if got != tt.want {
+				t.Fatalf("BypassReviewOverdue %d, want %d; log:\n%s", got, tt.want, buf.String())
+			}
+		})
+	}
+}

@@ -321,15 +321,33 @@ func (s *Store) CreateChangeRequest(ctx context.Context, cr *domain.ChangeReques
 		if err := takeLocks(tx, cr.Project, cr.ID, cr.LockTargets(), lock); err != nil {
 			return err
 		}
-		cr.Version = 1
 		if err := writeAudit(tx, audit); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bChangeReqByTime).Put(timeKey(cr.CreatedAt, cr.ID), []byte(cr.ID)); err != nil {
-			return err
-		}
-		return putRequest(tx, nil, cr)
+		return insertRequest(tx, cr)
 	})
+}
+
+// insertRequest writes a new request (version 1) in tx: refused when one
+// of its id exists.
+func insertRequest(tx *bolt.Tx, cr *domain.ChangeRequest) error {
+	if tx.Bucket(bChangeRequests).Get(key(cr.ID)) != nil {
+		return domain.Errorf(domain.CodeConflict, "change request %s already exists", cr.ID)
+	}
+	cr.Version = 1
+	if err := tx.Bucket(bChangeReqByTime).Put(timeKey(cr.CreatedAt, cr.ID), []byte(cr.ID)); err != nil {
+		return err
+	}
+	return putRequest(tx, nil, cr)
+}
+
+// opens writes the request a direct write opens (domain.ConfigWrite.Opens
+// and the like), if any, in the write's transaction.
+func opens(tx *bolt.Tx, cr *domain.ChangeRequest) error {
+	if cr == nil {
+		return nil
+	}
+	return insertRequest(tx, cr)
 }
 
 func (s *Store) GetChangeRequest(ctx context.Context, id string) (cr *domain.ChangeRequest, err error) {

@@ -109,6 +109,9 @@ func (s *Store) UpdateSegment(ctx context.Context, project, k string, fn func(*d
 		if err := bumpRuleset(tx, project); err != nil {
 			return err
 		}
+		if err := opens(tx, w.Opens); err != nil {
+			return err
+		}
 		return writeAudit(tx, audit.Entries)
 	})
 	return seg, err

@@ -495,6 +495,9 @@ func (s *Store) WriteFlag(ctx context.Context, project, k string, fn func(*domai
 		if err := bumpRuleset(tx, project); err != nil {
 			return err
 		}
+		if err := opens(tx, w.Opens); err != nil {
+			return err
+		}
 		return writeAudit(tx, w.Entries)
 	})
 	return f, err
@@ -574,6 +577,9 @@ func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string,
 			return err
 		}
 		if err := segmentsExist(tx, project, w.Segments); err != nil {
+			return err
+		}
+		if err := opens(tx, w.Opens); err != nil {
 			return err
 		}
 		if err := writeAudit(tx, w.Entries); err != nil {

@@ -291,6 +291,35 @@ func (s *Store) CreateChangeRequest(ctx context.Context, cr *domain.ChangeReques
 	})
 }
 
+// addOpens adds to b the put of the request a direct write opens
+// (domain.ConfigWrite.Opens and the like), if any: a new item, version 1,
+// on condition that none of its id exists, in the write's transaction, so
+// both commit or neither (its audit entries are the write's). It returns
+// the put's index in b (-1: none).
+func (s *Store) addOpens(b *txBuilder, cr *domain.ChangeRequest) int {
+	if cr == nil {
+		return -1
+	}
+	cr.Version = 1
+	it, err := crItem(cr.ID, cr)
+	if err != nil {
+		b.add(types.TransactWriteItem{}, err)
+		return -1
+	}
+	b.add(s.txPut(it, &itemMissing))
+	return len(b.items) - 1
+}
+
+// openedExists is the error of a write whose opened request (at index at,
+// addOpens) failed its condition: one of its id exists. That is a bug, not
+// a race (ids are unique), so it is not retried.
+func openedExists(err error, at int, cr *domain.ChangeRequest) error {
+	if at >= 0 && failedCondition(err, at) {
+		return domain.Errorf(domain.CodeConflict, "change request %s already exists", cr.ID)
+	}
+	return nil
+}
+
 // readCR reads a request, strongly consistent.
 func (s *Store) readCR(ctx context.Context, id string) (*domain.ChangeRequest, error) {
 	it, err := s.get(ctx, crKey(id))

@@ -139,6 +139,7 @@ func (s *Store) WriteFlag(ctx context.Context, project, k string, fn func(*domai
 		b.add(s.txPut(it, &cond))
 		s.addRulesetBump(&b, project)
 		guardFrom, guardTo := s.addSettingsGuard(&b, project, w.Settings, "")
+		opensAt := s.addOpens(&b, w.Opens)
 		from := s.addAudit(&b, w.Entries)
 		if len(b.items) > maxTxItems && guardTo > guardFrom {
 			return domain.Errorf(domain.CodeConflict,
@@ -148,6 +149,9 @@ func (s *Store) WriteFlag(ctx context.Context, project, k string, fn func(*domai
 		err = s.transact(ctx, &b)
 		if _, stale := anyFailedCondition(err, guardFrom, guardTo); stale {
 			return domain.ErrContention // the settings changed since the decision: decide again
+		}
+		if err := openedExists(err, opensAt, w.Opens); err != nil {
+			return err
 		}
 		if err := outcome(err, w.Entries, from, "put flag "+project+"/"+k); err != nil {
 			return err
@@ -300,8 +304,12 @@ func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string,
 		b.add(s.txCheck(lockKey(project, flag, env), lockHeldBy(holder)))
 		guardFrom, guardTo := s.addSettingsGuard(&b, project, w.Settings, env)
 		segFrom, segs := s.addSegmentChecks(&b, project, w.Segments)
+		opensAt := s.addOpens(&b, w.Opens)
 		from := s.addAudit(&b, w.Entries)
 		err = s.transact(ctx, &b)
+		if err := openedExists(err, opensAt, w.Opens); err != nil {
+			return err
+		}
 		if i, gone := anyFailedCondition(err, segFrom, segFrom+len(segs)); gone {
 			return domain.ErrSegmentGone(segs[i-segFrom])
 		}

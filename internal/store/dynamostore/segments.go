@@ -180,8 +180,12 @@ func (s *Store) UpdateSegment(ctx context.Context, project, k string, fn func(*d
 			s.addRulesetBump(&b, project)
 		}
 		guardFrom, guardTo := s.addSettingsGuard(&b, project, w.Settings, "")
+		opensAt := s.addOpens(&b, w.Opens)
 		from := s.addAudit(&b, audit.Entries)
 		err = s.transact(ctx, &b)
+		if err := openedExists(err, opensAt, w.Opens); err != nil {
+			return err
+		}
 		if tooLarge(err) {
 			return errSegmentTooLarge(k)
 		}

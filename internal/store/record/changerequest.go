@@ -18,6 +18,26 @@ type Policy struct {
 	ExpireAfter                     string   `json:"expire_after"`
 	AllowUnapprovedScheduleDeletion bool     `json:"allow_unapproved_schedule_deletion"`
 	Environments                    []string `json:"environments"`
+	// Requirements and DistinctReviewers: absent in requests opened
+	// before teams, read as none and false.
+	Requirements      []Requirement `json:"requirements,omitempty"`
+	DistinctReviewers bool          `json:"distinct_reviewers,omitempty"`
+}
+
+type Requirement struct {
+	Name    string   `json:"name"`
+	Team    string   `json:"team,omitempty"`
+	Flag    string   `json:"flag,omitempty"`
+	Min     int      `json:"min"`
+	Members []string `json:"members"`
+}
+
+func FromRequirement(r domain.Requirement) Requirement {
+	return Requirement{Name: r.Name, Team: r.Team, Flag: r.Flag, Min: r.Min, Members: r.Members}
+}
+
+func (r Requirement) Domain() domain.Requirement {
+	return domain.Requirement{Name: r.Name, Team: r.Team, Flag: r.Flag, Min: r.Min, Members: r.Members}
 }
 
 func FromPolicy(p domain.Policy) Policy {
@@ -26,6 +46,7 @@ func FromPolicy(p domain.Policy) Policy {
 		Reviewers: string(p.Reviewers), DesignatedReviewers: p.DesignatedReviewers, Apply: string(p.Apply),
 		AutoApproveAfter: p.AutoApproveAfter, ExpireAfter: p.ExpireAfter,
 		AllowUnapprovedScheduleDeletion: p.AllowUnapprovedScheduleDeletion, Environments: p.Environments,
+		Requirements: each(p.Requirements, FromRequirement), DistinctReviewers: p.DistinctReviewers,
 	}
 }
 
@@ -35,6 +56,7 @@ func (r Policy) Domain() domain.Policy {
 		Reviewers: domain.ReviewerMode(r.Reviewers), DesignatedReviewers: r.DesignatedReviewers, Apply: domain.ApplyMode(r.Apply),
 		AutoApproveAfter: r.AutoApproveAfter, ExpireAfter: r.ExpireAfter,
 		AllowUnapprovedScheduleDeletion: r.AllowUnapprovedScheduleDeletion, Environments: r.Environments,
+		Requirements: each(r.Requirements, Requirement.Domain), DistinctReviewers: r.DistinctReviewers,
 	}
 }
 
@@ -45,14 +67,15 @@ type Review struct {
 	Revision int       `json:"revision"`
 	Channel  string    `json:"channel"`
 	At       time.Time `json:"at"`
+	Voided   bool      `json:"voided,omitempty"`
 }
 
 func FromReview(r domain.Review) Review {
-	return Review{Reviewer: r.Reviewer, Decision: string(r.Decision), Comment: r.Comment, Revision: r.Revision, Channel: r.Channel, At: r.At}
+	return Review{Reviewer: r.Reviewer, Decision: string(r.Decision), Comment: r.Comment, Revision: r.Revision, Channel: r.Channel, At: r.At, Voided: r.Voided}
 }
 
 func (r Review) Domain() domain.Review {
-	return domain.Review{Reviewer: r.Reviewer, Decision: domain.Decision(r.Decision), Comment: r.Comment, Revision: r.Revision, Channel: r.Channel, At: r.At}
+	return domain.Review{Reviewer: r.Reviewer, Decision: domain.Decision(r.Decision), Comment: r.Comment, Revision: r.Revision, Channel: r.Channel, At: r.At, Voided: r.Voided}
 }
 
 type TimelineEvent struct {
@@ -148,6 +171,7 @@ type ChangeRequest struct {
 	UsedLinks       []string        `json:"used_links,omitempty"`
 	HeldUntil       *time.Time      `json:"held_until,omitempty"`
 	HeldBy          string          `json:"held_by,omitempty"`
+	Bypass          *BypassRecord   `json:"bypass,omitempty"`
 	AppliedBy       string          `json:"applied_by,omitempty"`
 	AppliedAt       *time.Time      `json:"applied_at,omitempty"`
 	AppliedVersion  int64           `json:"applied_version,omitempty"`
@@ -155,6 +179,22 @@ type ChangeRequest struct {
 	CreatedAt       time.Time       `json:"created_at"`
 	UpdatedAt       time.Time       `json:"updated_at"`
 	Legacy
+}
+
+// BypassRecord is the bypass a review-after request reviews.
+type BypassRecord struct {
+	Reason      string    `json:"reason"`
+	Freeze      string    `json:"freeze,omitempty"`
+	ReviewDueAt time.Time `json:"review_due_at"`
+	Overdue     bool      `json:"overdue,omitempty"`
+}
+
+func FromBypassRecord(b domain.BypassRecord) BypassRecord {
+	return BypassRecord{Reason: b.Reason, Freeze: b.Freeze, ReviewDueAt: b.ReviewDueAt, Overdue: b.Overdue}
+}
+
+func (r BypassRecord) Domain() domain.BypassRecord {
+	return domain.BypassRecord{Reason: r.Reason, Freeze: r.Freeze, ReviewDueAt: r.ReviewDueAt, Overdue: r.Overdue}
 }
 
 // Legacy is the one change of a request written before requests held
@@ -175,7 +215,7 @@ func FromChangeRequest(cr domain.ChangeRequest) ChangeRequest {
 		Status: string(cr.Status), Revision: cr.Revision, Policy: FromPolicy(cr.Policy), Reviews: each(cr.Reviews, FromReview),
 		Timeline: each(cr.Timeline, FromTimelineEvent), AutoApproveAt: cr.AutoApproveAt, ExpiresAt: cr.ExpiresAt, ApplyAt: cr.ApplyAt,
 		ApplyPending: cr.ApplyPending, RevisionBy: cr.RevisionBy, RequesterBehind: cr.RequesterBehind, UsedLinks: cr.UsedLinks,
-		HeldUntil: cr.HeldUntil, HeldBy: cr.HeldBy,
+		HeldUntil: cr.HeldUntil, HeldBy: cr.HeldBy, Bypass: optional(cr.Bypass, FromBypassRecord),
 		AppliedBy: cr.AppliedBy, AppliedAt: cr.AppliedAt, AppliedVersion: cr.AppliedVersion,
 		Version: cr.Version, CreatedAt: cr.CreatedAt, UpdatedAt: cr.UpdatedAt,
 	}
@@ -196,7 +236,7 @@ func (r ChangeRequest) Domain() domain.ChangeRequest {
 		Status: domain.CRStatus(r.Status), Revision: r.Revision, Policy: r.Policy.Domain(), Reviews: each(r.Reviews, Review.Domain),
 		Timeline: each(r.Timeline, TimelineEvent.Domain), AutoApproveAt: r.AutoApproveAt, ExpiresAt: r.ExpiresAt, ApplyAt: r.ApplyAt,
 		ApplyPending: r.ApplyPending, RevisionBy: r.RevisionBy, RequesterBehind: r.RequesterBehind, UsedLinks: r.UsedLinks,
-		HeldUntil: r.HeldUntil, HeldBy: r.HeldBy,
+		HeldUntil: r.HeldUntil, HeldBy: r.HeldBy, Bypass: optional(r.Bypass, BypassRecord.Domain),
 		AppliedBy: r.AppliedBy, AppliedAt: r.AppliedAt, AppliedVersion: r.AppliedVersion,
 		Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}

@@ -29,7 +29,7 @@ func fullEnvironment() domain.Environment {
 func fullFlag() domain.Flag {
 	return domain.Flag{
 		Project: "checkout", Key: "new-checkout", Name: "New checkout", Description: "The one-page checkout",
-		Tags: []string{"payments", "beta"}, Maintainer: "m_alice", BucketingUnit: "account_id", BucketingSalt: "s4lt",
+		Tags: []string{"payments", "beta"}, Maintainer: "m_alice", MaintainerTeam: "checkout-owners", BucketingUnit: "account_id", BucketingSalt: "s4lt",
 		EvaluationMode: domain.EvaluationLocal,
 		Variants: []domain.Variant{
 			{Key: "on", Value: json.RawMessage(`{"color": "blue", "steps": [1, 2.5]}`), Name: "On", Description: "New flow"},
@@ -98,7 +98,9 @@ func fullApprovalSettings() domain.ApprovalSettings {
 		MinApprovals: 2, AllowSelfApproval: true, RejectionBlocksApply: true, Reviewers: domain.ReviewersDesignated,
 		DesignatedReviewers: []string{"m_bob", "m_carol"}, AutoApproveAfter: domain.AutoApprove24h, ExpireAfter: "168h",
 		Apply: domain.ApplyOnApproval, LockWhilePending: true, APITokenBypass: true, AllowUnapprovedScheduleDeletion: true,
-		Bypass: []domain.BypassGrant{{MemberID: "m_ops", TokenID: "t_deploy"}}, Version: 6, UpdatedAt: at(15),
+		Bypass: []domain.BypassGrant{{MemberID: "m_ops", TokenID: "t_deploy"}}, ReviewAfterBypass: "12h",
+		Require: []domain.TeamRequirement{{Team: "sre", Min: 1}, {Team: "checkout-owners", Min: 2}}, DistinctReviewers: true, RequireMaintainer: true,
+		Version: 6, UpdatedAt: at(15),
 	}
 }
 
@@ -107,6 +109,11 @@ func fullPolicy() domain.Policy {
 		MinApprovals: 2, AllowSelfApproval: true, RejectionBlocksApply: true, Reviewers: domain.ReviewersDesignated,
 		DesignatedReviewers: []string{"m_bob"}, Apply: domain.ApplyOnApproval, AutoApproveAfter: "48h", ExpireAfter: "72h",
 		AllowUnapprovedScheduleDeletion: true, Environments: []string{"staging", "production"},
+		Requirements: []domain.Requirement{
+			{Name: "sre", Team: "sre", Flag: "new-checkout", Min: 1, Members: []string{"m_bob", "m_dan"}},
+			{Name: "maintainers of new-checkout", Flag: "new-checkout", Min: 1, Members: []string{}},
+		},
+		DistinctReviewers: true,
 	}
 }
 
@@ -126,7 +133,7 @@ func fullChangeRequest() domain.ChangeRequest {
 		Requester: "member:m_alice", RequesterMember: "m_alice", NotifyReviewers: []string{"m_bob", "m_carol"},
 		Status: domain.StatusApproved, Revision: 2, Policy: fullPolicy(),
 		Reviews: []domain.Review{
-			{Reviewer: "m_bob", Decision: domain.DecisionReject, Comment: "not yet", Revision: 1, Channel: "api", At: at(16)},
+			{Reviewer: "m_bob", Decision: domain.DecisionReject, Comment: "not yet", Revision: 1, Channel: "api", At: at(16), Voided: true},
 			{Reviewer: "m_carol", Decision: domain.DecisionApprove, Comment: "ok", Revision: 2, Channel: "email", At: at(17)},
 		},
 		Timeline: []domain.TimelineEvent{{
@@ -135,7 +142,8 @@ func fullChangeRequest() domain.ChangeRequest {
 		}},
 		AutoApproveAt: atPtr(19), ExpiresAt: atPtr(20), ApplyAt: atPtr(21), ApplyPending: true,
 		RevisionBy: "m_alice", RequesterBehind: "m_erin",
-		UsedLinks: []string{"approve:m_carol:2"}, HeldUntil: atPtr(77), HeldBy: "fz_1", AppliedBy: "system:scheduler", AppliedAt: atPtr(22), AppliedVersion: 8,
+		UsedLinks: []string{"approve:m_carol:2"}, HeldUntil: atPtr(77), HeldBy: "fz_1",
+		Bypass: &domain.BypassRecord{Reason: "incident 42", Freeze: "fz_1", ReviewDueAt: at(78), Overdue: true}, AppliedBy: "system:scheduler", AppliedAt: atPtr(22), AppliedVersion: 8,
 		Version: 11, CreatedAt: at(23), UpdatedAt: at(24),
 	}
 }

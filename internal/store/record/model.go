@@ -66,6 +66,7 @@ type Flag struct {
 	Description    string    `json:"description"`
 	Tags           []string  `json:"tags"`
 	Maintainer     string    `json:"maintainer"`
+	MaintainerTeam string    `json:"maintainer_team,omitempty"`
 	BucketingUnit  string    `json:"bucketing_unit"`
 	BucketingSalt  string    `json:"bucketing_salt"`
 	EvaluationMode string    `json:"evaluation_mode"`
@@ -78,7 +79,7 @@ type Flag struct {
 
 func FromFlag(f domain.Flag) Flag {
 	return Flag{
-		Project: f.Project, Key: f.Key, Name: f.Name, Description: f.Description, Tags: f.Tags, Maintainer: f.Maintainer,
+		Project: f.Project, Key: f.Key, Name: f.Name, Description: f.Description, Tags: f.Tags, Maintainer: f.Maintainer, MaintainerTeam: f.MaintainerTeam,
 		BucketingUnit: f.BucketingUnit, BucketingSalt: f.BucketingSalt, EvaluationMode: string(f.EvaluationMode),
 		Variants: each(f.Variants, FromVariant), Archived: f.Archived, Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
 	}
@@ -86,7 +87,7 @@ func FromFlag(f domain.Flag) Flag {
 
 func (r Flag) Domain() domain.Flag {
 	return domain.Flag{
-		Project: r.Project, Key: r.Key, Name: r.Name, Description: r.Description, Tags: r.Tags, Maintainer: r.Maintainer,
+		Project: r.Project, Key: r.Key, Name: r.Name, Description: r.Description, Tags: r.Tags, Maintainer: r.Maintainer, MaintainerTeam: r.MaintainerTeam,
 		BucketingUnit: r.BucketingUnit, BucketingSalt: r.BucketingSalt, EvaluationMode: domain.EvaluationMode(r.EvaluationMode),
 		Variants: each(r.Variants, Variant.Domain), Archived: r.Archived, Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}

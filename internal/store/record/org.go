@@ -171,8 +171,29 @@ type ApprovalSettings struct {
 	APITokenBypass                  bool          `json:"api_token_bypass"`
 	AllowUnapprovedScheduleDeletion bool          `json:"allow_unapproved_schedule_deletion"`
 	Bypass                          []BypassGrant `json:"bypass"`
-	Version                         int64         `json:"version"`
-	UpdatedAt                       time.Time     `json:"updated_at"`
+	// ReviewAfterBypass: "" (records written before it) reads as the
+	// default, domain.DefaultReviewAfterBypass.
+	ReviewAfterBypass string `json:"review_after_bypass,omitempty"`
+	// Require, DistinctReviewers, RequireMaintainer: absent in records
+	// written before teams, read as none and false.
+	Require           []TeamRequirement `json:"require,omitempty"`
+	DistinctReviewers bool              `json:"distinct_reviewers,omitempty"`
+	RequireMaintainer bool              `json:"require_maintainer,omitempty"`
+	Version           int64             `json:"version"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+}
+
+type TeamRequirement struct {
+	Team string `json:"team"`
+	Min  int    `json:"min"`
+}
+
+func FromTeamRequirement(r domain.TeamRequirement) TeamRequirement {
+	return TeamRequirement{Team: r.Team, Min: r.Min}
+}
+
+func (r TeamRequirement) Domain() domain.TeamRequirement {
+	return domain.TeamRequirement{Team: r.Team, Min: r.Min}
 }
 
 func FromApprovalSettings(a domain.ApprovalSettings) ApprovalSettings {
@@ -182,6 +203,8 @@ func FromApprovalSettings(a domain.ApprovalSettings) ApprovalSettings {
 		DesignatedReviewers: a.DesignatedReviewers, AutoApproveAfter: a.AutoApproveAfter, ExpireAfter: a.ExpireAfter,
 		Apply: string(a.Apply), LockWhilePending: a.LockWhilePending, APITokenBypass: a.APITokenBypass,
 		AllowUnapprovedScheduleDeletion: a.AllowUnapprovedScheduleDeletion, Bypass: each(a.Bypass, FromBypassGrant),
+		ReviewAfterBypass: a.ReviewAfterBypass,
+		Require:           each(a.Require, FromTeamRequirement), DistinctReviewers: a.DistinctReviewers, RequireMaintainer: a.RequireMaintainer,
 		Version: a.Version, UpdatedAt: a.UpdatedAt,
 	}
 }
@@ -193,6 +216,8 @@ func (r ApprovalSettings) Domain() domain.ApprovalSettings {
 		DesignatedReviewers: r.DesignatedReviewers, AutoApproveAfter: r.AutoApproveAfter, ExpireAfter: r.ExpireAfter,
 		Apply: domain.ApplyMode(r.Apply), LockWhilePending: r.LockWhilePending, APITokenBypass: r.APITokenBypass,
 		AllowUnapprovedScheduleDeletion: r.AllowUnapprovedScheduleDeletion, Bypass: each(r.Bypass, BypassGrant.Domain),
+		ReviewAfterBypass: r.ReviewAfterBypass,
+		Require:           each(r.Require, TeamRequirement.Domain), DistinctReviewers: r.DistinctReviewers, RequireMaintainer: r.RequireMaintainer,
 		Version: r.Version, UpdatedAt: r.UpdatedAt,
 	}
 }

@@ -18,6 +18,7 @@ func auditTests() map[string]func(*testing.T, domain.Store) {
 		"AuditListFiltersByProjectSet":   testAuditListFiltersByProjectSet,
 		"RequestListFiltersByProjectSet": testRequestListFiltersByProjectSet,
 		"WritesApplyTheirRequest":        testWritesApplyTheirRequest,
+		"WritesOpenTheirRequest":         testWritesOpenTheirRequest,
 	}
 }
 
