@@ -101,6 +101,9 @@ echo "seeding (as TestEmailApprovalEndToEnd)"
 call POST /v1/members 201 '{"email":"rev@example.com","name":"Rev","role":"editor"}' >/dev/null
 call POST /v1/projects 201 '{"key":"shop","name":"Shop"}' >/dev/null
 call POST /v1/projects/shop/flags 201 '{"key":"f","name":"F","variants":[{"key":"on","value":true}]}' >/dev/null
+# the console walk's admin, added now: once approvals are on, adding an
+# admin needs a second admin (a governance request)
+call POST /v1/members 201 '{"email":"ada@example.com","name":"Ada Admin","role":"admin"}' >/dev/null
 call PUT /v1/settings 200 '{"approvals":true,"version":0}' >/dev/null
 cr_id="$(call PUT /v1/projects/shop/flags/f/environments/production 202 '{"enabled":true}' 'If-Match: "0"' | json 'v.id')"
 [ -n "$cr_id" ] && [ "$cr_id" != "undefined" ] || die "the 202 answer has no change request id"
@@ -139,10 +142,9 @@ found="$(call GET "/v1/audit" 200 |
 [ "$found" = "true" ] || die "the audit lacks the sign-in (channel email), the sign-out or the link request"
 echo "  the audit has the sign-in (channel email), the sign-out and the link request"
 
-echo "seeding the console walk: a requester, a reviewer and an admin (invited), a project with two flags, a pending request"
+echo "seeding the console walk: a requester and a reviewer (invited; the admin was invited above), a project with two flags, a pending request"
 call POST /v1/members 201 '{"email":"rita@example.com","name":"Rita Requester","role":"editor"}' >/dev/null
 call POST /v1/members 201 '{"email":"ravi@example.com","name":"Ravi Reviewer","role":"editor"}' >/dev/null
-call POST /v1/members 201 '{"email":"ada@example.com","name":"Ada Admin","role":"admin"}' >/dev/null
 call POST /v1/projects 201 '{"key":"web","name":"Web shop"}' >/dev/null
 # a boolean flag: "on" serves true, "control" false ("off" is the reserved fallback)
 call POST /v1/projects/web/flags 201 '{"key":"new-checkout","name":"New checkout","variants":[{"key":"on","value":true},{"key":"control","value":false}]}' >/dev/null
