@@ -632,6 +632,18 @@ func testConcurrentFlagUpdates(t *testing.T, s domain.Store) {
 	}
 }
 
+// untilNotContended calls write again while the store answers
+// domain.ErrContention, at most 5 times: the store refused the write (it
+// wrote nothing) and tells the client to retry, as clients do. An update
+// it acknowledged is never lost; that is what the callers check.
+func untilNotContended(write func() error) error {
+	err := write()
+	for i := 0; i < 4 && errors.Is(err, domain.ErrContention); i++ {
+		err = write()
+	}
+	return err
+}
+
 func testConcurrentConfigUpdates(t *testing.T, s domain.Store) {
 	ctx := context.Background()
 	newProject(t, s, "p")
@@ -641,19 +653,23 @@ func testConcurrentConfigUpdates(t *testing.T, s domain.Store) {
 	errs := make(chan error, 2*n)
 	for i := range n {
 		wg.Go(func() {
-			_, err := s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
-				c.Rules = append(c.Rules, domain.Rule{Name: fmt.Sprintf("r%d", i), Allocation: domain.Allocation{Weights: []domain.Weight{}}})
-				return nil
+			errs <- untilNotContended(func() error {
+				_, err := s.UpdateFlagConfig(ctx, "p", "f", "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
+					c.Rules = append(c.Rules, domain.Rule{Name: fmt.Sprintf("r%d", i), Allocation: domain.Allocation{Weights: []domain.Weight{}}})
+					return nil
+				})
+				return err
 			})
-			errs <- err
 		})
 		// Flag writers at the same time must not lose config writes nor the reverse.
 		wg.Go(func() {
-			_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig, _ *domain.Audit) error {
-				f.Description += "x"
-				return nil
+			errs <- untilNotContended(func() error {
+				_, err := s.UpdateFlag(ctx, "p", "f", func(f *domain.Flag, _ []domain.FlagConfig, _ *domain.Audit) error {
+					f.Description += "x"
+					return nil
+				})
+				return err
 			})
-			errs <- err
 		})
 	}
 	wg.Wait()
