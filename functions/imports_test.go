@@ -35,6 +35,9 @@ var lambdaForbidden = []string{
 	"internal/notify/smtpmail",
 	"net/smtp",
 	"github.com/wneessen/go-mail/...",
+	// test tooling: httptest links flag and a test certificate, whose
+	// package initialisation every cold start would pay
+	"net/http/httptest",
 }
 
 // The adapters, by function. The api function serves the JSON API and the

@@ -20,6 +20,7 @@ import (
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/pathmux"
 	"github.com/countersign/countersign/internal/problem"
 )
 
@@ -49,7 +50,7 @@ type Console struct {
 	svc    *app.Service
 	auth   Sessions
 	log    *slog.Logger
-	router router
+	router pathmux.Router
 	routes []Route
 }
 
@@ -78,136 +79,29 @@ func New(svc *app.Service, auth Sessions, log *slog.Logger) *Console {
 	// registering them with ServeMux (a conflict check and a
 	// runtime.Caller each) was about a fifth of the console function's
 	// main before its first event (docs/benchmarks.md, "Fourth round").
-	paths := map[string]byMethod{}
+	paths := make(map[string]byMethod, len(c.routes))
 	for _, rt := range c.routes {
 		if paths[rt.Pattern] == nil {
 			paths[rt.Pattern] = byMethod{"": other}
-			c.router.add(rt.Pattern, paths[rt.Pattern])
+			c.router.Add(rt.Pattern, paths[rt.Pattern])
 		}
 		if paths[rt.Pattern][rt.Method] != nil {
 			panic("console: route " + rt.Method + " " + rt.Pattern + " is in the table twice")
 		}
 		paths[rt.Pattern][rt.Method] = c.wrap(rt.handler)
 	}
-	c.router.add(assetPattern, byMethod{http.MethodGet: http.HandlerFunc(serveAsset), "": other})
-	c.router.other = other
+	c.router.Add(assetPattern, byMethod{http.MethodGet: http.HandlerFunc(serveAsset), "": other})
+	c.router.Other = other
 	return c
 }
 
 // assetPattern is where the console's stylesheet, script and icons are.
 const assetPattern = "/assets/{name}"
 
-// router finds the handler of a request's path among patterns of literal
-// segments and {name} wildcards, each matching one whole segment ("/{$}"
-// matching "/" alone), and sets the wildcards' path values: what
-// ServeMux does with such patterns, for the paths ServeMux hands on. The
-// console is reached through the ServeMux of httpapi.Server (its "/"
-// pattern), which has cleaned the path and redirected where ServeMux
-// does. As in ServeMux, a literal segment is preferred to a wildcard at
-// the same place, a wildcard matches no trailing slash, and a path
-// matching no pattern goes to other.
-type router struct {
-	routes []pathRoute
-	other  http.Handler
-}
-
-type pathRoute struct {
-	pattern string
-	segs    []string // a literal segment, or a wildcard's name in braces
-	h       http.Handler
-}
-
-func (rt *router) add(pattern string, h http.Handler) {
-	segs := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
-	if pattern == "/{$}" {
-		segs = nil
-	}
-	for _, r := range rt.routes {
-		if slices.EqualFunc(r.segs, segs, func(a, b string) bool { return a == b || isWildcard(a) && isWildcard(b) }) {
-			panic("console: patterns " + r.pattern + " and " + pattern + " match the same paths")
-		}
-	}
-	rt.routes = append(rt.routes, pathRoute{pattern: pattern, segs: segs, h: h})
-}
-
-func isWildcard(seg string) bool { return strings.HasPrefix(seg, "{") }
-
-// match is the route of the (escaped) path and the wildcards' values, or
-// nil.
-func (rt *router) match(escapedPath string) (*pathRoute, []string) {
-	var segs []string
-	if escapedPath != "/" {
-		segs = strings.Split(strings.TrimPrefix(escapedPath, "/"), "/")
-		for i, seg := range segs {
-			if u, err := url.PathUnescape(seg); err == nil {
-				segs[i] = u
-			}
-		}
-	}
-	var best *pathRoute
-	for i := range rt.routes {
-		r := &rt.routes[i]
-		if len(r.segs) != len(segs) {
-			continue
-		}
-		ok := true
-		for j, seg := range r.segs {
-			last := j == len(segs)-1
-			if isWildcard(seg) && !(last && segs[j] == "") || seg == segs[j] {
-				continue
-			}
-			ok = false
-			break
-		}
-		if ok && (best == nil || moreSpecific(r.segs, best.segs)) {
-			best = r
-		}
-	}
-	if best == nil {
-		return nil, nil
-	}
-	var values []string
-	for j, seg := range best.segs {
-		if isWildcard(seg) {
-			values = append(values, seg[1:len(seg)-1], segs[j])
-		}
-	}
-	return best, values
-}
-
-// moreSpecific tells whether a has a literal segment where b, matching
-// the same path, has its first wildcard of the two.
-func moreSpecific(a, b []string) bool {
-	for j := range a {
-		if wa, wb := isWildcard(a[j]), isWildcard(b[j]); wa != wb {
-			return wb
-		}
-	}
-	return false
-}
-
 // Match is the pattern of the console's route for a request's path ("" when
 // no route has it: the console's not-found page): tests compare it with
 // ServeMux's choice.
-func (c *Console) Match(escapedPath string) string {
-	if r, _ := c.router.match(escapedPath); r != nil {
-		return r.pattern
-	}
-	return ""
-}
-
-func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	route, values := rt.match(r.URL.EscapedPath())
-	if route == nil {
-		rt.other.ServeHTTP(w, r)
-		return
-	}
-	r.Pattern = route.pattern
-	for i := 0; i < len(values); i += 2 {
-		r.SetPathValue(values[i], values[i+1])
-	}
-	route.h.ServeHTTP(w, r)
-}
+func (c *Console) Match(escapedPath string) string { return c.router.Match(escapedPath) }
 
 // byMethod is the routes of one path by method; "" is every other method.
 type byMethod map[string]http.Handler
@@ -230,11 +124,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.router.S
 
 // routeTable is every page (GET) and form (POST) of the console.
 func (c *Console) routeTable() []Route {
-	var out []Route
-	for _, group := range [][]Route{c.requestRoutes(), c.accountRoutes(), c.flagRoutes(), c.projectRoutes(), c.peopleRoutes()} {
-		out = append(out, group...)
-	}
-	return out
+	return slices.Concat(c.requestRoutes(), c.accountRoutes(), c.flagRoutes(), c.projectRoutes(), c.peopleRoutes())
 }
 
 // wrap signs the viewer in (or sends them to /login), checks a form's

@@ -20,6 +20,7 @@ import (
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
+	"github.com/countersign/countersign/internal/pathmux"
 )
 
 // Route is one entry of the route table: the router is built from it, and a
@@ -72,7 +73,8 @@ type Server struct {
 	svc    *app.Service
 	log    *slog.Logger
 	routes []Route
-	mux    *http.ServeMux
+	mux    *http.ServeMux // cleans paths, redirects, and hands on to router
+	router pathmux.Router // the routes' patterns
 
 	origin   string         // the base URL's origin; "" derives it from each request (session.go)
 	secure   bool           // cookies are Secure (when origin is set)
@@ -107,13 +109,14 @@ func NewPages(svc *app.Service, log *slog.Logger) *Server {
 	return s.handle(s.pageRoutes())
 }
 
-// handle builds the router of routes: one ServeMux pattern per path, whose
-// handler (byMethod) picks the route by the request's method (HEAD takes
-// GET's) and answers any other method 405 with Allow. Registering each
-// path once, rather than "METHOD path" and a method-less 405 pattern per
-// path, halves the registrations, and each costs ServeMux a conflict check
-// and a runtime.Caller: that was most of the api function's start before
-// its first event (docs/benchmarks.md, "Third round").
+// handle builds the router of routes: one pattern per path, whose handler
+// (byMethod) picks the route by the request's method (HEAD takes GET's)
+// and answers any other method 405 with Allow. The patterns go to a
+// pathmux.Router, not the ServeMux: registering them there (a conflict
+// check and a runtime.Caller each) was most of the api function's start
+// before its first event (docs/benchmarks.md, "Lambda binaries and cold
+// start"). The ServeMux has two patterns, "/v1/" and "/", so that it
+// still cleans paths and redirects as before the router sees them.
 func (s *Server) handle(routes []Route) *Server {
 	s.mux, s.secure = http.NewServeMux(), true
 	s.routes = routes
@@ -139,21 +142,31 @@ func (s *Server) handle(routes []Route) *Server {
 		}
 		sort.Strings(methods)
 		m.allow = strings.Join(methods, ", ")
-		s.mux.Handle(pattern, m)
+		s.router.Add(pattern, m)
 	}
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(r.Context(), w, r, s.log, domain.Errorf(domain.CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
 	}
-	s.mux.HandleFunc("/v1/", notFound)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if s.console != nil {
-			s.console.ServeHTTP(w, r)
-			return
+	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		if !s.router.Serve(w, r) {
+			notFound(w, r)
 		}
-		notFound(w, r)
+	})
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case s.router.Serve(w, r):
+		case s.console != nil:
+			s.console.ServeHTTP(w, r)
+		default:
+			notFound(w, r)
+		}
 	})
 	return s
 }
+
+// Match is the pattern of the route for a request's (clean, escaped)
+// path, "" when none has it: tests compare it with ServeMux's choice.
+func (s *Server) Match(escapedPath string) string { return s.router.Match(escapedPath) }
 
 // byMethod is the routes of one path, by method.
 type byMethod struct {

@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/textproto"
 	"strings"
 	"sync"
@@ -126,11 +125,7 @@ func canonicalKey(k string) string {
 	return textproto.CanonicalMIMEHeaderKey(k)
 }
 
-// Response turns a recorded response into the event API Gateway expects.
-func Response(rec *httptest.ResponseRecorder) events.APIGatewayV2HTTPResponse {
-	return response(rec.Code, rec.Header(), rec.Body.Bytes())
-}
-
+// response turns a recorded response into the event API Gateway expects.
 func response(code int, header http.Header, b []byte) events.APIGatewayV2HTTPResponse {
 	res := events.APIGatewayV2HTTPResponse{StatusCode: code, Headers: make(map[string]string, len(header))}
 	for k, vs := range header {

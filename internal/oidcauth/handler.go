@@ -235,7 +235,9 @@ func (h *Handler) provider(ctx context.Context) (*discovered, error) {
 		return nil, err
 	}
 	h.disc, h.lastErr = d, nil
-	h.log.InfoContext(ctx, "discovered the OpenID provider", "issuer", h.cfg.Issuer, "authorization_endpoint", d.oauth.Endpoint.AuthURL)
+	// plain strings: a slice or a named type would go through encoding/json
+	h.log.InfoContext(ctx, "discovered the OpenID provider", "issuer", h.cfg.Issuer, "authorization_endpoint", d.oauth.Endpoint.AuthURL,
+		"provisioning_domains", strings.Join(h.cfg.AllowedDomains, ","), "provisioning_role", string(h.cfg.Role))
 	return d, nil
 }
 

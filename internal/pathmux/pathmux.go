@@ -1,0 +1,138 @@
+// Package pathmux routes a request by its path among patterns of literal
+// segments and {name} wildcards, each matching one whole segment ("/{$}"
+// matching "/" alone), and sets the wildcards' path values and the
+// request's Pattern: what http.ServeMux does with such patterns, for the
+// paths a ServeMux hands on (cleaned, redirected where ServeMux
+// redirects). As in ServeMux, a literal segment is preferred to a
+// wildcard at the same place, a wildcard matches no empty last segment
+// (no trailing slash), and a path matching no pattern goes to Other.
+//
+// It exists for cold starts: ServeMux checks each registration against
+// the others and records its caller (runtime.Caller), which was most of
+// the api and console functions' work before their first event
+// (docs/benchmarks.md, "Lambda binaries and cold start"). Tests compare
+// its choices with ServeMux's over the api's and the console's patterns.
+package pathmux
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Router is a set of patterns and their handlers. The zero value is
+// empty; Add patterns before serving.
+type Router struct {
+	routes []route
+	// Other serves a path no pattern matches.
+	Other http.Handler
+}
+
+type route struct {
+	pattern string
+	segs    []string // a literal segment, or a wildcard's name in braces
+	h       http.Handler
+}
+
+// Add routes pattern to h. It panics, as ServeMux does, on a pattern that
+// matches exactly the paths of one added before.
+func (rt *Router) Add(pattern string, h http.Handler) {
+	segs := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
+	if pattern == "/{$}" {
+		segs = nil
+	}
+	for _, r := range rt.routes {
+		if slices.EqualFunc(r.segs, segs, func(a, b string) bool { return a == b || isWildcard(a) && isWildcard(b) }) {
+			panic("pathmux: patterns " + r.pattern + " and " + pattern + " match the same paths")
+		}
+	}
+	rt.routes = append(rt.routes, route{pattern: pattern, segs: segs, h: h})
+}
+
+func isWildcard(seg string) bool { return strings.HasPrefix(seg, "{") }
+
+// Match is the pattern of the route of an (escaped) path, "" when none
+// has it.
+func (rt *Router) Match(escapedPath string) string {
+	if r, _ := rt.match(escapedPath); r != nil {
+		return r.pattern
+	}
+	return ""
+}
+
+// match is the route of the (escaped) path and the wildcards' names and
+// values, or nil.
+func (rt *Router) match(escapedPath string) (*route, []string) {
+	var segs []string
+	if escapedPath != "/" {
+		segs = strings.Split(strings.TrimPrefix(escapedPath, "/"), "/")
+		for i, seg := range segs {
+			if u, err := url.PathUnescape(seg); err == nil {
+				segs[i] = u
+			}
+		}
+	}
+	var best *route
+	for i := range rt.routes {
+		r := &rt.routes[i]
+		if len(r.segs) != len(segs) {
+			continue
+		}
+		ok := true
+		for j, seg := range r.segs {
+			last := j == len(segs)-1
+			if isWildcard(seg) && !(last && segs[j] == "") || seg == segs[j] {
+				continue
+			}
+			ok = false
+			break
+		}
+		if ok && (best == nil || moreSpecific(r.segs, best.segs)) {
+			best = r
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	var values []string
+	for j, seg := range best.segs {
+		if isWildcard(seg) {
+			values = append(values, seg[1:len(seg)-1], segs[j])
+		}
+	}
+	return best, values
+}
+
+// moreSpecific tells whether a has a literal segment where b, matching
+// the same path, has its first wildcard of the two.
+func moreSpecific(a, b []string) bool {
+	for j := range a {
+		if wa, wb := isWildcard(a[j]), isWildcard(b[j]); wa != wb {
+			return wb
+		}
+	}
+	return false
+}
+
+// Serve serves r with the handler of its path's route, and reports
+// whether one had it (false: nothing was written).
+func (rt *Router) Serve(w http.ResponseWriter, r *http.Request) bool {
+	route, values := rt.match(r.URL.EscapedPath())
+	if route == nil {
+		return false
+	}
+	r.Pattern = route.pattern
+	for i := 0; i < len(values); i += 2 {
+		r.SetPathValue(values[i], values[i+1])
+	}
+	route.h.ServeHTTP(w, r)
+	return true
+}
+
+// ServeHTTP serves r with the handler of its path's route, or Other.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !rt.Serve(w, r) {
+		rt.Other.ServeHTTP(w, r)
+	}
+}
