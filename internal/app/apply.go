@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/countersign/countersign/internal/domain"
@@ -12,15 +13,26 @@ import (
 // write, or none does: a change whose live state moved on refuses the
 // whole apply, named in the refusal.
 func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string, check func(*domain.ChangeRequest) error) (cr *domain.ChangeRequest, applied bool, err error) {
+	for attempt := 1; ; attempt++ {
+		cr, applied, err = s.applyOnce(ctx, a, id, channel, check)
+		if !errors.Is(err, domain.ErrApproverMoved) || attempt == 3 {
+			return cr, applied, err
+		}
+		// an approver was written since the check: check them again
+	}
+}
+
+func (s *Service) applyOnce(ctx context.Context, a domain.Actor, id, channel string, check func(*domain.ChangeRequest) error) (cr *domain.ChangeRequest, applied bool, err error) {
 	pre, err := s.store.GetChangeRequest(ctx, id)
 	if err == nil && pre.Kind == domain.KindGovernance {
 		return s.applyGovernance(ctx, a, id, channel, check)
 	}
+	var approvers []domain.MemberVersion
 	if err == nil && pre.Status == domain.StatusApproved {
 		if err := s.frozenRequest(ctx, pre, s.clock.Now()); err != nil {
 			return nil, false, err // a freeze holds it (freezes.go)
 		}
-		if err := s.checkApprovers(ctx, pre); err != nil {
+		if approvers, err = s.checkApprovers(ctx, pre); err != nil {
 			return nil, false, err // an approver was demoted (demotion.go)
 		}
 		for i := range pre.Changes {
@@ -42,9 +54,13 @@ func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string,
 		if cr.Status == domain.StatusApplied {
 			return nil
 		}
+		if pre != nil && cr.Version != pre.Version {
+			return domain.ErrApproverMoved // its approvals moved since checkApprovers: check them again
+		}
 		if err := s.applyChanges(a, cr, l, channel, w); err != nil {
 			return err
 		}
+		w.Approvers = approvers
 		applied = true
 		return nil
 	})

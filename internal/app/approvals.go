@@ -100,7 +100,9 @@ func (s *Service) GetApprovalSettings(ctx context.Context, p *Principal, project
 // approvals are on, settings that weaken (domain.WeakenedFields) open a
 // governance request instead.
 func (s *Service) UpdateApprovalSettings(ctx context.Context, p *Principal, project, env string, expected *int64, in *domain.ApprovalSettings) (Outcome[domain.ApprovalSettings], error) {
-	out, g, err := s.updateApprovalSettings(ctx, p, project, env, expected, in)
+	out, g, err := decidedAgain(func() (*domain.ApprovalSettings, *domain.GovernanceChange, error) {
+		return s.updateApprovalSettings(ctx, p, project, env, expected, in)
+	})
 	return governedOutcome(ctx, s, p, out, err, g)
 }
 
@@ -153,7 +155,7 @@ func (s *Service) updateApprovalSettings(ctx context.Context, p *Principal, proj
 	if err := v.Err(); err != nil {
 		return nil, nil, err
 	}
-	governed, err := s.approvalsOn(ctx)
+	governed, guard, err := s.rulesRead(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -172,6 +174,7 @@ func (s *Service) updateApprovalSettings(ctx context.Context, p *Principal, proj
 			return errGoverned
 		}
 		*a = next
+		audit.Guard = guard
 		e := s.audit(p.Actor(), domain.ActionApprovalSettingsUpdated, p.channel())
 		e.Project, e.Environment = project, env
 		if d, err := domain.AnyDiff(&before, a); err == nil {

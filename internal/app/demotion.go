@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -69,12 +70,16 @@ func mayStillReview(cr *domain.ChangeRequest, id string, m *domain.Member) bool 
 
 // checkApprovers refuses to apply cr when one of its approvers may no
 // longer review it (demoted or removed since), after voiding their
-// reviews: the request needs another approval.
-func (s *Service) checkApprovers(ctx context.Context, cr *domain.ChangeRequest) error {
+// reviews: the request needs another approval. Otherwise it answers the
+// approvers as read, which the apply's write names (ApplyWrite's
+// Approvers), so that a demotion committed between this check and that
+// write refuses the write and the check runs again.
+func (s *Service) checkApprovers(ctx context.Context, cr *domain.ChangeRequest) ([]domain.MemberVersion, error) {
+	var read []domain.MemberVersion
 	for _, r := range cr.Approvals() {
 		m, err := s.store.GetMember(ctx, r.Reviewer)
 		if err != nil && domain.ErrorCode(err) != domain.CodeNotFound {
-			return err
+			return nil, err
 		}
 		if err != nil {
 			m = nil
@@ -82,8 +87,11 @@ func (s *Service) checkApprovers(ctx context.Context, cr *domain.ChangeRequest) 
 		if !mayStillReview(cr, r.Reviewer, m) {
 			why := fmt.Sprintf("%s may no longer review this request", r.Reviewer)
 			s.voidReviews(ctx, r.Reviewer, m, why)
-			return domain.Errorf(domain.CodeConflict, "%s; their approval no longer counts, and the request needs another one", why)
+			return nil, domain.Errorf(domain.CodeConflict, "%s; their approval no longer counts, and the request needs another one", why)
+		}
+		if !slices.ContainsFunc(read, func(v domain.MemberVersion) bool { return v.ID == m.ID }) {
+			read = append(read, domain.MemberVersion{ID: m.ID, Version: m.Version})
 		}
 	}
-	return nil
+	return read, nil
 }

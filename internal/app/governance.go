@@ -144,7 +144,7 @@ func (s *Service) applyGovernance(ctx context.Context, a domain.Actor, id, chann
 		if err := cr.CheckApply(a, now); err != nil {
 			return nil, false, err
 		}
-		if err := s.checkApprovers(ctx, cr); err != nil {
+		if _, err := s.checkApprovers(ctx, cr); err != nil {
 			return nil, false, err // an approver was demoted (demotion.go)
 		}
 		applied, err := s.writeGoverned(ctx, a, cr, channel, now)

@@ -81,7 +81,9 @@ func (s *Service) ListMembers(ctx context.Context, p *Principal, page domain.Pag
 // While approvals are on, a promotion to manager or admin (in the
 // organisation or a project) opens a governance request instead.
 func (s *Service) UpdateMember(ctx context.Context, p *Principal, id string, expected *int64, change func(*domain.Member) error) (Outcome[domain.Member], error) {
-	m, g, err := s.updateMember(ctx, p, id, expected, change)
+	m, g, err := decidedAgain(func() (*domain.Member, *domain.GovernanceChange, error) {
+		return s.updateMember(ctx, p, id, expected, change)
+	})
 	return governedOutcome(ctx, s, p, m, err, g)
 }
 
@@ -95,7 +97,7 @@ func (s *Service) updateMember(ctx context.Context, p *Principal, id string, exp
 	if err := s.checkProjectRolesOfChange(ctx, id, change); err != nil {
 		return nil, nil, err
 	}
-	governed, err := s.approvalsOn(ctx)
+	governed, guard, err := s.rulesRead(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -125,7 +127,7 @@ func (s *Service) updateMember(ctx context.Context, p *Principal, id string, exp
 			g = &domain.GovernanceChange{What: domain.GovernMember, Member: id, Person: &next, BasePerson: &base, Weakens: weak}
 			return errGoverned
 		}
-		w.KeepAnAdmin = d.keepAnAdmin
+		w.KeepAnAdmin, w.Guard = d.keepAnAdmin, guard
 		w.Record(s.memberUpdatedEntry(p, &orig, m, d.cleared))
 		return nil
 	})

@@ -195,9 +195,16 @@ func (s *Service) UpdateEnvironment(ctx context.Context, p *Principal, project, 
 	if err := p.requireIn(project, domain.RoleManager, "changing an environment"); err != nil {
 		return Outcome[domain.Environment]{}, err
 	}
-	governed, err := s.approvalsOn(ctx)
+	out, g, err := decidedAgain(func() (*domain.Environment, *domain.GovernanceChange, error) {
+		return s.updateEnvironment(ctx, p, project, key, expected, change)
+	})
+	return governedOutcome(ctx, s, p, out, err, g)
+}
+
+func (s *Service) updateEnvironment(ctx context.Context, p *Principal, project, key string, expected *int64, change func(*domain.Environment) error) (*domain.Environment, *domain.GovernanceChange, error) {
+	governed, guard, err := s.rulesRead(ctx)
 	if err != nil {
-		return Outcome[domain.Environment]{}, err
+		return nil, nil, err
 	}
 	var g *domain.GovernanceChange
 	out, err := s.store.UpdateEnvironment(ctx, project, key, func(e *domain.Environment, audit *domain.Audit) error {
@@ -220,6 +227,7 @@ func (s *Service) UpdateEnvironment(ctx context.Context, p *Principal, project, 
 			g = &domain.GovernanceChange{What: domain.GovernEnvironment, Project: project, Environment: key, Env: &next, BaseEnv: &orig, Weakens: weak}
 			return errGoverned
 		}
+		audit.Guard = guard
 		// Protection decides the default approval settings: audited like them.
 		entry := s.audit(p.Actor(), domain.ActionEnvironmentUpdated, p.channel())
 		entry.Project, entry.Environment, entry.Version = project, key, orig.Version+1
@@ -229,7 +237,7 @@ func (s *Service) UpdateEnvironment(ctx context.Context, p *Principal, project, 
 		audit.Record(entry)
 		return nil
 	})
-	return governedOutcome(ctx, s, p, out, err, g)
+	return out, g, err
 }
 
 func checkVersion(kind string, expected *int64, current int64) error {

@@ -249,6 +249,14 @@ type Audit struct {
 	// still at Version; otherwise it writes nothing and answers
 	// ErrRequestMoved. Settings, environment and member writes honour it.
 	Applies *ChangeRequest
+	// Guard, when set, names the settings a decision made before the
+	// write read: a change of the rules written directly because
+	// approvals were off (governance.go). The write holds only while they
+	// are as read (see SettingsGuard); otherwise the store writes nothing
+	// and answers ErrContention, and the application decides again, so no
+	// such change commits after approvals are switched on. Approval
+	// settings, environment and member writes honour it.
+	Guard *SettingsGuard
 }
 
 // ErrRequestMoved refuses a write that applies a change request
@@ -318,7 +326,24 @@ type ApplyWrite struct {
 	// only while each exists (ErrSegmentGone otherwise), as for a config
 	// write (ConfigWrite.Segments).
 	Requires []string
+	// Approvers are the members whose approvals the apply counts, at the
+	// versions the application read when it checked they may still review
+	// (demotion): the apply holds only while each is still at that version
+	// (not demoted nor removed since); otherwise it writes nothing and
+	// answers ErrApproverMoved, and the application checks them again.
+	Approvers []MemberVersion
 }
+
+// MemberVersion is a member at a version, as read.
+type MemberVersion struct {
+	ID      string
+	Version int64
+}
+
+// ErrApproverMoved refuses an apply one of whose approvers was written
+// (their roles changed, or they were removed) since the application
+// checked them (ApplyWrite.Approvers), or whose request moved since.
+var ErrApproverMoved = &Error{Code: CodeConflict, Message: "the request or one of its approvers changed while it was being applied; apply it again"}
 
 // Check refuses a write set a store cannot write for cr: live state that is
 // not one of cr's changes' (a flag no flag-level change names, a config of

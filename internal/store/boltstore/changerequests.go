@@ -148,6 +148,9 @@ func (s *Store) UpdateApprovalSettings(ctx context.Context, project, env string,
 			return err
 		}
 		a.Version = read + 1
+		if err := checkSettings(tx, project, audit.Guard); err != nil {
+			return err
+		}
 		if err := writeAudit(tx, audit.Entries); err != nil {
 			return err
 		}
@@ -492,6 +495,9 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 		if err := segmentsExist(tx, before.Project, w.Requires); err != nil {
 			return err
 		}
+		if err := approversUnmoved(tx, w.Approvers); err != nil {
+			return err
+		}
 		if err := writeAudit(tx, w.Entries); err != nil {
 			return err
 		}
@@ -651,4 +657,20 @@ func containsAll(raw []byte, needles [][][]byte) bool {
 		}
 	}
 	return true
+}
+
+// approversUnmoved is ApplyWrite's Approvers on bbolt: each member is
+// read in the write's own transaction, which bbolt serialises with every
+// member write.
+func approversUnmoved(tx *bolt.Tx, approvers []domain.MemberVersion) error {
+	for _, a := range approvers {
+		m, ok, err := get[record.Member](tx, bMembers, key(a.ID))
+		if err != nil {
+			return err
+		}
+		if !ok || m.Version != a.Version {
+			return domain.ErrApproverMoved
+		}
+	}
+	return nil
 }

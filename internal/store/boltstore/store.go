@@ -386,6 +386,9 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 		if err != nil {
 			return err
 		}
+		if err := checkSettings(tx, project, audit.Guard); err != nil {
+			return err
+		}
 		if err := writeApplied(tx, audit.Applies); err != nil {
 			return err
 		}
@@ -666,6 +669,9 @@ func (s *Store) WriteMember(ctx context.Context, id string, fn func(*domain.Memb
 			if err := emails.Put(emailKey(m.Email), []byte(m.ID)); err != nil {
 				return err
 			}
+		}
+		if err := checkSettings(tx, "", w.Guard); err != nil {
+			return err
 		}
 		if err := writeApplied(tx, w.Applies); err != nil {
 			return err

@@ -142,9 +142,13 @@ func (s *Store) UpdateApprovalSettings(ctx context.Context, project, env string,
 		b.add(s.txPut(it, &cond))
 		// The environment still exists; if not, the next read says so.
 		b.add(s.txCheck(envKey(project, env), itemExists))
+		guardFrom, guardTo := s.addSettingsGuard(&b, project, audit.Guard, "")
 		applied := s.addApplied(&b, audit.Applies)
 		from := s.addAudit(&b, audit.Entries)
 		err = s.transact(ctx, &b)
+		if err := guardFailed(err, guardFrom, guardTo); err != nil {
+			return err
+		}
 		if err := appliedMoved(err, applied); err != nil {
 			return err
 		}
@@ -541,10 +545,18 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 		if _, _, err := s.addLockWrites(ctx, &b, before.Project, id, &w.RequestWrite, r.holders); err != nil {
 			return err
 		}
+		approversFrom := len(b.items)
+		for _, a := range w.Approvers {
+			b.add(s.txCheck(memberKey(a.ID), versionIs(a.Version)))
+		}
+		approversTo := len(b.items)
 		from := s.addAudit(&b, w.Entries)
 		err = s.transact(ctx, &b)
 		if tooLarge(err) {
 			return errTooLarge(id)
+		}
+		if _, moved := anyFailedCondition(err, approversFrom, approversTo); moved {
+			return domain.ErrApproverMoved // a member write came between: the application checks again
 		}
 		if len(w.Requires) > 0 && failedCondition(err, r.rulesetAt) {
 			return errRetry // a write of the project came between: a segment the configs name may be gone

@@ -106,9 +106,13 @@ func (s *Store) WriteMember(ctx context.Context, id string, fn func(*domain.Memb
 				return err
 			}
 		}
+		guardFrom, guardTo := s.addSettingsGuard(&b, "", w.Guard, "")
 		applied := s.addApplied(&b, w.Applies)
 		from := s.addAudit(&b, w.Entries)
 		err = s.transact(ctx, &b)
+		if err := guardFailed(err, guardFrom, guardTo); err != nil {
+			return err
+		}
 		if err := appliedMoved(err, applied); err != nil {
 			return err
 		}

@@ -343,9 +343,13 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 		var b txBuilder
 		cond := versionIs(v)
 		b.add(s.txPut(it, &cond))
+		guardFrom, guardTo := s.addSettingsGuard(&b, project, audit.Guard, k)
 		applied := s.addApplied(&b, audit.Applies)
 		from := s.addAudit(&b, audit.Entries)
 		err = s.transact(ctx, &b)
+		if err := guardFailed(err, guardFrom, guardTo); err != nil {
+			return err
+		}
 		if err := appliedMoved(err, applied); err != nil {
 			return err
 		}

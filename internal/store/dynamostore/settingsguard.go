@@ -77,3 +77,14 @@ func (s *Store) addSettingsGuard(b *txBuilder, project string, g *domain.Setting
 	}
 	return from, len(b.items)
 }
+
+// guardFailed answers ErrContention when a transaction failed on one of
+// the guard's checks, at [from, to): the settings a decision was made on
+// changed since, and the application decides again (the store does not
+// retry: its next attempt would carry the same guard).
+func guardFailed(err error, from, to int) error {
+	if _, stale := anyFailedCondition(err, from, to); stale {
+		return domain.ErrContention
+	}
+	return nil
+}

@@ -14,6 +14,7 @@ func settingsGuardTests() map[string]func(*testing.T, domain.Store) {
 	return map[string]func(*testing.T, domain.Store){
 		"SettingsGuardConfigWrite": testSettingsGuardConfigWrite,
 		"SettingsGuardFlagWrite":   testSettingsGuardFlagWrite,
+		"SettingsGuardRulesWrite":  testSettingsGuardRulesWrite,
 	}
 }
 
@@ -223,5 +224,76 @@ func testSettingsGuardFlagWrite(t *testing.T, s domain.Store) {
 	}
 	if v := flagVersion(); v != 4 {
 		t.Fatalf("three guarded flag writes committed: version %d, want 4", v)
+	}
+}
+
+// A write of the rules (approval settings, an environment, a member)
+// decided while approvals were off carries the organisation settings'
+// version it read (Audit.Guard): with that version it commits; once the
+// settings moved on (approvals switched on) it fails with contention and
+// writes nothing, neither the change nor its audit entry.
+func testSettingsGuardRulesWrite(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	guardWorld(t, s) // organisation settings at version 1
+	m := &domain.Member{ID: "m1", Email: "m1@example.com", Name: "M", Role: domain.RoleEditor}
+	must(t, s.CreateMember(ctx, m))
+	writes := []struct {
+		name  string
+		write func(guard *domain.SettingsGuard, id string) error
+		// unchanged reports whether the write's target is as before
+		unchanged func() bool
+	}{
+		{"approval settings", func(g *domain.SettingsGuard, id string) error {
+			_, err := s.UpdateApprovalSettings(ctx, "p", "staging", func(a *domain.ApprovalSettings, audit *domain.Audit) error {
+				a.MinApprovals, audit.Guard = 0, g
+				audit.Record(auditEntry(id, "rules.updated", t0))
+				return nil
+			})
+			return err
+		}, func() bool {
+			a, err := s.GetApprovalSettings(ctx, "p", "staging")
+			must(t, err)
+			return a.MinApprovals != 0
+		}},
+		{"environment", func(g *domain.SettingsGuard, id string) error {
+			_, err := s.UpdateEnvironment(ctx, "p", "production", func(e *domain.Environment, audit *domain.Audit) error {
+				e.Protected, audit.Guard = false, g
+				audit.Record(auditEntry(id, "rules.updated", t0))
+				return nil
+			})
+			return err
+		}, func() bool {
+			e, err := s.GetEnvironment(ctx, "p", "production")
+			must(t, err)
+			return e.Protected
+		}},
+		{"member", func(g *domain.SettingsGuard, id string) error {
+			_, err := s.WriteMember(ctx, "m1", func(m *domain.Member, w *domain.MemberWrite) error {
+				m.Role, w.Guard = domain.RoleAdmin, g
+				w.Record(auditEntry(id, "rules.updated", t0))
+				return nil
+			})
+			return err
+		}, func() bool {
+			got, err := s.GetMember(ctx, "m1")
+			must(t, err)
+			return got.Role == domain.RoleEditor
+		}},
+	}
+	for i, w := range writes {
+		for _, stale := range []int64{0, 2} {
+			id := fmt.Sprintf("rules-%d-stale-%d", i, stale)
+			err := w.write(&domain.SettingsGuard{Org: stale}, id)
+			wantNothingWritten(t, s, w.name+fmt.Sprintf(" guarded on organisation settings version %d (they are at 1)", stale), err, id)
+			if !w.unchanged() {
+				t.Fatalf("%s: the refused write changed it", w.name)
+			}
+		}
+		if err := w.write(&domain.SettingsGuard{Org: 1}, fmt.Sprintf("rules-%d-current", i)); err != nil {
+			t.Fatalf("%s guarded on the current organisation settings: %v", w.name, err)
+		}
+		if w.unchanged() {
+			t.Fatalf("%s guarded on the current organisation settings was not written", w.name)
+		}
 	}
 }
