@@ -54,12 +54,11 @@ func (s *Service) applyOnce(ctx context.Context, a domain.Actor, id, channel str
 		if cr.Status == domain.StatusApplied {
 			return nil
 		}
-		if pre != nil && cr.Version != pre.Version {
-			return domain.ErrApproverMoved // its approvals moved since checkApprovers: check them again
-		}
 		if err := s.applyChanges(a, cr, l, channel, w); err != nil {
 			return err
 		}
+		// the write holds while the approvers checked are as read (a review
+		// added since was checked by Review itself)
 		w.Approvers = approvers
 		applied = true
 		return nil

@@ -342,8 +342,8 @@ type MemberVersion struct {
 
 // ErrApproverMoved refuses an apply one of whose approvers was written
 // (their roles changed, or they were removed) since the application
-// checked them (ApplyWrite.Approvers), or whose request moved since.
-var ErrApproverMoved = &Error{Code: CodeConflict, Message: "the request or one of its approvers changed while it was being applied; apply it again"}
+// checked them (ApplyWrite.Approvers).
+var ErrApproverMoved = &Error{Code: CodeConflict, Message: "an approver of the request changed while it was being applied; apply it again"}
 
 // Check refuses a write set a store cannot write for cr: live state that is
 // not one of cr's changes' (a flag no flag-level change names, a config of
