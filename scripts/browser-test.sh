@@ -104,6 +104,13 @@ call POST /v1/projects/shop/flags 201 '{"key":"f","name":"F","variants":[{"key":
 # the console walk's admin, added now: once approvals are on, adding an
 # admin needs a second admin (a governance request)
 call POST /v1/members 201 '{"email":"ada@example.com","name":"Ada Admin","role":"admin"}' >/dev/null
+# the console walk's bypass: the bootstrap admin may bypass approval in
+# shop's production, granted now (once approvals are on, a grant weakens
+# the rules: a governance request); kill-switch is the flag it bypasses
+admin_id="$(call GET '/v1/members?limit=100' 200 | json 'v.items.find(m => m.email === "admin@localhost.localdomain").id')"
+call POST /v1/projects/shop/flags 201 '{"key":"kill-switch","name":"Kill switch","variants":[{"key":"on","value":true}]}' >/dev/null
+grant="$(call GET /v1/projects/shop/environments/production/approval-settings 200 | json "Object.assign(v, {bypass: [{member_id: \"$admin_id\"}]})")"
+call PUT /v1/projects/shop/environments/production/approval-settings 200 "$grant" >/dev/null
 call PUT /v1/settings 200 '{"approvals":true,"version":0}' >/dev/null
 cr_id="$(call PUT /v1/projects/shop/flags/f/environments/production 202 '{"enabled":true}' 'If-Match: "0"' | json 'v.id')"
 [ -n "$cr_id" ] && [ "$cr_id" != "undefined" ] || die "the 202 answer has no change request id"
@@ -169,9 +176,19 @@ for who in rita ravi ada; do
   done
 done
 echo "  invitations sent; request $phone_cr waits for the phone"
+# a team for the approval settings and the flag's maintainer team
+call POST /v1/teams 201 '{"key":"sre","name":"SRE","members":[]}' >/dev/null
+# a bypass (a kill switch, with its reason): its review after waits for another reviewer
+got="$(curl -s -o "$work/body" -w '%{http_code}' -X PUT -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -H 'If-Match: "0"' -H 'Countersign-Bypass-Reason: INC-1 kill switch for the browser walk' \
+  -d '{"enabled":true}' "$base/v1/projects/shop/flags/kill-switch/environments/production")"
+[ "$got" = 200 ] || die "the bypass answered $got: $(cat "$work/body")"
+bypass_cr="$(call GET '/v1/change-requests?status=review_after' 200 | json '(v.items.find(c => c.bypass && c.bypass.reason.startsWith("INC-1")) || {}).id')"
+[ -n "$bypass_cr" ] && [ "$bypass_cr" != "undefined" ] || die "the bypass opened no review after"
+echo "  bypass: review after $bypass_cr waits for an acknowledgement"
 
 echo "walking the console in chromium: requester, reviewer, phone, admin (axe-core on every page)"
-BASE="$base" ARTIFACTS="$artifacts" CHROMIUM="$chromium" PLAYWRIGHT_CORE_FROM="$tools" PHONE_REQUEST="$phone_cr" \
+BASE="$base" ARTIFACTS="$artifacts" CHROMIUM="$chromium" PLAYWRIGHT_CORE_FROM="$tools" PHONE_REQUEST="$phone_cr" BYPASS_REQUEST="$bypass_cr" TEAM=sre \
   PROJECT=web FLAG=new-checkout REQUESTER=rita@example.com REVIEWER=ravi@example.com ADMIN=ada@example.com \
   timeout 300 node scripts/browser/console.mjs || die "the console walk failed (screenshots so far: $artifacts)"
 
@@ -183,6 +200,13 @@ echo "  production's targeting of new-checkout has the rule \"germany\" (country
 status="$(call GET "/v1/change-requests/$phone_cr" 200 | json 'v.status')"
 [ "$status" = "approved" ] || die "change request $phone_cr is $status after the phone approved it, want approved"
 echo "  change request $phone_cr, approved on the phone, is approved"
+status="$(call GET "/v1/change-requests/$bypass_cr" 200 | json 'v.status')"
+[ "$status" = "applied" ] || die "the review after $bypass_cr is $status after the reviewer acknowledged it, want applied"
+found="$(call GET "/v1/audit?project=shop" 200 | json '(v.items||[]).some(e => e.action === "change_request.acknowledged" && e.channel === "console")')"
+[ "$found" = "true" ] || die "the audit has no change_request.acknowledged entry with channel console"
+echo "  the review after $bypass_cr was acknowledged in the console"
+[ "$(call GET /v1/projects/web/flags/new-checkout 200 | json 'v.maintainer_team')" = "sre" ] || die "the console walk did not set new-checkout's maintainer team"
+echo "  new-checkout's maintainer team is sre"
 audit="$(call GET "/v1/audit?project=web&flag=new-checkout" 200)"
 [ "$(echo "$audit" | json '["created", "approved", "applied"].every(a => (v.items||[]).some(e => e.action === "change_request." + a && e.channel === "console"))')" = "true" ] ||
   die "the audit lacks change_request.created, .approved or .applied for new-checkout with channel console"

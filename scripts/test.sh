@@ -146,6 +146,9 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 ./scripts/browser-test.sh
 
+step "flags in the browser: the OpenFeature web SDK with the OFREP web provider (esbuild bundle) and a client key, in chromium, from an allowed origin and another one"
+./scripts/ofrep-web-test.sh
+
 step "OpenID Connect sign-in in chromium through a real OpenID provider (oidc-provider)"
 # its Go tests ran above (COUNTERSIGN_OIDC_TEST_ISSUER); this is the browser's part
 ./scripts/oidc-test.sh --browser-only

@@ -32,6 +32,16 @@ const (
 	singleEvent  = "apigw-ofrep-evaluate.json" // OFREPFlag: POST /ofrep/v1/evaluate/flags/{key}
 	bulkEvent    = "apigw-ofrep-bulk.json"     // OFREPBulk: POST /ofrep/v1/evaluate/flags
 	rulesetEvent = "apigw-ruleset.json"        // Ruleset: GET /v1/projects/{project}/environments/{environment}/ruleset
+	// OFREPBulkPreflight: OPTIONS /ofrep/v1/evaluate/flags, a browser's
+	// preflight from https://shop.example.com (shop/production allows it)
+	preflightEvent = "apigw-ofrep-preflight.json"
+)
+
+// sampleClientKey is a client key for shop/production, whose allowed
+// origins are sampleOrigin's.
+const (
+	sampleClientKey = "cs_client_events_sample_key_0123456789"
+	sampleOrigin    = "https://shop.example.com"
 )
 
 // sampleHandler is the evaluate Lambda's handler as the runtime calls it
@@ -65,6 +75,15 @@ func sampleHandler(t *testing.T) lambda.Handler {
 	})
 	must(err)
 	must(store.CreateSDKKey(ctx, &domain.SDKKey{ID: "sk_sample", Project: "shop", Environment: "production", Name: "sample", Hash: evaluate.HashSDKKey(sampleKey), CreatedAt: now}))
+	must(store.CreateSDKKey(ctx, &domain.SDKKey{ID: "sk_client", Project: "shop", Environment: "production", Name: "web", Hash: evaluate.HashSDKKey(sampleClientKey),
+		CreatedAt: now, Kind: domain.SDKKeyClient}))
+	_, err = store.UpdateEnvironment(ctx, "shop", "production", func(e *domain.Environment, _ *domain.Audit) error {
+		e.AllowedOrigins = []string{sampleOrigin}
+		return nil
+	})
+	must(err)
+	_, err = store.UpdateFlag(ctx, "shop", "new-checkout", func(f *domain.Flag, _ []domain.FlagConfig, _ *domain.Audit) error { f.ClientExposed = true; return nil })
+	must(err)
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return lambda.NewHandler(lambdahttp.Handler(evaluate.NewHandler(evaluate.New(store, clock.NewFixed(now), 0), log)))
@@ -262,5 +281,33 @@ func TestSampleEventsWithWrongSDKKey(t *testing.T) {
 				t.Errorf("wrong SDK key: the answer shows a flag: %s", res.Body)
 			}
 		})
+	}
+}
+
+// A browser's preflight of the bulk route, as API Gateway delivers it to
+// the function (template.yaml routes OPTIONS here), is answered for the
+// allowed origin; then the page's bulk call with the client key gets its
+// answer with the CORS headers, varying on Origin, and another origin is
+// refused.
+func TestSamplePreflightAndClientKeyEvents(t *testing.T) {
+	h := sampleHandler(t)
+	res := invoke(t, h, readEvent(t, preflightEvent))
+	if res.StatusCode != 204 || header(res, "Access-Control-Allow-Origin") != sampleOrigin || header(res, "Access-Control-Allow-Methods") != "POST" ||
+		!strings.Contains(header(res, "Access-Control-Allow-Headers"), "Authorization") || !strings.Contains(header(res, "Vary"), "Origin") {
+		t.Fatalf("preflight: %d %v", res.StatusCode, res.Headers)
+	}
+	res = invoke(t, h, withHeaders(t, readEvent(t, preflightEvent), "origin", "https://shop.example.com.evil.test"))
+	if res.StatusCode != 403 || header(res, "Access-Control-Allow-Origin") != "" {
+		t.Fatalf("preflight from a look-alike origin: %d %v", res.StatusCode, res.Headers)
+	}
+	bulk := withHeaders(t, readEvent(t, bulkEvent), "authorization", "Bearer "+sampleClientKey, "origin", sampleOrigin)
+	res = invoke(t, h, bulk)
+	if res.StatusCode != 200 || header(res, "Access-Control-Allow-Origin") != sampleOrigin || header(res, "Vary") != "Origin" ||
+		!strings.Contains(header(res, "Access-Control-Expose-Headers"), "ETag") || !strings.Contains(res.Body, `"key":"new-checkout"`) {
+		t.Fatalf("the page's bulk call: %d %v %s", res.StatusCode, res.Headers, res.Body)
+	}
+	res = invoke(t, h, withHeaders(t, bulk, "origin", "https://evil.test"))
+	if res.StatusCode != 403 || header(res, "Access-Control-Allow-Origin") != "" {
+		t.Fatalf("another origin: %d %v", res.StatusCode, res.Headers)
 	}
 }

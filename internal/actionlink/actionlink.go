@@ -26,6 +26,8 @@ const (
 	Approve = "approve"
 	Reject  = "reject"
 	Apply   = "apply"
+	// Acknowledge acknowledges the review after a bypass.
+	Acknowledge = "acknowledge"
 )
 
 // Claims are what a token says.
@@ -101,7 +103,7 @@ func (s *Signer) Parse(token string) (Claims, error) {
 		return Claims{}, ErrTampered
 	}
 	switch c.Action {
-	case Approve, Reject, Apply:
+	case Approve, Reject, Apply, Acknowledge:
 	default:
 		return Claims{}, ErrTampered
 	}

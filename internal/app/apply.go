@@ -15,7 +15,7 @@ import (
 func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string, check func(*domain.ChangeRequest) error) (cr *domain.ChangeRequest, applied bool, err error) {
 	for attempt := 1; ; attempt++ {
 		cr, applied, err = s.applyOnce(ctx, a, id, channel, check)
-		if !errors.Is(err, domain.ErrApproverMoved) || attempt == 3 {
+		if !errors.Is(err, domain.ErrApplyMoved) || attempt == 3 {
 			return cr, applied, err
 		}
 		// an approver was written since the check: check them again
@@ -28,8 +28,9 @@ func (s *Service) applyOnce(ctx context.Context, a domain.Actor, id, channel str
 		return s.applyGovernance(ctx, a, id, channel, check)
 	}
 	var approvers []domain.MemberVersion
+	var calendar *int64
 	if err == nil && pre.Status == domain.StatusApproved {
-		if err := s.frozenRequest(ctx, pre, s.clock.Now()); err != nil {
+		if calendar, err = s.frozenRequest(ctx, pre, s.clock.Now()); err != nil {
 			return nil, false, err // a freeze holds it (freezes.go)
 		}
 		if approvers, err = s.checkApprovers(ctx, pre); err != nil {
@@ -54,12 +55,17 @@ func (s *Service) applyOnce(ctx context.Context, a domain.Actor, id, channel str
 		if cr.Status == domain.StatusApplied {
 			return nil
 		}
+		if cr.Status == domain.StatusApproved && (pre == nil || pre.Status != domain.StatusApproved) {
+			// approved since the first read: its freeze and approvers were
+			// not checked; the next attempt checks them
+			return domain.ErrApplyMoved
+		}
 		if err := s.applyChanges(a, cr, l, channel, w); err != nil {
 			return err
 		}
 		// the write holds while the approvers checked are as read (a review
-		// added since was checked by Review itself)
-		w.Approvers = approvers
+		// added since was checked by Review itself) and the calendar too
+		w.Approvers, w.Freezes = approvers, calendar
 		applied = true
 		return nil
 	})

@@ -460,7 +460,7 @@ func (s *Service) signedInEntry(m *domain.Member, sess *domain.Session, how stri
 	return e
 }
 
-var errSessionEnded = domain.Errorf(domain.CodeUnauthenticated, "your session has ended; sign in again at /login")
+var errSessionEnded = &domain.Error{Code: domain.CodeUnauthenticated, Message: "your session has ended; sign in again at /login"}
 
 // AuthenticateSession resolves a session cookie to a principal. The
 // session must be live (neither idle past its timeout nor past its
@@ -523,7 +523,7 @@ func (p *Principal) Session() *domain.Session {
 	return p.session
 }
 
-var errNoSession = domain.Errorf(domain.CodeNotFound, "this request is not signed in with a session (it used an API token)")
+var errNoSession = &domain.Error{Code: domain.CodeNotFound, Message: "this request is not signed in with a session (it used an API token)"}
 
 // CurrentSession answers the caller's session and member.
 func (s *Service) CurrentSession(ctx context.Context, p *Principal) (*domain.Session, *domain.Member, error) {

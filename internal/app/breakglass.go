@@ -108,7 +108,18 @@ func bypassDiff(ch *domain.Change) (*domain.Diff, error) {
 // id holds (review_after): p may review it under its policy and is not
 // who bypassed; comment is required. The request is then applied.
 func (s *Service) Acknowledge(ctx context.Context, p *Principal, id, comment, channel string) (*RequestView, error) {
+	return s.acknowledge(ctx, p, id, comment, channel, nil)
+}
+
+// acknowledge is Acknowledge, with check (an e-mail link's, links.go)
+// deciding first, in the same write, when set.
+func (s *Service) acknowledge(ctx context.Context, p *Principal, id, comment, channel string, check func(*domain.ChangeRequest) error) (*RequestView, error) {
 	cr, err := s.store.UpdateChangeRequest(ctx, id, func(cr *domain.ChangeRequest, w *domain.RequestWrite) error {
+		if check != nil {
+			if err := check(cr); err != nil {
+				return err
+			}
+		}
 		if !p.sees(cr) {
 			return domain.NotFound("change request", id)
 		}

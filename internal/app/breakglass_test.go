@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/actionlink"
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
 	"github.com/countersign/countersign/internal/notify"
@@ -219,6 +220,11 @@ func breakGlassOverdue(t *testing.T, w *world) {
 	}
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	signer, err := actionlink.NewSigner([]byte(strings.Repeat("break-glass-", 3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc.WithLinks(signer) // the mails carry Acknowledge links
 	mails := catcher.New("cs@example.com", w.clock.Now)
 	n := notify.New(w.store, w.svc, mails, eventbus.NewLogPublisher(log, 100), w.clock, log, "cs@example.com", "http://cs.test")
 	if _, _, err := n.Drain(w.ctx); err != nil {

@@ -56,7 +56,7 @@ func (s *Service) voidReviews(ctx context.Context, id string, m *domain.Member, 
 	}
 }
 
-var errNothingToVoid = domain.Errorf(domain.CodeConflict, "nothing to void")
+var errNothingToVoid = &domain.Error{Code: domain.CodeConflict, Message: "nothing to void"}
 
 // mayStillReview reports whether member id (m as now written, nil when
 // removed) may still review cr.

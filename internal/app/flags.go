@@ -22,6 +22,10 @@ type FlagInput struct {
 	BucketingSalt  string                `json:"bucketing_salt"`
 	EvaluationMode domain.EvaluationMode `json:"evaluation_mode"`
 	Variants       []domain.Variant      `json:"variants"`
+	// ClientExposed: client keys may evaluate the flag. A new flag serves
+	// nothing until its targeting is written (gated where approval is
+	// required), so creating it exposed needs no approval.
+	ClientExposed bool `json:"client_exposed"`
 }
 
 // CreateFlag creates a flag. Its key is made from its name when not given.
@@ -33,7 +37,7 @@ func (s *Service) CreateFlag(ctx context.Context, p *Principal, project string, 
 	f := &domain.Flag{
 		Project: project, Key: in.Key, Name: in.Name, Description: in.Description, Tags: in.Tags,
 		Maintainer: in.Maintainer, MaintainerTeam: in.MaintainerTeam, BucketingUnit: in.BucketingUnit, BucketingSalt: in.BucketingSalt,
-		EvaluationMode: in.EvaluationMode, Variants: in.Variants, CreatedAt: now, UpdatedAt: now,
+		EvaluationMode: in.EvaluationMode, Variants: in.Variants, CreatedAt: now, UpdatedAt: now, ClientExposed: in.ClientExposed,
 	}
 	if f.Key == "" {
 		f.Key = domain.Slugify(in.Name)
@@ -128,7 +132,9 @@ func (s *Service) ListFlags(ctx context.Context, p *Principal, project string, f
 // users see in an environment that requires approval (a served variant's
 // value, the bucketing salt or unit, tags that would take the flag out of an
 // approval scope), opens a flag-level change request under the strictest
-// policy of those environments. Renaming, describing, the maintainer and
+// policy of those environments; so does a change of the maintainer or
+// maintainer team where an environment that gates the flag requires its
+// maintainers (maintainerChangeIsGated). Renaming, describing and
 // archiving apply directly, audited. The key is immutable, and a variant that
 // any environment serves cannot be removed or renamed.
 //
@@ -216,8 +222,12 @@ func (s *Service) changeFlag(ctx context.Context, p *Principal, project, key str
 		out.Request, err = s.proposeFlag(ctx, p, cur, probe, d, opts)
 		return out, err
 	}
-	if d.freeze, d.frozen, err = s.passFlagFreeze(ctx, p, d.org, cur, probe, opts.BypassReason); err != nil {
+	var calendar *int64
+	if d.freeze, d.frozen, calendar, err = s.passFlagFreeze(ctx, p, d.org, cur, probe, opts.BypassReason); err != nil {
 		return out, err
+	}
+	if d.guard != nil {
+		d.guard.Freezes = calendar
 	}
 	out.Applied, err = s.writeFlag(ctx, p, project, key, expected, opts, change, d)
 	return out, err
@@ -321,6 +331,11 @@ func (s *Service) writeFlag(ctx context.Context, p *Principal, project, key stri
 					return domain.Errorf(domain.CodeConflict, "targeting in %s changed while this change was decided; retry", configs[i].Environment)
 				}
 			}
+			for env, g := range gated {
+				if !decided[env] && maintainerChangeIsGated(before, f, g.settings) {
+					return domain.Errorf(domain.CodeConflict, "the flag's maintainers changed while this change was decided; retry")
+				}
+			}
 		}
 		f.UpdatedAt = s.clock.Now()
 		e := s.audit(p.Actor(), domain.ActionFlagUpdated, p.channel())
@@ -407,11 +422,17 @@ func (s *Service) environmentGates(ctx context.Context, org *domain.OrgSettings,
 }
 
 // criticalAmong are the gated environments among gates that require
-// approval for the change from cur to next.
+// approval for the change from cur to next: where it changes what users
+// see (flagChangeIsCritical), and where the settings require the flag's
+// maintainers and it changes who they are (maintainerChangeIsGated).
 func (s *Service) criticalAmong(ctx context.Context, org *domain.OrgSettings, gates []gate, cur, next *domain.Flag) ([]gate, error) {
 	var out []gate
 	for _, g := range gates {
 		if !g.gated {
+			continue
+		}
+		if maintainerChangeIsGated(cur, next, g.settings) {
+			out = append(out, g)
 			continue
 		}
 		_, c, err := s.store.GetFlagConfig(ctx, cur.Project, cur.Key, g.env)
@@ -425,17 +446,36 @@ func (s *Service) criticalAmong(ctx context.Context, org *domain.OrgSettings, ga
 	return out, nil
 }
 
-// mayNeedApproval reports whether flagChangeIsCritical could hold for the
-// change from cur to next in some environment under some settings: whether
-// it changes anything flagChangeIsCritical looks at. A change that does not
-// (a name, a description, a maintainer) applies directly whatever the
-// settings are.
+// mayNeedApproval reports whether flagChangeIsCritical or
+// maintainerChangeIsGated could hold for the change from cur to next in
+// some environment under some settings: whether it changes anything they
+// look at. A change that does not (a name, a description) applies directly
+// whatever the settings are.
 func mayNeedApproval(cur, next *domain.Flag) bool {
-	return cur.BucketingSalt != next.BucketingSalt || cur.BucketingUnit != next.BucketingUnit ||
-		cur.Archived != next.Archived || !slices.Equal(cur.Tags, next.Tags) ||
+	return maintainersChange(cur, next) || cur.BucketingSalt != next.BucketingSalt || cur.BucketingUnit != next.BucketingUnit ||
+		cur.Archived != next.Archived || cur.ClientExposed != next.ClientExposed || !slices.Equal(cur.Tags, next.Tags) ||
 		!slices.EqualFunc(cur.Variants, next.Variants, func(a, b domain.Variant) bool {
 			return a.Key == b.Key && domain.JSONEqual(a.Value, b.Value)
 		})
+}
+
+// maintainersChange reports whether the change from cur to next changes
+// who maintains the flag: its maintainer or its maintainer team.
+func maintainersChange(cur, next *domain.Flag) bool {
+	return cur.Maintainer != next.Maintainer || cur.MaintainerTeam != next.MaintainerTeam
+}
+
+// maintainerChangeIsGated reports whether the change from cur to next
+// needs approval, for changing the flag's maintainers, in an environment
+// whose settings a gate the flag. Where require_maintainer holds, the
+// maintainers approve the flag's changes, so choosing them is itself such
+// a change (else anyone could make themselves the maintainer and meet the
+// requirement alone). It is an ordinary flag change request under that
+// environment's policy, whose maintainer requirement names the
+// maintainers as they are (code owners approve a change of the code
+// owners), not a governance request of admins.
+func maintainerChangeIsGated(cur, next *domain.Flag, a *domain.ApprovalSettings) bool {
+	return a.RequireMaintainer && maintainersChange(cur, next)
 }
 
 func flagChangeIsCritical(cur, next *domain.Flag, c *domain.FlagConfig, a *domain.ApprovalSettings, org *domain.OrgSettings) bool {
@@ -455,6 +495,12 @@ func flagChangeShows(cur, next *domain.Flag, c *domain.FlagConfig) bool {
 	// to their defaults): archiving a flag this environment serves, or
 	// restoring one it would serve, changes what users see.
 	if cur.Archived != next.Archived && served(c) {
+		return true
+	}
+	// Exposing a flag to client keys makes its answers public (browsers,
+	// mobile apps): it needs approval wherever approval is required;
+	// hiding it does where it serves something (clients fall back).
+	if cur.ExposureChangeShows(next, c) {
 		return true
 	}
 	for _, v := range cur.Variants {
@@ -596,11 +642,11 @@ func (s *Service) changeFlagConfig(ctx context.Context, p *Principal, project, f
 		out.Request, err = s.proposeConfig(ctx, p, f, cur, g, expected, opts, change)
 		return out, err
 	}
-	freeze, err := s.passFreeze(ctx, p, project, []gate{g}, opts.BypassReason)
+	freeze, calendar, err := s.passFreeze(ctx, p, project, []gate{g}, opts.BypassReason)
 	if err != nil {
 		return out, err
 	}
-	out.Applied, err = s.writeConfig(ctx, p, org, g, how, freeze, expected, opts, change)
+	out.Applied, err = s.writeConfig(ctx, p, org, g, how, freeze, calendar, expected, opts, change)
 	return out, err
 }
 
@@ -627,11 +673,12 @@ func (s *Service) proposeConfig(ctx context.Context, p *Principal, f *domain.Fla
 // writeConfig applies a targeting change directly: the environment needs no
 // approval, or how (a bypass) skips it. The write holds only while the
 // settings it was decided on do (decideAgain).
-func (s *Service) writeConfig(ctx context.Context, p *Principal, org *domain.OrgSettings, g gate, how domain.AuditAction, freeze string, expected *int64, opts ChangeOptions, change func(*domain.FlagConfig) error) (*domain.FlagConfig, error) {
+func (s *Service) writeConfig(ctx context.Context, p *Principal, org *domain.OrgSettings, g gate, how domain.AuditAction, freeze string, calendar *int64, expected *int64, opts ChangeOptions, change func(*domain.FlagConfig) error) (*domain.FlagConfig, error) {
 	if err := s.checkWrittenSegments(ctx, g, change); err != nil {
 		return nil, err
 	}
 	guard := settingsGuard(org, g)
+	guard.Freezes = calendar // decided on this calendar: a freeze created since refuses the write
 	c, err := s.store.UpdateFlagConfig(ctx, g.project, g.flag, g.env, func(f *domain.Flag, c *domain.FlagConfig, w *domain.ConfigWrite) error {
 		// decided on these settings: the store writes only while they hold
 		w.Settings = guard

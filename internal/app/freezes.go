@@ -138,34 +138,51 @@ func (s *Service) CreateFreeze(ctx context.Context, p *Principal, in FreezeInput
 
 // UpdateFreeze applies change to a freeze, at the version the client read
 // when expected is set (a stale one is 409). Moving a freeze from one
-// project to another needs the manager role in both.
-func (s *Service) UpdateFreeze(ctx context.Context, p *Principal, id string, expected *int64, change func(*domain.Freeze) error) (*domain.Freeze, error) {
+// project to another needs the manager role in both. While approvals are
+// on, a change that narrows the freeze (domain.WeakenedFreeze) opens a
+// governance request instead; one that widens it applies directly.
+func (s *Service) UpdateFreeze(ctx context.Context, p *Principal, id string, expected *int64, change func(*domain.Freeze) error) (Outcome[domain.Freeze], error) {
+	out, g, err := decidedAgain(func() (*domain.Freeze, *domain.GovernanceChange, error) {
+		return s.updateFreeze(ctx, p, id, expected, change)
+	})
+	return governedOutcome(ctx, s, p, out, err, g)
+}
+
+// updateFreeze is UpdateFreeze's decision and write: the freeze written,
+// or the governance change to open instead (with errGoverned).
+func (s *Service) updateFreeze(ctx context.Context, p *Principal, id string, expected *int64, change func(*domain.Freeze) error) (*domain.Freeze, *domain.GovernanceChange, error) {
 	cur, err := s.GetFreeze(ctx, p, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := p.requireFreezeWriter(cur.Project, "changing a freeze"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := checkVersion("freeze", expected, cur.Version); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := s.clock.Now()
 	next := cloneFreeze(cur)
 	if err := change(next); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	keepFreezeIdentity(next, cur)
 	if next.Project != cur.Project {
 		if err := p.requireFreezeWriter(next.Project, "moving a freeze"); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := s.checkFreeze(ctx, next, now); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	governed, guard, err := s.rulesRead(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
 	var out domain.Freeze
+	var g *domain.GovernanceChange
 	_, err = s.store.UpdateFreezes(ctx, func(cal *domain.FreezeCalendar, audit *domain.Audit) error {
+		g = nil
 		stored := cal.Freeze(id)
 		if stored == nil {
 			return domain.NotFound("freeze", id)
@@ -179,55 +196,116 @@ func (s *Service) UpdateFreeze(ctx context.Context, p *Principal, id string, exp
 		before := cloneFreeze(stored)
 		out = *cloneFreeze(next)
 		out.CreatedBy, out.CreatedAt, out.UpdatedAt, out.Version = before.CreatedBy, before.CreatedAt, now, before.Version+1
+		if weak := domain.WeakenedFreeze(before, &out, now); governed && len(weak) > 0 {
+			g = &domain.GovernanceChange{What: domain.GovernFreeze, Project: before.Project, Freeze: id, NewFreeze: cloneFreeze(&out), BaseFreeze: before, Weakens: weak}
+			return errGoverned
+		}
 		*stored = out
 		if err := cal.Validate(); err != nil {
 			return err
 		}
-		e := s.freezeEntry(p, domain.ActionFreezeUpdated, &out)
-		e.Version = out.Version
-		if d, err := domain.AnyDiff(before, &out); err == nil {
-			d.Summary = []string{fmt.Sprintf("freeze %q: %s → %s", out.Name, describeFreeze(before), describeFreeze(&out))}
-			e.Diff = d
-		}
-		audit.Record(e)
+		audit.Guard = guard // decided with approvals off: only while they are
+		audit.Record(s.freezeUpdatedEntry(p, before, &out))
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, g, err
 	}
 	s.log.InfoContext(ctx, "freeze updated", "freeze", id, "actor", p.Actor())
-	return &out, nil
+	return &out, nil, nil
 }
 
-// DeleteFreeze removes a freeze from the calendar.
-func (s *Service) DeleteFreeze(ctx context.Context, p *Principal, id string) error {
+// freezeUpdatedEntry is the audit entry of freeze before updated to after.
+func (s *Service) freezeUpdatedEntry(p *Principal, before, after *domain.Freeze) domain.AuditEntry {
+	e := s.freezeEntry(p, domain.ActionFreezeUpdated, after)
+	e.Version = after.Version
+	if d, err := domain.AnyDiff(before, after); err == nil {
+		d.Summary = []string{fmt.Sprintf("freeze %q: %s → %s", after.Name, describeFreeze(before), describeFreeze(after))}
+		e.Diff = d
+	}
+	return e
+}
+
+// DeleteFreeze removes a freeze from the calendar. While approvals are on,
+// removing a freeze that is, or will be, in force opens a governance
+// request instead (Applied is then nil).
+func (s *Service) DeleteFreeze(ctx context.Context, p *Principal, id string) (Outcome[domain.Freeze], error) {
+	out, g, err := decidedAgain(func() (*domain.Freeze, *domain.GovernanceChange, error) {
+		return s.deleteFreeze(ctx, p, id)
+	})
+	return governedOutcome(ctx, s, p, out, err, g)
+}
+
+// deleteFreeze is DeleteFreeze's decision and write: the freeze deleted,
+// or the governance change to open instead (with errGoverned).
+func (s *Service) deleteFreeze(ctx context.Context, p *Principal, id string) (*domain.Freeze, *domain.GovernanceChange, error) {
 	cur, err := s.GetFreeze(ctx, p, id)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := p.requireFreezeWriter(cur.Project, "deleting a freeze"); err != nil {
-		return err
+		return nil, nil, err
 	}
+	governed, guard, err := s.rulesRead(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.clock.Now()
+	var f domain.Freeze
+	var g *domain.GovernanceChange
 	_, err = s.store.UpdateFreezes(ctx, func(cal *domain.FreezeCalendar, audit *domain.Audit) error {
+		g = nil
 		i := slices.IndexFunc(cal.Freezes, func(f domain.Freeze) bool { return f.ID == id })
 		if i < 0 {
 			return domain.NotFound("freeze", id)
 		}
-		f := cal.Freezes[i]
+		f = cal.Freezes[i]
 		if f.Project != cur.Project {
 			return domain.ErrContention
 		}
+		if weak := domain.WeakenedFreeze(&f, nil, now); governed && len(weak) > 0 {
+			g = &domain.GovernanceChange{What: domain.GovernFreeze, Project: f.Project, Freeze: id, BaseFreeze: cloneFreeze(&f), Weakens: weak}
+			return errGoverned
+		}
 		cal.Freezes = slices.Delete(cal.Freezes, i, i+1)
-		e := s.freezeEntry(p, domain.ActionFreezeDeleted, &f)
-		e.Diff = &domain.Diff{Operations: json.RawMessage(`[]`), Summary: []string{fmt.Sprintf("freeze %q deleted: %s", f.Name, describeFreeze(&f))}}
-		audit.Record(e)
+		audit.Guard = guard // decided with approvals off: only while they are
+		audit.Record(s.freezeDeletedEntry(p, &f))
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, g, err
 	}
 	s.log.InfoContext(ctx, "freeze deleted", "freeze", id, "actor", p.Actor())
-	return nil
+	return &f, nil, nil
+}
+
+func (s *Service) freezeDeletedEntry(p *Principal, f *domain.Freeze) domain.AuditEntry {
+	e := s.freezeEntry(p, domain.ActionFreezeDeleted, f)
+	e.Diff = &domain.Diff{Operations: json.RawMessage(`[]`), Summary: []string{fmt.Sprintf("freeze %q deleted: %s", f.Name, describeFreeze(f))}}
+	return e
+}
+
+// applyFreezeChange writes freeze governance change g onto cal, the
+// calendar as the store read it: the freeze as g leaves it, or deleted.
+// record checks the freeze's version as read (live) against g's base and
+// records the write (its audit entries, the request applied).
+func (s *Service) applyFreezeChange(cal *domain.FreezeCalendar, g *domain.GovernanceChange, now time.Time, record func(live int64, written, base *domain.Freeze, action domain.AuditAction) error) error {
+	i := slices.IndexFunc(cal.Freezes, func(f domain.Freeze) bool { return f.ID == g.Freeze })
+	if i < 0 {
+		return domain.Errorf(domain.CodeConflict, "freeze %s was deleted since this request was made: there is nothing to apply", g.Freeze)
+	}
+	base := cloneFreeze(&cal.Freezes[i])
+	if g.NewFreeze == nil {
+		cal.Freezes = slices.Delete(cal.Freezes, i, i+1)
+		return record(base.Version, nil, base, domain.ActionFreezeDeleted)
+	}
+	out := cloneFreeze(g.NewFreeze)
+	out.ID, out.CreatedBy, out.CreatedAt, out.Version, out.UpdatedAt = base.ID, base.CreatedBy, base.CreatedAt, base.Version+1, now
+	cal.Freezes[i] = *out
+	if err := cal.Validate(); err != nil {
+		return err
+	}
+	return record(base.Version, out, base, domain.ActionFreezeUpdated)
 }
 
 // checkFreeze fills a freeze's defaults and validates it at now (422 with
@@ -341,19 +419,6 @@ func (h *freezeHit) problem(advice string) *domain.Error {
 		Freeze:  &domain.FreezeRef{ID: h.freeze.ID, Name: h.freeze.Name, Until: until}}
 }
 
-// freezeOf answers the freeze in force at at over any of envs of project,
-// nil when none is.
-func (s *Service) freezeOf(ctx context.Context, project string, envs []string, at time.Time) (*freezeHit, error) {
-	if len(envs) == 0 {
-		return nil, nil
-	}
-	cal, err := s.store.GetFreezes(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return hitOf(cal, project, envs, at), nil
-}
-
 func hitOf(cal *domain.FreezeCalendar, project string, envs []string, at time.Time) *freezeHit {
 	f, until, ok := cal.Active(project, envs, at)
 	if !ok {
@@ -369,26 +434,29 @@ func hitOf(cal *domain.FreezeCalendar, project string, envs []string, at time.Ti
 	return h
 }
 
-// frozen refuses (CodeFrozen, naming the freeze) a change at at to envs
-// of project that a freeze holds; nil when none does. Other errors are
-// the store's.
-func (s *Service) frozen(ctx context.Context, project string, envs []string, at time.Time) error {
-	h, err := s.freezeOf(ctx, project, envs, at)
-	if err != nil {
-		return err
-	}
-	if h != nil {
-		return h.problem(frozenApplyAdvice)
-	}
-	return nil
-}
-
 // passFreeze decides a direct write now to the environments of gates (of
 // project): "" when no freeze holds any of them; a frozen problem when
 // one does and no reason is given; forbidden when p holds no bypass grant
 // in one of the frozen environments; else the id of the freeze the bypass
-// passes, for its audit entry (ActionBypass with Freeze).
-func (s *Service) passFreeze(ctx context.Context, p *Principal, project string, gates []gate, reason string) (string, error) {
+// passes, for its audit entry (ActionBypass with Freeze). It answers too
+// the version of the freeze calendar it decided on (nil when it read
+// none: no environment to decide), which the write's guard names
+// (SettingsGuard.Freezes), so that a freeze created since refuses the
+// write and the decision is made again.
+func (s *Service) passFreeze(ctx context.Context, p *Principal, project string, gates []gate, reason string) (string, *int64, error) {
+	if len(gates) == 0 {
+		return "", nil, nil
+	}
+	cal, err := s.store.GetFreezes(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	id, err := s.passFreezeOn(cal, p, project, gates, reason)
+	return id, &cal.Version, err
+}
+
+// passFreezeOn is passFreeze on the calendar cal, as read.
+func (s *Service) passFreezeOn(cal *domain.FreezeCalendar, p *Principal, project string, gates []gate, reason string) (string, error) {
 	var envs []string
 	for _, g := range gates {
 		if !slices.Contains(envs, g.env) {
@@ -397,10 +465,6 @@ func (s *Service) passFreeze(ctx context.Context, p *Principal, project string, 
 	}
 	if len(envs) == 0 {
 		return "", nil
-	}
-	cal, err := s.store.GetFreezes(ctx)
-	if err != nil {
-		return "", err
 	}
 	now := s.clock.Now()
 	h := hitOf(cal, project, envs, now)
@@ -419,19 +483,15 @@ func (s *Service) passFreeze(ctx context.Context, p *Principal, project string, 
 }
 
 // frozenFlagGates are the gates of the environments of cur's project that
-// a freeze holds now and where the flag change from cur to next changes
-// what users see (flagChangeShows), gated or not.
-func (s *Service) frozenFlagGates(ctx context.Context, org *domain.OrgSettings, cur, next *domain.Flag) ([]gate, error) {
-	if !mayNeedApproval(cur, next) {
+// a freeze of cal holds now and where the flag change from cur to next
+// changes what users see (flagChangeShows), gated or not.
+func (s *Service) frozenFlagGates(ctx context.Context, org *domain.OrgSettings, cal *domain.FreezeCalendar, cur, next *domain.Flag) ([]gate, error) {
+	if len(cal.Freezes) == 0 {
 		return nil, nil
-	}
-	cal, err := s.store.GetFreezes(ctx)
-	if err != nil || len(cal.Freezes) == 0 {
-		return nil, err
 	}
 	now := s.clock.Now()
 	var out []gate
-	err = forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.Environment, string, error) {
+	err := forEach(ctx, func(ctx context.Context, pg domain.Page) ([]domain.Environment, string, error) {
 		return s.store.ListEnvironments(ctx, cur.Project, pg)
 	}, func(env domain.Environment) error {
 		if hitOf(cal, cur.Project, []string{env.Key}, now) == nil {
@@ -454,15 +514,23 @@ func (s *Service) frozenFlagGates(ctx context.Context, org *domain.OrgSettings, 
 }
 
 // passFlagFreeze is passFreeze for a flag change: the environments it
-// shows in that a freeze holds.
-// It also answers those gates (the review after a bypass draws on them).
-func (s *Service) passFlagFreeze(ctx context.Context, p *Principal, org *domain.OrgSettings, cur, next *domain.Flag, reason string) (string, []gate, error) {
-	gates, err := s.frozenFlagGates(ctx, org, cur, next)
-	if err != nil {
-		return "", nil, err
+// shows in that a freeze holds, decided on one read of the calendar.
+// It also answers those gates (the review after a bypass draws on them),
+// and the calendar's version (nil for a change no freeze can hold).
+func (s *Service) passFlagFreeze(ctx context.Context, p *Principal, org *domain.OrgSettings, cur, next *domain.Flag, reason string) (string, []gate, *int64, error) {
+	if !mayNeedApproval(cur, next) {
+		return "", nil, nil, nil
 	}
-	freeze, err := s.passFreeze(ctx, p, cur.Project, gates, reason)
-	return freeze, gates, err
+	cal, err := s.store.GetFreezes(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	gates, err := s.frozenFlagGates(ctx, org, cal, cur, next)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	freeze, err := s.passFreezeOn(cal, p, cur.Project, gates, reason)
+	return freeze, gates, &cal.Version, err
 }
 
 // frozenAudit marks e as the bypass of freeze (when one was passed).
@@ -492,9 +560,22 @@ func requestEnvironments(cr *domain.ChangeRequest) []string {
 }
 
 // frozenRequest refuses the apply of cr at at while a freeze holds any
-// environment of its changes.
-func (s *Service) frozenRequest(ctx context.Context, cr *domain.ChangeRequest, at time.Time) error {
-	return s.frozen(ctx, cr.Project, requestEnvironments(cr), at)
+// environment of its changes. Otherwise it answers the version of the
+// calendar it read (nil when it read none), which the apply's write
+// names (ApplyWrite.Freezes).
+func (s *Service) frozenRequest(ctx context.Context, cr *domain.ChangeRequest, at time.Time) (*int64, error) {
+	envs := requestEnvironments(cr)
+	if len(envs) == 0 {
+		return nil, nil
+	}
+	cal, err := s.store.GetFreezes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if h := hitOf(cal, cr.Project, envs, at); h != nil {
+		return nil, h.problem(frozenApplyAdvice)
+	}
+	return &cal.Version, nil
 }
 
 // holdFrozen holds request id (approved, set to apply by itself) for the

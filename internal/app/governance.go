@@ -12,11 +12,15 @@ import (
 // Four-eyes on the rules (issue 16). While approvals are on, a write that
 // weakens them — approvals turned off, an environment's approval settings
 // weakened (domain.WeakenedFields), an environment unprotected, a member
-// promoted to manager or admin — is not written: it opens a governance
-// request, which another admin approves and someone with the direct
-// write's role applies. The decision is made inside the store's write
-// function, on the value as read, so a concurrent write makes it decide
-// again. Writes that strengthen apply directly.
+// promoted to manager or admin, a freeze deleted or narrowed
+// (domain.WeakenedFreeze), members added to a team a requirement or a
+// flag's maintainer team names (domain.WeakenedTeam) — is not written: it
+// opens a governance request, which another admin approves and someone
+// with the direct write's role applies. The decision is made inside the
+// store's write function, on the value as read, so a concurrent write
+// makes it decide again. Writes that strengthen apply directly. A service token with
+// manager or admin rights is written pending with its request (it never
+// authenticates until the request applies: members.go, CreateToken).
 
 // errGoverned aborts a store write whose change needs a second person; the
 // use case then opens the request instead.
@@ -46,30 +50,59 @@ func (s *Service) approvalsOn(ctx context.Context) (bool, error) {
 
 // openGovernance opens the governance request of g, made by p.
 func (s *Service) openGovernance(ctx context.Context, p *Principal, g *domain.GovernanceChange) (*RequestView, error) {
+	cr, e, err := s.governanceRequest(ctx, p, g)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateChangeRequest(ctx, cr, false, []domain.AuditEntry{e}); err != nil {
+		return nil, err
+	}
+	return s.openedGovernance(ctx, p, cr)
+}
+
+// openTokenGovernance writes service token t pending, with the governance
+// request g that makes it live, made by p, in one store write.
+func (s *Service) openTokenGovernance(ctx context.Context, p *Principal, t *domain.Token, g *domain.GovernanceChange) (*RequestView, error) {
+	cr, e, err := s.governanceRequest(ctx, p, g)
+	if err != nil {
+		return nil, err
+	}
+	t.PendingRequest = cr.ID
+	if err := s.store.CreatePendingToken(ctx, t, cr, []domain.AuditEntry{e}); err != nil {
+		return nil, err
+	}
+	return s.openedGovernance(ctx, p, cr)
+}
+
+// governanceRequest is the governance request of g, made by p, pending
+// under its policy, and its opening audit entry.
+func (s *Service) governanceRequest(ctx context.Context, p *Principal, g *domain.GovernanceChange) (*domain.ChangeRequest, domain.AuditEntry, error) {
 	now := s.clock.Now()
 	cr := &domain.ChangeRequest{Project: g.Project,
 		Changes: []domain.Change{{Kind: domain.KindGovernance, Environment: g.Environment, Governance: g, BaseVersion: g.BaseVersion()}}}
 	s.start(p, cr, ChangeOptions{}, now)
 	policy, err := s.governancePolicy(ctx, cr)
 	if err != nil {
-		return nil, err
+		return nil, domain.AuditEntry{}, err
 	}
 	cr.Status, cr.Policy = domain.StatusPending, policy
 	if err := scheduleRequest(cr, now); err != nil {
-		return nil, err
+		return nil, domain.AuditEntry{}, err
 	}
 	opened, err := cr.Opened(p.actorIn(cr.Project), p.channel(), now)
 	if err != nil {
-		return nil, err
+		return nil, domain.AuditEntry{}, err
 	}
 	e := s.entryOf(cr, opened, p.channel())
-	e.Requester = cr.Requester
+	e.Requester, e.Freeze = cr.Requester, g.Freeze
 	if d, err := cr.Changes[0].Proposed(); err == nil {
 		e.Diff = d
 	}
-	if err := s.store.CreateChangeRequest(ctx, cr, false, []domain.AuditEntry{e}); err != nil {
-		return nil, err
-	}
+	return cr, e, nil
+}
+
+func (s *Service) openedGovernance(ctx context.Context, p *Principal, cr *domain.ChangeRequest) (*RequestView, error) {
+	g := cr.Changes[0].Governance
 	s.log.InfoContext(ctx, "governance request created", "id", cr.ID, "what", g.What, "project", g.Project, "actor", p.Actor())
 	return s.view(ctx, cr)
 }
@@ -113,10 +146,11 @@ func (s *Service) governancePolicy(ctx context.Context, cr *domain.ChangeRequest
 	return p, nil
 }
 
-// changes reports whether governance request cr changes member id.
+// changes reports whether governance request cr changes member id (their
+// roles, or a team it adds them to).
 func changes(cr *domain.ChangeRequest, id string) bool {
 	for _, c := range cr.Changes {
-		if c.Governance != nil && c.Governance.Member == id {
+		if c.Governance != nil && c.Governance.Concerns(id) {
 			return true
 		}
 	}
@@ -172,8 +206,9 @@ func (s *Service) writeGoverned(ctx context.Context, a domain.Actor, cr *domain.
 	g := ch.Governance
 	var applied *domain.ChangeRequest
 	// record checks the base, marks a copy of cr applied and names both in
-	// audit: what the rule's own direct write records, and the request's
-	// entry (a store may call it again after a lost race)
+	// audit: what the rule's own direct write records (nothing for a
+	// token: its direct creation records nothing), and the request's entry
+	// (a store may call it again after a lost race)
 	record := func(live int64, written any, base any, action domain.AuditAction, audit *domain.Audit) error {
 		if e := ch.CheckBase(live); e != nil {
 			return e
@@ -185,14 +220,17 @@ func (s *Service) writeGoverned(ctx context.Context, a domain.Actor, cr *domain.
 		}
 		applied = &next
 		d, _ := domain.AnyDiff(base, written)
-		ruleEntry := s.audit(a.String(), action, channel)
-		ruleEntry.Project, ruleEntry.Environment, ruleEntry.Member, ruleEntry.ChangeRequest = g.Project, g.Environment, g.Member, cr.ID
-		ruleEntry.Version, ruleEntry.Diff, ruleEntry.Approvers = live+1, d, approversOf(cr)
-		ruleEntry.Reason = "applied with change request " + cr.ID
 		e := s.entryOf(&next, t, channel)
-		e.Requester, e.Approvers, e.Diff, e.Version = cr.Requester, approversOf(cr), d, live+1
+		e.Requester, e.Approvers, e.Diff, e.Version, e.Freeze = cr.Requester, approversOf(cr), d, live+1, g.Freeze
 		audit.Record(e)
-		audit.Record(ruleEntry)
+		if action != "" {
+			ruleEntry := s.audit(a.String(), action, channel)
+			ruleEntry.Project, ruleEntry.Environment, ruleEntry.Member, ruleEntry.ChangeRequest = g.Project, g.Environment, g.Member, cr.ID
+			ruleEntry.Freeze, ruleEntry.Team = g.Freeze, g.Team
+			ruleEntry.Version, ruleEntry.Diff, ruleEntry.Approvers = live+1, d, approversOf(cr)
+			ruleEntry.Reason = "applied with change request " + cr.ID
+			audit.Record(ruleEntry)
+		}
 		audit.Applies = &next
 		return nil
 	}
@@ -221,7 +259,26 @@ func (s *Service) writeGoverned(ctx context.Context, a domain.Actor, cr *domain.
 		_, err = s.store.WriteMember(ctx, g.Member, func(m *domain.Member, w *domain.MemberWrite) error {
 			base := copyMember(m)
 			m.Role, m.Projects, m.UpdatedAt = g.Person.Role, g.Person.Projects, now
-			return record(base.Version, &rolesOf{m.Role, m.Projects}, &rolesOf{base.Role, base.Projects}, domain.ActionMemberUpdated, &w.Audit)
+			return record(base.Version, m.Roles(), base.Roles(), domain.ActionMemberUpdated, &w.Audit)
+		})
+	case domain.GovernServiceToken:
+		_, err = s.store.ActivateToken(ctx, g.Token, func(t *domain.Token, audit *domain.Audit) error {
+			if t.PendingRequest != cr.ID {
+				return domain.Errorf(domain.CodeConflict, "token %s waits for another request (%s)", t.ID, t.PendingRequest)
+			}
+			made := *t
+			made.PendingRequest = ""
+			return record(domain.TokenVersion(t), made.Rights(), nil, "", audit)
+		})
+	case domain.GovernFreeze:
+		_, err = s.store.UpdateFreezes(ctx, func(cal *domain.FreezeCalendar, audit *domain.Audit) error {
+			return s.applyFreezeChange(cal, g, now, func(live int64, written, base *domain.Freeze, action domain.AuditAction) error {
+				return record(live, written, base, action, audit)
+			})
+		})
+	case domain.GovernTeam:
+		err = s.applyTeamChange(ctx, g, now, func(live int64, written, base *domain.Team, audit *domain.Audit) error {
+			return record(live, written.Terms(), base.Terms(), domain.ActionTeamUpdated, audit)
 		})
 	default:
 		err = fmt.Errorf("governance change of unknown target %q", g.What)
@@ -231,12 +288,6 @@ func (s *Service) writeGoverned(ctx context.Context, a domain.Actor, cr *domain.
 	}
 	applied.Version++
 	return applied, nil
-}
-
-// rolesOf is what a member governance change changes: the member's roles.
-type rolesOf struct {
-	Role     domain.Role            `json:"role"`
-	Projects map[string]domain.Role `json:"project_roles,omitempty"`
 }
 
 // afterGoverned does what the direct write does after it commits: turning
@@ -266,6 +317,15 @@ func (governanceProposal) read(ctx context.Context, s *Service, _ string, ch *do
 		v, err = s.store.GetApprovalSettings(ctx, g.Project, g.Environment)
 	case domain.GovernEnvironment:
 		v, err = s.store.GetEnvironment(ctx, g.Project, g.Environment)
+	case domain.GovernServiceToken:
+		v, err = s.store.GetToken(ctx, g.Token)
+	case domain.GovernFreeze:
+		var cal *domain.FreezeCalendar
+		if cal, err = s.store.GetFreezes(ctx); err == nil {
+			v = cal.Freeze(g.Freeze) // nil: deleted since
+		}
+	case domain.GovernTeam:
+		v, err = s.store.GetTeam(ctx, g.Team)
 	default:
 		v, err = s.store.GetMember(ctx, g.Member)
 	}
@@ -284,6 +344,14 @@ func (governanceProposal) version(l live) int64 {
 		return v.Version
 	case *domain.Member:
 		return v.Version
+	case *domain.Token:
+		return domain.TokenVersion(v)
+	case *domain.Freeze:
+		if v != nil {
+			return v.Version
+		}
+	case *domain.Team:
+		return v.Version
 	}
 	return 0
 }
@@ -293,14 +361,10 @@ func (governanceProposal) diff(ch *domain.Change, l live) (*domain.Diff, error) 
 }
 
 func (governanceProposal) moved(ch *domain.Change, l live) (*domain.Diff, error) {
-	_, err := ch.Proposed()
-	if err != nil {
-		return nil, err
-	}
-	return nil, nil
+	return ch.Governance.Moved(l.rule)
 }
 
-var errGovernanceNotEdited = domain.Errorf(domain.CodeConflict, "a change to the rules is not edited: withdraw the request and make the change again")
+var errGovernanceNotEdited = &domain.Error{Code: domain.CodeConflict, Message: "a change to the rules is not edited: withdraw the request and make the change again"}
 
 func (governanceProposal) prepare(context.Context, *Service, domain.Change, live, string) (domain.Change, error) {
 	return domain.Change{}, errGovernanceNotEdited

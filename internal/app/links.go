@@ -44,7 +44,7 @@ type LinkState struct {
 	CSRF    string
 }
 
-var errLinkTampered = domain.Errorf(domain.CodeForbidden, "this link is not one Countersign sent, or it was altered")
+var errLinkTampered = &domain.Error{Code: domain.CodeForbidden, Message: "this link is not one Countersign sent, or it was altered"}
 
 // InspectLink checks a link without changing anything (GET must never act:
 // mail scanners fetch links).
@@ -69,6 +69,11 @@ func (s *Service) InspectLink(ctx context.Context, token string) (*LinkState, er
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !principalOf(m, nil).sees(cr) {
+		// the member may no longer read the request's project: the same
+		// answer as a link to a request that does not exist
+		return nil, errLinkTampered
 	}
 	if err := s.checkLink(cr, c, m); err != nil {
 		return nil, err
@@ -109,6 +114,13 @@ func (s *Service) checkLink(cr *domain.ChangeRequest, c actionlink.Claims, m *do
 		if err := cr.CanReview(a); err != nil {
 			return err
 		}
+	case actionlink.Acknowledge:
+		if cr.Status != domain.StatusReviewAfter {
+			return domain.Errorf(domain.CodeConflict, "the bypass needs no acknowledgement now: the request is %s%s", cr.Status, decidedBy(cr))
+		}
+		if err := cr.CheckAcknowledge(a); err != nil {
+			return err
+		}
 	case actionlink.Apply:
 		if cr.Status == domain.StatusApplied {
 			return domain.Errorf(domain.CodeConflict, "the request was already applied%s", decidedBy(cr))
@@ -141,7 +153,7 @@ func lastActor(cr *domain.ChangeRequest, typ domain.EventType) string {
 
 // ActOnLink performs a link's action (the confirmation page's POST): the
 // same domain rules as the API, audited with channel email. The comment is
-// required for reviews, as in the API.
+// required for reviews and acknowledgements, as in the API.
 func (s *Service) ActOnLink(ctx context.Context, token, csrf, comment string) (*RequestView, error) {
 	st, err := s.InspectLink(ctx, token)
 	if err != nil {
@@ -165,6 +177,8 @@ func (s *Service) ActOnLink(ctx context.Context, token, csrf, comment string) (*
 		return s.review(ctx, p, c.Request, domain.DecisionApprove, comment, ChannelEmail, check)
 	case actionlink.Reject:
 		return s.review(ctx, p, c.Request, domain.DecisionReject, comment, ChannelEmail, check)
+	case actionlink.Acknowledge:
+		return s.acknowledge(ctx, p, c.Request, comment, ChannelEmail, check)
 	default:
 		cr, _, err := s.apply(ctx, p.actorIn(st.Request.Project), c.Request, ChannelEmail, check)
 		if err != nil {

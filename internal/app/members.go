@@ -121,7 +121,9 @@ func (s *Service) updateMember(ctx context.Context, p *Principal, id string, exp
 		}
 		if weak := domain.WeakenedMember(&orig, m); governed && len(weak) > 0 {
 			if m.Email != orig.Email || m.Name != orig.Name || (m.EmailSuppressed == nil) != (orig.EmailSuppressed == nil) || m.EmailOptOut != orig.EmailOptOut {
-				return domain.Errorf(domain.CodeInvalid, "a promotion needs a second admin: send it on its own, without other changes of the member")
+				var v domain.Validation
+				v.Add(weak[0].Pointer, "a promotion needs a second admin: send it on its own, without other changes of the member")
+				return v.Err()
 			}
 			base, next := copyMember(&orig), copyMember(m)
 			g = &domain.GovernanceChange{What: domain.GovernMember, Member: id, Person: &next, BasePerson: &base, Weakens: weak}
@@ -555,12 +557,19 @@ func (s *Service) checkProjectRoles(ctx context.Context, roles, before map[strin
 }
 
 // CreatedToken is a new token with its secret, which is never shown again.
+// Request is set when the token is pending: it works once that governance
+// request is applied.
 type CreatedToken struct {
 	*domain.Token
-	Secret string
+	Secret  string
+	Request *RequestView
 }
 
-// CreateToken issues a token.
+// CreateToken issues a token. While approvals are on, a service token with
+// manager or admin rights (domain.WeakenedToken) is written pending, with
+// the governance request whose apply makes it live: its secret is shown
+// now, and works only then (a request rejected, withdrawn or expired
+// leaves it inert; it can be revoked).
 func (s *Service) CreateToken(ctx context.Context, p *Principal, in TokenInput) (*CreatedToken, error) {
 	if err := p.requireAny("creating tokens"); err != nil {
 		return nil, err
@@ -583,6 +592,13 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, in TokenInput) 
 	}
 	t := &domain.Token{ID: newID("t"), Name: in.Name, Role: in.Role, CreatedBy: p.Actor(), CreatedAt: s.clock.Now(),
 		Projects: slices.Clone(in.Projects)}
+	if p.MemberID == "" && p.Behind != "" {
+		// made by a service token: the member behind that one is behind
+		// this one too, so a chain of tokens never loses its person (who
+		// may not approve what the tokens request); the audit entry names
+		// the token that made it
+		t.CreatedBy = "member:" + p.Behind
+	}
 	if in.Service {
 		if err := p.requireOrg(domain.RoleAdmin, "creating service tokens"); err != nil {
 			return nil, err
@@ -600,11 +616,38 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, in TokenInput) 
 	}
 	secret := newTokenSecret()
 	t.Hash = HashToken(secret)
+	switch v, err := s.governToken(ctx, p, t); {
+	case err != nil:
+		return nil, err
+	case v != nil:
+		return &CreatedToken{Token: t, Secret: secret, Request: v}, nil
+	}
 	if err := s.store.CreateToken(ctx, t); err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "token created", "token", t.ID, "service", t.Service(), "role", t.Role, "actor", p.Actor())
 	return &CreatedToken{Token: t, Secret: secret}, nil
+}
+
+// governToken writes t pending with its governance request when creating
+// it needs a second person (approvals on, and domain.WeakenedToken); nil
+// when it does not.
+func (s *Service) governToken(ctx context.Context, p *Principal, t *domain.Token) (*RequestView, error) {
+	weak := domain.WeakenedToken(t)
+	if len(weak) == 0 {
+		return nil, nil
+	}
+	if on, err := s.approvalsOn(ctx); err != nil || !on {
+		return nil, err
+	}
+	made := *t
+	made.Hash, made.Projects = "", slices.Clone(t.Projects) // the secret's hash stays with the token
+	v, err := s.openTokenGovernance(ctx, p, t, &domain.GovernanceChange{What: domain.GovernServiceToken, Token: t.ID, NewToken: &made, Weakens: weak})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "token created pending", "token", t.ID, "role", t.Role, "request", v.ID, "actor", p.Actor())
+	return v, nil
 }
 
 // ListTokens lists tokens: with member "", every token for admins and

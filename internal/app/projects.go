@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -223,6 +224,13 @@ func (s *Service) updateEnvironment(ctx context.Context, p *Principal, project, 
 			return err
 		}
 		if weak := domain.WeakenedEnvironment(&orig, e); governed && len(weak) > 0 {
+			alone := *e // the change without the unprotecting: nothing else may ride with it
+			alone.Protected, alone.UpdatedAt = orig.Protected, orig.UpdatedAt
+			if !reflect.DeepEqual(alone, orig) {
+				var v domain.Validation
+				v.Add("/protected", "unprotecting an environment needs a second admin: send it on its own, without other changes of the environment")
+				return v.Err()
+			}
 			next := *e
 			g = &domain.GovernanceChange{What: domain.GovernEnvironment, Project: project, Environment: key, Env: &next, BaseEnv: &orig, Weakens: weak}
 			return errGoverned

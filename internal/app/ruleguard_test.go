@@ -2,8 +2,10 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
@@ -171,5 +173,108 @@ func TestApproverDemotedDuringApplyDoesNotCount(t *testing.T) {
 				t.Fatalf("the request: %s with %d approvals, want pending with none", v.Status, v.Approvals)
 			}
 		})
+	}
+}
+
+// heldStore holds some writes at the store while armed.
+type heldStore interface {
+	domain.Store
+	arm(int)
+	waitFor(*testing.T, int)
+	letGo()
+}
+
+// A write decided outside any freeze does not commit inside one created
+// meanwhile (issue 16, freezes read inside the write): the write names the
+// freeze calendar it read (SettingsGuard.Freezes, ApplyWrite.Freezes), a
+// freeze over production is created while it is held at the store, the
+// store refuses it, and the service decides again: frozen, naming the
+// freeze. A direct targeting write, a flag write and the apply of an
+// approved request, on every store; production stays as it was.
+func TestWritesInFlightDoNotSlipIntoAFreeze(t *testing.T) {
+	writes := []struct {
+		name string
+		// arrange prepares the world; write is the write held at the store
+		arrange func(w *world) string
+		write   func(w *world, arg string) error
+		store   func(domain.Store) heldStore
+		// unchanged says whether production is as before
+		unchanged func(w *world) bool
+		// during, when set, runs while the write is held, before the freeze
+		during func(w *world, arg string)
+	}{
+		{"targeting", func(w *world) string { w.approvalsOff(); return "" }, func(w *world, _ string) error {
+			_, err := w.svc.ChangeFlagConfig(w.ctx, w.alice, "shop", "checkout", "production", nil, app.ChangeOptions{}, rollout(30))
+			return err
+		}, func(s domain.Store) heldStore {
+			return &holdWrites{Store: s}
+		}, func(w *world) bool { return w.live().DefaultRule.Rollout == 10 }, nil},
+		{"flag", func(w *world) string { w.approvalsOff(); return "" }, func(w *world, _ string) error {
+			_, err := w.svc.ChangeFlag(w.ctx, w.alice, "shop", "checkout", nil, app.ChangeOptions{}, func(f *domain.Flag) error {
+				f.BucketingSalt = "salt-in-a-freeze"
+				return nil
+			})
+			return err
+		}, func(s domain.Store) heldStore {
+			return &holdWrites{Store: s}
+		}, func(w *world) bool {
+			f, err := w.svc.GetFlag(w.ctx, w.admin, "shop", "checkout")
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			return f.BucketingSalt != "salt-in-a-freeze"
+		}, nil},
+		{"apply", func(w *world) string {
+			w.settings(func(a *domain.ApprovalSettings) { a.MinApprovals = 1 })
+			cr := w.propose(w.requester, 30)
+			w.must(w.svc.Review(w.ctx, w.alice, cr.ID, domain.DecisionApprove, "ok", app.ChannelAPI))
+			return cr.ID
+		}, func(w *world, id string) error {
+			_, err := w.svc.Apply(w.ctx, w.requester, id)
+			return err
+		}, func(s domain.Store) heldStore {
+			return &holdApplies{holdWrites{Store: s}}
+		}, func(w *world) bool { return w.live().DefaultRule.Rollout == 10 }, nil},
+		{"apply of a request approved meanwhile", func(w *world) string {
+			w.settings(func(a *domain.ApprovalSettings) { a.MinApprovals = 1 })
+			return w.propose(w.requester, 30).ID // pending when the apply reads it
+		}, func(w *world, id string) error {
+			_, err := w.svc.Apply(w.ctx, w.requester, id)
+			return err
+		}, func(s domain.Store) heldStore {
+			return &holdApplies{holdWrites{Store: s}}
+		}, func(w *world) bool { return w.live().DefaultRule.Rollout == 10 }, func(w *world, id string) {
+			w.must(w.svc.Review(w.ctx, w.alice, id, domain.DecisionApprove, "ok", app.ChannelAPI))
+		}},
+	}
+	for name, factory := range storeFactories {
+		for _, wr := range writes {
+			t.Run(name+"/"+wr.name, func(t *testing.T) {
+				t.Parallel()
+				h := wr.store(factory(t))
+				w := newWorld(t, h)
+				arg := wr.arrange(w)
+
+				h.arm(1)
+				var err error
+				var wg sync.WaitGroup
+				wg.Go(func() { err = wr.write(w, arg) })
+				h.waitFor(t, 1) // decided: no freeze holds production
+				if wr.during != nil {
+					wr.during(w, arg)
+				}
+				f := w.freeze("release week", t0.Add(-time.Hour), t0.Add(time.Hour), domain.FreezeFail, "production")
+				h.letGo()
+				wg.Wait()
+
+				var de *domain.Error
+				if !errors.As(err, &de) || de.Code != domain.CodeFrozen || de.Freeze == nil || de.Freeze.ID != f.ID {
+					t.Fatalf("a write decided before the freeze and held until it began: want frozen by %s, got %v", f.ID, err)
+				}
+				if !wr.unchanged(w) {
+					t.Fatal("production changed inside the freeze")
+				}
+			})
+		}
 	}
 }

@@ -9,9 +9,11 @@ import (
 	"github.com/countersign/countersign/internal/domain"
 )
 
-// SDKKeyInput names a new SDK key.
+// SDKKeyInput names a new SDK key and says its kind: "server" (the
+// default) or "client" (public: browsers and mobile apps; clientkey.go).
 type SDKKeyInput struct {
 	Name string `json:"name"`
+	Kind string `json:"kind"`
 }
 
 // CreatedSDKKey is a new SDK key with its secret, shown only once.
@@ -25,16 +27,22 @@ func (s *Service) CreateSDKKey(ctx context.Context, p *Principal, project, env s
 	if err := p.requireIn(project, domain.RoleAdmin, "creating SDK keys"); err != nil {
 		return nil, err
 	}
+	var v domain.Validation
 	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
-		var v domain.Validation
 		v.Add("/name", "is required, at most 200 characters")
-		return nil, v.Err()
 	}
-	k, secret := s.newSDKKey(p, project, env, in.Name)
-	if err := s.store.CreateSDKKey(ctx, k, s.sdkKeyAudit(p, domain.ActionSDKKeyCreated, k, "named "+strconv.Quote(k.Name))); err != nil {
+	kind, ok := domain.ParseSDKKeyKind(in.Kind)
+	if !ok {
+		v.Add("/kind", `must be "server" (secret: every flag, the ruleset) or "client" (public: browsers and mobile apps, exposed flags only)`)
+	}
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "SDK key created", "project", project, "environment", env, "key", k.ID, "actor", p.Actor())
+	k, secret := s.newSDKKey(p, project, env, in.Name, kind)
+	if err := s.store.CreateSDKKey(ctx, k, s.sdkKeyAudit(p, kind.Created(), k, "named "+strconv.Quote(k.Name))); err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "SDK key created", "project", project, "environment", env, "key", k.ID, "kind", kind, "actor", p.Actor())
 	return &CreatedSDKKey{SDKKey: k, Secret: secret}, nil
 }
 
@@ -54,7 +62,11 @@ func (s *Service) RevokeSDKKey(ctx context.Context, p *Principal, project, env, 
 	if err := p.requireIn(project, domain.RoleAdmin, "revoking SDK keys"); err != nil {
 		return err
 	}
-	e := s.sdkKeyAudit(p, domain.ActionSDKKeyRevoked, &domain.SDKKey{ID: id, Project: project, Environment: env}, "")
+	k, err := s.store.GetSDKKey(ctx, project, env, id) // its kind names the audit action
+	if err != nil {
+		return err
+	}
+	e := s.sdkKeyAudit(p, k.KindOrServer().Revoked(), k, "")
 	if _, err := s.store.RevokeSDKKey(ctx, project, env, id, s.clock.Now(), e); err != nil {
 		return err
 	}
@@ -62,9 +74,17 @@ func (s *Service) RevokeSDKKey(ctx context.Context, p *Principal, project, env, 
 	return nil
 }
 
-func (s *Service) newSDKKey(p *Principal, project, env, name string) (*domain.SDKKey, string) {
-	secret := "cs_sdk_" + strings.ToLower(randomString(32))
-	return &domain.SDKKey{ID: newID("sk"), Project: project, Environment: env, Name: name, Hash: sdkKeyHash(secret), CreatedBy: p.Actor(), CreatedAt: s.clock.Now()}, secret
+// newSDKKey makes a key of kind and its secret: cs_sdk_… for a server key,
+// cs_client_… for a client key, so that a secret scanner can tell a leaked
+// server key from a client key, which is public by design.
+func (s *Service) newSDKKey(p *Principal, project, env, name string, kind domain.SDKKeyKind) (*domain.SDKKey, string) {
+	prefix := "cs_sdk_"
+	if kind == domain.SDKKeyClient {
+		prefix = "cs_client_"
+	}
+	secret := prefix + strings.ToLower(randomString(32))
+	return &domain.SDKKey{ID: newID("sk"), Project: project, Environment: env, Name: name, Hash: sdkKeyHash(secret), CreatedBy: p.Actor(), CreatedAt: s.clock.Now(),
+		Kind: kind}, secret
 }
 
 // MaxSDKKeyGrace bounds how long a rotated SDK key may keep working.
@@ -100,13 +120,17 @@ func (s *Service) RotateSDKKey(ctx context.Context, p *Principal, project, env, 
 			return nil, v.Err()
 		}
 	}
-	next, secret := s.newSDKKey(p, project, env, "") // named as the old key by the store
+	cur, err := s.store.GetSDKKey(ctx, project, env, id) // its kind: the successor's, and the audit action
+	if err != nil {
+		return nil, err
+	}
+	next, secret := s.newSDKKey(p, project, env, "", cur.KindOrServer()) // named as the old key by the store
 
 	reason := "replaced by " + next.ID + "; the old key stopped at once"
 	if expires.After(now) {
 		reason = "replaced by " + next.ID + "; the old key works until " + expires.UTC().Format(time.RFC3339)
 	}
-	e := s.sdkKeyAudit(p, domain.ActionSDKKeyRotated, &domain.SDKKey{ID: id, Project: project, Environment: env}, reason)
+	e := s.sdkKeyAudit(p, cur.KindOrServer().Rotated(), cur, reason)
 	old, err := s.store.RotateSDKKey(ctx, project, env, id, next, now, expires, e)
 	if err != nil {
 		return nil, err

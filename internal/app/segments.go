@@ -127,8 +127,12 @@ func (s *Service) updateSegment(ctx context.Context, p *Principal, project, key 
 		out.Request, err = s.proposeSegment(ctx, p, cur, next, d, opts)
 		return out, err
 	}
-	if d.freeze, err = s.passFreeze(ctx, p, project, d.all, opts.BypassReason); err != nil {
+	var calendar *int64
+	if d.freeze, calendar, err = s.passFreeze(ctx, p, project, d.all, opts.BypassReason); err != nil {
 		return out, err
+	}
+	if d.guard != nil {
+		d.guard.Freezes = calendar
 	}
 	out.Applied, err = s.writeSegment(ctx, p, project, key, expected, d, opts, change)
 	return out, err

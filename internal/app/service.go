@@ -256,7 +256,7 @@ const MinTokenLength = 24
 // tokenTouchInterval bounds writes of last-used times to one per minute per token.
 const tokenTouchInterval = time.Minute
 
-var errUnauthenticated = domain.Errorf(domain.CodeUnauthenticated, "a valid API token is required: send Authorization: Bearer <token>")
+var errUnauthenticated = &domain.Error{Code: domain.CodeUnauthenticated, Message: "a valid API token is required: send Authorization: Bearer <token>"}
 
 // Authenticate resolves a bearer token to a principal. A member token acts
 // with its member's current role, capped by the token's own role.

@@ -96,17 +96,19 @@ func TestTeamLifecycle(t *testing.T) {
 		wantCodeOf(t, err, domain.CodeForbidden)
 		_, err = w.svc.UpdateTeam(w.ctx, w.carol, "site-reliability", ptr(int64(7)), patch.Apply)
 		wantCodeOf(t, err, domain.CodeConflict)
-		team, err = w.svc.UpdateTeam(w.ctx, w.carol, "site-reliability", ptr(int64(1)), patch.Apply)
-		if err != nil {
-			t.Fatal(err)
+		out, err := w.svc.UpdateTeam(w.ctx, w.carol, "site-reliability", ptr(int64(1)), patch.Apply)
+		if err != nil || out.Applied == nil {
+			t.Fatalf("a team nothing names: %+v %v", out, err)
 		}
+		team = out.Applied
 		if team.Version != 2 || team.Name != "SRE" || !slices.Equal(team.Members, []string{"m_bob", "m_carol"}) || !team.CreatedAt.Equal(t0) ||
 			!team.UpdatedAt.Equal(t0.Add(time.Minute)) {
 			t.Fatalf("after the patch %+v", team)
 		}
 		// a patch naming only the name leaves the members
 		w.clock.Advance(time.Minute)
-		team, err = w.svc.UpdateTeam(w.ctx, w.admin, "site-reliability", nil, app.TeamPatch{Name: ptr("Site reliability")}.Apply)
+		out, err = w.svc.UpdateTeam(w.ctx, w.admin, "site-reliability", nil, app.TeamPatch{Name: ptr("Site reliability")}.Apply)
+		team = out.Applied
 		if err != nil || team.Version != 3 || !slices.Equal(team.Members, []string{"m_bob", "m_carol"}) {
 			t.Fatalf("a name-only patch: %+v %v", team, err)
 		}

@@ -28,6 +28,7 @@ func (c *Console) flagRoutes() []Route {
 		{Method: "POST", Pattern: "/projects/{project}/flags", handler: c.flagCreate},
 		{Method: "GET", Pattern: "/projects/{project}/flags/{flag}", handler: c.flagPage},
 		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/archive", handler: c.flagArchive},
+		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/maintainer-team", handler: c.maintainerTeamSubmit},
 		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/environments/{environment}/promote", handler: c.promoteSubmit},
 		{Method: "GET", Pattern: "/projects/{project}/flags/{flag}/targeting/{environment}", handler: c.targetingPage},
 		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/targeting/{environment}", handler: c.targetingSubmit},
@@ -35,10 +36,11 @@ func (c *Console) flagRoutes() []Route {
 }
 
 var _ = flash(map[string]string{
-	"flag-created":  "The flag is created. It serves the default value in the code everywhere until you turn its targeting on.",
-	"flag-archived": "The flag is archived: it is hidden from the list and its targeting cannot change until it is restored.",
-	"flag-restored": "The flag is restored.",
-	"saved":         "Saved: the new targeting is live.",
+	"flag-created":          "The flag is created. It serves the default value in the code everywhere until you turn its targeting on.",
+	"flag-archived":         "The flag is archived: it is hidden from the list and its targeting cannot change until it is restored.",
+	"flag-restored":         "The flag is restored.",
+	"maintainer-team-saved": "The maintainer team is saved.",
+	"saved":                 "Saved: the new targeting is live.",
 	// the flag page names the two environments instead when it can
 	// (promotedFlash)
 	"promoted": "Copied: the environment now has the other environment's targeting.",
@@ -647,6 +649,21 @@ type flagView struct {
 	// refused, shown in that environment's card (or above them all when
 	// it has none).
 	Refusal *promoteRefusal
+	// Teams are the teams that may maintain the flag; MaintainerError is
+	// why the maintainer team just sent was refused.
+	Teams           []domain.Team
+	MaintainerError string
+}
+
+// TeamName names the flag's maintainer team: its name and key, or the key
+// alone when no team has it.
+func (v *flagView) TeamName() string {
+	for _, t := range v.Teams {
+		if t.Key == v.Flag.MaintainerTeam {
+			return t.Name + " (" + t.Key + ")"
+		}
+	}
+	return v.Flag.MaintainerTeam
 }
 
 // promoteRefusal is a refused promotion into Env ("" when the page has
@@ -753,6 +770,11 @@ func (c *Console) flagData(ctx context.Context, v *viewer, project, key string) 
 		return nil, err
 	}
 	view := &flagView{Project: p, Flag: f}
+	if v.Can("editor") || f.MaintainerTeam != "" {
+		if view.Teams, err = c.everyTeam(ctx, v); err != nil {
+			return nil, err
+		}
+	}
 	for _, vr := range f.Variants {
 		view.Variants = append(view.Variants, variantRow{Key: vr.Key, Value: string(vr.Value), Name: vr.Name, Description: vr.Description})
 	}
@@ -824,6 +846,44 @@ func (c *Console) flagArchive(w http.ResponseWriter, r *http.Request, v *viewer)
 		return done(w, r, "/requests/"+url.PathEscape(out.Request.ID), "requested")
 	}
 	return done(w, r, flagPath(project, key), flashKey)
+}
+
+// maintainerTeamSubmit sets the flag's maintainer team ("" for none),
+// against the version the page showed. Where the change needs approval it
+// opens a change request (a governance request, should the service count
+// it as weakening the rules), and the browser goes to it. A refusal shows
+// the flag page again, the refusal beside the form.
+func (c *Console) maintainerTeamSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	ctx := r.Context()
+	project, key := r.PathValue("project"), r.PathValue("flag")
+	team := strings.TrimSpace(r.PostForm.Get("maintainer_team"))
+	version, err := mustFormVersion(r)
+	if err == nil {
+		var out app.Outcome[domain.Flag]
+		out, err = c.svc.ChangeFlag(ctx, v.P, project, key, version, app.ChangeOptions{Title: "Maintainer team of " + key},
+			func(f *domain.Flag) error {
+				f.MaintainerTeam = team
+				return nil
+			})
+		switch {
+		case err == nil && out.Request != nil && out.Request.Kind == domain.KindGovernance:
+			return governed(w, r, out.Request)
+		case err == nil && out.Request != nil:
+			return done(w, r, "/requests/"+url.PathEscape(out.Request.ID), "requested")
+		case err == nil:
+			return done(w, r, flagPath(project, key), "maintainer-team-saved")
+		}
+	}
+	notes, status, ok := notesFrom(err)
+	if !ok {
+		return err
+	}
+	view, verr := c.flagData(ctx, v, project, key)
+	if verr != nil {
+		return verr
+	}
+	view.MaintainerError = notes.Message
+	return c.render(w, v, status, "flag", view.Flag.Name, view)
 }
 
 // promoteSubmit gives the environment the targeting the flag has in the

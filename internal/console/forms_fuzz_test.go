@@ -147,6 +147,8 @@ func newFormsFuzz(tb testing.TB) *formsFuzz {
 	}
 	key, err := svc.CreateSDKKey(ctx, admin, "shop", "production", app.SDKKeyInput{Name: "fuzz"})
 	must(err)
+	_, err = svc.CreateTeam(ctx, admin, app.TeamInput{Key: "sre", Name: "SRE", Members: []string{members[0].ID}})
+	must(err)
 	tok, err := svc.CreateToken(ctx, editor, app.TokenInput{Name: "editor's"})
 	must(err)
 
@@ -187,7 +189,9 @@ func newFormsFuzz(tb testing.TB) *formsFuzz {
 		{route: "POST /projects/{project}/environments/{environment}", forms: []string{"protected=on&version=1", "protected=maybe&version=1", "protected=on"}},
 		{route: "POST /projects/{project}/environments/{environment}/approvals", forms: []string{approvals,
 			"version=0&required=tags&tags=&min_approvals=two&reviewers=peer&apply=on_approval",
-			"version=0&required=all&min_approvals=9&reviewers=designated&designated_reviewers=m_nobody&auto_approve_after=-1h&expire_after=soon&apply=never"}},
+			"version=0&required=all&min_approvals=9&reviewers=designated&designated_reviewers=m_nobody&auto_approve_after=-1h&expire_after=soon&apply=never",
+			"version=0&required=all&min_approvals=0&reviewers=peer&auto_approve_after=never&apply=manual&require_team=sre&require_min=1&require_team=&require_min=1" +
+				"&require_team=nope&require_min=9&require_team=sre&distinct_reviewers=on&require_maintainer=on&review_after_bypass=200h"}},
 		{route: "POST /projects/{project}/environments/{environment}/sdk-keys", forms: []string{"name=second", "name=", "name=" + strings.Repeat("n", 500)}},
 		{route: "POST /projects/{project}/environments/{environment}/sdk-keys/{key}/rotate", forms: []string{"grace=1h", "grace=", "grace=-1h", "grace=1000000h"}},
 		{route: "POST /projects/{project}/environments/{environment}/sdk-keys/{key}/revoke", forms: []string{""}},
@@ -195,6 +199,8 @@ func newFormsFuzz(tb testing.TB) *formsFuzz {
 			"key=fz2&name=Colours&kind=custom&variants=blue%3D%22blue%22%0Agreen%3D%7B%22g%22%3A1%7D", "name=x&kind=custom&variants=off%3D1%0Aa%3D%0A%3D%3D",
 			"name=x&kind=custom&variants=a%3D%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B%5B"}},
 		{route: "POST /projects/{project}/flags/{flag}/archive", forms: []string{"", "archived=0&version=1", "archived=0&version=x"}},
+		{route: "POST /projects/{project}/flags/{flag}/maintainer-team", forms: []string{"maintainer_team=sre&version=1", "maintainer_team=nope&version=1",
+			"maintainer_team=sre&version=x", "maintainer_team=&version=9", "maintainer_team=Bad+Key!&version=1"}},
 		{route: "POST /projects/{project}/flags/{flag}/environments/{environment}/promote", actor: 1, forms: []string{"from=development&version=0",
 			"from=staging&version=0", "from=qa", "from=production&version=7", "from=&version=x", "from=production&from=development"}},
 		{route: "POST /projects/{project}/flags/{flag}/targeting/{environment}", actor: 1, forms: []string{targeting,
@@ -214,6 +220,7 @@ func newFormsFuzz(tb testing.TB) *formsFuzz {
 		{route: "POST /requests/{id}/review", forms: []string{"decision=approve&comment=looks+right", "decision=approve", "decision=maybe&comment=x", "decision=reject&comment=" + strings.Repeat("c", 3000)}},
 		{route: "POST /requests/{id}/comment", actor: 2, forms: []string{"comment=hello+%40editor", "comment=", "comment=" + strings.Repeat("%40m ", 200)}},
 		{route: "POST /requests/{id}/apply", forms: []string{""}, invalidFirst: true},
+		{route: "POST /requests/{id}/acknowledge", forms: []string{"comment=seen", "comment=", "comment=" + strings.Repeat("c", 3000)}, invalidFirst: true},
 		{route: "POST /requests/{id}/withdraw", actor: 1, forms: []string{"", "x=1"}},
 		{route: "POST /requests/{id}/edit", actor: 1, forms: []string{"title=Go+live&description=now&version=1", "title=&version=1", "title=x&version=99", "title=x&version=-5"}},
 	}

@@ -1,9 +1,12 @@
 package console
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -307,9 +310,43 @@ type approvalsView struct {
 	Min      string                   // min_approvals as the form had it
 	Tags     string                   // the tags, comma-separated
 	Members  []domain.Member          // who may be designated: editors and above, and anyone designated now
+	Teams    []domain.Team            // the teams a requirement may name
+	Require  []requireRow             // the team requirements' rows: the settings', then empty ones
 	Editable bool
 	Notes    fieldNotes
 	v        *viewer
+}
+
+// requireRow is one team requirement on the form: a team and how many of
+// its members must approve. Unknown: the team no longer exists.
+type requireRow struct {
+	N       int
+	Team    string
+	Min     int
+	Unknown bool
+}
+
+// requireRows are the settings' team requirements, then empty rows up to
+// domain.MaxTeamRequirements.
+func requireRows(s *domain.ApprovalSettings, teams []domain.Team) []requireRow {
+	var out []requireRow
+	for i, r := range s.Require {
+		known := slices.ContainsFunc(teams, func(t domain.Team) bool { return t.Key == r.Team })
+		out = append(out, requireRow{N: i + 1, Team: r.Team, Min: r.Min, Unknown: r.Team != "" && !known})
+	}
+	for len(out) < domain.MaxTeamRequirements {
+		out = append(out, requireRow{N: len(out) + 1, Min: 1})
+	}
+	return out
+}
+
+// RequireText says the team requirements: "1 from sre, 2 from payments".
+func (a approvalsView) RequireText() string {
+	var parts []string
+	for _, r := range a.S.Require {
+		parts = append(parts, fmt.Sprintf("%d from %s", r.Min, r.Team))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Designated reports whether a member is among the designated reviewers.
@@ -374,6 +411,10 @@ func (c *Console) showApprovals(w http.ResponseWriter, r *http.Request, v *viewe
 		view.Min = strconv.Itoa(view.S.MinApprovals)
 	}
 	view.Tags = strings.Join(view.S.Tags, ", ")
+	if view.Teams, err = c.everyTeam(ctx, v); err != nil {
+		return err
+	}
+	view.Require = requireRows(view.S, view.Teams)
 	if view.Editable {
 		members, err := c.everyMember(r, v)
 		if err != nil {
@@ -402,6 +443,68 @@ func (c *Console) everyMember(r *http.Request, v *viewer) ([]domain.Member, erro
 		}
 		page.Cursor = next
 	}
+}
+
+// everyTeam lists the organisation's teams (every member may read them).
+func (c *Console) everyTeam(ctx context.Context, v *viewer) ([]domain.Team, error) {
+	var out []domain.Team
+	page := domain.Page{Limit: domain.MaxPageLimit}
+	for {
+		items, next, err := c.svc.ListTeams(ctx, v.P, page)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+		if next == "" {
+			return out, nil
+		}
+		page.Cursor = next
+	}
+}
+
+// formRequire reads the form's team requirements: the rows that name a
+// team (require_team and require_min, row by row). A number that is no
+// number is sent as 0, which the service refuses. A refused form shows
+// them again in this order, without the empty rows.
+func formRequire(f url.Values) []domain.TeamRequirement {
+	out := []domain.TeamRequirement{}
+	teams, mins := f["require_team"], f["require_min"]
+	for i, team := range teams {
+		team = strings.TrimSpace(team)
+		if team == "" {
+			continue
+		}
+		n := 0
+		if i < len(mins) {
+			n, _ = strconv.Atoi(strings.TrimSpace(mins[i]))
+		}
+		out = append(out, domain.TeamRequirement{Team: team, Min: n})
+	}
+	return out
+}
+
+// requireNote says a refusal's problems with the team requirements by
+// their row as the refused form shows them ("row 2: must be from 1 to
+// 5"), "" when it has none.
+func requireNote(err error) string {
+	var de *domain.Error
+	if !errors.As(err, &de) {
+		return ""
+	}
+	var parts []string
+	for _, fe := range de.Fields {
+		rest, ok := strings.CutPrefix(fe.Pointer, "/require")
+		if !ok {
+			continue
+		}
+		idx, _, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
+		if i, err := strconv.Atoi(idx); err == nil && i >= 0 {
+			parts = append(parts, fmt.Sprintf("row %d: %s", i+1, fe.Detail))
+			continue
+		}
+		parts = append(parts, fe.Detail)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // splitSettingTags reads tags written with commas or spaces between them.
@@ -439,8 +542,10 @@ func (c *Console) approvalsSubmit(w http.ResponseWriter, r *http.Request, v *vie
 		APITokenBypass:                  checked("api_token_bypass"),
 		AllowUnapprovedScheduleDeletion: checked("allow_unapproved_schedule_deletion"),
 		Bypass:                          current.Bypass,
-		// the form does not show team requirements yet: they stay
-		Require: current.Require, DistinctReviewers: current.DistinctReviewers, RequireMaintainer: current.RequireMaintainer,
+		ReviewAfterBypass:               strings.TrimSpace(f.Get("review_after_bypass")),
+		Require:                         formRequire(f),
+		DistinctReviewers:               checked("distinct_reviewers"),
+		RequireMaintainer:               checked("require_maintainer"),
 	}
 	if in.DesignatedReviewers == nil {
 		in.DesignatedReviewers = []string{}
@@ -464,8 +569,11 @@ func (c *Console) approvalsSubmit(w http.ResponseWriter, r *http.Request, v *vie
 	if !ok {
 		return err
 	}
+	if note := requireNote(err); note != "" {
+		notes.fields["require"] = note
+	}
 	if convErr != nil && notes.For("min_approvals") != "" {
-		notes.fields["min_approvals"] = "must be a whole number from 1 to 5"
+		notes.fields["min_approvals"] = "must be a whole number from 1 to 5 (0 only with team or maintainer requirements)"
 	}
 	if status == http.StatusConflict {
 		// Someone changed them meanwhile: show them as they are now.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -24,17 +25,19 @@ func (c *Console) requestRoutes() []Route {
 		{Method: "POST", Pattern: "/requests/{id}/apply", handler: c.applySubmit},
 		{Method: "POST", Pattern: "/requests/{id}/withdraw", handler: c.withdrawSubmit},
 		{Method: "POST", Pattern: "/requests/{id}/edit", handler: c.editSubmit},
+		{Method: "POST", Pattern: "/requests/{id}/acknowledge", handler: c.acknowledgeSubmit},
 	}
 }
 
 var _ = flash(map[string]string{
-	"approved":  "You approved the request.",
-	"rejected":  "You rejected the request.",
-	"commented": "Your comment is on the timeline.",
-	"applied":   "The change is applied: it is live now.",
-	"withdrawn": "The request is withdrawn.",
-	"edited":    "The request is edited. Approvals given before the edit no longer count.",
-	"requested": "Your change needs approval here, so it is now this change request. Reviewers have been notified.",
+	"approved":     "You approved the request.",
+	"rejected":     "You rejected the request.",
+	"commented":    "Your comment is on the timeline.",
+	"applied":      "The change is applied: it is live now.",
+	"withdrawn":    "The request is withdrawn.",
+	"edited":       "The request is edited. Approvals given before the edit no longer count.",
+	"requested":    "Your change needs approval here, so it is now this change request. Reviewers have been notified.",
+	"acknowledged": "You acknowledged the bypass: its review after is done.",
 })
 
 // allRequests lists every request that passes the filter, newest first.
@@ -64,6 +67,8 @@ func (c *Console) allRequests(ctx context.Context, p *app.Principal, f domain.CR
 // inboxView is the home page.
 type inboxView struct {
 	Waiting, Mine, Applied []domain.ChangeRequest
+	// Acknowledge are the reviews after a bypass the viewer may acknowledge.
+	Acknowledge []domain.ChangeRequest
 	// MoreWaiting counts the requests waiting on the viewer beyond those
 	// shown (the list shows inboxRows; /requests has them all).
 	MoreWaiting int
@@ -82,6 +87,15 @@ func (c *Console) inbox(w http.ResponseWriter, r *http.Request, v *viewer) error
 	if len(in.Waiting) > inboxRows {
 		in.MoreWaiting, in.Waiting = len(in.Waiting)-inboxRows, in.Waiting[:inboxRows]
 	}
+	reviewsAfter, err := c.allRequests(ctx, v.P, domain.CRFilter{Status: domain.StatusReviewAfter}, inboxRows)
+	if err != nil {
+		return err
+	}
+	for i := range reviewsAfter {
+		if c.svc.MayAcknowledge(v.P, &reviewsAfter[i]) {
+			in.Acknowledge = append(in.Acknowledge, reviewsAfter[i])
+		}
+	}
 	if in.Mine, err = c.allRequests(ctx, v.P, domain.CRFilter{Requester: v.P.MemberID}, 20); err != nil {
 		return err
 	}
@@ -91,12 +105,14 @@ func (c *Console) inbox(w http.ResponseWriter, r *http.Request, v *viewer) error
 	return c.ok(w, v, "inbox", "Inbox", in)
 }
 
-// requestListView is the list of requests, by status.
+// requestListView is the list of requests, by status, and only the
+// overdue reviews after a bypass when Overdue.
 type requestListView struct {
 	Status   string
 	Statuses []domain.CRStatus
+	Overdue  bool
 	Items    []domain.ChangeRequest
-	Next     string
+	Next     string // the next page's address, "" on the last
 }
 
 var crStatuses = []domain.CRStatus{domain.StatusPending, domain.StatusApproved, domain.StatusRejected, domain.StatusApplied, domain.StatusWithdrawn, domain.StatusExpired, domain.StatusReviewAfter}
@@ -106,14 +122,34 @@ func (c *Console) requestList(w http.ResponseWriter, r *http.Request, v *viewer)
 	st := domain.CRStatus(q.Get("status"))
 	if st != "" && !containsStatus(st) {
 		var val domain.Validation
-		val.AddParameter("status", "must be one of pending, approved, rejected, applied, withdrawn, expired")
+		val.AddParameter("status", "must be one of pending, approved, rejected, applied, withdrawn, expired, review_after")
 		return val.Err()
 	}
-	items, next, err := c.svc.ListRequests(r.Context(), v.P, domain.CRFilter{Status: st, Project: q.Get("project")}, domain.Page{Limit: 50, Cursor: q.Get("cursor")})
+	f := domain.CRFilter{Status: st, Project: q.Get("project")}
+	overdue := q.Get("overdue") != ""
+	if overdue {
+		// the reviews after a bypass past their due time, on the service's clock
+		f.Overdue, f.Now = &overdue, c.svc.Now()
+	}
+	items, next, err := c.svc.ListRequests(r.Context(), v.P, f, domain.Page{Limit: 50, Cursor: q.Get("cursor")})
 	if err != nil {
 		return err
 	}
-	return c.ok(w, v, "requests", "Change requests", requestListView{Status: string(st), Statuses: crStatuses, Items: items, Next: next})
+	view := requestListView{Status: string(st), Statuses: crStatuses, Overdue: overdue, Items: items}
+	if next != "" {
+		more := url.Values{"cursor": {next}}
+		for _, k := range []string{"status", "project", "overdue"} {
+			if q.Get(k) != "" {
+				more.Set(k, q.Get(k))
+			}
+		}
+		view.Next = "/requests?" + more.Encode()
+	}
+	title := "Change requests"
+	if overdue {
+		title = "Overdue reviews after a bypass"
+	}
+	return c.ok(w, v, "requests", title, view)
 }
 
 func containsStatus(s domain.CRStatus) bool {
@@ -132,6 +168,8 @@ type requestView struct {
 	Parts   []diffPart
 	// Error is the refusal of the action just tried, shown above the page.
 	Error string
+	// Overdue: a review after a bypass past its due time, unacknowledged.
+	Overdue bool
 }
 
 func (c *Console) requestPage(w http.ResponseWriter, r *http.Request, v *viewer) error {
@@ -150,7 +188,7 @@ func (c *Console) showRequest(w http.ResponseWriter, r *http.Request, v *viewer,
 	if err != nil {
 		return err
 	}
-	view := requestView{RequestView: rv, Actions: c.svc.ActionsOn(v.P, rv), Parts: parts, Error: refusal}
+	view := requestView{RequestView: rv, Actions: c.svc.ActionsOn(v.P, rv), Parts: parts, Error: refusal, Overdue: rv.ReviewOverdue(c.svc.Now())}
 	return c.render(w, v, status, "request", rv.Title, view)
 }
 
@@ -176,10 +214,13 @@ func (c *Console) requestDiff(ctx context.Context, p *app.Principal, rv *app.Req
 }
 
 func (c *Console) changeDiff(ctx context.Context, p *app.Principal, rv *app.RequestView, ch *domain.Change) ([]diffPart, error) {
+	// a review after a bypass is open, but its change is live already:
+	// it shows the state before the bypass against what it wrote
+	againstLive := rv.Open() && rv.Status != domain.StatusReviewAfter
 	switch ch.Kind {
 	case domain.KindTargeting:
 		before := ch.BaseConfig
-		if rv.Open() {
+		if againstLive {
 			live, err := c.svc.GetFlagConfig(ctx, p, rv.Project, ch.Flag, ch.Environment)
 			if err == nil {
 				before = live
@@ -190,7 +231,7 @@ func (c *Console) changeDiff(ctx context.Context, p *app.Principal, rv *app.Requ
 		return configParts(before, ch.ProposedConfig), nil
 	case domain.KindFlag:
 		before := ch.BaseFlag
-		if rv.Open() {
+		if againstLive {
 			live, err := c.svc.GetFlag(ctx, p, rv.Project, ch.Flag)
 			if err == nil {
 				before = live
@@ -262,6 +303,15 @@ func (c *Console) applySubmit(w http.ResponseWriter, r *http.Request, v *viewer)
 func (c *Console) withdrawSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	return c.act(w, r, v, "withdrawn", func(id string) error {
 		_, err := c.svc.Withdraw(r.Context(), v.P, id)
+		return err
+	})
+}
+
+// acknowledgeSubmit acknowledges the review after a bypass, with the
+// form's comment.
+func (c *Console) acknowledgeSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	return c.act(w, r, v, "acknowledged", func(id string) error {
+		_, err := c.svc.Acknowledge(r.Context(), v.P, id, r.PostForm.Get("comment"), app.ChannelConsole)
 		return err
 	})
 }

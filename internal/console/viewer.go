@@ -103,6 +103,10 @@ func (v *viewer) Waiting() int {
 	return len(list)
 }
 
+// Overdue reports whether a request is a review after a bypass past its
+// due time, unacknowledged, by the service's clock.
+func (v *viewer) Overdue(cr domain.ChangeRequest) bool { return cr.ReviewOverdue(v.svc.Now()) }
+
 // Can reports whether the viewer has at least role ("editor", "manager", "admin").
 func (v *viewer) Can(role string) bool { return v.P.Role.AtLeast(domain.Role(role)) }
 

@@ -39,8 +39,10 @@ type Change struct {
 const MaxChanges = 16
 
 // ErrTooManyChanges refuses a request's 17th change.
-var ErrTooManyChanges = &Error{Code: CodeInvalid, Message: fmt.Sprintf("a request holds at most %d changes (its apply is one DynamoDB transaction)", MaxChanges),
-	Fields: []FieldError{{Pointer: "/changes", Detail: fmt.Sprintf("at most %d changes", MaxChanges)}}}
+// Its text names MaxChanges as a literal, so that it is laid out by the
+// compiler, not formatted at every start (TestLimitMessagesNameTheLimits).
+var ErrTooManyChanges = &Error{Code: CodeInvalid, Message: "a request holds at most 16 changes (its apply is one DynamoDB transaction)",
+	Fields: []FieldError{{Pointer: "/changes", Detail: "at most 16 changes"}}}
 
 // WriteAction is the audit action of a direct write of what a change of
 // this kind changes.

@@ -205,9 +205,10 @@ var (
 	ErrPastDeadline     = &Error{Code: CodeConflict, Message: "the request passed its expiry deadline; it can no longer be reviewed, edited or applied"}
 	ErrScheduleDeletion = &Error{Code: CodeForbidden, Message: "deleting an approved scheduled change needs approval here: a reviewer (not the requester) or an admin must withdraw it"}
 	ErrScheduleEdit     = &Error{Code: CodeForbidden, Message: "editing an approved scheduled change would undo its approval, which here needs a second person: an admin may edit it, or a reviewer may withdraw it and you open a new request"}
-	ErrTooManyComments  = &Error{Code: CodeConflict, Message: fmt.Sprintf("the request has %d comments, the most it takes; its reviews and actions still work", MaxComments)}
-	ErrYourComments     = &Error{Code: CodeConflict, Message: fmt.Sprintf("you have written %d comments on this request, the most one member may", MaxCommentsPerMember)}
-	ErrCommentsTooLong  = &Error{Code: CodeConflict, Message: fmt.Sprintf("the comments on this request reach %d KB, the most it holds; its reviews and actions still work", MaxCommentBytes>>10)}
+	// (the limits as literals: TestLimitMessagesNameTheLimits)
+	ErrTooManyComments = &Error{Code: CodeConflict, Message: "the request has 100 comments, the most it takes; its reviews and actions still work"}
+	ErrYourComments    = &Error{Code: CodeConflict, Message: "you have written 20 comments on this request, the most one member may"}
+	ErrCommentsTooLong = &Error{Code: CodeConflict, Message: "the comments on this request reach 96 KB, the most it holds; its reviews and actions still work"}
 )
 
 // ErrBaseChanged says the live state moved on since the request was made.
@@ -343,8 +344,8 @@ func (cr *ChangeRequest) CanReview(a Actor) error {
 			return ErrAdminsReview
 		}
 		for _, c := range cr.Changes {
-			if c.Governance != nil && c.Governance.Member == a.MemberID {
-				return ErrSelfReview // nobody approves their own promotion
+			if c.Governance != nil && c.Governance.Concerns(a.MemberID) {
+				return ErrSelfReview // nobody approves their own promotion, nor joining a team
 			}
 		}
 	}
@@ -851,12 +852,19 @@ type CRFilter struct {
 	Project, Flag, Environment, Requester string
 	Reviewer                              string     // member id: requests they reviewed or were asked to
 	Projects                              ProjectSet // the projects the caller may read
+	// Overdue, when set, keeps the reviews after a bypass that are overdue
+	// at Now (true: ReviewOverdue, past their due time and not
+	// acknowledged, whether or not the timers have marked them yet), or
+	// every request that is not (false). Now is the service's clock.
+	Overdue *bool
+	Now     time.Time
 }
 
 // Matches reports whether cr passes the filter.
 func (f CRFilter) Matches(cr *ChangeRequest) bool {
 	if (f.Status != "" && cr.Status != f.Status) || (f.Project != "" && cr.Project != f.Project) || ((f.Flag != "" || f.Environment != "") && !cr.Touches(f.Flag, f.Environment)) ||
-		(f.Requester != "" && cr.Requester != f.Requester && cr.RequesterMember != f.Requester) || !f.Projects.Has(cr.Project) {
+		(f.Requester != "" && cr.Requester != f.Requester && cr.RequesterMember != f.Requester) || !f.Projects.Has(cr.Project) ||
+		(f.Overdue != nil && cr.ReviewOverdue(f.Now) != *f.Overdue) {
 		return false
 	}
 	if f.Reviewer != "" {

@@ -201,6 +201,9 @@ func summarizeFlag(a, b *Flag) []string {
 	if a.Archived != b.Archived {
 		out = append(out, fmt.Sprintf("archived %t → %t", a.Archived, b.Archived))
 	}
+	if a.ClientExposed != b.ClientExposed {
+		out = append(out, fmt.Sprintf("exposed to client keys (browsers, mobile apps) %t → %t", a.ClientExposed, b.ClientExposed))
+	}
 	old := map[string]Variant{}
 	for _, v := range a.Variants {
 		old[v.Key] = v

@@ -358,6 +358,7 @@ type FreezeRepository interface {
 	// (adds, edits, removes freezes) and records audit entries, written in
 	// the same atomic write. The calendar is written with the read version
 	// + 1, only if it did not change meanwhile (a race reads again and
-	// calls fn again); an error from fn writes nothing.
+	// calls fn again); an error from fn writes nothing. A request fn names
+	// in Audit.Applies is written in the same atomic write.
 	UpdateFreezes(ctx context.Context, fn func(*FreezeCalendar, *Audit) error) (*FreezeCalendar, error)
 }

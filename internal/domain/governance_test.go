@@ -2,9 +2,12 @@ package domain_test
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/countersign/countersign/internal/clock/clocktest"
 	"github.com/countersign/countersign/internal/domain"
 )
 
@@ -171,6 +174,11 @@ func TestWeakenedMember(t *testing.T) {
 		{m(domain.RoleNone, map[string]domain.Role{"shop": domain.RoleEditor}), m(domain.RoleNone, map[string]domain.Role{"shop": domain.RoleAdmin}), []string{"/project_roles/shop"}},
 		{m(domain.RoleManager, nil), m(domain.RoleManager, map[string]domain.Role{"shop": domain.RoleManager}), nil}, // held already
 		{m(domain.RoleViewer, nil), m(domain.RoleViewer, map[string]domain.Role{"shop": domain.RoleEditor}), nil},
+		// an override removed gives the organisation role back there
+		{m(domain.RoleManager, map[string]domain.Role{"shop": domain.RoleViewer}), m(domain.RoleManager, nil), []string{"/project_roles/shop"}},
+		{m(domain.RoleAdmin, nil), m(domain.RoleAdmin, map[string]domain.Role{"shop": domain.RoleViewer}), nil},
+		{m(domain.RoleEditor, map[string]domain.Role{"shop": domain.RoleViewer}), m(domain.RoleEditor, nil), nil},
+		{m(domain.RoleViewer, nil), m(domain.RoleAdmin, map[string]domain.Role{"shop": domain.RoleViewer}), []string{"/role"}},
 	} {
 		var got []string
 		for _, f := range domain.WeakenedMember(c.before, c.after) {
@@ -210,5 +218,225 @@ func TestGovernancePolicy(t *testing.T) {
 		if err := cr.CanReview(c.a); (c.want == nil) != (err == nil) || (c.want != nil && err != error(c.want)) {
 			t.Errorf("%+v: %v, want %v", c.a, err, c.want)
 		}
+	}
+}
+
+// freezeDirection is how one field of a freeze moves: weaken narrows what
+// it freezes from base, strengthen widens it, neutral changes nothing
+// frozen (each from a base of its own); identity and bookkeeping fields
+// have none.
+type freezeDirection struct {
+	base                        func(*domain.Freeze)
+	weaken, strengthen, neutral func(*domain.Freeze)
+	neither                     string // why the field has no direction
+	why                         string // why a field lacks a weakening or a strengthening
+}
+
+// freezeNow is when the freeze directions are decided: a recurring base
+// freezes every day from 16:00 to 08:00 Berlin time, a one-off base from a
+// day after it to three days after it.
+var freezeNow = clocktest.At(0, 12, 0, 0)
+
+func hoursFrom(h int) *time.Time {
+	t := freezeNow.Add(time.Duration(h) * time.Hour)
+	return &t
+}
+
+func oneOffBase(f *domain.Freeze) {
+	f.Start, f.End, f.TimeZone, f.From, f.To = "", "", "", hoursFrom(24), hoursFrom(72)
+}
+
+// freezeDirections has an entry for every field of domain.Freeze: a new
+// field without one fails TestEveryFreezeFieldHasADirection.
+var freezeDirections = map[string][]freezeDirection{
+	"ID":        {{neither: "identity"}},
+	"Version":   {{neither: "bookkeeping"}},
+	"CreatedBy": {{neither: "bookkeeping"}},
+	"CreatedAt": {{neither: "bookkeeping"}},
+	"UpdatedAt": {{neither: "bookkeeping"}},
+	"Name":      {{neutral: func(f *domain.Freeze) { f.Name = "Renamed" }, why: "documentation: freezes nothing"}},
+	"Reason":    {{neutral: func(f *domain.Freeze) { f.Reason = "quarter end" }, why: "documentation: freezes nothing"}},
+	"Project": {
+		{weaken: func(f *domain.Freeze) { f.Project = "q" }, strengthen: func(f *domain.Freeze) { f.Project = "" }},
+		{base: func(f *domain.Freeze) { f.Project = "" }, weaken: func(f *domain.Freeze) { f.Project = "p" }},
+	},
+	"Environments": {
+		{weaken: func(f *domain.Freeze) { f.Environments = []string{"production"} },
+			strengthen: func(f *domain.Freeze) { f.Environments = []string{"production", "staging", "dev"} }},
+		{strengthen: func(f *domain.Freeze) { f.Environments = []string{} }},
+		{base: func(f *domain.Freeze) { f.Environments = []string{} }, weaken: func(f *domain.Freeze) { f.Environments = []string{"staging"} }},
+	},
+	"From": {{base: oneOffBase, weaken: func(f *domain.Freeze) { f.From = hoursFrom(48) }, strengthen: func(f *domain.Freeze) { f.From = hoursFrom(2) }}},
+	"To":   {{base: oneOffBase, weaken: func(f *domain.Freeze) { f.To = hoursFrom(60) }, strengthen: func(f *domain.Freeze) { f.To = hoursFrom(96) }}},
+	"Start": {{weaken: func(f *domain.Freeze) { f.Start = "0 18 * * *" }, strengthen: func(f *domain.Freeze) { f.Start = "0 14 * * *" }},
+		{neutral: func(f *domain.Freeze) { f.Start = "0 16 * * 0-6" }}},
+	"End": {{weaken: func(f *domain.Freeze) { f.End = "0 6 * * *" }, strengthen: func(f *domain.Freeze) { f.End = "0 10 * * *" }}},
+	"TimeZone": {
+		{weaken: func(f *domain.Freeze) { f.TimeZone = "UTC" }, why: "a zone moves the windows, it never only widens them"},
+		{base: oneOffBase, neutral: func(f *domain.Freeze) { f.TimeZone = "Europe/Berlin" }},
+	},
+	"Scheduled": {
+		{base: func(f *domain.Freeze) { f.Scheduled = domain.FreezeFail }, weaken: func(f *domain.Freeze) { f.Scheduled = domain.FreezeHold }},
+		{strengthen: func(f *domain.Freeze) { f.Scheduled = domain.FreezeFail }},
+	},
+}
+
+func freezeBase() *domain.Freeze {
+	return &domain.Freeze{ID: "fz_1", Name: "Nightly", Project: "p", Environments: []string{"production", "staging"},
+		Start: "0 16 * * *", End: "0 8 * * *", TimeZone: "Europe/Berlin", Scheduled: domain.FreezeHold, Version: 3}
+}
+
+// Every field of a freeze has a direction: each narrowing is reported
+// (with the field's pointer), each widening and each change of what is
+// not frozen is not, so it applies directly.
+func TestEveryFreezeFieldHasADirection(t *testing.T) {
+	typ := reflect.TypeFor[domain.Freeze]()
+	pointers := map[string]string{"Project": "/project", "Environments": "/environments", "From": "/from", "To": "/to",
+		"Start": "/start", "End": "/end", "TimeZone": "/time_zone", "Scheduled": "/scheduled"}
+	for i := range typ.NumField() {
+		name := typ.Field(i).Name
+		ds, ok := freezeDirections[name]
+		if !ok {
+			t.Errorf("Freeze.%s has no direction: say in freezeDirections whether changing it narrows or widens the freeze", name)
+			continue
+		}
+		var weakens, strengthens bool
+		why := ""
+		for _, d := range ds {
+			why += d.why
+			if d.neither != "" {
+				continue
+			}
+			before := freezeBase()
+			if d.base != nil {
+				d.base(before)
+			}
+			if err := before.Validate(freezeNow); err != nil {
+				t.Fatalf("%s: the base is not a valid freeze: %v", name, err)
+			}
+			moved := func(move func(*domain.Freeze)) (*domain.Freeze, []domain.FieldError) {
+				after := *before
+				after.Environments = slices.Clone(before.Environments)
+				move(&after)
+				if err := after.Validate(freezeNow); err != nil {
+					t.Fatalf("%s: the change is not a valid freeze: %v", name, err)
+				}
+				return &after, domain.WeakenedFreeze(before, &after, freezeNow)
+			}
+			if d.weaken != nil {
+				weakens = true
+				after, got := moved(d.weaken)
+				if len(got) == 0 || got[0].Pointer != pointers[name] {
+					t.Errorf("%s narrowed (%+v → %+v): reported %v, want %s", name, before, after, got, pointers[name])
+				}
+			}
+			if d.strengthen != nil {
+				strengthens = true
+				if after, got := moved(d.strengthen); len(got) != 0 {
+					t.Errorf("%s widened (%+v → %+v): reported as weakening %v", name, before, after, got)
+				}
+			}
+			if d.neutral != nil {
+				if after, got := moved(d.neutral); len(got) != 0 {
+					t.Errorf("%s changed (%+v → %+v), nothing frozen less: reported as weakening %v", name, before, after, got)
+				}
+			}
+		}
+		if ds[0].neither == "" && why == "" && (!weakens || !strengthens) {
+			t.Errorf("%s: directions need a weakening and a strengthening, or say why not", name)
+		}
+	}
+	if got := domain.WeakenedFreeze(freezeBase(), freezeBase(), freezeNow); len(got) != 0 {
+		t.Errorf("an unchanged freeze weakens: %v", got)
+	}
+}
+
+// Deleting a freeze weakens the rules while it is, or will be, in force;
+// a one-off freeze whose window ended freezes nothing any more, and
+// changing or deleting it weakens nothing.
+func TestWeakenedFreezeDeletedOrEnded(t *testing.T) {
+	live := freezeBase()
+	if got := domain.WeakenedFreeze(live, nil, freezeNow); len(got) != 1 || !strings.Contains(got[0].Detail, "deleted") {
+		t.Errorf("deleting a freeze in force: %v", got)
+	}
+	ended := freezeBase()
+	ended.Start, ended.End, ended.TimeZone, ended.From, ended.To = "", "", "", hoursFrom(-72), hoursFrom(-24)
+	if got := domain.WeakenedFreeze(ended, nil, freezeNow); len(got) != 0 {
+		t.Errorf("deleting a freeze that ended: %v", got)
+	}
+	shorter := *ended
+	shorter.To, shorter.Environments = hoursFrom(-48), []string{"production"}
+	if got := domain.WeakenedFreeze(ended, &shorter, freezeNow); len(got) != 0 {
+		t.Errorf("narrowing a freeze that ended: %v", got)
+	}
+	// in force now: ending it earlier weakens, even to a time still ahead
+	running := freezeBase()
+	running.Start, running.End, running.TimeZone, running.From, running.To = "", "", "", hoursFrom(-1), hoursFrom(24)
+	earlier := *running
+	earlier.To = hoursFrom(1)
+	if got := domain.WeakenedFreeze(running, &earlier, freezeNow); len(got) != 1 || got[0].Pointer != "/to" {
+		t.Errorf("ending a running freeze earlier: %v", got)
+	}
+	// one-off → recurring that freezes every instant of the old window: wider
+	daily := *running
+	daily.From, daily.To, daily.Start, daily.End, daily.TimeZone = nil, nil, "0 0 * * *", "0 0 * * *", "UTC"
+	if err := daily.Validate(freezeNow); err != nil {
+		t.Fatal(err)
+	}
+	if got := domain.WeakenedFreeze(running, &daily, freezeNow); len(got) != 0 {
+		t.Errorf("a freeze of every day in place of one window: %v", got)
+	}
+}
+
+// A service token with the manager or admin role needs a second person; a
+// lower one, or a member's token (capped at its member's rights), does not.
+func TestWeakenedToken(t *testing.T) {
+	for _, c := range []struct {
+		tok  domain.Token
+		want bool
+	}{
+		{domain.Token{Role: domain.RoleAdmin}, true},
+		{domain.Token{Role: domain.RoleManager, Projects: []string{"shop"}}, true},
+		{domain.Token{Role: domain.RoleEditor}, false},
+		{domain.Token{Role: domain.RoleViewer, Projects: []string{"shop"}}, false},
+		{domain.Token{Role: domain.RoleAdmin, MemberID: "m_1"}, false},
+	} {
+		if got := domain.WeakenedToken(&c.tok); (len(got) > 0) != c.want {
+			t.Errorf("%+v: %v, want weakening %v", c.tok, got, c.want)
+		}
+	}
+}
+
+// What moved in a rule since a governance change's base is the diff from
+// the base to the live rule (what the request's conflict names).
+func TestGovernanceChangeMoved(t *testing.T) {
+	base := freezeBase()
+	g := &domain.GovernanceChange{What: domain.GovernFreeze, Freeze: base.ID, BaseFreeze: base}
+	live := *base
+	live.Environments, live.Version = []string{"production"}, base.Version+1
+	d, err := g.Moved(&live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := strings.Join(d.Summary, " "); !strings.Contains(s, "/environments") || strings.Contains(s, "/version") {
+		t.Errorf("moved: %v", d.Summary)
+	}
+	if d, err := g.Moved(base); err != nil || len(d.Summary) != 0 {
+		t.Errorf("nothing moved: %v %v", d, err)
+	}
+}
+
+// A freeze of every minute compared with one of every other minute ends
+// its comparison within its bounds, and narrows (a comparison it cannot
+// finish needs a second person too).
+func TestWeakenedFreezeComparisonIsBounded(t *testing.T) {
+	dense := &domain.Freeze{ID: "fz_1", Name: "Dense", Environments: []string{}, Start: "* * * * *", End: "* * * * *", TimeZone: "UTC", Scheduled: domain.FreezeHold}
+	sparse := *dense
+	sparse.Start = "*/2 * * * *"
+	if got := domain.WeakenedFreeze(dense, &sparse, freezeNow); len(got) == 0 {
+		t.Fatal("fewer windows reported as no weakening")
+	}
+	if got := domain.WeakenedFreeze(dense, dense, freezeNow); len(got) != 0 {
+		t.Fatalf("the same freeze: %v", got)
 	}
 }

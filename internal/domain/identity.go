@@ -60,8 +60,8 @@ func (l *SignInLink) Use(now time.Time) error {
 // Refusals of sign-in links. Both are "gone" (410) to the person holding
 // the link; neither says whether the member exists.
 var (
-	ErrLinkUsed    = Errorf(CodeGone, "this sign-in link has been used already; ask for a new one at /login")
-	ErrLinkExpired = Errorf(CodeGone, "this sign-in link has expired or was replaced; ask for a new one at /login")
+	ErrLinkUsed    = &Error{Code: CodeGone, Message: "this sign-in link has been used already; ask for a new one at /login"}
+	ErrLinkExpired = &Error{Code: CodeGone, Message: "this sign-in link has expired or was replaced; ask for a new one at /login"}
 )
 
 // Session lifetimes: a session ends after SessionIdleTimeout without use,

@@ -21,13 +21,17 @@ type Project struct {
 // Environment is one deployment target of a project. Protected environments
 // are production-like; approval settings (a later capability) apply to them.
 type Environment struct {
-	Project   string    `json:"project"`
-	Key       string    `json:"key"`
-	Name      string    `json:"name"`
-	Protected bool      `json:"protected"`
-	Version   int64     `json:"version"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Project   string `json:"project"`
+	Key       string `json:"key"`
+	Name      string `json:"name"`
+	Protected bool   `json:"protected"`
+	// AllowedOrigins are the web origins whose pages may call with the
+	// environment's client keys (CORS; clientkey.go): exact origins, or
+	// "*" alone.
+	AllowedOrigins []string  `json:"allowed_origins,omitempty"`
+	Version        int64     `json:"version"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // DefaultEnvironments are created with every new project.
@@ -76,9 +80,12 @@ type Flag struct {
 	EvaluationMode EvaluationMode `json:"evaluation_mode"`
 	Variants       []Variant      `json:"variants"`
 	Archived       bool           `json:"archived"`
-	Version        int64          `json:"version"`
-	CreatedAt      time.Time      `json:"created_at"`
-	UpdatedAt      time.Time      `json:"updated_at"`
+	// ClientExposed: client keys (browsers, mobile apps) may evaluate the
+	// flag; off by default (clientkey.go).
+	ClientExposed bool      `json:"client_exposed,omitempty"`
+	Version       int64     `json:"version"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // HasVariant reports whether key names one of the flag's variants.
@@ -264,7 +271,15 @@ type Token struct {
 	// Projects limits the token to these projects (empty: every one).
 	// Elsewhere, and for what belongs to no project, it has no role.
 	Projects []string `json:"-"`
+	// PendingRequest, while set, is the governance request whose apply
+	// makes the token live (a service token with manager or admin rights
+	// made while approvals are on): until then it never authenticates, as
+	// the store keeps no hash entry for it (TokenRepository.ActivateToken).
+	PendingRequest string `json:"pending_request,omitempty"`
 }
+
+// Pending reports whether the token waits for its governance request.
+func (t *Token) Pending() bool { return t.PendingRequest != "" }
 
 // RoleIn is m's role in project: admin for an organisation admin, else
 // the project role when one is set, else the organisation role.

@@ -116,6 +116,9 @@ type ProjectRepository interface {
 	ListEnvironments(ctx context.Context, project string, page Page) ([]Environment, string, error)
 	// UpdateEnvironment writes fn's audit entries with the change (an
 	// environment's protection decides its default approval settings).
+	// A change of its allowed origins updates the origin index
+	// (OriginAllowed) and moves the project's ruleset version in the same
+	// write, so evaluators pick the new origins up.
 	UpdateEnvironment(ctx context.Context, project, key string, fn func(*Environment, *Audit) error) (*Environment, error)
 }
 
@@ -219,6 +222,19 @@ type TokenRepository interface {
 	RevokeToken(ctx context.Context, id string, at time.Time, audit ...AuditEntry) (*Token, error)
 	// TouchToken records a use at time at.
 	TouchToken(ctx context.Context, id string, at time.Time) error
+	// CreatePendingToken writes token t, pending (t.PendingRequest names
+	// cr), without its hash entry, so that it never authenticates, and
+	// opens governance request cr with its audit entries, in one atomic
+	// write: both or neither. Conflict if the token's id or cr's exists.
+	CreatePendingToken(ctx context.Context, t *Token, cr *ChangeRequest, audit []AuditEntry) error
+	// ActivateToken makes pending token id live: fn, given the token as
+	// stored, checks it and records the audit entries and the request the
+	// write applies (Audit.Applies); the store then clears the token's
+	// PendingRequest and writes its hash entry, in one atomic write
+	// conditioned on the token being as read (pending on the same request,
+	// not revoked) and on the applied request's version (ErrRequestMoved).
+	// not_found without the token; an error from fn writes nothing.
+	ActivateToken(ctx context.Context, id string, fn func(t *Token, audit *Audit) error) (*Token, error)
 }
 
 // Store is every repository; each store implementation provides all of them.
@@ -247,7 +263,8 @@ type Audit struct {
 	// change is that request's): the store writes it, at Version+1, in
 	// the same atomic write as the change, while the stored request is
 	// still at Version; otherwise it writes nothing and answers
-	// ErrRequestMoved. Settings, environment and member writes honour it.
+	// ErrRequestMoved. Settings, environment, member, freeze calendar and
+	// token activation writes honour it.
 	Applies *ChangeRequest
 	// Guard, when set, names the settings a decision made before the
 	// write read: a change of the rules written directly because
@@ -330,8 +347,13 @@ type ApplyWrite struct {
 	// versions the application read when it checked they may still review
 	// (demotion): the apply holds only while each is still at that version
 	// (not demoted nor removed since); otherwise it writes nothing and
-	// answers ErrApproverMoved, and the application checks them again.
+	// answers ErrApplyMoved, and the application checks them again.
 	Approvers []MemberVersion
+	// Freezes, when set, is the version of the freeze calendar the
+	// application read when it found no freeze holding the request: the
+	// apply holds only while the calendar is still at it (ErrApplyMoved
+	// otherwise), so a freeze created meanwhile is not slipped past.
+	Freezes *int64
 }
 
 // MemberVersion is a member at a version, as read.
@@ -340,10 +362,11 @@ type MemberVersion struct {
 	Version int64
 }
 
-// ErrApproverMoved refuses an apply one of whose approvers was written
+// ErrApplyMoved refuses an apply one of whose approvers was written
 // (their roles changed, or they were removed) since the application
-// checked them (ApplyWrite.Approvers).
-var ErrApproverMoved = &Error{Code: CodeConflict, Message: "an approver of the request changed while it was being applied; apply it again"}
+// checked them (ApplyWrite.Approvers), or whose freeze check is stale
+// (ApplyWrite.Freezes).
+var ErrApplyMoved = &Error{Code: CodeConflict, Message: "an approver of the request or the freeze calendar changed while it was being applied; apply it again"}
 
 // Check refuses a write set a store cannot write for cr: live state that is
 // not one of cr's changes' (a flag no flag-level change names, a config of
@@ -453,6 +476,11 @@ type SettingsGuard struct {
 	// (a flag-level change is decided on all of them): the write fails too
 	// when the project has another one (created since).
 	AllEnvironments bool
+	// Freezes, when set, is the version of the freeze calendar (0: never
+	// written) the decision read when it found no freeze holding the
+	// write (or one it bypasses): the write fails too when a freeze was
+	// created or changed since.
+	Freezes *int64
 }
 
 // EnvironmentGuard is one environment's approval settings as a decision read
@@ -617,6 +645,9 @@ type SDKKey struct {
 	// ReplacedBy and Replaces link a rotated key and its successor.
 	ReplacedBy string `json:"replaced_by,omitempty"`
 	Replaces   string `json:"replaces,omitempty"`
+	// Kind: a server key (secret) or a client key (public: exposed flags
+	// only, no ruleset; clientkey.go). Empty: server.
+	Kind SDKKeyKind `json:"kind,omitempty"`
 }
 
 // Live says whether the key opens its environment at now: not revoked, not
@@ -639,6 +670,7 @@ func (k *SDKKey) RotateTo(next *SDKKey, at, expires time.Time) error {
 		return Errorf(CodeInvalid, "a key is rotated within its environment")
 	}
 	k.ReplacedBy, next.Replaces = next.ID, k.ID
+	next.Kind = k.Kind // a client key's successor is a client key
 	if next.Name == "" {
 		next.Name = k.Name
 	}
@@ -661,6 +693,9 @@ type Ruleset struct {
 	Flags    []Flag
 	Configs  []FlagConfig
 	Segments []Segment
+	// Environment is the environment read (its allowed origins decide
+	// which browser pages may call with its client keys).
+	Environment Environment
 }
 
 // EvaluationRepository serves evaluation: SDK keys and rulesets.
@@ -684,8 +719,17 @@ type EvaluationRepository interface {
 	// expires (ExpiresAt). not_found without the key; conflict when it is
 	// revoked or was rotated already (one rotation wins a race).
 	RotateSDKKey(ctx context.Context, project, env, id string, next *SDKKey, at, expires time.Time, audit ...AuditEntry) (old *SDKKey, err error)
+	// GetSDKKey reads key id of an environment, revoked or not; not_found
+	// without it.
+	GetSDKKey(ctx context.Context, project, env, id string) (*SDKKey, error)
+	// OriginAllowed reports whether some environment allows origin for
+	// its client keys (exactly, or by "*"): browsers' CORS preflights,
+	// which carry no key, are answered on it. Stores keep an index of the
+	// environments' allowed origins for it, written with the environments.
+	OriginAllowed(ctx context.Context, origin string) (bool, error)
 	// RulesetVersion is a number that changes with every write of a flag or
-	// a config of the project (one small read: evaluators poll it).
+	// a config of the project, and with every change of an environment's
+	// allowed origins (one small read: evaluators poll it).
 	RulesetVersion(ctx context.Context, project string) (int64, error)
 	// Ruleset reads a whole environment; not_found without it.
 	Ruleset(ctx context.Context, project, env string) (*Ruleset, error)

@@ -9,8 +9,10 @@ import (
 )
 
 // Team is a named group of the organisation's members (their ids). Teams
-// belong to no project. Approval settings will name them (a team's
-// approvals required); nothing counts them yet.
+// belong to no project. Approval settings require approvals from teams,
+// and a flag's maintainer team counts for its maintainers: while approvals
+// are on, adding members to such a team needs a second person
+// (WeakenedTeam).
 type Team struct {
 	Key       string
 	Name      string
@@ -58,12 +60,22 @@ func (t *Team) Validate() error {
 	return v.Err()
 }
 
+// TeamTerms is what a team says, without its key and bookkeeping: its name
+// and its members (what an audit diff and a governance change compare).
+type TeamTerms struct {
+	Name    string   `json:"name"`
+	Members []string `json:"members"`
+}
+
+// Terms is t's name and members.
+func (t *Team) Terms() *TeamTerms { return &TeamTerms{Name: t.Name, Members: t.Members} }
+
 // HasMember reports whether member id is in the team.
 func (t *Team) HasMember(id string) bool { return slices.Contains(t.Members, id) }
 
 // ErrTooManyTeams is CreateTeam's conflict when the organisation has
 // MaxTeams teams already.
-var ErrTooManyTeams = &Error{Code: CodeConflict, Message: fmt.Sprintf("the organisation has %d teams, the most it may have; delete one first", MaxTeams)}
+var ErrTooManyTeams = &Error{Code: CodeConflict, Message: "the organisation has 100 teams, the most it may have; delete one first"} // TestLimitMessagesNameTheLimits
 
 // ErrTeamExists is CreateTeam's conflict when the key is taken.
 func ErrTeamExists(key string) *Error {
@@ -88,6 +100,10 @@ type TeamRepository interface {
 	// the read version + 1 only if it did not change meanwhile (a lost
 	// race reads again and calls fn again; ErrContention when it keeps
 	// losing). An error from fn aborts the write and is returned as is.
+	// In the same atomic write: the request fn's Audit.Applies names,
+	// conditioned on its version (ErrRequestMoved otherwise, writing
+	// nothing), and the check of the settings its Audit.Guard names
+	// (ErrContention when they moved, writing nothing).
 	UpdateTeam(ctx context.Context, key string, fn func(t *Team, audit *Audit) error) (*Team, error)
 	// DeleteTeam deletes the team if check (given the team as it is)
 	// returns nil, only while the team is still as check saw it (a race

@@ -185,6 +185,7 @@ func (e *Environment) Validate() error {
 		v.Add("/key", "must be lower-case letters, digits and dashes, starting with a letter or digit, at most 63 characters")
 	}
 	checkName(&v, "/name", e.Name, true)
+	validateOrigins(&v, e.AllowedOrigins)
 	return v.Err()
 }
 

@@ -43,6 +43,9 @@ const (
 	ActionSDKKeyCreated           AuditAction = "sdk_key.created"
 	ActionSDKKeyRotated           AuditAction = "sdk_key.rotated"
 	ActionSDKKeyRevoked           AuditAction = "sdk_key.revoked"
+	ActionClientKeyCreated        AuditAction = "client_key.created"
+	ActionClientKeyRotated        AuditAction = "client_key.rotated"
+	ActionClientKeyRevoked        AuditAction = "client_key.revoked"
 	ActionMemberCreated           AuditAction = "member.created"
 	ActionMemberUpdated           AuditAction = "member.updated"
 	ActionMemberRemoved           AuditAction = "member.removed"
@@ -78,7 +81,8 @@ var AuditActions = []AuditAction{
 	ActionRequestRejected, ActionRequestAutoApproved, ActionRequestApprovalsRevoked, ActionRequestReviewVoided, ActionRequestApplied,
 	ActionRequestApplyConflict, ActionRequestScheduleFailed, ActionRequestWithdrawn, ActionRequestExpired,
 	ActionRequestDrafted, ActionRequestSubmitted,
-	ActionSDKKeyCreated, ActionSDKKeyRotated, ActionSDKKeyRevoked, ActionMemberCreated, ActionMemberUpdated,
+	ActionSDKKeyCreated, ActionSDKKeyRotated, ActionSDKKeyRevoked, ActionClientKeyCreated, ActionClientKeyRotated, ActionClientKeyRevoked,
+	ActionMemberCreated, ActionMemberUpdated,
 	ActionMemberRemoved, ActionMemberInvited, ActionMemberEmailSuppressed, ActionMemberAdminRecovered,
 	ActionSignInLinkRequested, ActionSignedIn, ActionSignedOut, ActionSignInFailed, ActionSessionRevoked, ActionTokenRevoked,
 	ActionTeamCreated, ActionTeamUpdated, ActionTeamDeleted,

@@ -23,6 +23,9 @@ type Store interface {
 	GetSDKKeyByHash(ctx context.Context, hash string) (*domain.SDKKey, error)
 	RulesetVersion(ctx context.Context, project string) (int64, error)
 	Ruleset(ctx context.Context, project, env string) (*domain.Ruleset, error)
+	// OriginAllowed: some environment allows origin for its client keys
+	// (browsers' preflights carry no key).
+	OriginAllowed(ctx context.Context, origin string) (bool, error)
 	AssignmentStore
 }
 
@@ -40,6 +43,7 @@ type Evaluator struct {
 	rulesets map[string]*Compiled                // project/env → ruleset
 	keys     map[string]cachedSDKKey             // hash → key
 	misses   map[string]cachedSDKKey             // hash → no such key
+	origins  map[string]cachedOrigin             // origin → whether some environment allows it
 	assigned map[domain.AssignmentKey]assignment // units → stored variant
 	outside  map[domain.AssignmentKey]assignment // units outside the rollout, nothing stored
 }
@@ -61,6 +65,14 @@ type cachedSDKKey struct {
 	checked time.Time
 }
 
+// maxCachedOrigins bounds the origins whose preflight answer is cached.
+const maxCachedOrigins = 1000
+
+type cachedOrigin struct {
+	allowed bool
+	checked time.Time
+}
+
 // Compiled is one environment's ruleset, compiled.
 type Compiled struct {
 	Project     string
@@ -73,6 +85,15 @@ type Compiled struct {
 	// prevents it; data written by another version might not): they answer
 	// GENERAL, the others are served.
 	Broken map[string]error
+	// ClientKeys are the flags served to client keys (exposed to clients,
+	// Broken ones included), sorted; clientExposed holds them. A client key
+	// is answered for these only: any other key is "not found", exactly as
+	// a missing flag.
+	ClientKeys    []string
+	clientExposed map[string]bool
+	// Origins are the environment's allowed origins: browser pages of
+	// these (domain.OriginAllowedBy) may call with its client keys.
+	Origins []string
 	// Served are the flags served, each with the config it serves (stored,
 	// or the environment's default), in key order, and ServedSegments the
 	// ruleset's segments, in key order: the ruleset route's answer.
@@ -151,7 +172,7 @@ func New(store Store, clk clock.Clock, refresh time.Duration) *Evaluator {
 		refresh = DefaultRefresh
 	}
 	return &Evaluator{store: store, clock: clk, refresh: refresh, rulesets: map[string]*Compiled{}, keys: map[string]cachedSDKKey{}, misses: map[string]cachedSDKKey{},
-		assigned: map[domain.AssignmentKey]assignment{}, outside: map[domain.AssignmentKey]assignment{}}
+		origins: map[string]cachedOrigin{}, assigned: map[domain.AssignmentKey]assignment{}, outside: map[domain.AssignmentKey]assignment{}}
 }
 
 // HashSDKKey is how SDK key secrets are stored.
@@ -201,6 +222,32 @@ func (e *Evaluator) Authenticate(ctx context.Context, secret string) (*domain.SD
 		return nil, domain.Errorf(domain.CodeUnauthenticated, "the SDK key is not valid")
 	}
 	return c.key, nil
+}
+
+// OriginAllowed says whether some environment allows origin for its client
+// keys: a browser's preflight, which carries no key, is answered on it. The
+// answer (either way) is cached for the refresh interval, so preflights
+// cost the store one small read per origin and interval. "null" and
+// values no browser sends as an origin are refused without a read.
+func (e *Evaluator) OriginAllowed(ctx context.Context, origin string) (bool, error) {
+	if origin == "" || origin == "null" || len(origin) > 300 {
+		return false, nil
+	}
+	now := e.clock.Now()
+	e.mu.Lock()
+	c, ok := e.origins[origin]
+	e.mu.Unlock()
+	if ok && now.Sub(c.checked) < e.refresh {
+		return c.allowed, nil
+	}
+	allowed, err := e.store.OriginAllowed(ctx, origin)
+	if err != nil {
+		return false, err
+	}
+	e.mu.Lock()
+	putBounded(e.origins, origin, cachedOrigin{allowed: allowed, checked: now}, maxCachedOrigins)
+	e.mu.Unlock()
+	return allowed, nil
 }
 
 // Ruleset returns the compiled ruleset of an environment. It reads the
@@ -256,7 +303,7 @@ func compile(rs *domain.Ruleset, project, env string) *Compiled {
 	}
 	c := &Compiled{Project: project, Environment: env, Version: rs.Version, Flags: map[string]*eval.Flag{},
 		Broken: map[string]error{}, epochs: map[string]string{}, Segments: eval.CompileSegments(rs.Segments),
-		ServedSegments: []ServedSegment{}}
+		ServedSegments: []ServedSegment{}, clientExposed: map[string]bool{}, Origins: rs.Environment.AllowedOrigins}
 	h := sha256.New()
 	for i := range rs.Flags {
 		f := &rs.Flags[i]
@@ -276,6 +323,10 @@ func compile(rs *domain.Ruleset, project, env string) *Compiled {
 			}
 		}
 		c.Keys = append(c.Keys, f.Key)
+		if f.ClientExposed {
+			c.ClientKeys = append(c.ClientKeys, f.Key)
+			c.clientExposed[f.Key] = true
+		}
 		c.Served = append(c.Served, ServedFlag{Key: f.Key, Version: f.Version, BucketingUnit: f.BucketingUnit, BucketingSalt: f.BucketingSalt,
 			EvaluationMode: f.EvaluationMode, Variants: f.Variants, Config: cfg})
 		fmt.Fprintf(h, "%s:%d:%d;", f.Key, f.Version, cfg.Version)
@@ -284,6 +335,7 @@ func compile(rs *domain.Ruleset, project, env string) *Compiled {
 		c.ServedSegments = append(c.ServedSegments, serveSegment(&rs.Segments[i]))
 	}
 	sort.Strings(c.Keys)
+	sort.Strings(c.ClientKeys)
 	sort.Slice(c.Served, func(i, j int) bool { return c.Served[i].Key < c.Served[j].Key })
 	sort.SliceStable(c.ServedSegments, func(i, j int) bool { return c.ServedSegments[i].Key < c.ServedSegments[j].Key })
 	for _, s := range c.ServedSegments {

@@ -29,24 +29,33 @@ const (
 
 // Handler serves OFREP and the ruleset route over an evaluator.
 type Handler struct {
-	ev       *Evaluator
-	log      *slog.Logger
-	mux      *http.ServeMux
-	failures authLimiter // failed key checks per client address
+	ev             *Evaluator
+	log            *slog.Logger
+	mux            *http.ServeMux
+	failures       windowLimiter // failed key checks per client address
+	clientRequests windowLimiter // requests per client key and client address
 }
 
 // NewHandler builds the evaluation HTTP handler:
 //
-//	POST /ofrep/v1/evaluate/flags/{key}   one flag
-//	POST /ofrep/v1/evaluate/flags         every flag (ETag / If-None-Match → 304)
-//	GET  /v1/projects/{project}/environments/{environment}/ruleset   the whole ruleset, for local evaluation
+//	POST    /ofrep/v1/evaluate/flags/{key}   one flag
+//	POST    /ofrep/v1/evaluate/flags         every flag (ETag / If-None-Match → 304)
+//	OPTIONS /ofrep/v1/evaluate/flags[/{key}] browsers' CORS preflights (cors.go)
+//	GET     /v1/projects/{project}/environments/{environment}/ruleset   the whole ruleset, for local evaluation
 //
 // All authenticate with an SDK key (Authorization: Bearer or X-API-Key)
-// that opens exactly one environment of one project.
+// that opens exactly one environment of one project. A client key (public:
+// browsers, mobile apps) evaluates the flags exposed to clients only, from
+// the origins its environment allows, rate-limited; it cannot read the
+// ruleset (cors.go).
 func NewHandler(ev *Evaluator, log *slog.Logger) *Handler {
-	h := &Handler{ev: ev, log: log, mux: http.NewServeMux()}
+	h := &Handler{ev: ev, log: log, mux: http.NewServeMux(),
+		failures:       windowLimiter{max: MaxAuthFailures, window: AuthFailureWindow},
+		clientRequests: windowLimiter{max: MaxClientRequests, window: ClientRequestWindow}}
 	h.mux.HandleFunc(singlePattern, h.single)
 	h.mux.HandleFunc(bulkPattern, h.bulk)
+	h.mux.HandleFunc("OPTIONS "+singlePrefix+"{key}", h.preflight)
+	h.mux.HandleFunc("OPTIONS "+bulkPath, h.preflight)
 	h.mux.HandleFunc("GET /v1/projects/{project}/environments/{environment}/ruleset", h.ruleset)
 	return h
 }
@@ -136,11 +145,12 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) *domain.SDKKey {
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "internal error"})
 			return nil
 		}
-		if wait := h.failures.fail(clientAddress(r), h.ev.clock.Now()); wait > 0 {
+		if wait := h.failures.hit(clientAddress(r), h.ev.clock.Now()); wait > 0 {
 			w.Header().Set("Retry-After", retryAfter(wait))
 			writeJSON(w, http.StatusTooManyRequests, map[string]string{"errorDetails": "too many requests with keys that are not valid from this address; try again later"})
 			return nil
 		}
+		h.corsForFailure(w, r)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="countersign-sdk"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"errorDetails": "send a valid SDK key as Authorization: Bearer <key> or X-API-Key"})
 		return nil
@@ -153,9 +163,10 @@ const maxBody = 256 << 10
 
 var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// readContext reads {"context": {...}}: PARSE_ERROR for bad JSON,
-// INVALID_CONTEXT for a context that is not an object.
-func readContext(r *http.Request) (*eval.Context, *failure) {
+// readContext reads {"context": {...}} of at most limit bytes: PARSE_ERROR
+// for bad JSON (413 when larger), INVALID_CONTEXT for a context that is not
+// an object.
+func readContext(r *http.Request, limit int) (*eval.Context, *failure) {
 	buf := bodyBuffers.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer func() {
@@ -163,12 +174,12 @@ func readContext(r *http.Request) (*eval.Context, *failure) {
 			bodyBuffers.Put(buf)
 		}
 	}()
-	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1)); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, int64(limit)+1)); err != nil {
 		return nil, &failure{ErrorCode: errParse, ErrorDetails: "the body could not be read"}
 	}
 	body := buf.Bytes()
-	if len(body) > maxBody {
-		return nil, &failure{ErrorCode: errParse, ErrorDetails: "the body is larger than 256 KiB", status: http.StatusRequestEntityTooLarge}
+	if len(body) > limit {
+		return nil, &failure{ErrorCode: errParse, ErrorDetails: tooLarge(limit), status: http.StatusRequestEntityTooLarge}
 	}
 	attrs, ok := parseContextFast(string(body))
 	if !ok {
@@ -529,18 +540,29 @@ func (h *Handler) evaluateSingle(w http.ResponseWriter, r *http.Request, key str
 	if k == nil {
 		return
 	}
-	c, fail := readContext(r)
+	var rs *Compiled
+	limit := maxBody
+	if k.Client() {
+		if rs = h.admitClient(w, r, k); rs == nil {
+			return
+		}
+		limit = MaxClientBody
+	}
+	c, fail := readContext(r, limit)
 	if fail != nil {
 		fail.Key = key
 		writeFailure(w, fail)
 		return
 	}
-	rs := h.compiledFor(w, r, k)
 	if rs == nil {
-		return
+		if rs = h.compiledFor(w, r, k); rs == nil {
+			return
+		}
 	}
 	f, ok := rs.Flags[key]
-	if !ok && rs.Broken[key] == nil {
+	// a flag not exposed to clients answers a client key exactly as a
+	// missing one: same status, same body (no enumeration of flag keys)
+	if !ok && rs.Broken[key] == nil || k.Client() && !rs.clientExposed[key] {
 		writeFailure(w, &failure{Key: key, ErrorCode: errFlagNotFound, ErrorDetails: "flag '" + key + "' was not found"})
 		return
 	}
@@ -552,14 +574,27 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 	if k == nil {
 		return
 	}
-	c, fail := readContext(r)
+	var rs *Compiled
+	limit := maxBody
+	if k.Client() {
+		if rs = h.admitClient(w, r, k); rs == nil {
+			return
+		}
+		limit = MaxClientBody
+	}
+	c, fail := readContext(r, limit)
 	if fail != nil {
 		writeFailure(w, fail)
 		return
 	}
-	rs := h.compiledFor(w, r, k)
 	if rs == nil {
-		return
+		if rs = h.compiledFor(w, r, k); rs == nil {
+			return
+		}
+	}
+	keys := rs.Keys
+	if k.Client() {
+		keys = rs.ClientKeys // the others do not exist for a client key
 	}
 	// {"flags":[...],"metadata":{"version":N}}, as encoding/json writes the
 	// map. The ETag is of this answer, so it depends on the context as much
@@ -569,7 +604,7 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 	bp := outBuffers.Get().(*[]byte)
 	defer putBuffer(bp)
 	dst := append((*bp)[:0], `{"flags":[`...)
-	for i, key := range rs.Keys {
+	for i, key := range keys {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
@@ -581,11 +616,20 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	dst = append(dst, `],"metadata":{"version":`...)
-	dst = strconv.AppendInt(dst, rs.Version, 10)
-	dst = append(dst, "}}\n"...)
+	version := rs.Version
+	if k.Client() {
+		// no ruleset version for a client key: it moves with every write of
+		// the project, unexposed flags' included, so it would tell a client
+		// when those change (and end its 304s); the ETag follows the answer
+		version = 0
+		dst = append(dst, `],"metadata":{}}`+"\n"...)
+	} else {
+		dst = append(dst, `],"metadata":{"version":`...)
+		dst = strconv.AppendInt(dst, rs.Version, 10)
+		dst = append(dst, "}}\n"...)
+	}
 	*bp = dst
-	etag := answerETag(rs.Version, dst)
+	etag := answerETag(version, dst)
 	w.Header().Set("ETag", etag)
 	// 304 for a matching POST is OFREP's rule (RFC 9110 would say 412)
 	if notModified(r, etag) {
@@ -647,6 +691,10 @@ func etagMatches(header, etag string) bool {
 func (h *Handler) ruleset(w http.ResponseWriter, r *http.Request) {
 	k := h.auth(w, r)
 	if k == nil {
+		return
+	}
+	if k.Client() {
+		writeProblem(w, r, domain.CodeForbidden, "a client key reads evaluated flags only (OFREP, /ofrep/v1/evaluate/flags); the ruleset (rules, segments, salts) needs a server key")
 		return
 	}
 	if r.PathValue("project") != k.Project || r.PathValue("environment") != k.Environment {

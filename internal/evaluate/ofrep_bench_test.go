@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,13 @@ import (
 )
 
 const benchSDKKey = "cs_sdk_bench_key_0123456789abcdef0123"
+
+// benchClientKey is a client key of the same environment, which allows
+// benchOrigin; every benchmark flag is exposed to clients.
+const (
+	benchClientKey = "cs_client_bench_key_0123456789abcdef"
+	benchOrigin    = "https://shop.example.com"
+)
 
 // benchBody is a typical OpenFeature context: a targeting key and a few
 // attributes, one of which the flags' rule tests.
@@ -86,7 +94,7 @@ func benchHandler(b *testing.B, n int) func(context.Context, events.APIGatewayV2
 	for i := range n {
 		k := benchFlagKey(i)
 		must(store.CreateFlag(ctx, &domain.Flag{Project: project, Key: k, Name: k, Tags: []string{}, BucketingUnit: "user_id", BucketingSalt: "salt-" + k,
-			EvaluationMode: "remote", Variants: benchVariants(i)}, nil))
+			EvaluationMode: "remote", Variants: benchVariants(i), ClientExposed: true}, nil))
 		_, err := store.UpdateFlagConfig(ctx, project, k, "production", func(_ *domain.Flag, c *domain.FlagConfig, _ *domain.ConfigWrite) error {
 			c.Enabled = true
 			c.OffVariant = "control"
@@ -98,6 +106,13 @@ func benchHandler(b *testing.B, n int) func(context.Context, events.APIGatewayV2
 		must(err)
 	}
 	must(store.CreateSDKKey(ctx, &domain.SDKKey{ID: "bench", Project: project, Environment: "production", Name: "bench", Hash: evaluate.HashSDKKey(benchSDKKey)}))
+	must(store.CreateSDKKey(ctx, &domain.SDKKey{ID: "bench-client", Project: project, Environment: "production", Name: "bench-client",
+		Hash: evaluate.HashSDKKey(benchClientKey), Kind: domain.SDKKeyClient}))
+	_, err = store.UpdateEnvironment(ctx, project, "production", func(e *domain.Environment, _ *domain.Audit) error {
+		e.AllowedOrigins = []string{benchOrigin}
+		return nil
+	})
+	must(err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return lambdahttp.Handler(evaluate.NewHandler(evaluate.New(store, clock.System{}, time.Hour), log))
 }
@@ -196,6 +211,48 @@ func BenchmarkLambdaPath(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLambdaPathClient is BenchmarkLambdaPath with the environment's
+// client key from a page of its allowed origin (informational: the ratio
+// script pairs LambdaPath with the floor only): what a client key adds,
+// the origin check, the CORS headers, and the rate limiter's count. Each
+// call comes from another address of 2^16, so that no window fills.
+func BenchmarkLambdaPathClient(b *testing.B) {
+	for _, c := range benchCases {
+		b.Run(c.name, func(b *testing.B) {
+			h := benchHandler(b, c.flags)
+			ev := benchEvent(c.path)
+			ev.Headers = maps.Clone(ev.Headers)
+			ev.Headers["authorization"] = "Bearer " + benchClientKey
+			ev.Headers["origin"] = benchOrigin
+			ctx := context.Background()
+			res, err := h(ctx, ev)
+			if err != nil || res.StatusCode != 200 || res.Headers["Access-Control-Allow-Origin"] != benchOrigin {
+				b.Fatalf("%v %d %v %s", err, res.StatusCode, res.Headers, res.Body)
+			}
+			b.SetBytes(int64(len(ev.Body) + len(res.Body)))
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				n++
+				ev.RequestContext.HTTP.SourceIP = sourceIPs[n&0xffff]
+				res, err := h(ctx, ev)
+				if err != nil || res.StatusCode != 200 {
+					b.Fatalf("%v %d", err, res.StatusCode)
+				}
+			}
+		})
+	}
+}
+
+// sourceIPs are 2^16 client addresses.
+var sourceIPs = func() []string {
+	out := make([]string, 1<<16)
+	for i := range out {
+		out[i] = fmt.Sprintf("10.0.%d.%d", i>>8, i&255)
+	}
+	return out
+}()
 
 // The floor's types are the wire format: what the request body decodes to
 // and what the response encodes from.

@@ -153,6 +153,9 @@ func (s fakeStore) GetSDKKeyByHash(_ context.Context, hash string) (*domain.SDKK
 
 func (s fakeStore) RulesetVersion(context.Context, string) (int64, error) { return 1, nil }
 
+// No environment allows a browser origin.
+func (s fakeStore) OriginAllowed(context.Context, string) (bool, error) { return false, nil }
+
 // Its flags are not sticky: nothing asks for assignments.
 func (s fakeStore) Assignment(context.Context, domain.AssignmentKey) (string, error) {
 	return "", errors.New("fakeStore keeps no assignments")
@@ -182,7 +185,7 @@ func TestRouteShortcutMatchesMux(t *testing.T) {
 		"/ofrep/v1/evaluate/flags/.", "/ofrep/v1/evaluate/flags/..", "/ofrep/v1/evaluate/flags/%C3%A9", "/ofrep/v1/evaluate/flags/nope",
 		"/ofrep/v1/evaluate/flags//a", "/ofrep/v1/evaluate/./flags/a", "/ofrep/v1/evaluate/flags/a?x=1", "/ofrep/v1/evaluate/flags?x=1",
 		"/ofrep/v1/evaluate/flagsx", "/OFREP/v1/evaluate/flags/a", "/ofrep/v1/evaluate/flags/a/b"}
-	for _, method := range []string{"POST", "GET", "PUT", "HEAD"} {
+	for _, method := range []string{"POST", "GET", "PUT", "HEAD", "OPTIONS"} {
 		for _, p := range paths {
 			serve := func(handler http.Handler) (*httptest.ResponseRecorder, string) {
 				r := httptest.NewRequest(method, p, strings.NewReader(`{"context":{"targetingKey":"u"}}`))

@@ -263,11 +263,15 @@ func TestNoRouteBypassesApproval(t *testing.T) {
 		"POST /v1/members":            func() {},
 		"PATCH /v1/members/{member}":  func() {},
 		"DELETE /v1/members/{member}": func() {},
-		"POST /v1/tokens":             func() {},
-		"DELETE /v1/tokens/{token}":   func() {},
-		// Teams apply directly: a team changes no flag's serving (approval
-		// settings will name teams, and those settings are what changes
-		// what a change needs).
+		"POST /v1/tokens": func() {
+			// an admin service token waits for a second admin
+			// (TestPendingServiceTokenIsRefusedUntilApplied)
+			a.do("POST", "/v1/tokens", map[string]any{"name": "root", "service": true, "role": "admin"}).want(t, 202)
+		},
+		"DELETE /v1/tokens/{token}": func() {},
+		// Teams change no flag's serving (adding members to a team a
+		// requirement names needs a second admin while approvals are on:
+		// TestManagerAloneCannotSwapARequiredTeam).
 		"POST /v1/teams": func() {
 			a.do("POST", "/v1/teams", map[string]any{"key": "payments", "name": "Payments"}).want(t, 201)
 		},
@@ -285,7 +289,10 @@ func TestNoRouteBypassesApproval(t *testing.T) {
 			}
 			a.do("POST", "/v1/freezes", map[string]any{"name": "Soon", "project": "shop", "from": now.Add(time.Hour), "to": now.Add(2 * time.Hour)}).want(t, 201).json(&fz)
 			a.do("PATCH", "/v1/freezes/"+fz.ID, map[string]any{"name": "Later"}, mergePatch()).want(t, 200)
-			a.do("DELETE", "/v1/freezes/"+fz.ID, nil).want(t, 204)
+			// narrowing or removing a freeze ahead needs a second admin
+			// while approvals are on (TestFreezeRemovalNeedsASecondAdmin)
+			a.do("PATCH", "/v1/freezes/"+fz.ID, map[string]any{"to": now.Add(90 * time.Minute)}, mergePatch()).want(t, 202)
+			a.do("DELETE", "/v1/freezes/"+fz.ID, nil).want(t, 202)
 		},
 		"PATCH /v1/freezes/{freeze}":                                                   func() {},
 		"DELETE /v1/freezes/{freeze}":                                                  func() {},

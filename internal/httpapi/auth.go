@@ -174,7 +174,7 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request, _ *app.Princ
 	return s.writePage(w, http.StatusOK, signInTemplate(), v)
 }
 
-var errSignInForm = domain.Errorf(domain.CodeForbidden, "this form does not belong to this link in this browser; open the link from the e-mail again")
+var errSignInForm = &domain.Error{Code: domain.CodeForbidden, Message: "this form does not belong to this link in this browser; open the link from the e-mail again"}
 
 func (s *Server) signInSubmit(w http.ResponseWriter, r *http.Request, _ *app.Principal) error {
 	token := r.PathValue("token")
@@ -254,7 +254,7 @@ type SignInProvider interface {
 // SetSignInProvider turns on sign-in through an identity provider.
 func (s *Server) SetSignInProvider(p SignInProvider) { s.provider = p }
 
-var errNoProvider = domain.Errorf(domain.CodeNotFound, "sign-in through an identity provider is not configured here; ask for an e-mail link at /login")
+var errNoProvider = &domain.Error{Code: domain.CodeNotFound, Message: "sign-in through an identity provider is not configured here; ask for an e-mail link at /login"}
 
 func (s *Server) oidc(w http.ResponseWriter, r *http.Request, _ *app.Principal) error {
 	if s.provider == nil {

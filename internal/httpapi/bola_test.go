@@ -47,6 +47,12 @@ func newBolaWorld(t *testing.T) *bolaWorld {
 	var amy domain.Member
 	a.do("POST", "/v1/members", map[string]any{"email": "amy@example.com", "name": "Amy", "role": "none",
 		"project_roles": map[string]any{"alpha": "admin"}}).want(t, 201).json(&amy)
+	// so is the limited admin token (after, it would wait for a second admin)
+	var limited struct {
+		Token string `json:"token"`
+	}
+	a.do("POST", "/v1/tokens", map[string]any{"name": "alpha-ci", "service": true, "role": "admin", "projects": []string{"alpha"}}).want(t, 201).json(&limited)
+	w.limited = limited.Token
 	a.do("PUT", "/v1/settings", map[string]any{"approvals": true, "version": 0}).want(t, 200)
 	a.do("POST", "/v1/teams", map[string]any{"key": "ops", "name": "Ops"}).want(t, 201)
 	var fz struct {
@@ -69,11 +75,6 @@ func newBolaWorld(t *testing.T) *bolaWorld {
 		t.Fatal(err)
 	}
 	w.amy, w.amyID = tok.Secret, amy.ID
-	var limited struct {
-		Token string `json:"token"`
-	}
-	a.do("POST", "/v1/tokens", map[string]any{"name": "alpha-ci", "service": true, "role": "admin", "projects": []string{"alpha"}}).want(t, 201).json(&limited)
-	w.limited = limited.Token
 	var other domain.Member
 	a.do("POST", "/v1/members", map[string]any{"email": "olga@example.com", "name": "Olga", "role": "editor"}).want(t, 201).json(&other)
 	w.otherID = other.ID

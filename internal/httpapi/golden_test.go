@@ -641,7 +641,45 @@ func runGoldenScenario(g *goldenRun) {
 	g.do("problem-freeze-invalid", 422, "POST", "/v1/freezes", map[string]any{"name": "", "start": "0 16 * * fri", "end": "nonsense", "scheduled": "later"})
 	g.do("problem-freeze-forbidden", 403, "POST", "/v1/freezes", map[string]any{"name": "Mine", "project": "shop", "from": now, "to": now.Add(time.Hour)}, withToken(ed))
 	g.do("problem-freeze-not-found", 404, "GET", "/v1/freezes/fz_nothing", nil)
-	g.do("freezes-delete", 204, "DELETE", "/v1/freezes/"+fz.ID, nil)
+	// with approvals on, narrowing or removing a freeze in force needs a
+	// second admin; one that ended is deleted directly
+	g.do("freezes-patch-narrowing-governed", 202, "PATCH", "/v1/freezes/"+fz.ID, map[string]any{"to": now.Add(2 * time.Hour)}, mergePatch())
+	g.do("freezes-delete-governed", 202, "DELETE", "/v1/freezes/"+fz.ID, nil)
+	ended := decode[idOnly](t, g.do("freezes-create-ended", 201, "POST", "/v1/freezes", map[string]any{"name": "Last night",
+		"project": "shop", "from": now.Add(-12 * time.Hour), "to": now.Add(-4 * time.Hour)}))
+	g.do("freezes-delete", 204, "DELETE", "/v1/freezes/"+ended.ID, nil)
+
+	// a service token with the admin role is written pending: its secret
+	// shown once, refused until gia's approval is applied
+	pendingTok := decode[struct {
+		Token         string `json:"token"`
+		ChangeRequest idOnly `json:"change_request"`
+	}](t, g.do("tokens-create-pending", 202, "POST", "/v1/tokens", map[string]any{"name": "root-bot", "service": true, "role": "admin"}))
+	g.secret(pendingTok.Token, "the pending token's secret")
+	g.do("problem-token-pending", 401, "GET", "/v1/projects", nil, withToken(pendingTok.Token))
+	g.do("governance-token-review", 200, "POST", "/v1/change-requests/"+pendingTok.ChangeRequest.ID+"/reviews",
+		map[string]any{"decision": "approve", "comment": "the deploy bot, agreed"}, withToken(giaTok.Secret))
+	g.do("governance-token-apply", 200, "POST", "/v1/change-requests/"+pendingTok.ChangeRequest.ID+"/apply", nil)
+	g.do("projects-list-token-applied", 200, "GET", "/v1/projects", nil, withToken(pendingTok.Token))
+
+	// adding a member to a team a requirement names needs a second admin
+	// while approvals are on (a requirement added is a strengthening: 200)
+	var qaSettings map[string]any
+	a.do("GET", "/v1/projects/shop/environments/qa-lab/approval-settings", nil).want(t, 200).json(&qaSettings)
+	qaSettings["require"] = []map[string]any{{"team": "reviewers", "min": 1}}
+	a.do("PUT", "/v1/projects/shop/environments/qa-lab/approval-settings", qaSettings).want(t, 200)
+	g.do("teams-patch-governed", 202, "PATCH", teams+"/reviewers", `[{"op":"add","path":"/members/-","value":"`+samID+`"}]`, jsonPatch())
+
+	// ---- flags in browsers: a client key, an environment's allowed origins, an exposed flag ----
+	clientKey := decode[struct {
+		Key string `json:"key"`
+	}](t, g.do("sdk-keys-create-client", 201, "POST", keys, map[string]any{"name": "storefront", "kind": "client"}))
+	g.secret(clientKey.Key, "the client key's secret")
+	g.do("problem-sdk-key-kind", 422, "POST", keys, map[string]any{"name": "x", "kind": "browser"})
+	g.do("environments-allowed-origins", 200, "PATCH", "/v1/projects/shop/environments/qa-lab",
+		map[string]any{"allowed_origins": []string{"https://shop.example.com", "http://localhost:5173"}}, mergePatch())
+	g.do("problem-allowed-origins", 422, "PATCH", "/v1/projects/shop/environments/qa-lab",
+		map[string]any{"allowed_origins": []string{"https://shop.example.com/", "null", "https://*.example.com", "HTTPS://Shop.example.com"}}, mergePatch())
 
 	// what the store keeps that no answer may show
 	toks, _, err := a.store.ListTokens(ctx, "", domain.Page{Limit: domain.MaxPageLimit})
@@ -801,7 +839,8 @@ func checkGoldenSecrets(t *testing.T, g *goldenRun) {
 			Token string `json:"token"`
 			Key   string `json:"key"`
 		}
-		if json.Unmarshal(s.body, &v) == nil && s.status == http.StatusCreated {
+		// 201, or 202 for a token written pending (its secret is shown once)
+		if json.Unmarshal(s.body, &v) == nil && (s.status == http.StatusCreated || s.status == http.StatusAccepted) {
 			for _, secret := range []string{v.Token, v.Key} {
 				if _, known := g.secrets[secret]; known && shownOnce[secret] == "" {
 					shownOnce[secret] = s.name

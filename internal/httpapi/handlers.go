@@ -383,6 +383,11 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *app.Prin
 	}
 	v := tokenView(t.Token)
 	v.Token = t.Secret
+	if t.Request != nil {
+		// pending: it works once another admin's approval is applied
+		w.Header().Set("Location", "/v1/change-requests/"+esc(t.Request.ID))
+		return writeJSON(w, http.StatusAccepted, PendingTokenView{TokenView: v, ChangeRequest: requestView(t.Request)})
+	}
 	return writeJSON(w, http.StatusCreated, v)
 }
 

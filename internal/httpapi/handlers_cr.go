@@ -137,6 +137,11 @@ func (s *Server) listChangeRequests(w http.ResponseWriter, r *http.Request, p *a
 		v.AddParameter("status", "must be one of pending, approved, rejected, withdrawn, expired, applied, review_after")
 		return v.Err()
 	}
+	// overdue is judged on the service's clock (the one the timers use)
+	if f.Overdue, err = boolParam(r, "overdue"); err != nil {
+		return err
+	}
+	f.Now = s.svc.Now()
 	items, next, err := s.svc.ListRequests(r.Context(), p, f, pg)
 	if err != nil {
 		return err

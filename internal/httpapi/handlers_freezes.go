@@ -88,7 +88,7 @@ func (s *Server) patchFreeze(w http.ResponseWriter, r *http.Request, p *app.Prin
 		return err
 	}
 	now := s.svc.Now()
-	f, err := s.svc.UpdateFreeze(r.Context(), p, r.PathValue("freeze"), expected, func(f *domain.Freeze) error {
+	out, err := s.svc.UpdateFreeze(r.Context(), p, r.PathValue("freeze"), expected, func(f *domain.Freeze) error {
 		// the view as the client read it (active and next_window included:
 		// read-only, they may come back unchanged)
 		at := func(f *domain.Freeze) FreezeView { return freezeViewAt(f, now) }
@@ -97,12 +97,20 @@ func (s *Server) patchFreeze(w http.ResponseWriter, r *http.Request, p *app.Prin
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, f.Version, freezeViewAt(f, s.svc.Now()))
+	// a narrowing while approvals are on: 202 with the governance request
+	return writeOutcome(w, out, func(f *domain.Freeze) FreezeView { return freezeViewAt(f, s.svc.Now()) },
+		func(f *domain.Freeze) int64 { return f.Version })
 }
 
+// deleteFreeze answers 204, or, while approvals are on and the freeze is
+// or will be in force, 202 with the governance request that removes it.
 func (s *Server) deleteFreeze(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
-	if err := s.svc.DeleteFreeze(r.Context(), p, r.PathValue("freeze")); err != nil {
+	out, err := s.svc.DeleteFreeze(r.Context(), p, r.PathValue("freeze"))
+	if err != nil {
 		return err
+	}
+	if out.Request != nil {
+		return writeProposed(w, out.Request)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -41,6 +41,8 @@ func (s *Server) getTeam(w http.ResponseWriter, r *http.Request, p *app.Principa
 // patchTeam changes a team's name or members (a merge patch replaces the
 // member list whole; a JSON Patch may add or remove one), at the version
 // the client read when it sends one (If-Match, or "version" in the patch).
+// Adding members to a team a requirement names, while approvals are on,
+// answers 202 with the governance request instead.
 func (s *Server) patchTeam(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
 	patch, err := readPatch(w, r)
 	if err != nil {
@@ -50,14 +52,16 @@ func (s *Server) patchTeam(w http.ResponseWriter, r *http.Request, p *app.Princi
 	if err != nil {
 		return err
 	}
-	t, err := s.svc.UpdateTeam(r.Context(), p, r.PathValue("team"), expected, func(t *domain.Team) error {
+	out, err := s.svc.UpdateTeam(r.Context(), p, r.PathValue("team"), expected, func(t *domain.Team) error {
 		return patchView(patch, "team", t, teamView, (*TeamView).toDomain, teamReadOnly...)
 	})
 	if err != nil {
 		return err
 	}
-	return writeVersioned(w, http.StatusOK, t.Version, teamView(t))
+	return writeOutcome(w, out, teamView, teamVersion)
 }
+
+func teamVersion(t *domain.Team) int64 { return t.Version }
 
 func (s *Server) deleteTeam(w http.ResponseWriter, r *http.Request, p *app.Principal) error {
 	if err := s.svc.DeleteTeam(r.Context(), p, r.PathValue("team")); err != nil {

@@ -48,12 +48,13 @@ type flagInput struct {
 	BucketingSalt  string                `json:"bucketing_salt"`
 	EvaluationMode domain.EvaluationMode `json:"evaluation_mode"`
 	Variants       []VariantView         `json:"variants"`
+	ClientExposed  bool                  `json:"client_exposed"`
 }
 
 func (in *flagInput) toApp() app.FlagInput {
 	return app.FlagInput{Key: in.Key, Name: in.Name, Description: in.Description, Tags: in.Tags, Maintainer: in.Maintainer, MaintainerTeam: in.MaintainerTeam,
 		BucketingUnit: in.BucketingUnit, BucketingSalt: in.BucketingSalt, EvaluationMode: in.EvaluationMode,
-		Variants: mapSlice(in.Variants, (*VariantView).toDomain)}
+		Variants: mapSlice(in.Variants, (*VariantView).toDomain), ClientExposed: in.ClientExposed}
 }
 
 // configPut is a whole targeting document. It may be a GET response sent
@@ -227,9 +228,10 @@ type commentInput struct {
 // sdkKeyInput is the body of POST .../sdk-keys.
 type sdkKeyInput struct {
 	Name string `json:"name"`
+	Kind string `json:"kind"` // "server" (default) or "client"
 }
 
-func (in *sdkKeyInput) toApp() app.SDKKeyInput { return app.SDKKeyInput{Name: in.Name} }
+func (in *sdkKeyInput) toApp() app.SDKKeyInput { return app.SDKKeyInput{Name: in.Name, Kind: in.Kind} }
 
 // rotateSDKKeyInput is the body of POST .../sdk-keys/{key}/rotate.
 type rotateSDKKeyInput struct {

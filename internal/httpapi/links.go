@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/countersign/countersign/internal/actionlink"
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/domain"
 )
@@ -30,7 +31,9 @@ var linkPage = sync.OnceValue(func() *template.Template {
 <tr><td>Environment</td><td>{{if .Environment}}{{.Environment}}{{else}}every environment it serves{{end}}</td></tr>
 <tr><td>Requester</td><td>{{.Requester}}</td></tr>
 <tr><td>Status</td><td id="status">{{.Status}}</td></tr>
-<tr><td>Approvals</td><td>{{.Approvals}} of {{.Policy.MinApprovals}}</td></tr>
+{{with .Bypass}}<tr><td>Bypass reason</td><td>{{.Reason}}</td></tr>
+<tr><td>Acknowledge by</td><td id="due">{{.ReviewDueAt.UTC.Format "Mon, 02 Jan 2006 15:04:05 MST"}}{{if .Overdue}} (overdue){{end}}</td></tr>{{else}}
+<tr><td>Approvals</td><td>{{.Approvals}} of {{.Policy.MinApprovals}}</td></tr>{{end}}
 </table>
 {{with .Diff}}{{if .Summary}}<p>What it changes:</p><ul>{{range .Summary}}<li>{{.}}</li>{{end}}</ul>{{end}}{{end}}
 {{end}}
@@ -51,7 +54,8 @@ type linkView struct {
 	Form, CommentRequired        bool
 }
 
-var buttons = map[string]string{"approve": "Approve", "reject": "Reject (need changes)", "apply": "Apply now"}
+var buttons = map[string]string{actionlink.Approve: "Approve", actionlink.Reject: "Reject (need changes)", actionlink.Apply: "Apply now",
+	actionlink.Acknowledge: "Acknowledge the bypass"}
 
 func (s *Server) writeLinkPage(w http.ResponseWriter, status int, v linkView) error {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -87,7 +91,7 @@ func (s *Server) showLink(w http.ResponseWriter, r *http.Request, _ *app.Princip
 	return s.writeLinkPage(w, http.StatusOK, linkView{
 		Title:   buttons[a] + ": " + st.Request.Title,
 		Message: "Hello " + st.Member.Name + ". Nothing happens until you press the button below.",
-		Request: st.Request, Form: true, CSRF: st.CSRF, Button: buttons[a], CommentRequired: a != "apply",
+		Request: st.Request, Form: true, CSRF: st.CSRF, Button: buttons[a], CommentRequired: a != actionlink.Apply,
 	})
 }
 

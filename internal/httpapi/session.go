@@ -150,8 +150,8 @@ func safeMethod(m string) bool {
 }
 
 var (
-	errCrossOrigin = domain.Errorf(domain.CodeForbidden, "a signed-in browser's request from another site is refused: its Origin is not Countersign's own")
-	errCSRF        = domain.Errorf(domain.CodeForbidden, "a change made with the session cookie needs the session's CSRF token in the X-CSRF-Token header (csrf_token of GET /v1/session); API clients use a token instead")
+	errCrossOrigin = &domain.Error{Code: domain.CodeForbidden, Message: "a signed-in browser's request from another site is refused: its Origin is not Countersign's own"}
+	errCSRF        = &domain.Error{Code: domain.CodeForbidden, Message: "a change made with the session cookie needs the session's CSRF token in the X-CSRF-Token header (csrf_token of GET /v1/session); API clients use a token instead"}
 )
 
 // sameOrigin refuses a browser request that says it comes from another
@@ -180,7 +180,7 @@ func (s *Server) checkCSRF(r *http.Request, sent string, sess *domain.Session) e
 	return nil
 }
 
-var errNoCredentials = domain.Errorf(domain.CodeUnauthenticated, "send Authorization: Bearer <token>, or sign in at /login")
+var errNoCredentials = &domain.Error{Code: domain.CodeUnauthenticated, Message: "send Authorization: Bearer <token>, or sign in at /login"}
 
 // authenticate finds who is calling: the bearer token when there is an
 // Authorization header, else the session cookie (with the CSRF rule for
@@ -251,4 +251,4 @@ func (s *Server) CheckFormCSRF(r *http.Request, sent string, p *app.Principal) e
 	return nil
 }
 
-var errFormCSRF = domain.Errorf(domain.CodeForbidden, "this form is not from your current session (it is old, or another site sent it); nothing was done: reload the page and try again")
+var errFormCSRF = &domain.Error{Code: domain.CodeForbidden, Message: "this form is not from your current session (it is old, or another site sent it); nothing was done: reload the page and try again"}

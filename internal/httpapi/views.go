@@ -72,21 +72,32 @@ func (v *ProjectView) toDomain() domain.Project {
 
 // EnvironmentView is an environment of a project.
 type EnvironmentView struct {
-	Project   string    `json:"project"`
-	Key       string    `json:"key"`
-	Name      string    `json:"name"`
-	Protected bool      `json:"protected"`
-	Version   int64     `json:"version"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Project   string `json:"project"`
+	Key       string `json:"key"`
+	Name      string `json:"name"`
+	Protected bool   `json:"protected"`
+	// AllowedOrigins: the web origins whose pages may call with the
+	// environment's client keys (CORS), [] when none.
+	AllowedOrigins []string  `json:"allowed_origins"`
+	Version        int64     `json:"version"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 func environmentView(e *domain.Environment) EnvironmentView {
-	return EnvironmentView{Project: e.Project, Key: e.Key, Name: e.Name, Protected: e.Protected, Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+	origins := e.AllowedOrigins
+	if origins == nil {
+		origins = []string{}
+	}
+	return EnvironmentView{Project: e.Project, Key: e.Key, Name: e.Name, Protected: e.Protected, AllowedOrigins: origins, Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
 }
 
 func (v *EnvironmentView) toDomain() domain.Environment {
-	return domain.Environment{Project: v.Project, Key: v.Key, Name: v.Name, Protected: v.Protected, Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
+	var origins []string // none: stored as nothing
+	if len(v.AllowedOrigins) > 0 {
+		origins = v.AllowedOrigins
+	}
+	return domain.Environment{Project: v.Project, Key: v.Key, Name: v.Name, Protected: v.Protected, AllowedOrigins: origins, Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
 }
 
 // ---- flags ----
@@ -121,6 +132,7 @@ type FlagView struct {
 	EvaluationMode domain.EvaluationMode `json:"evaluation_mode"`
 	Variants       []VariantView         `json:"variants"`
 	Archived       bool                  `json:"archived"`
+	ClientExposed  bool                  `json:"client_exposed"` // client keys (browsers, mobile apps) may evaluate it
 	Version        int64                 `json:"version"`
 	CreatedAt      time.Time             `json:"created_at"`
 	UpdatedAt      time.Time             `json:"updated_at"`
@@ -129,13 +141,13 @@ type FlagView struct {
 func flagView(f *domain.Flag) FlagView {
 	return FlagView{Project: f.Project, Key: f.Key, Name: f.Name, Description: f.Description, Tags: f.Tags, Maintainer: f.Maintainer, MaintainerTeam: f.MaintainerTeam,
 		BucketingUnit: f.BucketingUnit, BucketingSalt: f.BucketingSalt, EvaluationMode: f.EvaluationMode,
-		Variants: mapSlice(f.Variants, variantView), Archived: f.Archived, Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt}
+		Variants: mapSlice(f.Variants, variantView), Archived: f.Archived, ClientExposed: f.ClientExposed, Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt}
 }
 
 func (v *FlagView) toDomain() domain.Flag {
 	return domain.Flag{Project: v.Project, Key: v.Key, Name: v.Name, Description: v.Description, Tags: v.Tags, Maintainer: v.Maintainer, MaintainerTeam: v.MaintainerTeam,
 		BucketingUnit: v.BucketingUnit, BucketingSalt: v.BucketingSalt, EvaluationMode: v.EvaluationMode,
-		Variants: mapSlice(v.Variants, (*VariantView).toDomain), Archived: v.Archived, Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
+		Variants: mapSlice(v.Variants, (*VariantView).toDomain), Archived: v.Archived, ClientExposed: v.ClientExposed, Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
 }
 
 // ---- targeting ----
@@ -529,11 +541,23 @@ type GovernanceChangeView struct {
 	Project     string                  `json:"project,omitempty"`
 	Environment string                  `json:"environment,omitempty"`
 	Member      string                  `json:"member,omitempty"`
+	Token       string                  `json:"token,omitempty"`
+	Freeze      string                  `json:"freeze,omitempty"`
+	Team        string                  `json:"team,omitempty"`
 	Weakens     []WeakeningView         `json:"weakens"`
 	Org         *OrgSettingsView        `json:"org,omitempty"`
 	Settings    *ApprovalSettingsView   `json:"settings,omitempty"`
 	Env         *EnvironmentView        `json:"env,omitempty"`
 	Person      *MemberRolesView        `json:"person,omitempty"`
+	// NewToken is the service token the change makes live (never its
+	// secret nor its hash).
+	NewToken *TokenView `json:"new_token,omitempty"`
+	// NewFreeze is the freeze as the change leaves it (absent: the change
+	// deletes it); BaseFreeze the freeze it was made on.
+	NewFreeze  *FreezeView `json:"new_freeze,omitempty"`
+	BaseFreeze *FreezeView `json:"base_freeze,omitempty"`
+	// NewTeam is the team as the change leaves it (its members added).
+	NewTeam *TeamView `json:"new_team,omitempty"`
 }
 
 // WeakeningView is why a governance change needs a second person.
@@ -549,9 +573,10 @@ type MemberRolesView struct {
 }
 
 func governanceChangeView(g *domain.GovernanceChange) GovernanceChangeView {
-	return GovernanceChangeView{What: g.What, Project: g.Project, Environment: g.Environment, Member: g.Member,
+	return GovernanceChangeView{What: g.What, Project: g.Project, Environment: g.Environment, Member: g.Member, Token: g.Token, Freeze: g.Freeze,
 		Weakens: append([]WeakeningView{}, mapSlice(g.Weakens, weakeningView)...), Org: mapPtr(g.Org, orgSettingsView), Settings: mapPtr(g.Settings, approvalSettingsView),
-		Env: mapPtr(g.Env, environmentView), Person: mapPtr(g.Person, memberRolesView)}
+		Env: mapPtr(g.Env, environmentView), Person: mapPtr(g.Person, memberRolesView), NewToken: mapPtr(g.NewToken, tokenView),
+		NewFreeze: mapPtr(g.NewFreeze, freezeView), BaseFreeze: mapPtr(g.BaseFreeze, freezeView), Team: g.Team, NewTeam: mapPtr(g.NewTeam, teamView)}
 }
 
 func weakeningView(f *domain.FieldError) WeakeningView {
@@ -731,11 +756,24 @@ type TokenView struct {
 	Projects []string `json:"projects,omitempty"`
 	// Token is the secret, present only in the response that created it.
 	Token string `json:"token,omitempty"`
+	// PendingRequest is the governance request whose apply makes the token
+	// live (a service token with manager or admin rights made while
+	// approvals are on); until then it does not authenticate.
+	PendingRequest string `json:"pending_request,omitempty"`
 }
 
 func tokenView(t *domain.Token) TokenView {
 	return TokenView{ID: t.ID, Name: t.Name, MemberID: t.MemberID, Service: t.Service(), Role: t.Role,
-		CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt, Projects: t.Projects}
+		CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt, Projects: t.Projects,
+		PendingRequest: t.PendingRequest}
+}
+
+// PendingTokenView is the answer (202) of a token created pending: the
+// token with its secret, shown once, and the governance request another
+// admin must approve before it works.
+type PendingTokenView struct {
+	TokenView
+	ChangeRequest RequestView `json:"change_request"`
 }
 
 // SDKKeyView is an SDK key as clients see it: never its hash; the secret
@@ -751,12 +789,14 @@ type SDKKeyView struct {
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	ReplacedBy  string     `json:"replaced_by,omitempty"`
 	Replaces    string     `json:"replaces,omitempty"`
-	Key         string     `json:"key,omitempty"`
+	// Kind: "server" (secret) or "client" (public: exposed flags only).
+	Kind domain.SDKKeyKind `json:"kind"`
+	Key  string            `json:"key,omitempty"`
 }
 
 func sdkKeyView(k *domain.SDKKey) SDKKeyView {
 	return SDKKeyView{ID: k.ID, Project: k.Project, Environment: k.Environment, Name: k.Name, CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt,
-		RevokedAt: k.RevokedAt, ExpiresAt: k.ExpiresAt, ReplacedBy: k.ReplacedBy, Replaces: k.Replaces}
+		RevokedAt: k.RevokedAt, ExpiresAt: k.ExpiresAt, ReplacedBy: k.ReplacedBy, Replaces: k.Replaces, Kind: k.KindOrServer()}
 }
 
 // RotatedSDKKeyView is a rotation's answer: the new key with its secret

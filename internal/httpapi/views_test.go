@@ -110,7 +110,8 @@ var viewDecisions = []viewDecision{
 		hide("BaseOrg", "the base: the request's diff shows the proposal against the live rule").
 		hide("BaseSettings", "the base: the request's diff shows the proposal against the live rule").
 		hide("BaseEnv", "the base: the request's diff shows the proposal against the live rule").
-		hide("BasePerson", "the base: the request's diff shows the proposal against the live rule"),
+		hide("BasePerson", "the base: the request's diff shows the proposal against the live rule").
+		hide("BaseTeam", "the base: the request's diff shows the proposal against the live rule"),
 	decide(weakeningView).
 		hide("Parameter", "weakenings name fields of a body, never query parameters"),
 	decide(memberRolesView).

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/countersign/countersign/internal/actionlink"
 	"github.com/countersign/countersign/internal/domain"
 )
 
@@ -23,10 +24,22 @@ func (n *Notifier) reviewAfterMails(ctx context.Context, e domain.AuditEntry, cr
 	if cr.Bypass != nil {
 		due = cr.Bypass.ReviewDueAt.UTC().Format(time.RFC1123)
 	}
+	bypasser := cr.RequesterMember
+	if bypasser == "" {
+		bypasser = cr.RequesterBehind
+	}
+	// the Acknowledge link, for everyone but who bypassed (the link is
+	// checked again when it is used: domain.ChangeRequest.CheckAcknowledge)
+	ack := func(id string) []string {
+		if id == bypasser || id == cr.RequesterBehind {
+			return nil
+		}
+		return []string{actionlink.Acknowledge}
+	}
 	if e.Action == domain.ActionRequestBypassed {
 		intro := fmt.Sprintf("%s bypassed approval and applied %s directly. Their reason: %q. Please review the change and acknowledge it by %s.", cr.Requester, title, e.Reason, due)
 		for _, r := range reviewers {
-			if err := add(r, true, "Acknowledge a bypass: "+title, intro, nil); err != nil {
+			if err := add(r, true, "Acknowledge a bypass: "+title, intro, ack(r)); err != nil {
 				return err
 			}
 		}
@@ -37,10 +50,6 @@ func (n *Notifier) reviewAfterMails(ctx context.Context, e domain.AuditEntry, cr
 		if id != "" && !slices.Contains(to, id) {
 			to = append(to, id)
 		}
-	}
-	bypasser := cr.RequesterMember
-	if bypasser == "" {
-		bypasser = cr.RequesterBehind
 	}
 	more(bypasser)
 	cursor := ""
@@ -61,7 +70,7 @@ func (n *Notifier) reviewAfterMails(ctx context.Context, e domain.AuditEntry, cr
 	}
 	intro := fmt.Sprintf("Nobody has acknowledged the bypass %s by %s (reason: %q); it was due by %s. A reviewer other than the one who bypassed must acknowledge it.", title, cr.Requester, cr.Bypass.Reason, due)
 	for _, id := range to {
-		if err := add(id, id != bypasser, "Overdue: acknowledge a bypass: "+title, intro, nil); err != nil {
+		if err := add(id, id != bypasser, "Overdue: acknowledge a bypass: "+title, intro, ack(id)); err != nil {
 			return err
 		}
 	}

@@ -406,7 +406,8 @@ func (n *Notifier) render(m *domain.Member, cr *domain.ChangeRequest, e domain.A
 		if err != nil {
 			return sesmail.Message{}, &permanentError{err}
 		}
-		label := map[string]string{actionlink.Approve: "Approve", actionlink.Reject: "Reject (need changes)", actionlink.Apply: "Apply now"}[a]
+		label := map[string]string{actionlink.Approve: "Approve", actionlink.Reject: "Reject (need changes)", actionlink.Apply: "Apply now",
+			actionlink.Acknowledge: "Acknowledge"}[a]
 		links = append(links, link{Label: label, URL: n.baseURL + "/a/" + tok, Expires: exp.UTC().Format(time.RFC1123)})
 	}
 	var text strings.Builder

@@ -17,7 +17,8 @@
 // another Origin); the reviewer's phone (390x844, touch) shows every page
 // without horizontal overflow and approves a second request; an admin sees
 // the admin pages (members, a member, SDK keys, approval settings with their
-// forms). On every page: axe-core (no serious or critical violation), no
+// forms, the team requirements and a flag's maintainer team); the reviewer
+// acknowledges a bypass (BYPASS_REQUEST) from the inbox. On every page: axe-core (no serious or critical violation), no
 // Content-Security-Policy violation, no request to another origin, the
 // HTML plus its assets under 100 KB, and a full-page screenshot
 // ($ARTIFACTS/console-NN-{requester,reviewer,admin,phone}-*.png; the phone's
@@ -65,6 +66,8 @@ const REQUESTER = { email: env('REQUESTER', 'rita@example.com'), name: env('REQU
 const REVIEWER = { email: env('REVIEWER', 'ravi@example.com'), name: env('REVIEWER_NAME', 'Ravi Reviewer') };
 const ADMIN = { email: env('ADMIN', 'ada@example.com'), name: env('ADMIN_NAME', 'Ada Admin') };
 const PHONE_REQUEST = process.env.PHONE_REQUEST || '';
+const BYPASS_REQUEST = process.env.BYPASS_REQUEST || ''; // a review after a bypass the reviewer may acknowledge
+const TEAM = env('TEAM', 'sre'); // a team for the approval settings and the flag's maintainer team
 const ALLOW_MISSING = process.env.ALLOW_MISSING === '1';
 const TITLE = 'Roll out to Germany';
 const MAX_PAGE_BYTES = 100 * 1000; // "under 100 KB": HTML plus its assets
@@ -532,6 +535,42 @@ await step('the audit page, filtered to the project, names the requester, the re
   await look(A, 'audit', 'audit-filtered');
 });
 
+await step('the reviewer finds a bypass under "Bypasses to acknowledge", reads it and acknowledges it (a forged post is refused)', async () => {
+  check(BYPASS_REQUEST, 'BYPASS_REQUEST (a review after a bypass) is not set; scripts/browser-test.sh seeds it');
+  const p = (page = B.page);
+  const href = `/requests/${BYPASS_REQUEST}`;
+  await visit(B, 'inbox', '/', 'inbox-acknowledge');
+  const section = p.locator('section[aria-labelledby=acknowledge-h]');
+  check(await section.locator(`a[href="${href}"]`).count() === 1, `the inbox's "Bypasses to acknowledge" has no link to ${href}`);
+  await Promise.all([p.waitForURL(`${BASE}${href}`), section.locator(`a[href="${href}"]`).click()]);
+  await p.waitForLoadState('load');
+  check((await text(p.locator('#status'))) === 'review_after', `the bypass's request is "${await text(p.locator('#status'))}", want review_after`);
+  check((await text(p.locator('#review-after'))).includes('INC-1'), `the bypass's reason is not shown: ${await text(p.locator('#review-after'))}`);
+  check(await p.locator('#acknowledge').isVisible(), 'the reviewer is not offered #acknowledge');
+  check(await p.locator('#approve').count() === 0, 'a review after offers #approve');
+  await look(B, 'request', 'request-review-after');
+  const csrf = await p.locator('#acknowledge-form input[name=csrf]').inputValue();
+  let res = await p.request.post(`${BASE}${href}/acknowledge`, { form: { csrf: 'forged-0123456789abcdef', comment: 'forged' }, maxRedirects: 0 });
+  check(res.status() === 403, `an acknowledgement with a wrong CSRF token answered ${res.status()}, want 403`);
+  res = await p.request.post(`${BASE}${href}/acknowledge`, { form: { csrf, comment: 'forged' }, headers: { Origin: 'https://evil.example' }, maxRedirects: 0 });
+  check(res.status() === 403, `an acknowledgement from another origin answered ${res.status()}, want 403`);
+  await p.reload({ waitUntil: 'load' });
+  check((await text(p.locator('#status'))) === 'review_after', 'a forged acknowledgement acknowledged the bypass');
+  await p.locator('#acknowledge-comment').fill('Looked at the kill switch: the right call.');
+  await Promise.all([p.waitForNavigation(), p.locator('#acknowledge').click()]);
+  await p.waitForLoadState('load');
+  check((await text(p.locator('#status'))) === 'applied', `after acknowledging, the status is "${await text(p.locator('#status'))}": ${await errorText(p)}`);
+  check(await p.locator('#acknowledged').count() === 1, 'the acknowledged request does not say so (#acknowledged)');
+  check((await text(p.locator('#timeline'))).includes('Looked at the kill switch'), 'the acknowledgement\'s comment is not on the timeline');
+  await look(B, 'request', 'request-acknowledged');
+});
+
+await step('the reviewer lists the overdue reviews after a bypass', async () => {
+  if (!(await visit(B, 'requests', '/requests?overdue=true', 'requests-overdue'))) return;
+  check(await B.page.locator('#overdue').isChecked(), 'the list\'s overdue filter (#overdue) is not checked');
+  check(await B.page.locator(`a[href="/requests/${BYPASS_REQUEST}"]`).count() === 0, 'an acknowledged bypass is listed as overdue');
+});
+
 // visitStep looks at one page as one step.
 const visitStep = (person, kind, where, label = kind) => step(`${person.who}: ${kind} page ${where}`, () => visit(person, kind, where, label));
 
@@ -554,6 +593,39 @@ for (const [kind, where] of [['projects', paths.projects], ['environments', path
   ['sdk-keys', paths.sdkKeys], ['tokens', '/tokens']]) {
   await visitStep(D, kind, where);
 }
+
+await step(`admin: requires an approval from the team ${TEAM} in ${ENV} (applies: a strengthening), then removes it (a governance request)`, async () => {
+  const p = (page = D.page);
+  if (!(await visit(D, 'approvals', paths.approvals, 'approvals-teams'))) return;
+  for (const sel of ['#team-requirements', '#require-team-1', '#require-min-1', '#distinct-reviewers', '#require-maintainer', '#review-after-bypass']) {
+    check(await p.locator(sel).count() === 1, `the approval settings page has no ${sel}`);
+  }
+  await p.locator('#require-team-1').selectOption(TEAM);
+  await p.locator('#require-min-1').fill('1');
+  await Promise.all([p.waitForURL(/\/approvals\?done=approval-settings-saved$/), p.locator('#save-approvals').click()]);
+  await p.waitForLoadState('load');
+  check((await p.locator('#require-team-1').inputValue()) === TEAM, `after saving, requirement 1 names "${await p.locator('#require-team-1').inputValue()}", not ${TEAM}`);
+  await look(D, 'approvals', 'approvals-team-saved');
+  await p.locator('#require-team-1').selectOption('');
+  await Promise.all([p.waitForURL(/\/requests\/[^/?]+\?done=governance-requested$/), p.locator('#save-approvals').click()]);
+  await p.waitForLoadState('load');
+  check((await text(p.locator('#status'))) === 'pending', `the governance request is "${await text(p.locator('#status'))}"`);
+  check((await text(p.locator('#flash'))).includes('another admin must approve'), `the governance request's page says "${await text(p.locator('#flash'))}"`);
+  await look(D, 'request', 'request-governance');
+  await visit(D, 'approvals', paths.approvals, 'approvals-team-kept');
+  check((await p.locator('#require-team-1').inputValue()) === TEAM, 'the weakening was written before another admin approved it');
+});
+
+await step(`admin: makes ${TEAM} the flag's maintainer team on its page`, async () => {
+  const p = (page = D.page);
+  if (!(await visit(D, 'flag', paths.flag, 'flag-maintainer'))) return;
+  await p.locator('details:has(#maintainer-team-form) > summary').click();
+  await p.locator('#maintainer-team-select').selectOption(TEAM);
+  await Promise.all([p.waitForURL(/\?done=maintainer-team-saved$/), p.locator('#save-maintainer-team').click()]);
+  await p.waitForLoadState('load');
+  check((await text(p.locator('#maintainer-team'))).includes(`(${TEAM})`), `the flag's maintainer team shows "${await text(p.locator('#maintainer-team'))}"`);
+  await look(D, 'flag', 'flag-maintainer-saved');
+});
 
 await step('(b) the reviewer takes their phone (390x844, touch; the same session)', async () => {
   const state = await B.context.storageState();

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -212,7 +213,22 @@ func checkSettings(tx *bolt.Tx, project string, g *domain.SettingsGuard) error {
 			return domain.ErrContention
 		}
 	}
+	if g.Freezes != nil {
+		if moved, err := freezesMoved(tx, *g.Freezes); err != nil || moved {
+			return cmp.Or(err, error(domain.ErrContention))
+		}
+	}
 	return nil
+}
+
+// freezesMoved reports whether the freeze calendar is no longer at
+// version v (read in tx).
+func freezesMoved(tx *bolt.Tx, v int64) (bool, error) {
+	c, err := getFreezes(tx)
+	if err != nil {
+		return false, err
+	}
+	return c.Version != v, nil
 }
 
 // putRequest writes a request and moves its entry in the due index from
@@ -498,6 +514,11 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 		if err := approversUnmoved(tx, w.Approvers); err != nil {
 			return err
 		}
+		if w.Freezes != nil {
+			if moved, err := freezesMoved(tx, *w.Freezes); err != nil || moved {
+				return cmp.Or(err, error(domain.ErrApplyMoved))
+			}
+		}
 		if err := writeAudit(tx, w.Entries); err != nil {
 			return err
 		}
@@ -635,6 +656,9 @@ func crNeedles(f domain.CRFilter) [][][]byte {
 		out = append(out, alts)
 	}
 	field(string(f.Status), "status")
+	if f.Overdue != nil && *f.Overdue {
+		field(string(domain.StatusReviewAfter), "status") // only a review after is overdue
+	}
 	field(f.Project, "project")
 	field(f.Flag, "flag")
 	field(f.Environment, "environment")
@@ -669,7 +693,7 @@ func approversUnmoved(tx *bolt.Tx, approvers []domain.MemberVersion) error {
 			return err
 		}
 		if !ok || m.Version != a.Version {
-			return domain.ErrApproverMoved
+			return domain.ErrApplyMoved
 		}
 	}
 	return nil

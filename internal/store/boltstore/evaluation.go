@@ -3,7 +3,9 @@ package boltstore
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,11 +18,14 @@ var (
 	bSDKKeys        = []byte("sdk_keys")         // project/env/id → SDKKey
 	bSDKKeyHashes   = []byte("sdk_key_hashes")   // hash → project/env/id
 	bRulesetVersion = []byte("ruleset_versions") // project → uint64
+	bClientOrigins  = []byte("client_origins")   // origin → JSON list of "project/env" allowing it
 )
 
 var _ domain.EvaluationRepository = (*Store)(nil)
 
-func init() { allBuckets = append(allBuckets, bSDKKeys, bSDKKeyHashes, bRulesetVersion) }
+func init() {
+	allBuckets = append(allBuckets, bSDKKeys, bSDKKeyHashes, bRulesetVersion, bClientOrigins)
+}
 
 // bumpRuleset moves the project's ruleset version, in the caller's write.
 func bumpRuleset(tx *bolt.Tx, project string) error {
@@ -44,10 +49,11 @@ func (s *Store) RulesetVersion(ctx context.Context, project string) (v int64, er
 
 func (s *Store) Ruleset(ctx context.Context, project, env string) (r *domain.Ruleset, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		if _, err := getEnvironment(tx, project, env); err != nil {
+		e, err := getEnvironment(tx, project, env)
+		if err != nil {
 			return err
 		}
-		r = &domain.Ruleset{Flags: []domain.Flag{}, Configs: []domain.FlagConfig{}}
+		r = &domain.Ruleset{Flags: []domain.Flag{}, Configs: []domain.FlagConfig{}, Environment: *e}
 		if raw := tx.Bucket(bRulesetVersion).Get(key(project)); len(raw) == 8 {
 			r.Version = int64(binary.BigEndian.Uint64(raw))
 		}
@@ -183,4 +189,68 @@ func (s *Store) RotateSDKKey(ctx context.Context, project, env, id string, next 
 		return nil, err
 	}
 	return old, nil
+}
+
+func (s *Store) GetSDKKey(ctx context.Context, project, env, id string) (k *domain.SDKKey, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		var ok bool
+		k, ok, err = get[record.SDKKey](tx, bSDKKeys, key(project, env, id))
+		if err == nil && !ok {
+			err = domain.NotFound("SDK key", id)
+		}
+		return err
+	})
+	return k, err
+}
+
+// ---- the origin index ----
+
+// The client_origins bucket maps each origin some environment allows for
+// its client keys ("*" included) to the environments allowing it
+// ("project/env", sorted): browsers' preflights are answered on it. It is
+// written in the same transaction as the environments.
+
+func (s *Store) OriginAllowed(ctx context.Context, origin string) (ok bool, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bClientOrigins)
+		ok = origin != "" && (b.Get([]byte(origin)) != nil || b.Get([]byte(domain.AnyOrigin)) != nil)
+		return nil
+	})
+	return ok, err
+}
+
+// indexOrigins records, in the caller's write, that environment env of
+// project now allows the origins added and no longer the ones removed.
+func indexOrigins(tx *bolt.Tx, project, env string, added, removed []string) error {
+	b := tx.Bucket(bClientOrigins)
+	entry := domain.OriginIndexEntry(project, env)
+	change := func(origin string, keep func([]string) []string) error {
+		var envs []string
+		if raw := b.Get([]byte(origin)); raw != nil {
+			if err := json.Unmarshal(raw, &envs); err != nil {
+				return fmt.Errorf("decode %s/%s: %w", bClientOrigins, origin, err)
+			}
+		}
+		envs = keep(slices.DeleteFunc(envs, func(e string) bool { return e == entry }))
+		if len(envs) == 0 {
+			return b.Delete([]byte(origin))
+		}
+		slices.Sort(envs)
+		raw, err := json.Marshal(envs)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(origin), raw)
+	}
+	for _, o := range added {
+		if err := change(o, func(envs []string) []string { return append(envs, entry) }); err != nil {
+			return err
+		}
+	}
+	for _, o := range removed {
+		if err := change(o, func(envs []string) []string { return envs }); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -34,7 +34,8 @@ func (s *Store) GetFreezes(ctx context.Context) (c *domain.FreezeCalendar, err e
 
 // UpdateFreezes runs fn in the write transaction, which bbolt serialises
 // with every other write: no concurrent update can come between the read
-// and the write.
+// and the write. The organisation settings fn's Audit.Guard names are
+// checked in it (ErrContention when they moved).
 func (s *Store) UpdateFreezes(ctx context.Context, fn func(*domain.FreezeCalendar, *domain.Audit) error) (c *domain.FreezeCalendar, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		if c, err = getFreezes(tx); err != nil {
@@ -46,6 +47,12 @@ func (s *Store) UpdateFreezes(ctx context.Context, fn func(*domain.FreezeCalenda
 			return err
 		}
 		c.Version = read + 1
+		if err := checkSettings(tx, "", audit.Guard); err != nil {
+			return err
+		}
+		if err := writeApplied(tx, audit.Applies); err != nil {
+			return err
+		}
 		if err := writeAudit(tx, audit.Entries); err != nil {
 			return err
 		}

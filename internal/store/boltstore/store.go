@@ -192,6 +192,9 @@ func (s *Store) CreateProject(ctx context.Context, p *domain.Project, envs []dom
 			if err := put(tx, bEnvironments, key(p.Key, envs[i].Key), record.FromEnvironment(envs[i])); err != nil {
 				return err
 			}
+			if err := indexOrigins(tx, p.Key, envs[i].Key, envs[i].AllowedOrigins, nil); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -260,8 +263,15 @@ func (s *Store) DeleteProject(ctx context.Context, k string, at time.Time, audit
 		envs := tx.Bucket(bEnvironments)
 		var doomed [][]byte
 		c := envs.Cursor()
-		for ek, _ := c.Seek(prefix); ek != nil && bytes.HasPrefix(ek, prefix); ek, _ = c.Next() {
+		for ek, raw := c.Seek(prefix); ek != nil && bytes.HasPrefix(ek, prefix); ek, raw = c.Next() {
 			doomed = append(doomed, bytes.Clone(ek))
+			e, err := decode[record.Environment](raw)
+			if err != nil {
+				return fmt.Errorf("decode %s/%s: %w", bEnvironments, ek, err)
+			}
+			if err := indexOrigins(tx, k, e.Key, nil, e.AllowedOrigins); err != nil {
+				return err
+			}
 		}
 		for _, ek := range doomed {
 			if err := envs.Delete(ek); err != nil {
@@ -339,6 +349,9 @@ func (s *Store) CreateEnvironment(ctx context.Context, e *domain.Environment) er
 			return domain.Errorf(domain.CodeConflict, "project %q has %d environments, the most a project may have", e.Project, n)
 		}
 		e.Version = 1
+		if err := indexOrigins(tx, e.Project, e.Key, e.AllowedOrigins, nil); err != nil {
+			return err
+		}
 		return put(tx, bEnvironments, key(e.Project, e.Key), record.FromEnvironment(*e))
 	})
 }
@@ -377,7 +390,8 @@ func (s *Store) ListEnvironments(ctx context.Context, project string, page domai
 
 func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn func(*domain.Environment, *domain.Audit) error) (e *domain.Environment, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
-		if _, err := getEnvironment(tx, project, k); err != nil {
+		before, err := getEnvironment(tx, project, k)
+		if err != nil {
 			return err
 		}
 		var audit domain.Audit
@@ -385,6 +399,14 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 			func(e *domain.Environment) error { return fn(e, &audit) })
 		if err != nil {
 			return err
+		}
+		if added, removed := domain.OriginChanges(before.AllowedOrigins, e.AllowedOrigins); len(added)+len(removed) > 0 {
+			if err := indexOrigins(tx, project, k, added, removed); err != nil {
+				return err
+			}
+			if err := bumpRuleset(tx, project); err != nil { // evaluators pick the origins up with the ruleset
+				return err
+			}
 		}
 		if err := checkSettings(tx, project, audit.Guard); err != nil {
 			return err

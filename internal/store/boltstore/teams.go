@@ -71,6 +71,10 @@ func (s *Store) ListTeams(ctx context.Context, page domain.Page) (out []domain.T
 	return out, next, err
 }
 
+// UpdateTeam checks the organisation settings fn's Audit.Guard names
+// (ErrContention when they moved) and writes the request its
+// Audit.Applies names (ErrRequestMoved when it moved), in the team's
+// transaction: a refusal rolls it all back.
 func (s *Store) UpdateTeam(ctx context.Context, k string, fn func(*domain.Team, *domain.Audit) error) (t *domain.Team, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var audit domain.Audit
@@ -78,6 +82,12 @@ func (s *Store) UpdateTeam(ctx context.Context, k string, fn func(*domain.Team, 
 			func(t *domain.Team) *int64 { return &t.Version },
 			func(t *domain.Team) error { return fn(t, &audit) })
 		if err != nil {
+			return err
+		}
+		if err := checkSettings(tx, "", audit.Guard); err != nil {
+			return err
+		}
+		if err := writeApplied(tx, audit.Applies); err != nil {
 			return err
 		}
 		return writeAudit(tx, audit.Entries)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -411,6 +412,9 @@ func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, 
 	} else if c != nil {
 		conds = append(conds, *c)
 	}
+	if filter.Overdue != nil && *filter.Overdue {
+		conds = append(conds, overdueCondition(filter.Now))
+	}
 	return queryPage[record.ChangeRequest](ctx, s, query{
 		index:       indexGSI1,
 		key:         expression.Key(attrGSI1PK).Equal(expression.Value(gsiCR)),
@@ -420,6 +424,19 @@ func (s *Store) ListChangeRequests(ctx context.Context, filter domain.CRFilter, 
 		cursorOf:    crCursor,
 		startKey:    crStartKey,
 	}, page, filter.Matches)
+}
+
+// overdueCondition passes the reviews after a bypass due at or before
+// now, and a few due within the second after it: review_due_at is stored
+// as an RFC 3339 string in UTC (domain.OpenReviewAfter writes it so), whose
+// order is the time's down to the second but not within one ("…:05.5Z"
+// sorts before "…:05Z"). So the bound is the next whole second, which
+// every time at or before now sorts before; CRFilter.Matches drops the
+// few within that second that are not yet due.
+func overdueCondition(now time.Time) expression.ConditionBuilder {
+	bound := now.UTC().Truncate(time.Second).Add(time.Second).Format(time.RFC3339)
+	return expression.Name("status").Equal(expression.Value(string(domain.StatusReviewAfter))).
+		And(expression.Name("bypass.review_due_at").LessThan(expression.Value(bound)))
 }
 
 // addLockWrites adds to b what w says of locks: the checks and takes (in
@@ -546,7 +563,14 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 			return err
 		}
 		approversFrom := len(b.items)
-		for _, a := range w.Approvers {
+		if w.Freezes != nil {
+			b.add(s.txCheck(freezesKey(), versionOrNew(*w.Freezes)))
+		}
+		// the approvers' checks take the room the transaction has left: all
+		// of them but for a request of nearly domain.MaxChanges large changes
+		// (each approver was checked just before, in any case)
+		room := maxTxItems - len(b.items) - itemsPerAuditEntry*len(w.Entries)
+		for _, a := range w.Approvers[:max(0, min(len(w.Approvers), room))] {
 			b.add(s.txCheck(memberKey(a.ID), versionIs(a.Version)))
 		}
 		approversTo := len(b.items)
@@ -556,7 +580,7 @@ func (s *Store) ApplyChangeRequest(ctx context.Context, id string, fn func(*doma
 			return errTooLarge(id)
 		}
 		if _, moved := anyFailedCondition(err, approversFrom, approversTo); moved {
-			return domain.ErrApproverMoved // a member write came between: the application checks again
+			return domain.ErrApplyMoved // a member or freeze write came between: the application checks again
 		}
 		if len(w.Requires) > 0 && failedCondition(err, r.rulesetAt) {
 			return errRetry // a write of the project came between: a segment the configs name may be gone

@@ -165,7 +165,11 @@ func (s *Store) Ruleset(ctx context.Context, project, env string) (*domain.Rules
 		if err != nil {
 			return nil, err
 		}
-		r = &domain.Ruleset{Version: before, Flags: flags, Configs: []domain.FlagConfig{}, Segments: sr.segments}
+		env, err := decode[record.Environment](items[0])
+		if err != nil {
+			return nil, err
+		}
+		r = &domain.Ruleset{Version: before, Flags: flags, Configs: []domain.FlagConfig{}, Segments: sr.segments, Environment: *env}
 		if r.Flags == nil {
 			r.Flags = []domain.Flag{}
 		}
@@ -387,4 +391,74 @@ func (s *Store) sdkKey(ctx context.Context, kk key, id string) (*domain.SDKKey, 
 		return nil, domain.NotFound("SDK key", id)
 	}
 	return decode[record.SDKKey](read)
+}
+
+func (s *Store) GetSDKKey(ctx context.Context, project, env, id string) (*domain.SDKKey, error) {
+	return s.sdkKey(ctx, sdkKeyKey(project, env, id), id)
+}
+
+// ---- the origin index ----
+
+// Each origin that some environment allows for its client keys ("*"
+// included) is the item ORG / ORIGIN#<origin>, whose string set
+// environments names the environments allowing it ("project/env"). An
+// environment write adds itself to the sets of the origins it now allows
+// and takes itself out of those it no longer does (ADD and DELETE: they
+// commute, so concurrent writes of different environments never conflict),
+// in its own transaction; DynamoDB drops the set when it empties, leaving
+// an item without environments, which allows nothing. Browsers' preflights
+// are answered on one BatchGetItem of the origin and "*".
+
+const attrEnvironments = "environments"
+
+func originKey(origin string) key { return key{pkOrg, prefixOrigin + origin} }
+
+func (s *Store) OriginAllowed(ctx context.Context, origin string) (bool, error) {
+	if origin == "" {
+		return false, nil
+	}
+	items, err := s.getMany(ctx, originKey(origin), originKey(domain.AnyOrigin))
+	if err != nil {
+		return false, err
+	}
+	for _, it := range items {
+		if ss, ok := it[attrEnvironments].(*types.AttributeValueMemberSS); ok && len(ss.Value) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// addOriginIndex adds to a transaction what the origin index learns when
+// environment env of project goes from allowing the origins before to
+// allowing after. With bump, any change moves the project's ruleset
+// version too, so that evaluators read the environment's origins again
+// (an environment being created has no ruleset cached anywhere).
+func (s *Store) addOriginIndex(b *txBuilder, project, env string, before, after []string, bump bool) {
+	added, removed := domain.OriginChanges(before, after)
+	entry := types.AttributeValueMemberSS{Value: []string{domain.OriginIndexEntry(project, env)}}
+	for _, o := range added {
+		b.add(s.txChange(originKey(o), expression.Add(expression.Name(attrEnvironments), expression.Value(entry))))
+	}
+	for _, o := range removed {
+		b.add(s.txChange(originKey(o), expression.Delete(expression.Name(attrEnvironments), expression.Value(entry))))
+	}
+	if bump && len(added)+len(removed) > 0 {
+		s.addRulesetBump(b, project)
+	}
+}
+
+// txChange updates k without a condition (creating it when missing).
+func (s *Store) txChange(k key, upd expression.UpdateBuilder) (types.TransactWriteItem, error) {
+	e, err := expression.NewBuilder().WithUpdate(upd).Build()
+	if err != nil {
+		return types.TransactWriteItem{}, fmt.Errorf("dynamodb build update: %w", err)
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName:                 &s.table,
+		Key:                       k.av(),
+		UpdateExpression:          e.Update(),
+		ExpressionAttributeNames:  e.Names(),
+		ExpressionAttributeValues: e.Values(),
+	}}, nil
 }

@@ -28,8 +28,9 @@ func (s *Store) GetFreezes(ctx context.Context) (*domain.FreezeCalendar, error) 
 
 // UpdateFreezes puts the calendar on condition that its version is still
 // the one read (that it does not exist, for version 0), with fn's audit
-// entries in the same transaction; a lost race reads again and calls fn
-// again.
+// entries, the request it applies (Audit.Applies) and the checks of the
+// settings its decision read (Audit.Guard: ErrContention when they moved)
+// in the same transaction; a lost race reads again and calls fn again.
 func (s *Store) UpdateFreezes(ctx context.Context, fn func(*domain.FreezeCalendar, *domain.Audit) error) (*domain.FreezeCalendar, error) {
 	var out *domain.FreezeCalendar
 	err := retry(ctx, func() error {
@@ -50,8 +51,17 @@ func (s *Store) UpdateFreezes(ctx context.Context, fn func(*domain.FreezeCalenda
 		var b txBuilder
 		cond := versionOrNew(v)
 		b.add(s.txPut(it, &cond))
+		guardFrom, guardTo := s.addSettingsGuard(&b, "", audit.Guard, "")
+		applied := s.addApplied(&b, audit.Applies)
 		from := s.addAudit(&b, audit.Entries)
-		if err := outcome(s.transact(ctx, &b), audit.Entries, from, "put the freeze calendar"); err != nil {
+		err = s.transact(ctx, &b)
+		if err := appliedMoved(err, applied); err != nil {
+			return err
+		}
+		if err := guardFailed(err, guardFrom, guardTo); err != nil {
+			return err
+		}
+		if err := outcome(err, audit.Entries, from, "put the freeze calendar"); err != nil {
 			return err
 		}
 		out = c

@@ -3,6 +3,8 @@ package dynamostore
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +50,9 @@ func (s *Store) CreateProject(ctx context.Context, p *domain.Project, envs []dom
 				return err
 			}
 			b.add(s.txPut(it, nil))
+		}
+		for i := range envs {
+			s.addOriginIndex(&b, p.Key, envs[i].Key, nil, envs[i].AllowedOrigins, false)
 		}
 		err = s.transact(ctx, &b)
 		switch {
@@ -158,6 +163,17 @@ func (s *Store) DeleteProject(ctx context.Context, k string, when time.Time, aud
 		if len(envs) > 98 {
 			return fmt.Errorf("dynamodb delete project %s: %d environments are more than one transaction can delete", k, len(envs))
 		}
+		// the origins its environments allow leave the origin index in the
+		// same write; each environment is deleted as read, so one that
+		// changed its origins meanwhile makes the delete read again
+		origins, envVersions, err := s.projectOrigins(ctx, k)
+		if err != nil {
+			return err
+		}
+		if len(origins) > maxTxItems/2 {
+			return domain.Errorf(domain.CodeConflict,
+				"the environments of project %q allow %d origins, more than deleting it can take out of the origin index in one write; clear some environments' allowed_origins first", k, len(origins))
+		}
 		keys, err := s.unrevokedSDKKeys(ctx, k)
 		if err != nil {
 			return err
@@ -171,7 +187,7 @@ func (s *Store) DeleteProject(ctx context.Context, k string, when time.Time, aud
 			}
 			entries = audit(ids)
 		}
-		if room := (maxTxItems - 1 - len(envs) - itemsPerAuditEntry*len(entries)) / 2; len(keys) > room {
+		if room := (maxTxItems - 1 - len(envs) - len(origins) - itemsPerAuditEntry*len(entries)) / 2; len(keys) > room {
 			return domain.Errorf(domain.CodeConflict,
 				"project %q has %d SDK keys that are not revoked, more than deleting it can revoke in one write (at most %d); revoke SDK keys first",
 				k, len(keys), room)
@@ -187,7 +203,16 @@ func (s *Store) DeleteProject(ctx context.Context, k string, when time.Time, aud
 		cond := itemExists.And(unchanged(read, attrFlagSeq, attrEnvCount, attrSDKKeySeq))
 		b.add(s.txDelete(projectKey(k), &cond))
 		for _, sk := range envs {
-			b.add(s.txDelete(key{prefixProject + k, sk}, nil))
+			var asRead *expression.ConditionBuilder
+			if v, ok := envVersions[sk]; ok {
+				c := versionIs(v)
+				asRead = &c
+			}
+			b.add(s.txDelete(key{prefixProject + k, sk}, asRead))
+		}
+		for _, o := range slices.Sorted(maps.Keys(origins)) {
+			set := types.AttributeValueMemberSS{Value: origins[o]}
+			b.add(s.txChange(originKey(o), expression.Delete(expression.Name(attrEnvironments), expression.Value(set))))
 		}
 		for _, it := range keys {
 			asRead := itemExists.
@@ -256,6 +281,7 @@ func (s *Store) CreateEnvironment(ctx context.Context, e *domain.Environment) er
 			return err
 		}
 		b.add(s.txPut(it, &itemMissing))
+		s.addOriginIndex(&b, e.Project, e.Key, nil, e.AllowedOrigins, false)
 		err = s.transact(ctx, &b)
 		if err == nil {
 			return nil
@@ -331,6 +357,7 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 			return err
 		}
 		v := e.Version
+		origins := slices.Clone(e.AllowedOrigins)
 		var audit domain.Audit
 		if err := fn(e, &audit); err != nil {
 			return err
@@ -343,6 +370,7 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 		var b txBuilder
 		cond := versionIs(v)
 		b.add(s.txPut(it, &cond))
+		s.addOriginIndex(&b, project, k, origins, e.AllowedOrigins, true)
 		guardFrom, guardTo := s.addSettingsGuard(&b, project, audit.Guard, k)
 		applied := s.addApplied(&b, audit.Applies)
 		from := s.addAudit(&b, audit.Entries)
@@ -359,4 +387,22 @@ func (s *Store) UpdateEnvironment(ctx context.Context, project, k string, fn fun
 		return nil, err
 	}
 	return e, nil
+}
+
+// projectOrigins reads the project's environments (strongly consistent):
+// the origins they allow, each with the environments allowing it as the
+// origin index names them, and every environment's version by sort key.
+func (s *Store) projectOrigins(ctx context.Context, project string) (map[string][]string, map[string]int64, error) {
+	envs, err := listAll[record.Environment](ctx, s, listing{pk: prefixProject + project, prefix: prefixEnv, what: "environments of " + project})
+	if err != nil {
+		return nil, nil, err
+	}
+	origins, versions := map[string][]string{}, map[string]int64{}
+	for _, e := range envs {
+		versions[prefixEnv+e.Key] = e.Version
+		for _, o := range e.AllowedOrigins {
+			origins[o] = append(origins[o], domain.OriginIndexEntry(project, e.Key))
+		}
+	}
+	return origins, versions, nil
 }

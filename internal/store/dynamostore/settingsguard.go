@@ -19,7 +19,9 @@ import (
 //     has anyway);
 //   - for a decision on every environment of the project, a ConditionCheck
 //     that the project's env_count is their number (absent on a project
-//     item older than the counter: then not checked).
+//     item older than the counter: then not checked);
+//   - for a decision that read the freeze calendar, a ConditionCheck of
+//     ORG/FREEZES at the version read (attribute_not_exists for 0).
 //
 // Transactions are serialisable, so a write whose checks pass commits before
 // any settings write that would change them; one whose check fails writes
@@ -74,6 +76,9 @@ func (s *Store) addSettingsGuard(b *txBuilder, project string, g *domain.Setting
 		count := expression.Name(attrEnvCount)
 		b.add(s.txCheck(projectKey(project),
 			count.Equal(expression.Value(len(g.Environments))).Or(expression.AttributeNotExists(count))))
+	}
+	if g.Freezes != nil {
+		b.add(s.txCheck(freezesKey(), versionOrNew(*g.Freezes)))
 	}
 	return from, len(b.items)
 }

@@ -82,6 +82,7 @@ const (
 	skRuleset     = "RULESET"    // under PROJECT#<p>: the project's ruleset version
 	prefixSDKKey  = "SDKKEY#"    // under PROJECT#<p>: SDKKEY#<env>#<id>
 	prefixSDKHash = "SDKKEYHASH#"
+	prefixOrigin  = "ORIGIN#" // under ORG: ORIGIN#<origin>, the environments allowing it (evaluation.go)
 )
 
 // Index names (see table.go).

@@ -22,7 +22,10 @@ import (
 //     the count being under domain.MaxTeams (ErrTooManyTeams otherwise),
 //     and the team Put, attribute_not_exists (ErrTeamExists otherwise);
 //   - update: the team Put, conditioned on the version read (a lost race
-//     reads again and calls the update function again);
+//     reads again and calls the update function again), with the checks
+//     of the organisation settings its decision read (Audit.Guard:
+//     ErrContention when they moved) and the request it applies
+//     (Audit.Applies, conditioned on its version: ErrRequestMoved);
 //   - delete: the team Delete, conditioned on the version read (a race
 //     reads again and checks again), and ADD team_count :minus_one.
 
@@ -115,10 +118,19 @@ func (s *Store) UpdateTeam(ctx context.Context, k string, fn func(*domain.Team, 
 		var b txBuilder
 		cond := versionIs(v)
 		b.add(s.txPut(it, &cond))
+		guardFrom, guardTo := s.addSettingsGuard(&b, "", audit.Guard, "")
+		applied := s.addApplied(&b, audit.Applies)
 		from := s.addAudit(&b, audit.Entries)
-		// A failed condition: written or deleted meanwhile; the next read
-		// tells which.
-		if err := outcome(s.transact(ctx, &b), audit.Entries, from, "put team "+k); err != nil {
+		err = s.transact(ctx, &b)
+		if err := appliedMoved(err, applied); err != nil {
+			return err
+		}
+		if err := guardFailed(err, guardFrom, guardTo); err != nil {
+			return err
+		}
+		// A failed condition of the team: written or deleted meanwhile; the
+		// next read tells which.
+		if err := outcome(err, audit.Entries, from, "put team "+k); err != nil {
 			return err
 		}
 		out = t

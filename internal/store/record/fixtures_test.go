@@ -23,7 +23,8 @@ func fullProject() domain.Project {
 }
 
 func fullEnvironment() domain.Environment {
-	return domain.Environment{Project: "checkout", Key: "production", Name: "Production", Protected: true, Version: 2, CreatedAt: at(3), UpdatedAt: at(4)}
+	return domain.Environment{Project: "checkout", Key: "production", Name: "Production", Protected: true, Version: 2, CreatedAt: at(3), UpdatedAt: at(4),
+		AllowedOrigins: []string{"https://shop.example.com", "http://localhost:5173"}}
 }
 
 func fullFlag() domain.Flag {
@@ -35,7 +36,7 @@ func fullFlag() domain.Flag {
 			{Key: "on", Value: json.RawMessage(`{"color": "blue", "steps": [1, 2.5]}`), Name: "On", Description: "New flow"},
 			{Key: "off", Value: json.RawMessage(`false`), Name: "Off", Description: "Old flow"},
 		},
-		Archived: true, Version: 5, CreatedAt: at(5), UpdatedAt: at(6),
+		Archived: true, Version: 5, CreatedAt: at(5), UpdatedAt: at(6), ClientExposed: true,
 	}
 }
 
@@ -84,7 +85,7 @@ func fullMember() domain.Member {
 func fullToken() domain.Token {
 	return domain.Token{
 		ID: "t_1", Name: "CI", MemberID: "m_alice", Role: domain.RoleEditor, Hash: "9f86d081884c7d65", CreatedBy: "member:m_alice",
-		CreatedAt: at(11), LastUsedAt: atPtr(12), RevokedAt: atPtr(13), Projects: []string{"checkout", "billing"},
+		CreatedAt: at(11), LastUsedAt: atPtr(12), RevokedAt: atPtr(13), Projects: []string{"checkout", "billing"}, PendingRequest: "cr_gov",
 	}
 }
 
@@ -161,12 +162,20 @@ func fullGovernanceRequest() domain.ChangeRequest {
 	person, basePerson := fullMember(), fullMember()
 	person.Role = domain.RoleAdmin
 	basePerson.Role = domain.RoleEditor
+	newToken := fullToken()
+	newToken.Hash, newToken.LastUsedAt, newToken.RevokedAt = "", nil, nil
+	baseFreeze := fullFreezeCalendar().Freezes[0]
+	newFreeze := fullFreezeCalendar().Freezes[0]
+	newFreeze.Environments = []string{"production"}
+	baseTeam, newTeam := fullTeam(), fullTeam()
+	newTeam.Members = []string{"m_alice", "m_bob", "m_carol"}
 	cr := fullChangeRequest()
 	cr.ID, cr.Kind, cr.Flag = "cr_gov", domain.KindGovernance, ""
 	cr.Changes = []domain.Change{{Kind: domain.KindGovernance, Environment: "production", BaseVersion: 4, Governance: &domain.GovernanceChange{
 		What: domain.GovernApprovalSettings, Project: "checkout", Environment: "production", Member: "m_alice",
 		Org: &org, BaseOrg: &baseOrg, Settings: &settings, BaseSettings: &baseSettings, Env: &env, BaseEnv: &baseEnv,
-		Person: &person, BasePerson: &basePerson,
+		Person: &person, BasePerson: &basePerson, Token: "t_1", NewToken: &newToken, Freeze: "fz_1", NewFreeze: &newFreeze, BaseFreeze: &baseFreeze,
+		Team: "sre", NewTeam: &newTeam, BaseTeam: &baseTeam,
 		Weakens: []domain.FieldError{{Pointer: "/min_approvals", Parameter: "p", Detail: "2 → 1: a lower quorum"}},
 	}}}
 	cr.Policy.Reviewers = domain.ReviewersAdmins
@@ -202,7 +211,7 @@ func fullOutboxItem() domain.OutboxItem {
 func fullSDKKey() domain.SDKKey {
 	return domain.SDKKey{
 		ID: "k_1", Project: "checkout", Environment: "production", Name: "web", Hash: "2c26b46b68ffc68f", CreatedBy: "member:m_alice",
-		CreatedAt: at(30), RevokedAt: atPtr(31), ExpiresAt: atPtr(32), ReplacedBy: "k_2", Replaces: "k_0",
+		CreatedAt: at(30), RevokedAt: atPtr(31), ExpiresAt: atPtr(32), ReplacedBy: "k_2", Replaces: "k_0", Kind: domain.SDKKeyClient,
 	}
 }
 

@@ -32,14 +32,18 @@ type Environment struct {
 	Version   int64     `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// AllowedOrigins: absent when none (environments made before client keys).
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 }
 
 func FromEnvironment(e domain.Environment) Environment {
-	return Environment{Project: e.Project, Key: e.Key, Name: e.Name, Protected: e.Protected, Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+	return Environment{Project: e.Project, Key: e.Key, Name: e.Name, Protected: e.Protected, Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
+		AllowedOrigins: e.AllowedOrigins}
 }
 
 func (r Environment) Domain() domain.Environment {
-	return domain.Environment{Project: r.Project, Key: r.Key, Name: r.Name, Protected: r.Protected, Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	return domain.Environment{Project: r.Project, Key: r.Key, Name: r.Name, Protected: r.Protected, Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		AllowedOrigins: r.AllowedOrigins}
 }
 
 // Variant's Value is stored as it was given: JSON text in the embedded
@@ -75,6 +79,7 @@ type Flag struct {
 	Version        int64     `json:"version"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+	ClientExposed  bool      `json:"client_exposed,omitempty"` // absent: not exposed (flags made before client keys)
 }
 
 func FromFlag(f domain.Flag) Flag {
@@ -82,6 +87,7 @@ func FromFlag(f domain.Flag) Flag {
 		Project: f.Project, Key: f.Key, Name: f.Name, Description: f.Description, Tags: f.Tags, Maintainer: f.Maintainer, MaintainerTeam: f.MaintainerTeam,
 		BucketingUnit: f.BucketingUnit, BucketingSalt: f.BucketingSalt, EvaluationMode: string(f.EvaluationMode),
 		Variants: each(f.Variants, FromVariant), Archived: f.Archived, Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
+		ClientExposed: f.ClientExposed,
 	}
 }
 
@@ -90,6 +96,7 @@ func (r Flag) Domain() domain.Flag {
 		Project: r.Project, Key: r.Key, Name: r.Name, Description: r.Description, Tags: r.Tags, Maintainer: r.Maintainer, MaintainerTeam: r.MaintainerTeam,
 		BucketingUnit: r.BucketingUnit, BucketingSalt: r.BucketingSalt, EvaluationMode: domain.EvaluationMode(r.EvaluationMode),
 		Variants: each(r.Variants, Variant.Domain), Archived: r.Archived, Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		ClientExposed: r.ClientExposed,
 	}
 }
 

@@ -60,12 +60,16 @@ type Token struct {
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 	Projects   []string   `json:"projects,omitempty"`
+	// PendingRequest names the governance request whose apply makes the
+	// token live; absent once it is (and for every token made live).
+	PendingRequest string `json:"pending_request,omitempty"`
 }
 
 func FromToken(t domain.Token) Token {
 	return Token{
 		ID: t.ID, Name: t.Name, MemberID: t.MemberID, Role: string(t.Role), Hash: t.Hash, CreatedBy: t.CreatedBy,
 		CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt, Projects: slices.Clone(t.Projects),
+		PendingRequest: t.PendingRequest,
 	}
 }
 
@@ -96,6 +100,7 @@ func (r Token) Domain() domain.Token {
 	return domain.Token{
 		ID: r.ID, Name: r.Name, MemberID: r.MemberID, Role: domain.Role(r.Role), Hash: r.Hash, CreatedBy: r.CreatedBy,
 		CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt, Projects: slices.Clone(r.Projects),
+		PendingRequest: r.PendingRequest,
 	}
 }
 
@@ -111,19 +116,20 @@ type SDKKey struct {
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	ReplacedBy  string     `json:"replaced_by,omitempty"`
 	Replaces    string     `json:"replaces,omitempty"`
+	Kind        string     `json:"kind,omitempty"` // absent: a server key (keys made before kinds existed)
 }
 
 func FromSDKKey(k domain.SDKKey) SDKKey {
 	return SDKKey{
 		ID: k.ID, Project: k.Project, Environment: k.Environment, Name: k.Name, Hash: k.Hash, CreatedBy: k.CreatedBy,
-		CreatedAt: k.CreatedAt, RevokedAt: k.RevokedAt, ExpiresAt: k.ExpiresAt, ReplacedBy: k.ReplacedBy, Replaces: k.Replaces,
+		CreatedAt: k.CreatedAt, RevokedAt: k.RevokedAt, ExpiresAt: k.ExpiresAt, ReplacedBy: k.ReplacedBy, Replaces: k.Replaces, Kind: string(k.Kind),
 	}
 }
 
 func (r SDKKey) Domain() domain.SDKKey {
 	return domain.SDKKey{
 		ID: r.ID, Project: r.Project, Environment: r.Environment, Name: r.Name, Hash: r.Hash, CreatedBy: r.CreatedBy,
-		CreatedAt: r.CreatedAt, RevokedAt: r.RevokedAt, ExpiresAt: r.ExpiresAt, ReplacedBy: r.ReplacedBy, Replaces: r.Replaces,
+		CreatedAt: r.CreatedAt, RevokedAt: r.RevokedAt, ExpiresAt: r.ExpiresAt, ReplacedBy: r.ReplacedBy, Replaces: r.Replaces, Kind: domain.SDKKeyKind(r.Kind),
 	}
 }
 

@@ -18,7 +18,10 @@ func auditTests() map[string]func(*testing.T, domain.Store) {
 		"AuditListFiltersByProjectSet":   testAuditListFiltersByProjectSet,
 		"RequestListFiltersByProjectSet": testRequestListFiltersByProjectSet,
 		"WritesApplyTheirRequest":        testWritesApplyTheirRequest,
+		"PendingTokenActivates":          testPendingTokenActivates,
+		"FreezeWriteGuarded":             testFreezeWriteGuarded,
 		"WritesOpenTheirRequest":         testWritesOpenTheirRequest,
+		"ListOverdueReviews":             testListOverdueReviews,
 	}
 }
 

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -111,5 +112,90 @@ func testWritesOpenTheirRequest(t *testing.T, s domain.Store) {
 	must(t, err)
 	if len(list) != len(writes) {
 		t.Fatalf("review_after requests listed: %d, want %d", len(list), len(writes))
+	}
+}
+
+// reviewAfterDue is the review after a bypass, opened at created and due
+// at due.
+func reviewAfterDue(t *testing.T, id string, created, due time.Time) *domain.ChangeRequest {
+	t.Helper()
+	cr := newRequest(id, "production", created)
+	if _, err := cr.OpenReviewAfter(domain.Actor{MemberID: "m1", Role: domain.RoleEditor}, "incident", "", due, 1, "api", created); err != nil {
+		t.Fatal(err)
+	}
+	return cr
+}
+
+// testListOverdueReviews: CRFilter.Overdue lists the reviews after a
+// bypass whose due time has passed at the filter's Now (due at Now
+// included) and that nobody acknowledged, marked overdue by the timers or
+// not yet, page by page; false lists every other request. The store
+// decides by Now, never by its own clock, also within a second (DynamoDB
+// compares the stored times as strings).
+func testListOverdueReviews(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	newProject(t, s, "p")
+	must(t, s.CreateFlag(ctx, newFlag("f"), nil))
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	half := 500 * time.Millisecond
+	for _, cr := range []*domain.ChangeRequest{
+		reviewAfterDue(t, "ra_1h", at(1), t0.Add(time.Hour)),
+		reviewAfterDue(t, "ra_2h_half", at(2), t0.Add(2*time.Hour+half)),
+		reviewAfterDue(t, "ra_3h", at(3), t0.Add(3*time.Hour)),
+		reviewAfterDue(t, "ra_acked", at(4), t0.Add(time.Hour)),
+		reviewAfterDue(t, "ra_marked", at(5), t0.Add(time.Hour)),
+		newRequest("pending", "production", at(6)),
+	} {
+		must(t, s.CreateChangeRequest(ctx, cr, false, nil))
+	}
+	_, err := s.UpdateChangeRequest(ctx, "ra_acked", func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
+		return only(cr.Acknowledge(reviewer, "seen", "api", t0.Add(30*time.Minute)))
+	})
+	must(t, err)
+	_, err = s.UpdateChangeRequest(ctx, "ra_marked", func(cr *domain.ChangeRequest, _ *domain.RequestWrite) error {
+		return only(cr.MarkOverdue(t0.Add(time.Hour)))
+	})
+	must(t, err)
+
+	list := func(f domain.CRFilter, limit int) string {
+		var ids []string
+		cursor := ""
+		for range 20 {
+			crs, next, err := s.ListChangeRequests(ctx, f, domain.Page{Limit: limit, Cursor: cursor})
+			must(t, err)
+			for _, cr := range crs {
+				ids = append(ids, cr.ID)
+			}
+			if next == "" {
+				return fmt.Sprint(ids)
+			}
+			cursor = next
+		}
+		t.Fatal("pagination does not end")
+		return ""
+	}
+	yes, no := true, false
+	for _, c := range []struct {
+		f    domain.CRFilter
+		want string
+	}{
+		{domain.CRFilter{Overdue: &yes, Now: t0.Add(59 * time.Minute)}, "[]"},
+		{domain.CRFilter{Overdue: &yes, Now: t0.Add(time.Hour)}, "[ra_marked ra_1h]"},
+		// due 2h and half a second: not yet at 2h, nor a quarter second later
+		{domain.CRFilter{Overdue: &yes, Now: t0.Add(2 * time.Hour)}, "[ra_marked ra_1h]"},
+		{domain.CRFilter{Overdue: &yes, Now: t0.Add(2*time.Hour + half/2)}, "[ra_marked ra_1h]"},
+		{domain.CRFilter{Overdue: &yes, Now: t0.Add(2*time.Hour + half)}, "[ra_marked ra_2h_half ra_1h]"},
+		{domain.CRFilter{Overdue: &yes, Now: t0.Add(5 * time.Hour), Project: "p"}, "[ra_marked ra_3h ra_2h_half ra_1h]"},
+		{domain.CRFilter{Overdue: &yes, Now: t0.Add(5 * time.Hour), Status: domain.StatusReviewAfter}, "[ra_marked ra_3h ra_2h_half ra_1h]"},
+		{domain.CRFilter{Overdue: &yes, Now: t0.Add(5 * time.Hour), Status: domain.StatusPending}, "[]"},
+		{domain.CRFilter{Overdue: &yes, Now: t0.Add(5 * time.Hour), Projects: domain.ProjectSet{Except: []string{"p"}}}, "[]"},
+		{domain.CRFilter{Overdue: &no, Now: t0.Add(2 * time.Hour)}, "[pending ra_acked ra_3h ra_2h_half]"},
+	} {
+		for _, limit := range []int{1, 50} {
+			if got := list(c.f, limit); got != c.want {
+				t.Fatalf("overdue %t at %s (status %q, project %q), %d a page: %s, want %s",
+					*c.f.Overdue, c.f.Now.Sub(t0), c.f.Status, c.f.Project, limit, got, c.want)
+			}
+		}
 	}
 }

@@ -57,6 +57,9 @@ func Run(t *testing.T, newStore NewStore) {
 	for n, fn := range segmentTests() {
 		tests[n] = fn
 	}
+	for n, fn := range clientKeyTests() {
+		tests[n] = fn
+	}
 	for n, fn := range freezeTests() {
 		tests[n] = fn
 	}

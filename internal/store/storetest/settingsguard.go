@@ -15,6 +15,7 @@ func settingsGuardTests() map[string]func(*testing.T, domain.Store) {
 		"SettingsGuardConfigWrite": testSettingsGuardConfigWrite,
 		"SettingsGuardFlagWrite":   testSettingsGuardFlagWrite,
 		"SettingsGuardRulesWrite":  testSettingsGuardRulesWrite,
+		"SettingsGuardFreezes":     testSettingsGuardFreezes,
 	}
 }
 
@@ -296,4 +297,39 @@ func testSettingsGuardRulesWrite(t *testing.T, s domain.Store) {
 			t.Fatalf("%s guarded on the current organisation settings was not written", w.name)
 		}
 	}
+}
+
+// A write decided on the freeze calendar as read (SettingsGuard.Freezes)
+// commits only while the calendar is at that version: never written
+// (version 0) and since written, or written and since changed, each fail
+// with contention and write nothing.
+func testSettingsGuardFreezes(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	guardWorld(t, s) // organisation settings at version 1; staging's approval settings at 1
+	write := func(id string, calendar int64) error {
+		_, err := s.UpdateFlagConfig(ctx, "p", "f", "staging", func(_ *domain.Flag, c *domain.FlagConfig, w *domain.ConfigWrite) error {
+			w.Settings = &domain.SettingsGuard{Org: 1, Environments: []domain.EnvironmentGuard{{Environment: "staging", Version: 1}}, Freezes: &calendar}
+			c.Enabled = !c.Enabled
+			e := auditEntry(id, "targeting.updated", t0)
+			e.Environment = "staging"
+			w.Record(e)
+			return nil
+		})
+		return err
+	}
+	must(t, write("cal-0-current", 0))
+	addFreeze := func() {
+		t.Helper()
+		_, err := s.UpdateFreezes(ctx, func(c *domain.FreezeCalendar, _ *domain.Audit) error {
+			c.Freezes = append(c.Freezes, domain.Freeze{ID: fmt.Sprintf("fz_%d", len(c.Freezes)), Name: "release", Project: "p", From: &t0, To: &t0})
+			return nil
+		})
+		must(t, err)
+	}
+	addFreeze() // the calendar at version 1
+	wantNothingWritten(t, s, "a write decided on the calendar never written, since written", write("cal-0-stale", 0), "cal-0-stale")
+	must(t, write("cal-1-current", 1))
+	addFreeze() // version 2
+	wantNothingWritten(t, s, "a write decided on calendar version 1, now 2", write("cal-1-stale", 1), "cal-1-stale")
+	must(t, write("cal-2-current", 2))
 }

@@ -21,6 +21,7 @@ func teamTests() map[string]func(*testing.T, domain.Store) {
 		"TeamConcurrentUpdates":  testTeamConcurrentUpdates,
 		"TeamStaleVersionWinner": testTeamStaleVersionOneWinner,
 		"TeamDeleteRacesUpdate":  testTeamDeleteRacesUpdate,
+		"TeamWriteGuarded":       testTeamWriteGuarded,
 	}
 }
 
@@ -400,5 +401,46 @@ func testTeamDeleteRacesUpdate(t *testing.T, s domain.Store) {
 		default:
 			t.Fatalf("round %d: delete %v, update %v, team afterwards %+v %v", round, delErr, updErr, team, getErr)
 		}
+	}
+}
+
+// testTeamWriteGuarded: a team write told the organisation settings its
+// decision read (domain.Audit's Guard: approvals were off) writes nothing,
+// neither the team nor its audit entry, and answers ErrContention once
+// they moved, so that members added to a required team with approvals off
+// never commit after approvals are switched on; guarded on the settings as
+// they are, it commits.
+func testTeamWriteGuarded(t *testing.T, s domain.Store) {
+	ctx := context.Background()
+	must(t, s.CreateTeam(ctx, newTeam("sre", "m_alice"), nil))
+	o, err := s.GetOrgSettings(ctx)
+	must(t, err)
+	read := o.Version
+	_, err = s.UpdateOrgSettings(ctx, func(o *domain.OrgSettings, _ *domain.Audit) error { o.Approvals = true; return nil })
+	must(t, err)
+	write := func(org int64, id string) error {
+		_, err := s.UpdateTeam(ctx, "sre", func(team *domain.Team, a *domain.Audit) error {
+			team.Members = append(team.Members, "m_friend")
+			a.Guard = &domain.SettingsGuard{Org: org}
+			a.Record(teamEntry(id, domain.ActionTeamUpdated, "sre"))
+			return nil
+		})
+		return err
+	}
+	if err := write(read, "a-guard-stale"); !errors.Is(err, domain.ErrContention) {
+		t.Fatalf("a team write guarded by settings that moved: %v, want ErrContention", err)
+	}
+	if team, err := s.GetTeam(ctx, "sre"); err != nil || team.Version != 1 || team.HasMember("m_friend") {
+		t.Fatalf("a refused write changed the team: %+v %v", team, err)
+	}
+	if _, err := s.GetOutbox(ctx, "a-guard-stale"); domain.ErrorCode(err) != domain.CodeNotFound {
+		t.Fatalf("a refused write left its outbox item: %v", err)
+	}
+	must(t, write(read+1, "a-guard-current"))
+	if team, err := s.GetTeam(ctx, "sre"); err != nil || team.Version != 2 || !team.HasMember("m_friend") {
+		t.Fatalf("the guarded write: %+v %v", team, err)
+	}
+	if _, err := s.GetOutbox(ctx, "a-guard-current"); err != nil {
+		t.Fatalf("the guarded write's outbox item: %v", err)
 	}
 }
