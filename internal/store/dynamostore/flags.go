@@ -147,8 +147,8 @@ func (s *Store) WriteFlag(ctx context.Context, project, k string, fn func(*domai
 				k, len(w.Settings.Environments), project)
 		}
 		err = s.transact(ctx, &b)
-		if _, stale := anyFailedCondition(err, guardFrom, guardTo); stale {
-			return domain.ErrContention // the settings changed since the decision: decide again
+		if err := guardFailed(err, guardFrom, guardTo); err != nil {
+			return err // the settings changed since the decision: decide again
 		}
 		if err := openedExists(err, opensAt, w.Opens); err != nil {
 			return err
