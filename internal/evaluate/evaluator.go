@@ -41,8 +41,8 @@ type Evaluator struct {
 
 	mu       sync.Mutex
 	rulesets map[string]*Compiled                // project/env → ruleset
-	keys     map[string]cachedSDKKey             // hash → key
-	misses   map[string]cachedSDKKey             // hash → no such key
+	keys     map[[sha256.Size]byte]cachedSDKKey  // hash → key
+	misses   map[[sha256.Size]byte]cachedSDKKey  // hash → no such key
 	origins  map[string]cachedOrigin             // origin → whether some environment allows it
 	assigned map[domain.AssignmentKey]assignment // units → stored variant
 	outside  map[domain.AssignmentKey]assignment // units outside the rollout, nothing stored
@@ -171,7 +171,7 @@ func New(store Store, clk clock.Clock, refresh time.Duration) *Evaluator {
 	if refresh <= 0 {
 		refresh = DefaultRefresh
 	}
-	return &Evaluator{store: store, clock: clk, refresh: refresh, rulesets: map[string]*Compiled{}, keys: map[string]cachedSDKKey{}, misses: map[string]cachedSDKKey{},
+	return &Evaluator{store: store, clock: clk, refresh: refresh, rulesets: map[string]*Compiled{}, keys: map[[sha256.Size]byte]cachedSDKKey{}, misses: map[[sha256.Size]byte]cachedSDKKey{},
 		origins: map[string]cachedOrigin{}, assigned: map[domain.AssignmentKey]assignment{}, outside: map[domain.AssignmentKey]assignment{}}
 }
 
@@ -188,7 +188,9 @@ func (e *Evaluator) Authenticate(ctx context.Context, secret string) (*domain.SD
 	if len(secret) < 16 || len(secret) > 256 {
 		return nil, domain.Errorf(domain.CodeUnauthenticated, "an SDK key is required")
 	}
-	h := HashSDKKey(secret)
+	// the caches are keyed by the hash's bytes, hex-encoded (as stored)
+	// only when the store is asked
+	h := sha256.Sum256([]byte(secret))
 	now := e.clock.Now()
 	e.mu.Lock()
 	c, ok := e.keys[h]
@@ -197,7 +199,7 @@ func (e *Evaluator) Authenticate(ctx context.Context, secret string) (*domain.SD
 	}
 	e.mu.Unlock()
 	if !ok || now.Sub(c.checked) >= e.refresh {
-		k, err := e.store.GetSDKKeyByHash(ctx, h)
+		k, err := e.store.GetSDKKeyByHash(ctx, hex.EncodeToString(h[:]))
 		switch {
 		case domain.ErrorCode(err) == domain.CodeNotFound:
 			k = nil

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -20,9 +21,17 @@ import (
 )
 
 // Handler adapts h to a Lambda handler for API Gateway HTTP API events.
+//
+// A Lambda instance answers one event at a time, and the adapter reuses
+// what it builds a request of (header map, URL, body reader) and records
+// the response in (status, header map, buffer) for the next event, through
+// pools: h must keep nothing of the request or the writer after it
+// returns, as net/http asks of the writer.
 func Handler(h http.Handler) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		req, err := Request(ctx, ev)
+		x := exchanges.Get().(*exchange)
+		defer x.release()
+		req, err := x.request(ctx, ev)
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{
 				StatusCode: http.StatusBadRequest,
@@ -43,6 +52,36 @@ func Handler(h http.Handler) func(context.Context, events.APIGatewayV2HTTPReques
 
 // Request builds the http.Request an API Gateway event describes.
 func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Request, error) {
+	return new(exchange).request(ctx, ev)
+}
+
+// exchange is what a request is built of, kept for the next event.
+type exchange struct {
+	req    http.Request
+	url    url.URL
+	header http.Header
+	vals   []string
+	body   bodyReader
+}
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// release puts x back for the next event, unless the event was unusually
+// large.
+func (x *exchange) release() {
+	if len(x.header) > 64 {
+		return
+	}
+	clear(x.header)
+	clear(x.vals)
+	x.vals = x.vals[:0]
+	x.req = http.Request{}
+	x.url = url.URL{}
+	x.body.Reset("")
+	exchanges.Put(x)
+}
+
+func (x *exchange) request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Request, error) {
 	raw := ev.Body
 	if ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(ev.Body)
@@ -51,8 +90,7 @@ func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Requ
 		}
 		raw = string(b)
 	}
-	body := &bodyReader{}
-	body.Reset(raw)
+	x.body.Reset(raw)
 	path := ev.RawPath
 	if st := ev.RequestContext.Stage; st != "" && st != "$default" {
 		path = strings.TrimPrefix(path, "/"+st)
@@ -65,35 +103,105 @@ func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Requ
 		target += "?" + ev.RawQueryString
 	}
 	method := ev.RequestContext.HTTP.Method
-	if method == "" {
-		return nil, fmt.Errorf("event has no requestContext.http.method")
+	if !validMethod(method) {
+		return nil, fmt.Errorf("event has no valid requestContext.http.method: %q", method)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	u, err := x.requestURL(target)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
 	// API Gateway sends one value per (lower-case) header name: one map
-	// sized for them and one backing array for the values instead of a
-	// Header.Set, and its slice, per header.
-	h := make(http.Header, len(ev.Headers)+2)
-	vals := make([]string, 0, len(ev.Headers))
+	// and one backing array for the values instead of a Header.Set, and
+	// its slice, per header.
+	if x.header == nil {
+		x.header = make(http.Header, len(ev.Headers)+2)
+	}
+	h := x.header
+	add := func(k, v string) {
+		x.vals = append(x.vals, v)
+		h[k] = x.vals[len(x.vals)-1 : len(x.vals) : len(x.vals)]
+	}
 	for k, v := range ev.Headers {
-		vals = append(vals, v)
-		h[canonicalKey(k)] = vals[len(vals)-1 : len(vals) : len(vals)]
+		add(canonicalKey(k), v)
 	}
-	req.Header = h
 	if len(ev.Cookies) > 0 {
-		h.Set("Cookie", strings.Join(ev.Cookies, "; "))
+		add("Cookie", strings.Join(ev.Cookies, "; "))
 	}
-	if ev.RequestContext.RequestID != "" && h.Get("X-Request-Id") == "" {
-		h.Set("X-Request-Id", ev.RequestContext.RequestID)
+	if id := ev.RequestContext.RequestID; id != "" && first(h, "X-Request-Id") == "" {
+		add("X-Request-Id", id)
 	}
-	req.RemoteAddr = ev.RequestContext.HTTP.SourceIP
-	req.Host = h.Get("Host")
-	req.RequestURI = target
-	req.ContentLength = int64(len(raw))
-	return req, nil
+	// what http.NewRequestWithContext would build from method and target,
+	// without parsing a URL that needs none (requestURL)
+	x.req = http.Request{
+		Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: &x.body, ContentLength: int64(len(raw)),
+		Host: first(h, "Host"), RemoteAddr: ev.RequestContext.HTTP.SourceIP, RequestURI: target,
+	}
+	return x.req.WithContext(ctx), nil
 }
+
+// first is h.Get(key) of a canonical key, without canonicalising it again.
+func first(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// validMethod says whether m is an HTTP method token (RFC 9110, 9.1), as
+// http.NewRequest checks it.
+func validMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodHead:
+		return true
+	case "":
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		if !tokenByte(m[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func tokenByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// requestURL is url.Parse(target) for a request target API Gateway sends.
+// A path of plain characters (nothing escaped, nothing to escape) and a
+// query without control characters or a fragment are taken as they are,
+// which is what url.Parse makes of them (TestRequestURLIsURLParse); any
+// other target goes through url.Parse.
+func (x *exchange) requestURL(target string) (*url.URL, error) {
+	path, query, hasQuery := strings.Cut(target, "?")
+	if len(path) == 0 || path[0] != '/' || strings.HasPrefix(path, "//") {
+		return url.Parse(target)
+	}
+	for i := 0; i < len(path); i++ {
+		if !plainPath[path[i]] {
+			return url.Parse(target)
+		}
+	}
+	for i := 0; i < len(query); i++ {
+		if c := query[i]; c < 0x20 || c == 0x7f || c == '#' {
+			return url.Parse(target)
+		}
+	}
+	x.url = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return &x.url, nil
+}
+
+// plainPath says which bytes stand for themselves in a URL path: letters,
+// digits and those of "-._~$&+,;=:@/", which url.URL.EscapedPath leaves
+// as they are (it escapes the other sub-delimiters of RFC 3986, 3.3).
+var plainPath = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~$&+,;=:@/", byte(c)) >= 0
+	}
+	return t
+}()
 
 // bodyReader is a request body: a reader of the event's body that needs no
 // wrapping to be closed (an io.ReadCloser, so http.NewRequest keeps it as
@@ -102,25 +210,69 @@ type bodyReader struct{ strings.Reader }
 
 func (*bodyReader) Close() error { return nil }
 
-// canonicalKeys maps the lower-case names API Gateway sends of the usual
-// headers to their canonical form, what textproto.CanonicalMIMEHeaderKey
-// gives, without its work; other names are canonicalised as they come.
-var canonicalKeys = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{
-		"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control", "Content-Encoding",
-		"Content-Length", "Content-Type", "Cookie", "Host", "If-Match", "If-None-Match", "If-Modified-Since",
-		"Origin", "Referer", "User-Agent", "Via", "X-Amz-Date", "X-Amzn-Trace-Id", "X-Api-Key", "X-Forwarded-For",
-		"X-Forwarded-Port", "X-Forwarded-Proto", "X-Request-Id", "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site",
-	} {
-		m[strings.ToLower(k)] = textproto.CanonicalMIMEHeaderKey(k)
-	}
-	return m
-}()
-
+// canonicalKey is textproto.CanonicalMIMEHeaderKey(k). The lower-case
+// names API Gateway sends of the usual headers are answered from a switch,
+// without its work (TestCanonicalKeyIsTextprotos).
 func canonicalKey(k string) string {
-	if c, ok := canonicalKeys[k]; ok {
-		return c
+	switch k {
+	case "accept":
+		return "Accept"
+	case "accept-encoding":
+		return "Accept-Encoding"
+	case "accept-language":
+		return "Accept-Language"
+	case "authorization":
+		return "Authorization"
+	case "cache-control":
+		return "Cache-Control"
+	case "content-encoding":
+		return "Content-Encoding"
+	case "content-length":
+		return "Content-Length"
+	case "content-type":
+		return "Content-Type"
+	case "cookie":
+		return "Cookie"
+	case "host":
+		return "Host"
+	case "if-match":
+		return "If-Match"
+	case "if-none-match":
+		return "If-None-Match"
+	case "if-modified-since":
+		return "If-Modified-Since"
+	case "origin":
+		return "Origin"
+	case "referer":
+		return "Referer"
+	case "user-agent":
+		return "User-Agent"
+	case "via":
+		return "Via"
+	case "x-amz-date":
+		return "X-Amz-Date"
+	case "x-amzn-trace-id":
+		return "X-Amzn-Trace-Id"
+	case "x-api-key":
+		return "X-Api-Key"
+	case "x-forwarded-for":
+		return "X-Forwarded-For"
+	case "x-forwarded-port":
+		return "X-Forwarded-Port"
+	case "x-forwarded-proto":
+		return "X-Forwarded-Proto"
+	case "x-request-id":
+		return "X-Request-Id"
+	case "sec-fetch-dest":
+		return "Sec-Fetch-Dest"
+	case "sec-fetch-mode":
+		return "Sec-Fetch-Mode"
+	case "sec-fetch-site":
+		return "Sec-Fetch-Site"
+	case "access-control-request-method":
+		return "Access-Control-Request-Method"
+	case "access-control-request-headers":
+		return "Access-Control-Request-Headers"
 	}
 	return textproto.CanonicalMIMEHeaderKey(k)
 }
