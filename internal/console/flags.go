@@ -29,6 +29,7 @@ func (c *Console) flagRoutes() []Route {
 		{Method: "GET", Pattern: "/projects/{project}/flags/{flag}", handler: c.flagPage},
 		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/archive", handler: c.flagArchive},
 		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/maintainer-team", handler: c.maintainerTeamSubmit},
+		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/client-exposure", handler: c.clientExposureSubmit},
 		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/environments/{environment}/promote", handler: c.promoteSubmit},
 		{Method: "GET", Pattern: "/projects/{project}/flags/{flag}/targeting/{environment}", handler: c.targetingPage},
 		{Method: "POST", Pattern: "/projects/{project}/flags/{flag}/targeting/{environment}", handler: c.targetingSubmit},
@@ -40,6 +41,8 @@ var _ = flash(map[string]string{
 	"flag-archived":         "The flag is archived: it is hidden from the list and its targeting cannot change until it is restored.",
 	"flag-restored":         "The flag is restored.",
 	"maintainer-team-saved": "The maintainer team is saved.",
+	"client-exposed":        "The flag is exposed to client-side SDKs: client keys (browsers, mobile apps) can evaluate it now.",
+	"client-hidden":         "The flag is no longer exposed to client-side SDKs: client keys get FLAG_NOT_FOUND for it now.",
 	"saved":                 "Saved: the new targeting is live.",
 	// the flag page names the two environments instead when it can
 	// (promotedFlash)
@@ -653,6 +656,8 @@ type flagView struct {
 	// why the maintainer team just sent was refused.
 	Teams           []domain.Team
 	MaintainerError string
+	// ExposureError is why the client exposure just sent was refused.
+	ExposureError string
 }
 
 // TeamName names the flag's maintainer team: its name and key, or the key
@@ -854,15 +859,45 @@ func (c *Console) flagArchive(w http.ResponseWriter, r *http.Request, v *viewer)
 // it as weakening the rules), and the browser goes to it. A refusal shows
 // the flag page again, the refusal beside the form.
 func (c *Console) maintainerTeamSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	team := strings.TrimSpace(r.PostForm.Get("maintainer_team"))
+	return c.flagSettingSubmit(w, r, v, "Maintainer team of "+r.PathValue("flag"), "maintainer-team-saved",
+		func(f *domain.Flag) { f.MaintainerTeam = team },
+		func(view *flagView, refusal string) { view.MaintainerError = refusal })
+}
+
+// clientExposureSubmit exposes the flag to client-side SDKs (client keys:
+// browsers, mobile apps) when the form's client_exposed is checked, or
+// hides it from them, as maintainerTeamSubmit sets the maintainer team:
+// where the service says the change needs approval (exposing a flag
+// makes its answers public), it becomes a change request.
+func (c *Console) clientExposureSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	exposed := r.PostForm.Get("client_exposed") != ""
+	key := r.PathValue("flag")
+	title, flashKey := "Hide "+key+" from client-side SDKs", "client-hidden"
+	if exposed {
+		title, flashKey = "Expose "+key+" to client-side SDKs", "client-exposed"
+	}
+	return c.flagSettingSubmit(w, r, v, title, flashKey,
+		func(f *domain.Flag) { f.ClientExposed = exposed },
+		func(view *flagView, refusal string) { view.ExposureError = refusal })
+}
+
+// flagSettingSubmit changes one of the flag's settings (set) against the
+// version the page showed, through the service's flag change. Where the
+// change needs approval it opens a change request (a governance request,
+// should the service count it as weakening the rules), and the browser
+// goes to it; else back to the flag's page, saying flashKey. A refusal
+// shows the flag page again, the refusal beside the form (refused).
+func (c *Console) flagSettingSubmit(w http.ResponseWriter, r *http.Request, v *viewer, title, flashKey string,
+	set func(*domain.Flag), refused func(view *flagView, refusal string)) error {
 	ctx := r.Context()
 	project, key := r.PathValue("project"), r.PathValue("flag")
-	team := strings.TrimSpace(r.PostForm.Get("maintainer_team"))
 	version, err := mustFormVersion(r)
 	if err == nil {
 		var out app.Outcome[domain.Flag]
-		out, err = c.svc.ChangeFlag(ctx, v.P, project, key, version, app.ChangeOptions{Title: "Maintainer team of " + key},
+		out, err = c.svc.ChangeFlag(ctx, v.P, project, key, version, app.ChangeOptions{Title: title},
 			func(f *domain.Flag) error {
-				f.MaintainerTeam = team
+				set(f)
 				return nil
 			})
 		switch {
@@ -871,7 +906,7 @@ func (c *Console) maintainerTeamSubmit(w http.ResponseWriter, r *http.Request, v
 		case err == nil && out.Request != nil:
 			return done(w, r, "/requests/"+url.PathEscape(out.Request.ID), "requested")
 		case err == nil:
-			return done(w, r, flagPath(project, key), "maintainer-team-saved")
+			return done(w, r, flagPath(project, key), flashKey)
 		}
 	}
 	notes, status, ok := notesFrom(err)
@@ -882,7 +917,7 @@ func (c *Console) maintainerTeamSubmit(w http.ResponseWriter, r *http.Request, v
 	if verr != nil {
 		return verr
 	}
-	view.MaintainerError = notes.Message
+	refused(view, notes.Message)
 	return c.render(w, v, status, "flag", view.Flag.Name, view)
 }
 

@@ -49,6 +49,7 @@ var _ = flash(map[string]string{
 	"environment-unprotected": "The environment is no longer protected.",
 	"approval-settings-saved": "The approval settings are saved.",
 	"sdk-key-revoked":         "The SDK key is revoked: it stops working at once.",
+	"allowed-origins-saved":   "The allowed origins are saved: browsers on those origins may call with the environment's client keys.",
 	"governance-requested":    "This change weakens the rules, so another admin must approve it: it is now this change request.",
 })
 
@@ -209,6 +210,37 @@ type environmentsView struct {
 	Org          *domain.OrgSettings
 	Form         app.EnvironmentInput // the new environment form's values
 	Notes        fieldNotes
+	// Origins is an environment's allowed origins form just refused.
+	Origins *originsRefusal
+}
+
+// originsRefusal is a refused allowed origins form: its environment, its
+// text as typed (unless the environment changed meanwhile: the form then
+// shows the origins as they are), and why.
+type originsRefusal struct {
+	Env     string
+	Text    string
+	Typed   bool
+	Message string // above the form
+	Field   string // next to the field
+}
+
+// OriginsText is what an environment's allowed origins field shows: the
+// refused form's text as typed, else its origins, one per line.
+func (v environmentsView) OriginsText(e domain.Environment) string {
+	if o := v.OriginsRefusal(e.Key); o != nil && o.Typed {
+		return o.Text
+	}
+	return strings.Join(e.AllowedOrigins, "\n")
+}
+
+// OriginsRefusal is why the environment's allowed origins form was just
+// refused, nil when it was not.
+func (v environmentsView) OriginsRefusal(env string) *originsRefusal {
+	if v.Origins == nil || v.Origins.Env != env {
+		return nil
+	}
+	return v.Origins
 }
 
 func environmentsURL(project string) string { return "/projects/" + project + "/environments" }
@@ -267,37 +299,103 @@ func (c *Console) environmentCreate(w http.ResponseWriter, r *http.Request, v *v
 	return done(w, r, environmentsURL(project), "environment-created")
 }
 
-// environmentSubmit protects an environment or lifts its protection.
+// environmentSubmit changes what the form sends of an environment: its
+// protection (protected: on or off), its allowed origins (allowed_origins,
+// one per line; an empty field allows none), or both. The service decides
+// the rest: which origins are valid, and whether the change needs a
+// second admin. A refused allowed origins form shows the page again, the
+// refusal at the field.
 func (c *Console) environmentSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	version, err := mustFormVersion(r)
 	if err != nil {
 		return err
 	}
-	project := r.PathValue("project")
-	var protect bool
-	switch r.PostForm.Get("protected") {
-	case "on":
-		protect = true
-	case "off":
-	default:
+	project, envKey := r.PathValue("project"), r.PathValue("environment")
+	f := r.PostForm
+	_, setOrigins := f["allowed_origins"]
+	var protect *bool // nil: the form does not change the protection
+	switch p := f.Get("protected"); {
+	case p == "on" || p == "off":
+		on := p == "on"
+		protect = &on
+	case p != "" || !setOrigins:
 		var val domain.Validation
 		val.Add("/protected", "must be on or off")
 		return val.Err()
 	}
-	out, err := c.svc.UpdateEnvironment(r.Context(), v.P, project, r.PathValue("environment"), version, func(e *domain.Environment) error {
-		e.Protected = protect
+	text := f.Get("allowed_origins")
+	origins, lines := formOrigins(text)
+	out, err := c.svc.UpdateEnvironment(r.Context(), v.P, project, envKey, version, func(e *domain.Environment) error {
+		if protect != nil {
+			e.Protected = *protect
+		}
+		if setOrigins {
+			e.AllowedOrigins = origins
+		}
 		return nil
 	})
 	if err != nil {
-		return err
+		if !setOrigins {
+			return err
+		}
+		notes, status, ok := notesFrom(err)
+		if !ok {
+			return err
+		}
+		refused := &originsRefusal{Env: envKey, Text: text, Typed: true, Message: notes.Message, Field: originsNote(err, lines)}
+		if status == http.StatusConflict {
+			// Someone changed the environment meanwhile: show it as it is now.
+			refused.Typed = false
+			refused.Message = strings.TrimSuffix(refused.Message, ".") + ". The page now shows the allowed origins as they are; make your change again."
+		}
+		return c.showEnvironments(w, r, v, status, environmentsView{Origins: refused})
 	}
-	if out.Request != nil {
+	switch {
+	case out.Request != nil:
 		return governed(w, r, out.Request)
-	}
-	if protect {
+	case protect != nil && *protect:
 		return done(w, r, environmentsURL(project), "environment-protected")
+	case protect != nil:
+		return done(w, r, environmentsURL(project), "environment-unprotected")
 	}
-	return done(w, r, environmentsURL(project), "environment-unprotected")
+	return done(w, r, environmentsURL(project), "allowed-origins-saved")
+}
+
+// formOrigins reads the allowed origins field: one origin per line, as
+// typed, blank lines skipped (none: nil, stored as nothing); lines[i] is
+// the line (from 1) origins[i] is on. The service says which are not
+// origins.
+func formOrigins(text string) (origins []string, lines []int) {
+	for n, line := range strings.Split(text, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			origins = append(origins, line)
+			lines = append(lines, n+1)
+		}
+	}
+	return origins, lines
+}
+
+// originsNote says a refusal's problems with the allowed origins by the
+// line of the field they are on ("line 2: must be an origin only, …"),
+// "" when it has none.
+func originsNote(err error, lines []int) string {
+	var de *domain.Error
+	if !errors.As(err, &de) {
+		return ""
+	}
+	var parts []string
+	for _, fe := range de.Fields {
+		rest, ok := strings.CutPrefix(fe.Pointer, "/allowed_origins")
+		if !ok {
+			continue
+		}
+		if i, err := strconv.Atoi(strings.TrimPrefix(rest, "/")); err == nil && i >= 0 && i < len(lines) {
+			parts = append(parts, fmt.Sprintf("line %d: %s", lines[i], fe.Detail))
+			continue
+		}
+		parts = append(parts, fe.Detail)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // ---- approval settings ----
@@ -595,17 +693,45 @@ var graceOptions = []struct{ Value, Label string }{
 	{"720h", "Keep the old key 30 days"},
 }
 
+// sdkKeyKind is a kind of key the new key form offers.
+type sdkKeyKind struct {
+	Value       domain.SDKKeyKind
+	Label, Help string
+}
+
+// sdkKeyKinds are the kinds of key the new key form offers, server first
+// (the service's default); the service decides which kinds exist.
+var sdkKeyKinds = []sdkKeyKind{
+	{domain.SDKKeyServer, "Server", "secret, for back ends: reads every flag of the environment"},
+	{domain.SDKKeyClient, "Client", "public, for browsers and mobile apps: reads only the flags exposed to clients"},
+}
+
 type sdkKeysView struct {
 	Project *domain.Project
 	Env     *domain.Environment
 	Keys    []domain.SDKKey
-	Name    string // the new key form's value
+	Name    string // the new key form's values
+	Kind    string
+	Kinds   []sdkKeyKind
 	Notes   fieldNotes
 	New     *app.CreatedSDKKey // the key just created or rotated to: its secret, shown once
 	Old     *domain.SDKKey     // the key a rotation replaced
 	Graces  []struct{ Value, Label string }
 	now     time.Time
 }
+
+// KindChosen reports whether the new key form has kind chosen: the kind
+// sent with a refused form, else server.
+func (s sdkKeysView) KindChosen(kind domain.SDKKeyKind) bool {
+	if s.Kind == "" {
+		return kind == domain.SDKKeyServer
+	}
+	return string(kind) == s.Kind
+}
+
+// KindOf says a key's kind: "client" or "server" (a key stored without a
+// kind is a server key).
+func (s sdkKeysView) KindOf(k domain.SDKKey) domain.SDKKeyKind { return k.KindOrServer() }
 
 // Revocable reports whether a key still works (and so may be revoked).
 func (s sdkKeysView) Revocable(k domain.SDKKey) bool { return k.Live(s.now) }
@@ -656,27 +782,31 @@ func (c *Console) showSDKKeys(w http.ResponseWriter, r *http.Request, v *viewer,
 	if view.Env, err = c.svc.GetEnvironment(ctx, v.P, project, envKey); err != nil {
 		return err
 	}
-	view.Graces, view.now = graceOptions, c.svc.Now()
+	view.Graces, view.Kinds, view.now = graceOptions, sdkKeyKinds, c.svc.Now()
 	return c.render(w, v, status, "sdkkeys", "SDK keys of "+view.Env.Name+" in "+view.Project.Name, view)
 }
 
-// sdkKeyCreate issues a key and shows its secret on the answer (200, not
-// a redirect: the secret is never in a URL, and is shown only this once).
+// sdkKeyCreate issues a key of the kind chosen (server or client; the
+// service decides which kinds there are) and shows its secret on the
+// answer (200, not a redirect: the secret is never in a URL, and is shown
+// only this once).
 func (c *Console) sdkKeyCreate(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	name := strings.TrimSpace(r.PostForm.Get("name"))
-	k, err := c.svc.CreateSDKKey(r.Context(), v.P, r.PathValue("project"), r.PathValue("environment"), app.SDKKeyInput{Name: name})
+	kind := r.PostForm.Get("kind")
+	k, err := c.svc.CreateSDKKey(r.Context(), v.P, r.PathValue("project"), r.PathValue("environment"), app.SDKKeyInput{Name: name, Kind: kind})
 	if err != nil {
 		notes, status, ok := notesFrom(err)
 		if !ok {
 			return err
 		}
-		return c.showSDKKeys(w, r, v, status, sdkKeysView{Name: name, Notes: notes})
+		return c.showSDKKeys(w, r, v, status, sdkKeysView{Name: name, Kind: kind, Notes: notes})
 	}
 	return c.showSDKKeys(w, r, v, http.StatusOK, sdkKeysView{New: k})
 }
 
 // sdkKeyRotate replaces a key, the old one working on for the grace
-// period chosen; the new secret is shown once, as on creation.
+// period chosen; the new secret is shown once, as on creation. The new key
+// is of the old one's kind (the service keeps it).
 func (c *Console) sdkKeyRotate(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	grace := r.PostForm.Get("grace")
 	var in app.RotateSDKKeyInput
