@@ -255,6 +255,35 @@ func full(p string) string {
 // pages moved to the console function (docs/benchmarks.md, "Third round").
 var pagesOnly = map[string]bool{"console": true}
 
+// callsAWS are the AWS operations the functions call: the store's
+// (internal/store/dynamostore/capacity.go), the table's creation on
+// DynamoDB Local (table.go; DescribeEndpoints comes with the client), mail
+// and events. A binary that links more has an SDK client in an interface.
+var callsAWS = map[string]bool{
+	"dynamodb.GetItem": true, "dynamodb.BatchGetItem": true, "dynamodb.PutItem": true, "dynamodb.UpdateItem": true,
+	"dynamodb.Query": true, "dynamodb.TransactWriteItems": true, "dynamodb.DescribeTable": true, "dynamodb.CreateTable": true,
+	"dynamodb.UpdateContinuousBackups": true, "dynamodb.DescribeEndpoints": true,
+	"sesv2.SendEmail": true, "eventbridge.PutEvents": true, "secretsmanager.GetSecretValue": true,
+}
+
+// clientOperations lists the exported methods of the AWS SDK clients that
+// go tool nm's output names, as "service.Operation", sorted.
+func clientOperations(nm string) []string {
+	var ops []string
+	for _, line := range strings.Split(nm, "\n") {
+		_, sym, ok := strings.Cut(line, "github.com/aws/aws-sdk-go-v2/service/")
+		if !ok {
+			continue
+		}
+		svc, op, ok := strings.Cut(sym, ".(*Client).")
+		if ok && !strings.ContainsAny(svc, "/.") && op != "" && 'A' <= op[0] && op[0] <= 'Z' && !strings.ContainsAny(op, ".-") {
+			ops = append(ops, svc+"."+op)
+		}
+	}
+	slices.Sort(ops)
+	return slices.Compact(ops)
+}
+
 // The other functions never execute a template: their binaries have no
 // reflect.Value.MethodByName, so the linker drops the methods they do not
 // call. Built as `make build` builds them, but with the symbol table.
@@ -276,6 +305,17 @@ func TestOnlyPagesAndMailCallMethodsByName(t *testing.T) {
 			has := strings.Contains(string(out), " reflect.Value.MethodByName\n")
 			if has != pagesOnly[name] {
 				t.Errorf("%s: reflect.Value.MethodByName linked: %v, want %v (a template executed where none should be, or the list above is stale)", name, has, pagesOnly[name])
+			}
+			if ops := clientOperations(string(out)); len(ops) > len(callsAWS) {
+				t.Errorf("%s links %d AWS operations (%s…), want at most the %d it calls: an SDK client went into an interface, "+
+					"so with MethodByName linked every operation stays (see operations in internal/store/dynamostore/capacity.go)",
+					name, len(ops), strings.Join(ops[:8], ", "), len(callsAWS))
+			} else {
+				for _, op := range ops {
+					if !callsAWS[op] {
+						t.Errorf("%s links %s, not an operation the code calls (or the list callsAWS is stale)", name, op)
+					}
+				}
 			}
 		})
 	}

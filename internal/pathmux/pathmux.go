@@ -17,7 +17,6 @@ package pathmux
 import (
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 )
 
@@ -25,6 +24,7 @@ import (
 // empty; Add patterns before serving.
 type Router struct {
 	routes []route
+	shapes map[string]string // a pattern with its wildcards unnamed → the pattern
 	// Other serves a path no pattern matches.
 	Other http.Handler
 }
@@ -42,11 +42,20 @@ func (rt *Router) Add(pattern string, h http.Handler) {
 	if pattern == "/{$}" {
 		segs = nil
 	}
-	for _, r := range rt.routes {
-		if slices.EqualFunc(r.segs, segs, func(a, b string) bool { return a == b || isWildcard(a) && isWildcard(b) }) {
-			panic("pathmux: patterns " + r.pattern + " and " + pattern + " match the same paths")
+	var shape strings.Builder
+	for _, s := range segs {
+		if isWildcard(s) {
+			s = "{}"
 		}
+		shape.WriteString("/" + s)
 	}
+	if prev, ok := rt.shapes[shape.String()]; ok {
+		panic("pathmux: patterns " + prev + " and " + pattern + " match the same paths")
+	}
+	if rt.shapes == nil {
+		rt.shapes = map[string]string{}
+	}
+	rt.shapes[shape.String()] = pattern
 	rt.routes = append(rt.routes, route{pattern: pattern, segs: segs, h: h})
 }
 

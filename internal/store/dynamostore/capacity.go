@@ -20,9 +20,31 @@ import (
 // capacity too, but their errors do not say how much. The counter is
 // therefore exact without contention and a lower bound with it.
 type metered struct {
-	c     *dynamodb.Client
+	c     operations
 	units atomic.Uint64 // float64 bits
 	items atomic.Int64  // items read: see ItemsRead
+}
+
+// operations are the client's operations the store calls, as method values
+// of the client. The store's types do not name *dynamodb.Client: a type
+// reachable from a value in an interface (the store is a domain.Store) is
+// open to reflection, and in a binary that also links text/template, which
+// calls methods by name through reflection, the linker then keeps every
+// exported method of the client, all of DynamoDB's operations: about 1 MB
+// and 150 itabs more, and a slower cold start (docs/benchmarks.md, "Lambda
+// binaries and cold start"; functions/imports_test.go checks the console).
+type operations struct {
+	GetItem            func(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	BatchGetItem       func(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	PutItem            func(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem         func(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	Query              func(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	TransactWriteItems func(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+func newMetered(c *dynamodb.Client) *metered {
+	return &metered{c: operations{GetItem: c.GetItem, BatchGetItem: c.BatchGetItem, PutItem: c.PutItem,
+		UpdateItem: c.UpdateItem, Query: c.Query, TransactWriteItems: c.TransactWriteItems}}
 }
 
 func (m *metered) add(ccs ...types.ConsumedCapacity) {

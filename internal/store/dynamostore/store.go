@@ -117,7 +117,7 @@ var _ domain.Store = (*Store)(nil)
 
 // New returns a store on table, which must exist (see CreateTable).
 func New(client *dynamodb.Client, table string) *Store {
-	return &Store{db: &metered{c: client}, table: table}
+	return &Store{db: newMetered(client), table: table}
 }
 
 // ---- keys ----

@@ -66,7 +66,7 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 	if err != nil && !errors.As(err, &inUse) {
 		return fmt.Errorf("dynamodb create table %s: %w", table, err)
 	}
-	waiter := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+	waiter := dynamodb.NewTableExistsWaiter(describeTable(client.DescribeTable), func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay = 500 * time.Millisecond
 		o.MaxDelay = 5 * time.Second
 	})
@@ -74,6 +74,16 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 		return fmt.Errorf("dynamodb wait for table %s to become active: %w", table, err)
 	}
 	return enablePointInTimeRecovery(ctx, client, table)
+}
+
+// describeTable is the client's DescribeTable, as the waiter needs it (like
+// http.HandlerFunc). Given the *dynamodb.Client itself, the waiter would
+// put the client in an interface, which costs a binary that links
+// text/template every DynamoDB operation (see operations in capacity.go).
+type describeTable func(context.Context, *dynamodb.DescribeTableInput, ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+
+func (f describeTable) DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
+	return f(ctx, in, opts...)
 }
 
 func enablePointInTimeRecovery(ctx context.Context, client *dynamodb.Client, table string) error {
