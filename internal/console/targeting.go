@@ -638,13 +638,13 @@ func (tv *targetingView) pageTitle() string {
 func (c *Console) targetingSubmit(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	ctx := r.Context()
 	project, flag, env := r.PathValue("project"), r.PathValue("flag"), r.PathValue("environment")
-	if !v.Can("editor") {
-		return domain.Errorf(domain.CodeForbidden, "you are a %s: changing targeting needs the editor role", v.P.Role)
-	}
 	requestID := r.PostForm.Get("request")
 	tv, err := c.newTargetingView(ctx, v, project, flag, env, requestID)
 	if err != nil {
-		return err
+		return err // one who may not read the project meets one that does not exist
+	}
+	if !v.Can("editor") {
+		return domain.Errorf(domain.CodeForbidden, "you are a %s in this project: changing targeting needs the editor role", v.role())
 	}
 	tv.fromForm(r.PostForm)
 	if r.PostForm.Get("action") == "add" {

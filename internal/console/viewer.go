@@ -19,6 +19,13 @@ type viewer struct {
 	Path   string // the page's path (the navigation marks where you are)
 	Flash  string // what the last form did (?done=…), from a fixed list
 
+	// project is the project whose page this is: the route's {project}
+	// ("" on the organisation's pages). Can decides with the viewer's role
+	// there, so every page under /projects/{project} offers what the
+	// service would accept from them in that project, without a page
+	// having to say so.
+	project string
+
 	ctx context.Context
 	svc *app.Service
 	c   *Console
@@ -40,7 +47,7 @@ func (c *Console) newViewer(ctx context.Context, p *app.Principal, r *http.Reque
 		return nil, err
 	}
 	v := &viewer{P: p, Member: m, CSRF: sess.CSRFToken, Path: r.URL.Path, ctx: ctx, svc: c.svc,
-		Flash: flashes[r.URL.Query().Get("done")]}
+		Flash: flashes[r.URL.Query().Get("done")], project: r.PathValue("project")}
 	v.c, v.log = c, c.log
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		v.startWaiting()
@@ -107,8 +114,20 @@ func (v *viewer) Waiting() int {
 // due time, unacknowledged, by the service's clock.
 func (v *viewer) Overdue(cr domain.ChangeRequest) bool { return cr.ReviewOverdue(v.svc.Now()) }
 
-// Can reports whether the viewer has at least role ("editor", "manager", "admin").
-func (v *viewer) Can(role string) bool { return v.P.Role.AtLeast(domain.Role(role)) }
+// Can reports whether the viewer has at least role ("editor", "manager",
+// "admin") where the page is: in its project on a project's page (their
+// project role, or their organisation role where they have none there),
+// in the organisation elsewhere. The roles are the service's own
+// (app.Principal.RoleIn and OrgRole), the ones it authorises with.
+func (v *viewer) Can(role string) bool { return v.role().AtLeast(domain.Role(role)) }
+
+// role is the viewer's role where the page is (see Can).
+func (v *viewer) role() domain.Role {
+	if v.project != "" {
+		return v.P.RoleIn(v.project)
+	}
+	return v.P.OrgRole()
+}
 
 // Name is a member's name for an actor ("member:m_1", or a bare id);
 // tokens and the system are named as such.

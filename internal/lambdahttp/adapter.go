@@ -22,11 +22,13 @@ import (
 
 // Handler adapts h to a Lambda handler for API Gateway HTTP API events.
 //
-// A Lambda instance answers one event at a time, and the adapter reuses
-// what it builds a request of (header map, URL, body reader) and records
-// the response in (status, header map, buffer) for the next event, through
-// pools: h must keep nothing of the request or the writer after it
-// returns, as net/http asks of the writer.
+// The adapter reuses what it builds a request of (header map, URL, body
+// reader) and records the response in (status, header map, buffer) for a
+// later event, through pools (each event in flight has its own): h must
+// keep nothing of the request or the writer after it returns, as net/http
+// asks of the writer. No handler of this module does (the console's
+// background reads take the request's context and principal, not the
+// request); TestEventsDoNotInheritEachOthersRequest checks the reuse.
 func Handler(h http.Handler) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		x := exchanges.Get().(*exchange)
