@@ -73,7 +73,6 @@ type Server struct {
 	svc    *app.Service
 	log    *slog.Logger
 	routes []Route
-	mux    *http.ServeMux // cleans paths, redirects, and hands on to router
 	router pathmux.Router // the routes' patterns
 
 	origin   string         // the base URL's origin; "" derives it from each request (session.go)
@@ -115,10 +114,10 @@ func NewPages(svc *app.Service, log *slog.Logger) *Server {
 // pathmux.Router, not the ServeMux: registering them there (a conflict
 // check and a runtime.Caller each) was most of the api function's start
 // before its first event (docs/benchmarks.md, "Lambda binaries and cold
-// start"). The ServeMux has two patterns, "/v1/" and "/", so that it
-// still cleans paths and redirects as before the router sees them.
+// start"). Paths are cleaned and redirected as a ServeMux did before the
+// router sees them (dispatch).
 func (s *Server) handle(routes []Route) *Server {
-	s.mux, s.secure = http.NewServeMux(), true
+	s.secure = true
 	s.routes = routes
 	paths := map[string]*byMethod{}
 	var order []string
@@ -144,24 +143,21 @@ func (s *Server) handle(routes []Route) *Server {
 		m.allow = strings.Join(methods, ", ")
 		s.router.Add(pattern, m)
 	}
-	notFound := func(w http.ResponseWriter, r *http.Request) {
+	return s
+}
+
+// dispatch cleans the path and redirects as a ServeMux of "/v1/" and "/"
+// did (pathmux.RedirectAsServeMux), then serves the route of the path; a
+// path without one is the console's outside /v1/ when it has one, else
+// 404.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case pathmux.RedirectAsServeMux(w, r, "/v1/"), s.router.Serve(w, r):
+	case s.console != nil && !strings.HasPrefix(r.URL.EscapedPath(), "/v1/"):
+		s.console.ServeHTTP(w, r)
+	default:
 		writeError(r.Context(), w, r, s.log, domain.Errorf(domain.CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
 	}
-	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		if !s.router.Serve(w, r) {
-			notFound(w, r)
-		}
-	})
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case s.router.Serve(w, r):
-		case s.console != nil:
-			s.console.ServeHTTP(w, r)
-		default:
-			notFound(w, r)
-		}
-	})
-	return s
 }
 
 // Match is the pattern of the route for a request's (clean, escaped)
@@ -337,7 +333,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.InfoContext(ctx, "request", "method", r.Method, "path", RedactPath(r.URL.Path), "status", sw.status,
 			"duration_ms", time.Since(start).Milliseconds(), "request_id", id)
 	}()
-	s.mux.ServeHTTP(sw, r)
+	s.dispatch(sw, r)
 }
 
 type statusWriter struct {
