@@ -79,18 +79,18 @@ func New(svc *app.Service, auth Sessions, log *slog.Logger) *Console {
 	// registering them with ServeMux (a conflict check and a
 	// runtime.Caller each) was about a fifth of the console function's
 	// main before its first event (docs/benchmarks.md, "Fourth round").
-	paths := make(map[string]byMethod, len(c.routes))
+	paths := make(map[string]*byMethod, len(c.routes))
+	c.router.Grow(len(c.routes) + 1)
 	for _, rt := range c.routes {
-		if paths[rt.Pattern] == nil {
-			paths[rt.Pattern] = byMethod{"": other}
-			c.router.Add(rt.Pattern, paths[rt.Pattern])
+		m := paths[rt.Pattern]
+		if m == nil {
+			m = &byMethod{other: other}
+			paths[rt.Pattern] = m
+			c.router.Add(rt.Pattern, m)
 		}
-		if paths[rt.Pattern][rt.Method] != nil {
-			panic("console: route " + rt.Method + " " + rt.Pattern + " is in the table twice")
-		}
-		paths[rt.Pattern][rt.Method] = c.wrap(rt.handler)
+		m.set(rt, c.wrap(rt.handler))
 	}
-	c.router.Add(assetPattern, byMethod{http.MethodGet: http.HandlerFunc(serveAsset), "": other})
+	c.router.Add(assetPattern, &byMethod{get: http.HandlerFunc(serveAsset), other: other})
 	c.router.Other = other
 	return c
 }
@@ -103,16 +103,34 @@ const assetPattern = "/assets/{name}"
 // ServeMux's choice.
 func (c *Console) Match(escapedPath string) string { return c.router.Match(escapedPath) }
 
-// byMethod is the routes of one path by method; "" is every other method.
-type byMethod map[string]http.Handler
+// byMethod is the routes of one path by method: the console's pages take
+// GET (and HEAD) and POST; other is every other method.
+type byMethod struct{ get, post, other http.Handler }
 
-func (m byMethod) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := m[r.Method]
-	if h == nil && r.Method == http.MethodHead {
-		h = m[http.MethodGet]
+// set adds rt's handler h; a route the table holds twice, or of a method
+// the console does not take, is a mistake in the table.
+func (m *byMethod) set(rt Route, h http.Handler) {
+	slot := &m.get
+	switch rt.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		slot = &m.post
+	default:
+		panic("console: route " + rt.Method + " " + rt.Pattern + ": the console takes GET and POST")
 	}
-	if h == nil {
-		h = m[""]
+	if *slot != nil {
+		panic("console: route " + rt.Method + " " + rt.Pattern + " is in the table twice")
+	}
+	*slot = h
+}
+
+func (m *byMethod) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := m.other
+	switch {
+	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && m.get != nil:
+		h = m.get
+	case r.Method == http.MethodPost && m.post != nil:
+		h = m.post
 	}
 	h.ServeHTTP(w, r)
 }

@@ -133,6 +133,7 @@ func (s *Server) handle(routes []Route) *Server {
 		}
 		m.routes[rt.Method] = s.wrap(rt)
 	}
+	s.router.Grow(len(order))
 	for _, pattern := range order {
 		m := paths[pattern]
 		methods := slices.Collect(maps.Keys(m.routes))

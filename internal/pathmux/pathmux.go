@@ -61,6 +61,15 @@ func (rt *Router) Add(pattern string, h http.Handler) {
 	rt.routes = append(rt.routes, route{pattern: pattern, segs: segs, h: h})
 }
 
+// Grow makes room for n more patterns, so that adding a route table costs
+// no reallocation.
+func (rt *Router) Grow(n int) {
+	rt.routes = slices.Grow(rt.routes, n)
+	if rt.shapes == nil {
+		rt.shapes = make(map[string]string, n)
+	}
+}
+
 func isWildcard(seg string) bool { return strings.HasPrefix(seg, "{") }
 
 // Match is the pattern of the route of an (escaped) path, "" when none

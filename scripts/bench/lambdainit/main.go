@@ -149,7 +149,7 @@ func functions(root string) ([]string, error) {
 const minimalPkg = "./scripts/bench/lambdainit/minimal"
 
 func main() {
-	rounds := flag.Int("rounds", 101, "interleaved rounds of timed starts (after one warm-up round)")
+	rounds := flag.Int("rounds", 201, "interleaved rounds of timed starts (after one warm-up round)")
 	traceRounds := flag.Int("trace-rounds", 5, "rounds with GODEBUG=inittrace=1")
 	root := flag.String("root", "", "module root to build ./functions/<name> in (default: this repository)")
 	keep := flag.String("keep", "", "directory to leave the binaries in (default: a temporary one, removed)")
