@@ -18,7 +18,7 @@
 // run. A pass with GODEBUG=inittrace=1 adds the package initialisation
 // (the sum of its clock times, and its allocations).
 //
-//	go run ./scripts/bench/lambdainit                  # 21 rounds; exit 1 when a target is missed
+//	go run ./scripts/bench/lambdainit                  # 201 rounds; exit 1 when a target is missed
 //	go run ./scripts/bench/lambdainit -rounds 51 -v    # more rounds, the heaviest package inits
 //	go run ./scripts/bench/lambdainit -root /tmp/old   # the functions of another checkout (the minimal one from here)
 //
