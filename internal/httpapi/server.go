@@ -154,7 +154,7 @@ func (s *Server) handle(routes []Route) *Server {
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case pathmux.RedirectAsServeMux(w, r, "/v1/"), s.router.Serve(w, r):
-	case s.console != nil && !strings.HasPrefix(r.URL.EscapedPath(), "/v1/"):
+	case s.console != nil && !pathmux.InSubtree(r.URL.EscapedPath(), "/v1/"):
 		s.console.ServeHTTP(w, r)
 	default:
 		writeError(r.Context(), w, r, s.log, domain.Errorf(domain.CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/textproto"
@@ -59,7 +60,6 @@ func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Requ
 
 // exchange is what a request is built of, kept for the next event.
 type exchange struct {
-	req    http.Request
 	url    url.URL
 	header http.Header
 	vals   []string
@@ -77,13 +77,15 @@ func (x *exchange) release() {
 	clear(x.header)
 	clear(x.vals)
 	x.vals = x.vals[:0]
-	x.req = http.Request{}
 	x.url = url.URL{}
 	x.body.Reset("")
 	exchanges.Put(x)
 }
 
 func (x *exchange) request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Request, error) {
+	if ctx == nil {
+		return nil, errors.New("nil context")
+	}
 	raw := ev.Body
 	if ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(ev.Body)
@@ -94,8 +96,11 @@ func (x *exchange) request(ctx context.Context, ev events.APIGatewayV2HTTPReques
 	}
 	x.body.Reset(raw)
 	path := ev.RawPath
+	// a named stage's path begins with it (/prod/v1/…); the routes do not
 	if st := ev.RequestContext.Stage; st != "" && st != "$default" {
-		path = strings.TrimPrefix(path, "/"+st)
+		if rest, ok := strings.CutPrefix(path, "/"+st); ok && (rest == "" || rest[0] == '/') {
+			path = rest
+		}
 	}
 	if path == "" {
 		path = "/"
@@ -134,12 +139,12 @@ func (x *exchange) request(ctx context.Context, ev events.APIGatewayV2HTTPReques
 	}
 	// what http.NewRequestWithContext would build from method and target,
 	// without parsing a URL that needs none (requestURL)
-	x.req = http.Request{
+	req := &http.Request{
 		Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Body: &x.body, ContentLength: int64(len(raw)),
 		Host: first(h, "Host"), RemoteAddr: ev.RequestContext.HTTP.SourceIP, RequestURI: target,
 	}
-	return x.req.WithContext(ctx), nil
+	return req.WithContext(ctx), nil
 }
 
 // first is h.Get(key) of a canonical key, without canonicalising it again.
@@ -206,8 +211,8 @@ var plainPath = func() (t [256]bool) {
 }()
 
 // bodyReader is a request body: a reader of the event's body that needs no
-// wrapping to be closed (an io.ReadCloser, so http.NewRequest keeps it as
-// it is and leaves GetBody, a client's concern, nil).
+// wrapping to be closed (an io.ReadCloser, as the body of a request made
+// by http.NewRequest would be; GetBody, a client's concern, stays nil).
 type bodyReader struct{ strings.Reader }
 
 func (*bodyReader) Close() error { return nil }

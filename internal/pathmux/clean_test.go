@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
 
 	"github.com/countersign/countersign/internal/pathmux"
@@ -25,7 +24,7 @@ func prefixServer() http.Handler {
 		if pathmux.RedirectAsServeMux(w, r, "/v1/") {
 			return
 		}
-		if strings.HasPrefix(r.URL.EscapedPath(), "/v1/") {
+		if pathmux.InSubtree(r.URL.EscapedPath(), "/v1/") {
 			_, _ = w.Write([]byte("v1"))
 			return
 		}
@@ -37,6 +36,7 @@ var cleanSeeds = []string{
 	"/", "", "*", "/v1", "/v1/", "/v1/flags", "/v1/../x", "/v1/./flags/", "/a/./b", "/a/../../b", "//a", "/a//b/", "/.",
 	"/..", "/./", "/a/b/..", "/a/b/../", "/a%2F..%2Fb", "/a%2f../b", "/v1%2F../x", "/caf%C3%A9/../x", "/a?x=1", "/a/../b?x=1&y=%2F",
 	"/a/..?", "/v1//projects", "/x/%2e%2e/y", "/a b/../c", "a/b", "/v1?q", "/v1/..",
+	"/%761", "/%761/x", "/%76%31/", "/%76%31", "/%2Fv1/x", "/v%31/", "/v1%2F", "/v1%2Fx", "/%zz/x", "/v1/%zz",
 }
 
 func sameAnswer(t *testing.T, method, target string) {

@@ -185,7 +185,7 @@ func RedirectAsServeMux(w http.ResponseWriter, r *http.Request, subtrees ...stri
 		http.NotFound(w, r)
 		return true
 	}
-	if p != "" && !strings.HasSuffix(p, "/") && slices.Contains(subtrees, p+"/") {
+	if !strings.HasSuffix(p, "/") && slices.ContainsFunc(subtrees, func(t string) bool { return subtree(p, t) == atRoot }) {
 		u := &url.URL{Path: cleanPath(r.URL.Path) + "/", RawQuery: r.URL.RawQuery}
 		http.Redirect(w, r, u.String(), http.StatusTemporaryRedirect)
 		return true
@@ -196,6 +196,42 @@ func RedirectAsServeMux(w http.ResponseWriter, r *http.Request, subtrees ...stri
 		return true
 	}
 	return false
+}
+
+// InSubtree says whether an escaped path is under tree ("/v1/": literal
+// segments ending in a slash), its segments unescaped as ServeMux reads
+// them ("/%761/x" is under "/v1/").
+func InSubtree(escapedPath, tree string) bool {
+	return subtree(escapedPath, tree) == under
+}
+
+// Where a path is, for a subtree.
+const (
+	outside = iota
+	atRoot  // the subtree's path without its trailing slash
+	under   // the subtree's path or below
+)
+
+func subtree(escapedPath, tree string) int {
+	rest := escapedPath
+	for _, lit := range strings.Split(strings.Trim(tree, "/"), "/") {
+		seg, ok := strings.CutPrefix(rest, "/")
+		if !ok {
+			return outside
+		}
+		i := strings.IndexByte(seg, '/')
+		if i < 0 {
+			i = len(seg)
+		}
+		if u, err := url.PathUnescape(seg[:i]); err != nil && seg[:i] != lit || err == nil && u != lit {
+			return outside
+		}
+		rest = seg[i:]
+	}
+	if rest == "" {
+		return atRoot
+	}
+	return under
 }
 
 // cleanPath is p with "." and ".." segments and double slashes resolved,
