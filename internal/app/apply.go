@@ -15,7 +15,7 @@ import (
 func (s *Service) apply(ctx context.Context, a domain.Actor, id, channel string, check func(*domain.ChangeRequest) error) (cr *domain.ChangeRequest, applied bool, err error) {
 	for attempt := 1; ; attempt++ {
 		cr, applied, err = s.applyOnce(ctx, a, id, channel, check)
-		if !errors.Is(err, domain.ErrApplyMoved) || attempt == 3 {
+		if !errors.Is(err, domain.ErrApplyMoved) || attempt == decideAttempts {
 			return cr, applied, err
 		}
 		// an approver was written since the check: check them again

@@ -161,7 +161,7 @@ func changes(cr *domain.ChangeRequest, id string) bool {
 // value and the request, applied, in one atomic write (domain.Audit's
 // Applies), with the same effects after it as the direct write's.
 func (s *Service) applyGovernance(ctx context.Context, a domain.Actor, id, channel string, check func(*domain.ChangeRequest) error) (*domain.ChangeRequest, bool, error) {
-	for range 3 {
+	for range decideAttempts {
 		cr, err := s.store.GetChangeRequest(ctx, id)
 		if err != nil {
 			return nil, false, err

@@ -328,7 +328,7 @@ func (s *Service) RecoverAdmin(ctx context.Context, in RecoverAdminInput) (*Reco
 	}
 	for attempt := 1; ; attempt++ {
 		out, err := s.recoverAdmin(ctx, email, in)
-		if errors.Is(err, errMemberMoved) && attempt < 3 {
+		if errors.Is(err, errMemberMoved) && attempt < decideAttempts {
 			continue // a member got or lost that address meanwhile: look again
 		}
 		if err != nil {
