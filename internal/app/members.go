@@ -22,7 +22,12 @@ type MemberInput struct {
 	Projects map[string]domain.Role `json:"project_roles"`
 }
 
-// CreateMember adds a member (admins only).
+// CreateMember adds a member (admins only). While approvals are on, a
+// manager or admin (in the organisation or a project) is refused: a second
+// admin approves a promotion instead. With them off such a member is
+// created guarded on the organisation settings as read (rulesRead), so
+// that approvals switched on meanwhile make the store refuse the write and
+// the service decide again, refusing it now.
 func (s *Service) CreateMember(ctx context.Context, p *Principal, in MemberInput) (*domain.Member, error) {
 	if err := p.requireOrg(domain.RoleAdmin, "adding members"); err != nil {
 		return nil, err
@@ -35,20 +40,33 @@ func (s *Service) CreateMember(ctx context.Context, p *Principal, in MemberInput
 	if err := s.checkProjectRoles(ctx, m.Projects, nil); err != nil {
 		return nil, err
 	}
-	if weak := domain.WeakenedMember(&domain.Member{Role: domain.RoleNone}, m); len(weak) > 0 {
-		if on, err := s.approvalsOn(ctx); err != nil {
-			return nil, err
-		} else if on {
-			return nil, domain.Errorf(domain.CodeConflict, "while approvals are on, a manager or admin needs a second admin: add the member as an editor or below, then promote them (%s); another admin approves the promotion", weak[0].Pointer)
-		}
-	}
-	// The invitation goes out through the outbox: the notifier issues the
-	// sign-in link when it mails it.
-	if err := s.store.CreateMember(ctx, m, s.memberAddedEntries(p.Actor(), p.channel(), m, "")...); err != nil {
+	m, _, err := decidedAgain(func() (*domain.Member, *domain.GovernanceChange, error) {
+		return m, nil, s.addMember(ctx, p, m)
+	})
+	if err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "member created", "member", m.ID, "role", m.Role, "actor", p.Actor())
 	return m, nil
+}
+
+// addMember is one decision and write of CreateMember, by p.
+func (s *Service) addMember(ctx context.Context, p *Principal, m *domain.Member) error {
+	w := &domain.Audit{}
+	if weak := domain.WeakenedMember(&domain.Member{Role: domain.RoleNone}, m); len(weak) > 0 {
+		governed, guard, err := s.rulesRead(ctx)
+		if err != nil {
+			return err
+		}
+		if governed {
+			return domain.Errorf(domain.CodeConflict, "while approvals are on, a manager or admin needs a second admin: add the member as an editor or below, then promote them (%s); another admin approves the promotion", weak[0].Pointer)
+		}
+		w.Guard = guard
+	}
+	// The invitation goes out through the outbox: the notifier issues the
+	// sign-in link when it mails it.
+	w.Entries = s.memberAddedEntries(p.Actor(), p.channel(), m, "")
+	return s.store.AddMember(ctx, m, w)
 }
 
 // GetMember reads a member.
@@ -616,13 +634,28 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, in TokenInput) 
 	}
 	secret := newTokenSecret()
 	t.Hash = HashToken(secret)
-	switch v, err := s.governToken(ctx, p, t); {
+	out, _, err := decidedAgain(func() (*CreatedToken, *domain.GovernanceChange, error) {
+		out, err := s.issueToken(ctx, p, t, secret)
+		return out, nil, err
+	})
+	return out, err
+}
+
+// issueToken is one decision and write of CreateToken: t pending with its
+// governance request (governToken), or live. A live token that needed a
+// second person with approvals on is written guarded on the organisation
+// settings as read, so that approvals switched on meanwhile make the store
+// refuse it (ErrContention) and CreateToken decide again: pending now.
+func (s *Service) issueToken(ctx context.Context, p *Principal, t *domain.Token, secret string) (*CreatedToken, error) {
+	t.PendingRequest = "" // named by an attempt whose pending write was refused
+	v, guard, err := s.governToken(ctx, p, t)
+	switch {
 	case err != nil:
 		return nil, err
 	case v != nil:
 		return &CreatedToken{Token: t, Secret: secret, Request: v}, nil
 	}
-	if err := s.store.CreateToken(ctx, t); err != nil {
+	if err := s.store.AddToken(ctx, t, &domain.Audit{Guard: guard}); err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "token created", "token", t.ID, "service", t.Service(), "role", t.Role, "actor", p.Actor())
@@ -631,23 +664,25 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, in TokenInput) 
 
 // governToken writes t pending with its governance request when creating
 // it needs a second person (approvals on, and domain.WeakenedToken); nil
-// when it does not.
-func (s *Service) governToken(ctx context.Context, p *Principal, t *domain.Token) (*RequestView, error) {
+// when it does not. Then guard, when set, is what the live write of t
+// carries: t would need a second person, had approvals been on.
+func (s *Service) governToken(ctx context.Context, p *Principal, t *domain.Token) (*RequestView, *domain.SettingsGuard, error) {
 	weak := domain.WeakenedToken(t)
 	if len(weak) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	if on, err := s.approvalsOn(ctx); err != nil || !on {
-		return nil, err
+	governed, guard, err := s.rulesRead(ctx)
+	if err != nil || !governed {
+		return nil, guard, err
 	}
 	made := *t
 	made.Hash, made.Projects = "", slices.Clone(t.Projects) // the secret's hash stays with the token
 	v, err := s.openTokenGovernance(ctx, p, t, &domain.GovernanceChange{What: domain.GovernServiceToken, Token: t.ID, NewToken: &made, Weakens: weak})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.log.InfoContext(ctx, "token created pending", "token", t.ID, "role", t.Role, "request", v.ID, "actor", p.Actor())
-	return v, nil
+	return v, nil, nil
 }
 
 // ListTokens lists tokens: with member "", every token for admins and

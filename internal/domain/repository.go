@@ -160,9 +160,15 @@ type FlagRepository interface {
 // never applies the rule on its own, so writes that are not told (tests,
 // tools) are not refused.
 type MemberRepository interface {
-	// CreateMember: conflict if the id or the e-mail address is taken. The
-	// audit entries are written in the same atomic write.
+	// CreateMember is AddMember with audit entries alone.
 	CreateMember(ctx context.Context, m *Member, audit ...AuditEntry) error
+	// AddMember creates member m: conflict if the id or the e-mail address
+	// is taken. w's audit entries are written in the same atomic write, and
+	// it commits only while the settings w.Guard names are as read (else
+	// ErrContention, nothing written): a manager or admin created directly
+	// because approvals were off. w.Applies must be nil (creating a member
+	// applies no request); w may be nil.
+	AddMember(ctx context.Context, m *Member, w *Audit) error
 	GetMember(ctx context.Context, id string) (*Member, error)
 	ListMembers(ctx context.Context, page Page) ([]Member, string, error)
 	// UpdateMember is WriteMember for a change that tells the store nothing
@@ -209,8 +215,15 @@ func LastAdmin(email string, removal bool) *Error {
 
 // TokenRepository stores API tokens by id and by hash.
 type TokenRepository interface {
-	// CreateToken: conflict if the id or hash exists.
+	// CreateToken is AddToken with nothing besides the token.
 	CreateToken(ctx context.Context, t *Token) error
+	// AddToken creates live token t (with its hash entry): conflict if the
+	// id or hash exists. w's audit entries are written in the same atomic
+	// write, and it commits only while the settings w.Guard names are as
+	// read (else ErrContention, nothing written): a service token with
+	// manager or admin rights made live because approvals were off.
+	// w.Applies must be nil; w may be nil.
+	AddToken(ctx context.Context, t *Token, w *Audit) error
 	GetToken(ctx context.Context, id string) (*Token, error)
 	// GetTokenByHash finds a live (not revoked) token; not_found otherwise.
 	GetTokenByHash(ctx context.Context, hash string) (*Token, error)
@@ -272,7 +285,8 @@ type Audit struct {
 	// are as read (see SettingsGuard); otherwise the store writes nothing
 	// and answers ErrContention, and the application decides again, so no
 	// such change commits after approvals are switched on. Approval
-	// settings, environment and member writes honour it.
+	// settings, environment and member writes honour it, and so does the
+	// creation of members and tokens (AddMember, AddToken).
 	Guard *SettingsGuard
 }
 

@@ -624,7 +624,23 @@ func (s *Store) UpdateFlagConfig(ctx context.Context, project, flag, env string,
 func emailKey(email string) []byte { return []byte(domain.EmailKey(email)) }
 
 func (s *Store) CreateMember(ctx context.Context, m *domain.Member, audit ...domain.AuditEntry) error {
+	return s.AddMember(ctx, m, &domain.Audit{Entries: audit})
+}
+
+// AddMember checks the organisation settings w.Guard names (ErrContention
+// when they moved) in the member's transaction: a refusal rolls it all
+// back.
+func (s *Store) AddMember(ctx context.Context, m *domain.Member, w *domain.Audit) error {
+	if w == nil {
+		w = &domain.Audit{}
+	}
+	if w.Applies != nil {
+		return fmt.Errorf("bbolt add member %s: creating a member applies no request (%s)", m.ID, w.Applies.ID)
+	}
 	return s.update(ctx, func(tx *bolt.Tx) error {
+		if err := checkSettings(tx, "", w.Guard); err != nil {
+			return err
+		}
 		if tx.Bucket(bMembers).Get(key(m.ID)) != nil {
 			return domain.Errorf(domain.CodeConflict, "member %q already exists", m.ID)
 		}
@@ -635,7 +651,7 @@ func (s *Store) CreateMember(ctx context.Context, m *domain.Member, audit ...dom
 		if err := tx.Bucket(bMemberEmails).Put(emailKey(m.Email), []byte(m.ID)); err != nil {
 			return err
 		}
-		if err := writeAudit(tx, audit); err != nil {
+		if err := writeAudit(tx, w.Entries); err != nil {
 			return err
 		}
 		return put(tx, bMembers, key(m.ID), record.FromMember(*m))
@@ -765,11 +781,30 @@ func keepAnAdmin(tx *bolt.Tx, id, email string, removal bool) error {
 // ---- tokens ----
 
 func (s *Store) CreateToken(ctx context.Context, t *domain.Token) error {
+	return s.AddToken(ctx, t, nil)
+}
+
+// AddToken checks the organisation settings w.Guard names (ErrContention
+// when they moved) in the token's transaction: a refusal rolls it all
+// back.
+func (s *Store) AddToken(ctx context.Context, t *domain.Token, w *domain.Audit) error {
+	if w == nil {
+		w = &domain.Audit{}
+	}
+	if w.Applies != nil {
+		return fmt.Errorf("bbolt add token %s: creating a token applies no request (%s)", t.ID, w.Applies.ID)
+	}
 	return s.update(ctx, func(tx *bolt.Tx) error {
+		if err := checkSettings(tx, "", w.Guard); err != nil {
+			return err
+		}
 		if tx.Bucket(bTokens).Get(key(t.ID)) != nil || tx.Bucket(bTokenHashes).Get([]byte(t.Hash)) != nil {
 			return domain.Errorf(domain.CodeConflict, "token %q already exists", t.ID)
 		}
 		if err := tx.Bucket(bTokenHashes).Put([]byte(t.Hash), []byte(t.ID)); err != nil {
+			return err
+		}
+		if err := writeAudit(tx, w.Entries); err != nil {
 			return err
 		}
 		return put(tx, bTokens, key(t.ID), record.FromToken(*t))

@@ -28,6 +28,19 @@ func emailItem(m *domain.Member) item {
 }
 
 func (s *Store) CreateMember(ctx context.Context, m *domain.Member, audit ...domain.AuditEntry) error {
+	return s.AddMember(ctx, m, &domain.Audit{Entries: audit})
+}
+
+// AddMember is one transaction: the member and its e-mail item, each new,
+// the ConditionChecks of w.Guard (ErrContention when one fails) and the
+// audit entries.
+func (s *Store) AddMember(ctx context.Context, m *domain.Member, w *domain.Audit) error {
+	if w == nil {
+		w = &domain.Audit{}
+	}
+	if w.Applies != nil {
+		return fmt.Errorf("dynamodb add member %s: creating a member applies no request (%s)", m.ID, w.Applies.ID)
+	}
 	m.Version = 1
 	return retry(ctx, func() error {
 		it, err := encode(memberKey(m.ID), record.FromMember(*m), nil)
@@ -37,8 +50,12 @@ func (s *Store) CreateMember(ctx context.Context, m *domain.Member, audit ...dom
 		var b txBuilder
 		b.add(s.txPut(it, &itemMissing))
 		b.add(s.txPut(emailItem(m), &itemMissing))
-		from := s.addAudit(&b, audit)
+		guardFrom, guardTo := s.addSettingsGuard(&b, "", w.Guard, "")
+		from := s.addAudit(&b, w.Entries)
 		err = s.transact(ctx, &b)
+		if err := guardFailed(err, guardFrom, guardTo); err != nil {
+			return err
+		}
 		switch {
 		case err == nil:
 			return nil
@@ -47,7 +64,7 @@ func (s *Store) CreateMember(ctx context.Context, m *domain.Member, audit ...dom
 		case failedCondition(err, 1):
 			return domain.Errorf(domain.CodeConflict, "a member with e-mail %s already exists", m.Email)
 		}
-		return outcome(err, audit, from, "create member "+m.ID)
+		return outcome(err, w.Entries, from, "create member "+m.ID)
 	})
 }
 
@@ -239,6 +256,19 @@ func (s *Store) otherAdmin(ctx context.Context, id string) (string, error) {
 // attribute each, conditioned on what was read.
 
 func (s *Store) CreateToken(ctx context.Context, t *domain.Token) error {
+	return s.AddToken(ctx, t, nil)
+}
+
+// AddToken is one transaction: the token and its hash item, each new, the
+// ConditionChecks of w.Guard (ErrContention when one fails) and the audit
+// entries.
+func (s *Store) AddToken(ctx context.Context, t *domain.Token, w *domain.Audit) error {
+	if w == nil {
+		w = &domain.Audit{}
+	}
+	if w.Applies != nil {
+		return fmt.Errorf("dynamodb add token %s: creating a token applies no request (%s)", t.ID, w.Applies.ID)
+	}
 	return retry(ctx, func() error {
 		it, err := encode(tokenKey(t.ID), record.FromToken(*t), nil)
 		if err != nil {
@@ -248,7 +278,12 @@ func (s *Store) CreateToken(ctx context.Context, t *domain.Token) error {
 		var b txBuilder
 		b.add(s.txPut(it, &itemMissing))
 		b.add(s.txPut(item{attrPK: str(hk.pk), attrSK: str(hk.sk), attrTokenID: str(t.ID)}, &itemMissing))
+		guardFrom, guardTo := s.addSettingsGuard(&b, "", w.Guard, "")
+		from := s.addAudit(&b, w.Entries)
 		err = s.transact(ctx, &b)
+		if err := guardFailed(err, guardFrom, guardTo); err != nil {
+			return err
+		}
 		switch {
 		case err == nil:
 			return nil
@@ -257,7 +292,7 @@ func (s *Store) CreateToken(ctx context.Context, t *domain.Token) error {
 		case onlyConflicts(err):
 			return errRetry
 		}
-		return fmt.Errorf("dynamodb create token %s: %w", t.ID, err)
+		return outcome(err, w.Entries, from, "create token "+t.ID)
 	})
 }
 

@@ -16,6 +16,7 @@ func settingsGuardTests() map[string]func(*testing.T, domain.Store) {
 		"SettingsGuardFlagWrite":   testSettingsGuardFlagWrite,
 		"SettingsGuardRulesWrite":  testSettingsGuardRulesWrite,
 		"SettingsGuardFreezes":     testSettingsGuardFreezes,
+		"SettingsGuardCreates":     testSettingsGuardCreates,
 	}
 }
 
