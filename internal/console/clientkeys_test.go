@@ -276,15 +276,7 @@ func TestClientExposureBecomesAChangeRequestWhereGated(t *testing.T) {
 	form := formValues(t, fw.ed.get(checkoutPath).want(200).body, "client-exposure-form")
 	form.Set("client_exposed", "on")
 	p := fw.ed.post(checkoutPath+"/client-exposure", form).want(303)
-	id, ok := strings.CutPrefix(p.location(), "/requests/")
-	if !ok || !strings.HasSuffix(id, "?done=requested") {
-		t.Fatalf("redirect to %q", p.location())
-	}
-	id = strings.TrimSuffix(id, "?done=requested")
-	rv, err := fw.svc.GetRequest(fw.ctx, fw.admin, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rv := fw.requested(p)
 	if rv.Status != domain.StatusPending || rv.Title != "Expose checkout to client-side SDKs" || len(rv.Changes) != 1 ||
 		rv.Changes[0].ProposedFlag == nil || !rv.Changes[0].ProposedFlag.ClientExposed {
 		t.Fatalf("request %+v", rv.ChangeRequest)
@@ -293,7 +285,7 @@ func TestClientExposureBecomesAChangeRequestWhereGated(t *testing.T) {
 		t.Fatalf("the flag changed before approval: %+v", f)
 	}
 	fw.ed.get(p.location()).want(200).has(`id="flash"`, "Your change needs approval here, so it is now this change request.", "Expose checkout to client-side SDKs")
-	fw.ed.get(checkoutPath).want(200).has(`<a href="/requests/` + id + `"`).lacks(`id="client-exposed"><span class="badge on">`)
+	fw.ed.get(checkoutPath).want(200).has(`<a href="/requests/` + rv.ID + `"`).lacks(`id="client-exposed"><span class="badge on">`)
 }
 
 // Each new or changed form refuses a post without the session's CSRF

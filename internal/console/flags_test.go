@@ -23,6 +23,21 @@ type flagWorld struct {
 	ed, look       *browser
 }
 
+// requested is the change request a form's answer p redirected to
+// ("/requests/<id>?done=requested"), read as the admin.
+func (fw *flagWorld) requested(p *page) *app.RequestView {
+	fw.t.Helper()
+	id, ok := strings.CutPrefix(p.location(), "/requests/")
+	if !ok || !strings.HasSuffix(id, "?done=requested") {
+		fw.t.Fatalf("redirect to %q", p.location())
+	}
+	rv, err := fw.svc.GetRequest(fw.ctx, fw.admin, strings.TrimSuffix(id, "?done=requested"))
+	if err != nil {
+		fw.t.Fatal(err)
+	}
+	return rv
+}
+
 func newFlagWorld(t *testing.T) *flagWorld {
 	t.Helper()
 	w := newWorld(t)
@@ -362,15 +377,7 @@ func TestTargetingSaveOpensARequestWhereApprovalIsNeeded(t *testing.T) {
 	form.Set("title", "Germany at 25 %")
 	form.Set("action", "save")
 	p := fw.ed.post(editorPath+"production", form).want(303)
-	id, ok := strings.CutPrefix(p.location(), "/requests/")
-	if !ok || !strings.HasSuffix(id, "?done=requested") {
-		t.Fatalf("redirect to %q", p.location())
-	}
-	id = strings.TrimSuffix(id, "?done=requested")
-	rv, err := fw.svc.GetRequest(fw.ctx, fw.admin, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rv := fw.requested(p)
 	if rv.Title != "Germany at 25 %" || rv.Status != domain.StatusPending || len(rv.Changes[0].ProposedConfig.Rules) != 1 || rv.Changes[0].ProposedConfig.Rules[0].Rollout != 25 {
 		t.Fatalf("request %+v", rv.ChangeRequest)
 	}

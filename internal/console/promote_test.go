@@ -107,15 +107,7 @@ func TestPromoteIntoProductionOpensARequest(t *testing.T) {
 	form := formValues(t, fw.ed.get(flagPage).want(200).body, "promote-production")
 	form.Set("from", "development")
 	p := fw.ed.post(promotePath("production"), form).want(303)
-	id, ok := strings.CutPrefix(p.location(), "/requests/")
-	if !ok || !strings.HasSuffix(id, "?done=requested") {
-		t.Fatalf("redirect to %q", p.location())
-	}
-	id = strings.TrimSuffix(id, "?done=requested")
-	rv, err := fw.svc.GetRequest(fw.ctx, fw.admin, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rv := fw.requested(p)
 	if rv.Environment != "production" || rv.Status != domain.StatusPending || rv.Title != "Promote checkout from development to production" ||
 		targetingJSON(rv.Changes[0].ProposedConfig) != targetingJSON(dev) {
 		t.Fatalf("request %+v", rv.ChangeRequest)
