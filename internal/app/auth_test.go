@@ -373,3 +373,20 @@ func TestBootstrapAdminEmail(t *testing.T) {
 		})
 	}
 }
+
+// Creating a live token writes token.created with it: who made it, for
+// whom, its role; never its secret.
+func TestCreateTokenAudited(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, w *world) {
+		tok, err := w.svc.CreateToken(w.ctx, w.alice, app.TokenInput{Name: "laptop"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := entriesOf(w.outboxActions(), domain.ActionTokenCreated)
+		if len(created) != 1 || created[0].Member != w.alice.MemberID || created[0].Actor != w.alice.Actor() ||
+			!strings.Contains(created[0].Reason, tok.ID) || !strings.Contains(created[0].Reason, `"laptop"`) ||
+			strings.Contains(created[0].Reason, tok.Secret) {
+			t.Fatalf("token.created entries: %+v", created)
+		}
+	})
+}

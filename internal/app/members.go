@@ -655,7 +655,19 @@ func (s *Service) issueToken(ctx context.Context, p *Principal, t *domain.Token,
 	case v != nil:
 		return &CreatedToken{Token: t, Secret: secret, Request: v}, nil
 	}
-	if err := s.store.AddToken(ctx, t, &domain.Audit{Guard: guard}); err != nil {
+	// audited with the token, in its write: who made it, for whom, with
+	// which rights (never its secret)
+	e := s.audit(p.Actor(), domain.ActionTokenCreated, p.channel())
+	e.Member = t.MemberID
+	rights := "its member's role"
+	if t.Role != "" {
+		rights = "role " + string(t.Role)
+	}
+	e.Reason = fmt.Sprintf("token %s (%q) created with %s", t.ID, t.Name, rights)
+	if len(t.Projects) > 0 {
+		e.Reason += " in " + strings.Join(t.Projects, ", ")
+	}
+	if err := s.store.AddToken(ctx, t, &domain.Audit{Guard: guard, Entries: []domain.AuditEntry{e}}); err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "token created", "token", t.ID, "service", t.Service(), "role", t.Role, "actor", p.Actor())

@@ -57,6 +57,7 @@ const (
 	ActionSignedOut               AuditAction = "auth.signed_out"
 	ActionSignInFailed            AuditAction = "auth.sign_in_failed"
 	ActionSessionRevoked          AuditAction = "auth.session_revoked"
+	ActionTokenCreated            AuditAction = "token.created"
 	ActionTokenRevoked            AuditAction = "token.revoked"
 	ActionTeamCreated             AuditAction = "team.created"
 	ActionTeamUpdated             AuditAction = "team.updated"
@@ -84,7 +85,7 @@ var AuditActions = []AuditAction{
 	ActionSDKKeyCreated, ActionSDKKeyRotated, ActionSDKKeyRevoked, ActionClientKeyCreated, ActionClientKeyRotated, ActionClientKeyRevoked,
 	ActionMemberCreated, ActionMemberUpdated,
 	ActionMemberRemoved, ActionMemberInvited, ActionMemberEmailSuppressed, ActionMemberAdminRecovered,
-	ActionSignInLinkRequested, ActionSignedIn, ActionSignedOut, ActionSignInFailed, ActionSessionRevoked, ActionTokenRevoked,
+	ActionSignInLinkRequested, ActionSignedIn, ActionSignedOut, ActionSignInFailed, ActionSessionRevoked, ActionTokenCreated, ActionTokenRevoked,
 	ActionTeamCreated, ActionTeamUpdated, ActionTeamDeleted,
 	ActionFreezeCreated, ActionFreezeUpdated, ActionFreezeDeleted, ActionRequestHeld,
 	ActionRequestBypassed, ActionRequestAcknowledged, ActionRequestReviewOverdue,
