@@ -80,27 +80,36 @@ const inboxRows = 50
 func (c *Console) inbox(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	ctx := r.Context()
 	var in inboxView
-	var err error
-	if in.Waiting, err = v.waitingList(); err != nil {
+	// The lists do not depend on each other: read them at the same time
+	// (the waiting list is being read since the viewer was made).
+	var reviewsAfter []domain.ChangeRequest
+	readReviewsAfter := later(func() (err error) {
+		reviewsAfter, err = c.allRequests(ctx, v.P, domain.CRFilter{Status: domain.StatusReviewAfter}, inboxRows)
 		return err
+	})
+	readMine := later(func() (err error) {
+		in.Mine, err = c.allRequests(ctx, v.P, domain.CRFilter{Requester: v.P.MemberID}, 20)
+		return err
+	})
+	readApplied := later(func() (err error) {
+		in.Applied, err = c.allRequests(ctx, v.P, domain.CRFilter{Status: domain.StatusApplied}, 10)
+		return err
+	})
+	waiting, err := v.waitingList()
+	for _, read := range []func() error{readReviewsAfter, readMine, readApplied} {
+		err = errors.Join(err, read()) // every read is waited for before the page returns
 	}
-	if len(in.Waiting) > inboxRows {
-		in.MoreWaiting, in.Waiting = len(in.Waiting)-inboxRows, in.Waiting[:inboxRows]
-	}
-	reviewsAfter, err := c.allRequests(ctx, v.P, domain.CRFilter{Status: domain.StatusReviewAfter}, inboxRows)
 	if err != nil {
 		return err
+	}
+	in.Waiting = waiting
+	if len(in.Waiting) > inboxRows {
+		in.MoreWaiting, in.Waiting = len(in.Waiting)-inboxRows, in.Waiting[:inboxRows]
 	}
 	for i := range reviewsAfter {
 		if c.svc.MayAcknowledge(v.P, &reviewsAfter[i]) {
 			in.Acknowledge = append(in.Acknowledge, reviewsAfter[i])
 		}
-	}
-	if in.Mine, err = c.allRequests(ctx, v.P, domain.CRFilter{Requester: v.P.MemberID}, 20); err != nil {
-		return err
-	}
-	if in.Applied, err = c.allRequests(ctx, v.P, domain.CRFilter{Status: domain.StatusApplied}, 10); err != nil {
-		return err
 	}
 	return c.ok(w, v, "inbox", "Inbox", in)
 }
